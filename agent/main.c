@@ -1,0 +1,35 @@
+/* main.c - the `ember` command: dispatches to a subcommand. */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+
+static const struct {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *help;
+} commands[] = {
+    {"generate", ember_cmd_generate, "generate text from a prompt with a GGUF model"},
+    {"info", ember_cmd_info, "print a GGUF file's metadata and tensors"},
+    {"tokenize", ember_cmd_tokenize, "print the token ids of a text"},
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: ember <command> [options]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+    fprintf(f, "\n'ember <command> --help' describes a command's options.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) { usage(stderr); return 2; }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "ember: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,60 @@
+/* cpu_kernels.h - the CPU's numeric kernels: block (de)quantization, dot
+ * products that work on blocks directly, and the matrix products.
+ *
+ * Each weight type has a "dot type" the activations are converted to before a
+ * product, as llama.cpp does, so results agree with it:
+ *     F32 -> F32, F16 -> F16, BF16 -> BF16, Q8_0 -> Q8_0, Q4_0 -> Q8_0.
+ * Variants: a portable scalar reference (cpu_kernels_ref.c) always exists; SIMD
+ * variants (AVX2+FMA+F16C, AVX-512, NEON) live in their own files and are picked
+ * once, at cpu_kernels_init, from what the running CPU reports, unless
+ * EMBER_CPU_DISABLE_SIMD=1 (or _AVX512=1) in the environment forces a fallback.
+ * Tests compare every variant with the reference.
+ * The table is immutable after init; any thread may use it. */
+#ifndef EMBER_CPU_KERNELS_H
+#define EMBER_CPU_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "threadpool.h"
+#include "types.h"
+
+typedef void (*cpu_to_float_fn)(const void *src, float *dst, int64_t n);
+typedef void (*cpu_from_float_fn)(const float *src, void *dst, int64_t n);
+/* Dot product of n values: a in the weight type, b in its dot type. */
+typedef float (*cpu_vec_dot_fn)(int64_t n, const void *a, const void *b);
+
+typedef struct cpu_kernels {
+    const char *isa;                           /* "avx512", "avx2", "neon", "scalar" */
+    enum em_type dot_type[EM_TYPE_COUNT];      /* activation type per weight type */
+    cpu_to_float_fn to_float[EM_TYPE_COUNT];   /* dequantize a row */
+    cpu_from_float_fn from_float[EM_TYPE_COUNT]; /* quantize/convert a row */
+    cpu_vec_dot_fn vec_dot[EM_TYPE_COUNT];     /* indexed by weight type */
+} cpu_kernels;
+
+/* Fill k for this CPU (honouring EMBER_CPU_DISABLE_* variables). */
+void cpu_kernels_init(cpu_kernels *k);
+/* The portable reference table (what tests compare against). */
+void cpu_kernels_init_ref(cpu_kernels *k);
+
+/* Reference quantizers with llama.cpp's rounding, used by writers and tests. */
+void cpu_quantize_row_q8_0_ref(const float *x, em_block_q8_0 *y, int64_t n);
+void cpu_quantize_row_q4_0_ref(const float *x, em_block_q4_0 *y, int64_t n);
+/* Quantize nrows rows of ncols floats into dst of type t (any supported type);
+ * returns bytes written, 0 if t is unsupported or ncols not a block multiple. */
+size_t cpu_quantize(enum em_type t, const float *src, void *dst, int64_t nrows, int64_t ncols);
+
+/* Matrix product on the pool:
+ *     y[i][r] = sum_j w[r][j] * x[i][j]     for r < m, i < n
+ * w: m rows of k values of type wt, row stride w_stride bytes;
+ * x: n rows of k floats (row stride k); y: n rows, row stride ldy floats.
+ * scratch must hold cpu_matmul_scratch(k, wt, n) bytes (the activations
+ * converted to the dot type). n == 1 is the decode (matrix-vector) case;
+ * n > 1 uses a tiled matrix-matrix path that reads each weight block once per
+ * tile of activations. */
+size_t cpu_matmul_scratch(const cpu_kernels *kern, enum em_type wt, int64_t k, int64_t n);
+void cpu_matmul(const cpu_kernels *kern, em_pool *pool, enum em_type wt, const void *w,
+                size_t w_stride, int64_t m, int64_t k, const float *x, int64_t n, float *y,
+                int64_t ldy, void *scratch);
+
+#endif

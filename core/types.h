@@ -1,0 +1,123 @@
+/* types.h - element and block types of tensors, with llama.cpp's numbering and
+ * block layouts, so GGUF files written by llama.cpp are read as they are.
+ *
+ * Block-quantized types store a run of QK values as one scale plus small ints:
+ *   Q8_0: 32 values = fp16 d + int8 q[32];             value = d * q
+ *   Q4_0: 32 values = fp16 d + 16 bytes of nibbles;    value = d * (nib - 8),
+ *         byte j holds value j (low nibble) and value j+16 (high nibble).
+ * A row of n values of type t takes em_row_bytes(t, n) bytes; n must be a
+ * multiple of em_type_block(t). */
+#ifndef EMBER_TYPES_H
+#define EMBER_TYPES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* The ids are the ggml_type numbers GGUF stores; do not renumber. */
+enum em_type {
+    EM_TYPE_F32 = 0,
+    EM_TYPE_F16 = 1,
+    EM_TYPE_Q4_0 = 2,
+    EM_TYPE_Q4_1 = 3,
+    EM_TYPE_Q5_0 = 6,
+    EM_TYPE_Q5_1 = 7,
+    EM_TYPE_Q8_0 = 8,
+    EM_TYPE_Q8_1 = 9,
+    EM_TYPE_Q2_K = 10,
+    EM_TYPE_Q3_K = 11,
+    EM_TYPE_Q4_K = 12,
+    EM_TYPE_Q5_K = 13,
+    EM_TYPE_Q6_K = 14,
+    EM_TYPE_Q8_K = 15,
+    EM_TYPE_I8 = 24,
+    EM_TYPE_I16 = 25,
+    EM_TYPE_I32 = 26,
+    EM_TYPE_I64 = 27,
+    EM_TYPE_F64 = 28,
+    EM_TYPE_BF16 = 30,
+    EM_TYPE_COUNT = 40, /* bound for tables indexed by type */
+};
+
+#define EM_QK8_0 32
+#define EM_QK4_0 32
+
+typedef uint16_t em_fp16; /* IEEE half, raw bits */
+typedef uint16_t em_bf16; /* bfloat16, raw bits */
+
+typedef struct {
+    em_fp16 d;
+    int8_t qs[EM_QK8_0];
+} em_block_q8_0;
+
+typedef struct {
+    em_fp16 d;
+    uint8_t qs[EM_QK4_0 / 2];
+} em_block_q4_0;
+
+_Static_assert(sizeof(em_block_q8_0) == 34, "Q8_0 block layout");
+_Static_assert(sizeof(em_block_q4_0) == 18, "Q4_0 block layout");
+
+/* Name ("q8_0"), or NULL for an id Ember does not know. */
+const char *em_type_name(enum em_type t);
+/* true for types Ember can load and compute with (F32 F16 BF16 Q8_0 Q4_0). */
+bool em_type_supported(enum em_type t);
+/* true for any id with a known size (may still be unsupported for compute). */
+bool em_type_known(enum em_type t);
+/* Values per block (1 for plain types) and bytes per block; 0 if unknown. */
+int em_type_block(enum em_type t);
+size_t em_type_block_bytes(enum em_type t);
+/* Bytes of a row of n values; 0 if the type is unknown or n is not a multiple
+ * of the block size. */
+size_t em_row_bytes(enum em_type t, int64_t n);
+
+/* ---- fp16 / bf16 conversion (exact, round-to-nearest-even on the way down) */
+
+static inline float em_fp32_from_bits(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+static inline uint32_t em_fp32_to_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+
+static inline float em_fp16_to_fp32(em_fp16 h) {
+    /* Scale the half's bits into a float's and fix the exponent bias with one
+     * multiply; subnormals via a magic-number subtraction. */
+    const uint32_t w = (uint32_t)h << 16;
+    const uint32_t sign = w & 0x80000000u;
+    const uint32_t two_w = w + w;
+    const uint32_t exp_offset = 0xE0u << 23;
+    const float exp_scale = em_fp32_from_bits(0x7800000u);
+    const float normalized = em_fp32_from_bits((two_w >> 4) + exp_offset) * exp_scale;
+    const uint32_t magic_mask = 126u << 23;
+    const float magic_bias = 0.5f;
+    const float denormalized = em_fp32_from_bits((two_w >> 17) | magic_mask) - magic_bias;
+    const uint32_t denorm_cutoff = 1u << 27;
+    const uint32_t r = sign | (two_w < denorm_cutoff ? em_fp32_to_bits(denormalized)
+                                                      : em_fp32_to_bits(normalized));
+    return em_fp32_from_bits(r);
+}
+
+static inline em_fp16 em_fp32_to_fp16(float f) {
+    const float scale_to_inf = em_fp32_from_bits(0x77800000u);
+    const float scale_to_zero = em_fp32_from_bits(0x08800000u);
+    float base = (f < 0 ? -f : f) * scale_to_inf * scale_to_zero;
+    const uint32_t w = em_fp32_to_bits(f);
+    const uint32_t shl1_w = w + w;
+    const uint32_t sign = w & 0x80000000u;
+    uint32_t bias = shl1_w & 0xFF000000u;
+    if (bias < 0x71000000u) bias = 0x71000000u;
+    base = em_fp32_from_bits((bias >> 1) + 0x07800000u) + base;
+    const uint32_t bits = em_fp32_to_bits(base);
+    const uint32_t exp_bits = (bits >> 13) & 0x00007C00u;
+    const uint32_t mantissa_bits = bits & 0x00000FFFu;
+    const uint32_t nonsign = exp_bits + mantissa_bits;
+    return (em_fp16)((sign >> 16) | (shl1_w > 0xFF000000u ? 0x7E00u : nonsign));
+}
+
+static inline float em_bf16_to_fp32(em_bf16 h) { return em_fp32_from_bits((uint32_t)h << 16); }
+
+static inline em_bf16 em_fp32_to_bf16(float f) {
+    uint32_t u = em_fp32_to_bits(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (em_bf16)((u >> 16) | 64); /* quiet NaN */
+    return (em_bf16)((u + (0x7fffu + ((u >> 16) & 1))) >> 16);
+}
+
+#endif

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs what Ember's build, tests and benchmarks need on a Debian machine.
+# Idempotent: packages already present are not reinstalled, and npm is skipped
+# when the peer is already installed at the locked version.
+#   scripts/setup.sh          build + test dependencies, and the llama.cpp peer
+#   scripts/setup.sh --no-peer  skip the npm peer (build-only machines)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_peer=1
+for a in "$@"; do
+  case "$a" in
+    --no-peer) want_peer=0 ;;
+    *) echo "setup.sh: unknown option '$a' (known: --no-peer)" >&2; exit 2 ;;
+  esac
+done
+
+pkgs=(build-essential cmake pkg-config libpcre2-dev nodejs npm)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# nodejs/npm may come from outside Debian (a preinstalled node): accept any on PATH.
+if command -v node >/dev/null && command -v npm >/dev/null; then
+  missing=("${missing[@]/nodejs}"); missing=("${missing[@]/npm}")
+fi
+read -ra missing <<<"${missing[*]:-}"
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  echo "setup: installing ${missing[*]}" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ "$want_peer" = 1 ]; then
+  # llama.cpp's prebuilt library, through node-llama-cpp: the peer for the
+  # conformance tests and the benchmarks. Pinned by bench/peer/package-lock.json.
+  if ! (cd bench/peer && node -e "require.resolve('node-llama-cpp'); require.resolve('@node-llama-cpp/linux-x64/package.json')" 2>/dev/null); then
+    echo "setup: installing the llama.cpp peer (npm, bench/peer)" >&2
+    (cd bench/peer && npm ci --omit=optional --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
+  fi
+fi
+echo "setup: ok" >&2
