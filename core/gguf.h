@@ -63,6 +63,14 @@ typedef struct gguf_tensor_info {
 /* ---- reader */
 
 gguf_ctx *gguf_open(const char *path, char *err);
+/* As gguf_open, but also says why it failed: EM_ERR_IO (cannot open/stat/map,
+ * not a regular file), EM_ERR_FORMAT (malformed), EM_ERR_UNSUPPORTED (e.g. a
+ * big-endian file), EM_ERR_NOMEM. *out is NULL on failure. */
+ember_status gguf_load(const char *path, gguf_ctx **out, char *err);
+/* Parse a GGUF image already in memory (size bytes). The buffer is referenced,
+ * not copied: it must outlive the context (tensor data points into it).
+ * Used by tests and by tools that build files in memory. */
+ember_status gguf_load_mem(const void *buf, size_t size, gguf_ctx **out, char *err);
 void gguf_close(gguf_ctx *ctx);
 
 uint32_t gguf_version(const gguf_ctx *ctx);
@@ -105,6 +113,12 @@ gguf_writer *gguf_writer_create(char *err);
 void gguf_writer_free(gguf_writer *w);
 
 /* Setting a key twice replaces the earlier value. Strings are copied. */
+ember_status gguf_writer_set_u8(gguf_writer *w, const char *key, uint8_t v);
+ember_status gguf_writer_set_i8(gguf_writer *w, const char *key, int8_t v);
+ember_status gguf_writer_set_u16(gguf_writer *w, const char *key, uint16_t v);
+ember_status gguf_writer_set_i16(gguf_writer *w, const char *key, int16_t v);
+ember_status gguf_writer_set_i64(gguf_writer *w, const char *key, int64_t v);
+ember_status gguf_writer_set_f64(gguf_writer *w, const char *key, double v);
 ember_status gguf_writer_set_u32(gguf_writer *w, const char *key, uint32_t v);
 ember_status gguf_writer_set_i32(gguf_writer *w, const char *key, int32_t v);
 ember_status gguf_writer_set_u64(gguf_writer *w, const char *key, uint64_t v);
