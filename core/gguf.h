@@ -88,6 +88,9 @@ const char *gguf_vtype_name(enum gguf_vtype t);
  * gguf_get_int accepts any integer type (and bool) whose value fits int64_t;
  * gguf_get_float accepts FLOAT32/FLOAT64 and integers. */
 ember_status gguf_get_int(const gguf_ctx *ctx, const char *key, int64_t *out, char *err);
+/* Unsigned integers (and bool), and signed ones that are not negative: the
+ * whole u64 range, which gguf_get_int cannot hold. */
+ember_status gguf_get_u64(const gguf_ctx *ctx, const char *key, uint64_t *out, char *err);
 ember_status gguf_get_float(const gguf_ctx *ctx, const char *key, double *out, char *err);
 ember_status gguf_get_bool(const gguf_ctx *ctx, const char *key, bool *out, char *err);
 ember_status gguf_get_str(const gguf_ctx *ctx, const char *key, const char **out, char *err);
