@@ -168,7 +168,7 @@ static ember_status write_model(const char *path, const void *vocab_src, char *e
     static float f32[24];
     static em_fp16 f16[24];
     static em_bf16 bf16[24];
-    static unsigned char q8[2 * 2 * 34], q4[2 * 18], q4k[144];
+    static unsigned char q8[2 * 2 * 34], q4[2 * 2 * 18], q4k[144];
     for (int i = 0; i < 24; i++) {
         f32[i] = (float)i * 0.5f - 3.0f;
         f16[i] = em_fp32_to_fp16(f32[i]);
