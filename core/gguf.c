@@ -711,6 +711,21 @@ ember_status gguf_get_int(const gguf_ctx *ctx, const char *key, int64_t *out, ch
     return EM_OK;
 }
 
+ember_status gguf_get_u64(const gguf_ctx *ctx, const char *key, uint64_t *out, char *err) {
+    const struct gguf_kv *kv = find_kv(ctx, key);
+    if (!kv) return EM_ERR_NOT_FOUND;
+    if (is_unsigned_int(kv->type)) {
+        *out = kv->v.u;
+        return EM_OK;
+    }
+    if (!is_signed_int(kv->type)) return wrong_type(ctx, "gguf_get_u64", kv, "an integer", err);
+    if (kv->v.i < 0)
+        return em_err(err, EM_ERR_FORMAT, "gguf_get_u64: %s: key %s: value %" PRId64 " is negative", ctx->path,
+                      kv->key, kv->v.i);
+    *out = (uint64_t)kv->v.i;
+    return EM_OK;
+}
+
 ember_status gguf_get_float(const gguf_ctx *ctx, const char *key, double *out, char *err) {
     const struct gguf_kv *kv = find_kv(ctx, key);
     if (!kv) return EM_ERR_NOT_FOUND;

@@ -10,6 +10,12 @@
  * Strings returned are NUL-terminated copies owned by the context. Numeric
  * arrays are returned as aligned, native-endian copies owned by the context.
  * A gguf_ctx is immutable after open: any thread may read it concurrently.
+ * Accepted: versions 2 and 3 (little-endian), value types 0..12 with bools 0/1,
+ * arrays of any non-array type (arrays of arrays are rejected), at most 2^16
+ * keys and 2^20 tensors, general.alignment a u32 power of two up to 2^20,
+ * tensors of any type em_type_known() accepts (compute support is not
+ * required), 1..4 dims each >= 1, offsets aligned, data inside the file.
+ * A file with no tensors may end without the final padding.
  *
  * Writer. Collects key/values and tensors in memory, then writes a GGUF v3 file
  * (default alignment 32, or `general.alignment` if set as u32). Tensor data is
@@ -88,6 +94,9 @@ const char *gguf_vtype_name(enum gguf_vtype t);
  * gguf_get_int accepts any integer type (and bool) whose value fits int64_t;
  * gguf_get_float accepts FLOAT32/FLOAT64 and integers. */
 ember_status gguf_get_int(const gguf_ctx *ctx, const char *key, int64_t *out, char *err);
+/* Unsigned integers (and bool), and signed ones that are not negative: the
+ * whole u64 range, which gguf_get_int cannot hold. */
+ember_status gguf_get_u64(const gguf_ctx *ctx, const char *key, uint64_t *out, char *err);
 ember_status gguf_get_float(const gguf_ctx *ctx, const char *key, double *out, char *err);
 ember_status gguf_get_bool(const gguf_ctx *ctx, const char *key, bool *out, char *err);
 ember_status gguf_get_str(const gguf_ctx *ctx, const char *key, const char **out, char *err);
