@@ -82,10 +82,9 @@ int ember_cmd_tokenize(int argc, char **argv) {
         } else if (!strcmp(a, "--pieces")) {
             pieces = true;
         } else {
-            fprintf(stderr, "ember tokenize: %s '%s'\n",
-                    a[0] == '-' && !has_val && (strchr("mpf", a[1]) || a[1] == '-') ? "missing value for"
-                                                                                    : "unknown argument",
-                    a);
+            bool needs_val = !strcmp(a, "-m") || !strcmp(a, "--model") || !strcmp(a, "-p") ||
+                             !strcmp(a, "--prompt") || !strcmp(a, "-f") || !strcmp(a, "--file");
+            fprintf(stderr, "ember tokenize: %s '%s'\n", needs_val ? "missing value for" : "unknown argument", a);
             usage(stderr);
             return 2;
         }
@@ -113,9 +112,8 @@ int ember_cmd_tokenize(int argc, char **argv) {
     if (!g) goto out;
     v = lm_vocab_load(g, err);
     if (!v) {
-        char tmp[EM_ERR_LEN];
-        snprintf(tmp, sizeof tmp, "%s: %s", model, err);
-        memcpy(err, tmp, sizeof err);
+        fprintf(stderr, "ember tokenize: %s: %s\n", model, err);
+        err[0] = 0;
         goto out;
     }
     const char *t = text ? text : prompt;
@@ -141,7 +139,7 @@ int ember_cmd_tokenize(int argc, char **argv) {
     rc = fflush(stdout) ? 1 : 0;
     if (rc) snprintf(err, sizeof err, "ember tokenize: writing stdout: %s", strerror(errno));
 out:
-    if (rc) fprintf(stderr, "%s\n", err[0] ? err : "ember tokenize: failed");
+    if (rc && err[0]) fprintf(stderr, "%s\n", err);
     free(ids);
     free(text);
     lm_vocab_free(v);

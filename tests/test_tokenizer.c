@@ -297,6 +297,21 @@ static void test_special(const lm_vocab *gpt2, const lm_vocab *spm) {
     check(a && n == 1 && a[0] == 15496, "gpt2 add_special", "%lld tokens", (long long)n);
     free(a);
 
+    /* invalid UTF-8 and NUL bytes: BPE sees U+FFFD per bad byte (as llama.cpp's
+     * unicode_cpts_from_utf8), SPM falls back to byte tokens */
+    const char bad[] = "a\xff\x00" "b\xe2\x82";
+    a = tok(gpt2, bad, sizeof bad - 1, false, false, &n);
+    int64_t n2;
+    int32_t *b = tok(gpt2, "a\xef\xbf\xbd\x00" "b\xef\xbf\xbd\xef\xbf\xbd", 12, false, false, &n2);
+    check(a && b && n == n2 && !memcmp(a, b, (size_t)n * sizeof *a), "bpe invalid utf-8", "%lld vs %lld tokens",
+          (long long)n, (long long)n2);
+    free(a);
+    free(b);
+    a = tok(spm, bad, sizeof bad - 1, false, false, &n);
+    check(a && n >= 5 && contains(a, n, lm_vocab_find(spm, "<0xFF>")) && contains(a, n, lm_vocab_find(spm, "<0x00>")),
+          "spm invalid utf-8", "%lld tokens", (long long)n);
+    free(a);
+
     /* a too-small buffer: the count comes back, nothing past n_max written */
     int32_t two[2] = {-7, -7};
     char err[EM_ERR_LEN];
@@ -495,6 +510,38 @@ static void test_pre_variants(void) {
     }
 }
 
+/* Random bytes (fixed seed) through both tokenizers and back: no crash, and
+ * the streaming detokenizer emits only valid UTF-8 (ASan/UBSan builds check
+ * the memory side). */
+static void test_random(const lm_vocab *gpt2, const lm_vocab *spm) {
+    uint32_t x = 12345;
+    int bad = 0;
+    for (int it = 0; it < 300; it++) {
+        char s[96];
+        size_t n = 0, len = (x >> 7) % sizeof s;
+        for (; n < len; n++) {
+            x = x * 1103515245u + 12345u;
+            uint32_t r = x >> 16;
+            /* mostly text-like bytes, some high bytes, some special-token text */
+            s[n] = r % 7 == 0 ? (char)(0x80 | (r & 0x7F)) : r % 11 == 0 ? '<' : (char)(' ' + r % 95);
+        }
+        const lm_vocab *v = it & 1 ? gpt2 : spm;
+        int64_t k;
+        int32_t *ids = tok(v, s, n, true, it & 2, &k);
+        if (!ids) {
+            bad++;
+            continue;
+        }
+        lm_detok d;
+        char out[256];
+        lm_detok_init(&d, v, true);
+        for (int64_t i = 0; i < k; i++) bad += !valid_utf8(out, lm_detok_push(&d, ids[i], out, sizeof out));
+        bad += !valid_utf8(out, lm_detok_flush(&d, out, sizeof out));
+        free(ids);
+    }
+    check(bad == 0, "random bytes", "%d failures", bad);
+}
+
 int main(void) {
     const char *dir = getenv("TMPDIR");
     find_vocab_dir();
@@ -505,6 +552,7 @@ int main(void) {
     if (gpt2 && spm) {
         test_stream(gpt2, spm);
         test_special(gpt2, spm);
+        test_random(gpt2, spm);
     } else {
         check(0, "load", "test vocabularies missing");
     }
