@@ -23,6 +23,13 @@ typedef void (*cpu_to_float_fn)(const void *src, float *dst, int64_t n);
 typedef void (*cpu_from_float_fn)(const float *src, void *dst, int64_t n);
 /* Dot product of n values: a in the weight type, b in its dot type. */
 typedef float (*cpu_vec_dot_fn)(int64_t n, const void *a, const void *b);
+/* Matrix-matrix micro-kernel (the n > 1 path): for the nr weight rows at w
+ * (row stride w_stride, nr <= gemm_rows) and nc activation rows at x (row
+ * stride x_stride, any nc >= 1), y[c*ldy + r] = dot(w row r, x row c).
+ * Activations are in the dot type, except for Q8_0 and Q4_0 weights, whose
+ * activations are in the GEMM panel layout of cpu_gemm_pack_q8 (cpu_kernels.c). */
+typedef void (*cpu_gemm_fn)(int64_t k, const void *w, size_t w_stride, int nr, const void *x,
+                            size_t x_stride, int64_t nc, float *y, int64_t ldy);
 
 typedef struct cpu_kernels {
     const char *isa;                           /* "avx512", "avx2", "neon", "scalar" */
@@ -30,12 +37,18 @@ typedef struct cpu_kernels {
     cpu_to_float_fn to_float[EM_TYPE_COUNT];   /* dequantize a row */
     cpu_from_float_fn from_float[EM_TYPE_COUNT]; /* quantize/convert a row */
     cpu_vec_dot_fn vec_dot[EM_TYPE_COUNT];     /* indexed by weight type */
+    cpu_gemm_fn gemm[EM_TYPE_COUNT];           /* optional (NULL: vec_dot loops) */
+    int gemm_rows[EM_TYPE_COUNT];              /* weight rows per gemm call */
 } cpu_kernels;
 
 /* Fill k for this CPU (honouring EMBER_CPU_DISABLE_* variables). */
 void cpu_kernels_init(cpu_kernels *k);
 /* The portable reference table (what tests compare against). */
 void cpu_kernels_init_ref(cpu_kernels *k);
+/* Fill k with one named variant ("scalar", "avx2", "avx512", "neon"), ignoring
+ * the environment; returns 0, or -1 (k untouched) if this build or CPU lacks it.
+ * For tests and benchmarks that compare variants. */
+int cpu_kernels_init_isa(cpu_kernels *k, const char *isa);
 
 /* Reference quantizers with llama.cpp's rounding, used by writers and tests. */
 void cpu_quantize_row_q8_0_ref(const float *x, em_block_q8_0 *y, int64_t n);

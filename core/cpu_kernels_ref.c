@@ -1,2 +1,171 @@
-/* cpu_kernels_ref.c - stub (to be written): the portable reference kernels. */
-#include "cpu_kernels.h"
+/* cpu_kernels_ref.c - the portable scalar reference kernels.
+ *
+ * Every SIMD variant is tested against these. Rounding follows llama.cpp's
+ * reference quantizers (quantize_row_q8_0_ref / quantize_row_q4_0_ref) so the
+ * blocks Ember writes, and the activations it quantizes, are the ones
+ * llama.cpp would produce. Dots accumulate in double like ggml's scalar path. */
+#include <math.h>
+
+#include "cpu_kernels_impl.h"
+
+// ---- conversions ---------------------------------------------------------
+
+static void f32_to_float(const void *src, float *dst, int64_t n) { memcpy(dst, src, (size_t)n * 4); }
+static void f32_from_float(const float *src, void *dst, int64_t n) { memcpy(dst, src, (size_t)n * 4); }
+
+static void f16_to_float(const void *src, float *dst, int64_t n) {
+    const em_fp16 *h = src;
+    for (int64_t i = 0; i < n; i++) dst[i] = em_fp16_to_fp32(h[i]);
+}
+static void f16_from_float(const float *src, void *dst, int64_t n) {
+    em_fp16 *h = dst;
+    for (int64_t i = 0; i < n; i++) h[i] = em_fp32_to_fp16(src[i]);
+}
+static void bf16_to_float(const void *src, float *dst, int64_t n) {
+    const em_bf16 *h = src;
+    for (int64_t i = 0; i < n; i++) dst[i] = em_bf16_to_fp32(h[i]);
+}
+static void bf16_from_float(const float *src, void *dst, int64_t n) {
+    em_bf16 *h = dst;
+    for (int64_t i = 0; i < n; i++) h[i] = em_fp32_to_bf16(src[i]);
+}
+
+static void q8_0_to_float(const void *src, float *dst, int64_t n) {
+    const em_block_q8_0 *b = src;
+    for (int64_t i = 0; i < n / EM_QK8_0; i++) {
+        float d = em_fp16_to_fp32(b[i].d);
+        for (int j = 0; j < EM_QK8_0; j++) dst[i * EM_QK8_0 + j] = d * b[i].qs[j];
+    }
+}
+
+static void q4_0_to_float(const void *src, float *dst, int64_t n) {
+    const em_block_q4_0 *b = src;
+    for (int64_t i = 0; i < n / EM_QK4_0; i++) {
+        float d = em_fp16_to_fp32(b[i].d);
+        for (int j = 0; j < EM_QK4_0 / 2; j++) {
+            dst[i * EM_QK4_0 + j] = d * ((b[i].qs[j] & 0x0F) - 8);
+            dst[i * EM_QK4_0 + j + 16] = d * ((b[i].qs[j] >> 4) - 8);
+        }
+    }
+}
+
+// ---- reference quantizers (llama.cpp's rounding) -------------------------
+
+/* d = amax/127, q = roundf(x/d) (half away from zero), via the reciprocal. */
+void cpu_quantize_row_q8_0_ref(const float *x, em_block_q8_0 *y, int64_t n) {
+    for (int64_t i = 0; i < n / EM_QK8_0; i++, x += EM_QK8_0) {
+        float amax = 0.0f;
+        for (int j = 0; j < EM_QK8_0; j++) amax = fmaxf(amax, fabsf(x[j]));
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[i].d = em_fp32_to_fp16(d);
+        for (int j = 0; j < EM_QK8_0; j++) y[i].qs[j] = (int8_t)roundf(x[j] * id);
+    }
+}
+
+/* The scale keeps the sign of the value of largest magnitude, so that value
+ * maps to -8 exactly and the 16 levels -8..7 are used asymmetrically as
+ * llama.cpp does: d = max/-8, q = min(15, (int8)(x/d + 8.5)). */
+void cpu_quantize_row_q4_0_ref(const float *x, em_block_q4_0 *y, int64_t n) {
+    for (int64_t i = 0; i < n / EM_QK4_0; i++, x += EM_QK4_0) {
+        float amax = 0.0f, max = 0.0f;
+        for (int j = 0; j < EM_QK4_0; j++) {
+            if (amax < fabsf(x[j])) { amax = fabsf(x[j]); max = x[j]; }
+        }
+        const float d = max / -8.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[i].d = em_fp32_to_fp16(d);
+        for (int j = 0; j < EM_QK4_0 / 2; j++) {
+            /* volatile: keep x*id rounded before the add, as written, even
+             * where the compiler would fuse it into an FMA (aarch64). */
+            volatile float x0 = x[j] * id, x1 = x[j + 16] * id;
+            int xi0 = (int8_t)(x0 + 8.5f), xi1 = (int8_t)(x1 + 8.5f);
+            if (xi0 > 15) xi0 = 15;
+            if (xi1 > 15) xi1 = 15;
+            y[i].qs[j] = (uint8_t)(xi0 | (xi1 << 4));
+        }
+    }
+}
+
+static void q8_0_from_float(const float *src, void *dst, int64_t n) { cpu_quantize_row_q8_0_ref(src, dst, n); }
+static void q4_0_from_float(const float *src, void *dst, int64_t n) { cpu_quantize_row_q4_0_ref(src, dst, n); }
+
+// ---- dot products ----------------------------------------------------------
+
+static float f32_dot(int64_t n, const void *a, const void *b) {
+    const float *x = a, *y = b;
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) s += (double)(x[i] * y[i]);
+    return (float)s;
+}
+
+static float f16_dot(int64_t n, const void *a, const void *b) {
+    const em_fp16 *x = a, *y = b;
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) s += (double)(em_fp16_to_fp32(x[i]) * em_fp16_to_fp32(y[i]));
+    return (float)s;
+}
+
+static float bf16_dot(int64_t n, const void *a, const void *b) {
+    const em_bf16 *x = a, *y = b;
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) s += (double)(em_bf16_to_fp32(x[i]) * em_bf16_to_fp32(y[i]));
+    return (float)s;
+}
+
+/* Integer dot per block, then one float multiply-add with both scales. */
+static float q8_0_dot(int64_t n, const void *a, const void *b) {
+    const em_block_q8_0 *x = a, *y = b;
+    float s = 0;
+    for (int64_t i = 0; i < n / EM_QK8_0; i++) {
+        int sumi = 0;
+        for (int j = 0; j < EM_QK8_0; j++) sumi += x[i].qs[j] * y[i].qs[j];
+        s += sumi * (em_fp16_to_fp32(x[i].d) * em_fp16_to_fp32(y[i].d));
+    }
+    return s;
+}
+
+static float q4_0_dot(int64_t n, const void *a, const void *b) {
+    const em_block_q4_0 *x = a;
+    const em_block_q8_0 *y = b;
+    float s = 0;
+    for (int64_t i = 0; i < n / EM_QK4_0; i++) {
+        int sumi = 0;
+        for (int j = 0; j < EM_QK4_0 / 2; j++) {
+            sumi += ((x[i].qs[j] & 0x0F) - 8) * y[i].qs[j];
+            sumi += ((x[i].qs[j] >> 4) - 8) * y[i].qs[j + 16];
+        }
+        s += sumi * (em_fp16_to_fp32(x[i].d) * em_fp16_to_fp32(y[i].d));
+    }
+    return s;
+}
+
+// ---- table -----------------------------------------------------------------
+
+void cpu_kernels_init_ref(cpu_kernels *k) {
+    memset(k, 0, sizeof *k);
+    k->isa = "scalar";
+    k->dot_type[EM_TYPE_F32] = EM_TYPE_F32;
+    k->dot_type[EM_TYPE_F16] = EM_TYPE_F16;
+    k->dot_type[EM_TYPE_BF16] = EM_TYPE_BF16;
+    k->dot_type[EM_TYPE_Q8_0] = EM_TYPE_Q8_0;
+    k->dot_type[EM_TYPE_Q4_0] = EM_TYPE_Q8_0;
+
+    k->to_float[EM_TYPE_F32] = f32_to_float;
+    k->to_float[EM_TYPE_F16] = f16_to_float;
+    k->to_float[EM_TYPE_BF16] = bf16_to_float;
+    k->to_float[EM_TYPE_Q8_0] = q8_0_to_float;
+    k->to_float[EM_TYPE_Q4_0] = q4_0_to_float;
+
+    k->from_float[EM_TYPE_F32] = f32_from_float;
+    k->from_float[EM_TYPE_F16] = f16_from_float;
+    k->from_float[EM_TYPE_BF16] = bf16_from_float;
+    k->from_float[EM_TYPE_Q8_0] = q8_0_from_float;
+    k->from_float[EM_TYPE_Q4_0] = q4_0_from_float;
+
+    k->vec_dot[EM_TYPE_F32] = f32_dot;
+    k->vec_dot[EM_TYPE_F16] = f16_dot;
+    k->vec_dot[EM_TYPE_BF16] = bf16_dot;
+    k->vec_dot[EM_TYPE_Q8_0] = q8_0_dot;
+    k->vec_dot[EM_TYPE_Q4_0] = q4_0_dot;
+}

@@ -1,0 +1,31 @@
+/* cpu_kernels_impl.h - private to the cpu_kernels*.c files: the variant
+ * initializers and the GEMM panel layout of quantized activations.
+ *
+ * Panel layout ("q8p"): for Q8_0 / Q4_0 weights with n > 1, each activation row
+ * of k values (nb = k/32 blocks) is quantized exactly as Q8_0 but stored as
+ *     int8 qs[nb*32] | float d[nb] | int32 s[nb]      (s = sum of the block's qs)
+ * so a micro-kernel loads two blocks' values as one contiguous 64-byte vector,
+ * reads the scale as a float (already rounded through fp16, as Q8_0 stores it)
+ * and can use unsigned x signed byte products: with weights biased to unsigned
+ * (Q8_0: q+128, Q4_0: the raw nibble = q+8) the bias is removed with s. */
+#ifndef EMBER_CPU_KERNELS_IMPL_H
+#define EMBER_CPU_KERNELS_IMPL_H
+
+#include "cpu_kernels.h"
+
+static inline size_t cpu_q8p_row_bytes(int64_t k) {
+    return (size_t)(((k / 32) * 40 + 63) & ~(int64_t)63);
+}
+static inline const float *cpu_q8p_d(const void *row, int64_t nb) {
+    return (const float *)((const char *)row + nb * 32);
+}
+static inline const int32_t *cpu_q8p_s(const void *row, int64_t nb) {
+    return (const int32_t *)((const char *)row + nb * 36);
+}
+
+/* Each overlays its functions on a table already filled by cpu_kernels_init_ref. */
+void cpu_kernels_init_avx2(cpu_kernels *k);
+void cpu_kernels_init_avx512(cpu_kernels *k);
+void cpu_kernels_init_neon(cpu_kernels *k);
+
+#endif

@@ -1,0 +1,307 @@
+/* test_kernels.c - every CPU kernel variant against the scalar reference and
+ * against naive double-precision products.
+ *
+ * For each variant this CPU runs (scalar, avx2, avx512, neon): to/from_float
+ * against the reference (bit-exact for quantizers), vec_dot, and cpu_matmul on
+ * shapes chosen to hit every tile remainder, with pools of 1, 2 and 3 threads.
+ * The matmul reference uses the activations as the kernel sees them (rounded to
+ * the dot type and back), so only summation order differs and the bound is
+ * tight; a second, per-type NMSE bound checks against unrounded activations. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/cpu_kernels.h"
+
+static int n_pass, n_fail;
+
+#define CHECK(cond, ...)                                  \
+    do {                                                  \
+        if (cond) n_pass++;                               \
+        else {                                            \
+            n_fail++;                                     \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__);   \
+            printf(__VA_ARGS__);                          \
+            printf("\n");                                 \
+        }                                                 \
+    } while (0)
+
+// ---- data -------------------------------------------------------------------
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static uint32_t rnd(void) {
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (uint32_t)(rng_state >> 32);
+}
+static float frand(void) { return (rnd() >> 8) * (1.0f / 16777216.0f) * 2.0f - 1.0f; }
+
+/* Values with a spread of magnitudes per block, like real weights. */
+static void fill(float *x, int64_t n, float scale) {
+    for (int64_t i = 0; i < n; i++) {
+        float blk = 0.25f + (float)((i / 32 * 7) % 13) / 4.0f;
+        x[i] = scale * blk * (frand() + 0.3f * frand() * frand());
+    }
+}
+
+static const enum em_type types[] = {EM_TYPE_F32, EM_TYPE_F16, EM_TYPE_BF16, EM_TYPE_Q8_0, EM_TYPE_Q4_0};
+#define N_TYPES 5
+
+// ---- fp16 / bf16 --------------------------------------------------------------
+
+static void test_half_conversions(void) {
+    /* every half survives fp16 -> fp32 -> fp16, NaNs stay NaN */
+    int bad = 0;
+    for (uint32_t h = 0; h < 65536; h++) {
+        float f = em_fp16_to_fp32((em_fp16)h);
+        int is_nan = (h & 0x7C00) == 0x7C00 && (h & 0x3FF);
+        if (is_nan ? !isnan(f) : em_fp32_to_fp16(f) != h) bad++;
+    }
+    CHECK(bad == 0, "fp16 round trip: %d of 65536 values wrong", bad);
+    bad = 0;
+    for (uint32_t h = 0; h < 65536; h++) {
+        float f = em_bf16_to_fp32((em_bf16)h);
+        int is_nan = (h & 0x7F80) == 0x7F80 && (h & 0x7F);
+        if (is_nan ? !isnan(f) : em_fp32_to_bf16(f) != h) bad++;
+    }
+    CHECK(bad == 0, "bf16 round trip: %d of 65536 values wrong", bad);
+
+    static const struct { float f; em_fp16 h; } hc[] = {
+        {1.0f, 0x3C00}, {-2.0f, 0xC000}, {65504.0f, 0x7BFF}, {65520.0f, 0x7C00}, /* rounds up to inf */
+        {65519.0f, 0x7BFF}, {1e10f, 0x7C00}, {-INFINITY, 0xFC00}, {0x1p-24f, 0x0001}, /* smallest subnormal */
+        {0x1p-25f, 0x0000}, {0x3p-25f, 0x0002}, /* subnormal ties to even */
+        {0x1p-14f, 0x0400}, {0x1.ff8p-15f, 0x03FF}, {0x1.ffcp-15f, 0x0400}, /* largest subnormal; tie rounds up to min normal */
+        {1.0f + 0x1p-11f, 0x3C00}, {1.0f + 0x3p-11f, 0x3C02}, /* ties to even */
+        {1.0f + 0x1.01p-11f, 0x3C01}, {-0.0f, 0x8000},
+    };
+    for (size_t i = 0; i < sizeof hc / sizeof hc[0]; i++)
+        CHECK(em_fp32_to_fp16(hc[i].f) == hc[i].h, "fp16(%a) = 0x%04x, want 0x%04x", hc[i].f,
+              em_fp32_to_fp16(hc[i].f), hc[i].h);
+    CHECK(isnan(em_fp16_to_fp32(em_fp32_to_fp16(NAN))), "fp16(nan) is not nan");
+    CHECK(em_fp16_to_fp32(0x0001) == 0x1p-24f, "fp16 0x0001 -> %a", em_fp16_to_fp32(0x0001));
+    CHECK(isinf(em_fp16_to_fp32(0x7C00)), "fp16 0x7c00 is not inf");
+
+    static const struct { uint32_t f; em_bf16 h; } bc[] = {
+        {0x3F800000, 0x3F80}, {0x3F808000, 0x3F80}, {0x3F818000, 0x3F82}, /* ties to even */
+        {0x3F808001, 0x3F81}, {0x7F7FFFFF, 0x7F80}, /* max float rounds to inf */
+        {0x7F800000, 0x7F80}, {0x00000001, 0x0000}, {0x00018000, 0x0002}, /* subnormals */
+    };
+    for (size_t i = 0; i < sizeof bc / sizeof bc[0]; i++)
+        CHECK(em_fp32_to_bf16(em_fp32_from_bits(bc[i].f)) == bc[i].h, "bf16(0x%08x) = 0x%04x, want 0x%04x",
+              bc[i].f, em_fp32_to_bf16(em_fp32_from_bits(bc[i].f)), bc[i].h);
+    CHECK(isnan(em_bf16_to_fp32(em_fp32_to_bf16(NAN))), "bf16(nan) is not nan");
+}
+
+// ---- quantizer golden values ---------------------------------------------------
+
+static void test_quantizer_semantics(void) {
+    float x[32];
+    for (int j = 0; j < 32; j++) x[j] = (float)(j - 16) / 4.0f; /* max |x| = 4 at j = 0: -4 */
+    em_block_q4_0 b4;
+    cpu_quantize_row_q4_0_ref(x, &b4, 32);
+    CHECK(em_fp16_to_fp32(b4.d) == 0.5f, "q4_0 d = %g, want 0.5 (max -4 / -8)", em_fp16_to_fp32(b4.d));
+    CHECK((b4.qs[0] & 15) == 0, "q4_0 q[0] = %d, want 0 (-8)", b4.qs[0] & 15);
+    CHECK((b4.qs[15] >> 4) == 15, "q4_0 q[31] = %d, want 15 (clamped)", b4.qs[15] >> 4);
+    em_block_q8_0 b8;
+    for (int j = 0; j < 32; j++) x[j] = j == 5 ? 127.0f : (float)j + 0.5f;
+    cpu_quantize_row_q8_0_ref(x, &b8, 32);
+    CHECK(em_fp16_to_fp32(b8.d) == 1.0f && b8.qs[5] == 127, "q8_0 d = %g", em_fp16_to_fp32(b8.d));
+    CHECK(b8.qs[0] == 1 && b8.qs[2] == 3, "q8_0 rounds half away from zero: %d %d", b8.qs[0], b8.qs[2]);
+    for (int j = 0; j < 32; j++) x[j] = 0.0f;
+    cpu_quantize_row_q8_0_ref(x, &b8, 32);
+    CHECK(b8.d == 0 && b8.qs[7] == 0, "q8_0 of zeros");
+}
+
+// ---- one variant: conversions and dots -------------------------------------------
+
+static void test_rows(const cpu_kernels *ref, const cpu_kernels *v) {
+    const int64_t n = 32 * 37;
+    float *x = malloc(n * 4), *y = malloc(n * 4), *z = malloc(n * 4);
+    void *a = malloc(n * 4), *b = malloc(n * 4), *c = malloc(n * 4);
+    fill(x, n, 3.0f);
+    /* specials for the float formats: subnormals, overflow, ties, zeros */
+    float specials[] = {0x1p-24f, 0x3p-25f, -0x1p-20f, 65520.0f, -1e9f, 1.0f + 0x1p-11f, 0.0f, -0.0f,
+                        0x1p-130f, 1.0f + 0x1p-8f, 3.0e38f, -7.5f};
+    float *xs = malloc(n * 4);
+    memcpy(xs, x, n * 4);
+    for (int i = 0; i < 12; i++) xs[i * 97] = specials[i];
+    for (int i = 64; i < 96; i++) x[i] = 0.0f; /* a zero block: d = 0 */
+
+    for (int t = 0; t < N_TYPES; t++) {
+        enum em_type ty = types[t];
+        const char *tn = em_type_name(ty);
+        const float *src = (ty == EM_TYPE_F16 || ty == EM_TYPE_BF16) ? xs : x;
+        size_t rb = em_row_bytes(ty, n);
+        ref->from_float[ty](src, a, n);
+        v->from_float[ty](src, b, n);
+        int same = memcmp(a, b, rb) == 0;
+        CHECK(same, "%s %s from_float differs from reference", v->isa, tn);
+        /* odd lengths (whole blocks) through the variant's tails */
+        for (int64_t len = em_type_block(ty); len <= 256; len += em_type_block(ty) * 3) {
+            ref->from_float[ty](src + 5 * 32, a, len);
+            v->from_float[ty](src + 5 * 32, b, len);
+            if (memcmp(a, b, em_row_bytes(ty, len)) != 0) {
+                CHECK(0, "%s %s from_float(len %lld) differs", v->isa, tn, (long long)len);
+                break;
+            }
+        }
+        ref->from_float[ty](x, a, n);
+        ref->to_float[ty](a, y, n);
+        v->to_float[ty](a, z, n);
+        CHECK(memcmp(y, z, n * 4) == 0, "%s %s to_float differs from reference", v->isa, tn);
+        /* round trip error within the format's resolution */
+        double e = 0, s = 0;
+        for (int64_t i = 0; i < n; i++) { e += (y[i] - x[i]) * (double)(y[i] - x[i]); s += x[i] * (double)x[i]; }
+        double lim = ty == EM_TYPE_F32 ? 0 : ty == EM_TYPE_F16 ? 1e-7 : ty == EM_TYPE_BF16 ? 1e-5
+                   : ty == EM_TYPE_Q8_0 ? 1e-4 : 1e-2;
+        CHECK(e / s <= lim, "%s %s round trip NMSE %g > %g", v->isa, tn, e / s, lim);
+
+        /* vec_dot on a few lengths, against the reference dot */
+        enum em_type dt = ref->dot_type[ty];
+        fill(z, n, 1.0f);
+        ref->from_float[dt](z, c, n);
+        for (int64_t len = 32; len <= n; len = len * 2 + 32) {
+            float r = ref->vec_dot[ty](len, a, c), q = v->vec_dot[ty](len, a, c);
+            double mag = 0;
+            float *wa = malloc(len * 4), *wb = malloc(len * 4);
+            ref->to_float[ty](a, wa, len);
+            ref->to_float[dt](c, wb, len);
+            for (int64_t i = 0; i < len; i++) mag += fabs((double)wa[i] * wb[i]);
+            free(wa);
+            free(wb);
+            CHECK(fabs(r - q) <= 1e-5 * mag + 1e-30, "%s %s vec_dot(%lld) = %.9g, reference %.9g", v->isa, tn,
+                  (long long)len, q, r);
+        }
+    }
+    free(x); free(y); free(z); free(a); free(b); free(c); free(xs);
+}
+
+// ---- matmul -------------------------------------------------------------------------
+
+struct mm_case {
+    enum em_type ty;
+    int64_t m, k, n;
+    void *w;       /* m rows in type ty */
+    float *x;      /* n x k */
+    double *want;  /* n x m, activations rounded through the dot type */
+    double *wabs;  /* n x m, sum of |w x| (error scale) */
+    double *exact; /* n x m, unrounded activations */
+};
+
+static void mm_case_make(struct mm_case *c, const cpu_kernels *ref, enum em_type ty, int64_t m, int64_t k, int64_t n) {
+    c->ty = ty; c->m = m; c->k = k; c->n = n;
+    size_t rb = em_row_bytes(ty, k);
+    float *wf = malloc(m * k * 4), *wq = malloc(m * k * 4), *xq = malloc(n * k * 4);
+    c->w = malloc(rb * m);
+    c->x = malloc(n * k * 4);
+    c->want = malloc(n * m * 8);
+    c->wabs = malloc(n * m * 8);
+    c->exact = malloc(n * m * 8);
+    fill(wf, m * k, 0.1f);
+    fill(c->x, n * k, 1.0f);
+    cpu_quantize(ty, wf, c->w, m, k);
+    void *tmp = malloc(k * 4 + 64);
+    for (int64_t r = 0; r < m; r++) ref->to_float[ty]((char *)c->w + r * rb, wq + r * k, k);
+    enum em_type dt = ref->dot_type[ty];
+    for (int64_t i = 0; i < n; i++) {
+        ref->from_float[dt](c->x + i * k, tmp, k);
+        ref->to_float[dt](tmp, xq + i * k, k);
+    }
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t r = 0; r < m; r++) {
+            double s = 0, sa = 0, se = 0;
+            for (int64_t j = 0; j < k; j++) {
+                s += (double)wq[r * k + j] * xq[i * k + j];
+                sa += fabs((double)wq[r * k + j] * xq[i * k + j]);
+                se += (double)wq[r * k + j] * c->x[i * k + j];
+            }
+            c->want[i * m + r] = s;
+            c->wabs[i * m + r] = sa;
+            c->exact[i * m + r] = se;
+        }
+    free(tmp); free(wf); free(wq); free(xq);
+}
+
+static void mm_case_free(struct mm_case *c) {
+    free(c->w); free(c->x); free(c->want); free(c->wabs); free(c->exact);
+}
+
+static void mm_check(const struct mm_case *c, const cpu_kernels *v, em_pool *pool) {
+    const int64_t ldy = c->m + 3;
+    float *y = malloc((c->n * ldy) * 4);
+    for (int64_t i = 0; i < c->n * ldy; i++) y[i] = 12345.0f;
+    void *scratch = malloc(cpu_matmul_scratch(v, c->ty, c->k, c->n));
+    cpu_matmul(v, pool, c->ty, c->w, em_row_bytes(c->ty, c->k), c->m, c->k, c->x, c->n, y, ldy, scratch);
+    int bad = 0;
+    double e = 0, s = 0;
+    char first[200] = "";
+    for (int64_t i = 0; i < c->n; i++) {
+        for (int64_t r = 0; r < c->m; r++) {
+            double got = y[i * ldy + r], want = c->want[i * c->m + r];
+            if (!(fabs(got - want) <= 1e-5 * c->wabs[i * c->m + r] + 1e-30)) {
+                if (!bad++) snprintf(first, sizeof first, "y[%lld][%lld] = %.9g, want %.9g", (long long)i, (long long)r, got, want);
+            }
+            double ex = c->exact[i * c->m + r];
+            e += (got - ex) * (got - ex);
+            /* scale: the output itself, or for outputs near zero by
+             * cancellation, a typical sum of k such terms */
+            s += ex * ex + c->wabs[i * c->m + r] * c->wabs[i * c->m + r] / (double)c->k;
+        }
+        for (int64_t r = c->m; r < ldy; r++)
+            if (y[i * ldy + r] != 12345.0f && !bad++) snprintf(first, sizeof first, "wrote past m in row %lld", (long long)i);
+    }
+    const enum em_type ty = c->ty;
+    double lim = ty == EM_TYPE_F32 ? 1e-12 : ty == EM_TYPE_F16 ? 1e-6 : ty == EM_TYPE_BF16 ? 1e-4 : 1e-3;
+    CHECK(!bad && e / s <= lim, "%s %s matmul m=%lld k=%lld n=%lld threads=%d: %d wrong (%s), NMSE %.3g (limit %g)",
+          v->isa, em_type_name(ty), (long long)c->m, (long long)c->k, (long long)c->n, pool ? em_pool_size(pool) : 1,
+          bad, first, e / s, lim);
+    free(y);
+    free(scratch);
+}
+
+int main(void) {
+    cpu_kernels ref, vars[4];
+    int nv = 0;
+    const char *isas[] = {"scalar", "avx2", "avx512", "neon"};
+    cpu_kernels_init_ref(&ref);
+    for (int i = 0; i < 4; i++) {
+        if (cpu_kernels_init_isa(&vars[nv], isas[i]) == 0) nv++;
+        else printf("skip %s (not available here)\n", isas[i]);
+    }
+    cpu_kernels dflt;
+    cpu_kernels_init(&dflt);
+    printf("default variant: %s\n", dflt.isa);
+
+    test_half_conversions();
+    test_quantizer_semantics();
+    for (int i = 0; i < nv; i++) test_rows(&ref, &vars[i]);
+
+    char err[512];
+    em_pool *pools[3];
+    for (int t = 0; t < 3; t++) {
+        pools[t] = em_pool_create(t + 1, err);
+        if (!pools[t]) { printf("FAIL %s\n", err); return 1; }
+    }
+    static const int64_t ks[] = {32, 64, 96, 576, 1536 + 32};
+    static const int64_t ms[] = {1, 3, 13, 24, 192, 577};
+    static const int64_t ns[] = {1, 2, 5, 8, 17, 33};
+    for (int t = 0; t < N_TYPES; t++)
+        for (int a = 0; a < 5; a++)
+            for (int b = 0; b < 6; b++)
+                for (int c = 0; c < 6; c++) {
+                    struct mm_case mc;
+                    mm_case_make(&mc, &ref, types[t], ms[b], ks[a], ns[c]);
+                    for (int i = 0; i < nv; i++)
+                        for (int p = 0; p < 3; p++) {
+                            /* the scalar variant is slow: one pool size for big shapes */
+                            if (i == 0 && p != 1 && ks[a] * ms[b] * ns[c] > 1000000) continue;
+                            mm_check(&mc, &vars[i], pools[p]);
+                        }
+                    mm_case_free(&mc);
+                }
+    for (int t = 0; t < 3; t++) em_pool_free(pools[t]);
+    printf("%d passed, %d failed\n", n_pass, n_fail);
+    return n_fail ? 1 : 0;
+}
