@@ -1,10 +1,365 @@
-/* cmd_generate.c - `ember generate` (stub: to be written). */
+/* cmd_generate.c - `ember generate`: load a model, evaluate a prompt, stream
+ * the continuation to stdout. Everything but the generated text (model
+ * summary, warnings, timings) goes to stderr, so scripts can read stdout. */
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "commands.h"
+#include "core/backend.h"
+#include "lm/chat.h"
+#include "lm/model.h"
+#include "lm/sampler.h"
+#include "lm/vocab.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: ember generate -m MODEL.gguf (-p PROMPT | -f FILE | --prompt-tokens \"IDS\") [options]\n"
+            "\n"
+            "  -m, --model FILE       GGUF model (general.architecture = llama)\n"
+            "  -p, --prompt TEXT      prompt text (special tokens like <|im_start|> are recognised)\n"
+            "  -f, --file FILE        read the prompt from a file\n"
+            "      --prompt-tokens S  prompt as token ids (space-separated; no BOS is added)\n"
+            "  -n, --n-predict N      tokens to generate (default 128; -1: until end or context full)\n"
+            "      --chat             wrap the prompt as a user turn in the model's chat template\n"
+            "      --system TEXT      system message for --chat\n"
+            "      --chat-template T  chatml or smolvlm (default: detected from the file)\n"
+            "      --temp T           temperature (default 0.8; 0 = greedy)\n"
+            "      --top-k N          (default 40; 0 = off)\n"
+            "      --top-p P          (default 0.95; 1 = off)\n"
+            "      --min-p P          (default 0.05; 0 = off)\n"
+            "      --repeat-penalty R (default 1.0 = off)\n"
+            "      --repeat-last-n N  tokens the penalty looks back over (default 64)\n"
+            "      --seed N           sampling seed (default: from the clock)\n"
+            "  -t, --threads N        CPU threads (default: all cores)\n"
+            "  -c, --ctx N            context length: KV cache positions (default min(train ctx, 4096))\n"
+            "  -b, --batch N          prompt tokens per forward pass (default 512)\n"
+            "      --kv-type T        f16 (default) or f32 KV cache\n"
+            "      --ignore-eos       keep generating past end-of-generation tokens\n"
+            "      --probs-out FILE   write each step's next-token distribution (binary; see bench/README.md)\n"
+            "  -q, --quiet            no model summary on stderr (timings still printed)\n");
+}
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* Strict number parsing: the whole argument, in range, or a usage error. */
+static int parse_long(const char *opt, const char *s, long lo, long hi, long *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) {
+        fprintf(stderr, "ember generate: %s '%s': expected an integer in %ld..%ld\n", opt, s, lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_float(const char *opt, const char *s, double lo, double hi, float *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= lo && v <= hi)) {
+        fprintf(stderr, "ember generate: %s '%s': expected a number in %g..%g\n", opt, s, lo, hi);
+        return -1;
+    }
+    *out = (float)v;
+    return 0;
+}
+
+static char *read_file(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) { fprintf(stderr, "ember generate: %s: %s\n", path, strerror(errno)); return NULL; }
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        size_t got = fread(buf + len, 1, cap - len - 1, f);
+        len += got;
+        if (len < cap - 1) break;
+        char *nb = realloc(buf, cap * 2);
+        if (!nb) { free(buf); buf = NULL; break; }
+        buf = nb;
+        cap *= 2;
+    }
+    if (!buf) fprintf(stderr, "ember generate: %s: out of memory\n", path);
+    else if (ferror(f)) { fprintf(stderr, "ember generate: %s: read error\n", path); free(buf); buf = NULL; }
+    else buf[len] = 0;
+    fclose(f);
+    return buf;
+}
+
+/* "1 2 3" -> ids; returns count or -1 (message printed). */
+static int64_t parse_ids(const char *s, int32_t **out) {
+    int64_t n = 0, cap = 64;
+    int32_t *ids = malloc((size_t)cap * sizeof *ids);
+    if (!ids) return -1;
+    while (*s) {
+        while (*s == ' ' || *s == ',' || *s == '\n' || *s == '\t') s++;
+        if (!*s) break;
+        char *end;
+        errno = 0;
+        long v = strtol(s, &end, 10);
+        if (end == s || errno || v < 0 || v > INT32_MAX) {
+            fprintf(stderr, "ember generate: --prompt-tokens: '%.20s' is not a token id\n", s);
+            free(ids);
+            return -1;
+        }
+        if (n == cap) {
+            int32_t *p = realloc(ids, (size_t)(cap *= 2) * sizeof *ids);
+            if (!p) { free(ids); return -1; }
+            ids = p;
+        }
+        ids[n++] = (int32_t)v;
+        s = end;
+    }
+    *out = ids;
+    return n;
+}
+
+typedef struct gen_opts {
+    const char *model, *prompt, *prompt_file, *prompt_tokens, *system, *chat_template, *probs_out;
+    long n_predict, threads, ctx, batch;
+    bool chat, ignore_eos, quiet, seed_set;
+    enum em_type kv_type;
+    lm_sampler_params sp;
+} gen_opts;
+
+static int parse_args(int argc, char **argv, gen_opts *o) {
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    o->n_predict = 128;
+    o->threads = cores > 0 ? cores : 1;
+    o->kv_type = EM_TYPE_F16;
+    o->sp = lm_sampler_defaults(0);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 1; }
+        bool flag = true;
+        if (!strcmp(a, "--chat")) o->chat = true;
+        else if (!strcmp(a, "--ignore-eos")) o->ignore_eos = true;
+        else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) o->quiet = true;
+        else flag = false;
+        if (flag) continue;
+        if (i + 1 >= argc) {
+            fprintf(stderr, "ember generate: %s needs a value (see --help)\n", a);
+            return -1;
+        }
+        const char *v = argv[++i];
+        long l;
+        int rc = 0;
+        if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
+        else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) o->prompt = v;
+        else if (!strcmp(a, "-f") || !strcmp(a, "--file")) o->prompt_file = v;
+        else if (!strcmp(a, "--prompt-tokens")) o->prompt_tokens = v;
+        else if (!strcmp(a, "--system")) o->system = v;
+        else if (!strcmp(a, "--chat-template")) o->chat_template = v;
+        else if (!strcmp(a, "--probs-out")) o->probs_out = v;
+        else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) rc = parse_long(a, v, -1, 1 << 24, &o->n_predict);
+        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) rc = parse_long(a, v, 1, 1024, &o->threads);
+        else if (!strcmp(a, "-c") || !strcmp(a, "--ctx")) rc = parse_long(a, v, 1, 1 << 24, &o->ctx);
+        else if (!strcmp(a, "-b") || !strcmp(a, "--batch")) rc = parse_long(a, v, 1, 1 << 16, &o->batch);
+        else if (!strcmp(a, "--temp")) rc = parse_float(a, v, 0, 100, &o->sp.temp);
+        else if (!strcmp(a, "--top-k")) { rc = parse_long(a, v, 0, 1 << 30, &l); o->sp.top_k = (int)l; }
+        else if (!strcmp(a, "--top-p")) rc = parse_float(a, v, 0, 1, &o->sp.top_p);
+        else if (!strcmp(a, "--min-p")) rc = parse_float(a, v, 0, 1, &o->sp.min_p);
+        else if (!strcmp(a, "--repeat-penalty")) rc = parse_float(a, v, 1e-3, 1e3, &o->sp.repeat_penalty);
+        else if (!strcmp(a, "--repeat-last-n")) { rc = parse_long(a, v, 0, 1 << 20, &l); o->sp.repeat_last_n = (int)l; }
+        else if (!strcmp(a, "--seed")) {
+            char *end;
+            errno = 0;
+            unsigned long long s = strtoull(v, &end, 10);
+            if (errno || end == v || *end || v[0] == '-') { fprintf(stderr, "ember generate: --seed '%s': expected a non-negative integer\n", v); return -1; }
+            o->sp.seed = s;
+            o->seed_set = true;
+        } else if (!strcmp(a, "--kv-type")) {
+            if (!strcmp(v, "f16")) o->kv_type = EM_TYPE_F16;
+            else if (!strcmp(v, "f32")) o->kv_type = EM_TYPE_F32;
+            else { fprintf(stderr, "ember generate: --kv-type '%s': expected f16 or f32\n", v); return -1; }
+        } else {
+            fprintf(stderr, "ember generate: unknown option '%s' (see --help)\n", a);
+            return -1;
+        }
+        if (rc) return -1;
+    }
+    if (!o->model) { fprintf(stderr, "ember generate: no model: give -m MODEL.gguf (see --help)\n"); return -1; }
+    int sources = !!o->prompt + !!o->prompt_file + !!o->prompt_tokens;
+    if (sources != 1) {
+        fprintf(stderr, "ember generate: give exactly one of -p, -f, --prompt-tokens (got %d)\n", sources);
+        return -1;
+    }
+    if (o->prompt_tokens && o->chat) {
+        fprintf(stderr, "ember generate: --chat formats text; it cannot be combined with --prompt-tokens\n");
+        return -1;
+    }
+    if (!o->seed_set) o->sp.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+    return 0;
+}
+
+/* Tokenize text (BOS as the file says), growing the buffer as needed. */
+static int64_t tokenize_all(const lm_vocab *v, const char *text, int32_t **out, char *err) {
+    size_t len = strlen(text);
+    int64_t cap = (int64_t)len + 8;
+    int32_t *ids = malloc((size_t)cap * sizeof *ids);
+    if (!ids) return em_err(err, EM_ERR_NOMEM, "tokenize: out of memory");
+    int64_t n = lm_tokenize(v, text, len, true, true, ids, cap, err);
+    if (n > cap) {
+        int32_t *p = realloc(ids, (size_t)n * sizeof *ids);
+        if (!p) { free(ids); return em_err(err, EM_ERR_NOMEM, "tokenize: out of memory"); }
+        ids = p;
+        n = lm_tokenize(v, text, len, true, true, ids, n, err);
+    }
+    if (n < 0) { free(ids); return n; }
+    *out = ids;
+    return n;
+}
 
 int ember_cmd_generate(int argc, char **argv) {
-    (void)argc; (void)argv;
-    fprintf(stderr, "ember generate: not implemented yet\n");
-    return 1;
+    gen_opts o = {0};
+    int rc = parse_args(argc, argv, &o);
+    if (rc) return rc > 0 ? 0 : 2;
+
+    char err[EM_ERR_LEN] = "";
+    int status = 1;
+    em_backend *be = NULL;
+    lm_model *m = NULL;
+    lm_ctx *ctx = NULL;
+    lm_sampler *smp = NULL;
+    char *text = NULL, *formatted = NULL;
+    int32_t *prompt = NULL;
+    float *probs = NULL;
+    FILE *pf = NULL;
+
+    be = cpu_backend_create((int)o.threads, err);
+    if (!be) goto done;
+    double t0 = now_ms();
+    m = lm_model_load(o.model, be, err);
+    if (!m) goto done;
+    const lm_hparams *hp = &m->hp;
+    lm_ctx_params cp = {(int)o.ctx, (int)o.batch, o.kv_type};
+    ctx = lm_ctx_create(m, &cp, err);
+    if (!ctx) goto done;
+    if (!o.quiet)
+        fprintf(stderr, "ember: %s: %s, %d layers, dim %d, %d heads (%d kv), vocab %d; weights %.1f MiB; "
+                        "context %lld (KV + buffers %.1f MiB); %ld threads (%s); loaded in %.0f ms\n",
+                o.model, m->name[0] ? m->name : "llama", hp->n_layer, hp->n_embd, hp->n_head, hp->n_head_kv,
+                hp->n_vocab, lm_model_weight_bytes(m) / 1048576.0, (long long)lm_n_ctx(ctx),
+                lm_ctx_bytes(ctx) / 1048576.0, o.threads, cpu_backend_isa(be), now_ms() - t0);
+
+    /* the prompt */
+    int64_t n_prompt;
+    if (o.prompt_tokens) {
+        n_prompt = parse_ids(o.prompt_tokens, &prompt);
+        if (n_prompt < 0) { status = 2; goto done; }
+    } else {
+        const char *user = o.prompt;
+        if (o.prompt_file) {
+            text = read_file(o.prompt_file);
+            if (!text) goto done;
+            user = text;
+        }
+        if (o.chat) {
+            enum lm_chat_style style = o.chat_template ? lm_chat_style_from_name(o.chat_template) : lm_chat_detect(m->chat_template);
+            if (o.chat_template && style == LM_CHAT_UNKNOWN) {
+                fprintf(stderr, "ember generate: --chat-template '%s': expected chatml or smolvlm\n", o.chat_template);
+                status = 2;
+                goto done;
+            }
+            lm_chat_msg msgs[2];
+            int nm = 0;
+            if (o.system) msgs[nm++] = (lm_chat_msg){"system", o.system};
+            msgs[nm++] = (lm_chat_msg){"user", user};
+            formatted = lm_chat_format(style, msgs, nm, true, err);
+            if (!formatted) goto done;
+            user = formatted;
+        }
+        n_prompt = tokenize_all(m->vocab, user, &prompt, err);
+        if (n_prompt < 0) goto done;
+    }
+    if (n_prompt == 0) { fprintf(stderr, "ember generate: the prompt is empty (no tokens)\n"); status = 2; goto done; }
+    if (n_prompt >= lm_n_ctx(ctx)) {
+        fprintf(stderr, "ember generate: the prompt has %lld tokens; the context holds %lld (raise --ctx)\n",
+                (long long)n_prompt, (long long)lm_n_ctx(ctx));
+        goto done;
+    }
+
+    smp = lm_sampler_create(&o.sp, hp->n_vocab, err);
+    if (!smp) goto done;
+    for (int64_t i = 0; i < n_prompt; i++) lm_sampler_accept(smp, prompt[i]);
+    if (o.probs_out) {
+        pf = fopen(o.probs_out, "wb");
+        probs = malloc((size_t)hp->n_vocab * sizeof *probs);
+        if (!pf || !probs) { fprintf(stderr, "ember generate: %s: %s\n", o.probs_out, pf ? "out of memory" : strerror(errno)); goto done; }
+        uint32_t nv = (uint32_t)hp->n_vocab;
+        if (fwrite(&nv, 4, 1, pf) != 1) { fprintf(stderr, "ember generate: %s: write failed\n", o.probs_out); goto done; }
+    }
+
+    /* prefill */
+    double tp0 = now_ms();
+    if (lm_decode(ctx, prompt, n_prompt, err) != EM_OK) goto done;
+    double tp1 = now_ms();
+
+    /* decode */
+    lm_detok dt;
+    lm_detok_init(&dt, m->vocab, false);
+    char piece[512];
+    int64_t n_gen = 0, n_eval = 0;
+    double td = 0.0;
+    const int64_t limit = o.n_predict < 0 ? INT64_MAX : o.n_predict;
+    while (n_gen < limit) {
+        const float *logits = lm_logits(ctx);
+        int32_t tok = lm_sampler_sample(smp, logits);
+        if (pf) {
+            lm_softmax(logits, probs, hp->n_vocab);
+            if (fwrite(&tok, 4, 1, pf) != 1 || fwrite(probs, sizeof *probs, (size_t)hp->n_vocab, pf) != (size_t)hp->n_vocab) {
+                fprintf(stderr, "ember generate: %s: write failed\n", o.probs_out);
+                goto done;
+            }
+        }
+        n_gen++;
+        lm_sampler_accept(smp, tok);
+        if (!o.ignore_eos && lm_vocab_is_eog(m->vocab, tok)) break;
+        size_t nw = lm_detok_push(&dt, tok, piece, sizeof piece);
+        if (nw) { fwrite(piece, 1, nw, stdout); fflush(stdout); }
+        if (n_gen >= limit) break;
+        if (lm_n_past(ctx) >= lm_n_ctx(ctx)) {
+            fprintf(stderr, "\nember generate: context full after %lld tokens (raise --ctx)\n", (long long)lm_n_past(ctx));
+            break;
+        }
+        double ts = now_ms();
+        if (lm_decode(ctx, &tok, 1, err) != EM_OK) goto done;
+        td += now_ms() - ts;
+        n_eval++;
+    }
+    size_t nw = lm_detok_flush(&dt, piece, sizeof piece);
+    if (nw) fwrite(piece, 1, nw, stdout);
+    fputc('\n', stdout);
+    fflush(stdout);
+    if (pf) {
+        if (fclose(pf) != 0) { pf = NULL; fprintf(stderr, "ember generate: %s: write failed\n", o.probs_out); goto done; }
+        pf = NULL;
+    }
+    const double pms = tp1 - tp0;
+    fprintf(stderr, "timings: prefill_tokens=%lld prefill_ms=%.3f decode_tokens=%lld decode_ms=%.3f prefill_tps=%.2f decode_tps=%.2f\n",
+            (long long)n_prompt, pms, (long long)n_eval, td, pms > 0 ? n_prompt * 1e3 / pms : 0.0,
+            td > 0 ? n_eval * 1e3 / td : 0.0);
+    status = 0;
+done:
+    if (status == 1 && err[0]) fprintf(stderr, "ember generate: %s\n", err);
+    if (pf) fclose(pf);
+    free(probs);
+    free(prompt);
+    free(text);
+    free(formatted);
+    lm_sampler_free(smp);
+    lm_ctx_free(ctx);
+    lm_model_free(m);
+    em_backend_free(be);
+    return status;
 }

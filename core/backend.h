@@ -122,5 +122,7 @@ static inline ember_status em_backend_sync(em_backend *be, char *err) { return b
 
 /* The CPU backend, with n_threads workers (>= 1). */
 em_backend *cpu_backend_create(int n_threads, char *err);
+/* The instruction set the CPU backend's kernels use ("avx512", "scalar", ...). */
+const char *cpu_backend_isa(const em_backend *be);
 
 #endif

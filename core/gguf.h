@@ -10,6 +10,12 @@
  * Strings returned are NUL-terminated copies owned by the context. Numeric
  * arrays are returned as aligned, native-endian copies owned by the context.
  * A gguf_ctx is immutable after open: any thread may read it concurrently.
+ * Accepted: versions 2 and 3 (little-endian), value types 0..12 with bools 0/1,
+ * arrays of any non-array type (arrays of arrays are rejected), at most 2^16
+ * keys and 2^20 tensors, general.alignment a u32 power of two up to 2^20,
+ * tensors of any type em_type_known() accepts (compute support is not
+ * required), 1..4 dims each >= 1, offsets aligned, data inside the file.
+ * A file with no tensors may end without the final padding.
  *
  * Writer. Collects key/values and tensors in memory, then writes a GGUF v3 file
  * (default alignment 32, or `general.alignment` if set as u32). Tensor data is

@@ -162,6 +162,9 @@ ember_status gguf_writer_set_arr(gguf_writer *w, const char *key, enum gguf_vtyp
     void *copy = malloc(bytes ? bytes : 1);
     if (!copy) return em_err(w->err, EM_ERR_NOMEM, "gguf_writer_set_arr: key %s: out of memory for %zu bytes", key, bytes);
     if (bytes) memcpy(copy, data, bytes);
+    /* GGUF bools are 0 or 1 (the reader rejects other bytes): store any nonzero as 1. */
+    if (etype == GGUF_TYPE_BOOL)
+        for (size_t i = 0; i < bytes; i++) ((unsigned char *)copy)[i] = ((unsigned char *)copy)[i] != 0;
     struct wkv *kv;
     ember_status st = kv_slot(w, key, &kv);
     if (st) {

@@ -168,7 +168,7 @@ static ember_status write_model(const char *path, const void *vocab_src, char *e
     static float f32[24];
     static em_fp16 f16[24];
     static em_bf16 bf16[24];
-    static unsigned char q8[2 * 2 * 34], q4[2 * 18], q4k[144];
+    static unsigned char q8[2 * 2 * 34], q4[2 * 2 * 18], q4k[144];
     for (int i = 0; i < 24; i++) {
         f32[i] = (float)i * 0.5f - 3.0f;
         f16[i] = em_fp32_to_fp16(f32[i]);
@@ -188,7 +188,7 @@ static ember_status write_model(const char *path, const void *vocab_src, char *e
     static const uint32_t a_u32[3] = {0, 1, 4294967295u};
     static const int32_t a_i32[2] = {INT32_MIN, INT32_MAX};
     static const float a_f32[3] = {1.5f, -0.0f, 3.25e10f};
-    static const uint8_t a_bool[3] = {1, 0, 1};
+    static const uint8_t a_bool[3] = {7, 0, 1}; /* the writer stores nonzero as 1 */
     static const uint64_t a_u64[2] = {0, UINT64_MAX};
     static const int64_t a_i64[2] = {INT64_MIN, INT64_MAX};
     static const double a_f64[2] = {3.141592653589793, -1e300};

@@ -1,0 +1,326 @@
+/* cpu_backend.c - the reference backend: host memory, ops run at once on the
+ * thread pool (see backend.h for the contract).
+ *
+ * Weights are used in place (em_backend_wrap keeps the pointer into the
+ * mapped file): the CPU never copies a model. Each op splits its rows (or
+ * heads) over the pool's threads; ops too small to be worth waking the
+ * workers for (a decode step's norm, rope or residual add) run on the calling
+ * thread. The one buffer that grows is the matmul scratch (activations
+ * converted to the weights' dot type), sized by the largest product seen, so
+ * steady-state decoding allocates nothing. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "cpu_kernels.h"
+#include "cpu_ops.h"
+#include "threadpool.h"
+
+/* Below this many float ops' worth of work, do it on one thread. */
+#define CPU_PARALLEL_MIN 16384
+
+typedef struct cpu_ctx {
+    em_pool *pool;
+    cpu_kernels kern;
+    void *scratch;
+    size_t scratch_size;
+    float *att_scores;   /* n_threads * att_cap floats */
+    int64_t att_cap;
+    ember_status status; /* first failure since the last sync */
+    char errmsg[EM_ERR_LEN];
+} cpu_ctx;
+
+static cpu_ctx *ctx_of(em_backend *be) { return be->ctx; }
+
+static void cpu_fail(cpu_ctx *c, ember_status st, const char *msg) {
+    if (c->status == EM_OK) {
+        c->status = st;
+        snprintf(c->errmsg, sizeof c->errmsg, "%s", msg);
+    }
+}
+
+/* ---- memory */
+
+static ember_status cpu_alloc(em_backend *be, em_tensor *t, char *err) {
+    size_t n = em_tensor_nbytes(t);
+    /* 64-byte alignment for SIMD loads; round the size up as aligned_alloc requires. */
+    void *p = aligned_alloc(64, (n + 63) & ~(size_t)63);
+    if (!p) return em_err(err, EM_ERR_NOMEM, "cpu_alloc: %s: %zu bytes: out of memory", t->name ? t->name : "tensor", n);
+    memset(p, 0, n);
+    t->data = p;
+    t->extra = p; /* owned: release frees it */
+    t->offs = 0;
+    return EM_OK;
+}
+
+static void cpu_release(em_backend *be, em_tensor *t) {
+    if (t->extra) free(t->extra);
+    t->data = t->extra = NULL;
+}
+
+static ember_status cpu_wrap(em_backend *be, em_tensor *t, const void *host, char *err) {
+    t->data = (void *)host; /* borrowed: release leaves it */
+    t->extra = NULL;
+    return EM_OK;
+}
+
+static ember_status cpu_upload(em_backend *be, em_tensor *t, const void *src, size_t off, size_t n, char *err) {
+    if (off + n > em_tensor_nbytes(t)) return em_err(err, EM_ERR_ARG, "cpu_upload: %zu bytes at %zu past the tensor's end", n, off);
+    memcpy((char *)t->data + off, src, n);
+    return EM_OK;
+}
+
+static ember_status cpu_download(em_backend *be, const em_tensor *t, void *dst, size_t off, size_t n, char *err) {
+    if (off + n > em_tensor_nbytes(t)) return em_err(err, EM_ERR_ARG, "cpu_download: %zu bytes at %zu past the tensor's end", n, off);
+    memcpy(dst, (const char *)t->data + off, n);
+    return EM_OK;
+}
+
+static bool cpu_supports(em_backend *be, enum em_op op, enum em_type t) {
+    cpu_ctx *c = ctx_of(be);
+    switch (op) {
+    case EM_OP_GET_ROWS: return em_type_supported(t) && c->kern.to_float[t];
+    case EM_OP_MATMUL: return em_type_supported(t) && c->kern.vec_dot[t];
+    case EM_OP_KV_STORE: return t == EM_TYPE_F16 || t == EM_TYPE_F32;
+    case EM_OP_ATTENTION: return t == EM_TYPE_F16 || t == EM_TYPE_F32;
+    default: return t == EM_TYPE_F32;
+    }
+}
+
+/* ---- ops: each has an argument struct and a per-thread body */
+
+static float *row_f32(const em_tensor *t, int64_t r) { return (float *)((char *)t->data + (size_t)r * t->nb[1]); }
+
+struct get_rows_args { cpu_ctx *c; em_tensor *out; const em_tensor *table; const int32_t *ids; int64_t n; };
+
+static void get_rows_body(void *varg, int ith, int nth) {
+    struct get_rows_args *a = varg;
+    long long i0, i1;
+    em_pool_range(a->n, ith, nth, &i0, &i1);
+    for (long long i = i0; i < i1; i++) {
+        const char *src = (const char *)a->table->data + (size_t)a->ids[i] * a->table->nb[1];
+        a->c->kern.to_float[a->table->type](src, row_f32(a->out, i), a->table->ne[0]);
+    }
+}
+
+static void cpu_get_rows(em_backend *be, em_tensor *out, const em_tensor *table, const em_tensor *ids) {
+    cpu_ctx *c = ctx_of(be);
+    const int32_t *id = ids->data;
+    for (int64_t i = 0; i < ids->ne[0]; i++) {
+        if (id[i] < 0 || id[i] >= table->ne[1]) {
+            cpu_fail(c, EM_ERR_ARG, "get_rows: token id out of the embedding table's range");
+            return;
+        }
+    }
+    struct get_rows_args a = {c, out, table, id, ids->ne[0]};
+    if (a.n * table->ne[0] < CPU_PARALLEL_MIN) get_rows_body(&a, 0, 1);
+    else em_pool_run(c->pool, get_rows_body, &a);
+}
+
+struct rms_args { em_tensor *out; const em_tensor *x; const float *w; float eps; };
+
+static void rms_body(void *varg, int ith, int nth) {
+    struct rms_args *a = varg;
+    long long i0, i1;
+    em_pool_range(a->x->ne[1], ith, nth, &i0, &i1);
+    for (long long i = i0; i < i1; i++)
+        cpu_rms_norm_row(row_f32(a->out, i), row_f32(a->x, i), a->w, a->x->ne[0], a->eps);
+}
+
+static void cpu_rms_norm(em_backend *be, em_tensor *out, const em_tensor *x, const em_tensor *w, float eps) {
+    struct rms_args a = {out, x, w ? w->data : NULL, eps};
+    if (x->ne[0] * x->ne[1] < CPU_PARALLEL_MIN) rms_body(&a, 0, 1);
+    else em_pool_run(ctx_of(be)->pool, rms_body, &a);
+}
+
+static ember_status grow_scratch(cpu_ctx *c, size_t need) {
+    if (need <= c->scratch_size) return EM_OK;
+    void *p = aligned_alloc(64, (need + 63) & ~(size_t)63);
+    if (!p) return EM_ERR_NOMEM;
+    free(c->scratch);
+    c->scratch = p;
+    c->scratch_size = need;
+    return EM_OK;
+}
+
+static void cpu_matmul_op(em_backend *be, em_tensor *out, const em_tensor *w, const em_tensor *x) {
+    cpu_ctx *c = ctx_of(be);
+    const int64_t m = w->ne[1], k = w->ne[0], n = x->ne[1];
+    if (grow_scratch(c, cpu_matmul_scratch(&c->kern, w->type, k, n)) != EM_OK) {
+        cpu_fail(c, EM_ERR_NOMEM, "matmul: out of memory for the activation scratch");
+        return;
+    }
+    cpu_matmul(&c->kern, c->pool, w->type, w->data, w->nb[1], m, k, x->data, n, out->data,
+               (int64_t)(out->nb[1] / sizeof(float)), c->scratch);
+}
+
+struct rope_args { em_tensor *x; const int32_t *pos; const em_rope_params *p; };
+
+static void rope_body(void *varg, int ith, int nth) {
+    struct rope_args *a = varg;
+    long long i0, i1;
+    em_pool_range(a->x->ne[2], ith, nth, &i0, &i1);
+    for (long long i = i0; i < i1; i++)
+        cpu_rope_row((float *)((char *)a->x->data + (size_t)i * a->x->nb[2]), (int)a->x->ne[1],
+                     (int)a->x->ne[0], a->p->n_dims, a->pos[i], a->p->freq_base, a->p->freq_scale);
+}
+
+static void cpu_rope(em_backend *be, em_tensor *x, const em_tensor *pos, const em_rope_params *p) {
+    struct rope_args a = {x, pos->data, p};
+    if (em_tensor_nelements(x) < CPU_PARALLEL_MIN) rope_body(&a, 0, 1);
+    else em_pool_run(ctx_of(be)->pool, rope_body, &a);
+}
+
+struct store_args { em_tensor *cache; const em_tensor *src; int64_t pos0; };
+
+static void store_body(void *varg, int ith, int nth) {
+    struct store_args *a = varg;
+    long long i0, i1;
+    em_pool_range(a->src->ne[1], ith, nth, &i0, &i1);
+    for (long long i = i0; i < i1; i++)
+        cpu_store_row((char *)a->cache->data + (size_t)(a->pos0 + i) * a->cache->nb[1], a->cache->type,
+                      row_f32(a->src, i), a->src->ne[0]);
+}
+
+static void cpu_kv_store(em_backend *be, em_tensor *cache, const em_tensor *src, int64_t pos0) {
+    cpu_ctx *c = ctx_of(be);
+    if (pos0 < 0 || pos0 + src->ne[1] > cache->ne[1]) {
+        cpu_fail(c, EM_ERR_RANGE, "kv_store: rows past the end of the KV cache");
+        return;
+    }
+    struct store_args a = {cache, src, pos0};
+    if (src->ne[0] * src->ne[1] < CPU_PARALLEL_MIN) store_body(&a, 0, 1);
+    else em_pool_run(c->pool, store_body, &a);
+}
+
+struct attn_args { cpu_ctx *c; em_tensor *out; const em_tensor *q, *k, *v; const em_attn_params *p; };
+
+static void attn_body(void *varg, int ith, int nth) {
+    struct attn_args *a = varg;
+    const em_attn_params *p = a->p;
+    const int64_t n_q = a->q->ne[1];
+    const int group = p->n_head / p->n_head_kv;
+    float *scores = a->c->att_scores + (size_t)ith * (size_t)a->c->att_cap;
+    long long j0, j1;
+    em_pool_range(n_q * p->n_head, ith, nth, &j0, &j1);
+    for (long long j = j0; j < j1; j++) {
+        const int64_t i = j / p->n_head; /* query row */
+        const int h = (int)(j % p->n_head);
+        const int hk = h / group;
+        const size_t koff = (size_t)hk * (size_t)p->head_dim * em_type_block_bytes(a->k->type);
+        cpu_attend_head(row_f32(a->out, i) + (size_t)h * p->head_dim, row_f32(a->q, i) + (size_t)h * p->head_dim,
+                        (const char *)a->k->data + koff, (const char *)a->v->data + koff, a->k->type, a->k->nb[1],
+                        p->head_dim, p->pos0 + i + 1, p->scale, scores);
+    }
+}
+
+static void cpu_attention(em_backend *be, em_tensor *out, const em_tensor *q, const em_tensor *k,
+                          const em_tensor *v, const em_attn_params *p) {
+    cpu_ctx *c = ctx_of(be);
+    if (p->n_kv > c->att_cap) {
+        float *s = malloc((size_t)p->n_kv * (size_t)em_pool_size(c->pool) * sizeof(float));
+        if (!s) { cpu_fail(c, EM_ERR_NOMEM, "attention: out of memory for scores"); return; }
+        free(c->att_scores);
+        c->att_scores = s;
+        c->att_cap = p->n_kv;
+    }
+    struct attn_args a = {c, out, q, k, v, p};
+    if (q->ne[1] * p->n_head * p->n_kv * p->head_dim < CPU_PARALLEL_MIN) attn_body(&a, 0, 1);
+    else em_pool_run(c->pool, attn_body, &a);
+}
+
+struct ew_args { em_tensor *out; const em_tensor *a, *b; int op; };
+
+static void ew_body(void *varg, int ith, int nth) {
+    struct ew_args *a = varg;
+    long long i0, i1;
+    em_pool_range(a->out->ne[1], ith, nth, &i0, &i1);
+    const int64_t n = a->out->ne[0];
+    for (long long i = i0; i < i1; i++) {
+        float *y = row_f32(a->out, i);
+        const float *x0 = row_f32(a->a, i), *x1 = row_f32(a->b, i);
+        if (a->op == 0) {
+            for (int64_t j = 0; j < n; j++) y[j] = x0[j] + x1[j];
+        } else {
+            cpu_swiglu_row(y, x0, x1, n);
+        }
+    }
+}
+
+static void run_ew(em_backend *be, struct ew_args *a) {
+    if (em_tensor_nelements(a->out) < CPU_PARALLEL_MIN) ew_body(a, 0, 1);
+    else em_pool_run(ctx_of(be)->pool, ew_body, a);
+}
+
+static void cpu_swiglu(em_backend *be, em_tensor *out, const em_tensor *gate, const em_tensor *up) {
+    struct ew_args a = {out, gate, up, 1};
+    run_ew(be, &a);
+}
+
+static void cpu_add(em_backend *be, em_tensor *out, const em_tensor *x, const em_tensor *y) {
+    struct ew_args a = {out, x, y, 0};
+    run_ew(be, &a);
+}
+
+static ember_status cpu_sync(em_backend *be, char *err) {
+    cpu_ctx *c = ctx_of(be);
+    ember_status st = c->status;
+    if (st != EM_OK) em_err(err, st, "cpu backend: %s", c->errmsg);
+    c->status = EM_OK;
+    return st;
+}
+
+static void cpu_free(em_backend *be) {
+    if (!be) return;
+    cpu_ctx *c = ctx_of(be);
+    if (c) {
+        em_pool_free(c->pool);
+        free(c->scratch);
+        free(c->att_scores);
+        free(c);
+    }
+    free(be);
+}
+
+static const em_backend_ops cpu_ops = {
+    .name = "cpu",
+    .free = cpu_free,
+    .alloc = cpu_alloc,
+    .release = cpu_release,
+    .wrap = cpu_wrap,
+    .upload = cpu_upload,
+    .download = cpu_download,
+    .supports = cpu_supports,
+    .get_rows = cpu_get_rows,
+    .rms_norm = cpu_rms_norm,
+    .matmul = cpu_matmul_op,
+    .rope = cpu_rope,
+    .kv_store = cpu_kv_store,
+    .attention = cpu_attention,
+    .swiglu = cpu_swiglu,
+    .add = cpu_add,
+    .sync = cpu_sync,
+};
+
+em_backend *cpu_backend_create(int n_threads, char *err) {
+    em_backend *be = calloc(1, sizeof *be);
+    cpu_ctx *c = calloc(1, sizeof *c);
+    if (!be || !c) {
+        free(be);
+        free(c);
+        em_err(err, EM_ERR_NOMEM, "cpu_backend_create: out of memory");
+        return NULL;
+    }
+    be->ops = &cpu_ops;
+    be->ctx = c;
+    cpu_kernels_init(&c->kern);
+    c->pool = em_pool_create(n_threads, err);
+    if (!c->pool) {
+        cpu_free(be);
+        return NULL;
+    }
+    return be;
+}
+
+const char *cpu_backend_isa(const em_backend *be) { return ((const cpu_ctx *)be->ctx)->kern.isa; }

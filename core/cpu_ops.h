@@ -1,0 +1,34 @@
+/* cpu_ops.h - the CPU's row-level operators other than the matrix product:
+ * plain loops that read like the math (cf. llama2.c's rmsnorm/softmax).
+ * Each works on one row or one head so the backend can split rows over
+ * threads; none allocates. Numerics follow llama.cpp's CPU path where it
+ * matters for agreement (see cpu_ops.c). */
+#ifndef EMBER_CPU_OPS_H
+#define EMBER_CPU_OPS_H
+
+#include <stdint.h>
+
+#include "types.h"
+
+/* y = x / sqrt(mean(x^2) + eps) * w (w may be NULL: no scaling). */
+void cpu_rms_norm_row(float *y, const float *x, const float *w, int64_t n, float eps);
+
+/* Rotate adjacent pairs (x[2i], x[2i+1]) of each of n_head heads of head_dim
+ * values, angle pos * freq_scale * base^(-2i/n_dims), for i < n_dims/2. */
+void cpu_rope_row(float *x, int n_head, int head_dim, int n_dims, int32_t pos, float freq_base,
+                  float freq_scale);
+
+/* y = silu(g) * u, elementwise. */
+void cpu_swiglu_row(float *y, const float *g, const float *u, int64_t n);
+
+/* Convert a row of floats to the cache type (F16 or F32). */
+void cpu_store_row(void *dst, enum em_type t, const float *src, int64_t n);
+
+/* One query head over n_kv cache rows:
+ *   out[d] = sum_t softmax_t(scale * q.k_t) * v_t[d]
+ * k_t, v_t: row t of the caches (cache_stride bytes apart), F16 or F32.
+ * scores: scratch of n_kv floats. */
+void cpu_attend_head(float *out, const float *q, const void *k, const void *v, enum em_type kv_type,
+                     size_t cache_stride, int head_dim, int64_t n_kv, float scale, float *scores);
+
+#endif

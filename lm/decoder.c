@@ -1,0 +1,205 @@
+/* decoder.c - the LLaMA forward pass over a KV cache, written once against
+ * the backend interface (backend.h), so it runs on any backend.
+ *
+ * A step reads, for each of n tokens at positions p0..p0+n-1:
+ *   x = embed(token)
+ *   per layer: h = rmsnorm(x) ; q,k,v = h·Wq, h·Wk, h·Wv ; rope(q, k)
+ *              cache[k,v] at p ; x += attention(q, cache)·Wo
+ *              h = rmsnorm(x) ; x += (silu(h·Wgate) * h·Wup)·Wdown
+ *   logits = rmsnorm(x_last)·Wout
+ * Batches larger than n_batch are evaluated in n_batch slices. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+
+struct lm_ctx {
+    const lm_model *m;
+    em_backend *be;
+    int64_t n_ctx, n_batch, n_past;
+    em_tensor *k_cache, *v_cache; /* per layer: (n_ctx rows, n_head_kv*head_dim) */
+    /* activations, for n_batch rows */
+    em_tensor x;      /* residual stream (n, n_embd) */
+    em_tensor h;      /* normed input (n, n_embd) */
+    em_tensor q;      /* (n, n_head*head_dim) */
+    em_tensor k, v;   /* (n, n_head_kv*head_dim) */
+    em_tensor att;    /* attention output (n, n_head*head_dim) */
+    em_tensor proj;   /* Wo / Wdown output (n, n_embd) */
+    em_tensor gate, up; /* (n, n_ff) */
+    em_tensor ids, pos; /* I32 (n) */
+    em_tensor logits_t; /* (1, n_vocab) */
+    float *logits;    /* host copy */
+    int32_t *posv;    /* host positions of a batch (n_batch) */
+    size_t bytes;
+};
+
+static ember_status alloc_act(lm_ctx *c, em_tensor *t, enum em_type type, int64_t ne0, int64_t ne1,
+                              const char *name, char *err) {
+    *t = em_tensor_make(type, ne0, ne1, 1, 1);
+    t->name = name;
+    ember_status st = em_backend_alloc(c->be, t, err);
+    if (st == EM_OK) c->bytes += em_tensor_nbytes(t);
+    return st;
+}
+
+lm_ctx *lm_ctx_create(const lm_model *m, const lm_ctx_params *p, char *err) {
+    const lm_hparams *hp = &m->hp;
+    lm_ctx_params dp = {0};
+    if (!p) p = &dp;
+    lm_ctx *c = calloc(1, sizeof *c);
+    if (!c) { em_err(err, EM_ERR_NOMEM, "lm_ctx_create: out of memory"); return NULL; }
+    c->m = m;
+    c->be = m->be;
+    c->n_ctx = p->n_ctx > 0 ? p->n_ctx : (hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096);
+    c->n_batch = p->n_batch > 0 ? p->n_batch : 512;
+    if (c->n_batch > c->n_ctx) c->n_batch = c->n_ctx;
+    if (p->n_ctx < 0 || p->n_ctx > (1 << 24) || p->n_batch < 0) {
+        em_err(err, EM_ERR_ARG, "lm_ctx_create: context %d / batch %d out of range", p->n_ctx, p->n_batch);
+        goto fail;
+    }
+    enum em_type kvt = p->kv_type == EM_TYPE_F32 ? EM_TYPE_F32 : EM_TYPE_F16;
+    const int64_t q_dim = (int64_t)hp->n_head * hp->head_dim, kv_dim = (int64_t)hp->n_head_kv * hp->head_dim;
+    const int64_t nb = c->n_batch;
+
+    c->k_cache = calloc((size_t)hp->n_layer, sizeof *c->k_cache);
+    c->v_cache = calloc((size_t)hp->n_layer, sizeof *c->v_cache);
+    if (!c->k_cache || !c->v_cache) { em_err(err, EM_ERR_NOMEM, "lm_ctx_create: out of memory"); goto fail; }
+    for (int l = 0; l < hp->n_layer; l++) {
+        if (alloc_act(c, &c->k_cache[l], kvt, kv_dim, c->n_ctx, "k_cache", err) ||
+            alloc_act(c, &c->v_cache[l], kvt, kv_dim, c->n_ctx, "v_cache", err))
+            goto fail;
+    }
+    if (alloc_act(c, &c->x, EM_TYPE_F32, hp->n_embd, nb, "x", err) ||
+        alloc_act(c, &c->h, EM_TYPE_F32, hp->n_embd, nb, "h", err) ||
+        alloc_act(c, &c->q, EM_TYPE_F32, q_dim, nb, "q", err) ||
+        alloc_act(c, &c->k, EM_TYPE_F32, kv_dim, nb, "k", err) ||
+        alloc_act(c, &c->v, EM_TYPE_F32, kv_dim, nb, "v", err) ||
+        alloc_act(c, &c->att, EM_TYPE_F32, q_dim, nb, "att", err) ||
+        alloc_act(c, &c->proj, EM_TYPE_F32, hp->n_embd, nb, "proj", err) ||
+        alloc_act(c, &c->gate, EM_TYPE_F32, hp->n_ff, nb, "gate", err) ||
+        alloc_act(c, &c->up, EM_TYPE_F32, hp->n_ff, nb, "up", err) ||
+        alloc_act(c, &c->ids, EM_TYPE_I32, nb, 1, "ids", err) ||
+        alloc_act(c, &c->pos, EM_TYPE_I32, nb, 1, "pos", err) ||
+        alloc_act(c, &c->logits_t, EM_TYPE_F32, hp->n_vocab, 1, "logits", err))
+        goto fail;
+    c->logits = calloc((size_t)hp->n_vocab, sizeof(float));
+    c->posv = calloc((size_t)nb, sizeof(int32_t));
+    if (!c->logits || !c->posv) { em_err(err, EM_ERR_NOMEM, "lm_ctx_create: out of memory"); goto fail; }
+    c->bytes += (size_t)hp->n_vocab * sizeof(float);
+    return c;
+fail:
+    lm_ctx_free(c);
+    return NULL;
+}
+
+void lm_ctx_free(lm_ctx *c) {
+    if (!c) return;
+    em_backend *be = c->be;
+    for (int l = 0; l < c->m->hp.n_layer; l++) {
+        if (c->k_cache) em_backend_release(be, &c->k_cache[l]);
+        if (c->v_cache) em_backend_release(be, &c->v_cache[l]);
+    }
+    em_tensor *acts[] = {&c->x, &c->h, &c->q, &c->k, &c->v, &c->att, &c->proj,
+                         &c->gate, &c->up, &c->ids, &c->pos, &c->logits_t};
+    for (size_t i = 0; i < sizeof acts / sizeof acts[0]; i++) em_backend_release(be, acts[i]);
+    free(c->k_cache);
+    free(c->v_cache);
+    free(c->logits);
+    free(c->posv);
+    free(c);
+}
+
+/* n rows of an activation buffer, viewed as a 2-D tensor. */
+static em_tensor rows(const em_tensor *t, int64_t n) { return em_tensor_rows(t, 0, n); }
+
+/* Evaluate n <= n_batch tokens starting at position c->n_past. */
+static ember_status forward(lm_ctx *c, const int32_t *tokens, int64_t n, char *err) {
+    const lm_model *m = c->m;
+    const lm_hparams *hp = &m->hp;
+    em_backend *be = c->be;
+    const em_backend_ops *op = be->ops;
+    const int64_t p0 = c->n_past;
+    ember_status st;
+
+    int32_t *posv = c->posv;
+    for (int64_t i = 0; i < n; i++) posv[i] = (int32_t)(p0 + i);
+    em_tensor ids = c->ids, pos = c->pos;
+    ids.ne[0] = pos.ne[0] = n;
+    if ((st = op->upload(be, &ids, tokens, 0, (size_t)n * sizeof(int32_t), err)) ||
+        (st = op->upload(be, &pos, posv, 0, (size_t)n * sizeof(int32_t), err)))
+        return st;
+
+    em_tensor x = rows(&c->x, n), h = rows(&c->h, n), q = rows(&c->q, n), k = rows(&c->k, n),
+              v = rows(&c->v, n), att = rows(&c->att, n), proj = rows(&c->proj, n),
+              gate = rows(&c->gate, n), up = rows(&c->up, n);
+    /* q and k seen as (head_dim, heads, n) for rope */
+    em_tensor q3 = em_tensor_make(EM_TYPE_F32, hp->head_dim, hp->n_head, n, 1);
+    em_tensor k3 = em_tensor_make(EM_TYPE_F32, hp->head_dim, hp->n_head_kv, n, 1);
+    q3.data = q.data; q3.extra = q.extra; q3.offs = q.offs;
+    k3.data = k.data; k3.extra = k.extra; k3.offs = k.offs;
+    const em_rope_params rp = {hp->n_rot, hp->rope_base, hp->rope_scale};
+    const em_attn_params ap = {hp->n_head, hp->n_head_kv, hp->head_dim, p0, p0 + n,
+                               1.0f / sqrtf((float)hp->head_dim)};
+
+    op->get_rows(be, &x, &m->tok_embd, &ids);
+    for (int l = 0; l < hp->n_layer; l++) {
+        const lm_layer *L = &m->layers[l];
+        /* attention */
+        op->rms_norm(be, &h, &x, &L->attn_norm, hp->rms_eps);
+        op->matmul(be, &q, &L->wq, &h);
+        op->matmul(be, &k, &L->wk, &h);
+        op->matmul(be, &v, &L->wv, &h);
+        op->rope(be, &q3, &pos, &rp);
+        op->rope(be, &k3, &pos, &rp);
+        op->kv_store(be, &c->k_cache[l], &k, p0);
+        op->kv_store(be, &c->v_cache[l], &v, p0);
+        op->attention(be, &att, &q, &c->k_cache[l], &c->v_cache[l], &ap);
+        op->matmul(be, &proj, &L->wo, &att);
+        op->add(be, &x, &x, &proj); /* residual */
+        /* feed-forward (SwiGLU) */
+        op->rms_norm(be, &h, &x, &L->ffn_norm, hp->rms_eps);
+        op->matmul(be, &gate, &L->w_gate, &h);
+        op->matmul(be, &up, &L->w_up, &h);
+        op->swiglu(be, &gate, &gate, &up);
+        op->matmul(be, &proj, &L->w_down, &gate);
+        op->add(be, &x, &x, &proj); /* residual */
+    }
+    /* logits of the last token only */
+    em_tensor xl = em_tensor_rows(&c->x, n - 1, 1), hl = em_tensor_rows(&c->h, 0, 1);
+    op->rms_norm(be, &hl, &xl, &m->output_norm, hp->rms_eps);
+    op->matmul(be, &c->logits_t, &m->output, &hl);
+    if ((st = em_backend_sync(be, err))) return st;
+    return op->download(be, &c->logits_t, c->logits, 0, (size_t)hp->n_vocab * sizeof(float), err);
+}
+
+ember_status lm_decode(lm_ctx *c, const int32_t *tokens, int64_t n, char *err) {
+    if (n <= 0) return em_err(err, EM_ERR_ARG, "lm_decode: %lld tokens; expected at least one", (long long)n);
+    if (c->n_past + n > c->n_ctx)
+        return em_err(err, EM_ERR_RANGE, "lm_decode: context full: %lld + %lld tokens exceed the context of %lld (raise --ctx)",
+                      (long long)c->n_past, (long long)n, (long long)c->n_ctx);
+    for (int64_t i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= c->m->hp.n_vocab)
+            return em_err(err, EM_ERR_ARG, "lm_decode: token %d at index %lld outside the vocabulary (0..%d)",
+                          tokens[i], (long long)i, c->m->hp.n_vocab - 1);
+    const int64_t start = c->n_past;
+    for (int64_t i = 0; i < n; i += c->n_batch) {
+        const int64_t nb = n - i < c->n_batch ? n - i : c->n_batch;
+        ember_status st = forward(c, tokens + i, nb, err);
+        if (st != EM_OK) {
+            c->n_past = start; /* nothing of a failed call stays in the cache */
+            return st;
+        }
+        c->n_past += nb;
+    }
+    return EM_OK;
+}
+
+const float *lm_logits(const lm_ctx *c) { return c->logits; }
+int64_t lm_n_past(const lm_ctx *c) { return c->n_past; }
+int64_t lm_n_ctx(const lm_ctx *c) { return c->n_ctx; }
+size_t lm_ctx_bytes(const lm_ctx *c) { return c->bytes; }
+
+void lm_ctx_truncate(lm_ctx *c, int64_t n) {
+    if (n >= 0 && n < c->n_past) c->n_past = n;
+}

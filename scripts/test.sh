@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Set up, build and run Ember's whole test suite: the release build (with the
+# conformance tests against llama.cpp) and the unit tests again under
+# AddressSanitizer + UndefinedBehaviorSanitizer.
+#   scripts/test.sh            everything
+#   scripts/test.sh --quick    release build only (no sanitizer pass)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+quick=0
+for a in "$@"; do
+  case "$a" in
+    --quick) quick=1 ;;
+    *) echo "test.sh: unknown option '$a' (known: --quick)" >&2; exit 2 ;;
+  esac
+done
+jobs=$(nproc 2>/dev/null || echo 2)
+
+scripts/setup.sh
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j"$jobs"
+ctest --test-dir build --output-on-failure -j"$jobs"
+
+if [ "$quick" = 0 ]; then
+  # Sanitizers: the C tests (fuzzed GGUF files, kernels, tokenizers, decoder);
+  # the peer-driven conformance tests are left to the release pass above.
+  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DEMBER_SANITIZE=ON >/dev/null
+  cmake --build build-asan -j"$jobs"
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir build-asan --output-on-failure -j"$jobs" -LE peer
+fi
