@@ -201,7 +201,7 @@ static void attn_body(void *varg, int ith, int nth) {
     const em_attn_params *p = a->p;
     const int64_t n_q = a->q->ne[1];
     const int group = p->n_head / p->n_head_kv;
-    float *scores = a->c->att_scores + (size_t)ith * (size_t)a->c->att_cap;
+    float *scores = a->c->att_scores + (size_t)ith * (size_t)(a->c->att_cap + 2 * p->head_dim);
     long long j0, j1;
     em_pool_range(n_q * p->n_head, ith, nth, &j0, &j1);
     for (long long j = j0; j < j1; j++) {
@@ -209,7 +209,7 @@ static void attn_body(void *varg, int ith, int nth) {
         const int h = (int)(j % p->n_head);
         const int hk = h / group;
         const size_t koff = (size_t)hk * (size_t)p->head_dim * em_type_block_bytes(a->k->type);
-        cpu_attend_head(row_f32(a->out, i) + (size_t)h * p->head_dim, row_f32(a->q, i) + (size_t)h * p->head_dim,
+        cpu_attend_head(&a->c->kern, row_f32(a->out, i) + (size_t)h * p->head_dim, row_f32(a->q, i) + (size_t)h * p->head_dim,
                         (const char *)a->k->data + koff, (const char *)a->v->data + koff, a->k->type, a->k->nb[1],
                         p->head_dim, p->pos0 + i + 1, p->scale, scores);
     }
@@ -219,7 +219,7 @@ static void cpu_attention(em_backend *be, em_tensor *out, const em_tensor *q, co
                           const em_tensor *v, const em_attn_params *p) {
     cpu_ctx *c = ctx_of(be);
     if (p->n_kv > c->att_cap) {
-        float *s = malloc((size_t)p->n_kv * (size_t)em_pool_size(c->pool) * sizeof(float));
+        float *s = malloc((size_t)(p->n_kv + 2 * p->head_dim) * (size_t)em_pool_size(c->pool) * sizeof(float));
         if (!s) { cpu_fail(c, EM_ERR_NOMEM, "attention: out of memory for scores"); return; }
         free(c->att_scores);
         c->att_scores = s;

@@ -60,26 +60,21 @@ void cpu_store_row(void *dst, enum em_type t, const float *src, int64_t n) {
     }
 }
 
-static float round_f16(float x) { return em_fp16_to_fp32(em_fp32_to_fp16(x)); }
-
-void cpu_attend_head(float *out, const float *q, const void *k, const void *v, enum em_type kv_type,
-                     size_t cache_stride, int head_dim, int64_t n_kv, float scale, float *scores) {
-    float qh[1024]; /* head_dim <= 1024 is checked at model load */
+void cpu_attend_head(const cpu_kernels *kern, float *out, const float *q, const void *k, const void *v,
+                     enum em_type kv_type, size_t cache_stride, int head_dim, int64_t n_kv, float scale,
+                     float *scores) {
+    float *vrow = scores + n_kv; /* head_dim floats */
+    em_fp16 qh[1024];            /* head_dim <= 1024 is checked at model load */
+    const void *qd = q;
     const int f16 = kv_type == EM_TYPE_F16;
-    for (int d = 0; d < head_dim; d++) qh[d] = f16 ? round_f16(q[d]) : q[d];
-
+    if (f16) {
+        kern->from_float[EM_TYPE_F16](q, qh, head_dim);
+        qd = qh;
+    }
+    cpu_vec_dot_fn dot = kern->vec_dot[kv_type];
     float maxs = -INFINITY;
     for (int64_t t = 0; t < n_kv; t++) {
-        const char *row = (const char *)k + (size_t)t * cache_stride;
-        float s = 0.0f;
-        if (f16) {
-            const em_fp16 *kr = (const em_fp16 *)row;
-            for (int d = 0; d < head_dim; d++) s += qh[d] * em_fp16_to_fp32(kr[d]);
-        } else {
-            const float *kr = (const float *)row;
-            for (int d = 0; d < head_dim; d++) s += qh[d] * kr[d];
-        }
-        s *= scale;
+        float s = dot(head_dim, (const char *)k + (size_t)t * cache_stride, qd) * scale;
         scores[t] = s;
         if (s > maxs) maxs = s;
     }
@@ -91,15 +86,14 @@ void cpu_attend_head(float *out, const float *q, const void *k, const void *v, e
     const float inv = (float)(1.0 / sum);
     for (int d = 0; d < head_dim; d++) out[d] = 0.0f;
     for (int64_t t = 0; t < n_kv; t++) {
-        const char *row = (const char *)v + (size_t)t * cache_stride;
+        const void *row = (const char *)v + (size_t)t * cache_stride;
+        float p = scores[t] * inv;
+        const float *vr = row;
         if (f16) {
-            const float p = round_f16(scores[t] * inv);
-            const em_fp16 *vr = (const em_fp16 *)row;
-            for (int d = 0; d < head_dim; d++) out[d] += p * em_fp16_to_fp32(vr[d]);
-        } else {
-            const float p = scores[t] * inv;
-            const float *vr = (const float *)row;
-            for (int d = 0; d < head_dim; d++) out[d] += p * vr[d];
+            p = em_fp16_to_fp32(em_fp32_to_fp16(p));
+            kern->to_float[EM_TYPE_F16](row, vrow, head_dim);
+            vr = vrow;
         }
+        for (int d = 0; d < head_dim; d++) out[d] += p * vr[d];
     }
 }

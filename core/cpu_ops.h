@@ -8,6 +8,7 @@
 
 #include <stdint.h>
 
+#include "cpu_kernels.h"
 #include "types.h"
 
 /* y = x / sqrt(mean(x^2) + eps) * w (w may be NULL: no scaling). */
@@ -27,8 +28,10 @@ void cpu_store_row(void *dst, enum em_type t, const float *src, int64_t n);
 /* One query head over n_kv cache rows:
  *   out[d] = sum_t softmax_t(scale * q.k_t) * v_t[d]
  * k_t, v_t: row t of the caches (cache_stride bytes apart), F16 or F32.
- * scores: scratch of n_kv floats. */
-void cpu_attend_head(float *out, const float *q, const void *k, const void *v, enum em_type kv_type,
-                     size_t cache_stride, int head_dim, int64_t n_kv, float scale, float *scores);
+ * scores: scratch of n_kv + 2*head_dim floats. The dot products and row
+ * conversions use the kernel table's SIMD F16/F32 routines. */
+void cpu_attend_head(const cpu_kernels *kern, float *out, const float *q, const void *k, const void *v,
+                     enum em_type kv_type, size_t cache_stride, int head_dim, int64_t n_kv, float scale,
+                     float *scores);
 
 #endif
