@@ -120,7 +120,7 @@ INLINE void tile(int q4, int nc, int64_t nb, const char *const *wr, size_t w_str
         for (int c = 0; c < nc; c++) {
             __m256i xq = _mm256_loadu_si256((const __m256i *)(xr[c] + b * 32));
             __m256 d = _mm256_set1_ps(xd[c][b]);
-            __m256i s = _mm256_set1_epi32(-(xs[c][b] << shift));
+            __m256i s = _mm256_set1_epi32(-xs[c][b] * (1 << shift));
             _Pragma("GCC unroll 4")
             for (int r = 0; r < RM; r++) {
                 __m256i t = _mm256_dpbusd_epi32(s, wq[r], xq);
