@@ -70,7 +70,7 @@ INLINE float wscale1(int q4, const char *row, int64_t b) {
 }
 
 /* Tile of RM weight rows x nc (<= RN, a constant after inlining) activations. */
-INLINE void tile(int q4, int nc, int64_t nb, const char *const *wr, size_t w_stride, const char *const *xr, float *y,
+INLINE void tile(int q4, int nc, int pf, int64_t nb, const char *const *wr, size_t w_stride, const char *const *xr, float *y,
                  int64_t ldy, int nr) {
     const int64_t bsz = q4 ? (int64_t)sizeof(em_block_q4_0) : (int64_t)sizeof(em_block_q8_0);
     __m512 acc[RM][RN];
@@ -92,9 +92,12 @@ INLINE void tile(int q4, int nc, int64_t nb, const char *const *wr, size_t w_str
         _Pragma("GCC unroll 4")
         for (int r = 0; r < RM; r++) {
             /* the hardware prefetcher does not follow RM short interleaved
-             * row streams well at n == 1: fetch the next tile's rows */
-            _mm_prefetch(wr[r] + PF_ROWS * w_stride + b * bsz, _MM_HINT_T0);
-            _mm_prefetch(wr[r] + PF_ROWS * w_stride + b * bsz + 64, _MM_HINT_T0);
+             * row streams well: fetch the next tile's rows (once, in the
+             * first column tile, while the weights come from memory) */
+            if (pf) {
+                _mm_prefetch(wr[r] + PF_ROWS * w_stride + b * bsz, _MM_HINT_T0);
+                _mm_prefetch(wr[r] + PF_ROWS * w_stride + b * bsz + 64, _MM_HINT_T0);
+            }
             wq[r] = wpair(q4, wr[r], b);
             wd[r] = wscales2(q4, wr[r], b);
         }
@@ -147,15 +150,15 @@ INLINE void gemm_q(int q4, int64_t k, const void *w, size_t w_stride, int nr, co
         const char *xr[RN];
         _Pragma("GCC unroll 4")
         for (int j = 0; j < RN; j++) xr[j] = (const char *)x + (c + j) * x_stride;
-        tile(q4, RN, nb, wr, w_stride, xr, y + c * ldy, ldy, nr);
+        tile(q4, RN, c == 0, nb, wr, w_stride, xr, y + c * ldy, ldy, nr);
     }
     const char *xr[RN];
     _Pragma("GCC unroll 4")
     for (int j = 0; j < RN; j++) xr[j] = (const char *)x + (c + j < nc ? c + j : c) * x_stride;
     switch (nc - c) {
-    case 3: tile(q4, 3, nb, wr, w_stride, xr, y + c * ldy, ldy, nr); break;
-    case 2: tile(q4, 2, nb, wr, w_stride, xr, y + c * ldy, ldy, nr); break;
-    case 1: tile(q4, 1, nb, wr, w_stride, xr, y + c * ldy, ldy, nr); break;
+    case 3: tile(q4, 3, c == 0, nb, wr, w_stride, xr, y + c * ldy, ldy, nr); break;
+    case 2: tile(q4, 2, c == 0, nb, wr, w_stride, xr, y + c * ldy, ldy, nr); break;
+    case 1: tile(q4, 1, c == 0, nb, wr, w_stride, xr, y + c * ldy, ldy, nr); break;
     default: break;
     }
 }
