@@ -67,10 +67,12 @@ size_t cpu_quantize(enum em_type t, const float *src, void *dst, int64_t nrows, 
 
 #define ALIGN64(x) (((x) + 63) & ~(size_t)63)
 
-/* The panel layout is used for block-quantized weights with a gemm kernel,
- * decode included: its kernels do n == 1 well too. */
+/* The panel layout is used for block-quantized weights with a gemm kernel.
+ * Not for decode: there one row at a time streams from memory faster (the
+ * hardware prefetcher follows one sequential stream better than a tile's
+ * RM interleaved short rows: measured 17.7 vs 8.9 GB/s on Zen 4). */
 static int use_panel(const cpu_kernels *kern, enum em_type wt, int64_t n) {
-    return kern->gemm[wt] && kern->dot_type[wt] == EM_TYPE_Q8_0;
+    return n > 1 && kern->gemm[wt] && kern->dot_type[wt] == EM_TYPE_Q8_0;
 }
 
 static size_t xrow_bytes(const cpu_kernels *kern, enum em_type wt, int64_t k, int64_t n) {

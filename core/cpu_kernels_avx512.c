@@ -173,7 +173,35 @@ static void gemm_q4_0(int64_t k, const void *w, size_t w_stride, int nr, const v
     gemm_q(1, k, w, w_stride, nr, x, x_stride, nc, y, ldy);
 }
 
+/* Decode dot, one row streaming: two blocks per register, |w| x sign(x, w)
+ * via a byte mask (no vpsignb in AVX-512), scaled per block pair. */
+static float q8_0_dot(int64_t n, const void *a, const void *b) {
+    const em_block_q8_0 *x = a, *y = b;
+    const int64_t nb = n / 32;
+    __m512 acc = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        __m512i wq = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)x[i].qs)),
+                                        _mm256_loadu_si256((const __m256i *)x[i + 1].qs), 1);
+        __m512i xq = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)y[i].qs)),
+                                        _mm256_loadu_si256((const __m256i *)y[i + 1].qs), 1);
+        __mmask64 neg = _mm512_movepi8_mask(wq);
+        xq = _mm512_mask_sub_epi8(xq, neg, _mm512_setzero_si512(), xq);
+        __m512i t = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(wq), xq);
+        __m512 d = _mm512_mul_ps(scales2_f16(x[i].d, x[i + 1].d), scales2_f16(y[i].d, y[i + 1].d));
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), d, acc);
+    }
+    float s = _mm512_reduce_add_ps(acc);
+    for (; i < nb; i++) {
+        int sumi = 0;
+        for (int j = 0; j < 32; j++) sumi += x[i].qs[j] * y[i].qs[j];
+        s += sumi * (_cvtsh_ss(x[i].d) * _cvtsh_ss(y[i].d));
+    }
+    return s;
+}
+
 void cpu_kernels_init_avx512(cpu_kernels *k) {
+    k->vec_dot[EM_TYPE_Q8_0] = q8_0_dot;
     k->isa = "avx512";
     k->gemm[EM_TYPE_Q8_0] = gemm_q8_0;
     k->gemm[EM_TYPE_Q4_0] = gemm_q4_0;
