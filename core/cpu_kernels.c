@@ -67,7 +67,10 @@ size_t cpu_quantize(enum em_type t, const float *src, void *dst, int64_t nrows, 
 
 #define ALIGN64(x) (((x) + 63) & ~(size_t)63)
 
-/* The panel layout is used for block-quantized weights with a gemm kernel. */
+/* The panel layout is used for block-quantized weights with a gemm kernel.
+ * Not for decode: there one row at a time streams from memory faster (the
+ * hardware prefetcher follows one sequential stream better than a tile's
+ * RM interleaved short rows: measured 17.7 vs 8.9 GB/s on Zen 4). */
 static int use_panel(const cpu_kernels *kern, enum em_type wt, int64_t n) {
     return n > 1 && kern->gemm[wt] && kern->dot_type[wt] == EM_TYPE_Q8_0;
 }
@@ -185,7 +188,7 @@ void cpu_matmul(const cpu_kernels *kern, em_pool *pool, enum em_type wt, const v
         .xq_stride = xrow_bytes(kern, wt, k, n),
         .panel = use_panel(kern, wt, n),
     };
-    if (n > 1 && kern->gemm[wt]) {
+    if (a.panel || (n > 1 && kern->gemm[wt])) {
         /* work item = chunk row tiles; enough items per thread to balance */
         int64_t tiles = (m + kern->gemm_rows[wt] - 1) / kern->gemm_rows[wt];
         a.chunk = tiles / (nth * 4);
