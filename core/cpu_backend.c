@@ -44,10 +44,12 @@ static void cpu_fail(cpu_ctx *c, ember_status st, const char *msg) {
 
 static ember_status cpu_alloc(em_backend *be, em_tensor *t, char *err) {
     size_t n = em_tensor_nbytes(t);
-    /* 64-byte alignment for SIMD loads; round the size up as aligned_alloc requires. */
+    /* 64-byte alignment for SIMD loads; round the size up as aligned_alloc
+     * requires. Not cleared: every op writes its output before it is read
+     * (the KV cache row by row as positions fill), and leaving the pages
+     * untouched keeps a large cache from costing memory until it is used. */
     void *p = aligned_alloc(64, (n + 63) & ~(size_t)63);
     if (!p) return em_err(err, EM_ERR_NOMEM, "cpu_alloc: %s: %zu bytes: out of memory", t->name ? t->name : "tensor", n);
-    memset(p, 0, n);
     t->data = p;
     t->extra = p; /* owned: release frees it */
     t->offs = 0;
