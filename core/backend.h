@@ -90,6 +90,11 @@ typedef struct em_backend_ops {
     void (*rms_norm)(em_backend *be, em_tensor *out, const em_tensor *x, const em_tensor *w, float eps);
     /* out[i][r] = sum_j w[r][j] * x[i][j]. w: [m][k] weight type; x: F32 [n][k]; out: F32 [n][m]. */
     void (*matmul)(em_backend *be, em_tensor *out, const em_tensor *w, const em_tensor *x);
+    /* n_w products sharing the input x (a layer's q/k/v, or gate/up):
+     * outs[j] = x . ws[j]^T, each as matmul. Weights of different types are
+     * allowed (the backend may then run them one by one). n_w <= 4. */
+    void (*matmul_multi)(em_backend *be, int n_w, em_tensor *const *outs, const em_tensor *const *ws,
+                         const em_tensor *x);
     /* In-place rotary embedding, llama.cpp's "normal" mode (adjacent pairs).
      * x: F32 [n_tok][n_head][head_dim] as ne = {head_dim, n_head, n_tok}; pos: I32 [n_tok]. */
     void (*rope)(em_backend *be, em_tensor *x, const em_tensor *pos, const em_rope_params *p);

@@ -157,6 +157,28 @@ static void cpu_matmul_op(em_backend *be, em_tensor *out, const em_tensor *w, co
                (int64_t)(out->nb[1] / sizeof(float)), c->scratch);
 }
 
+static void cpu_matmul_multi_op(em_backend *be, int n_w, em_tensor *const *outs, const em_tensor *const *ws,
+                                const em_tensor *x) {
+    cpu_ctx *c = ctx_of(be);
+    const enum em_type wt = ws[0]->type;
+    bool same = n_w <= 4;
+    for (int j = 1; j < n_w; j++) same = same && ws[j]->type == wt && ws[j]->ne[0] == ws[0]->ne[0];
+    if (!same) {
+        for (int j = 0; j < n_w; j++) cpu_matmul_op(be, outs[j], ws[j], x);
+        return;
+    }
+    const int64_t k = ws[0]->ne[0], n = x->ne[1];
+    if (grow_scratch(c, cpu_matmul_scratch(&c->kern, wt, k, n)) != EM_OK) {
+        cpu_fail(c, EM_ERR_NOMEM, "matmul: out of memory for the activation scratch");
+        return;
+    }
+    cpu_matmul_job jobs[4];
+    for (int j = 0; j < n_w; j++)
+        jobs[j] = (cpu_matmul_job){ws[j]->data, ws[j]->nb[1], ws[j]->ne[1], outs[j]->data,
+                                   (int64_t)(outs[j]->nb[1] / sizeof(float))};
+    cpu_matmul_multi(&c->kern, c->pool, wt, jobs, n_w, k, x->data, n, c->scratch);
+}
+
 struct rope_args { em_tensor *x; const int32_t *pos; const em_rope_params *p; };
 
 static void rope_body(void *varg, int ith, int nth) {
@@ -297,6 +319,7 @@ static const em_backend_ops cpu_ops = {
     .get_rows = cpu_get_rows,
     .rms_norm = cpu_rms_norm,
     .matmul = cpu_matmul_op,
+    .matmul_multi = cpu_matmul_multi_op,
     .rope = cpu_rope,
     .kv_store = cpu_kv_store,
     .attention = cpu_attention,

@@ -204,3 +204,9 @@ void cpu_matmul(const cpu_kernels *kern, em_pool *pool, enum em_type wt, const v
     if (nth == 1) mm_task(&a, 0, 1);
     else em_pool_run(pool, mm_task, &a);
 }
+
+void cpu_matmul_multi(const cpu_kernels *kern, em_pool *pool, enum em_type wt, const cpu_matmul_job *jobs,
+                      int n_jobs, int64_t k, const float *x, int64_t n, void *scratch) {
+    for (int j = 0; j < n_jobs; j++)
+        cpu_matmul(kern, pool, wt, jobs[j].w, jobs[j].w_stride, jobs[j].m, k, x, n, jobs[j].y, jobs[j].ldy, scratch);
+}

@@ -70,4 +70,20 @@ void cpu_matmul(const cpu_kernels *kern, em_pool *pool, enum em_type wt, const v
                 size_t w_stride, int64_t m, int64_t k, const float *x, int64_t n, float *y,
                 int64_t ldy, void *scratch);
 
+/* Several weight matrices that share one input (a layer's Q, K and V, or its
+ * gate and up projections): converts x once and spreads the rows of all of
+ * them over the pool in one parallel section, so a decode step pays one
+ * wake-up instead of one per matrix. Every job has k columns and the same
+ * weight type. scratch: cpu_matmul_scratch(kern, wt, k, n) bytes. */
+typedef struct cpu_matmul_job {
+    const void *w;    /* m rows of k values, row stride w_stride bytes */
+    size_t w_stride;
+    int64_t m;
+    float *y;         /* n rows, row stride ldy floats */
+    int64_t ldy;
+} cpu_matmul_job;
+
+void cpu_matmul_multi(const cpu_kernels *kern, em_pool *pool, enum em_type wt, const cpu_matmul_job *jobs,
+                      int n_jobs, int64_t k, const float *x, int64_t n, void *scratch);
+
 #endif

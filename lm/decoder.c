@@ -147,9 +147,9 @@ static ember_status forward(lm_ctx *c, const int32_t *tokens, int64_t n, char *e
         const lm_layer *L = &m->layers[l];
         /* attention */
         op->rms_norm(be, &h, &x, &L->attn_norm, hp->rms_eps);
-        op->matmul(be, &q, &L->wq, &h);
-        op->matmul(be, &k, &L->wk, &h);
-        op->matmul(be, &v, &L->wv, &h);
+        em_tensor *qkv[3] = {&q, &k, &v};
+        const em_tensor *wqkv[3] = {&L->wq, &L->wk, &L->wv};
+        op->matmul_multi(be, 3, qkv, wqkv, &h);
         op->rope(be, &q3, &pos, &rp);
         op->rope(be, &k3, &pos, &rp);
         op->kv_store(be, &c->k_cache[l], &k, p0);
@@ -159,8 +159,9 @@ static ember_status forward(lm_ctx *c, const int32_t *tokens, int64_t n, char *e
         op->add(be, &x, &x, &proj); /* residual */
         /* feed-forward (SwiGLU) */
         op->rms_norm(be, &h, &x, &L->ffn_norm, hp->rms_eps);
-        op->matmul(be, &gate, &L->w_gate, &h);
-        op->matmul(be, &up, &L->w_up, &h);
+        em_tensor *gu[2] = {&gate, &up};
+        const em_tensor *wgu[2] = {&L->w_gate, &L->w_up};
+        op->matmul_multi(be, 2, gu, wgu, &h);
         op->swiglu(be, &gate, &gate, &up);
         op->matmul(be, &proj, &L->w_down, &gate);
         op->add(be, &x, &x, &proj); /* residual */
