@@ -234,6 +234,7 @@ int ember_cmd_generate(int argc, char **argv) {
     char *text = NULL, *formatted = NULL;
     int32_t *prompt = NULL;
     float *probs = NULL;
+    char *piece = NULL;
     FILE *pf = NULL;
 
     be = cpu_backend_create((int)o.threads, err);
@@ -308,7 +309,9 @@ int ember_cmd_generate(int argc, char **argv) {
     /* decode */
     lm_detok dt;
     lm_detok_init(&dt, m->vocab, false);
-    char piece[512];
+    const size_t piece_cap = 3 * (size_t)lm_vocab_max_token_len(m->vocab) + 64;
+    piece = malloc(piece_cap);
+    if (!piece) { em_err(err, EM_ERR_NOMEM, "out of memory"); goto done; }
     int64_t n_gen = 0, n_eval = 0;
     double td = 0.0;
     const int64_t limit = o.n_predict < 0 ? INT64_MAX : o.n_predict;
@@ -325,7 +328,7 @@ int ember_cmd_generate(int argc, char **argv) {
         n_gen++;
         lm_sampler_accept(smp, tok);
         if (!o.ignore_eos && lm_vocab_is_eog(m->vocab, tok)) break;
-        size_t nw = lm_detok_push(&dt, tok, piece, sizeof piece);
+        size_t nw = lm_detok_push(&dt, tok, piece, piece_cap);
         if (nw) { fwrite(piece, 1, nw, stdout); fflush(stdout); }
         if (n_gen >= limit) break;
         if (lm_n_past(ctx) >= lm_n_ctx(ctx)) {
@@ -337,7 +340,7 @@ int ember_cmd_generate(int argc, char **argv) {
         td += now_ms() - ts;
         n_eval++;
     }
-    size_t nw = lm_detok_flush(&dt, piece, sizeof piece);
+    size_t nw = lm_detok_flush(&dt, piece, piece_cap);
     if (nw) fwrite(piece, 1, nw, stdout);
     fputc('\n', stdout);
     fflush(stdout);
@@ -354,6 +357,7 @@ done:
     if (status == 1 && err[0]) fprintf(stderr, "ember generate: %s\n", err);
     if (pf) fclose(pf);
     free(probs);
+    free(piece);
     free(prompt);
     free(text);
     free(formatted);

@@ -1,10 +1,148 @@
-/* cmd_tokenize.c - `ember tokenize` (stub: to be written). */
+/* cmd_tokenize.c - `ember tokenize`: print the token ids of a text, as
+ * llama.cpp's tokenizer gives them. Reads only the vocabulary, so a
+ * vocabulary-only GGUF (no tensors) works. */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "commands.h"
+#include "core/gguf.h"
+#include "lm/vocab.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: ember tokenize -m FILE.gguf (-p TEXT | -f FILE) [options]\n"
+            "\n"
+            "Prints the token ids of TEXT space-separated on one line.\n"
+            "\n"
+            "  -m, --model FILE     GGUF file with a tokenizer.ggml vocabulary\n"
+            "  -p, --prompt TEXT    the text to tokenize\n"
+            "  -f, --file FILE      read the text from FILE (bytes as they are)\n"
+            "  --no-bos             do not add BOS/EOS even if the vocabulary says so\n"
+            "  --parse-special      match special tokens (<|im_start|>, ...) in the text\n"
+            "  --pieces             print one token per line: id and its piece\n"
+            "  -h, --help           this help\n");
+}
+
+static char *read_file(const char *path, size_t *n, char *err) {
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t cap = 0, len = 0;
+    if (!f) {
+        snprintf(err, EM_ERR_LEN, "ember tokenize: %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    for (;;) {
+        if (len == cap) {
+            cap = cap ? 2 * cap : 4096;
+            char *nb = realloc(buf, cap);
+            if (!nb) {
+                snprintf(err, EM_ERR_LEN, "ember tokenize: %s: out of memory", path);
+                goto fail;
+            }
+            buf = nb;
+        }
+        size_t k = fread(buf + len, 1, cap - len, f);
+        len += k;
+        if (k == 0) break;
+    }
+    if (ferror(f)) {
+        snprintf(err, EM_ERR_LEN, "ember tokenize: %s: read error", path);
+        goto fail;
+    }
+    fclose(f);
+    *n = len;
+    return buf;
+fail:
+    free(buf);
+    fclose(f);
+    return NULL;
+}
 
 int ember_cmd_tokenize(int argc, char **argv) {
-    (void)argc; (void)argv;
-    fprintf(stderr, "ember tokenize: not implemented yet\n");
-    return 1;
+    const char *model = NULL, *prompt = NULL, *file = NULL;
+    bool no_bos = false, parse_special = false, pieces = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        bool has_val = i + 1 < argc;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        } else if ((!strcmp(a, "-m") || !strcmp(a, "--model")) && has_val) {
+            model = argv[++i];
+        } else if ((!strcmp(a, "-p") || !strcmp(a, "--prompt")) && has_val) {
+            prompt = argv[++i];
+        } else if ((!strcmp(a, "-f") || !strcmp(a, "--file")) && has_val) {
+            file = argv[++i];
+        } else if (!strcmp(a, "--no-bos")) {
+            no_bos = true;
+        } else if (!strcmp(a, "--parse-special")) {
+            parse_special = true;
+        } else if (!strcmp(a, "--pieces")) {
+            pieces = true;
+        } else {
+            bool needs_val = !strcmp(a, "-m") || !strcmp(a, "--model") || !strcmp(a, "-p") ||
+                             !strcmp(a, "--prompt") || !strcmp(a, "-f") || !strcmp(a, "--file");
+            fprintf(stderr, "ember tokenize: %s '%s'\n", needs_val ? "missing value for" : "unknown argument", a);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!model || (!prompt == !file)) {
+        fprintf(stderr, "ember tokenize: %s\n", !model ? "-m FILE.gguf is required" : "give exactly one of -p TEXT and -f FILE");
+        usage(stderr);
+        return 2;
+    }
+
+    char err[EM_ERR_LEN] = "";
+    int rc = 1;
+    gguf_ctx *g = NULL;
+    lm_vocab *v = NULL;
+    char *text = NULL;
+    int32_t *ids = NULL;
+    size_t len;
+    if (file) {
+        text = read_file(file, &len, err);
+        if (!text) goto out;
+    } else {
+        len = strlen(prompt);
+    }
+    g = gguf_open(model, err);
+    if (!g) goto out;
+    v = lm_vocab_load(g, err);
+    if (!v) {
+        fprintf(stderr, "ember tokenize: %s: %s\n", model, err);
+        err[0] = 0;
+        goto out;
+    }
+    const char *t = text ? text : prompt;
+    int64_t n = lm_tokenize(v, t, len, !no_bos, parse_special, NULL, 0, err);
+    if (n < 0) goto out;
+    ids = malloc((size_t)(n ? n : 1) * sizeof *ids);
+    if (!ids) {
+        snprintf(err, sizeof err, "ember tokenize: %lld tokens: out of memory", (long long)n);
+        goto out;
+    }
+    n = lm_tokenize(v, t, len, !no_bos, parse_special, ids, n, err);
+    if (n < 0) goto out;
+    for (int64_t i = 0; i < n; i++) {
+        if (pieces) {
+            char buf[1024];
+            int k = lm_token_to_piece(v, ids[i], true, buf, sizeof buf);
+            printf("%d\t'%.*s'\n", ids[i], k < (int)sizeof buf ? k : (int)sizeof buf, buf);
+        } else {
+            printf(i ? " %d" : "%d", ids[i]);
+        }
+    }
+    if (!pieces) printf("\n");
+    rc = fflush(stdout) ? 1 : 0;
+    if (rc) snprintf(err, sizeof err, "ember tokenize: writing stdout: %s", strerror(errno));
+out:
+    if (rc && err[0]) fprintf(stderr, "%s\n", err);
+    free(ids);
+    free(text);
+    lm_vocab_free(v);
+    gguf_close(g);
+    return rc;
 }

@@ -7,6 +7,7 @@
 #include "threadpool.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,15 @@
 #endif
 
 #define SPIN_ROUNDS (1 << 16)
+/* Pauses before a waiting thread starts yielding its core: when there are
+ * more threads than free cores (or another process is busy), pure spinning
+ * starves exactly the thread being waited for. */
+#define SPIN_BEFORE_YIELD 2048
+
+static inline void spin_wait(int *spins) {
+    if (++*spins < SPIN_BEFORE_YIELD) cpu_relax();
+    else sched_yield();
+}
 
 struct em_pool {
     int n;
@@ -57,7 +67,8 @@ void em_pool_barrier(em_pool *p) {
         atomic_fetch_add_explicit(&p->bar_phase, 1, memory_order_release);
         return;
     }
-    while (atomic_load_explicit(&p->bar_phase, memory_order_acquire) == phase) cpu_relax();
+    int spins = 0;
+    while (atomic_load_explicit(&p->bar_phase, memory_order_acquire) == phase) spin_wait(&spins);
 }
 
 static void *worker_main(void *varg) {
@@ -69,7 +80,7 @@ static void *worker_main(void *varg) {
         int spins = 0;
         while ((g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen &&
                !atomic_load_explicit(&p->stop, memory_order_acquire)) {
-            if (++spins < SPIN_ROUNDS) { cpu_relax(); continue; }
+            if (spins < SPIN_ROUNDS) { spin_wait(&spins); continue; }
             pthread_mutex_lock(&p->mu);
             atomic_fetch_add(&p->n_sleeping, 1);
             while (atomic_load(&p->gen) == seen && !atomic_load(&p->stop))
@@ -148,5 +159,6 @@ void em_pool_run(em_pool *p, em_pool_fn fn, void *arg) {
         pthread_mutex_unlock(&p->mu);
     }
     fn(arg, 0, p->n);
-    while (atomic_load_explicit(&p->n_done, memory_order_acquire) != p->n - 1) cpu_relax();
+    int spins = 0;
+    while (atomic_load_explicit(&p->n_done, memory_order_acquire) != p->n - 1) spin_wait(&spins);
 }

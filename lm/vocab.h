@@ -60,6 +60,8 @@ enum lm_token_attr lm_vocab_token_type(const lm_vocab *v, int32_t tok);
 const char *lm_vocab_token_text(const lm_vocab *v, int32_t tok);
 /* Exact lookup of a token's stored text; -1 if absent. */
 int32_t lm_vocab_find(const lm_vocab *v, const char *text);
+/* Length in bytes of the longest token text (sizes detokenizer buffers). */
+uint32_t lm_vocab_max_token_len(const lm_vocab *v);
 
 /* Tokenize text[0..len). Writes up to n_max ids to out and returns the total
  * number of tokens (which may exceed n_max: call again with a larger buffer),
@@ -73,11 +75,25 @@ int64_t lm_tokenize(const lm_vocab *v, const char *text, size_t len, bool add_sp
  * piece's full length. */
 int lm_token_to_piece(const lm_vocab *v, int32_t tok, bool render_special, char *buf, int n);
 
+/* Detokenize a whole sequence as llama.cpp's llama_detokenize does:
+ * remove_special drops a leading BOS / trailing EOS the vocabulary adds;
+ * render_special prints control tokens' text. The first piece loses one
+ * leading space when the vocabulary adds a space prefix (SPM) - except after
+ * a dropped BOS, as in llama.cpp; BPE vocabularies whose pre-tokenizer says
+ * so get llama.cpp's clean-up of spaces before punctuation. Writes up to cap
+ * bytes (no NUL) and returns the length; a return value > cap means the text
+ * did not fit: call again with at least that much room. */
+size_t lm_detokenize(const lm_vocab *v, const int32_t *toks, size_t n_toks, bool remove_special,
+                     bool render_special, char *out, size_t cap);
+
 /* Streaming detokenizer: pieces can split a UTF-8 character across tokens, so
  * lm_detok_push holds back an incomplete trailing sequence and emits only
  * whole characters; lm_detok_flush emits what is left (invalid bytes as
- * U+FFFD). SentencePiece's leading space of the first token is dropped as
- * llama.cpp does when the text began with BOS. */
+ * U+FFFD; a byte that can never start or continue a valid sequence gives
+ * U+FFFD at once). The pieces are lm_detokenize's without the space clean-up:
+ * the first token pushed loses one leading space when the vocabulary adds a
+ * space prefix (SPM), as llama_detokenize does for the first token - so push
+ * the BOS too if it began the sequence (llama.cpp then keeps the space). */
 typedef struct lm_detok {
     const lm_vocab *vocab;
     bool render_special;
@@ -87,8 +103,10 @@ typedef struct lm_detok {
 } lm_detok;
 
 void lm_detok_init(lm_detok *d, const lm_vocab *v, bool render_special);
-/* Appends the printable text of tok to out (capacity cap, at least 64 bytes
- * needed per call); returns bytes written. */
+/* Appends the printable text of tok to out and returns bytes written. At most
+ * 3 * (piece length + 1) bytes are written; cap >= 3 * lm_vocab_max_token_len
+ * + 16 always suffices (64 for ordinary tokens). What does not fit is lost.
+ * Allocates only for pieces longer than 256 bytes. */
 size_t lm_detok_push(lm_detok *d, int32_t tok, char *out, size_t cap);
 size_t lm_detok_flush(lm_detok *d, char *out, size_t cap);
 

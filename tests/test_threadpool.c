@@ -3,6 +3,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include "core/status.h"
 #include "core/threadpool.h"
 #include "check.h"
 
@@ -41,11 +42,11 @@ int main(void) {
         memset(&j, 0, sizeof j);
         j.pool = p;
         j.phase_ok = 1;
-        for (int r = 0; r < 20000; r++) em_pool_run(p, count_body, &j);
+        for (int r = 0; r < 3000; r++) em_pool_run(p, count_body, &j);
         int all = 1;
-        for (int i = 0; i < n; i++) all &= atomic_load(&j.hits[i]) == 20000;
-        CHECK(all, "%d threads: each ran every one of 20000 sections", n);
-        for (int r = 0; r < 2000; r++) em_pool_run(p, phase_body, &j);
+        for (int i = 0; i < n; i++) all &= atomic_load(&j.hits[i]) == 3000;
+        CHECK(all, "%d threads: each ran every one of 3000 sections", n);
+        for (int r = 0; r < 500; r++) em_pool_run(p, phase_body, &j);
         CHECK(j.phase_ok, "%d threads: barriers separate phases", n);
         em_pool_run(p, range_body, &j);
         CHECK(atomic_load(&j.sum) == 1001, "%d threads: ranges cover 1001 items once (%d)", n, atomic_load(&j.sum));
