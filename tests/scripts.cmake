@@ -1,0 +1,18 @@
+# Script-driven tests: run with bash from the source root, with the built tools
+# found through EMBER_BUILD and the ember binary through EMBER_BIN.
+# Label "peer": the test needs llama.cpp through node (bench/peer); the sanitizer
+# pass of scripts/test.sh leaves those out (ctest -LE peer).
+find_program(EMBER_BASH bash REQUIRED)
+set(EMBER_SCRIPT_ENV "EMBER_BIN=$<TARGET_FILE:ember>;EMBER_BUILD=${CMAKE_BINARY_DIR}")
+
+add_test(NAME probcmp COMMAND ${EMBER_BASH} ${CMAKE_CURRENT_SOURCE_DIR}/probcmp_test.sh
+         WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(probcmp PROPERTIES ENVIRONMENT "${EMBER_SCRIPT_ENV}")
+
+# Ember against llama.cpp, one test per tensor type so ctest -j runs them side
+# by side and a failure names its type.
+foreach(type f32 f16 bf16 q8_0 q4_0)
+  add_test(NAME conformance_${type} COMMAND ${EMBER_BASH} ${CMAKE_CURRENT_SOURCE_DIR}/conformance.sh --only ${type}
+           WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(conformance_${type} PROPERTIES ENVIRONMENT "${EMBER_SCRIPT_ENV}" LABELS peer TIMEOUT 600)
+endforeach()

@@ -8,8 +8,10 @@
  * the steps up to and including the first differing one compare like with like;
  * at that step the top-2 margin of each distribution tells numerics from a bug:
  * a near-tie (margin within the tolerance) can flip on rounding, a wide margin
- * cannot. Exit status: 0 if the tokens agree at every step and max |pA - pB| <=
- * tol, 1 if not, 2 for a usage error or a file that is not a valid probs file. */
+ * cannot. Exit status: 0 if the tokens agree at every step, max |pA - pB| <= tol,
+ * and each file is sane (every distribution finite and summing to 1, every
+ * chosen token an argmax); 1 if not; 2 for a usage error or a file that is not
+ * a valid probs file. */
 #include <errno.h>
 #include <math.h>
 #include <stdbool.h>
@@ -21,6 +23,8 @@
 
 /* No real vocabulary comes near this; a larger count is a corrupt header. */
 #define PC_MAX_VOCAB (16u << 20)
+/* A float softmax over a large vocabulary sums to 1 within ~1e-5; 1e-3 off is a bug. */
+#define PC_SUM_TOL 1e-3
 
 typedef struct pc_file {
     const char *path;
@@ -229,7 +233,18 @@ int main(int argc, char **argv) {
         if (nonfinite[k] >= 0) printf("  %s: non-finite probability at step %lld\n", name, nonfinite[k]);
         if (not_argmax[k] >= 0) printf("  %s: step %lld: the chosen token is not the argmax (not greedy?)\n", name, not_argmax[k]);
     }
-    bool ok = first_div < 0 && a.n_steps == b.n_steps && max_all <= tol && nonfinite[0] < 0 && nonfinite[1] < 0;
+    /* Beyond the comparison, each file must hold greedy choices from normalised
+     * distributions; a file that does not is wrong whatever the other says. */
+    bool sane = true;
+    for (int k = 0; k < 2; k++) {
+        if (max_sum_err[k] > PC_SUM_TOL) {
+            printf("  %s: a distribution sums to 1 +- %.3g, beyond %g: not a softmax\n", k ? "B" : "A",
+                   max_sum_err[k], PC_SUM_TOL);
+            sane = false;
+        }
+        if (nonfinite[k] >= 0 || not_argmax[k] >= 0) sane = false;
+    }
+    bool ok = sane && first_div < 0 && a.n_steps == b.n_steps && max_all <= tol;
     printf("probcmp: steps=%lld same_tokens=%lld first_div=%lld max_diff=%.3g max_diff_pre_div=%.3g tol=%g %s\n",
            steps, first_div < 0 ? steps : first_div, first_div, max_all, max_pre, tol, ok ? "OK" : "FAIL");
     rc = ok ? 0 : 1;

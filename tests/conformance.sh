@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# conformance.sh - Ember against llama.cpp on the same random-weight models.
+#
+# For each model variant (tensor type x shape), and each prompt (fixed token id
+# lists, GPT-2 vocabulary), run `ember generate --probs-out` and the peer
+# (bench/peer/peer.mjs: llama.cpp's prebuilt CPU library through node-llama-cpp)
+# for a 64-token greedy continuation, then compare with probcmp: the greedy tokens
+# must be identical and max |dp| within the variant's tolerance (1e-3 for
+# F32/F16/BF16, 1e-2 for Q8_0/Q4_0, whose weights are the same in both but whose
+# activations are quantized per block, where a rounding flip moves a whole block).
+#
+#   tests/conformance.sh [--only TYPE[,TYPE..]] [--peer-only] [--keep]
+#     --only       run the variants of these types (f32 f16 bf16 q8_0 q4_0)
+#     --peer-only  check only the peer half: each distribution is finite and sums
+#                  to 1, the recorded token is its argmax, and a run is bit-identical
+#                  with 1 and 2 threads (what can be checked without Ember)
+#     --keep       keep the models and probability files (printed at the end)
+# Environment: EMBER_BIN (the ember binary; default build/ember), EMBER_BUILD (the
+# build folder holding mkmodel and probcmp; default build), EMBER_SHARED (the
+# folder holding vocab/; default ../shared or ../../shared beside the checkout),
+# EMBER_THREADS (Ember's threads, default 2), PEER_THREADS (default 1).
+#
+# A missing peer is a failure, not a skip: run scripts/setup.sh.
+# Weights use --std 0.2: at the default 0.04 a 50k-token softmax is so flat (top
+# probability ~2e-4) that a |dp| bound of 1e-3 could not catch anything.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+only="f32,f16,bf16,q8_0,q4_0"
+peer_only=0
+keep=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --only) [ $# -ge 2 ] || { echo "conformance: --only needs a value" >&2; exit 2; }; only="$2"; shift ;;
+    --peer-only) peer_only=1 ;;
+    --keep) keep=1 ;;
+    *) echo "conformance: unknown option '$1' (known: --only, --peer-only, --keep)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+build="${EMBER_BUILD:-build}"
+ember="${EMBER_BIN:-$build/ember}"
+mkmodel="$build/mkmodel"
+probcmp="$build/probcmp"
+ember_threads="${EMBER_THREADS:-2}"
+peer_threads="${PEER_THREADS:-1}"
+n_gen=64
+ctx=256
+
+fail() { echo "conformance: FAIL: $*" >&2; exit 1; }
+
+for t in "$mkmodel" "$probcmp"; do
+  [ -x "$t" ] || fail "$t is not built (cmake --build $build)"
+done
+if [ "$peer_only" = 0 ] && [ ! -x "$ember" ]; then
+  fail "ember binary '$ember' is missing (build it, or set EMBER_BIN)"
+fi
+command -v node >/dev/null || fail "node is not installed: run scripts/setup.sh"
+[ -d bench/peer/node_modules/node-llama-cpp ] || fail "the llama.cpp peer is not installed (bench/peer/node_modules): run scripts/setup.sh"
+
+shared="${EMBER_SHARED:-}"
+if [ -z "$shared" ]; then
+  for d in ../shared ../../shared; do
+    [ -f "$d/vocab/ggml-vocab-gpt-2.gguf" ] && { shared="$d"; break; }
+  done
+fi
+vocab="$shared/vocab/ggml-vocab-gpt-2.gguf"
+[ -n "$shared" ] && [ -f "$vocab" ] || fail "GPT-2 vocabulary not found in ../shared/vocab or ../../shared/vocab (set EMBER_SHARED)"
+
+mkdir -p "$build/tmp"
+work="$(mktemp -d "$build/tmp/conformance.XXXXXX")"
+cleanup() { if [ "$keep" = 0 ]; then rm -rf "$work"; else echo "conformance: kept $work" >&2; fi; }
+trap cleanup EXIT
+
+# Prompts: token ids of the GPT-2 vocabulary (no BOS). A one-token prompt, an
+# English sentence, a mixed punctuation/emoji line from llama.cpp's tokenizer test
+# vectors, and a 100-token prompt that crosses the batch kernels' tile sizes.
+prompts=(
+  "15496"
+  "464 2068 7586 21831 18045 625 262 16931 3290 13"
+  "15496 11 331 6 439 0 1374 389 345 30325 223 5633 22755 239 46349 111 28839 101 18040 32432 98 43291 1485 1415 24309 25465 171 121 252"
+  "$(seq 0 99 | awk '{ printf "%s%d", (NR > 1 ? " " : ""), ($1 * 7919 + 13) % 50000 + 200 }')"
+)
+
+# Variants: name type tied layers dim heads kv_heads ffn. Each type appears with
+# grouped-query attention, and tied and untied output matrices are both covered.
+variants=(
+  "f32-gqa-untied f32 0 2 256 8 2 512"
+  "f32-mha-tied   f32 1 3 192 6 6 384"
+  "f16-gqa-tied   f16 1 2 256 8 2 512"
+  "bf16-gqa-untied bf16 0 2 256 8 2 512"
+  "q8_0-gqa-untied q8_0 0 2 256 8 2 512"
+  "q8_0-mqa-tied  q8_0 1 2 256 4 1 512"
+  "q4_0-gqa-tied  q4_0 1 2 256 8 2 512"
+  "q4_0-gqa-untied q4_0 0 2 256 8 2 512"
+)
+
+tol_for() {
+  case "$1" in
+    f32|f16|bf16) echo 1e-3 ;;
+    *) echo 1e-2 ;;
+  esac
+}
+
+peer_probs() { # model tokens threads out
+  node bench/peer/peer.mjs probs --model "$1" --tokens "$2" --n "$n_gen" --threads "$3" --ctx "$ctx" --out "$4"
+}
+
+failures=0
+checks=0
+for v in "${variants[@]}"; do
+  read -r name type tied layers dim heads kvh ffn <<<"$v"
+  case ",$only," in *",$type,"*) ;; *) continue ;; esac
+  model="$work/$name.gguf"
+  tied_flag=()
+  [ "$tied" = 1 ] && tied_flag=(--tied)
+  "$mkmodel" --vocab "$vocab" --type "$type" --layers "$layers" --dim "$dim" --heads "$heads" \
+    --kv-heads "$kvh" --ffn "$ffn" --ctx "$ctx" --std 0.2 --seed 7 "${tied_flag[@]}" -o "$model" 2>/dev/null \
+    || fail "mkmodel could not write $name"
+  tol="$(tol_for "$type")"
+  for i in "${!prompts[@]}"; do
+    toks="${prompts[$i]}"
+    peer="$work/$name.p$i.peer.bin"
+    peer_probs "$model" "$toks" "$peer_threads" "$peer" || fail "$name prompt $i: the peer failed (see above)"
+    checks=$((checks + 1))
+    if [ "$peer_only" = 1 ]; then
+      # The peer's file against itself: probcmp's own checks (finite, sums to 1,
+      # each token the argmax). For one prompt also against a 2-thread run, which
+      # must be bit-identical (one prompt only: with 2 threads on 2 busy cores
+      # llama.cpp's spinning workers slow down several times).
+      against="$peer"
+      if [ "$i" = 1 ]; then
+        against="$work/$name.p$i.peer2.bin"
+        peer_probs "$model" "$toks" 2 "$against" || fail "$name prompt $i: the peer failed (2 threads)"
+      fi
+      if out="$("$probcmp" "$peer" "$against" --tol 0)"; then
+        echo "ok   $name prompt $i (peer$([ "$i" = 1 ] && echo ", 1 vs 2 threads")): $(tail -n1 <<<"$out")"
+      else
+        echo "FAIL $name prompt $i (peer):"; echo "$out"; failures=$((failures + 1))
+      fi
+      continue
+    fi
+    mine="$work/$name.p$i.ember.bin"
+    if ! "$ember" generate -m "$model" --prompt-tokens "$toks" -n "$n_gen" --temp 0 --threads "$ember_threads" \
+        --ctx "$ctx" --ignore-eos --probs-out "$mine" >/dev/null 2>"$work/ember.err"; then
+      echo "FAIL $name prompt $i: ember generate failed:"; cat "$work/ember.err"; failures=$((failures + 1)); continue
+    fi
+    if out="$("$probcmp" "$mine" "$peer" --tol "$tol")"; then
+      echo "ok   $name prompt $i: $(tail -n1 <<<"$out")"
+    else
+      echo "FAIL $name prompt $i (A = ember, B = llama.cpp):"; echo "$out"; failures=$((failures + 1))
+    fi
+  done
+done
+[ "$checks" -gt 0 ] || fail "no variant matched --only '$only'"
+if [ "$failures" -gt 0 ]; then
+  fail "$failures of $checks comparisons differ"
+fi
+echo "conformance: all $checks comparisons agree"
