@@ -147,6 +147,17 @@ static int parse_args(int argc, char **argv, gen_opts *o) {
         else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) o->quiet = true;
         else flag = false;
         if (flag) continue;
+        static const char *const valued[] = {
+            "-m", "--model", "-p", "--prompt", "-f", "--file", "--prompt-tokens", "--system",
+            "--chat-template", "--probs-out", "-n", "--n-predict", "-t", "--threads", "-c", "--ctx",
+            "-b", "--batch", "--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty",
+            "--repeat-last-n", "--seed", "--kv-type"};
+        bool known = false;
+        for (size_t j = 0; j < sizeof valued / sizeof valued[0]; j++) known = known || !strcmp(a, valued[j]);
+        if (!known) {
+            fprintf(stderr, "ember generate: unknown option '%s' (see --help)\n", a);
+            return -1;
+        }
         if (i + 1 >= argc) {
             fprintf(stderr, "ember generate: %s needs a value (see --help)\n", a);
             return -1;
