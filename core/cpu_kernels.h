@@ -53,6 +53,9 @@ int cpu_kernels_init_isa(cpu_kernels *k, const char *isa);
 /* Reference quantizers with llama.cpp's rounding, used by writers and tests. */
 void cpu_quantize_row_q8_0_ref(const float *x, em_block_q8_0 *y, int64_t n);
 void cpu_quantize_row_q4_0_ref(const float *x, em_block_q4_0 *y, int64_t n);
+/* The activation quantizer (from_float[EM_TYPE_Q8_0]): llama.cpp's runtime
+ * rounding (127/amax multiplier, ties to even), which differs from _ref. */
+void cpu_quantize_row_q8_0_act(const float *x, em_block_q8_0 *y, int64_t n);
 /* Quantize nrows rows of ncols floats into dst of type t (any supported type);
  * returns bytes written, 0 if t is unsupported or ncols not a block multiple. */
 size_t cpu_quantize(enum em_type t, const float *src, void *dst, int64_t nrows, int64_t ncols);

@@ -96,12 +96,15 @@ static void q8_0_from_float(const float *src, void *dst, int64_t n) {
         __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
         m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
         m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-        const float d = _mm_cvtss_f32(m4) / 127.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        /* as cpu_quantize_row_q8_0_act: 127/amax, ties to even */
+        const float amaxs = _mm_cvtss_f32(m4);
+        const float d = amaxs / 127.0f;
+        const float id = amaxs != 0.0f ? 127.0f / amaxs : 0.0f;
         y[i].d = em_fp32_to_fp16(d);
         __m256i q[4];
         for (int j = 0; j < 4; j++)
-            q[j] = _mm256_cvtps_epi32(round_half_away(_mm256_mul_ps(v[j], _mm256_set1_ps(id))));
+            q[j] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[j], _mm256_set1_ps(id)),
+                                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
         /* packs interleave 128-bit lanes; the permute restores element order */
         __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
         p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));

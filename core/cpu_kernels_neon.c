@@ -32,12 +32,14 @@ static void q8_0_from_float(const float *src, void *dst, int64_t n) {
             v[j] = vld1q_f32(src + 4 * j);
             amax = vmaxq_f32(amax, vabsq_f32(v[j]));
         }
-        const float d = vmaxvq_f32(amax) / 127.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        /* as cpu_quantize_row_q8_0_act: 127/amax, ties to even */
+        const float amaxs = vmaxvq_f32(amax);
+        const float d = amaxs / 127.0f;
+        const float id = amaxs != 0.0f ? 127.0f / amaxs : 0.0f;
         y[i].d = em_fp32_to_fp16(d);
         for (int j = 0; j < 8; j += 2) {
-            int32x4_t a = vcvtq_s32_f32(vrndaq_f32(vmulq_n_f32(v[j], id)));
-            int32x4_t b = vcvtq_s32_f32(vrndaq_f32(vmulq_n_f32(v[j + 1], id)));
+            int32x4_t a = vcvtnq_s32_f32(vmulq_n_f32(v[j], id));
+            int32x4_t b = vcvtnq_s32_f32(vmulq_n_f32(v[j + 1], id));
             int16x8_t h = vcombine_s16(vmovn_s32(a), vmovn_s32(b));
             vst1_s8(y[i].qs + 4 * j, vmovn_s16(h));
         }

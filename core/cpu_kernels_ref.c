@@ -87,7 +87,25 @@ void cpu_quantize_row_q4_0_ref(const float *x, em_block_q4_0 *y, int64_t n) {
     }
 }
 
-static void q8_0_from_float(const float *src, void *dst, int64_t n) { cpu_quantize_row_q8_0_ref(src, dst, n); }
+/* Activations (the dot type of Q8_0/Q4_0 weights) are quantized the way
+ * llama.cpp's x86 runtime quantizer does it, not its _ref: the multiplier is
+ * 127/amax (not 1/d) and the rounding is to nearest, ties to even. The two
+ * differ in the last bit often enough that, at every layer, a few activations
+ * land on another integer; matching the runtime keeps Ember's distributions
+ * on top of llama.cpp's. (Weights written by tools use the _ref rounding,
+ * as llama.cpp's quantizer does.) */
+void cpu_quantize_row_q8_0_act(const float *x, em_block_q8_0 *y, int64_t n) {
+    for (int64_t i = 0; i < n / EM_QK8_0; i++, x += EM_QK8_0) {
+        float amax = 0.0f;
+        for (int j = 0; j < EM_QK8_0; j++) amax = fmaxf(amax, fabsf(x[j]));
+        const float d = amax / 127.0f;
+        const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+        y[i].d = em_fp32_to_fp16(d);
+        for (int j = 0; j < EM_QK8_0; j++) y[i].qs[j] = (int8_t)nearbyintf(x[j] * id);
+    }
+}
+
+static void q8_0_from_float(const float *src, void *dst, int64_t n) { cpu_quantize_row_q8_0_act(src, dst, n); }
 static void q4_0_from_float(const float *src, void *dst, int64_t n) { cpu_quantize_row_q4_0_ref(src, dst, n); }
 
 // ---- dot products ----------------------------------------------------------

@@ -109,6 +109,11 @@ static void test_quantizer_semantics(void) {
     cpu_quantize_row_q8_0_ref(x, &b8, 32);
     CHECK(em_fp16_to_fp32(b8.d) == 1.0f && b8.qs[5] == 127, "q8_0 d = %g", em_fp16_to_fp32(b8.d));
     CHECK(b8.qs[0] == 1 && b8.qs[2] == 3, "q8_0 rounds half away from zero: %d %d", b8.qs[0], b8.qs[2]);
+    /* activations: llama.cpp's runtime rounding, ties to even */
+    for (int j = 0; j < 32; j++) x[j] = j == 5 ? 127.0f : (float)j + 0.5f;
+    cpu_quantize_row_q8_0_act(x, &b8, 32);
+    CHECK(b8.qs[0] == 0 && b8.qs[2] == 2 && b8.qs[3] == 4, "q8_0 activations round ties to even: %d %d %d",
+          b8.qs[0], b8.qs[2], b8.qs[3]);
     for (int j = 0; j < 32; j++) x[j] = 0.0f;
     cpu_quantize_row_q8_0_ref(x, &b8, 32);
     CHECK(b8.d == 0 && b8.qs[7] == 0, "q8_0 of zeros");
