@@ -4,10 +4,22 @@
 # For each model variant (tensor type x shape), and each prompt (fixed token id
 # lists, GPT-2 vocabulary), run `ember generate --probs-out` and the peer
 # (bench/peer/peer.mjs: llama.cpp's prebuilt CPU library through node-llama-cpp)
-# for a 64-token greedy continuation, then compare with probcmp: the greedy tokens
-# must be identical and max |dp| within the variant's tolerance (1e-3 for
-# F32/F16/BF16, 1e-2 for Q8_0/Q4_0, whose weights are the same in both but whose
-# activations are quantized per block, where a rounding flip moves a whole block).
+# for a 64-token greedy continuation. The peer follows Ember's tokens (peer.mjs
+# --follow), so both see the same context at every step and all 64 steps compare
+# even after a near-tie the two break differently; probcmp --forced then holds
+# every step to max |dp| <= tol, and lets the greedy tokens differ only at
+# near-ties (each side prefers its own token over the other's by <= tol).
+#
+# Why near-ties are allowed and what the tolerances rest on: on these random
+# models Ember's own SIMD and scalar kernels (EMBER_CPU_DISABLE_SIMD=1) break
+# near-ties differently too, and differ by up to ~5e-4 (F16), ~3e-3 (BF16), ~3e-2 (Q8_0/Q4_0)
+# in probability. Activations are rounded to the weights' dot type (F16, BF16,
+# Q8_0 blocks) as llama.cpp does, so a 1-ulp difference upstream (summation
+# order) can flip one rounding, which moves a value by 2^-11, 2^-8, or 1/127 of a
+# block's range. The tolerances sit at that floor: 1e-3 for F32/F16, 1e-2 for
+# BF16, 3e-2 for Q8_0/Q4_0. So the F32 variants carry the fine checks (a RoPE
+# base 10% off gives |dp| 2e-2 there, 20x the tolerance) and the quantized ones
+# catch what breaks a kernel outright (block layout, scales, nibble order).
 #
 #   tests/conformance.sh [--only TYPE[,TYPE..]] [--peer-only] [--keep]
 #     --only       run the variants of these types (f32 f16 bf16 q8_0 q4_0)
@@ -21,8 +33,10 @@
 # EMBER_THREADS (Ember's threads, default 2), PEER_THREADS (default 1).
 #
 # A missing peer is a failure, not a skip: run scripts/setup.sh.
-# Weights use --std 0.2: at the default 0.04 a 50k-token softmax is so flat (top
-# probability ~2e-4) that a |dp| bound of 1e-3 could not catch anything.
+# Models: weights N(0, 0.04) and --logit-scale 5: calm blocks (little
+# amplification of rounding) but sharp next-token distributions (top
+# probabilities ~0.05-0.5), without which a 50k-token softmax is so flat (top
+# ~2e-4) that no |dp| bound could catch anything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -98,13 +112,16 @@ variants=(
 
 tol_for() {
   case "$1" in
-    f32|f16|bf16) echo 1e-3 ;;
-    *) echo 1e-2 ;;
+    f32|f16) echo 1e-3 ;;
+    bf16) echo 1e-2 ;;
+    *) echo 3e-2 ;;
   esac
 }
 
-peer_probs() { # model tokens threads out
-  node bench/peer/peer.mjs probs --model "$1" --tokens "$2" --n "$n_gen" --threads "$3" --ctx "$ctx" --out "$4"
+peer_probs() { # model tokens threads out [peer.mjs options]
+  local m="$1" t="$2" th="$3" o="$4"
+  shift 4
+  node bench/peer/peer.mjs probs --model "$m" --tokens "$t" --n "$n_gen" --threads "$th" --ctx "$ctx" --out "$o" "$@"
 }
 
 failures=0
@@ -116,15 +133,15 @@ for v in "${variants[@]}"; do
   tied_flag=()
   [ "$tied" = 1 ] && tied_flag=(--tied)
   "$mkmodel" --vocab "$vocab" --type "$type" --layers "$layers" --dim "$dim" --heads "$heads" \
-    --kv-heads "$kvh" --ffn "$ffn" --ctx "$ctx" --std 0.2 --seed 7 "${tied_flag[@]}" -o "$model" 2>/dev/null \
+    --kv-heads "$kvh" --ffn "$ffn" --ctx "$ctx" --std 0.04 --logit-scale 5 --seed 7 "${tied_flag[@]}" -o "$model" 2>/dev/null \
     || fail "mkmodel could not write $name"
   tol="$(tol_for "$type")"
   for i in "${!prompts[@]}"; do
     toks="${prompts[$i]}"
     peer="$work/$name.p$i.peer.bin"
-    peer_probs "$model" "$toks" "$peer_threads" "$peer" || fail "$name prompt $i: the peer failed (see above)"
     checks=$((checks + 1))
     if [ "$peer_only" = 1 ]; then
+      peer_probs "$model" "$toks" "$peer_threads" "$peer" || fail "$name prompt $i: the peer failed (see above)"
       # The peer's file against itself: probcmp's own checks (finite, sums to 1,
       # each token the argmax). For one prompt also against a 2-thread run, which
       # must be bit-identical (one prompt only: with 2 threads on 2 busy cores
@@ -146,10 +163,12 @@ for v in "${variants[@]}"; do
         --ctx "$ctx" --ignore-eos --probs-out "$mine" >/dev/null 2>"$work/ember.err"; then
       echo "FAIL $name prompt $i: ember generate failed:"; cat "$work/ember.err"; failures=$((failures + 1)); continue
     fi
-    if out="$("$probcmp" "$mine" "$peer" --tol "$tol")"; then
+    peer_probs "$model" "$toks" "$peer_threads" "$peer" --follow "$mine" \
+      || fail "$name prompt $i: the peer failed (see above)"
+    if out="$("$probcmp" "$mine" "$peer" --tol "$tol" --forced)"; then
       echo "ok   $name prompt $i: $(tail -n1 <<<"$out")"
     else
-      echo "FAIL $name prompt $i (A = ember, B = llama.cpp):"; echo "$out"; failures=$((failures + 1))
+      echo "FAIL $name prompt $i (A = ember, B = llama.cpp on A's tokens):"; echo "$out"; failures=$((failures + 1))
     fi
   done
 done

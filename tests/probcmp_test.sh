@@ -27,6 +27,8 @@ step() { u32 "$1"; shift; for p in "$@"; do f "$p"; done; } # token, then n_voca
 cp "$dir/a.bin" "$dir/same.bin"
 { u32 4; step 0 0.5 0.25 0.125 0.125; step 1 0.25 0.375 0.25 0.125; } >"$dir/close.bin"     # |dp| 0.125, same tokens
 { u32 4; step 0 0.5 0.25 0.125 0.125; step 2 0.25 0.25 0.5 0; } >"$dir/diverge.bin"          # step 1 token differs
+{ u32 4; step 0 0.5 0.25 0.125 0.125; step 1 0.25 0.375 0.375 0; } >"$dir/tiea.bin"            # 1 and 2 tie at step 1
+{ u32 4; step 0 0.5 0.25 0.125 0.125; step 2 0.25 0.375 0.375 0; } >"$dir/tieb.bin"
 { u32 4; step 0 0.5 0.25 0.125 0.125; step 0 0.25 0.5 0.125 0.125; } >"$dir/notgreedy.bin"   # token 0 is not the argmax
 { u32 4; step 0 0.5 0.25 0.125 0.125; step 1 0.3 0.3 0.2 0.3; } >"$dir/badsum.bin"           # sums to 1.1
 { u32 4; step 0 0.5 0.25 0.125 0.125; step 1 0.25 nan 0.125 0.125; } >"$dir/nan.bin"
@@ -55,6 +57,12 @@ expect 1 a.bin close.bin                 # 0.125 > 1e-3
 expect 0 a.bin close.bin --tol 0.2
 expect 1 a.bin diverge.bin --tol 1
 grep -q "identical up to step 1" out || { echo "FAIL: divergence step not reported"; cat out; fails=$((fails + 1)); }
+expect 1 a.bin diverge.bin --ties          # parted with a wide margin
+expect 1 tiea.bin tieb.bin
+expect 0 tiea.bin tieb.bin --ties          # parted at an exact tie
+expect 0 tiea.bin tieb.bin --forced        # same contexts, tokens differ at a tie
+expect 1 a.bin diverge.bin --forced --tol 0.3   # preference 0.375 > tol
+expect 1 a.bin close.bin --forced          # |dp| 0.125 > tol at a same-token step
 expect 1 a.bin notgreedy.bin --tol 1
 expect 1 a.bin badsum.bin --tol 1
 expect 1 a.bin nan.bin --tol 1

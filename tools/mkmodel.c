@@ -42,6 +42,7 @@ typedef struct mk_opts {
     bool tied;
     double rope_base;
     double eps;
+    double logit_scale;
 } mk_opts;
 
 static void usage(FILE *f) {
@@ -63,6 +64,8 @@ static void usage(FILE *f) {
             "  --tied            no output.weight: llama.cpp then uses token_embd as the output matrix\n"
             "  --rope-base B     llama.rope.freq_base (default 10000)\n"
             "  --eps E           llama.attention.layer_norm_rms_epsilon (default 1e-5)\n"
+            "  --logit-scale S   multiply output_norm.weight by S (default 1): sharper next-token\n"
+            "                    distributions without larger weights inside the blocks\n"
             "  --name S          general.name (default \"ember-random\")\n");
 }
 
@@ -118,7 +121,7 @@ static void preset_smollm2_135m(mk_opts *o) {
 static int parse_args(int argc, char **argv, mk_opts *o) {
     *o = (mk_opts){.name = "ember-random", .type = EM_TYPE_F32, .n_layer = 2, .dim = 256, .n_head = 8,
                    .n_head_kv = 0, .ffn = 512, .ctx = 512, .std = 0.04, .seed = 1, .rope_base = 10000,
-                   .eps = 1e-5};
+                   .eps = 1e-5, .logit_scale = 1};
     /* A preset sets defaults, wherever it appears; explicit options win. */
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--preset")) {
@@ -149,6 +152,7 @@ static int parse_args(int argc, char **argv, mk_opts *o) {
         else if (!strcmp(a, "--std")) { if (parse_double(a, v, 1e-6, 10, &o->std)) return -1; }
         else if (!strcmp(a, "--rope-base")) { if (parse_double(a, v, 1, 1e9, &o->rope_base)) return -1; }
         else if (!strcmp(a, "--eps")) { if (parse_double(a, v, 1e-12, 1e-1, &o->eps)) return -1; }
+        else if (!strcmp(a, "--logit-scale")) { if (parse_double(a, v, 1e-3, 1e3, &o->logit_scale)) return -1; }
         else { fprintf(stderr, "mkmodel: unknown option '%s' (see mkmodel --help)\n", a); return -1; }
     }
     if (!o->vocab_path || !o->out_path) {
@@ -252,8 +256,8 @@ static int mk_writer_fail(mk_model *m, const char *what) {
     return -1;
 }
 
-/* Add an F32 vector of n values, 1 + N(0, 0.05). */
-static int mk_add_norm(mk_model *m, const mk_opts *o, const char *name, int64_t n) {
+/* Add an F32 vector of n values, scale * (1 + N(0, 0.05)). */
+static int mk_add_norm(mk_model *m, const mk_opts *o, const char *name, int64_t n, double scale) {
     float *x = malloc((size_t)n * sizeof *x);
     if (!x || mk_keep(m, x)) {
         free(x);
@@ -261,7 +265,7 @@ static int mk_add_norm(mk_model *m, const mk_opts *o, const char *name, int64_t 
         return -1;
     }
     mk_rng r = mk_rng_for(o->seed, name);
-    for (int64_t i = 0; i < n; i++) x[i] = (float)(1.0 + 0.05 * mk_rng_normal(&r));
+    for (int64_t i = 0; i < n; i++) x[i] = (float)(scale * (1.0 + 0.05 * mk_rng_normal(&r)));
     int64_t ne[1] = {n};
     if (gguf_writer_add_tensor(m->w, name, EM_TYPE_F32, 1, ne, x)) return mk_writer_fail(m, name);
     return 0;
@@ -347,7 +351,7 @@ static int mk_add_tensors(mk_model *m, const mk_opts *o, int64_t n_vocab) {
             snprintf(name, sizeof name, "blk.%d.%s.weight", l, parts[p].suffix);
             int rc;
             switch (parts[p].kind) {
-            case 0: rc = mk_add_norm(m, o, name, dim); break;
+            case 0: rc = mk_add_norm(m, o, name, dim, 1.0); break;
             case 1: rc = mk_add_matrix(m, o, name, dim, dim); break;    /* ne {dim, dim} */
             case 2: rc = mk_add_matrix(m, o, name, dim, kv_dim); break; /* ne {dim, kv_dim} */
             case 3: rc = mk_add_matrix(m, o, name, dim, ffn); break;    /* ne {dim, ffn} */
@@ -356,7 +360,9 @@ static int mk_add_tensors(mk_model *m, const mk_opts *o, int64_t n_vocab) {
             if (rc) return -1;
         }
     }
-    if (mk_add_norm(m, o, "output_norm.weight", dim)) return -1;
+    /* The final norm's scale multiplies every logit: the one knob that sharpens
+     * the output without making the blocks amplify rounding differences. */
+    if (mk_add_norm(m, o, "output_norm.weight", dim, o->logit_scale)) return -1;
     if (!o->tied && mk_add_matrix(m, o, "output.weight", dim, n_vocab)) return -1;
     return 0;
 }

@@ -44,7 +44,7 @@ function usage(code) {
     process.stderr.write(
         "usage:\n" +
         "  node bench/peer/peer.mjs probs --model M --tokens \"1 2 3\" --n 64 --threads T --ctx C --out FILE\n" +
-        "        [--kv-type f16|f32] [--flash-attn off|on] [--batch B]\n" +
+        "        [--kv-type f16|f32] [--flash-attn off|on] [--batch B] [--follow OTHER.bin]\n" +
         "  node bench/peer/peer.mjs bench --model M --prompt-len P --gen N --threads T --reps R\n" +
         "        [--ctx C] [--kv-type f16|f32] [--flash-attn off|on] [--batch B]\n");
     process.exit(code);
@@ -56,7 +56,7 @@ function parseArgs(argv) {
     if (argv.length < 1 || argv[0] === "-h" || argv[0] === "--help") usage(argv.length < 1 ? 2 : 0);
     const mode = argv[0];
     if (mode !== "probs" && mode !== "bench") die(`unknown mode '${mode}' (known: probs, bench)`, 2);
-    const known = new Set(["--model", "--tokens", "--n", "--threads", "--ctx", "--out", "--prompt-len",
+    const known = new Set(["--model", "--tokens", "--n", "--threads", "--ctx", "--out", "--follow", "--prompt-len",
                            "--gen", "--reps", "--kv-type", "--flash-attn", "--batch"]);
     const o = {};
     for (let i = 1; i < argv.length; i++) {
@@ -164,6 +164,21 @@ async function cmdProbs(nlc, o) {
         die(`--ctx ${ctx} is too small for ${tokens.length} prompt tokens + ${n} generated`, 2);
     const batch = intOpt(o, "batch", { def: Math.max(tokens.length, 1) });
     const out = o.out ?? die("missing --out", 2);
+    // --follow: feed another run's chosen tokens (Ember's) instead of our own, so
+    // both runs see the same context at every step and all steps compare, even
+    // after a near-tie that the two would break differently. The file records our
+    // own argmax, as always.
+    let follow = null;
+    if (o.follow !== undefined) {
+        let buf;
+        try { buf = readFileSync(o.follow); } catch (e) { die(`--follow ${o.follow}: ${e.message}`); }
+        if (buf.length < 4) die(`--follow ${o.follow}: too short for a probs file`);
+        const nv = buf.readUInt32LE(0), rec = 4 + 4 * nv;
+        if (nv === 0 || (buf.length - 4) % rec !== 0) die(`--follow ${o.follow}: not a whole number of steps (n_vocab ${nv})`);
+        const steps = (buf.length - 4) / rec;
+        if (steps < n) die(`--follow ${o.follow}: ${steps} steps, fewer than --n ${n}`);
+        follow = { nVocab: nv, tokens: Array.from({ length: n }, (_, i) => buf.readInt32LE(4 + i * rec)) };
+    }
 
     const { model, context } = await openModel(nlc, o, threads, ctx, batch);
     let fd;
@@ -179,6 +194,7 @@ async function cmdProbs(nlc, o) {
         const pm = value.probabilities;
         if (nVocab < 0) {
             nVocab = pm.size;
+            if (follow && follow.nVocab !== nVocab) die(`--follow ${o.follow}: n_vocab ${follow.nVocab}, the model has ${nVocab}`);
             const hdr = Buffer.alloc(4);
             hdr.writeUInt32LE(nVocab, 0);
             writeAll(fd, hdr);
@@ -205,7 +221,8 @@ async function cmdProbs(nlc, o) {
         rec.writeInt32LE(best, 0);
         Buffer.from(probs.buffer).copy(rec, 4);
         writeAll(fd, rec);
-        feed = best;
+        feed = follow ? follow.tokens[step] : best;
+        if (feed < 0 || feed >= nVocab) die(`--follow ${o.follow}: step ${step}: token ${feed} outside the vocabulary`);
     }
     await gen.return();
     closeSync(fd);
@@ -232,9 +249,9 @@ async function cmdBench(nlc, o) {
 
     const { model, context, rssBase, rssModel } = await openModel(nlc, o, threads, ctx, batch);
     const seq = context.getSequence();
-    // Any ids will do for timing; these avoid 0 and spread over the vocabulary.
-    const nVocab = Number(model.fileInfo?.metadata?.llama?.vocab_size ?? 0) || 1000;
-    const prompt = Array.from({ length: P }, (_, i) => 1 + ((i * 7919) % (nVocab - 1)));
+    // Any ids will do for timing; ids below 1000 exist in every vocabulary, and
+    // bench/bench.sh gives Ember the same ones.
+    const prompt = Array.from({ length: P }, (_, i) => 1 + ((i * 7919) % 997));
 
     const pre = [], dec = [];
     for (let r = 0; r <= reps; r++) {

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# bench.sh - Ember against llama.cpp on one GGUF file, same threads, side by side.
+#
+#   bench/bench.sh MODEL.gguf [THREADS]      (THREADS default: nproc)
+# Environment: EMBER_BIN (default build/ember), REPS (default 3), PROMPT (prompt
+# tokens, default 128), GEN (generated tokens, default 128).
+#
+# Both evaluate the same PROMPT-token prompt (fixed ids below 1000, so any
+# vocabulary works), then GEN greedy single-token decode steps; model loading is
+# not timed. Ember runs REPS times as separate processes, the peer REPS times in
+# one process after an untimed warm-up; each reports the median. Peak memory is
+# each process's max RSS (/usr/bin/time); for the peer also node's RSS with
+# llama.cpp loaded but no model, so the model's own share can be compared.
+# The peer is run with 1 thread and with THREADS, and its better rate is used:
+# node's event loop and libuv thread compete for the same cores, and llama.cpp's
+# spinning workers slow down badly when a core is taken.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+[ $# -ge 1 ] && [ $# -le 2 ] || { echo "usage: bench/bench.sh MODEL.gguf [THREADS]" >&2; exit 2; }
+model="$1"
+threads="${2:-$(nproc)}"
+ember="${EMBER_BIN:-build/ember}"
+reps="${REPS:-3}"
+plen="${PROMPT:-128}"
+gen="${GEN:-128}"
+[ -f "$model" ] || { echo "bench: $model: no such file" >&2; exit 1; }
+[ -x "$ember" ] || { echo "bench: ember binary '$ember' missing (cmake --build build, or set EMBER_BIN)" >&2; exit 1; }
+[ -x /usr/bin/time ] || { echo "bench: /usr/bin/time is missing (apt-get install time)" >&2; exit 1; }
+[ -d bench/peer/node_modules/node-llama-cpp ] || { echo "bench: the llama.cpp peer is not installed: run scripts/setup.sh" >&2; exit 1; }
+case "$threads$reps$plen$gen" in *[!0-9]*) echo "bench: THREADS, REPS, PROMPT, GEN must be integers" >&2; exit 2 ;; esac
+
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+ctx=$((plen + gen + 16))
+# The peer's formula (peer.mjs bench), so both see the same prompt.
+prompt="$(seq 0 $((plen - 1)) | awk '{ printf "%s%d", (NR > 1 ? " " : ""), 1 + ($1 * 7919) % 997 }')"
+
+median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+field() { sed -n "s/.*[ :]$1=\([0-9.eE+-]*\).*/\1/p" | head -n1; }
+
+# ---- Ember
+: >"$tmp/e_pre"; : >"$tmp/e_dec"; : >"$tmp/e_rss"
+for r in $(seq 1 "$reps"); do
+  if ! /usr/bin/time -f "%M" -o "$tmp/rss" "$ember" generate -m "$model" --prompt-tokens "$prompt" -n "$gen" \
+      --temp 0 --threads "$threads" --ctx "$ctx" --ignore-eos -q >/dev/null 2>"$tmp/err"; then
+    echo "bench: ember generate failed:" >&2; cat "$tmp/err" >&2; exit 1
+  fi
+  line="$(grep '^timings:' "$tmp/err" || true)"
+  [ -n "$line" ] || { echo "bench: no 'timings:' line from ember generate:" >&2; cat "$tmp/err" >&2; exit 1; }
+  pt=$(field prefill_tokens <<<"$line"); pm=$(field prefill_ms <<<"$line")
+  dt=$(field decode_tokens <<<"$line"); dm=$(field decode_ms <<<"$line")
+  awk -v t="$pt" -v m="$pm" 'BEGIN { print t / m * 1000 }' >>"$tmp/e_pre"
+  awk -v t="$dt" -v m="$dm" 'BEGIN { print t / m * 1000 }' >>"$tmp/e_dec"
+  tail -n1 "$tmp/rss" >>"$tmp/e_rss"
+done
+e_pre=$(median <"$tmp/e_pre"); e_dec=$(median <"$tmp/e_dec")
+e_rss=$(sort -n "$tmp/e_rss" | tail -n1)
+
+# ---- llama.cpp (the peer), 1 thread and THREADS
+peer_threads="1"
+[ "$threads" != 1 ] && peer_threads="1 $threads"
+best_pre=0; best_dec=0; best_pre_t=0; best_dec_t=0; p_rss=0; p_base=0
+for t in $peer_threads; do
+  if ! /usr/bin/time -f "%M" -o "$tmp/rss" node bench/peer/peer.mjs bench --model "$model" --prompt-len "$plen" \
+      --gen "$gen" --threads "$t" --reps "$reps" >"$tmp/peer" 2>"$tmp/err"; then
+    echo "bench: peer.mjs bench failed:" >&2; cat "$tmp/err" >&2; exit 1
+  fi
+  line="$(grep '^peer:' "$tmp/peer")"
+  echo "  llama.cpp threads=$t: ${line#peer: }"
+  pre=$(field prefill_tps <<<"$line"); dec=$(field decode_tps <<<"$line")
+  awk -v a="$pre" -v b="$best_pre" 'BEGIN { exit !(a > b) }' && { best_pre=$pre; best_pre_t=$t; }
+  awk -v a="$dec" -v b="$best_dec" 'BEGIN { exit !(a > b) }' && { best_dec=$dec; best_dec_t=$t; }
+  rss=$(tail -n1 "$tmp/rss"); [ "$rss" -gt "$p_rss" ] && p_rss=$rss
+  p_base=$(field rss_base_mb <<<"$line")
+done
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+p_model=$(awk -v p="$p_rss" -v b="$p_base" 'BEGIN { printf "%.1f", p / 1024 - b }')
+printf "model %s, threads %s, prompt %s, generated %s, reps %s (median)\n" "$model" "$threads" "$plen" "$gen" "$reps"
+printf "%-22s %14s %14s %12s\n" "" "prefill tok/s" "decode tok/s" "peak RSS MiB"
+printf "%-22s %14.2f %14.2f %12s\n" "ember" "$e_pre" "$e_dec" "$(mib "$e_rss")"
+printf "%-22s %14.2f %14.2f %12s\n" "llama.cpp (best)" "$best_pre" "$best_dec" "$(mib "$p_rss")"
+printf "%-22s %14s %14s %12s\n" "  at threads" "$best_pre_t" "$best_dec_t" ""
+printf "%-22s %14s %14s %12s\n" "  node, no model" "" "" "$p_base"
+printf "%-22s %14s %14s %12s\n" "  above node" "" "" "$p_model"
+printf "%-22s %14s %14s\n" "ratio ember/llama.cpp" "$(ratio "$e_pre" "$best_pre")" "$(ratio "$e_dec" "$best_dec")"
+echo "bench: ember_prefill_tps=$e_pre ember_decode_tps=$e_dec peer_prefill_tps=$best_pre peer_decode_tps=$best_dec" \
+  "ratio_prefill=$(ratio "$e_pre" "$best_pre") ratio_decode=$(ratio "$e_dec" "$best_dec")" \
+  "ember_rss_mib=$(mib "$e_rss") peer_rss_mib=$(mib "$p_rss") peer_base_rss_mib=$p_base"
