@@ -210,8 +210,7 @@ const char *gguf_vtype_name(enum gguf_vtype t) {
     return vtype_names[t];
 }
 
-/* Bytes of one value of a fixed-size type; 0 for STRING, ARRAY and unknown. */
-static size_t vtype_size(uint32_t t) {
+size_t gguf_vtype_size(uint32_t t) {
     switch (t) {
     case GGUF_TYPE_UINT8: case GGUF_TYPE_INT8: case GGUF_TYPE_BOOL: return 1;
     case GGUF_TYPE_UINT16: case GGUF_TYPE_INT16: return 2;
@@ -261,7 +260,7 @@ static ember_status parse_value(gguf_ctx *ctx, struct rd *r, struct gguf_kv *kv)
         return EM_OK;
     }
     if (type != GGUF_TYPE_ARRAY) {
-        size_t sz = vtype_size(type);
+        size_t sz = gguf_vtype_size(type);
         if ((st = rd_need(r, sz, "scalar value"))) return st;
         if (type == GGUF_TYPE_BOOL && r->p[r->pos] > 1)
             return em_err(r->err, EM_ERR_FORMAT, "gguf_open: %s: key %s: bool value %u, expected 0 or 1",
@@ -307,7 +306,7 @@ static ember_status parse_value(gguf_ctx *ctx, struct rd *r, struct gguf_kv *kv)
         return EM_OK;
     }
 
-    size_t esz = vtype_size(et);
+    size_t esz = gguf_vtype_size(et);
     if (n > rd_left(r) / esz)
         return em_err(r->err, EM_ERR_FORMAT,
                       "gguf_open: %s: key %s: array of %" PRIu64 " %s (%zu bytes each) exceeds the %zu bytes left",

@@ -88,6 +88,8 @@ const char *gguf_kv_key(const gguf_ctx *ctx, int64_t i);
 enum gguf_vtype gguf_kv_type(const gguf_ctx *ctx, int64_t i);
 int64_t gguf_find_key(const gguf_ctx *ctx, const char *key); /* -1 if absent */
 const char *gguf_vtype_name(enum gguf_vtype t);
+/* Bytes of one value of a fixed-size type; 0 for STRING, ARRAY and unknown ids. */
+size_t gguf_vtype_size(uint32_t t);
 
 /* Scalar getters. Return EM_ERR_NOT_FOUND if the key is absent (err untouched),
  * EM_ERR_FORMAT with a message if it has an incompatible type.

@@ -68,15 +68,6 @@ void gguf_writer_free(gguf_writer *w) {
 
 const char *gguf_writer_errmsg(const gguf_writer *w) { return w ? w->err : "gguf_writer: NULL writer"; }
 
-static size_t vsize(enum gguf_vtype t) {
-    switch (t) {
-    case GGUF_TYPE_UINT8: case GGUF_TYPE_INT8: case GGUF_TYPE_BOOL: return 1;
-    case GGUF_TYPE_UINT16: case GGUF_TYPE_INT16: return 2;
-    case GGUF_TYPE_UINT32: case GGUF_TYPE_INT32: case GGUF_TYPE_FLOAT32: return 4;
-    case GGUF_TYPE_UINT64: case GGUF_TYPE_INT64: case GGUF_TYPE_FLOAT64: return 8;
-    default: return 0;
-    }
-}
 
 /* The slot for key: the existing one (its old value freed) or a new one. */
 static ember_status kv_slot(gguf_writer *w, const char *key, struct wkv **out) {
@@ -108,7 +99,7 @@ static ember_status set_scalar(gguf_writer *w, const char *key, enum gguf_vtype 
     ember_status st = kv_slot(w, key, &kv);
     if (st) return st;
     kv->type = type;
-    memcpy(kv->scalar, v, vsize(type));
+    memcpy(kv->scalar, v, gguf_vtype_size(type));
     return EM_OK;
 }
 
@@ -151,7 +142,7 @@ ember_status gguf_writer_set_str(gguf_writer *w, const char *key, const char *v)
 ember_status gguf_writer_set_arr(gguf_writer *w, const char *key, enum gguf_vtype etype, const void *data,
                                  uint64_t n) {
     if (!w) return EM_ERR_ARG;
-    size_t es = vsize(etype);
+    size_t es = gguf_vtype_size(etype);
     if (!es)
         return em_err(w->err, EM_ERR_ARG, "gguf_writer_set_arr: key %s: element type %s, expected a numeric or bool type",
                       key ? key : "(null)", gguf_vtype_name(etype));
@@ -444,7 +435,7 @@ ember_status gguf_writer_write(gguf_writer *w, const char *path) {
                 put(&o, kv->blob, kv->blob_len);
             }
         } else {
-            put(&o, kv->scalar, vsize(kv->type));
+            put(&o, kv->scalar, gguf_vtype_size(kv->type));
         }
     }
     for (size_t i = 0; i < w->n_t; i++) {
