@@ -36,7 +36,8 @@ static gguf_ctx *open_vocab(const char *name, char *path, size_t cap) {
         gguf_ctx *g = gguf_open(path, err);
         if (g) return g;
     }
-    printf("SKIP %s: not found beside the checkout (%s)\n", name, err);
+    /* a missing vocabulary is a failure: the README's setup puts ../shared beside the checkout */
+    CHECK(0, "%s: not found beside the checkout (%s)", name, err);
     return NULL;
 }
 
