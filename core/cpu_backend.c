@@ -149,7 +149,7 @@ static ember_status grow_scratch(cpu_ctx *c, size_t need) {
 static void cpu_matmul_op(em_backend *be, em_tensor *out, const em_tensor *w, const em_tensor *x) {
     cpu_ctx *c = ctx_of(be);
     const int64_t m = w->ne[1], k = w->ne[0], n = x->ne[1];
-    if (grow_scratch(c, cpu_matmul_scratch(&c->kern, w->type, k, n)) != EM_OK) {
+    if (grow_scratch(c, cpu_matmul_scratch(&c->kern, w->type, k, n, em_pool_size(c->pool))) != EM_OK) {
         cpu_fail(c, EM_ERR_NOMEM, "matmul: out of memory for the activation scratch");
         return;
     }
@@ -168,7 +168,7 @@ static void cpu_matmul_multi_op(em_backend *be, int n_w, em_tensor *const *outs,
         return;
     }
     const int64_t k = ws[0]->ne[0], n = x->ne[1];
-    if (grow_scratch(c, cpu_matmul_scratch(&c->kern, wt, k, n)) != EM_OK) {
+    if (grow_scratch(c, cpu_matmul_scratch(&c->kern, wt, k, n, em_pool_size(c->pool))) != EM_OK) {
         cpu_fail(c, EM_ERR_NOMEM, "matmul: out of memory for the activation scratch");
         return;
     }

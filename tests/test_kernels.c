@@ -232,7 +232,7 @@ static void mm_check(const struct mm_case *c, const cpu_kernels *v, em_pool *poo
     const int64_t ldy = c->m + 3;
     float *y = malloc((c->n * ldy) * 4);
     for (int64_t i = 0; i < c->n * ldy; i++) y[i] = 12345.0f;
-    void *scratch = malloc(cpu_matmul_scratch(v, c->ty, c->k, c->n));
+    void *scratch = malloc(cpu_matmul_scratch(v, c->ty, c->k, c->n, pool ? em_pool_size(pool) : 1));
     cpu_matmul(v, pool, c->ty, c->w, em_row_bytes(c->ty, c->k), c->m, c->k, c->x, c->n, y, ldy, scratch);
     int bad = 0;
     double e = 0, s = 0;
