@@ -64,10 +64,11 @@ struct em_pool {
     pthread_cond_t cv;
     _Atomic int n_sleeping;
 
-    /* written by the owner once per run, polled by the workers */
+    /* written by the owner once per run, polled by the workers; join shares
+     * gen's line because a worker reads it right after seeing gen change */
     alignas(64) _Atomic unsigned gen;
     /* (generation << 32) | JOIN_CLOSED if closed | workers joined */
-    alignas(64) _Atomic uint64_t join;
+    _Atomic uint64_t join;
     /* workers finished with the current gen, polled by the owner */
     alignas(64) _Atomic int n_done;
     /* em_pool_barrier: arrivals, and the phase the waiters poll */
