@@ -52,7 +52,7 @@ static void bench_type(const cpu_kernels *kern, enum em_type ty, em_pool *pool) 
     const int64_t nmax = 512;
     float *x = malloc(nmax * FFN * 4), *y = malloc(nmax * VOCAB * 4);
     for (int64_t i = 0; i < nmax * FFN; i++) x[i] = (float)((i * 31) % 199) / 199.0f - 0.5f;
-    void *scratch = malloc(cpu_matmul_scratch(kern, ty, FFN, nmax));
+    void *scratch = malloc(cpu_matmul_scratch(kern, ty, FFN, nmax, nth));
 
     /* decode */
     double best = 1e9;

@@ -8,6 +8,7 @@
  * thread. The one buffer that grows is the matmul scratch (activations
  * converted to the weights' dot type), sized by the largest product seen, so
  * steady-state decoding allocates nothing. */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,7 +150,7 @@ static ember_status grow_scratch(cpu_ctx *c, size_t need) {
 static void cpu_matmul_op(em_backend *be, em_tensor *out, const em_tensor *w, const em_tensor *x) {
     cpu_ctx *c = ctx_of(be);
     const int64_t m = w->ne[1], k = w->ne[0], n = x->ne[1];
-    if (grow_scratch(c, cpu_matmul_scratch(&c->kern, w->type, k, n)) != EM_OK) {
+    if (grow_scratch(c, cpu_matmul_scratch(&c->kern, w->type, k, n, em_pool_size(c->pool))) != EM_OK) {
         cpu_fail(c, EM_ERR_NOMEM, "matmul: out of memory for the activation scratch");
         return;
     }
@@ -168,7 +169,7 @@ static void cpu_matmul_multi_op(em_backend *be, int n_w, em_tensor *const *outs,
         return;
     }
     const int64_t k = ws[0]->ne[0], n = x->ne[1];
-    if (grow_scratch(c, cpu_matmul_scratch(&c->kern, wt, k, n)) != EM_OK) {
+    if (grow_scratch(c, cpu_matmul_scratch(&c->kern, wt, k, n, em_pool_size(c->pool))) != EM_OK) {
         cpu_fail(c, EM_ERR_NOMEM, "matmul: out of memory for the activation scratch");
         return;
     }
@@ -218,7 +219,13 @@ static void cpu_kv_store(em_backend *be, em_tensor *cache, const em_tensor *src,
     else em_pool_run(c->pool, store_body, &a);
 }
 
-struct attn_args { cpu_ctx *c; em_tensor *out; const em_tensor *q, *k, *v; const em_attn_params *p; };
+/* (query row, head) pairs are taken from a shared counter, so the section
+ * can run as em_pool_run_dynamic: a decode step never waits for a worker that
+ * another process keeps off its core. */
+struct attn_args {
+    cpu_ctx *c; em_tensor *out; const em_tensor *q, *k, *v; const em_attn_params *p;
+    _Atomic long long next;
+};
 
 static void attn_body(void *varg, int ith, int nth) {
     struct attn_args *a = varg;
@@ -226,9 +233,8 @@ static void attn_body(void *varg, int ith, int nth) {
     const int64_t n_q = a->q->ne[1];
     const int group = p->n_head / p->n_head_kv;
     float *scores = a->c->att_scores + (size_t)ith * (size_t)(a->c->att_cap + 2 * p->head_dim);
-    long long j0, j1;
-    em_pool_range(n_q * p->n_head, ith, nth, &j0, &j1);
-    for (long long j = j0; j < j1; j++) {
+    (void)nth;
+    for (long long j; (j = atomic_fetch_add_explicit(&a->next, 1, memory_order_relaxed)) < n_q * p->n_head;) {
         const int64_t i = j / p->n_head; /* query row */
         const int h = (int)(j % p->n_head);
         const int hk = h / group;
@@ -249,9 +255,9 @@ static void cpu_attention(em_backend *be, em_tensor *out, const em_tensor *q, co
         c->att_scores = s;
         c->att_cap = p->n_kv;
     }
-    struct attn_args a = {c, out, q, k, v, p};
+    struct attn_args a = {c, out, q, k, v, p, 0};
     if (q->ne[1] * p->n_head * p->n_kv * p->head_dim < CPU_PARALLEL_MIN) attn_body(&a, 0, 1);
-    else em_pool_run(c->pool, attn_body, &a);
+    else em_pool_run_dynamic(c->pool, attn_body, &a);
 }
 
 struct ew_args { em_tensor *out; const em_tensor *a, *b; int op; };

@@ -3,10 +3,13 @@
  *
  * Workload: a decode step issues ~200 matmuls of a few hundred KB to a few
  * tens of MB of weights each, so cpu_matmul is memory-bound at n == 1 and must
- * add little more than one pool dispatch and one barrier per call. Prefill
+ * add little more than one pool dispatch per call: at small n each thread
+ * converts the activations itself, so decode has no barrier, and products
+ * sharing an input (cpu_matmul_multi) share one dispatch. Prefill
  * (n = 100s) is compute-bound: the gemm micro-kernels keep a tile of partial
  * sums in registers so each weight block is loaded once per tile of
  * activation rows. */
+#include <stdalign.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,26 +83,48 @@ static size_t xrow_bytes(const cpu_kernels *kern, enum em_type wt, int64_t k, in
     return ALIGN64(em_row_bytes(kern->dot_type[wt], k));
 }
 
-size_t cpu_matmul_scratch(const cpu_kernels *kern, enum em_type wt, int64_t k, int64_t n) {
-    return (size_t)n * xrow_bytes(kern, wt, k, n) + 64;
+/* Whether each thread converts all n activation rows itself, into a slice of
+ * the scratch of its own, rather than sharing one conversion that every thread
+ * must wait for at a barrier. Converting a decode row (k = 576..1536) takes a
+ * few hundred ns, less than the barrier, and far less than the barrier when a
+ * thread shares its core with another process. */
+/* Row-wise (vec_dot) work items per thread. Each item is a new sequential
+ * stream for the prefetcher and a taken counter, so fewer, longer ones stream
+ * faster, while more of them balance better when a core is slowed by another
+ * process. Decode at 2 threads, SmolLM2-135M Q8_0, machine otherwise calm:
+ * 2: 162-167, 4: 157-165, 8: 142-156, 16: 135-139 tokens/s; under load all
+ * the same within noise. */
+#define MM_ITEMS_PER_THREAD 4
+#define OWN_CONVERT_MAX 4096 /* n * k values */
+
+static int own_convert(int64_t n, int64_t k, int nth) {
+    return nth > 1 && (n < nth || n * k <= OWN_CONVERT_MAX);
+}
+
+size_t cpu_matmul_scratch(const cpu_kernels *kern, enum em_type wt, int64_t k, int64_t n, int n_threads) {
+    size_t one = (size_t)n * xrow_bytes(kern, wt, k, n);
+    return (own_convert(n, k, n_threads) ? (size_t)n_threads * one : one) + 64;
 }
 
 struct mm_args {
     const cpu_kernels *kern;
     em_pool *pool;
     enum em_type wt;
-    const char *w;
-    size_t w_stride;
-    int64_t m, k, n, ldy;
+    const cpu_matmul_job *jobs;
+    int n_jobs;
+    int64_t k, n;
     const float *x;
-    float *y;
     char *xq;          /* converted activations, 64-byte aligned */
-    size_t xq_stride;
+    size_t xq_stride;  /* between rows */
+    size_t xq_slice;   /* between threads' copies (own_convert), else 0 */
+    int own;           /* own_convert */
     int panel;
-    int64_t chunk;     /* rows (n == 1 / no gemm) or tiles (gemm) per work item */
-    int64_t n_items;
-    _Atomic int64_t next; /* work items are taken dynamically: a core slowed by
-                           * another process just takes fewer */
+    int tiled;         /* gemm over tiles of gemm_rows rows, else vec_dot rows */
+    int64_t chunk;     /* rows (vec_dot) or tiles (gemm) per work item */
+    int64_t n_items;   /* over all jobs, in job order */
+    /* work items are taken dynamically: a core slowed by another process just
+     * takes fewer. Own line: every thread writes it. */
+    alignas(64) _Atomic int64_t next;
 };
 
 /* Blocks [b0, b1) of one activation row into the panel layout. */
@@ -120,93 +145,120 @@ static void pack_q8p(const cpu_kernels *kern, const float *x, int64_t k, char *r
     }
 }
 
-static void convert_rows(struct mm_args *a, int ith, int nth) {
+/* Activation rows [i0, i1) into xq. */
+static void convert_rows(const struct mm_args *a, char *xq, int64_t i0, int64_t i1) {
     const enum em_type dt = a->kern->dot_type[a->wt];
-    if (a->n >= nth) { /* whole rows per thread */
-        long long i0, i1;
-        em_pool_range(a->n, ith, nth, &i0, &i1);
-        for (int64_t i = i0; i < i1; i++) {
-            char *dst = a->xq + i * a->xq_stride;
-            if (a->panel) pack_q8p(a->kern, a->x + i * a->k, a->k, dst, 0, a->k / 32);
-            else a->kern->from_float[dt](a->x + i * a->k, dst, a->k);
-        }
-        return;
+    for (int64_t i = i0; i < i1; i++) {
+        char *dst = xq + i * a->xq_stride;
+        if (a->panel) pack_q8p(a->kern, a->x + i * a->k, a->k, dst, 0, a->k / 32);
+        else a->kern->from_float[dt](a->x + i * a->k, dst, a->k);
     }
-    /* fewer rows than threads (decode): split each row by blocks, in runs of
-     * 64 values so every thread's piece stays a whole number of blocks */
-    const int64_t per = 64;
-    const int64_t nrun = (a->k + per - 1) / per;
-    for (int64_t i = 0; i < a->n; i++) {
-        long long r0, r1;
-        em_pool_range(nrun, ith, nth, &r0, &r1);
-        int64_t j0 = r0 * per, j1 = r1 * per < a->k ? r1 * per : a->k;
-        if (j0 >= j1) continue;
-        char *dst = a->xq + i * a->xq_stride;
-        if (a->panel) pack_q8p(a->kern, a->x + i * a->k, a->k, dst, j0 / 32, j1 / 32);
-        else a->kern->from_float[dt](a->x + i * a->k + j0, dst + em_row_bytes(dt, j0), j1 - j0);
-    }
+}
+
+/* Units (rows or tiles) of job j, and its work items. */
+static int64_t job_units(const struct mm_args *a, int j) {
+    const int64_t m = a->jobs[j].m;
+    if (m <= 0) return 0;
+    if (!a->tiled) return m;
+    const int R = a->kern->gemm_rows[a->wt];
+    return (m + R - 1) / R;
+}
+
+static int64_t job_items(const struct mm_args *a, int j) {
+    return (job_units(a, j) + a->chunk - 1) / a->chunk;
 }
 
 static void mm_task(void *arg, int ith, int nth) {
     struct mm_args *a = arg;
-    convert_rows(a, ith, nth);
-    if (nth > 1) em_pool_barrier(a->pool);
-
     const cpu_kernels *kern = a->kern;
+    char *xq = a->xq + (size_t)ith * a->xq_slice;
+    int converted = 0;
+    if (!a->own) {
+        long long i0, i1;
+        em_pool_range(a->n, ith, nth, &i0, &i1);
+        convert_rows(a, xq, i0, i1);
+        if (nth > 1) em_pool_barrier(a->pool);
+        converted = 1;
+    }
+    /* a thread's items come in increasing order, so the job they belong to
+     * only moves forward */
+    int j = 0;
+    int64_t j_first = 0, j_end = job_items(a, 0);
     for (;;) {
         int64_t it = atomic_fetch_add_explicit(&a->next, 1, memory_order_relaxed);
         if (it >= a->n_items) break;
-        if (a->panel || (a->n > 1 && kern->gemm[a->wt])) {
+        while (it >= j_end) {
+            j_first = j_end;
+            j_end += job_items(a, ++j);
+        }
+        if (!converted) { /* only a thread that gets work pays for it */
+            convert_rows(a, xq, 0, a->n);
+            converted = 1;
+        }
+        const cpu_matmul_job *jb = &a->jobs[j];
+        const char *w = jb->w;
+        const int64_t u0 = (it - j_first) * a->chunk;
+        if (a->tiled) {
             const int R = kern->gemm_rows[a->wt];
-            int64_t r0 = it * a->chunk * R, r1 = r0 + a->chunk * R;
-            if (r1 > a->m) r1 = a->m;
+            int64_t r0 = u0 * R, r1 = r0 + a->chunk * R;
+            if (r1 > jb->m) r1 = jb->m;
             for (int64_t r = r0; r < r1; r += R) {
-                int nr = (int)(a->m - r < R ? a->m - r : R);
-                kern->gemm[a->wt](a->k, a->w + r * a->w_stride, a->w_stride, nr, a->xq, a->xq_stride,
-                                  a->n, a->y + r, a->ldy);
+                int nr = (int)(jb->m - r < R ? jb->m - r : R);
+                kern->gemm[a->wt](a->k, w + r * jb->w_stride, jb->w_stride, nr, xq, a->xq_stride, a->n,
+                                  jb->y + r, jb->ldy);
             }
         } else {
             cpu_vec_dot_fn dot = kern->vec_dot[a->wt];
-            int64_t r0 = it * a->chunk, r1 = r0 + a->chunk;
-            if (r1 > a->m) r1 = a->m;
+            int64_t r0 = u0, r1 = r0 + a->chunk;
+            if (r1 > jb->m) r1 = jb->m;
             for (int64_t r = r0; r < r1; r++)
                 for (int64_t i = 0; i < a->n; i++)
-                    a->y[i * a->ldy + r] = dot(a->k, a->w + r * a->w_stride, a->xq + i * a->xq_stride);
+                    jb->y[i * jb->ldy + r] = dot(a->k, w + r * jb->w_stride, xq + i * a->xq_stride);
         }
     }
+}
+
+void cpu_matmul_multi(const cpu_kernels *kern, em_pool *pool, enum em_type wt, const cpu_matmul_job *jobs,
+                      int n_jobs, int64_t k, const float *x, int64_t n, void *scratch) {
+    if (n <= 0) return;
+    int64_t m_total = 0;
+    for (int j = 0; j < n_jobs; j++) m_total += jobs[j].m > 0 ? jobs[j].m : 0;
+    if (m_total == 0) return;
+    const int nth = pool ? em_pool_size(pool) : 1;
+    struct mm_args a = {
+        .kern = kern, .pool = pool, .wt = wt, .jobs = jobs, .n_jobs = n_jobs,
+        .k = k, .n = n, .x = x,
+        .xq = (char *)ALIGN64((uintptr_t)scratch),
+        .xq_stride = xrow_bytes(kern, wt, k, n),
+        .own = own_convert(n, k, nth),
+        .panel = use_panel(kern, wt, n),
+    };
+    a.xq_slice = a.own ? (size_t)n * a.xq_stride : 0;
+    a.tiled = a.panel || (n > 1 && kern->gemm[wt]);
+    int64_t units = 0;
+    if (a.tiled) {
+        /* work item = chunk row tiles; enough items per thread to balance */
+        const int R = kern->gemm_rows[wt];
+        for (int j = 0; j < n_jobs; j++) units += jobs[j].m > 0 ? (jobs[j].m + R - 1) / R : 0;
+        a.chunk = units / (nth * 4);
+        if (a.chunk < 1) a.chunk = 1;
+    } else {
+        /* rows per work item: MM_ITEMS_PER_THREAD items per thread, at least 16 rows */
+        units = m_total;
+        a.chunk = (units / (nth * MM_ITEMS_PER_THREAD) + 15) & ~(int64_t)15;
+        if (a.chunk < 16) a.chunk = 16;
+    }
+    a.n_items = 0;
+    for (int j = 0; j < n_jobs; j++) a.n_items += job_items(&a, j);
+    atomic_init(&a.next, 0);
+    if (nth == 1) mm_task(&a, 0, 1);
+    else if (a.own) em_pool_run_dynamic(pool, mm_task, &a); /* no barrier: see em_pool_run_dynamic */
+    else em_pool_run(pool, mm_task, &a);
 }
 
 void cpu_matmul(const cpu_kernels *kern, em_pool *pool, enum em_type wt, const void *w,
                 size_t w_stride, int64_t m, int64_t k, const float *x, int64_t n, float *y,
                 int64_t ldy, void *scratch) {
-    if (m <= 0 || n <= 0) return;
-    int nth = pool ? em_pool_size(pool) : 1;
-    struct mm_args a = {
-        .kern = kern, .pool = pool, .wt = wt, .w = w, .w_stride = w_stride,
-        .m = m, .k = k, .n = n, .ldy = ldy, .x = x, .y = y,
-        .xq = (char *)ALIGN64((uintptr_t)scratch),
-        .xq_stride = xrow_bytes(kern, wt, k, n),
-        .panel = use_panel(kern, wt, n),
-    };
-    if (a.panel || (n > 1 && kern->gemm[wt])) {
-        /* work item = chunk row tiles; enough items per thread to balance */
-        int64_t tiles = (m + kern->gemm_rows[wt] - 1) / kern->gemm_rows[wt];
-        a.chunk = tiles / (nth * 4);
-        if (a.chunk < 1) a.chunk = 1;
-        a.n_items = (tiles + a.chunk - 1) / a.chunk;
-    } else {
-        /* rows per work item: ~8 items per thread, at least 16 rows */
-        a.chunk = (m / (nth * 8) + 15) & ~(int64_t)15;
-        if (a.chunk < 16) a.chunk = 16;
-        a.n_items = (m + a.chunk - 1) / a.chunk;
-    }
-    atomic_init(&a.next, 0);
-    if (nth == 1) mm_task(&a, 0, 1);
-    else em_pool_run(pool, mm_task, &a);
-}
-
-void cpu_matmul_multi(const cpu_kernels *kern, em_pool *pool, enum em_type wt, const cpu_matmul_job *jobs,
-                      int n_jobs, int64_t k, const float *x, int64_t n, void *scratch) {
-    for (int j = 0; j < n_jobs; j++)
-        cpu_matmul(kern, pool, wt, jobs[j].w, jobs[j].w_stride, jobs[j].m, k, x, n, jobs[j].y, jobs[j].ldy, scratch);
+    const cpu_matmul_job job = {w, w_stride, m, y, ldy};
+    cpu_matmul_multi(kern, pool, wt, &job, 1, k, x, n, scratch);
 }

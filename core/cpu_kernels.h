@@ -64,20 +64,27 @@ size_t cpu_quantize(enum em_type t, const float *src, void *dst, int64_t nrows, 
  *     y[i][r] = sum_j w[r][j] * x[i][j]     for r < m, i < n
  * w: m rows of k values of type wt, row stride w_stride bytes;
  * x: n rows of k floats (row stride k); y: n rows, row stride ldy floats.
- * scratch must hold cpu_matmul_scratch(k, wt, n) bytes (the activations
- * converted to the dot type). n == 1 is the decode (matrix-vector) case;
- * n > 1 uses a tiled matrix-matrix path that reads each weight block once per
- * tile of activations. */
-size_t cpu_matmul_scratch(const cpu_kernels *kern, enum em_type wt, int64_t k, int64_t n);
+ * n == 1 is the decode (matrix-vector) case; n > 1 uses a tiled matrix-matrix
+ * path that reads each weight block once per tile of activations.
+ *
+ * scratch holds the activations converted to the dot type and must have
+ * cpu_matmul_scratch(kern, wt, k, n, n_threads) bytes, n_threads being at
+ * least the size of the pool used (1 without a pool): at small n every
+ * thread converts x into a copy of its own, so that no thread waits for
+ * another's conversion, and the scratch holds n_threads copies. The size never
+ * shrinks as n_threads grows. One scratch serves one product at a time. */
+size_t cpu_matmul_scratch(const cpu_kernels *kern, enum em_type wt, int64_t k, int64_t n, int n_threads);
 void cpu_matmul(const cpu_kernels *kern, em_pool *pool, enum em_type wt, const void *w,
                 size_t w_stride, int64_t m, int64_t k, const float *x, int64_t n, float *y,
                 int64_t ldy, void *scratch);
 
 /* Several weight matrices that share one input (a layer's Q, K and V, or its
- * gate and up projections): converts x once and spreads the rows of all of
- * them over the pool in one parallel section, so a decode step pays one
- * wake-up instead of one per matrix. Every job has k columns and the same
- * weight type. scratch: cpu_matmul_scratch(kern, wt, k, n) bytes. */
+ * gate and up projections): converts x once (per thread at small n) and
+ * spreads the rows of all of them over the pool in one parallel section, work
+ * items spanning jobs, so a decode step pays one wake-up instead of one per
+ * matrix. Every job has k columns and the same weight type; results are
+ * bit-identical to one cpu_matmul per job. cpu_matmul is this with one job.
+ * scratch: as for cpu_matmul. */
 typedef struct cpu_matmul_job {
     const void *w;    /* m rows of k values, row stride w_stride bytes */
     size_t w_stride;

@@ -11,7 +11,13 @@
  * Threads: one thread (the owner) calls em_pool_run at a time; fn runs on every
  * thread of the pool with ith = 0..nth-1, the caller being ith 0. fn may call
  * em_pool_barrier(pool) to separate phases; every thread must reach it.
- * Steady state allocates nothing. */
+ * Steady state allocates nothing.
+ *
+ * em_pool_run_dynamic is for sections whose threads take their work from a
+ * shared counter (the decode matmuls): the caller does not wait for workers
+ * that have not started by the time its own call of fn returns, so one worker
+ * descheduled by another process (more threads than free cores) or asleep
+ * costs nothing but its share of the work, instead of stalling the section. */
 #ifndef EMBER_THREADPOOL_H
 #define EMBER_THREADPOOL_H
 
@@ -23,6 +29,12 @@ em_pool *em_pool_create(int n_threads, char *err);
 void em_pool_free(em_pool *pool); /* NULL is a no-op; joins the workers */
 int em_pool_size(const em_pool *pool);
 void em_pool_run(em_pool *pool, em_pool_fn fn, void *arg);
+/* Like em_pool_run, but fn runs on the caller (ith 0) and on only those
+ * workers that start before the caller's fn returns; each has its own ith in
+ * 1..nth-1, and some may not run at all. So fn must not call em_pool_barrier
+ * and must leave no work to a particular ith. Returns when every fn that
+ * started has returned. */
+void em_pool_run_dynamic(em_pool *pool, em_pool_fn fn, void *arg);
 /* Inside fn: wait until every thread of the pool has reached this point. */
 void em_pool_barrier(em_pool *pool);
 

@@ -237,7 +237,7 @@ static void mm_check(const struct mm_case *c, const cpu_kernels *v, em_pool *poo
     const int64_t ldy = c->m + 3;
     float *y = malloc((c->n * ldy) * 4);
     for (int64_t i = 0; i < c->n * ldy; i++) y[i] = 12345.0f;
-    void *scratch = malloc(cpu_matmul_scratch(v, c->ty, c->k, c->n));
+    void *scratch = malloc(cpu_matmul_scratch(v, c->ty, c->k, c->n, pool ? em_pool_size(pool) : 1));
     cpu_matmul(v, pool, c->ty, c->w, em_row_bytes(c->ty, c->k), c->m, c->k, c->x, c->n, y, ldy, scratch);
     int bad = 0;
     double e = 0, s = 0;
@@ -264,6 +264,51 @@ static void mm_check(const struct mm_case *c, const cpu_kernels *v, em_pool *poo
           bad, first, e / s, lim);
     free(y);
     free(scratch);
+}
+
+/* cpu_matmul_multi with 1..3 jobs of different m (the pattern of Q/K/V and
+ * gate/up) must give exactly what one cpu_matmul per job gives: work items
+ * span jobs, but each output is still one vec_dot or one gemm tile. */
+static void test_matmul_multi(const cpu_kernels *v, enum em_type ty, em_pool *pool) {
+    static const int64_t ms[3] = {13, 192, 64 + 5};
+    static const int64_t ns[] = {1, 2, 5, 17};
+    const int64_t k = 288, ldy_pad = 3; /* n = 17: n * k above OWN_CONVERT_MAX, the shared conversion */
+    const int nth = pool ? em_pool_size(pool) : 1;
+    const size_t rb = em_row_bytes(ty, k);
+    for (int nj = 1; nj <= 3; nj++)
+        for (int ni = 0; ni < 4; ni++) {
+            const int64_t n = ns[ni];
+            float *x = malloc(n * k * 4);
+            fill(x, n * k, 1.0f);
+            void *scratch = malloc(cpu_matmul_scratch(v, ty, k, n, nth));
+            cpu_matmul_job jobs[3];
+            float *want[3];
+            int bad = 0;
+            for (int j = 0; j < nj; j++) {
+                const int64_t m = ms[(j + ni) % 3], ldy = m + ldy_pad;
+                float *wf = malloc(m * k * 4);
+                fill(wf, m * k, 0.1f);
+                void *w = malloc(rb * m);
+                cpu_quantize(ty, wf, w, m, k);
+                free(wf);
+                want[j] = malloc(n * ldy * 4);
+                float *y = malloc(n * ldy * 4);
+                for (int64_t i = 0; i < n * ldy; i++) want[j][i] = y[i] = 12345.0f;
+                cpu_matmul(v, pool, ty, w, rb, m, k, x, n, want[j], ldy, scratch);
+                jobs[j] = (cpu_matmul_job){w, rb, m, y, ldy};
+            }
+            cpu_matmul_multi(v, pool, ty, jobs, nj, k, x, n, scratch);
+            for (int j = 0; j < nj; j++) {
+                if (memcmp(jobs[j].y, want[j], n * jobs[j].ldy * 4) != 0) bad++;
+                free((void *)jobs[j].w);
+                free(jobs[j].y);
+                free(want[j]);
+            }
+            CHECK(!bad, "%s %s matmul_multi jobs=%d n=%lld threads=%d: %d jobs differ from cpu_matmul", v->isa,
+                  em_type_name(ty), nj, (long long)n, nth, bad);
+            free(x);
+            free(scratch);
+        }
 }
 
 int main(void) {
@@ -306,6 +351,10 @@ int main(void) {
                         }
                     mm_case_free(&mc);
                 }
+    for (int t = 0; t < N_TYPES; t++)
+        for (int i = 0; i < nv; i++)
+            for (int p = 0; p < 3; p++) test_matmul_multi(&vars[i], types[t], pools[p]);
+    for (int t = 0; t < N_TYPES; t++) test_matmul_multi(&dflt, types[t], NULL);
     for (int t = 0; t < 3; t++) em_pool_free(pools[t]);
     printf("%d passed, %d failed\n", n_pass, n_fail);
     return n_fail ? 1 : 0;
