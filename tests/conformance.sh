@@ -104,14 +104,18 @@ prompts=(
 )
 
 # Variants: name type tied layers dim heads kv_heads ffn. Each type appears with
-# grouped-query attention, and tied and untied output matrices are both covered.
+# grouped-query attention, and tied and untied output matrices are both covered;
+# the deep30 variants stack 30 layers (std 0.04 as for a real-depth model), where
+# rounding differences would compound if any step differed systematically.
 variants=(
   "f32-gqa-untied f32 0 2 256 8 2 512"
   "f32-mha-tied   f32 1 3 192 6 6 384"
+  "f32-deep30-tied f32 1 30 128 4 2 256"
   "f16-gqa-tied   f16 1 2 256 8 2 512"
   "bf16-gqa-untied bf16 0 2 256 8 2 512"
   "q8_0-gqa-untied q8_0 0 2 256 8 2 512"
   "q8_0-mqa-tied  q8_0 1 2 256 4 1 512"
+  "q8_0-deep30-tied q8_0 1 30 128 4 2 256"
   "q4_0-gqa-tied  q4_0 1 2 256 8 2 512"
   "q4_0-gqa-untied q4_0 0 2 256 8 2 512"
 )
