@@ -15,6 +15,7 @@
  * Workload: words are short (a few to tens of symbols), so a binary heap per
  * word is plenty; scratch is allocated per call and reused across words. */
 #include "vocab_internal.h"
+#include "bigram_heap.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -25,61 +26,12 @@ struct sym {
     int32_t id;         /* token of these bytes, -1 if none */
 };
 
-struct bigram {
-    int32_t left, right;
-    int32_t rank, result;
-    uint32_t left_n, right_n; /* lengths when queued: a mismatch later means stale */
-};
-
-struct heap {
-    struct bigram *v;
-    size_t n, cap;
-};
-
-static bool bigram_before(const struct bigram *a, const struct bigram *b) {
-    return a->rank < b->rank || (a->rank == b->rank && a->left < b->left);
-}
-
-static bool heap_push(struct heap *h, struct bigram b) {
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? 2 * h->cap : 64;
-        struct bigram *nv = realloc(h->v, cap * sizeof *nv);
-        if (!nv) return false;
-        h->v = nv;
-        h->cap = cap;
-    }
-    size_t i = h->n++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!bigram_before(&b, &h->v[p])) break;
-        h->v[i] = h->v[p];
-        i = p;
-    }
-    h->v[i] = b;
-    return true;
-}
-
-static struct bigram heap_pop(struct heap *h) {
-    struct bigram top = h->v[0], last = h->v[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= h->n) break;
-        if (c + 1 < h->n && bigram_before(&h->v[c + 1], &h->v[c])) c++;
-        if (!bigram_before(&h->v[c], &last)) break;
-        h->v[i] = h->v[c];
-        i = c;
-    }
-    if (h->n) h->v[i] = last;
-    return top;
-}
-
-static bool add_bigram(const lm_vocab *v, struct heap *h, const struct sym *s, int32_t l, int32_t r) {
+static bool add_bigram(const lm_vocab *v, lm_bigram_heap *h, const struct sym *s, int32_t l, int32_t r) {
     if (l < 0 || r < 0) return true;
     int32_t result = -1;
     int32_t rank = lm_merge_find(v, s[l].id, s[r].id, &result);
     if (rank < 0) return true;
-    return heap_push(h, (struct bigram){l, r, rank, result, s[l].n, s[r].n});
+    return lm_bigram_push(h, (lm_bigram){l, r, -(float)rank, result, s[l].n, s[r].n});
 }
 
 struct scratch {
@@ -87,7 +39,7 @@ struct scratch {
     size_t enc_cap;
     struct sym *sym;
     size_t sym_cap;
-    struct heap heap;
+    lm_bigram_heap heap;
 };
 
 static bool grow(void **p, size_t *cap, size_t need, size_t elem) {
@@ -128,7 +80,7 @@ static ember_status bpe_word(const lm_vocab *v, const char *w, size_t wn, struct
     for (int32_t i = 1; i < ns; i++)
         if (!add_bigram(v, &sc->heap, s, i - 1, i)) return EM_ERR_NOMEM;
     while (sc->heap.n) {
-        struct bigram b = heap_pop(&sc->heap);
+        lm_bigram b = lm_bigram_pop(&sc->heap);
         struct sym *l = &s[b.left], *r = &s[b.right];
         if (l->n == 0 || r->n == 0 || l->n != b.left_n || r->n != b.right_n) continue; /* stale */
         l->n += r->n;

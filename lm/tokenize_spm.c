@@ -16,6 +16,7 @@
  * vocabulary lacks a byte token too, Ember emits the unknown token where
  * llama.cpp would throw out of its tokenizer. */
 #include "vocab_internal.h"
+#include "bigram_heap.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,61 +27,12 @@ struct sym {
     uint32_t off, n;
 };
 
-struct bigram {
-    int32_t left, right;
-    float score;
-    uint32_t size;
-};
-
-struct heap {
-    struct bigram *v;
-    size_t n, cap;
-};
-
-static bool bigram_before(const struct bigram *a, const struct bigram *b) {
-    return a->score > b->score || (a->score == b->score && a->left < b->left);
-}
-
-static bool heap_push(struct heap *h, struct bigram b) {
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? 2 * h->cap : 64;
-        struct bigram *nv = realloc(h->v, cap * sizeof *nv);
-        if (!nv) return false;
-        h->v = nv;
-        h->cap = cap;
-    }
-    size_t i = h->n++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!bigram_before(&b, &h->v[p])) break;
-        h->v[i] = h->v[p];
-        i = p;
-    }
-    h->v[i] = b;
-    return true;
-}
-
-static struct bigram heap_pop(struct heap *h) {
-    struct bigram top = h->v[0], last = h->v[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= h->n) break;
-        if (c + 1 < h->n && bigram_before(&h->v[c + 1], &h->v[c])) c++;
-        if (!bigram_before(&h->v[c], &last)) break;
-        h->v[i] = h->v[c];
-        i = c;
-    }
-    if (h->n) h->v[i] = last;
-    return top;
-}
-
-static bool try_bigram(const lm_vocab *v, struct heap *h, const struct sym *s, const char *t, int32_t l, int32_t r) {
+static bool try_bigram(const lm_vocab *v, lm_bigram_heap *h, const struct sym *s, const char *t, int32_t l, int32_t r) {
     if (l < 0 || r < 0) return true;
     uint32_t size = s[l].n + s[r].n;
     int32_t id = lm_vocab_lookup(v, t + s[l].off, size);
     if (id < 0) return true;
-    return heap_push(h, (struct bigram){l, r, v->score[id], size});
+    return lm_bigram_push(h, (lm_bigram){l, r, v->score[id], id, s[l].n, s[r].n});
 }
 
 static int32_t byte_token(const lm_vocab *v, unsigned char b) {
@@ -95,7 +47,7 @@ static int32_t byte_token(const lm_vocab *v, unsigned char b) {
 ember_status lm_tokenize_spm(const lm_vocab *v, const char *text, size_t len, struct lm_toks *out, char *err) {
     char *t = NULL;
     struct sym *s = NULL;
-    struct heap h = {0};
+    lm_bigram_heap h = {0};
     ember_status st = EM_OK;
     /* 1. escape spaces */
     size_t n_sp = 0;
@@ -126,9 +78,9 @@ ember_status lm_tokenize_spm(const lm_vocab *v, const char *text, size_t len, st
     for (int32_t i = 1; i < ns; i++)
         if (!try_bigram(v, &h, s, t, i - 1, i)) goto nomem;
     while (h.n) {
-        struct bigram b = heap_pop(&h);
+        lm_bigram b = lm_bigram_pop(&h);
         struct sym *l = &s[b.left], *r = &s[b.right];
-        if (l->n == 0 || r->n == 0 || l->n + r->n != b.size) continue; /* stale */
+        if (l->n == 0 || r->n == 0 || l->n + r->n != b.left_n + b.right_n) continue; /* stale */
         l->n += r->n;
         r->n = 0;
         l->next = r->next;

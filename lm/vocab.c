@@ -207,7 +207,9 @@ static ember_status load_merges(lm_vocab *v, const gguf_ctx *g, char *err) {
     if (st) return st;
     if (et != GGUF_TYPE_STRING)
         return em_err(err, EM_ERR_FORMAT, FN ": %s: array of %s, expected array of string", key, gguf_vtype_name(et));
-    if (n > INT32_MAX / 4) return em_err(err, EM_ERR_FORMAT, FN ": %s: %" PRIu64 " merges, too many", key, n);
+    /* ranks order the merge queue as floats (bigram_heap.h), exact below 2^24;
+     * real vocabularies have well under a million merges */
+    if (n > (1u << 24)) return em_err(err, EM_ERR_FORMAT, FN ": %s: %" PRIu64 " merges, more than the 16777216 Ember handles", key, n);
     v->merge_mask = table_size(n) - 1;
     v->merges = malloc((v->merge_mask + 1) * sizeof *v->merges);
     if (!v->merges) return em_err(err, EM_ERR_NOMEM, FN ": %s: %" PRIu64 " merges: out of memory", key, n);
