@@ -33,6 +33,13 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 if [ "$want_peer" = 1 ]; then
+  # node-llama-cpp 3.x needs Node.js 20 or newer (Debian 12's own nodejs is 18).
+  node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+  if [ "$node_major" -lt 20 ]; then
+    echo "setup: Node.js $(node --version 2>/dev/null || echo missing) is too old for the llama.cpp peer (node-llama-cpp needs >= 20);" >&2
+    echo "setup: install Node.js 20+ (e.g. from your distribution's backports), or use --no-peer to build without it" >&2
+    exit 1
+  fi
   # llama.cpp's prebuilt library, through node-llama-cpp: the peer for the
   # conformance tests and the benchmarks. Pinned by bench/peer/package-lock.json.
   if ! (cd bench/peer && node -e "require.resolve('node-llama-cpp'); require.resolve('@node-llama-cpp/linux-x64/package.json')" 2>/dev/null); then
