@@ -42,7 +42,12 @@ if [ "$want_peer" = 1 ]; then
   fi
   # llama.cpp's prebuilt library, through node-llama-cpp: the peer for the
   # conformance tests and the benchmarks. Pinned by bench/peer/package-lock.json.
-  if ! (cd bench/peer && node -e "require.resolve('node-llama-cpp'); require.resolve('@node-llama-cpp/linux-x64/package.json')" 2>/dev/null); then
+  # Installed at the pinned versions? (read the files: the packages' "exports" hide package.json from require)
+  if ! (cd bench/peer && node -e '
+      const fs = require("fs"), want = require("./package.json").dependencies;
+      for (const [name, ver] of Object.entries(want))
+        if (JSON.parse(fs.readFileSync("node_modules/" + name + "/package.json")).version !== ver) process.exit(1);
+    ' 2>/dev/null); then
     echo "setup: installing the llama.cpp peer (npm, bench/peer)" >&2
     (cd bench/peer && npm ci --omit=optional --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
   fi
