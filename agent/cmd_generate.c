@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli_util.h"
 #include "commands.h"
 #include "core/backend.h"
 #include "lm/chat.h"
@@ -73,27 +74,6 @@ static int parse_float(const char *opt, const char *s, double lo, double hi, flo
     }
     *out = (float)v;
     return 0;
-}
-
-static char *read_file(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) { fprintf(stderr, "ember generate: %s: %s\n", path, strerror(errno)); return NULL; }
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        size_t got = fread(buf + len, 1, cap - len - 1, f);
-        len += got;
-        if (len < cap - 1) break;
-        char *nb = realloc(buf, cap * 2);
-        if (!nb) { free(buf); buf = NULL; break; }
-        buf = nb;
-        cap *= 2;
-    }
-    if (!buf) fprintf(stderr, "ember generate: %s: out of memory\n", path);
-    else if (ferror(f)) { fprintf(stderr, "ember generate: %s: read error\n", path); free(buf); buf = NULL; }
-    else buf[len] = 0;
-    fclose(f);
-    return buf;
 }
 
 /* "1 2 3" -> ids; returns count or -1 (message printed). */
@@ -213,24 +193,6 @@ static int parse_args(int argc, char **argv, gen_opts *o) {
     return 0;
 }
 
-/* Tokenize text (BOS as the file says), growing the buffer as needed. */
-static int64_t tokenize_all(const lm_vocab *v, const char *text, int32_t **out, char *err) {
-    size_t len = strlen(text);
-    int64_t cap = (int64_t)len + 8;
-    int32_t *ids = malloc((size_t)cap * sizeof *ids);
-    if (!ids) return em_err(err, EM_ERR_NOMEM, "tokenize: out of memory");
-    int64_t n = lm_tokenize(v, text, len, true, true, ids, cap, err);
-    if (n > cap) {
-        int32_t *p = realloc(ids, (size_t)n * sizeof *ids);
-        if (!p) { free(ids); return em_err(err, EM_ERR_NOMEM, "tokenize: out of memory"); }
-        ids = p;
-        n = lm_tokenize(v, text, len, true, true, ids, n, err);
-    }
-    if (n < 0) { free(ids); return n; }
-    *out = ids;
-    return n;
-}
-
 int ember_cmd_generate(int argc, char **argv) {
     gen_opts o = {0};
     int rc = parse_args(argc, argv, &o);
@@ -271,8 +233,9 @@ int ember_cmd_generate(int argc, char **argv) {
         if (n_prompt < 0) { status = 2; goto done; }
     } else {
         const char *user = o.prompt;
+        size_t user_len = o.prompt ? strlen(o.prompt) : 0;
         if (o.prompt_file) {
-            text = read_file(o.prompt_file);
+            text = cli_read_file("-f", o.prompt_file, &user_len, err);
             if (!text) goto done;
             user = text;
         }
@@ -290,8 +253,9 @@ int ember_cmd_generate(int argc, char **argv) {
             formatted = lm_chat_format(style, msgs, nm, true, err);
             if (!formatted) goto done;
             user = formatted;
+            user_len = strlen(formatted);
         }
-        n_prompt = tokenize_all(m->vocab, user, &prompt, err);
+        n_prompt = cli_tokenize(m->vocab, user, user_len, true, true, &prompt, err);
         if (n_prompt < 0) goto done;
     }
     if (n_prompt == 0) { fprintf(stderr, "ember generate: the prompt is empty (no tokens)\n"); status = 2; goto done; }

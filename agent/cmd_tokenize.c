@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli_util.h"
 #include "commands.h"
 #include "core/gguf.h"
 #include "lm/vocab.h"
@@ -23,41 +24,6 @@ static void usage(FILE *f) {
             "  --parse-special      match special tokens (<|im_start|>, ...) in the text\n"
             "  --pieces             print one token per line: id and its piece\n"
             "  -h, --help           this help\n");
-}
-
-static char *read_file(const char *path, size_t *n, char *err) {
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    size_t cap = 0, len = 0;
-    if (!f) {
-        snprintf(err, EM_ERR_LEN, "ember tokenize: %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    for (;;) {
-        if (len == cap) {
-            cap = cap ? 2 * cap : 4096;
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                snprintf(err, EM_ERR_LEN, "ember tokenize: %s: out of memory", path);
-                goto fail;
-            }
-            buf = nb;
-        }
-        size_t k = fread(buf + len, 1, cap - len, f);
-        len += k;
-        if (k == 0) break;
-    }
-    if (ferror(f)) {
-        snprintf(err, EM_ERR_LEN, "ember tokenize: %s: read error", path);
-        goto fail;
-    }
-    fclose(f);
-    *n = len;
-    return buf;
-fail:
-    free(buf);
-    fclose(f);
-    return NULL;
 }
 
 int ember_cmd_tokenize(int argc, char **argv) {
@@ -103,7 +69,7 @@ int ember_cmd_tokenize(int argc, char **argv) {
     int32_t *ids = NULL;
     size_t len;
     if (file) {
-        text = read_file(file, &len, err);
+        text = cli_read_file("ember tokenize", file, &len, err);
         if (!text) goto out;
     } else {
         len = strlen(prompt);
@@ -117,14 +83,7 @@ int ember_cmd_tokenize(int argc, char **argv) {
         goto out;
     }
     const char *t = text ? text : prompt;
-    int64_t n = lm_tokenize(v, t, len, !no_bos, parse_special, NULL, 0, err);
-    if (n < 0) goto out;
-    ids = malloc((size_t)(n ? n : 1) * sizeof *ids);
-    if (!ids) {
-        snprintf(err, sizeof err, "ember tokenize: %lld tokens: out of memory", (long long)n);
-        goto out;
-    }
-    n = lm_tokenize(v, t, len, !no_bos, parse_special, ids, n, err);
+    int64_t n = cli_tokenize(v, t, len, !no_bos, parse_special, &ids, err);
     if (n < 0) goto out;
     for (int64_t i = 0; i < n; i++) {
         if (pieces) {

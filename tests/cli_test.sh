@@ -49,6 +49,11 @@ expect 1 "trunc.gguf" -- "$ember" generate -m "$tmp/trunc.gguf" -p hi
 printf 'not a gguf file at all' >"$tmp/text.gguf"
 expect 1 "text.gguf" -- "$ember" generate -m "$tmp/text.gguf" -p hi
 expect 1 "architecture" -- "$ember" generate -m "$vocab" -p hi
+expect 1 "^ember generate: -f: .*nope.txt" -- "$ember" generate -m "$tmp/m.gguf" -f "$tmp/nope.txt"
+expect 1 "^ember tokenize: .*nope.txt" -- "$ember" tokenize -m "$vocab" -f "$tmp/nope.txt"
+# a prompt file is read whole, NUL bytes included ("Hello", NUL, "world": 3 tokens)
+printf 'Hello\0world' >"$tmp/nul.txt"
+expect 0 "prefill_tokens=3 " -- "$ember" generate -m "$tmp/m.gguf" -f "$tmp/nul.txt" -n 1
 expect 1 "outside the vocabulary" -- "$ember" generate -m "$tmp/m.gguf" --prompt-tokens "1 999999"
 expect 1 "context" -- "$ember" generate -m "$tmp/m.gguf" --prompt-tokens "1 2 3 4 5 6 7 8 9 10" --ctx 8
 expect 1 "trunc.gguf" -- "$ember" info "$tmp/trunc.gguf"

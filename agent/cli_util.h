@@ -1,0 +1,22 @@
+/* cli_util.h - what several `ember` subcommands need: reading a prompt file
+ * and tokenizing a whole text into a buffer of the right size. Both return
+ * results the caller frees, or NULL / a negative status with a message in err
+ * (EM_ERR_LEN bytes) that names the command and the input. */
+#ifndef EMBER_AGENT_CLI_UTIL_H
+#define EMBER_AGENT_CLI_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lm/vocab.h"
+
+/* The whole file, NUL-terminated (it may contain NULs: *n is its length). */
+char *cli_read_file(const char *cmd, const char *path, size_t *n, char *err);
+
+/* All tokens of text[0..len) into a malloc'd array (*out, caller frees);
+ * returns the count (>= 0) or a negative ember_status. */
+int64_t cli_tokenize(const lm_vocab *v, const char *text, size_t len, bool add_special, bool parse_special,
+                     int32_t **out, char *err);
+
+#endif
