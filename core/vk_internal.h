@@ -197,6 +197,14 @@ static inline uint32_t vk_pow2_floor(uint32_t n) {
     return p;
 }
 
+/* A device tensor private to an op family (split-K partials, ...), at least
+ * `bytes` long, named so ops can keep several. The same tensor comes back on
+ * every call that fits, so dispatches binding it replay; a call needing more
+ * gets a new one (the old stays allocated until the backend is freed: the op
+ * list being built may bind it). NULL, and the context failed, when out of
+ * memory. Contents are undefined; ops write before they read. */
+em_tensor *vk_scratch(vk_ctx *c, const char *name, uint64_t bytes);
+
 /* The first failure since the last sync wins; ops are void (backend.h). */
 void vk_fail(vk_ctx *c, ember_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
