@@ -25,7 +25,10 @@
  * about 1e-3 relative there, and to float rounding (~1e-6) for F32 caches.
  *
  * Partials of the split path live in a scratch tensor of the context
- * (vk_scratch), the same buffer every step so recordings stay valid. */
+ * (vk_scratch), the same buffer every step so recordings stay valid.
+ *
+ * vk_op_attention_full is the same without the causal mask (a ViT's
+ * attention): a flag in the params, not another shader. */
 #include "vk_internal.h"
 
 #define ATTN_SPLIT_MAX_Q 4   /* query rows up to which decode's split path runs */
@@ -112,9 +115,11 @@ static bool attn_job_init(vk_ctx *c, attn_job *j, em_tensor *out, const em_tenso
     else if (k->type != v->type || (k->type != EM_TYPE_F16 && k->type != EM_TYPE_F32)) why = "caches must be both F16 or both F32";
     else if (p->n_head <= 0 || p->n_head_kv <= 0 || p->n_head % p->n_head_kv) why = "n_head must be a multiple of n_head_kv";
     else if (p->head_dim < 2 || p->head_dim > ATTN_MAX_HEAD_DIM || p->head_dim % 2) why = "head_dim must be even, 2..256";
-    else if (q->ne[0] < (int64_t)p->n_head * p->head_dim || out->ne[0] < q->ne[0] || out->ne[1] < n_q)
+    else if (q->ne[0] < (int64_t)p->n_head * p->head_dim || out->ne[0] < (int64_t)p->n_head * p->head_dim ||
+             out->ne[1] < n_q)
         why = "q/out rows are shorter than n_head * head_dim";
-    else if (k->ne[0] < (int64_t)p->n_head_kv * p->head_dim || v->ne[0] < k->ne[0] || v->ne[1] < n_ctx)
+    else if (k->ne[0] < (int64_t)p->n_head_kv * p->head_dim || v->ne[0] < (int64_t)p->n_head_kv * p->head_dim ||
+             v->ne[1] < n_ctx)
         why = "cache rows are shorter than n_head_kv * head_dim";
     else if (n_q < 1 || p->pos0 < 0 || (causal && p->pos0 + n_q > n_ctx) || p->n_kv < 1 || p->n_kv > n_ctx ||
              p->n_kv > INT32_MAX)
@@ -139,8 +144,9 @@ static bool attn_job_init(vk_ctx *c, attn_job *j, em_tensor *out, const em_tenso
     return attn_cache_bind(c, &j->kb, k, row_bytes, j->n_kv) && attn_cache_bind(c, &j->vb, v, row_bytes, j->n_kv);
 }
 
-static vk_bind attn_rows_bind(const em_tensor *t, uint32_t n, uint32_t n_floats, bool write) {
-    return (vk_bind){.t = t, .off = 0, .size = attn_rows_bytes(t, n, (uint64_t)n_floats * 4), .write = write};
+/* q or out, as the view spans. */
+static vk_bind attn_view_bind(const em_tensor *t, bool write) {
+    return (vk_bind){.t = t, .off = 0, .size = vk_view_bytes(t), .write = write};
 }
 
 /* ---- decode: split over the cache, then combine */
@@ -194,14 +200,14 @@ static void attn_decode(vk_ctx *c, const attn_job *j) {
         .part_off = vk_bind_residual(c, part, 0), .q_off = vk_bind_residual(c, j->q, 0),
         .k_off = vk_bind_residual(c, j->k, 0), .v_off = vk_bind_residual(c, j->v, 0),
         .q_stride = (uint32_t)(j->q->nb[1] / 4), .kv_stride = (uint32_t)j->k->nb[1]};
-    const vk_bind sb[4] = {pb, attn_rows_bind(j->q, j->n_q, j->n_head * j->hd, false), j->kb, j->vb};
+    const vk_bind sb[4] = {pb, attn_view_bind(j->q, false), j->kb, j->vb};
     vk_dispatch(c, split, &sp, sizeof sp, 4, sb, n_chunks, j->n_head, j->n_q);
 
     const attn_combine_params cp = {
         .n_head = j->n_head, .n_chunks = n_chunks,
         .out_off = vk_bind_residual(c, j->out, 0), .part_off = sp.part_off,
         .out_stride = (uint32_t)(j->out->nb[1] / 4)};
-    const vk_bind cb[2] = {attn_rows_bind(j->out, j->n_q, j->n_head * j->hd, true),
+    const vk_bind cb[2] = {attn_view_bind(j->out, true),
                            {.t = part, .off = 0, .size = pb.size, .write = false}};
     vk_dispatch(c, combine, &cp, sizeof cp, 2, cb, j->n_head, j->n_q, 1);
 }
@@ -216,21 +222,27 @@ static uint64_t attn_flash_shared(uint32_t hd, uint32_t br, uint32_t bc) {
     return 4ull * ((uint64_t)br * hd + (uint64_t)bc * (hd + 1) + (uint64_t)br * bc);
 }
 
-/* The largest tiles that fit the device: more query rows per block means
- * each K/V tile is reused more; BC keys per tile, TR invocations per row
- * (BC / TR scores each). A block no taller than the rows there are. */
+/* Tiles for the device. Taller blocks (BR query rows) reuse each K/V tile
+ * more; wider tiles (BC keys) need fewer barrier rounds per key. Prefer the
+ * tallest block with BC >= 16 that fits the shared memory, then narrower
+ * tiles; no taller than the rows there are. TR invocations per row, about
+ * ATTN_WG_TARGET invocations in all, within the device's limit. */
 static bool attn_flash_pick(const vk_caps *caps, uint32_t hd, uint32_t n_rows, attn_tiles *t) {
-    static const uint32_t cand[][2] = {{32, 32}, {16, 32}, {16, 16}, {8, 16}, {8, 8}, {4, 8}, {4, 4}, {2, 4}, {1, 4}};
     const uint32_t max_wg = caps->max_wg_invocations < caps->max_wg_size[0] ? caps->max_wg_invocations : caps->max_wg_size[0];
-    for (size_t i = 0; i < sizeof cand / sizeof cand[0]; i++) {
-        const uint32_t br = cand[i][0], bc = cand[i][1];
-        if (br > 4 && br / 2 >= n_rows) continue;
-        uint32_t tr = bc < 8 ? bc : 8;
-        while (tr > 1 && br * tr > max_wg) tr /= 2;
-        if (br * tr > max_wg || attn_flash_shared(hd, br, bc) > caps->max_shared) continue;
-        *t = (attn_tiles){br, bc, tr};
-        return true;
-    }
+    static const uint32_t bcs[2][2] = {{32, 16}, {8, 4}};
+    for (int pass = 0; pass < 2; pass++)
+        for (uint32_t br = 32; br >= 1; br /= 2) {
+            if (br > 4 && br / 2 >= n_rows) continue;
+            for (int i = 0; i < 2; i++) {
+                const uint32_t bc = bcs[pass][i];
+                uint32_t tr = ATTN_WG_TARGET / br < 8 ? 8 : ATTN_WG_TARGET / br;
+                if (tr > bc) tr = bc;
+                while (tr > 1 && br * tr > max_wg) tr /= 2;
+                if (br * tr > max_wg || attn_flash_shared(hd, br, bc) > caps->max_shared) continue;
+                *t = (attn_tiles){br, bc, tr};
+                return true;
+            }
+        }
     return false;
 }
 
@@ -254,8 +266,8 @@ static void attn_prefill(vk_ctx *c, const attn_job *j) {
         .k_off = vk_bind_residual(c, j->k, 0), .v_off = vk_bind_residual(c, j->v, 0),
         .out_stride = (uint32_t)(j->out->nb[1] / 4), .q_stride = (uint32_t)(j->q->nb[1] / 4),
         .kv_stride = (uint32_t)j->k->nb[1]};
-    const vk_bind b[4] = {attn_rows_bind(j->out, j->n_q, j->n_head * j->hd, true),
-                          attn_rows_bind(j->q, j->n_q, j->n_head * j->hd, false), j->kb, j->vb};
+    const vk_bind b[4] = {attn_view_bind(j->out, true),
+                          attn_view_bind(j->q, false), j->kb, j->vb};
     vk_dispatch(c, pipe, &fp, sizeof fp, 4, b, (n_rows + t.br - 1) / t.br, j->n_head_kv, 1);
 }
 
@@ -272,4 +284,9 @@ static void attn_run(vk_ctx *c, em_tensor *out, const em_tensor *q, const em_ten
 void vk_op_attention(vk_ctx *c, em_tensor *out, const em_tensor *q, const em_tensor *k, const em_tensor *v,
                      const em_attn_params *p) {
     attn_run(c, out, q, k, v, p, true);
+}
+
+void vk_op_attention_full(vk_ctx *c, em_tensor *out, const em_tensor *q, const em_tensor *k, const em_tensor *v,
+                          const em_attn_params *p) {
+    attn_run(c, out, q, k, v, p, false);
 }
