@@ -80,6 +80,8 @@ typedef struct em_backend em_backend;
 
 typedef struct em_backend_ops {
     const char *name;
+    /* wrap copies weights into backend memory (the host copy may be dropped) */
+    bool copies_weights;
     void (*free)(em_backend *be);
     ember_status (*alloc)(em_backend *be, em_tensor *t, char *err);
     void (*release)(em_backend *be, em_tensor *t);

@@ -71,6 +71,7 @@ static void vk_free(em_backend *be) {
 
 static const em_backend_ops vk_ops = {
     .name = "vulkan",
+    .copies_weights = true,
     .free = vk_free,
     .alloc = vk_mem_alloc,
     .release = vk_mem_release,
