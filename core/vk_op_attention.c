@@ -34,6 +34,9 @@
 #define ATTN_SPLIT_MAX_Q 4   /* query rows up to which decode's split path runs */
 #define ATTN_CHUNK_ROWS 256  /* cache rows per chunk the chunk count aims at */
 #define ATTN_MAX_CHUNKS 32   /* attn_combine reads every chunk per value */
+/* Vulkan guarantees 128 invocations and 16 KiB of shared memory per
+ * workgroup: enough for both kernels up to this head_dim (attn_split needs
+ * head_dim / 2 invocations, attn_flash 4 x 8 tiles fit in 12.4 KiB). */
 #define ATTN_MAX_HEAD_DIM 256
 #define ATTN_WG_TARGET 128   /* invocations a workgroup aims at */
 
@@ -181,7 +184,8 @@ static void attn_decode(vk_ctx *c, const attn_job *j) {
     const char *name = j->f16 ? (sg ? "attn_split_f16_sg" : "attn_split_f16") : (sg ? "attn_split_f32_sg" : "attn_split_f32");
     const uint32_t spec[6] = {w, 1, 1, j->hd, nw, pow2_ceil(w)};
     vk_pipeline *split = vk_pipeline_get(c, name, 4, spec, 6);
-    const uint32_t cw = j->hd < 64 ? j->hd : 64;
+    uint32_t cw = j->hd < 64 ? j->hd : 64; /* combine: invocations over head_dim */
+    if (cw > max_wg) cw = max_wg;
     const uint32_t cspec[4] = {cw, 1, 1, j->hd};
     vk_pipeline *combine = vk_pipeline_get(c, "attn_combine", 2, cspec, 4);
     if (!split || !combine) return;
