@@ -2,7 +2,7 @@
  *
  * Shapes: decode (one query row) at pos0 0, 1, 31, 100, 257 and prefill of
  * 2..130 rows at pos0 0 and later; GQA ratios 1, 3, 4 and MQA; head_dim 32,
- * 48, 64, 80, 128; F16 and F32 caches; caches larger than the rows filled
+ * 48, 64, 80, 128, 256; F16 and F32 caches; caches larger than the rows filled
  * (the rows past n_kv hold NaN bits, so a kernel that reads them shows);
  * q/out as row views at an offset the device cannot bind at; and the decode
  * replay case: the same tensors at pos0 10 then 11, where the second step
@@ -257,9 +257,9 @@ int main(void) {
     (void)vkt_weight; /* vk_test_util.h's helpers are plain static: mark the unused one used */
     vkt_open(&T);
     const enum em_type types[] = {EM_TYPE_F16, EM_TYPE_F32};
-    /* GQA 3 (SmolLM2), 1, 4, MQA; head_dim 64, 32, 48, 80, 128. */
+    /* GQA 3 (SmolLM2), 1, 4, MQA; head_dim 64, 32, 48, 80, 128 and the 256 limit. */
     const shape shapes[] = {
-        {9, 3, 64, 1024}, {4, 4, 32, 300}, {8, 2, 48, 400}, {6, 1, 80, 300}, {4, 4, 128, 280},
+        {9, 3, 64, 1024}, {4, 4, 32, 300}, {8, 2, 48, 400}, {6, 1, 80, 300}, {4, 4, 128, 280}, {2, 1, 256, 260},
     };
     const int64_t decode_pos[] = {0, 1, 31, 100, 257};
     const int64_t prefill[][2] = {{2, 0}, {2, 45}, {4, 9}, {5, 0}, {7, 0}, {7, 100}, {64, 0}, {64, 33}, {130, 0}, {130, 70}};
