@@ -7,9 +7,3 @@ void vk_op_matmul(vk_ctx *c, em_tensor *out, const em_tensor *w, const em_tensor
     vk_fail(c, EM_ERR_UNSUPPORTED, "vulkan: matmul not implemented yet");
 }
 bool vk_op_matmul_supports(const vk_ctx *c, enum em_type t) { (void)c; (void)t; return false; }
-void vk_op_attention(vk_ctx *c, em_tensor *out, const em_tensor *q, const em_tensor *k, const em_tensor *v,
-                     const em_attn_params *p) {
-    (void)out; (void)q; (void)k; (void)v; (void)p;
-    vk_fail(c, EM_ERR_UNSUPPORTED, "vulkan: attention not implemented yet");
-}
-bool vk_op_attention_supports(const vk_ctx *c, enum em_type kv) { (void)c; (void)kv; return false; }
