@@ -37,7 +37,7 @@ static void usage(FILE *f) {
             "      --repeat-penalty R (default 1.0 = off)\n"
             "      --repeat-last-n N  tokens the penalty looks back over (default 64)\n"
             "      --seed N           sampling seed (default: from the clock)\n"
-            "      --backend B        auto (default: Vulkan on a GPU, else CPU), vulkan, or cpu\n"
+            "      --backend B        auto (default, or $EMBER_BACKEND: Vulkan on a GPU, else CPU), vulkan, cpu\n"
             "      --device N         Vulkan device index (see `ember devices`)\n"
             "  -t, --threads N        CPU threads (default: all cores)\n"
             "  -c, --ctx N            context length: KV cache positions (default min(train ctx, 4096))\n"
@@ -121,7 +121,7 @@ static int parse_args(int argc, char **argv, gen_opts *o) {
     o->threads = cores > 0 ? cores : 1;
     o->kv_type = EM_TYPE_F16;
     o->sp = lm_sampler_defaults(0);
-    o->backend = "auto";
+    o->backend = getenv("EMBER_BACKEND") && *getenv("EMBER_BACKEND") ? getenv("EMBER_BACKEND") : "auto";
     o->device = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -191,6 +191,10 @@ static int parse_args(int argc, char **argv, gen_opts *o) {
             return -1;
         }
         if (rc) return -1;
+    }
+    if (strcmp(o->backend, "auto") && strcmp(o->backend, "vulkan") && strcmp(o->backend, "cpu")) {
+        fprintf(stderr, "ember generate: EMBER_BACKEND '%s': expected auto, vulkan or cpu\n", o->backend);
+        return -1;
     }
     if (!o->model) { fprintf(stderr, "ember generate: no model: give -m MODEL.gguf (see --help)\n"); return -1; }
     int sources = !!o->prompt + !!o->prompt_file + !!o->prompt_tokens;

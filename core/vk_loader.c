@@ -58,10 +58,10 @@ ember_status vk_api_load_device(vk_api *api, VkDevice dev, char *err) {
     return EM_OK;
 }
 
-void vk_api_close(vk_api *api) {
-    if (api->lib) dlclose(api->lib);
-    memset(api, 0, sizeof *api);
-}
+/* The loader library stays loaded: drivers (and LLVM inside lavapipe) keep
+ * process-wide state that does not survive being unloaded and reloaded, and
+ * leak checkers can only name a leak's library while it is mapped. */
+void vk_api_close(vk_api *api) { memset(api, 0, sizeof *api); }
 
 const char *vk_result_str(VkResult r) {
     switch (r) {

@@ -25,7 +25,7 @@ typedef struct vkt {
 
 /* Both backends; exits the program (status 1) when Vulkan is unavailable:
  * the setup script installs lavapipe, so a missing device is a failure. */
-static void vkt_open(vkt *T) {
+static inline void vkt_open(vkt *T) {
     char err[EM_ERR_LEN];
     setenv("EMBER_VK_VALIDATE", "1", 0);
     T->rng = 0x9e3779b97f4a7c15ull;
@@ -38,7 +38,7 @@ static void vkt_open(vkt *T) {
     printf("device: %s%s%s\n", vk_backend_device_name(T->vk), lim ? ", limits " : "", lim ? lim : "");
 }
 
-static void vkt_close(vkt *T) {
+static inline void vkt_close(vkt *T) {
     vk_backend_stats st;
     vk_backend_get_stats(T->vk, &st);
     CHECK(st.validation_messages == 0, "%llu validation messages", st.validation_messages);
@@ -47,17 +47,17 @@ static void vkt_close(vkt *T) {
 }
 
 /* Uniform in [-1, 1). */
-static float vkt_rand(vkt *T) {
+static inline float vkt_rand(vkt *T) {
     T->rng ^= T->rng << 13; T->rng ^= T->rng >> 7; T->rng ^= T->rng << 17;
     return (float)((T->rng >> 40) & 0xffffff) / 8388608.0f - 1.0f;
 }
 
-static void vkt_fill(vkt *T, float *x, size_t n, float scale) {
+static inline void vkt_fill(vkt *T, float *x, size_t n, float scale) {
     for (size_t i = 0; i < n; i++) x[i] = scale * vkt_rand(T);
 }
 
 /* An activation (alloc + upload) with the same contents on both backends. */
-static void vkt_act(vkt *T, em_tensor *c, em_tensor *v, const em_tensor *shape, const void *host) {
+static inline void vkt_act(vkt *T, em_tensor *c, em_tensor *v, const em_tensor *shape, const void *host) {
     char err[EM_ERR_LEN];
     *c = *shape;
     *v = *shape;
@@ -75,7 +75,7 @@ static void vkt_act(vkt *T, em_tensor *c, em_tensor *v, const em_tensor *shape, 
 }
 
 /* A weight (wrap of host memory that outlives both backends). */
-static void vkt_weight(vkt *T, em_tensor *c, em_tensor *v, const em_tensor *shape, const void *host) {
+static inline void vkt_weight(vkt *T, em_tensor *c, em_tensor *v, const em_tensor *shape, const void *host) {
     char err[EM_ERR_LEN];
     *c = *shape;
     *v = *shape;
@@ -85,13 +85,13 @@ static void vkt_weight(vkt *T, em_tensor *c, em_tensor *v, const em_tensor *shap
     }
 }
 
-static void vkt_release(vkt *T, em_tensor *c, em_tensor *v) {
+static inline void vkt_release(vkt *T, em_tensor *c, em_tensor *v) {
     em_backend_release(T->cpu, c);
     em_backend_release(T->vk, v);
 }
 
 /* Sync both and download n floats of each; returns malloc'd arrays. */
-static void vkt_results(vkt *T, const em_tensor *c, const em_tensor *v, float **rc, float **rv) {
+static inline void vkt_results(vkt *T, const em_tensor *c, const em_tensor *v, float **rc, float **rv) {
     char err[EM_ERR_LEN];
     size_t n = em_tensor_nbytes(c);
     *rc = malloc(n);
@@ -107,7 +107,7 @@ static void vkt_results(vkt *T, const em_tensor *c, const em_tensor *v, float **
 
 /* Largest |a-b| relative to the largest |a| (a: the reference), over n
  * floats; NaN or Inf anywhere gives INFINITY. */
-static double vkt_maxrel(const float *a, const float *b, size_t n) {
+static inline double vkt_maxrel(const float *a, const float *b, size_t n) {
     double amax = 1e-30, dmax = 0;
     for (size_t i = 0; i < n; i++) {
         if (!isfinite(a[i]) || !isfinite(b[i])) return INFINITY;

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The `ember` command line's backend choice (--backend, --device, ember
+# devices, EMBER_BACKEND), as cli_test.sh checks the rest.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ember=${EMBER_BIN:-build/ember}
+build=${EMBER_BUILD:-build}
+shared=${EMBER_SHARED:-../shared}
+[ -d "$shared/vocab" ] || { echo "FAIL: $shared/vocab missing (the tests need ../shared beside the checkout)"; exit 1; }
+vocab=$shared/vocab/ggml-vocab-gpt-2.gguf
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/ember-cli.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+passed=0 failed=0
+
+# expect CODE PATTERN -- command...: exit code CODE and stderr matching PATTERN
+expect() {
+  local code=$1 pat=$2; shift 3
+  "$@" >"$tmp/out" 2>"$tmp/err"
+  local rc=$?
+  if [ "$rc" -eq "$code" ] && { [ -z "$pat" ] || grep -Eq -- "$pat" "$tmp/err"; }; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    echo "FAIL: $* -> exit $rc (want $code), stderr: $(head -c 300 "$tmp/err")"
+  fi
+}
+
+"$build/mkmodel" --vocab "$vocab" --type q8_0 --layers 2 --dim 64 --heads 4 --kv-heads 2 --ffn 128 --tied -o "$tmp/m.gguf" 2>/dev/null \
+  || { echo "FAIL: mkmodel"; exit 1; }
+
+# backends: a bad choice is a usage error; auto falls back to the CPU (saying
+# why) where the only Vulkan device is a CPU one; vulkan insists and runs on
+# lavapipe; a device index that does not exist is a runtime failure
+expect 2 "--backend 'gpu'" -- "$ember" generate -m "$tmp/m.gguf" -p hi --backend gpu
+expect 2 "--device '-1'" -- "$ember" generate -m "$tmp/m.gguf" -p hi --device -1
+EMBER_BACKEND=tpu expect 2 "EMBER_BACKEND 'tpu'" -- "$ember" generate -m "$tmp/m.gguf" -p hi
+if "$ember" devices >"$tmp/dev" 2>&1; then
+  passed=$((passed + 1))
+  if grep -q "type CPU" "$tmp/dev" && ! grep -q "GPU," "$tmp/dev"; then
+    expect 0 "no Vulkan GPU.*running on the CPU" -- "$ember" generate -m "$tmp/m.gguf" -p hi -n 2 --backend auto
+  fi
+  expect 0 "vulkan: submits=" -- "$ember" generate -m "$tmp/m.gguf" -p hi -n 4 --backend vulkan
+  expect 1 "device 9 asked for" -- "$ember" generate -m "$tmp/m.gguf" -p hi -n 2 --backend vulkan --device 9
+  # the same greedy text on both backends (a 2-layer model: no near-ties expected)
+  "$ember" generate -m "$tmp/m.gguf" -p "The robot" -n 12 --temp 0 --backend cpu >"$tmp/c.txt" 2>/dev/null
+  "$ember" generate -m "$tmp/m.gguf" -p "The robot" -n 12 --temp 0 --backend vulkan >"$tmp/v.txt" 2>/dev/null
+  cmp -s "$tmp/c.txt" "$tmp/v.txt" && passed=$((passed + 1)) || { failed=$((failed + 1)); echo "FAIL: cpu and vulkan greedy text differ"; }
+else
+  failed=$((failed + 1))
+  echo "FAIL: ember devices: $(head -c 300 "$tmp/dev") (scripts/setup.sh installs lavapipe)"
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
