@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+#include "core/vk_backend.h"
 
 char *cli_read_file(const char *cmd, const char *path, size_t *n, char *err) {
     FILE *f = fopen(path, "rb");
@@ -55,4 +58,54 @@ int64_t cli_tokenize(const lm_vocab *v, const char *text, size_t len, bool add_s
     }
     *out = ids;
     return n;
+}
+
+/* ---- backend choice */
+
+struct upload_progress {
+    size_t total;
+    int last_pct;
+};
+
+static void on_upload(void *user, size_t done) {
+    struct upload_progress *p = user;
+    int pct = p->total ? (int)(100.0 * (double)done / (double)p->total) : 0;
+    if (pct > 100) pct = 100;
+    if (pct / 10 != p->last_pct / 10) {
+        fprintf(stderr, "\rember: uploading weights to the GPU: %3d%%", pct);
+        if (pct == 100) fputc('\n', stderr);
+        fflush(stderr);
+        p->last_pct = pct;
+    }
+}
+
+em_backend *cli_backend_open(const char *kind, int device, int threads, const char *model_path,
+                             bool quiet, char *desc, size_t desc_len, char *err) {
+    /* Progress only where an upload takes a noticeable time (>= 256 MiB). */
+    static _Thread_local struct upload_progress prog;
+    struct stat sb;
+    prog.total = model_path && stat(model_path, &sb) == 0 ? (size_t)sb.st_size : 0;
+    prog.last_pct = -10;
+    const bool show = !quiet && prog.total >= (256u << 20);
+    if (!strcmp(kind, "vulkan") || !strcmp(kind, "auto")) {
+        vk_backend_params vp = {.device = device, .require_gpu = !strcmp(kind, "auto") && device < 0,
+                                .progress = show ? on_upload : NULL, .progress_user = &prog};
+        char verr[EM_ERR_LEN];
+        em_backend *be = vk_backend_create(&vp, verr);
+        if (be) {
+            snprintf(desc, desc_len, "vulkan: %s%s", vk_backend_device_name(be), vk_backend_is_gpu(be) ? "" : " (CPU device)");
+            return be;
+        }
+        if (!strcmp(kind, "vulkan")) {
+            em_err(err, EM_ERR_UNSUPPORTED, "--backend vulkan: %s", verr);
+            return NULL;
+        }
+        if (!quiet) fprintf(stderr, "ember: no Vulkan GPU (%s); running on the CPU\n", verr);
+    } else if (strcmp(kind, "cpu") != 0) {
+        em_err(err, EM_ERR_ARG, "--backend '%s': expected auto, vulkan or cpu", kind);
+        return NULL;
+    }
+    em_backend *be = cpu_backend_create(threads, err);
+    if (be) snprintf(desc, desc_len, "cpu: %d threads, %s", threads, cpu_backend_isa(be));
+    return be;
 }

@@ -36,6 +36,8 @@ static void usage(FILE *f) {
             "      --repeat-penalty R (default 1.0 = off)\n"
             "      --repeat-last-n N  tokens the penalty looks back over (default 64)\n"
             "      --seed N           sampling seed (default: from the clock)\n"
+            "      --backend B        auto (default: Vulkan on a GPU, else CPU), vulkan, or cpu\n"
+            "      --device N         Vulkan device index (see `ember devices`)\n"
             "  -t, --threads N        CPU threads (default: all cores)\n"
             "  -c, --ctx N            context length: KV cache positions (default min(train ctx, 4096))\n"
             "  -b, --batch N          prompt tokens per forward pass (default 512)\n"
@@ -105,8 +107,8 @@ static int64_t parse_ids(const char *s, int32_t **out) {
 }
 
 typedef struct gen_opts {
-    const char *model, *prompt, *prompt_file, *prompt_tokens, *system, *chat_template, *probs_out;
-    long n_predict, threads, ctx, batch;
+    const char *model, *prompt, *prompt_file, *prompt_tokens, *system, *chat_template, *probs_out, *backend;
+    long n_predict, threads, ctx, batch, device;
     bool chat, ignore_eos, quiet, seed_set;
     enum em_type kv_type;
     lm_sampler_params sp;
@@ -118,6 +120,8 @@ static int parse_args(int argc, char **argv, gen_opts *o) {
     o->threads = cores > 0 ? cores : 1;
     o->kv_type = EM_TYPE_F16;
     o->sp = lm_sampler_defaults(0);
+    o->backend = "auto";
+    o->device = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 1; }
@@ -131,7 +135,7 @@ static int parse_args(int argc, char **argv, gen_opts *o) {
             "-m", "--model", "-p", "--prompt", "-f", "--file", "--prompt-tokens", "--system",
             "--chat-template", "--probs-out", "-n", "--n-predict", "-t", "--threads", "-c", "--ctx",
             "-b", "--batch", "--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty",
-            "--repeat-last-n", "--seed", "--kv-type"};
+            "--repeat-last-n", "--seed", "--kv-type", "--backend", "--device"};
         bool known = false;
         for (size_t j = 0; j < sizeof valued / sizeof valued[0]; j++) known = known || !strcmp(a, valued[j]);
         if (!known) {
@@ -152,6 +156,14 @@ static int parse_args(int argc, char **argv, gen_opts *o) {
         else if (!strcmp(a, "--system")) o->system = v;
         else if (!strcmp(a, "--chat-template")) o->chat_template = v;
         else if (!strcmp(a, "--probs-out")) o->probs_out = v;
+        else if (!strcmp(a, "--backend")) {
+            if (strcmp(v, "auto") && strcmp(v, "vulkan") && strcmp(v, "cpu")) {
+                fprintf(stderr, "ember generate: --backend '%s': expected auto, vulkan or cpu\n", v);
+                return -1;
+            }
+            o->backend = v;
+        }
+        else if (!strcmp(a, "--device")) rc = parse_long(a, v, 0, 64, &o->device);
         else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) rc = parse_long(a, v, -1, 1 << 24, &o->n_predict);
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) rc = parse_long(a, v, 1, 1024, &o->threads);
         else if (!strcmp(a, "-c") || !strcmp(a, "--ctx")) rc = parse_long(a, v, 1, 1 << 24, &o->ctx);
@@ -210,7 +222,9 @@ int ember_cmd_generate(int argc, char **argv) {
     char *piece = NULL;
     FILE *pf = NULL;
 
-    be = cpu_backend_create((int)o.threads, err);
+    char be_desc[320];
+    be = cli_backend_open(o.backend, (int)o.device, (int)o.threads, o.model, o.quiet, be_desc,
+                          sizeof be_desc, err);
     if (!be) goto done;
     double t0 = now_ms();
     m = lm_model_load(o.model, be, err);
@@ -221,10 +235,10 @@ int ember_cmd_generate(int argc, char **argv) {
     if (!ctx) goto done;
     if (!o.quiet)
         fprintf(stderr, "ember: %s: %s, %d layers, dim %d, %d heads (%d kv), vocab %d; weights %.1f MiB; "
-                        "context %lld (KV + buffers %.1f MiB); %ld threads (%s); loaded in %.0f ms\n",
+                        "context %lld (KV + buffers %.1f MiB); %s; loaded in %.0f ms\n",
                 o.model, m->name[0] ? m->name : "llama", hp->n_layer, hp->n_embd, hp->n_head, hp->n_head_kv,
                 hp->n_vocab, lm_model_weight_bytes(m) / 1048576.0, (long long)lm_n_ctx(ctx),
-                lm_ctx_bytes(ctx) / 1048576.0, o.threads, cpu_backend_isa(be), now_ms() - t0);
+                lm_ctx_bytes(ctx) / 1048576.0, be_desc, now_ms() - t0);
 
     /* the prompt */
     int64_t n_prompt;

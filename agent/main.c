@@ -10,6 +10,7 @@ static const struct {
     const char *help;
 } commands[] = {
     {"generate", ember_cmd_generate, "generate text from a prompt with a GGUF model"},
+    {"devices", ember_cmd_devices, "list Vulkan devices and the features Ember uses"},
     {"info", ember_cmd_info, "print a GGUF file's metadata and tensors"},
     {"tokenize", ember_cmd_tokenize, "print the token ids of a text"},
 };

@@ -36,7 +36,13 @@ typedef struct em_tensor {
     void *extra;     /* backend-private handle (e.g. a device buffer) */
     size_t offs;     /* byte offset of this view into extra's memory */
     const char *name;
+    uint32_t flags;  /* EM_TENSOR_* hints to the backend's alloc */
 } em_tensor;
+
+/* The host writes or reads this tensor every step (token ids, positions,
+ * logits): a GPU backend keeps it in host-visible memory so the transfer is
+ * a memcpy, not a staged copy with a submit of its own. */
+#define EM_TENSOR_HOST_IO 1u
 
 /* A contiguous tensor description (no memory yet). */
 em_tensor em_tensor_make(enum em_type type, int64_t ne0, int64_t ne1, int64_t ne2, int64_t ne3);
@@ -74,6 +80,8 @@ typedef struct em_backend em_backend;
 
 typedef struct em_backend_ops {
     const char *name;
+    /* wrap copies weights into backend memory (the host copy may be dropped) */
+    bool copies_weights;
     void (*free)(em_backend *be);
     ember_status (*alloc)(em_backend *be, em_tensor *t, char *err);
     void (*release)(em_backend *be, em_tensor *t);

@@ -768,3 +768,14 @@ const char *gguf_get_arr_str(const gguf_ctx *ctx, const char *key, uint64_t i, s
     if (len) *len = kv->lens[i];
     return kv->strs[i];
 }
+
+/* Drop the whole pages of [p, p+n) from this process's memory. The mapping is
+ * private and read-only, so a later access reads the file again: harmless if
+ * wrong, and it lets a backend that copied the weights to its device leave
+ * no second copy in host memory. */
+void gguf_drop_pages(const gguf_ctx *ctx, const void *p, size_t n) {
+    if (!ctx->mapped || !p || n == 0) return;
+    const uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+    const uintptr_t a = ((uintptr_t)p + pg - 1) & ~(pg - 1), b = ((uintptr_t)p + n) & ~(pg - 1);
+    if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
+}

@@ -48,8 +48,9 @@ typedef struct vk_backend_params {
                         * virtual, then CPU devices) */
     bool require_gpu;  /* fail when the chosen device is a CPU (lavapipe):
                         * what --backend auto asks for */
-    /* Weight upload progress, called with bytes done and total; may be NULL. */
-    void (*progress)(void *user, size_t done, size_t total);
+    /* Weight upload progress: called as weights are copied to the device,
+     * with the bytes copied so far (all tensors); may be NULL. */
+    void (*progress)(void *user, size_t done);
     void *progress_user;
 } vk_backend_params;
 

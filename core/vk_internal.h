@@ -183,6 +183,20 @@ bool vk_shader_exists(const char *shader);
 void vk_dispatch(vk_ctx *c, vk_pipeline *p, const void *params, uint32_t params_size, int n_bind,
                  const vk_bind *binds, uint32_t gx, uint32_t gy, uint32_t gz);
 
+/* Bytes a view spans from its first byte to its last (strides included). */
+static inline uint64_t vk_view_bytes(const em_tensor *t) {
+    uint64_t n = em_row_bytes(t->type, t->ne[0]);
+    for (int d = 1; d < 4; d++) n += (uint64_t)(t->ne[d] - 1) * t->nb[d];
+    return n;
+}
+
+/* Largest power of two <= n (n >= 1). */
+static inline uint32_t vk_pow2_floor(uint32_t n) {
+    uint32_t p = 1;
+    while (p * 2 <= n) p *= 2;
+    return p;
+}
+
 /* The first failure since the last sync wins; ops are void (backend.h). */
 void vk_fail(vk_ctx *c, ember_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

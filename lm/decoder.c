@@ -34,13 +34,19 @@ struct lm_ctx {
     size_t bytes;
 };
 
-static ember_status alloc_act(lm_ctx *c, em_tensor *t, enum em_type type, int64_t ne0, int64_t ne1,
-                              const char *name, char *err) {
+static ember_status alloc_flags(lm_ctx *c, em_tensor *t, enum em_type type, int64_t ne0, int64_t ne1,
+                                const char *name, uint32_t flags, char *err) {
     *t = em_tensor_make(type, ne0, ne1, 1, 1);
     t->name = name;
+    t->flags = flags;
     ember_status st = em_backend_alloc(c->be, t, err);
     if (st == EM_OK) c->bytes += em_tensor_nbytes(t);
     return st;
+}
+
+static ember_status alloc_act(lm_ctx *c, em_tensor *t, enum em_type type, int64_t ne0, int64_t ne1,
+                              const char *name, char *err) {
+    return alloc_flags(c, t, type, ne0, ne1, name, 0, err);
 }
 
 lm_ctx *lm_ctx_create(const lm_model *m, const lm_ctx_params *p, char *err) {
@@ -79,9 +85,10 @@ lm_ctx *lm_ctx_create(const lm_model *m, const lm_ctx_params *p, char *err) {
         alloc_act(c, &c->proj, EM_TYPE_F32, hp->n_embd, nb, "proj", err) ||
         alloc_act(c, &c->gate, EM_TYPE_F32, hp->n_ff, nb, "gate", err) ||
         alloc_act(c, &c->up, EM_TYPE_F32, hp->n_ff, nb, "up", err) ||
-        alloc_act(c, &c->ids, EM_TYPE_I32, nb, 1, "ids", err) ||
-        alloc_act(c, &c->pos, EM_TYPE_I32, nb, 1, "pos", err) ||
-        alloc_act(c, &c->logits_t, EM_TYPE_F32, hp->n_vocab, 1, "logits", err))
+        /* written or read by the host every step */
+        alloc_flags(c, &c->ids, EM_TYPE_I32, nb, 1, "ids", EM_TENSOR_HOST_IO, err) ||
+        alloc_flags(c, &c->pos, EM_TYPE_I32, nb, 1, "pos", EM_TENSOR_HOST_IO, err) ||
+        alloc_flags(c, &c->logits_t, EM_TYPE_F32, hp->n_vocab, 1, "logits", EM_TENSOR_HOST_IO, err))
         goto fail;
     c->logits = calloc((size_t)hp->n_vocab, sizeof(float));
     c->posv = calloc((size_t)nb, sizeof(int32_t));

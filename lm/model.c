@@ -58,7 +58,9 @@ static ember_status bind_tensor(lm_model *m, const char *path, const char *name,
                       path, name, tn ? tn : "unknown");
     *t = em_tensor_make(ti->type, ne0, ne1, 1, 1);
     t->name = ti->name;
-    return em_backend_wrap(m->be, t, ti->data, err);
+    ember_status st = em_backend_wrap(m->be, t, ti->data, err);
+    if (st == EM_OK && m->be->ops->copies_weights) gguf_drop_pages(m->gguf, ti->data, ti->nbytes);
+    return st;
 }
 
 static ember_status load_hparams(lm_model *m, const char *path, char *err) {

@@ -1,0 +1,122 @@
+/* vk_backend.c - the Vulkan backend's em_backend_ops table and lifetime.
+ * See vk_backend.h for what it promises, vk_internal.h for how the files
+ * divide the work. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "vk_ctx.h"
+
+static vk_ctx *ctx_of(em_backend *be) { return be->ctx; }
+
+bool vk_backend_built(void) { return true; }
+
+static bool vk_supports(em_backend *be, enum em_op op, enum em_type t) {
+    const vk_ctx *c = ctx_of(be);
+    switch (op) {
+    case EM_OP_GET_ROWS:
+    case EM_OP_MATMUL: return vk_op_matmul_supports(c, t);
+    case EM_OP_KV_STORE: return t == EM_TYPE_F16 || t == EM_TYPE_F32;
+    case EM_OP_ATTENTION: return vk_op_attention_supports(c, t);
+    default: return t == EM_TYPE_F32;
+    }
+}
+
+static void vk_get_rows(em_backend *be, em_tensor *out, const em_tensor *table, const em_tensor *ids) {
+    vk_op_get_rows(ctx_of(be), out, table, ids);
+}
+static void vk_rms_norm(em_backend *be, em_tensor *out, const em_tensor *x, const em_tensor *w, float eps) {
+    vk_op_rms_norm(ctx_of(be), out, x, w, eps);
+}
+static void vk_matmul(em_backend *be, em_tensor *out, const em_tensor *w, const em_tensor *x) {
+    vk_op_matmul(ctx_of(be), out, w, x);
+}
+/* The products share x and write different outputs: listed back to back,
+ * they run without barriers between them (vk_record.c). */
+static void vk_matmul_multi(em_backend *be, int n_w, em_tensor *const *outs, const em_tensor *const *ws, const em_tensor *x) {
+    for (int j = 0; j < n_w; j++) vk_op_matmul(ctx_of(be), outs[j], ws[j], x);
+}
+static void vk_rope(em_backend *be, em_tensor *x, const em_tensor *pos, const em_rope_params *p) {
+    vk_op_rope(ctx_of(be), x, pos, p);
+}
+static void vk_kv_store(em_backend *be, em_tensor *cache, const em_tensor *src, int64_t pos0) {
+    vk_op_kv_store(ctx_of(be), cache, src, pos0);
+}
+static void vk_attention(em_backend *be, em_tensor *out, const em_tensor *q, const em_tensor *k, const em_tensor *v,
+                         const em_attn_params *p) {
+    vk_op_attention(ctx_of(be), out, q, k, v, p);
+}
+static void vk_swiglu(em_backend *be, em_tensor *out, const em_tensor *gate, const em_tensor *up) {
+    vk_op_swiglu(ctx_of(be), out, gate, up);
+}
+static void vk_add(em_backend *be, em_tensor *out, const em_tensor *a, const em_tensor *b) {
+    vk_op_add(ctx_of(be), out, a, b);
+}
+static ember_status vk_backend_sync(em_backend *be, char *err) { return vk_sync(ctx_of(be), err); }
+
+static void vk_free(em_backend *be) {
+    if (!be) return;
+    vk_ctx *c = ctx_of(be);
+    if (c) {
+        if (c->dev) c->api.vkDeviceWaitIdle(c->dev);
+        if (c->dev) {
+            vk_record_free(c);
+            vk_pipelines_free(c);
+            vk_memory_free(c);
+        }
+        vk_device_close(c);
+        free(c);
+    }
+    free(be);
+}
+
+static const em_backend_ops vk_ops = {
+    .name = "vulkan",
+    .copies_weights = true,
+    .free = vk_free,
+    .alloc = vk_mem_alloc,
+    .release = vk_mem_release,
+    .wrap = vk_mem_wrap,
+    .upload = vk_mem_upload,
+    .download = vk_mem_download,
+    .supports = vk_supports,
+    .get_rows = vk_get_rows,
+    .rms_norm = vk_rms_norm,
+    .matmul = vk_matmul,
+    .matmul_multi = vk_matmul_multi,
+    .rope = vk_rope,
+    .kv_store = vk_kv_store,
+    .attention = vk_attention,
+    .swiglu = vk_swiglu,
+    .add = vk_add,
+    .sync = vk_backend_sync,
+};
+
+em_backend *vk_backend_create(const vk_backend_params *p, char *err) {
+    em_backend *be = calloc(1, sizeof *be);
+    vk_ctx *c = calloc(1, sizeof *c);
+    if (!be || !c) {
+        free(be);
+        free(c);
+        em_err(err, EM_ERR_NOMEM, "vk_backend_create: out of memory");
+        return NULL;
+    }
+    be->ops = &vk_ops;
+    be->ctx = c;
+    if (p) {
+        c->progress = p->progress;
+        c->progress_user = p->progress_user;
+    }
+    if (vk_device_open(c, p, err) || vk_memory_init(c, err) || vk_record_init(c, err)) {
+        vk_free(be);
+        return NULL;
+    }
+    return be;
+}
+
+const char *vk_backend_device_name(const em_backend *be) { return ((const vk_ctx *)be->ctx)->caps.name; }
+
+bool vk_backend_is_gpu(const em_backend *be) {
+    return ((const vk_ctx *)be->ctx)->caps.type != VK_PHYSICAL_DEVICE_TYPE_CPU;
+}
+
+void vk_backend_get_stats(const em_backend *be, vk_backend_stats *st) { *st = ((const vk_ctx *)be->ctx)->stats; }

@@ -1,0 +1,47 @@
+#version 450
+/* get_rows.comp - out[i] = table[ids[i]] as F32, for every table type.
+ * One invocation per output value (x: columns, y: rows). A table larger than
+ * a storage binding may hold (maxStorageBufferRange) is dispatched once per
+ * row range; each dispatch writes only the rows whose id falls in its range.
+ * Ids outside the table write zeros (the decoder checks ids beforehand). */
+#include "common.glsl"
+
+layout(set = 0, binding = 0, std140) uniform Params {
+    uint n_cols, n_ids;
+    uint out_off, table_off, ids_off; /* residual offsets, bytes */
+    uint out_stride;                  /* floats */
+    uint row_bytes;                   /* bytes per table row */
+    uint row_lo, row_hi;              /* rows of the table in this binding */
+    uint n_table;                     /* rows of the whole table */
+} P;
+layout(set = 0, binding = 1, std430) writeonly buffer Out { float o[]; };
+layout(set = 0, binding = 2, std430) readonly buffer T { uint tb[]; };
+layout(set = 0, binding = 3, std430) readonly buffer Ids { int ids[]; };
+
+void main() {
+    const uint col = gl_GlobalInvocationID.x, r = gl_GlobalInvocationID.y;
+    if (col >= P.n_cols || r >= P.n_ids) return;
+    const int id = ids[P.ids_off / 4u + r];
+    const uint dst = P.out_off / 4u + r * P.out_stride + col;
+    if (id < 0 || uint(id) >= P.n_table) {
+        if (P.row_lo == 0u) o[dst] = 0.0;
+        return;
+    }
+    if (uint(id) < P.row_lo || uint(id) >= P.row_hi) return;
+    const uint rb = P.table_off + (uint(id) - P.row_lo) * P.row_bytes;
+#if defined(TYPE_F32)
+    o[dst] = uintBitsToFloat(tb[(rb >> 2) + col]);
+#elif defined(TYPE_F16)
+    o[dst] = EM_LOAD_F16(tb, rb + 2u * col);
+#elif defined(TYPE_BF16)
+    o[dst] = EM_LOAD_BF16(tb, rb + 2u * col);
+#elif defined(TYPE_Q8_0)
+    const uint blk = rb + (col / 32u) * 34u;
+    o[dst] = EM_LOAD_F16(tb, blk) * float(EM_LOAD_I8(tb, blk + 2u + (col % 32u)));
+#elif defined(TYPE_Q4_0)
+    const uint blk = rb + (col / 32u) * 18u, j = col % 32u;
+    const uint byte = EM_LOAD_U8(tb, blk + 2u + (j % 16u));
+    const uint nib = j < 16u ? (byte & 15u) : (byte >> 4);
+    o[dst] = EM_LOAD_F16(tb, blk) * (float(nib) - 8.0);
+#endif
+}
