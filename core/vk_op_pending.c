@@ -2,11 +2,6 @@
  * (removed as each lands): they fail cleanly at sync. */
 #include "vk_internal.h"
 
-void vk_op_matmul(vk_ctx *c, em_tensor *out, const em_tensor *w, const em_tensor *x) {
-    (void)out; (void)w; (void)x;
-    vk_fail(c, EM_ERR_UNSUPPORTED, "vulkan: matmul not implemented yet");
-}
-bool vk_op_matmul_supports(const vk_ctx *c, enum em_type t) { (void)c; (void)t; return false; }
 void vk_op_attention(vk_ctx *c, em_tensor *out, const em_tensor *q, const em_tensor *k, const em_tensor *v,
                      const em_attn_params *p) {
     (void)out; (void)q; (void)k; (void)v; (void)p;
