@@ -24,6 +24,7 @@
  * choice here (kernel, variant, tile, ranges, group counts) depends only on
  * shapes and the device, never on data, so a recorded command buffer replays. */
 #include <inttypes.h>
+#include <stdio.h>
 
 #include "vk_internal.h"
 
@@ -198,13 +199,11 @@ static uint64_t mm_cols_per_dispatch(const vk_caps *cp, const mm_shape *s, uint6
     return nc;
 }
 
-/* A binding of len bytes at off in t, its end rounded up to a word: the
- * shaders read whole words, and quant blocks and odd F16 rows end on a
- * half word. */
+/* A binding of len bytes at off in t. (vk_dispatch rounds its end up to a
+ * word: the shaders read whole words, and quant blocks and odd F16 rows may
+ * end on a half word.) */
 static vk_bind mm_bind(const em_tensor *t, uint64_t off, uint64_t len, bool write) {
-    const uint64_t start = t->offs + off;
-    const uint64_t end = (start + len + 3) & ~(uint64_t)3;
-    return (vk_bind){t, off, end - start, write};
+    return (vk_bind){t, off, len, write};
 }
 
 /* One dispatch: weight rows [r0, r0+mc) by activation rows [i0, i0+nc). */

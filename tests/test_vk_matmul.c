@@ -118,7 +118,7 @@ static void ref_product(const tw *W, const float *x, int64_t n, float *out) {
 /* An F32 [rows][cols] tensor on both backends, holding host (rows x cols,
  * contiguous) in the first cols of rows of width `width` >= cols starting
  * at column c0; the rest is filled with a sentinel. Returns the views;
- * *cb/*vb get the whole tensors. */
+ * cb and vb get the whole tensors. */
 static void act_make(vkt *T, em_tensor *cv, em_tensor *vv, em_tensor *cb, em_tensor *vb, int64_t rows,
                      int64_t cols, int64_t width, int64_t c0, const float *host) {
     const em_tensor shape = em_tensor_make(EM_TYPE_F32, width, rows, 1, 1);
@@ -149,6 +149,19 @@ static int view_extract(const float *big, int64_t rows, int64_t cols, int64_t wi
     return bad;
 }
 
+/* Check one product against the exact one and the CPU's; keep the worst. */
+static void compare(enum em_type t, int64_t m, int64_t k, int64_t n, const float *ref, const float *oc,
+                    const float *ov, bool views, const char *what) {
+    const double e_exact = vkt_maxrel(ref, ov, (size_t)(n * m)), e_cpu = vkt_maxrel(oc, ov, (size_t)(n * m));
+    const int ti = type_index(t);
+    if (e_exact > worst_exact[ti]) worst_exact[ti] = e_exact;
+    if (e_cpu > worst_cpu[ti]) worst_cpu[ti] = e_cpu;
+    CHECK(e_exact <= TOL_EXACT, "%s %s m=%lld k=%lld n=%lld%s: %.3g vs exact", what, em_type_name(t), (long long)m,
+          (long long)k, (long long)n, views ? " (views)" : "", e_exact);
+    CHECK(e_cpu <= cpu_tol(t), "%s %s m=%lld k=%lld n=%lld%s: %.3g vs cpu", what, em_type_name(t), (long long)m,
+          (long long)k, (long long)n, views ? " (views)" : "", e_cpu);
+}
+
 /* One product of W with n random activation rows; views: strided x (VK
  * side only: the CPU reads x contiguous) and the output in a wider matrix. */
 static void run_case(vkt *T, const tw *W, int64_t n, bool views, const char *what) {
@@ -173,14 +186,7 @@ static void run_case(vkt *T, const tw *W, int64_t n, bool views, const char *wha
     const int bad_c = view_extract(bc, n, m, ow, oc0, oc), bad_v = view_extract(bv, n, m, ow, oc0, ov);
     CHECK(bad_c == 0 && bad_v == 0, "%s: %d/%d values outside the output view changed", what, bad_c, bad_v);
 
-    const double e_exact = vkt_maxrel(ref, ov, (size_t)(n * m)), e_cpu = vkt_maxrel(oc, ov, (size_t)(n * m));
-    const int ti = type_index(t);
-    if (e_exact > worst_exact[ti]) worst_exact[ti] = e_exact;
-    if (e_cpu > worst_cpu[ti]) worst_cpu[ti] = e_cpu;
-    CHECK(e_exact <= TOL_EXACT, "%s %s m=%lld k=%lld n=%lld%s: %.3g vs exact", what, em_type_name(t), (long long)m,
-          (long long)k, (long long)n, views ? " (views)" : "", e_exact);
-    CHECK(e_cpu <= cpu_tol(t), "%s %s m=%lld k=%lld n=%lld%s: %.3g vs cpu", what, em_type_name(t), (long long)m,
-          (long long)k, (long long)n, views ? " (views)" : "", e_cpu);
+    compare(t, m, k, n, ref, oc, ov, views, what);
 
     vkt_release(T, &xcb, &xvb);
     vkt_release(T, &xcb2, &xvb2);
@@ -221,17 +227,42 @@ static void test_many_rows(vkt *T) {
     tw_free(&W);
 }
 
-/* The same product twice with new activations: the second sync replays the
- * recorded command buffer with only the data changed. */
+/* The same product three times on the same tensors with new activations:
+ * the later syncs replay the recorded command buffer, only the data changed. */
 static void test_replay(vkt *T) {
+    const int64_t m = 67, k = 96, n = 1;
+    char err[EM_ERR_LEN];
     tw W;
-    tw_make(T, &W, EM_TYPE_Q8_0, 67, 96, false);
+    tw_make(T, &W, EM_TYPE_Q8_0, m, k, false);
+    float *x = malloc(sizeof(float) * (size_t)(n * k)), *ref = malloc(sizeof(float) * (size_t)(n * m));
+    if (!x || !ref) { fprintf(stderr, "FAIL: out of memory\n"); exit(1); }
+    em_tensor xc, xv, xcb, xvb, outc, outv, outcb, outvb;
+    act_make(T, &xc, &xv, &xcb, &xvb, n, k, k, 0, NULL);
+    act_make(T, &outc, &outv, &outcb, &outvb, n, m, m, 0, NULL);
     vk_backend_stats s0, s1;
-    run_case(T, &W, 1, false, "replay");
     vk_backend_get_stats(T->vk, &s0);
-    run_case(T, &W, 1, false, "replay");
+    for (int step = 0; step < 3; step++) {
+        vkt_fill(T, x, (size_t)(n * k), 1.0f);
+        ref_product(&W, x, n, ref);
+        const size_t bytes = sizeof(float) * (size_t)(n * k);
+        if (T->cpu->ops->upload(T->cpu, &xc, x, 0, bytes, err) || T->vk->ops->upload(T->vk, &xv, x, 0, bytes, err)) {
+            fprintf(stderr, "FAIL: upload: %s\n", err);
+            exit(1);
+        }
+        T->cpu->ops->matmul(T->cpu, &outc, &W.c, &xc);
+        T->vk->ops->matmul(T->vk, &outv, &W.v, &xv);
+        float *oc, *ov;
+        vkt_results(T, &outc, &outv, &oc, &ov);
+        compare(EM_TYPE_Q8_0, m, k, n, ref, oc, ov, false, "replay");
+        free(oc);
+        free(ov);
+    }
     vk_backend_get_stats(T->vk, &s1);
-    CHECK(s1.replays > s0.replays, "replay: %llu replays before, %llu after", s0.replays, s1.replays);
+    CHECK(s1.replays - s0.replays == 2, "replay: %llu replays of 3 runs", s1.replays - s0.replays);
+    vkt_release(T, &xcb, &xvb);
+    vkt_release(T, &outcb, &outvb);
+    free(x);
+    free(ref);
     tw_free(&W);
 }
 
