@@ -59,11 +59,13 @@ typedef struct mm_tile {
  * waste most of its columns) is used. 64 x 64 needs 16.6 KB of shared memory,
  * so a 16 KiB device (V3D) gets 64 x 32. */
 static const mm_tile mm_tiles[] = {
-    {64, 64, 4, 4}, /* 256 invocations */
-    {64, 32, 4, 4}, /* 128 */
-    {32, 32, 4, 4}, /* 64 */
-    {32, 16, 4, 2}, /* 64 */
-    {16, 16, 2, 2}, /* 64 */
+    {128, 64, 8, 8}, /* 128 invocations, 25 KB of shared memory */
+    {64, 64, 8, 8},  /* 64, 17 KB */
+    {128, 32, 8, 8}, /* 64, 21 KB */
+    {64, 32, 4, 4},  /* 128, 13 KB: V3D */
+    {64, 16, 4, 4},  /* 64, 11 KB */
+    {32, 32, 4, 4},  /* 64, 9 KB */
+    {16, 16, 4, 4},  /* 16, 5 KB */
 };
 
 static const char *mm_type_name(enum em_type t) {
@@ -100,15 +102,25 @@ static uint32_t mv_units(enum em_type t, uint32_t k) {
     return k / 8;
 }
 
-/* matvec.comp for ncols activation rows. Workgroup: up to 128 invocations,
- * fewer when a row has fewer units (so few sit idle on short rows) or the
- * device's limits or the reduction's shared memory (ROWS x ncols x WG
- * floats) demand it. ROWS = 2: two weight rows share each activation load
- * while the register use stays small. */
+/* matvec.comp for ncols activation rows.
+ * GPUs: ROWS = 2 (two weight rows share each activation load; registers stay
+ * few and many workgroups are in flight to hide memory latency); up to 128
+ * invocations, halved while a row has no more than half as many units, so
+ * few idle on short rows (k = 576 Q8_0: 72 quarter blocks, 64 invocations).
+ * CPU devices (lavapipe) run a workgroup's invocations as SIMD lanes of one
+ * thread, where each workgroup and each barrier has a fixed cost: there one
+ * subgroup per workgroup and ROWS = 8 (1536 x 576 Q8_0 on llvmpipe: 0.6-0.9
+ * ms against 2.2-3.8 ms with the GPU choice).
+ * A limit mode (EMBER_VK_LIMITS=v3d) stands for a GPU: it gets the GPU
+ * choice, which is how tests on lavapipe reach that path.
+ * Either way within the device's limits and the reduction's shared memory
+ * (ROWS x ncols x WG floats). */
 static mm_kernel mv_kernel(vk_ctx *c, enum em_type t, uint32_t k, uint32_t ncols) {
     const vk_caps *cp = vk_ctx_caps(c);
-    const uint32_t rows = 2;
-    uint32_t wg = mm_pow2_floor(mm_min_u32(128, mm_min_u32(cp->max_wg_invocations, cp->max_wg_size[0])));
+    const bool cpu = cp->type == VK_PHYSICAL_DEVICE_TYPE_CPU && !cp->limits;
+    const uint32_t rows = cpu ? 8 : 2;
+    const uint32_t wg_max = mm_min_u32(cp->max_wg_invocations, cp->max_wg_size[0]);
+    uint32_t wg = mm_pow2_floor(mm_min_u32(cpu ? mm_min_u32(cp->subgroup_size, 16) : 128, wg_max));
     const uint32_t units = mv_units(t, k);
     while (wg > 32 && wg / 2 >= units) wg /= 2;
     while (wg > 1 && rows * ncols * wg * 4 > cp->max_shared) wg /= 2;
@@ -119,7 +131,7 @@ static mm_kernel mv_kernel(vk_ctx *c, enum em_type t, uint32_t k, uint32_t ncols
     return (mm_kernel){vk_pipeline_get(c, name, 3, spec, 5), rows, ncols};
 }
 
-static uint32_t mm_tile_shared(const mm_tile *tl) { return 4 * MM_BK * (tl->bm + 1 + tl->bn + 1); }
+static uint32_t mm_tile_shared(const mm_tile *tl) { return 16 * MM_BK * (tl->bm / 4 + 1 + tl->bn / 4 + 1); }
 static uint32_t mm_tile_wg(const mm_tile *tl) { return (tl->bm / tl->tm) * (tl->bn / tl->tn); }
 
 /* The largest tile the device takes; for n below the tile's width, the

@@ -44,17 +44,20 @@ layout(set = 0, binding = 3, std430) readonly buffer X { float x[]; };
 
 #define WG gl_WorkGroupSize.x
 #define BK 32u
-#define WS_STRIDE (BM + 1u) /* floats per k step in ws */
-#define XS_STRIDE (BN + 1u)
+#define WS_STRIDE (BM / 4u + 1u) /* vec4 per k step in ws: BM rows + padding */
+#define XS_STRIDE (BN / 4u + 1u)
 
-shared float ws[BK * WS_STRIDE]; /* ws[kk * WS_STRIDE + row] */
-shared float xs[BK * XS_STRIDE]; /* xs[kk * XS_STRIDE + col] */
+shared vec4 ws[BK * WS_STRIDE]; /* row r at k step kk: ws[kk * WS_STRIDE + r / 4][r % 4] */
+shared vec4 xs[BK * XS_STRIDE]; /* likewise for activation rows (columns of out) */
 
 /* Byte offset of weight row `row` of the tile, clamped to the last row. */
 uint mm_row_byte(uint row) { return P.w_off + min(gl_WorkGroupID.x * BM + row, P.m - 1u) * P.w_stride; }
 
+void ws_put(uint kk, uint row, float v) { ws[kk * WS_STRIDE + (row >> 2)][row & 3u] = v; }
+
 #if defined(MM_QUANT)
-/* One quarter block per (row, quarter) pair: 4 * BM units. */
+/* One quarter block per (row, quarter) pair: 4 * BM units; the 4 invocations
+ * of a row read one block's adjacent bytes. */
 void mm_load_w(uint k0) {
     for (uint u = gl_LocalInvocationID.x; u < 4u * BM; u += WG) {
         const uint row = u >> 2, q = u & 3u;
@@ -63,13 +66,14 @@ void mm_load_w(uint k0) {
         mm_quarter(mm_row_byte(row), (k0 >> 3) + q, d, lo, hi);
         const uvec2 j = mm_quarter_cols(q); /* columns within the block */
         [[unroll]] for (uint e = 0; e < 4u; e++) {
-            ws[(j.x + e) * WS_STRIDE + row] = d * lo[e];
-            ws[(j.y + e) * WS_STRIDE + row] = d * hi[e];
+            ws_put(j.x + e, row, d * lo[e]);
+            ws_put(j.y + e, row, d * hi[e]);
         }
     }
 }
 #else
-/* One value per (row, kk); zeros past k. */
+/* One value per (row, kk), adjacent invocations on adjacent values of a row;
+ * zeros past k. */
 void mm_load_w(uint k0) {
     for (uint e = gl_LocalInvocationID.x; e < BK * BM; e += WG) {
         const uint row = e / BK, kk = e % BK, j = k0 + kk;
@@ -81,7 +85,7 @@ void mm_load_w(uint k0) {
             v = mm_single(mm_row_byte(row) + 2u * j);
 #endif
         }
-        ws[kk * WS_STRIDE + row] = v;
+        ws_put(kk, row, v);
     }
 }
 #endif
@@ -93,37 +97,41 @@ void mm_load_x(uint k0) {
         const uint col = e / BK, kk = e % BK, j = k0 + kk, c = n0 + col;
         float v = 0.0;
         if (j < P.k && c < P.n) v = x[(P.x_off >> 2) + c * P.x_stride + j];
-        xs[kk * XS_STRIDE + col] = v;
+        xs[kk * XS_STRIDE + (col >> 2)][col & 3u] = v;
     }
 }
 
+/* The invocation's rows are the groups of 4 at vec4 index tx + i * (BM/TM)
+ * of a k step, its columns those at ty + c * (BN/TN): adjacent invocations
+ * read adjacent vec4s of shared memory and write adjacent outputs. */
 void main() {
     const uint tx = gl_LocalInvocationID.x % (BM / TM), ty = gl_LocalInvocationID.x / (BM / TM);
-    float acc[TM][TN];
-    [[unroll]] for (uint i = 0; i < TM; i++)
-        [[unroll]] for (uint c = 0; c < TN; c++) acc[i][c] = 0.0;
+    vec4 acc[TN][TM / 4u]; /* acc[c][i][e]: row 4 (tx + i BM/TM) + e, column c */
+    [[unroll]] for (uint c = 0; c < TN; c++)
+        [[unroll]] for (uint i = 0; i < TM / 4u; i++) acc[c][i] = vec4(0.0);
 
     for (uint k0 = 0; k0 < P.k; k0 += BK) {
         mm_load_w(k0);
         mm_load_x(k0);
         barrier();
         [[unroll]] for (uint kk = 0; kk < BK; kk++) {
-            float a[TM], b[TN];
-            [[unroll]] for (uint i = 0; i < TM; i++) a[i] = ws[kk * WS_STRIDE + tx + i * (BM / TM)];
-            [[unroll]] for (uint c = 0; c < TN; c++) b[c] = xs[kk * XS_STRIDE + ty + c * (BN / TN)];
-            [[unroll]] for (uint i = 0; i < TM; i++)
-                [[unroll]] for (uint c = 0; c < TN; c++) acc[i][c] += a[i] * b[c];
+            vec4 a[TM / 4u], b[TN / 4u];
+            [[unroll]] for (uint i = 0; i < TM / 4u; i++) a[i] = ws[kk * WS_STRIDE + tx + i * (BM / TM)];
+            [[unroll]] for (uint c = 0; c < TN / 4u; c++) b[c] = xs[kk * XS_STRIDE + ty + c * (BN / TN)];
+            [[unroll]] for (uint c = 0; c < TN; c++)
+                [[unroll]] for (uint i = 0; i < TM / 4u; i++) acc[c][i] += a[i] * b[c >> 2][c & 3u];
         }
         barrier();
     }
 
     const uint m0 = gl_WorkGroupID.x * BM, n0 = gl_WorkGroupID.y * BN;
     [[unroll]] for (uint c = 0; c < TN; c++) {
-        const uint col = n0 + ty + c * (BN / TN);
+        const uint col = n0 + 4u * (ty + (c >> 2) * (BN / TN)) + (c & 3u);
         if (col >= P.n) continue;
-        [[unroll]] for (uint i = 0; i < TM; i++) {
-            const uint row = m0 + tx + i * (BM / TM);
-            if (row < P.m) o[(P.o_off >> 2) + col * P.o_stride + row] = acc[i][c];
+        [[unroll]] for (uint i = 0; i < TM / 4u; i++) {
+            const uint row = m0 + 4u * (tx + i * (BM / TM));
+            [[unroll]] for (uint e = 0; e < 4u; e++)
+                if (row + e < P.m) o[(P.o_off >> 2) + col * P.o_stride + row + e] = acc[c][i][e];
         }
     }
 }

@@ -104,9 +104,10 @@ void mv_accumulate() {
 }
 #endif
 
-/* Sum acc[] over the workgroup; invocation i < NACC gets the total of acc[i]
- * (the others get garbage). */
-float mv_reduce() {
+/* Sum acc[] over the workgroup into shared memory; returns the stride:
+ * the partial sums of acc[i] are red[i * stride + 0 .. parts-1] with parts
+ * returned in *parts (1 after the tree). */
+uint mv_reduce(out uint parts) {
     const uint t = gl_LocalInvocationID.x;
 #if defined(EM_SUBGROUP)
     const uint nsg = gl_NumSubgroups;
@@ -115,11 +116,8 @@ float mv_reduce() {
         if (subgroupElect()) red[i * nsg + gl_SubgroupID] = s;
     }
     barrier();
-    float s = 0.0;
-    if (t < NACC) {
-        for (uint g = 0; g < nsg; g++) s += red[t * nsg + g];
-    }
-    return s;
+    parts = nsg;
+    return nsg;
 #else
     [[unroll]] for (uint i = 0; i < NACC; i++) red[i * WG + t] = acc[i];
     barrier();
@@ -129,17 +127,21 @@ float mv_reduce() {
         }
         barrier();
     }
-    return t < NACC ? red[t * WG] : 0.0;
+    parts = 1u;
+    return WG;
 #endif
 }
 
 void main() {
     mv_init();
     mv_accumulate();
-    const float s = mv_reduce();
-    const uint t = gl_LocalInvocationID.x;
-    if (t < NACC) {
-        const uint r = t / NCOLS, c = t % NCOLS, row = gl_WorkGroupID.x * ROWS + r;
+    uint parts;
+    const uint stride = mv_reduce(parts);
+    /* NACC may exceed WG (small workgroups on CPU devices): loop. */
+    for (uint i = gl_LocalInvocationID.x; i < NACC; i += WG) {
+        const uint r = i / NCOLS, c = i % NCOLS, row = gl_WorkGroupID.x * ROWS + r;
+        float s = 0.0;
+        for (uint g = 0; g < parts; g++) s += red[i * stride + g];
         if (row < P.m && c < P.n) o[(P.o_off >> 2) + c * P.o_stride + row] = s;
     }
 }
