@@ -12,6 +12,7 @@
 #include "cli_util.h"
 #include "commands.h"
 #include "core/backend.h"
+#include "core/vk_backend.h"
 #include "lm/chat.h"
 #include "lm/model.h"
 #include "lm/sampler.h"
@@ -341,6 +342,14 @@ int ember_cmd_generate(int argc, char **argv) {
     fprintf(stderr, "timings: prefill_tokens=%lld prefill_ms=%.3f decode_tokens=%lld decode_ms=%.3f prefill_tps=%.2f decode_tps=%.2f\n",
             (long long)n_prompt, pms, (long long)n_eval, td, pms > 0 ? n_prompt * 1e3 / pms : 0.0,
             td > 0 ? n_eval * 1e3 / td : 0.0);
+    if (!strcmp(be->ops->name, "vulkan")) {
+        /* What a step costs the driver: dispatches, barriers and submits per
+         * decoded token, and how many recordings were replayed. */
+        vk_backend_stats vs;
+        vk_backend_get_stats(be, &vs);
+        fprintf(stderr, "vulkan: submits=%llu dispatches=%llu barriers=%llu recordings=%llu replays=%llu\n", vs.submits,
+                vs.dispatches, vs.barriers, vs.recordings, vs.replays);
+    }
     status = 0;
 done:
     if (status == 1 && err[0]) fprintf(stderr, "ember generate: %s\n", err);

@@ -3,7 +3,11 @@
 #
 #   bench/bench.sh MODEL.gguf [THREADS]      (THREADS default: nproc)
 # Environment: EMBER_BIN (default build/ember), REPS (default 3), PROMPT (prompt
-# tokens, default 128), GEN (generated tokens, default 128).
+# tokens, default 128), GEN (generated tokens, default 128), BACKEND (cpu, the
+# default, or vulkan: Ember with --backend vulkan beside llama.cpp's Vulkan build,
+# every layer offloaded; where the only Vulkan device is a CPU one (lavapipe),
+# llama.cpp is pointed at it with GGML_VK_VISIBLE_DEVICES=0, as it skips such
+# devices by default; Ember's line adds dispatches, barriers and submits per token).
 #
 # Both evaluate the same PROMPT-token prompt (fixed ids below 1000, so any
 # vocabulary works), then GEN greedy single-token decode steps; model loading is
@@ -24,6 +28,11 @@ ember="${EMBER_BIN:-build/ember}"
 reps="${REPS:-3}"
 plen="${PROMPT:-128}"
 gen="${GEN:-128}"
+backend="${BACKEND:-cpu}"
+case "$backend" in cpu) peer_gpu=off ;; vulkan) peer_gpu=vulkan ;; *) echo "bench: BACKEND=$backend (known: cpu, vulkan)" >&2; exit 2 ;; esac
+if [ "$backend" = vulkan ] && [ -z "${GGML_VK_VISIBLE_DEVICES:-}" ] && ! "${EMBER_BIN:-build/ember}" devices 2>/dev/null | grep -q 'type \(discrete\|integrated\|virtual\) GPU'; then
+  export GGML_VK_VISIBLE_DEVICES=0
+fi
 [ -f "$model" ] || { echo "bench: $model: no such file" >&2; exit 1; }
 [ -x "$ember" ] || { echo "bench: ember binary '$ember' missing (cmake --build build, or set EMBER_BIN)" >&2; exit 1; }
 [ -x /usr/bin/time ] || { echo "bench: /usr/bin/time is missing (apt-get install time)" >&2; exit 1; }
@@ -43,7 +52,7 @@ field() { sed -n "s/.*[ :]$1=\([0-9.eE+-]*\).*/\1/p" | head -n1; }
 : >"$tmp/e_pre"; : >"$tmp/e_dec"; : >"$tmp/e_rss"
 for r in $(seq 1 "$reps"); do
   if ! /usr/bin/time -f "%M" -o "$tmp/rss" "$ember" generate -m "$model" --prompt-tokens "$prompt" -n "$gen" \
-      --temp 0 --threads "$threads" --ctx "$ctx" --ignore-eos -q >/dev/null 2>"$tmp/err"; then
+      --temp 0 --threads "$threads" --ctx "$ctx" --ignore-eos --backend "$backend" -q >/dev/null 2>"$tmp/err"; then
     echo "bench: ember generate failed:" >&2; cat "$tmp/err" >&2; exit 1
   fi
   line="$(grep '^timings:' "$tmp/err" || true)"
@@ -53,7 +62,13 @@ for r in $(seq 1 "$reps"); do
   awk -v t="$pt" -v m="$pm" 'BEGIN { print t / m * 1000 }' >>"$tmp/e_pre"
   awk -v t="$dt" -v m="$dm" 'BEGIN { print t / m * 1000 }' >>"$tmp/e_dec"
   tail -n1 "$tmp/rss" >>"$tmp/e_rss"
+  vk="$(grep '^vulkan:' "$tmp/err" || true)"
 done
+if [ -n "${vk:-}" ]; then
+  # The last run's counters: one prefill submit, then one per decoded token.
+  sub=$(field submits <<<"$vk"); dis=$(field dispatches <<<"$vk"); bar=$(field barriers <<<"$vk")
+  echo "  ember vulkan per decoded token: $(awk -v d="$dis" -v b="$bar" -v s="$sub" -v n="$gen" 'BEGIN { printf "%.0f dispatches, %.0f barriers, %.2f submits", d / (n + 1), b / (n + 1), s / n }') (${vk#vulkan: })"
+fi
 e_pre=$(median <"$tmp/e_pre"); e_dec=$(median <"$tmp/e_dec")
 e_rss=$(sort -n "$tmp/e_rss" | tail -n1)
 
@@ -63,7 +78,7 @@ peer_threads="1"
 best_pre=0; best_dec=0; best_pre_t=0; best_dec_t=0; p_rss=0; p_base=0
 for t in $peer_threads; do
   if ! /usr/bin/time -f "%M" -o "$tmp/rss" node bench/peer/peer.mjs bench --model "$model" --prompt-len "$plen" \
-      --gen "$gen" --threads "$t" --reps "$reps" >"$tmp/peer" 2>"$tmp/err"; then
+      --gen "$gen" --threads "$t" --reps "$reps" --gpu "$peer_gpu" >"$tmp/peer" 2>"$tmp/err"; then
     echo "bench: peer.mjs bench failed:" >&2; cat "$tmp/err" >&2; exit 1
   fi
   line="$(grep '^peer:' "$tmp/peer")"
@@ -78,7 +93,7 @@ done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 p_model=$(awk -v p="$p_rss" -v b="$p_base" 'BEGIN { printf "%.1f", p / 1024 - b }')
-printf "model %s, threads %s, prompt %s, generated %s, reps %s (median)\n" "$model" "$threads" "$plen" "$gen" "$reps"
+printf "model %s, backend %s, threads %s, prompt %s, generated %s, reps %s (median)\n" "$model" "$backend" "$threads" "$plen" "$gen" "$reps"
 printf "%-22s %14s %14s %12s\n" "" "prefill tok/s" "decode tok/s" "peak RSS MiB"
 printf "%-22s %14.2f %14.2f %12s\n" "ember" "$e_pre" "$e_dec" "$(mib "$e_rss")"
 printf "%-22s %14.2f %14.2f %12s\n" "llama.cpp (best)" "$best_pre" "$best_dec" "$(mib "$p_rss")"

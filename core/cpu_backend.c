@@ -27,7 +27,7 @@ typedef struct cpu_ctx {
     void *scratch;
     size_t scratch_size;
     float *att_scores;   /* n_threads * att_cap floats */
-    int64_t att_cap;
+    int64_t att_cap;     /* floats per thread: n_kv + 2 * head_dim of the largest call */
     ember_status status; /* first failure since the last sync */
     char errmsg[EM_ERR_LEN];
 } cpu_ctx;
@@ -232,7 +232,7 @@ static void attn_body(void *varg, int ith, int nth) {
     const em_attn_params *p = a->p;
     const int64_t n_q = a->q->ne[1];
     const int group = p->n_head / p->n_head_kv;
-    float *scores = a->c->att_scores + (size_t)ith * (size_t)(a->c->att_cap + 2 * p->head_dim);
+    float *scores = a->c->att_scores + (size_t)ith * (size_t)a->c->att_cap;
     (void)nth;
     for (long long j; (j = atomic_fetch_add_explicit(&a->next, 1, memory_order_relaxed)) < n_q * p->n_head;) {
         const int64_t i = j / p->n_head; /* query row */
@@ -248,12 +248,15 @@ static void attn_body(void *varg, int ith, int nth) {
 static void cpu_attention(em_backend *be, em_tensor *out, const em_tensor *q, const em_tensor *k,
                           const em_tensor *v, const em_attn_params *p) {
     cpu_ctx *c = ctx_of(be);
-    if (p->n_kv > c->att_cap) {
-        float *s = malloc((size_t)(p->n_kv + 2 * p->head_dim) * (size_t)em_pool_size(c->pool) * sizeof(float));
+    /* Per thread: the scores and two head_dim rows; head_dim may differ
+     * from call to call (a vision tower and a language model). */
+    const int64_t need = p->n_kv + 2 * (int64_t)p->head_dim;
+    if (need > c->att_cap) {
+        float *s = malloc((size_t)need * (size_t)em_pool_size(c->pool) * sizeof(float));
         if (!s) { cpu_fail(c, EM_ERR_NOMEM, "attention: out of memory for scores"); return; }
         free(c->att_scores);
         c->att_scores = s;
-        c->att_cap = p->n_kv;
+        c->att_cap = need;
     }
     struct attn_args a = {c, out, q, k, v, p, 0};
     if (q->ne[1] * p->n_head * p->n_kv * p->head_dim < CPU_PARALLEL_MIN) attn_body(&a, 0, 1);

@@ -58,6 +58,7 @@ struct vk_ctx {
     vk_block *staging;  /* for uploads/downloads of unmapped blocks */
     vk_block *params;   /* the params arena of the current op list */
     uint32_t params_used, param_stride;
+    struct vk_scratch_buf *scratch; /* op-private tensors (vk_scratch), newest first */
 
     /* pipelines (vk_pipelines.c) */
     vk_pipeline *pipes;

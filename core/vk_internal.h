@@ -197,6 +197,14 @@ static inline uint32_t vk_pow2_floor(uint32_t n) {
     return p;
 }
 
+/* A device tensor private to an op family (split-K partials, ...), at least
+ * `bytes` long, named so ops can keep several. The same tensor comes back on
+ * every call that fits, so dispatches binding it replay; a call needing more
+ * gets a new one (the old stays allocated until the backend is freed: the op
+ * list being built may bind it). NULL, and the context failed, when out of
+ * memory. Contents are undefined; ops write before they read. */
+em_tensor *vk_scratch(vk_ctx *c, const char *name, uint64_t bytes);
+
 /* The first failure since the last sync wins; ops are void (backend.h). */
 void vk_fail(vk_ctx *c, ember_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -212,6 +220,10 @@ void vk_op_rope(vk_ctx *c, em_tensor *x, const em_tensor *pos, const em_rope_par
 void vk_op_kv_store(vk_ctx *c, em_tensor *cache, const em_tensor *src, int64_t pos0);
 void vk_op_attention(vk_ctx *c, em_tensor *out, const em_tensor *q, const em_tensor *k, const em_tensor *v,
                      const em_attn_params *p);
+/* Non-causal (bidirectional: a ViT's) attention: every query row sees cache
+ * rows 0..p->n_kv-1; p->pos0 is ignored. Not in the ops table yet. */
+void vk_op_attention_full(vk_ctx *c, em_tensor *out, const em_tensor *q, const em_tensor *k, const em_tensor *v,
+                          const em_attn_params *p);
 void vk_op_swiglu(vk_ctx *c, em_tensor *out, const em_tensor *gate, const em_tensor *up);
 void vk_op_add(vk_ctx *c, em_tensor *out, const em_tensor *a, const em_tensor *b);
 /* Which weight/input types each family handles on this device. */

@@ -18,6 +18,7 @@
  * On unified-memory devices (Jetson, Pi, phones, iGPUs, lavapipe) device
  * memory is host-visible and everything is a memcpy; on a discrete GPU
  * weights and tensors go through a host-visible staging block. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -104,7 +105,19 @@ ember_status vk_memory_init(vk_ctx *c, char *err) {
     return c->params ? EM_OK : EM_ERR_NOMEM;
 }
 
+/* One vk_scratch tensor. */
+struct vk_scratch_buf {
+    char name[32];
+    em_tensor t;
+    struct vk_scratch_buf *next;
+};
+
 void vk_memory_free(vk_ctx *c) {
+    for (struct vk_scratch_buf *s = c->scratch, *nx; s; s = nx) {
+        nx = s->next;
+        free(s);
+    }
+    c->scratch = NULL;
     for (vk_block *b = c->blocks, *nx; b; b = nx) {
         nx = b->next;
         vk_block_free(c, b);
@@ -258,4 +271,31 @@ ember_status vk_mem_download(em_backend *be, const em_tensor *t, void *dst, size
         return EM_OK;
     }
     return staged_copy(c, b, t->offs + off, NULL, dst, n, err);
+}
+
+em_tensor *vk_scratch(vk_ctx *c, const char *name, uint64_t bytes) {
+    for (struct vk_scratch_buf *s = c->scratch; s; s = s->next)
+        if (!strcmp(s->name, name)) {
+            if (em_tensor_nbytes(&s->t) >= bytes) return &s->t;
+            break; /* too small: a larger one goes in front */
+        }
+    char err[EM_ERR_LEN];
+    struct vk_scratch_buf *s = calloc(1, sizeof *s);
+    if (!s) { vk_fail(c, EM_ERR_NOMEM, "vulkan: out of host memory for scratch %s", name); return NULL; }
+    snprintf(s->name, sizeof s->name, "%s", name);
+    s->t = em_tensor_make(EM_TYPE_F32, (int64_t)((bytes + 3) / 4), 1, 1, 1);
+    s->t.name = s->name;
+    uint64_t off;
+    vk_block *b = place(c, em_tensor_nbytes(&s->t), false, false, &off, err);
+    if (!b) {
+        free(s);
+        vk_fail(c, EM_ERR_NOMEM, "%s (scratch %s)", err, name);
+        return NULL;
+    }
+    b->live++; /* never released: the block outlives every other tensor in it */
+    s->t.extra = b;
+    s->t.offs = off;
+    s->next = c->scratch;
+    c->scratch = s;
+    return &s->t;
 }

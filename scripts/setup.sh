@@ -15,7 +15,10 @@ for a in "$@"; do
   esac
 done
 
-pkgs=(build-essential cmake pkg-config libpcre2-dev nodejs npm)
+# Vulkan: headers (the loader is opened at run time), glslc + spirv-val to build
+# the shaders, lavapipe (a CPU Vulkan device) and the validation layer for tests.
+pkgs=(build-essential cmake pkg-config libpcre2-dev nodejs npm
+      libvulkan-dev glslc spirv-tools mesa-vulkan-drivers vulkan-validationlayers)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

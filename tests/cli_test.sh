@@ -79,5 +79,26 @@ expect 0 "" -- "$ember" tokenize -m "$vocab" -p "Hello world"
 [ "$(cat "$tmp/out")" = "15496 995" ] && passed=$((passed + 1)) || { failed=$((failed + 1)); echo "FAIL: tokenize: $(cat "$tmp/out")"; }
 expect 0 "" -- "$ember" --help
 
+# backends: a bad choice is a usage error; auto falls back to the CPU (saying
+# why) where the only Vulkan device is a CPU one; vulkan insists and runs on
+# lavapipe; a device index that does not exist is a runtime failure
+expect 2 "--backend 'gpu'" -- "$ember" generate -m "$tmp/m.gguf" -p hi --backend gpu
+expect 2 "--device '-1'" -- "$ember" generate -m "$tmp/m.gguf" -p hi --device -1
+if "$ember" devices >"$tmp/dev" 2>&1; then
+  passed=$((passed + 1))
+  if grep -q "type CPU" "$tmp/dev" && ! grep -q "GPU," "$tmp/dev"; then
+    expect 0 "no Vulkan GPU.*running on the CPU" -- "$ember" generate -m "$tmp/m.gguf" -p hi -n 2 --backend auto
+  fi
+  expect 0 "vulkan: submits=" -- "$ember" generate -m "$tmp/m.gguf" -p hi -n 4 --backend vulkan
+  expect 1 "device 9 asked for" -- "$ember" generate -m "$tmp/m.gguf" -p hi -n 2 --backend vulkan --device 9
+  # the same greedy text on both backends (a 2-layer model: no near-ties expected)
+  "$ember" generate -m "$tmp/m.gguf" -p "The robot" -n 12 --temp 0 --backend cpu >"$tmp/c.txt" 2>/dev/null
+  "$ember" generate -m "$tmp/m.gguf" -p "The robot" -n 12 --temp 0 --backend vulkan >"$tmp/v.txt" 2>/dev/null
+  cmp -s "$tmp/c.txt" "$tmp/v.txt" && passed=$((passed + 1)) || { failed=$((failed + 1)); echo "FAIL: cpu and vulkan greedy text differ"; }
+else
+  failed=$((failed + 1))
+  echo "FAIL: ember devices: $(head -c 300 "$tmp/dev") (scripts/setup.sh installs lavapipe)"
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -27,8 +27,13 @@
 # at 2.5 the worst case is ~5e-3; at 3, one Q4_0 prompt reaches 1.3e-2 against
 # llama.cpp and 1.2e-2 between Ember's own scalar and AVX-512 paths).
 #
-#   tests/conformance.sh [--only TYPE[,TYPE..]] [--peer-only] [--keep]
+#   tests/conformance.sh [--only TYPE[,TYPE..]] [--backend B] [--peer-only] [--keep]
 #     --only       run the variants of these types (f32 f16 bf16 q8_0 q4_0)
+#     --backend    Ember's backend (cpu, the default, or vulkan). With vulkan each
+#                  run is also compared with Ember's CPU backend on the same
+#                  prompt (probcmp --ties, same tolerance): the same greedy tokens
+#                  up to a near-tie, the same distributions. EMBER_VK_LIMITS=v3d
+#                  in the environment runs it in the Raspberry Pi 5 limit mode.
 #     --peer-only  check only the peer half: each distribution is finite and sums
 #                  to 1, the recorded token is its argmax, and a run is bit-identical
 #                  with 1 and 2 threads (what can be checked without Ember)
@@ -47,14 +52,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 only="f32,f16,bf16,q8_0,q4_0"
+backend=cpu
 peer_only=0
 keep=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --only) [ $# -ge 2 ] || { echo "conformance: --only needs a value" >&2; exit 2; }; only="$2"; shift ;;
+    --backend) [ $# -ge 2 ] || { echo "conformance: --backend needs a value" >&2; exit 2; }; backend="$2"; shift ;;
     --peer-only) peer_only=1 ;;
     --keep) keep=1 ;;
-    *) echo "conformance: unknown option '$1' (known: --only, --peer-only, --keep)" >&2; exit 2 ;;
+    *) echo "conformance: unknown option '$1' (known: --only, --backend, --peer-only, --keep)" >&2; exit 2 ;;
   esac
   shift
 done
@@ -176,15 +183,26 @@ for v in "${variants[@]}"; do
     fi
     mine="$work/$name.p$i.ember.bin"
     if ! "$ember" generate -m "$model" --prompt-tokens "$toks" -n "$n_gen" --temp 0 --threads "$ember_threads" \
-        --ctx "$ctx" --ignore-eos --probs-out "$mine" >/dev/null 2>"$work/ember.err"; then
+        --ctx "$ctx" --ignore-eos --backend "$backend" --probs-out "$mine" >/dev/null 2>"$work/ember.err"; then
       echo "FAIL $name prompt $i: ember generate failed:"; cat "$work/ember.err"; failures=$((failures + 1)); continue
+    fi
+    if [ "$backend" != cpu ]; then
+      cpu="$work/$name.p$i.cpu.bin"
+      "$ember" generate -m "$model" --prompt-tokens "$toks" -n "$n_gen" --temp 0 --threads "$ember_threads" \
+        --ctx "$ctx" --ignore-eos --backend cpu --probs-out "$cpu" >/dev/null 2>"$work/ember.err" \
+        || { cat "$work/ember.err"; fail "$name prompt $i: ember on the CPU failed"; }
+      if out="$("$probcmp" "$mine" "$cpu" --tol "$tol" --ties)"; then
+        echo "ok   $name prompt $i ($backend vs cpu): $(tail -n1 <<<"$out")"
+      else
+        echo "FAIL $name prompt $i (A = ember $backend, B = ember cpu):"; echo "$out"; failures=$((failures + 1))
+      fi
     fi
     peer_probs "$model" "$toks" "$peer_threads" "$peer" --follow "$mine" \
       || fail "$name prompt $i: the peer failed (see above)"
     if out="$("$probcmp" "$mine" "$peer" --tol "$tol" --forced)"; then
-      echo "ok   $name prompt $i: $(tail -n1 <<<"$out")"
+      echo "ok   $name prompt $i ($backend vs llama.cpp): $(tail -n1 <<<"$out")"
     else
-      echo "FAIL $name prompt $i (A = ember, B = llama.cpp on A's tokens):"; echo "$out"; failures=$((failures + 1))
+      echo "FAIL $name prompt $i (A = ember $backend, B = llama.cpp on A's tokens):"; echo "$out"; failures=$((failures + 1))
     fi
   done
 done

@@ -44,9 +44,9 @@ function usage(code) {
     process.stderr.write(
         "usage:\n" +
         "  node bench/peer/peer.mjs probs --model M --tokens \"1 2 3\" --n 64 --threads T --ctx C --out FILE\n" +
-        "        [--kv-type f16|f32] [--flash-attn off|on] [--batch B] [--follow OTHER.bin]\n" +
+        "        [--kv-type f16|f32] [--flash-attn off|on] [--batch B] [--follow OTHER.bin] [--gpu off|vulkan]\n" +
         "  node bench/peer/peer.mjs bench --model M --prompt-len P --gen N --threads T --reps R\n" +
-        "        [--ctx C] [--kv-type f16|f32] [--flash-attn off|on] [--batch B]\n");
+        "        [--ctx C] [--kv-type f16|f32] [--flash-attn off|on] [--batch B] [--gpu off|vulkan]\n");
     process.exit(code);
 }
 
@@ -57,7 +57,7 @@ function parseArgs(argv) {
     const mode = argv[0];
     if (mode !== "probs" && mode !== "bench") die(`unknown mode '${mode}' (known: probs, bench)`, 2);
     const known = new Set(["--model", "--tokens", "--n", "--threads", "--ctx", "--out", "--follow", "--prompt-len",
-                           "--gen", "--reps", "--kv-type", "--flash-attn", "--batch"]);
+                           "--gen", "--reps", "--kv-type", "--flash-attn", "--batch", "--gpu"]);
     const o = {};
     for (let i = 1; i < argv.length; i++) {
         const a = argv[i];
@@ -123,14 +123,24 @@ async function openModel(nlc, o, threads, ctxSize, batch) {
     const fa = o["flash-attn"] ?? "off";
     if (fa !== "off" && fa !== "on") die(`--flash-attn: '${fa}' (known: off, on)`, 2);
 
-    const llama = await nlc.getLlama({
-        gpu: false, build: "never", usePrebuiltBinaries: true, skipDownload: true,
-        progressLogs: false, logLevel: nlc.LlamaLogLevel.error, maxThreads: 0,
-    });
+    // --gpu vulkan: the prebuilt @node-llama-cpp/linux-x64-vulkan library, every
+    // layer offloaded (llama.cpp's Vulkan backend), for the Vulkan benchmarks.
+    const gpu = o.gpu ?? "off";
+    if (gpu !== "off" && gpu !== "vulkan") die(`--gpu: '${gpu}' (known: off, vulkan)`, 2);
+    let llama;
+    try {
+        llama = await nlc.getLlama({
+            gpu: gpu === "vulkan" ? "vulkan" : false, build: "never", usePrebuiltBinaries: true, skipDownload: true,
+            progressLogs: false, logLevel: nlc.LlamaLogLevel.error, maxThreads: 0,
+        });
+    } catch (e) {
+        die(`llama.cpp (${gpu === "vulkan" ? "Vulkan" : "CPU"} build) could not start: ${e.message}`);
+    }
+    if (gpu === "vulkan" && llama.gpu !== "vulkan") die(`llama.cpp's Vulkan build did not load (gpu: ${llama.gpu})`);
     const rssBase = rssMiB();
     let model;
     try {
-        model = await llama.loadModel({ modelPath, gpuLayers: 0 });
+        model = await llama.loadModel({ modelPath, gpuLayers: gpu === "vulkan" ? "max" : 0 });
     } catch (e) {
         die(`llama.cpp could not load ${modelPath}: ${e.message}`);
     }
