@@ -1,9 +1,3 @@
 /* vk_op_pending.c - placeholders for op families still being written
- * (removed as each lands): they fail cleanly at sync. */
+ * (removed as each lands): they fail cleanly at sync. None left. */
 #include "vk_internal.h"
-
-void vk_op_matmul(vk_ctx *c, em_tensor *out, const em_tensor *w, const em_tensor *x) {
-    (void)out; (void)w; (void)x;
-    vk_fail(c, EM_ERR_UNSUPPORTED, "vulkan: matmul not implemented yet");
-}
-bool vk_op_matmul_supports(const vk_ctx *c, enum em_type t) { (void)c; (void)t; return false; }

@@ -1,0 +1,97 @@
+/* mm_weights.glsl - reading weight rows of each type, for matvec.comp and
+ * matmul.comp. The including shader declares the weight binding as
+ *     readonly buffer W { uint w[]; };
+ * and picks the type with one of -DW_F32, -DW_F16, -DW_BF16, -DW_Q8_0,
+ * -DW_Q4_0. Addresses are byte offsets into w.
+ *
+ * Quant blocks (Q8_0: 34 bytes, Q4_0: 18) and F16/BF16 rows of odd length
+ * start on 2-byte boundaries, so a 32-bit value may straddle two words. The
+ * loaders below read exactly the words that overlap the bytes asked for and
+ * combine them with selects (mix), not branches: no read past the bytes a row
+ * owns (the binding's end is rounded up to a word by the C side), and
+ * no divergence when adjacent invocations sit in blocks of different
+ * alignment.
+ *
+ * Quantized rows are read in quarter blocks ("units" of 8 values): 8 bytes of
+ * Q8_0 or 4 bytes of Q4_0 nibbles, plus the block's fp16 scale. mm_quarter
+ * returns the 8 integer values as two vec4 (lo, hi) and the scale; lo and hi
+ * hold columns mm_quarter_cols(u).x + 0..3 and .y + 0..3 of the row. */
+
+/* The 4 bytes at byte s (s even). */
+uint mm_load4_a2(uint s) {
+    const uint w0 = w[s >> 2], w1 = w[(s + 3u) >> 2]; /* the same word when s is aligned */
+    return mix(w0, (w0 >> 16) | (w1 << 16), (s & 2u) != 0u);
+}
+
+/* The 8 bytes at byte s (s even). */
+uvec2 mm_load8_a2(uint s) {
+    const uint i = s >> 2;
+    const uint w0 = w[i], w1 = w[i + 1u], w2 = w[(s + 7u) >> 2];
+    return mix(uvec2(w0, w1), uvec2((w0 >> 16) | (w1 << 16), (w1 >> 16) | (w2 << 16)), bvec2((s & 2u) != 0u));
+}
+
+#if defined(W_Q8_0)
+
+#define MM_BLOCK_BYTES 34u
+
+/* Four signed bytes of v, lowest first. */
+vec4 mm_i8x4(uint v) { return vec4((ivec4(v) << ivec4(24, 16, 8, 0)) >> 24); }
+
+void mm_quarter(uint row_byte, uint u, out float d, out vec4 lo, out vec4 hi) {
+    const uint blk = row_byte + (u >> 2) * MM_BLOCK_BYTES;
+    d = EM_LOAD_F16(w, blk);
+    const uvec2 q = mm_load8_a2(blk + 2u + (u & 3u) * 8u);
+    lo = mm_i8x4(q.x);
+    hi = mm_i8x4(q.y);
+}
+
+/* Quarter u holds 8 consecutive values. */
+uvec2 mm_quarter_cols(uint u) { return uvec2(8u * u, 8u * u + 4u); }
+
+#elif defined(W_Q4_0)
+
+#define MM_BLOCK_BYTES 18u
+
+void mm_quarter(uint row_byte, uint u, out float d, out vec4 lo, out vec4 hi) {
+    const uint blk = row_byte + (u >> 2) * MM_BLOCK_BYTES;
+    d = EM_LOAD_F16(w, blk);
+    const uvec4 q = uvec4(mm_load4_a2(blk + 2u + (u & 3u) * 4u)) >> uvec4(0, 8, 16, 24);
+    lo = vec4(q & 15u) - 8.0;        /* byte j's low nibble: value j */
+    hi = vec4((q >> 4) & 15u) - 8.0; /* its high nibble: value j + 16 */
+}
+
+/* Quarter q of a block holds values 4q..4q+3 (low nibbles of bytes 4q..4q+3)
+ * and 16+4q..16+4q+3 (their high nibbles). */
+uvec2 mm_quarter_cols(uint u) {
+    const uint c = (u >> 2) * 32u + (u & 3u) * 4u;
+    return uvec2(c, c + 16u);
+}
+
+#elif defined(W_F16) || defined(W_BF16)
+
+/* Values j and j+1 at byte b (b even). */
+vec2 mm_pair(uint b) {
+    const uint v = mm_load4_a2(b);
+#if defined(W_F16)
+    return unpackHalf2x16(v);
+#else
+    return vec2(uintBitsToFloat(v << 16), uintBitsToFloat(v & 0xffff0000u));
+#endif
+}
+
+/* The one value at byte b (b even). */
+float mm_single(uint b) {
+#if defined(W_F16)
+    return EM_LOAD_F16(w, b);
+#else
+    return EM_LOAD_BF16(w, b);
+#endif
+}
+
+#elif !defined(W_F32)
+#error "set one of W_F32 W_F16 W_BF16 W_Q8_0 W_Q4_0"
+#endif
+
+#if defined(W_Q8_0) || defined(W_Q4_0)
+#define MM_QUANT 1
+#endif
