@@ -65,7 +65,9 @@ for r in $(seq 1 "$reps"); do
   vk="$(grep '^vulkan:' "$tmp/err" || true)"
 done
 if [ -n "${vk:-}" ]; then
-  # The last run's counters: one prefill submit, then one per decoded token.
+  # The last run's counters (executed): the prefill, then one forward pass per
+  # decoded token; per token = totals / (GEN + 1) passes, submits per token
+  # counted over the GEN - 1 decode steps plus the prefill.
   sub=$(field submits <<<"$vk"); dis=$(field dispatches <<<"$vk"); bar=$(field barriers <<<"$vk")
   echo "  ember vulkan per decoded token: $(awk -v d="$dis" -v b="$bar" -v s="$sub" -v n="$gen" 'BEGIN { printf "%.0f dispatches, %.0f barriers, %.2f submits", d / (n + 1), b / (n + 1), s / n }') (${vk#vulkan: })"
 fi

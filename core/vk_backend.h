@@ -63,8 +63,8 @@ em_backend *vk_backend_create(const vk_backend_params *p, char *err);
 const char *vk_backend_device_name(const em_backend *be);
 bool vk_backend_is_gpu(const em_backend *be);
 
-/* Counters since creation: submits, dispatches recorded, command buffers
- * replayed, validation messages. */
+/* Counters since creation: submits, dispatches and barriers executed,
+ * command buffers recorded and replayed, validation messages. */
 typedef struct vk_backend_stats {
     unsigned long long submits, dispatches, barriers, recordings, replays, validation_messages;
 } vk_backend_stats;

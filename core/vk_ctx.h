@@ -32,6 +32,7 @@ typedef struct vk_graph {
     vk_oprec *ops;
     int n_ops;
     uint64_t hash, last_used;
+    uint64_t n_barriers; /* recorded in cmd */
     VkCommandBuffer cmd;
     VkDescriptorPool pool;
 } vk_graph;

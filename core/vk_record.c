@@ -208,7 +208,7 @@ static ember_status record(vk_ctx *c, vk_graph *g, char *err) {
         if (hazard) {
             api->vkCmdPipelineBarrier(g->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1,
                                       &mb, 0, NULL, 0, NULL);
-            c->stats.barriers++;
+            g->n_barriers++;
             n_w = n_r = 0;
         }
         for (uint32_t j = 0; j < o->n_bind; j++) {
@@ -295,6 +295,7 @@ ember_status vk_sync(vk_ctx *c, char *err) {
             snprintf(what, sizeof what, "a submit of %d dispatches (%s ... %s)", c->n_ops, c->ops[0].pipe->shader,
                      c->ops[c->n_ops - 1].pipe->shader);
             st = vk_submit_wait(c, g->cmd, what, err);
+            c->stats.barriers += g->n_barriers;
         }
         /* A validation message raised while it ran fails this sync. */
         if (st == EM_OK && c->status != EM_OK) {
