@@ -21,34 +21,85 @@ static bool vk_supports(em_backend *be, enum em_op op, enum em_type t) {
     }
 }
 
+/* ---- pairing: RoPE of q then k, and the stores of k then v, come in twos
+ * from the decoder; each is held back one call and sent as one dispatch with
+ * its twin (30 layers: 60 dispatches fewer per token). Any other call, and
+ * every sync, upload and download, first lists what is held back. */
+
+void vk_pending_flush(vk_ctx *c) {
+    vk_pending *p = &c->pend;
+    if (p->kind == VK_PEND_ROPE) vk_op_rope(c, &p->a, NULL, &p->pos, &p->rp);
+    else if (p->kind == VK_PEND_KV) vk_op_kv_store(c, &p->a, &p->b, NULL, NULL, p->pos0);
+    p->kind = VK_PEND_NONE;
+}
+
+static bool same_view(const em_tensor *a, const em_tensor *b) {
+    return a->extra == b->extra && a->offs == b->offs && a->type == b->type && !memcmp(a->ne, b->ne, sizeof a->ne) &&
+           !memcmp(a->nb, b->nb, sizeof a->nb);
+}
+
+/* Twins written in one dispatch must not overlap (nor may one write what
+ * the other reads). */
+static bool disjoint(const em_tensor *a, const em_tensor *b) {
+    if (a->extra != b->extra) return true;
+    return a->offs + vk_view_bytes(a) <= b->offs || b->offs + vk_view_bytes(b) <= a->offs;
+}
+
+static void vk_rope(em_backend *be, em_tensor *x, const em_tensor *pos, const em_rope_params *rp) {
+    vk_ctx *c = ctx_of(be);
+    vk_pending *p = &c->pend;
+    if (p->kind == VK_PEND_ROPE && same_view(&p->pos, pos) && !memcmp(&p->rp, rp, sizeof *rp) &&
+        p->a.ne[0] == x->ne[0] && p->a.ne[2] == x->ne[2] && disjoint(&p->a, x)) {
+        p->kind = VK_PEND_NONE;
+        vk_op_rope(c, &p->a, x, pos, rp);
+        return;
+    }
+    vk_pending_flush(c);
+    *p = (vk_pending){.kind = VK_PEND_ROPE, .a = *x, .pos = *pos, .rp = *rp};
+}
+
+static void vk_kv_store(em_backend *be, em_tensor *cache, const em_tensor *src, int64_t pos0) {
+    vk_ctx *c = ctx_of(be);
+    vk_pending *p = &c->pend;
+    if (p->kind == VK_PEND_KV && p->pos0 == pos0 && p->a.type == cache->type && p->b.ne[0] == src->ne[0] &&
+        p->b.ne[1] == src->ne[1] && disjoint(&p->a, cache) && disjoint(&p->a, src) && disjoint(&p->b, cache)) {
+        p->kind = VK_PEND_NONE;
+        vk_op_kv_store(c, &p->a, &p->b, cache, src, pos0);
+        return;
+    }
+    vk_pending_flush(c);
+    *p = (vk_pending){.kind = VK_PEND_KV, .a = *cache, .b = *src, .pos0 = pos0};
+}
+
 static void vk_get_rows(em_backend *be, em_tensor *out, const em_tensor *table, const em_tensor *ids) {
+    vk_pending_flush(ctx_of(be));
     vk_op_get_rows(ctx_of(be), out, table, ids);
 }
 static void vk_rms_norm(em_backend *be, em_tensor *out, const em_tensor *x, const em_tensor *w, float eps) {
+    vk_pending_flush(ctx_of(be));
     vk_op_rms_norm(ctx_of(be), out, x, w, eps);
 }
 static void vk_matmul(em_backend *be, em_tensor *out, const em_tensor *w, const em_tensor *x) {
+    vk_pending_flush(ctx_of(be));
     vk_op_matmul(ctx_of(be), out, w, x);
 }
 /* The products share x and write different outputs: listed back to back,
  * they run without barriers between them (vk_record.c). */
 static void vk_matmul_multi(em_backend *be, int n_w, em_tensor *const *outs, const em_tensor *const *ws, const em_tensor *x) {
+    vk_pending_flush(ctx_of(be));
     for (int j = 0; j < n_w; j++) vk_op_matmul(ctx_of(be), outs[j], ws[j], x);
-}
-static void vk_rope(em_backend *be, em_tensor *x, const em_tensor *pos, const em_rope_params *p) {
-    vk_op_rope(ctx_of(be), x, pos, p);
-}
-static void vk_kv_store(em_backend *be, em_tensor *cache, const em_tensor *src, int64_t pos0) {
-    vk_op_kv_store(ctx_of(be), cache, src, pos0);
 }
 static void vk_attention(em_backend *be, em_tensor *out, const em_tensor *q, const em_tensor *k, const em_tensor *v,
                          const em_attn_params *p) {
+    vk_pending_flush(ctx_of(be));
     vk_op_attention(ctx_of(be), out, q, k, v, p);
 }
 static void vk_swiglu(em_backend *be, em_tensor *out, const em_tensor *gate, const em_tensor *up) {
+    vk_pending_flush(ctx_of(be));
     vk_op_swiglu(ctx_of(be), out, gate, up);
 }
 static void vk_add(em_backend *be, em_tensor *out, const em_tensor *a, const em_tensor *b) {
+    vk_pending_flush(ctx_of(be));
     vk_op_add(ctx_of(be), out, a, b);
 }
 static ember_status vk_backend_sync(em_backend *be, char *err) { return vk_sync(ctx_of(be), err); }

@@ -39,6 +39,15 @@ typedef struct vk_graph {
 
 #define VK_MAX_GRAPHS 8
 
+/* An op held back one call so it can go out with its twin as one dispatch
+ * (vk_backend.c): a layer's query and key RoPE, its key and value stores. */
+typedef struct vk_pending {
+    enum { VK_PEND_NONE, VK_PEND_ROPE, VK_PEND_KV } kind;
+    em_tensor a, b, pos;
+    em_rope_params rp;
+    int64_t pos0;
+} vk_pending;
+
 struct vk_ctx {
     vk_api api;
     VkInstance inst;
@@ -75,6 +84,8 @@ struct vk_ctx {
     VkFence fence;
     uint64_t timeout_ns;
 
+    vk_pending pend;
+
     /* status: the first failure since the last sync */
     ember_status status;
     char errmsg[EM_ERR_LEN];
@@ -105,6 +116,9 @@ void vk_block_free(vk_ctx *c, vk_block *b);
 
 /* vk_pipelines.c */
 void vk_pipelines_free(vk_ctx *c);
+
+/* vk_backend.c: list the held-back op, if any */
+void vk_pending_flush(vk_ctx *c);
 
 /* vk_record.c */
 ember_status vk_record_init(vk_ctx *c, char *err);

@@ -256,7 +256,7 @@ ember_status vk_mem_upload(em_backend *be, em_tensor *t, const void *src, size_t
     ember_status st = check_range(t, off, n, "vulkan upload", err);
     if (st) return st;
     /* Ops already listed may read the old contents: run them first. */
-    if (c->n_ops > 0 && (st = vk_sync(c, err))) return st;
+    if ((c->n_ops > 0 || c->pend.kind != VK_PEND_NONE) && (st = vk_sync(c, err))) return st;
     return write_bytes(c, t->extra, t->offs + off, src, n, false, err);
 }
 
@@ -264,7 +264,7 @@ ember_status vk_mem_download(em_backend *be, const em_tensor *t, void *dst, size
     vk_ctx *c = ctx_of(be);
     ember_status st = check_range(t, off, n, "vulkan download", err);
     if (st) return st;
-    if (c->n_ops > 0 && (st = vk_sync(c, err))) return st;
+    if ((c->n_ops > 0 || c->pend.kind != VK_PEND_NONE) && (st = vk_sync(c, err))) return st;
     vk_block *b = t->extra;
     if (b->map) {
         memcpy(dst, b->map + t->offs + off, n);

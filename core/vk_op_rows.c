@@ -52,28 +52,44 @@ void vk_op_get_rows(vk_ctx *c, em_tensor *out, const em_tensor *table, const em_
 
 struct kv_store_params {
     uint32_t n_words, n_rows, cache_off, src_off, cache_stride, src_stride, pos0;
+    uint32_t cache2_off, src2_off, cache2_stride, src2_stride;
 };
 
-void vk_op_kv_store(vk_ctx *c, em_tensor *cache, const em_tensor *src, int64_t pos0) {
-    const bool f16 = cache->type == EM_TYPE_F16;
-    if ((cache->type != EM_TYPE_F16 && cache->type != EM_TYPE_F32) || (f16 && (src->ne[0] & 1))) {
+static bool kv_store_ok(vk_ctx *c, const em_tensor *cache, const em_tensor *src, int64_t pos0) {
+    if ((cache->type != EM_TYPE_F16 && cache->type != EM_TYPE_F32) || (cache->type == EM_TYPE_F16 && (src->ne[0] & 1))) {
         vk_fail(c, EM_ERR_UNSUPPORTED, "vulkan: kv_store: cache type %s, width %lld", em_type_name(cache->type),
                 (long long)src->ne[0]);
-        return;
+        return false;
     }
     if (pos0 < 0 || pos0 + src->ne[1] > cache->ne[1]) {
         vk_fail(c, EM_ERR_RANGE, "vulkan: kv_store: rows past the end of the KV cache");
-        return;
+        return false;
     }
+    return true;
+}
+
+void vk_op_kv_store(vk_ctx *c, em_tensor *cache, const em_tensor *src, em_tensor *cache2, const em_tensor *src2,
+                    int64_t pos0) {
+    const bool f16 = cache->type == EM_TYPE_F16, pair = cache2 != NULL;
+    if (!kv_store_ok(c, cache, src, pos0) || (pair && !kv_store_ok(c, cache2, src2, pos0))) return;
     const uint32_t wg = 64 <= vk_ctx_caps(c)->max_wg_invocations ? 64 : vk_ctx_caps(c)->max_wg_invocations;
     const uint32_t spec[3] = {wg, 1, 1};
-    vk_pipeline *p = vk_pipeline_get(c, f16 ? "kv_store_f16" : "kv_store_f32", 2, spec, 3);
+    const char *name = f16 ? (pair ? "kv_store_f16_pair" : "kv_store_f16") : (pair ? "kv_store_f32_pair" : "kv_store_f32");
+    vk_pipeline *p = vk_pipeline_get(c, name, pair ? 4 : 2, spec, 3);
     if (!p) return;
     struct kv_store_params P = {(uint32_t)(f16 ? src->ne[0] / 2 : src->ne[0]), (uint32_t)src->ne[1],
                                 vk_bind_residual(c, cache, 0), vk_bind_residual(c, src, 0), (uint32_t)(cache->nb[1] / 4),
-                                (uint32_t)(src->nb[1] / 4), (uint32_t)pos0};
+                                (uint32_t)(src->nb[1] / 4), (uint32_t)pos0, 0, 0, 0, 0};
     /* The whole cache is bound (pos0 is a parameter), so the recording of a
      * decode step replays at every position. */
-    const vk_bind binds[2] = {{cache, 0, vk_view_bytes(cache), true}, {src, 0, vk_view_bytes(src), false}};
-    vk_dispatch(c, p, &P, sizeof P, 2, binds, (P.n_words + wg - 1) / wg, P.n_rows, 1);
+    vk_bind binds[4] = {{cache, 0, vk_view_bytes(cache), true}, {src, 0, vk_view_bytes(src), false}, {0}, {0}};
+    if (pair) {
+        P.cache2_off = vk_bind_residual(c, cache2, 0);
+        P.src2_off = vk_bind_residual(c, src2, 0);
+        P.cache2_stride = (uint32_t)(cache2->nb[1] / 4);
+        P.src2_stride = (uint32_t)(src2->nb[1] / 4);
+        binds[2] = (vk_bind){cache2, 0, vk_view_bytes(cache2), true};
+        binds[3] = (vk_bind){src2, 0, vk_view_bytes(src2), false};
+    }
+    vk_dispatch(c, p, &P, sizeof P, pair ? 4 : 2, binds, (P.n_words + wg - 1) / wg, P.n_rows, pair ? 2 : 1);
 }

@@ -208,6 +208,67 @@ static void test_eltwise(vkt *T) {
         }
 }
 
+/* RoPE of q then k, and the stores of k then v, go as one dispatch each
+ * (vk_backend.c pairs them): results as the CPU's, one dispatch per pair. */
+static void test_pairs(vkt *T) {
+    const int hd = 64, nq = 9, nk = 3, nt = 5;
+    em_tensor qs = em_tensor_make(EM_TYPE_F32, hd, nq, nt, 1), ks = em_tensor_make(EM_TYPE_F32, hd, nk, nt, 1);
+    em_tensor qc, qv, kc, kv, pc, pv;
+    float *q = malloc(sizeof(float) * (size_t)(hd * nq * nt)), *k = malloc(sizeof(float) * (size_t)(hd * nk * nt));
+    vkt_fill(T, q, (size_t)(hd * nq * nt), 1.0f);
+    vkt_fill(T, k, (size_t)(hd * nk * nt), 1.0f);
+    vkt_act(T, &qc, &qv, &qs, q);
+    vkt_act(T, &kc, &kv, &ks, k);
+    int32_t pos[5] = {7, 8, 9, 10, 11};
+    em_tensor pshape = em_tensor_make(EM_TYPE_I32, nt, 1, 1, 1);
+    vkt_act(T, &pc, &pv, &pshape, pos);
+    em_tensor cs = em_tensor_make(EM_TYPE_F16, hd * nk, 16, 1, 1), c1c, c1v, c2c, c2v;
+    void *zero = calloc(16, em_row_bytes(EM_TYPE_F16, hd * nk));
+    vkt_act(T, &c1c, &c1v, &cs, zero);
+    vkt_act(T, &c2c, &c2v, &cs, zero);
+    em_rope_params rp = {hd, 10000.0f, 1.0f};
+    vk_backend_stats s0, s1;
+    vk_backend_get_stats(T->vk, &s0);
+    em_tensor k2c = em_tensor_make(EM_TYPE_F32, hd * nk, nt, 1, 1), k2v = k2c; /* k as rows for the store */
+    k2c.data = kc.data; k2c.extra = kc.extra; k2c.offs = kc.offs;
+    k2v.extra = kv.extra; k2v.offs = kv.offs;
+    em_backend *bes[2] = {T->cpu, T->vk};
+    em_tensor *Q[2] = {&qc, &qv}, *K[2] = {&kc, &kv}, *P[2] = {&pc, &pv}, *C1[2] = {&c1c, &c1v}, *C2[2] = {&c2c, &c2v};
+    em_tensor *K2[2] = {&k2c, &k2v};
+    for (int b = 0; b < 2; b++) {
+        bes[b]->ops->rope(bes[b], Q[b], P[b], &rp);
+        bes[b]->ops->rope(bes[b], K[b], P[b], &rp);
+        bes[b]->ops->kv_store(bes[b], C1[b], K2[b], 3);
+        bes[b]->ops->kv_store(bes[b], C2[b], K2[b], 3); /* the same source into a second cache */
+    }
+    float *rc, *rv;
+    vkt_results(T, &qc, &qv, &rc, &rv);
+    double e = vkt_maxrel(rc, rv, (size_t)(hd * nq * nt));
+    free(rc); free(rv);
+    vkt_results(T, &kc, &kv, &rc, &rv);
+    e = fmax(e, vkt_maxrel(rc, rv, (size_t)(hd * nk * nt)));
+    free(rc); free(rv);
+    CHECK(e <= 2e-5, "paired rope: rel err %g", e);
+    vk_backend_get_stats(T->vk, &s1);
+    CHECK(s1.dispatches - s0.dispatches == 2, "rope+rope, store+store: %llu dispatches (want 2)", s1.dispatches - s0.dispatches);
+    size_t nb = em_tensor_nbytes(&cs);
+    unsigned char *a = malloc(nb), *b = malloc(nb);
+    char err[EM_ERR_LEN];
+    int diff = 0;
+    for (int t = 0; t < 2; t++) {
+        T->cpu->ops->download(T->cpu, t ? &c2c : &c1c, a, 0, nb, err);
+        T->vk->ops->download(T->vk, t ? &c2v : &c1v, b, 0, nb, err);
+        for (size_t i = 0; i < nb / 2; i++) {
+            float x = em_fp16_to_fp32(((em_fp16 *)a)[i]), y = em_fp16_to_fp32(((em_fp16 *)b)[i]);
+            if (fabsf(x - y) > 1e-3f * fabsf(x)) diff++;
+        }
+    }
+    CHECK(diff == 0, "paired kv_store: %d values differ", diff);
+    free(a); free(b); free(q); free(k); free(zero);
+    vkt_release(T, &qc, &qv); vkt_release(T, &kc, &kv); vkt_release(T, &pc, &pv);
+    vkt_release(T, &c1c, &c1v); vkt_release(T, &c2c, &c2v);
+}
+
 /* The same op list twice with new data: the second sync must replay. */
 static void test_replay(vkt *T) {
     vk_backend_stats s0, s1;
@@ -254,6 +315,7 @@ int main(void) {
     test_kv_store(&T);
     test_eltwise(&T);
     test_replay(&T);
+    test_pairs(&T);
     vkt_close(&T);
     /* A table split over several storage bindings. */
     setenv("EMBER_VK_MAX_RANGE", "65536", 1);
