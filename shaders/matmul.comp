@@ -13,16 +13,19 @@
  *   - each invocation then accumulates a TM x TN register tile from shared
  *     memory: every weight value read from memory serves BN activation rows,
  *     every activation value BM weight rows.
- * Both slices are stored k-major with one word of padding per k step, so the
- * stores (adjacent invocations: adjacent k of one row) and the loads
- * (adjacent invocations: adjacent rows of one k) hit distinct banks. An
- * invocation's rows and columns are strided (tx + i * BM/TM), so adjacent
- * invocations also write adjacent output values.
+ * Both slices are stored k-major as vec4 (4 rows), with one vec4 of padding
+ * per k step. An invocation's rows are the vec4s at tx + i * BM/TM of a k
+ * step (columns likewise, ty + c * BN/TN): adjacent invocations load adjacent
+ * vec4s (no bank conflicts, one 128-bit load per 4 rows) and write adjacent
+ * outputs. The stores into shared memory (once per value per k step, against
+ * BN/TN loads) may meet 2-4-way bank conflicts; the order that avoids them
+ * would read global memory with a row stride between adjacent invocations.
  * Values past m, n or k are loaded as zeros and never stored, so any shape
  * works. The C side picks BM, BN, TM, TN from the device's shared memory and
  * workgroup limits (V3D: 16 KiB, 256 invocations).
  *
- * Specialization: 0 = WG = (BM/TM) * (BN/TN), 3 = BM, 4 = BN, 5 = TM, 6 = TN. */
+ * Specialization: 0 = WG = (BM/TM) * (BN/TN), 3 = BM, 4 = BN, 5 = TM, 6 = TN
+ * (TM, TN multiples of 4; BM/TM, BN/TN whole). */
 #include "common.glsl"
 
 layout(constant_id = 3) const uint BM = 64;
@@ -96,7 +99,7 @@ void mm_load_x(uint k0) {
     for (uint e = gl_LocalInvocationID.x; e < BK * BN; e += WG) {
         const uint col = e / BK, kk = e % BK, j = k0 + kk, c = n0 + col;
         float v = 0.0;
-        if (j < P.k && c < P.n) v = x[(P.x_off >> 2) + c * P.x_stride + j];
+        if (j < P.k && c < P.n) v = mm_act(x[(P.x_off >> 2) + c * P.x_stride + j]);
         xs[kk * XS_STRIDE + (col >> 2)][col & 3u] = v;
     }
 }

@@ -90,7 +90,7 @@ void mv_accumulate() {
         vec2 v[ROWS];
         [[unroll]] for (uint r = 0; r < ROWS; r++) v[r] = mm_pair(row_byte[r] + 4u * p);
         [[unroll]] for (uint c = 0; c < NCOLS; c++) {
-            const vec2 xv = vec2(x[x_base[c] + 2u * p], x[x_base[c] + 2u * p + 1u]);
+            const vec2 xv = vec2(mm_act(x[x_base[c] + 2u * p]), mm_act(x[x_base[c] + 2u * p + 1u]));
             [[unroll]] for (uint r = 0; r < ROWS; r++) acc[r * NCOLS + c] += dot(v[r], xv);
         }
     }
@@ -98,7 +98,7 @@ void mv_accumulate() {
         const uint j = P.k - 1u;
         [[unroll]] for (uint r = 0; r < ROWS; r++) {
             const float v = mm_single(row_byte[r] + 2u * j);
-            [[unroll]] for (uint c = 0; c < NCOLS; c++) acc[r * NCOLS + c] += v * x[x_base[c] + j];
+            [[unroll]] for (uint c = 0; c < NCOLS; c++) acc[r * NCOLS + c] += v * mm_act(x[x_base[c] + j]);
         }
     }
 }

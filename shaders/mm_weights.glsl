@@ -8,7 +8,7 @@
  * start on 2-byte boundaries, so a 32-bit value may straddle two words. The
  * loaders below read exactly the words that overlap the bytes asked for and
  * combine them with selects (mix), not branches: no read past the bytes a row
- * owns (the binding's end is rounded up to a word by the C side), and
+ * owns (vk_dispatch rounds a binding's end up to a word), and
  * no divergence when adjacent invocations sit in blocks of different
  * alignment.
  *
@@ -94,4 +94,32 @@ float mm_single(uint b) {
 
 #if defined(W_Q8_0) || defined(W_Q4_0)
 #define MM_QUANT 1
+#endif
+
+/* Activations are rounded to the weight's "dot type" as the CPU backend and
+ * llama.cpp's CPU kernels round them before a product: fp16 for F16 weights,
+ * bf16 for BF16 (round to nearest even, as em_fp32_to_fp16/_bf16), so the
+ * backends multiply the same numbers (fp32 activations differ by up to 2e-3
+ * relative in F16 products, enough to fail the 1e-3 conformance bound).
+ * With bit operations, not packHalf2x16, whose rounding Vulkan leaves to the
+ * implementation. F32 and quant weights take fp32 activations as they are. */
+#if defined(W_F16)
+float mm_act(float v) {
+    const uint u = floatBitsToUint(v), a = u & 0x7fffffffu;
+    uint r = (a + 0xfffu + ((a >> 13) & 1u)) & 0xffffe000u; /* 11 significant bits */
+    r = mix(r, 0x7f800000u, r >= 0x47800000u);               /* past 65504: inf */
+    /* Below 2^-14 fp16 is subnormal: multiples of 2^-24 (exact in fp32). */
+    const float sub = roundEven(uintBitsToFloat(a) * 16777216.0) * uintBitsToFloat(0x33800000u);
+    r = mix(r, floatBitsToUint(sub), a < 0x38800000u);
+    r = mix(r, a, a > 0x7f800000u);                          /* NaN stays */
+    return uintBitsToFloat((u & 0x80000000u) | r);
+}
+#elif defined(W_BF16)
+float mm_act(float v) {
+    const uint u = floatBitsToUint(v);
+    const uint r = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+    return mix(uintBitsToFloat(r), v, (u & 0x7fffffffu) > 0x7f800000u);
+}
+#else
+#define mm_act(v) (v)
 #endif
