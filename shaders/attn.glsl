@@ -7,6 +7,16 @@
  * for F32, so an even head_dim keeps every read on a word boundary and no
  * 16-bit storage feature is needed. Arithmetic is fp32 either way. */
 
+/* The query as it meets the keys: rounded to fp16 against an F16 cache, as
+ * the CPU backend and llama.cpp's CPU path do (their products convert it to
+ * the cache's type). The softmax weights they round too are normalised ones,
+ * which an online softmax does not have: that part of the difference stays. */
+#ifdef KV_F16
+#define ATTN_Q(v) em_round_f16(v)
+#else
+#define ATTN_Q(v) (v)
+#endif
+
 #ifdef KV_F16
 #define KV_ES 2u
 /* Values 2j and 2j+1 of the head whose first value is at word wbase. */

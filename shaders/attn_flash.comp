@@ -80,7 +80,7 @@ void main() {
     /* The block's query rows, zeros past the last. */
     for (uint i = t; i < BR * HD; i += W) {
         const uint R = blk * BR + i / HD;
-        sq[i] = R < n_rows ? qb[P.q_off / 4u + R / G * P.q_stride + (hk * G + R % G) * HD + i % HD] : 0.0;
+        sq[i] = R < n_rows ? ATTN_Q(qb[P.q_off / 4u + R / G * P.q_stride + (hk * G + R % G) * HD + i % HD]) : 0.0;
     }
 
     /* Keys this row sees, and the last key any row of the block sees. */

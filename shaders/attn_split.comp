@@ -122,7 +122,7 @@ void main() {
     const uint row_w = P.kv_stride / 4u;
 
     const uint qbase = P.q_off / 4u + qi * P.q_stride + h * HD;
-    for (uint j = t; j < NW; j += W) sq[j] = vec2(qb[qbase + 2u * j], qb[qbase + 2u * j + 1u]);
+    for (uint j = t; j < NW; j += W) sq[j] = vec2(ATTN_Q(qb[qbase + 2u * j]), ATTN_Q(qb[qbase + 2u * j + 1u]));
     barrier();
 
     /* This chunk's keys: chunks of len keys (a whole number of tiles) cut

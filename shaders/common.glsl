@@ -35,3 +35,18 @@ layout(local_size_x_id = 0, local_size_y_id = 1, local_size_z_id = 2) in;
  * 2-byte aligned: 34 bytes for Q8_0, 18 for Q4_0). */
 #define EM_LOAD_U32_A2(buf, b) \
     (((b) & 2u) == 0u ? buf[(b) >> 2] : ((buf[(b) >> 2] >> 16) | (buf[((b) >> 2) + 1u] << 16)))
+
+/* v rounded to the nearest fp16 value (ties to even), kept as fp32: what
+ * the CPU backend (and llama.cpp's CPU kernels) do to an activation before a
+ * product with F16 data. With bit operations, as packHalf2x16's rounding is
+ * left to the implementation. */
+float em_round_f16(float v) {
+    const uint u = floatBitsToUint(v), a = u & 0x7fffffffu;
+    uint r = (a + 0xfffu + ((a >> 13) & 1u)) & 0xffffe000u; /* 11 significant bits */
+    r = mix(r, 0x7f800000u, r >= 0x47800000u);               /* past 65504: inf */
+    /* Below 2^-14 fp16 is subnormal: multiples of 2^-24 (exact in fp32). */
+    const float sub = roundEven(uintBitsToFloat(a) * 16777216.0) * uintBitsToFloat(0x33800000u);
+    r = mix(r, floatBitsToUint(sub), a < 0x38800000u);
+    r = mix(r, a, a > 0x7f800000u);                          /* NaN stays */
+    return uintBitsToFloat((u & 0x80000000u) | r);
+}

@@ -129,7 +129,15 @@ variants=(
 
 tol_for() {
   case "$1" in
-    f32|f16) echo 1e-3 ;;
+    f32) echo 1e-3 ;;
+    # F16 on a GPU backend: 1.5e-3. Activations are rounded to fp16 before
+    # every F16 product (as the CPU and llama.cpp do), so an input one fp32
+    # ulp away (a GPU's exp, sin/cos, sum order) can land on the other side of
+    # an fp16 rounding and move a product by 2^-11: measured on lavapipe, the
+    # 100-token prompt reaches 1.03e-3 against llama.cpp and 1.14e-3 against
+    # Ember's CPU (1.19e-3 with an F32 cache, so not attention), greedy tokens
+    # identical throughout; llama.cpp against Ember's CPU reaches 8e-4.
+    f16) if [ "$backend" = cpu ]; then echo 1e-3; else echo 1.5e-3; fi ;;
     *) echo 1e-2 ;;
   esac
 }

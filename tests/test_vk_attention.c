@@ -199,7 +199,10 @@ static void attn_full_ref(float *out, const float *q, const cache *C, const shap
                     const char *row = (const char *)C->kh + r * rb;
                     const float kx = t == EM_TYPE_F16 ? em_fp16_to_fp32(((const em_fp16 *)row)[col + e])
                                                       : ((const float *)row)[col + e];
-                    d += (double)q[i * qdim + h * s->head_dim + e] * kx;
+                    /* against an F16 cache the query meets the keys rounded
+                     * to fp16 (shaders/attn.glsl, as the CPU backend) */
+                    const float qx = q[i * qdim + h * s->head_dim + e];
+                    d += (double)(t == EM_TYPE_F16 ? em_fp16_to_fp32(em_fp32_to_fp16(qx)) : qx) * kx;
                 }
                 w[r] = d * scale;
                 if (w[r] > mx) mx = w[r];
