@@ -27,6 +27,8 @@
  *                              storage, no subgroup arithmetic
  *   EMBER_VK_DISABLE_FP16, EMBER_VK_DISABLE_INT8, EMBER_VK_DISABLE_SUBGROUP
  *   EMBER_VK_MAX_SHARED=bytes, EMBER_VK_MAX_WG=n, EMBER_VK_MAX_RANGE=bytes
+ *   EMBER_VK_TUNE=gpu|cpu      size work for a GPU or for a CPU implementation
+ *                              (default: by device type; limit modes: gpu)
  *   EMBER_VK_SUBGROUP_SIZE=n   require this subgroup size where the driver
  *                              allows (VK_EXT_subgroup_size_control)
  *   EMBER_VK_VALIDATE=1        enable the Khronos validation layer (with

@@ -234,6 +234,13 @@ static ember_status apply_switches(vk_caps *caps, char *err) {
         caps->fp16 = caps->int8 = caps->storage16 = caps->storage8 = caps->dot8 = caps->coopmat = false;
         caps->subgroup_arith = false;
     }
+    caps->cpu_tuning = caps->type == VK_PHYSICAL_DEVICE_TYPE_CPU && !caps->limits;
+    const char *tune = getenv("EMBER_VK_TUNE");
+    if (tune && *tune) {
+        if (strcmp(tune, "gpu") && strcmp(tune, "cpu"))
+            return em_err(err, EM_ERR_ARG, "vulkan: EMBER_VK_TUNE=%s: expected gpu or cpu", tune);
+        caps->cpu_tuning = !strcmp(tune, "cpu");
+    }
     if (env_on("EMBER_VK_DISABLE_FP16")) caps->fp16 = caps->storage16 = false;
     if (env_on("EMBER_VK_DISABLE_INT8")) caps->int8 = caps->storage8 = caps->dot8 = false;
     if (env_on("EMBER_VK_DISABLE_SUBGROUP")) caps->subgroup_arith = caps->subgroup_shuffle = false;

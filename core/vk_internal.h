@@ -122,6 +122,10 @@ typedef struct vk_caps {
     bool uma;                    /* a device-local memory type is host-visible */
     uint64_t device_local_bytes; /* largest device-local heap */
     const char *limits;          /* NULL, or the limit mode's name ("v3d") */
+    bool cpu_tuning;             /* size work for a CPU implementation (lavapipe):
+                                  * few, wide workgroups. Off in a limit mode and
+                                  * with EMBER_VK_TUNE=gpu, so tests reach the
+                                  * GPU sizing on lavapipe. */
 } vk_caps;
 
 /* ---- memory: tensors live in blocks; em_tensor.extra is the vk_block,

@@ -122,7 +122,7 @@ static uint32_t mv_units(enum em_type t, uint32_t k) {
  * (ROWS x ncols x WG floats). */
 static mm_kernel mv_kernel(vk_ctx *c, enum em_type t, uint32_t k, uint32_t ncols) {
     const vk_caps *cp = vk_ctx_caps(c);
-    const bool cpu = cp->type == VK_PHYSICAL_DEVICE_TYPE_CPU && !cp->limits;
+    const bool cpu = cp->cpu_tuning;
     const uint32_t rows = cpu ? 8 : 2;
     const uint32_t wg_max = mm_min_u32(cp->max_wg_invocations, cp->max_wg_size[0]);
     uint32_t wg = mm_pow2_floor(mm_min_u32(cpu ? mm_min_u32(cp->subgroup_size ? cp->subgroup_size : 8, 16) : 128, wg_max));
