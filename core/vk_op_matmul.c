@@ -13,11 +13,12 @@
  *   otherwise             shaders/matmul.comp: prefill. A tiled product
  *       (BM x BN output tiles, TM x TN per invocation) with tile sizes picked
  *       from the device's shared memory and workgroup limits.
- * Both accumulate in fp32. Activations are rounded to fp16 for F16 weights
- * and to bf16 for BF16, as the CPU backend and llama.cpp round them (so the
- * backends agree to fp32 summation order); for F32, Q8_0 and Q4_0 weights
- * they are used as fp32, where the CPU quantizes them to Q8_0 blocks for the
- * quantized types (results differ by that rounding, ~1e-2 relative).
+ * Both accumulate in fp32. Activations are rounded to fp16 for F16 weights,
+ * as the CPU backend and llama.cpp round them (so the backends agree to fp32
+ * summation order); for F32, BF16, Q8_0 and Q4_0 weights they are used as
+ * fp32, where the CPU rounds them to bf16 or quantizes them to Q8_0 blocks
+ * (results differ by that rounding, ~1e-2 relative; shaders/mm_weights.glsl
+ * says why BF16 is not mirrored).
  *
  * Large products become several dispatches: weight rows in ranges whose
  * bytes fit one storage binding (maxStorageBufferRange, less the alignment
