@@ -34,6 +34,8 @@
  *   EMBER_VK_VALIDATE=1        enable the Khronos validation layer (with
  *                              synchronization validation); any message it
  *                              prints makes the next sync fail
+ *   EMBER_VK_MAX_MEMORY=bytes  fail allocations past this many bytes, as a
+ *                              smaller device would (tests the messages)
  *   EMBER_VK_TIMEOUT_S=n       a submit not done after n seconds (default
  *                              120) is reported as a hung device */
 #ifndef EMBER_VK_BACKEND_H

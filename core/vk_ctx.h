@@ -65,6 +65,8 @@ struct vk_ctx {
     /* memory (vk_memory.c) */
     vk_block *blocks;
     uint32_t next_block_id;
+    uint64_t allocated;  /* bytes in blocks now */
+    uint64_t max_memory; /* EMBER_VK_MAX_MEMORY, or 0 */
     vk_block *staging;  /* for uploads/downloads of unmapped blocks */
     vk_block *params;   /* the params arena of the current op list */
     uint32_t params_used, param_stride;

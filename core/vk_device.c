@@ -388,6 +388,8 @@ ember_status vk_device_open(vk_ctx *c, const vk_backend_params *p, char *err) {
     if (c->mt_device == UINT32_MAX || c->mt_host == UINT32_MAX)
         return em_err(err, EM_ERR_UNSUPPORTED, "vulkan: %s has no device-local or no host-visible coherent memory type", k->name);
     if (c->mt_device == c->mt_host) c->device_mapped = true;
+    long mm = env_long("EMBER_VK_MAX_MEMORY", 0);
+    c->max_memory = mm > 0 ? (uint64_t)mm : 0;
     long t = env_long("EMBER_VK_TIMEOUT_S", 120);
     c->timeout_ns = (uint64_t)(t > 0 ? t : 120) * 1000000000ull;
     return EM_OK;

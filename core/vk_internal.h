@@ -136,6 +136,7 @@ typedef struct vk_block {
     VkDeviceMemory mem;
     char *map;          /* host address when host-visible, else NULL */
     uint64_t size, used;
+    uint64_t mem_size;  /* bytes of the VkDeviceMemory */
     uint32_t id;        /* for hazard tracking */
     int live;           /* tensors allocated in it and not released */
     bool weights;       /* a weight block (bump-only, freed with the backend) */

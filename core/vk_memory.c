@@ -64,7 +64,10 @@ vk_block *vk_block_new(vk_ctx *c, uint32_t memtype, uint64_t size, VkBufferUsage
         return NULL;
     }
     VkMemoryAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, .allocationSize = req.size, .memoryTypeIndex = mt};
-    r = api->vkAllocateMemory(c->dev, &ai, NULL, &b->mem);
+    /* EMBER_VK_MAX_MEMORY plays a smaller device: past it, allocation fails
+     * as the driver's would. */
+    if (c->max_memory && c->allocated + req.size > c->max_memory) r = VK_ERROR_OUT_OF_DEVICE_MEMORY;
+    else r = api->vkAllocateMemory(c->dev, &ai, NULL, &b->mem);
     if (r != VK_SUCCESS) {
         em_err(err, EM_ERR_NOMEM, "vulkan: out of device memory: %s for a %.1f MiB block (%s has %.0f MiB device-local); try a smaller --ctx or model",
                vk_result_str(r), (double)size / MIB, c->caps.name, (double)c->caps.device_local_bytes / MIB);
@@ -72,6 +75,8 @@ vk_block *vk_block_new(vk_ctx *c, uint32_t memtype, uint64_t size, VkBufferUsage
         free(b);
         return NULL;
     }
+    b->mem_size = req.size;
+    c->allocated += req.size;
     if ((r = api->vkBindBufferMemory(c->dev, b->buf, b->mem, 0)) != VK_SUCCESS) {
         em_err(err, EM_ERR_UNSUPPORTED, "vulkan: vkBindBufferMemory: %s", vk_result_str(r));
         vk_block_free(c, b);
@@ -95,7 +100,10 @@ void vk_block_free(vk_ctx *c, vk_block *b) {
     vk_api *api = &c->api;
     if (b->map) api->vkUnmapMemory(c->dev, b->mem);
     if (b->buf) api->vkDestroyBuffer(c->dev, b->buf, NULL);
-    if (b->mem) api->vkFreeMemory(c->dev, b->mem, NULL);
+    if (b->mem) {
+        api->vkFreeMemory(c->dev, b->mem, NULL);
+        c->allocated -= b->mem_size;
+    }
     free(b);
 }
 

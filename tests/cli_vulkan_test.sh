@@ -41,6 +41,9 @@ if "$ember" devices >"$tmp/dev" 2>&1; then
   fi
   expect 0 "vulkan: submits=" -- "$ember" generate -m "$tmp/m.gguf" -p hi -n 4 --backend vulkan
   expect 1 "device 9 asked for" -- "$ember" generate -m "$tmp/m.gguf" -p hi -n 2 --backend vulkan --device 9
+  # a device too small: the weights, then the KV cache, named in a clean failure
+  EMBER_VK_MAX_MEMORY=1000000 expect 1 "out of device memory.*weight token_embd" -- "$ember" generate -m "$tmp/m.gguf" -p hi --backend vulkan
+  EMBER_VK_MAX_MEMORY=30000000 expect 1 "out of device memory.*k_cache" -- "$ember" generate -m "$tmp/m.gguf" -p hi --backend vulkan --ctx 1000000
   # the same greedy text on both backends (a 2-layer model: no near-ties expected)
   "$ember" generate -m "$tmp/m.gguf" -p "The robot" -n 12 --temp 0 --backend cpu >"$tmp/c.txt" 2>/dev/null
   "$ember" generate -m "$tmp/m.gguf" -p "The robot" -n 12 --temp 0 --backend vulkan >"$tmp/v.txt" 2>/dev/null
