@@ -107,16 +107,7 @@ float mm_single(uint b) {
  * measured, fp32 is nearer both the CPU and llama.cpp (7e-3 against 1.1e-2 on
  * the conformance models). F32 and quant weights take fp32 too. */
 #if defined(W_F16)
-float mm_act(float v) {
-    const uint u = floatBitsToUint(v), a = u & 0x7fffffffu;
-    uint r = (a + 0xfffu + ((a >> 13) & 1u)) & 0xffffe000u; /* 11 significant bits */
-    r = mix(r, 0x7f800000u, r >= 0x47800000u);               /* past 65504: inf */
-    /* Below 2^-14 fp16 is subnormal: multiples of 2^-24 (exact in fp32). */
-    const float sub = roundEven(uintBitsToFloat(a) * 16777216.0) * uintBitsToFloat(0x33800000u);
-    r = mix(r, floatBitsToUint(sub), a < 0x38800000u);
-    r = mix(r, a, a > 0x7f800000u);                          /* NaN stays */
-    return uintBitsToFloat((u & 0x80000000u) | r);
-}
+#define mm_act(v) em_round_f16(v) /* common.glsl */
 #else
 #define mm_act(v) (v)
 #endif
