@@ -103,6 +103,10 @@ typedef struct em_backend_ops {
      * allowed (the backend may then run them one by one). n_w <= 4. */
     void (*matmul_multi)(em_backend *be, int n_w, em_tensor *const *outs, const em_tensor *const *ws,
                          const em_tensor *x);
+    /* Optional (NULL where not offered): out += x . w^T, a product and a
+     * residual add in one op, so a GPU backend runs one dispatch instead of
+     * two. Shapes as matmul; out is read and written. */
+    void (*matmul_acc)(em_backend *be, em_tensor *out, const em_tensor *w, const em_tensor *x);
     /* In-place rotary embedding, llama.cpp's "normal" mode (adjacent pairs).
      * x: F32 [n_tok][n_head][head_dim] as ne = {head_dim, n_head, n_tok}; pos: I32 [n_tok]. */
     void (*rope)(em_backend *be, em_tensor *x, const em_tensor *pos, const em_rope_params *p);

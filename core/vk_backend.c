@@ -81,13 +81,17 @@ static void vk_rms_norm(em_backend *be, em_tensor *out, const em_tensor *x, cons
 }
 static void vk_matmul(em_backend *be, em_tensor *out, const em_tensor *w, const em_tensor *x) {
     vk_pending_flush(ctx_of(be));
-    vk_op_matmul(ctx_of(be), out, w, x);
+    vk_op_matmul(ctx_of(be), out, w, x, false);
+}
+static void vk_matmul_acc(em_backend *be, em_tensor *out, const em_tensor *w, const em_tensor *x) {
+    vk_pending_flush(ctx_of(be));
+    vk_op_matmul(ctx_of(be), out, w, x, true);
 }
 /* The products share x and write different outputs: listed back to back,
  * they run without barriers between them (vk_record.c). */
 static void vk_matmul_multi(em_backend *be, int n_w, em_tensor *const *outs, const em_tensor *const *ws, const em_tensor *x) {
     vk_pending_flush(ctx_of(be));
-    for (int j = 0; j < n_w; j++) vk_op_matmul(ctx_of(be), outs[j], ws[j], x);
+    for (int j = 0; j < n_w; j++) vk_op_matmul(ctx_of(be), outs[j], ws[j], x, false);
 }
 static void vk_attention(em_backend *be, em_tensor *out, const em_tensor *q, const em_tensor *k, const em_tensor *v,
                          const em_attn_params *p) {
@@ -134,6 +138,7 @@ static const em_backend_ops vk_ops = {
     .rms_norm = vk_rms_norm,
     .matmul = vk_matmul,
     .matmul_multi = vk_matmul_multi,
+    .matmul_acc = vk_matmul_acc,
     .rope = vk_rope,
     .kv_store = vk_kv_store,
     .attention = vk_attention,

@@ -220,7 +220,8 @@ const vk_caps *vk_ctx_caps(const vk_ctx *c);
 
 void vk_op_get_rows(vk_ctx *c, em_tensor *out, const em_tensor *table, const em_tensor *ids);
 void vk_op_rms_norm(vk_ctx *c, em_tensor *out, const em_tensor *x, const em_tensor *w, float eps);
-void vk_op_matmul(vk_ctx *c, em_tensor *out, const em_tensor *w, const em_tensor *x);
+/* acc: out += w x (the residual add fused into the product) */
+void vk_op_matmul(vk_ctx *c, em_tensor *out, const em_tensor *w, const em_tensor *x, bool acc);
 /* x2 / cache2, src2 may be NULL; when given, the pair goes as one dispatch
  * (a layer's queries and keys; its keys and values). */
 void vk_op_rope(vk_ctx *c, em_tensor *x, em_tensor *x2, const em_tensor *pos, const em_rope_params *p);

@@ -43,6 +43,7 @@ typedef struct mm_params {
     uint32_t w_off, w_stride;  /* residual offset, row stride: bytes */
     uint32_t x_off, x_stride;  /* bytes, floats */
     uint32_t o_off, o_stride;  /* bytes, floats */
+    uint32_t acc;              /* 1: out += w x */
 } mm_params;
 _Static_assert(sizeof(mm_params) <= VK_MAX_PARAMS, "matmul params fit the uniform block");
 
@@ -226,7 +227,7 @@ static vk_bind mm_bind(const em_tensor *t, uint64_t off, uint64_t len, bool writ
 
 /* One dispatch: weight rows [r0, r0+mc) by activation rows [i0, i0+nc). */
 static void mm_dispatch(vk_ctx *c, const mm_kernel *kn, em_tensor *out, const em_tensor *w, const em_tensor *x,
-                        const mm_shape *s, uint64_t r0, uint64_t mc, uint64_t i0, uint64_t nc) {
+                        const mm_shape *s, uint64_t r0, uint64_t mc, uint64_t i0, uint64_t nc, bool acc) {
     const vk_bind b[3] = {
         mm_bind(out, 4 * (i0 * s->o_stride + r0), 4 * ((nc - 1) * s->o_stride + mc), true),
         mm_bind(w, r0 * s->w_stride, (mc - 1) * s->w_stride + s->w_row, false),
@@ -237,6 +238,7 @@ static void mm_dispatch(vk_ctx *c, const mm_kernel *kn, em_tensor *out, const em
         .w_off = vk_bind_residual(c, w, b[1].off), .w_stride = (uint32_t)s->w_stride,
         .x_off = vk_bind_residual(c, x, b[2].off), .x_stride = (uint32_t)s->x_stride,
         .o_off = vk_bind_residual(c, out, b[0].off), .o_stride = (uint32_t)s->o_stride,
+        .acc = acc,
     };
     const uint32_t gx = (uint32_t)((mc + kn->rows - 1) / kn->rows);
     const uint32_t gy = (uint32_t)((nc + kn->cols - 1) / kn->cols);
@@ -249,7 +251,7 @@ static mm_kernel mm_kernel_for(vk_ctx *c, enum em_type t, const mm_shape *s, uin
     return mm_kernel_get(c, t, (uint32_t)nc);
 }
 
-static void mm_run(vk_ctx *c, em_tensor *out, const em_tensor *w, const em_tensor *x, const mm_shape *s) {
+static void mm_run(vk_ctx *c, em_tensor *out, const em_tensor *w, const em_tensor *x, const mm_shape *s, bool acc) {
     const vk_caps *cp = vk_ctx_caps(c);
     /* Group sizes for splitting: the kernel of the whole product. */
     const mm_kernel whole = mm_kernel_for(c, w->type, s, s->n);
@@ -268,7 +270,7 @@ static void mm_run(vk_ctx *c, em_tensor *out, const em_tensor *w, const em_tenso
             const uint64_t mr = s->m - r0 < mc ? s->m - r0 : mc, nr = s->n - i0 < nc ? s->n - i0 : nc;
             const mm_kernel kn = nr == s->n ? whole : mm_kernel_for(c, w->type, s, nr);
             if (!kn.pipe) return;
-            mm_dispatch(c, &kn, out, w, x, s, r0, mr, i0, nr);
+            mm_dispatch(c, &kn, out, w, x, s, r0, mr, i0, nr, acc);
         }
     }
 }
@@ -304,7 +306,7 @@ static bool mm_check(vk_ctx *c, const em_tensor *out, const em_tensor *w, const 
     return true;
 }
 
-void vk_op_matmul(vk_ctx *c, em_tensor *out, const em_tensor *w, const em_tensor *x) {
+void vk_op_matmul(vk_ctx *c, em_tensor *out, const em_tensor *w, const em_tensor *x, bool acc) {
     if (!mm_check(c, out, w, x)) return;
     if (w->ne[1] == 0 || x->ne[1] == 0) return;
     const mm_shape s = {
@@ -312,5 +314,5 @@ void vk_op_matmul(vk_ctx *c, em_tensor *out, const em_tensor *w, const em_tensor
         .w_row = em_row_bytes(w->type, w->ne[0]), .w_stride = w->nb[1],
         .x_stride = x->nb[1] / 4, .o_stride = out->nb[1] / 4,
     };
-    mm_run(c, out, w, x, &s);
+    mm_run(c, out, w, x, &s, acc);
 }

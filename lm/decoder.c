@@ -120,6 +120,16 @@ void lm_ctx_free(lm_ctx *c) {
 /* n rows of an activation buffer, viewed as a 2-D tensor. */
 static em_tensor rows(const em_tensor *t, int64_t n) { return em_tensor_rows(t, 0, n); }
 
+/* x += a . w^T: one op where the backend fuses it, else through proj. */
+static void residual_product(em_backend *be, em_tensor *x, em_tensor *proj, const em_tensor *w, const em_tensor *a) {
+    if (be->ops->matmul_acc) {
+        be->ops->matmul_acc(be, x, w, a);
+    } else {
+        be->ops->matmul(be, proj, w, a);
+        be->ops->add(be, x, x, proj);
+    }
+}
+
 /* Evaluate n <= n_batch tokens starting at position c->n_past. */
 static ember_status forward(lm_ctx *c, const int32_t *tokens, int64_t n, char *err) {
     const lm_model *m = c->m;
@@ -162,16 +172,14 @@ static ember_status forward(lm_ctx *c, const int32_t *tokens, int64_t n, char *e
         op->kv_store(be, &c->k_cache[l], &k, p0);
         op->kv_store(be, &c->v_cache[l], &v, p0);
         op->attention(be, &att, &q, &c->k_cache[l], &c->v_cache[l], &ap);
-        op->matmul(be, &proj, &L->wo, &att);
-        op->add(be, &x, &x, &proj); /* residual */
+        residual_product(be, &x, &proj, &L->wo, &att); /* x += att Wo */
         /* feed-forward (SwiGLU) */
         op->rms_norm(be, &h, &x, &L->ffn_norm, hp->rms_eps);
         em_tensor *gu[2] = {&gate, &up};
         const em_tensor *wgu[2] = {&L->w_gate, &L->w_up};
         op->matmul_multi(be, 2, gu, wgu, &h);
         op->swiglu(be, &gate, &gate, &up);
-        op->matmul(be, &proj, &L->w_down, &gate);
-        op->add(be, &x, &x, &proj); /* residual */
+        residual_product(be, &x, &proj, &L->w_down, &gate); /* x += gate Wdown */
     }
     /* logits of the last token only */
     em_tensor xl = em_tensor_rows(&c->x, n - 1, 1), hl = em_tensor_rows(&c->h, 0, 1);

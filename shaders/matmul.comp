@@ -38,8 +38,9 @@ layout(set = 0, binding = 0, std140) uniform Params {
     uint w_off, w_stride;    /* residual offset and row stride, bytes */
     uint x_off, x_stride;    /* bytes, floats */
     uint o_off, o_stride;    /* bytes, floats */
+    uint acc;                /* 1: add to out (out += w x) */
 } P;
-layout(set = 0, binding = 1, std430) writeonly buffer Out { float o[]; };
+layout(set = 0, binding = 1, std430) buffer Out { float o[]; };
 layout(set = 0, binding = 2, std430) readonly buffer W { uint w[]; };
 layout(set = 0, binding = 3, std430) readonly buffer X { float x[]; };
 
@@ -134,7 +135,10 @@ void main() {
         [[unroll]] for (uint i = 0; i < TM / 4u; i++) {
             const uint row = m0 + 4u * (tx + i * (BM / TM));
             [[unroll]] for (uint e = 0; e < 4u; e++)
-                if (row + e < P.m) o[(P.o_off >> 2) + col * P.o_stride + row + e] = acc[c][i][e];
+                if (row + e < P.m) {
+                    const uint at = (P.o_off >> 2) + col * P.o_stride + row + e;
+                    o[at] = P.acc != 0u ? o[at] + acc[c][i][e] : acc[c][i][e]; /* acc: out += w x */
+                }
         }
     }
 }

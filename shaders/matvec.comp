@@ -29,8 +29,9 @@ layout(set = 0, binding = 0, std140) uniform Params {
     uint w_off, w_stride;    /* residual offset and row stride, bytes */
     uint x_off, x_stride;    /* bytes, floats */
     uint o_off, o_stride;    /* bytes, floats */
+    uint acc;                /* 1: add to out (out += w x) */
 } P;
-layout(set = 0, binding = 1, std430) writeonly buffer Out { float o[]; };
+layout(set = 0, binding = 1, std430) buffer Out { float o[]; };
 layout(set = 0, binding = 2, std430) readonly buffer W { uint w[]; };
 layout(set = 0, binding = 3, std430) readonly buffer X { float x[]; };
 
@@ -142,6 +143,9 @@ void main() {
         const uint r = i / NCOLS, c = i % NCOLS, row = gl_WorkGroupID.x * ROWS + r;
         float s = 0.0;
         for (uint g = 0; g < parts; g++) s += red[i * stride + g];
-        if (row < P.m && c < P.n) o[(P.o_off >> 2) + c * P.o_stride + row] = s;
+        if (row < P.m && c < P.n) {
+            const uint at = (P.o_off >> 2) + c * P.o_stride + row;
+            o[at] = P.acc != 0u ? o[at] + s : s; /* acc: out += w x (a residual add) */
+        }
     }
 }

@@ -269,6 +269,37 @@ static void test_pairs(vkt *T) {
     vkt_release(T, &c1c, &c1v); vkt_release(T, &c2c, &c2v);
 }
 
+/* matmul_acc (out += x w^T) against the CPU's matmul then add, for the
+ * matrix-vector (n = 1) and tiled (n = 20) kernels. */
+static void test_matmul_acc(vkt *T) {
+    const enum em_type types[2] = {EM_TYPE_F32, EM_TYPE_F16};
+    const int64_t ns[2] = {1, 20}, m = 67, k = 96;
+    for (int ti = 0; ti < 2; ti++)
+        for (int ni = 0; ni < 2; ni++) {
+            const int64_t n = ns[ni];
+            void *wt = make_table(T, types[ti], m, k);
+            em_tensor ws = em_tensor_make(types[ti], k, m, 1, 1), wc, wv, xc, xv, oc, ov, pc, pv;
+            vkt_weight(T, &wc, &wv, &ws, wt);
+            float *x = malloc(sizeof(float) * (size_t)(k * n)), *o = malloc(sizeof(float) * (size_t)(m * n));
+            vkt_fill(T, x, (size_t)(k * n), 1.0f);
+            vkt_fill(T, o, (size_t)(m * n), 3.0f);
+            em_tensor xs = em_tensor_make(EM_TYPE_F32, k, n, 1, 1), os = em_tensor_make(EM_TYPE_F32, m, n, 1, 1);
+            vkt_act(T, &xc, &xv, &xs, x);
+            vkt_act(T, &oc, &ov, &os, o);
+            vkt_act(T, &pc, &pv, &os, NULL);
+            T->cpu->ops->matmul(T->cpu, &pc, &wc, &xc);
+            T->cpu->ops->add(T->cpu, &oc, &oc, &pc);
+            CHECK(T->vk->ops->matmul_acc != NULL, "vulkan offers matmul_acc");
+            T->vk->ops->matmul_acc(T->vk, &ov, &wv, &xv);
+            float *rc, *rv;
+            vkt_results(T, &oc, &ov, &rc, &rv);
+            double e = vkt_maxrel(rc, rv, (size_t)(m * n));
+            CHECK(e <= 1e-5, "matmul_acc %s n %lld: rel err %g", em_type_name(types[ti]), (long long)n, e);
+            free(rc); free(rv); free(x); free(o); free(wt);
+            vkt_release(T, &xc, &xv); vkt_release(T, &oc, &ov); vkt_release(T, &pc, &pv);
+        }
+}
+
 /* The same op list twice with new data: the second sync must replay. */
 static void test_replay(vkt *T) {
     vk_backend_stats s0, s1;
@@ -316,6 +347,7 @@ int main(void) {
     test_eltwise(&T);
     test_replay(&T);
     test_pairs(&T);
+    test_matmul_acc(&T);
     vkt_close(&T);
     /* A table split over several storage bindings. */
     setenv("EMBER_VK_MAX_RANGE", "65536", 1);
