@@ -62,13 +62,8 @@ int64_t cli_tokenize(const lm_vocab *v, const char *text, size_t len, bool add_s
 
 /* ---- backend choice */
 
-struct upload_progress {
-    size_t total;
-    int last_pct;
-};
-
 static void on_upload(void *user, size_t done) {
-    struct upload_progress *p = user;
+    cli_progress *p = user;
     int pct = p->total ? (int)(100.0 * (double)done / (double)p->total) : 0;
     if (pct > 100) pct = 100;
     if (pct / 10 != p->last_pct / 10) {
@@ -79,17 +74,16 @@ static void on_upload(void *user, size_t done) {
     }
 }
 
-em_backend *cli_backend_open(const char *kind, int device, int threads, const char *model_path,
-                             bool quiet, char *desc, size_t desc_len, char *err) {
+em_backend *cli_backend_open(const char *kind, int device, int threads, const char *model_path, bool quiet,
+                             cli_progress *prog, char *desc, size_t desc_len, char *err) {
     /* Progress only where an upload takes a noticeable time (>= 256 MiB). */
-    static _Thread_local struct upload_progress prog;
     struct stat sb;
-    prog.total = model_path && stat(model_path, &sb) == 0 ? (size_t)sb.st_size : 0;
-    prog.last_pct = -10;
-    const bool show = !quiet && prog.total >= (256u << 20);
+    prog->total = model_path && stat(model_path, &sb) == 0 ? (size_t)sb.st_size : 0;
+    prog->last_pct = -10;
+    const bool show = !quiet && prog->total >= (256u << 20);
     if (!strcmp(kind, "vulkan") || !strcmp(kind, "auto")) {
         vk_backend_params vp = {.device = device, .require_gpu = !strcmp(kind, "auto") && device < 0,
-                                .progress = show ? on_upload : NULL, .progress_user = &prog};
+                                .progress = show ? on_upload : NULL, .progress_user = prog};
         char verr[EM_ERR_LEN];
         em_backend *be = vk_backend_create(&vp, verr);
         if (be) {

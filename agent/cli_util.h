@@ -20,12 +20,20 @@ char *cli_read_file(const char *cmd, const char *path, size_t *n, char *err);
 int64_t cli_tokenize(const lm_vocab *v, const char *text, size_t len, bool add_special, bool parse_special,
                      int32_t **out, char *err);
 
+/* Weight-upload progress on stderr; the caller owns it, and it must outlive
+ * the backend's model load. */
+typedef struct cli_progress {
+    size_t total;
+    int last_pct;
+} cli_progress;
+
 /* The compute backend a command runs on: "cpu", "vulkan", or "auto" (Vulkan
  * when a real GPU is present, else the CPU, saying why on stderr unless
  * quiet). device: a Vulkan device index or -1. model_path: for the upload
- * progress of large files (may be NULL). *desc gets a short description for
- * the summary line ("vulkan: NVIDIA H100", "cpu: 2 threads, avx512"). */
-em_backend *cli_backend_open(const char *kind, int device, int threads, const char *model_path,
-                             bool quiet, char *desc, size_t desc_len, char *err);
+ * progress of large files (may be NULL), reported through *prog. *desc gets a
+ * short description for the summary line ("vulkan: NVIDIA H100", "cpu: 2
+ * threads, avx512"). */
+em_backend *cli_backend_open(const char *kind, int device, int threads, const char *model_path, bool quiet,
+                             cli_progress *prog, char *desc, size_t desc_len, char *err);
 
 #endif

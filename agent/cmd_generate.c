@@ -228,7 +228,8 @@ int ember_cmd_generate(int argc, char **argv) {
     FILE *pf = NULL;
 
     char be_desc[320];
-    be = cli_backend_open(o.backend, (int)o.device, (int)o.threads, o.model, o.quiet, be_desc,
+    cli_progress prog;
+    be = cli_backend_open(o.backend, (int)o.device, (int)o.threads, o.model, o.quiet, &prog, be_desc,
                           sizeof be_desc, err);
     if (!be) goto done;
     double t0 = now_ms();

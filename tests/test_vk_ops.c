@@ -13,7 +13,6 @@
 
 #include "core/types.h"
 
-static float tol_of(enum em_type t) { return t == EM_TYPE_F32 ? 1e-6f : 1e-6f; }
 
 /* A table of n rows of dim values of type t, quantized/converted from f32. */
 static void *make_table(vkt *T, enum em_type t, int64_t rows, int64_t dim) {
@@ -76,7 +75,7 @@ static void test_get_rows(vkt *T) {
             float *rc, *rv;
             vkt_results(T, &oc, &ov, &rc, &rv);
             double e = vkt_maxrel(rc, rv, (size_t)(dim * n));
-            CHECK(e <= tol_of(t), "get_rows %s dim %lld: rel err %g", em_type_name(t), (long long)dim, e);
+            CHECK(e <= 1e-6, "get_rows %s dim %lld: rel err %g", em_type_name(t), (long long)dim, e);
             free(rc); free(rv); free(tab);
             vkt_release(T, &ic, &iv);
             vkt_release(T, &oc, &ov);
