@@ -1,0 +1,91 @@
+/* sim.h - the reference simulated robot behind `ember sim`: a seeded,
+ * deterministic tabletop world (blocks, bowls, trays, signs with printed
+ * labels; a gripper on an arm with a limited reach), the skills it offers,
+ * failure injection, a renderer (cairo, real fonts) and goal judging.
+ *
+ * This module knows nothing of sockets: `agent/cmd_sim.c` joins it to the
+ * controller-side library (robot_io/rio_ctrl.h) and to the journal
+ * (sim/sim_journal.h). The same world generates the default model's
+ * training data, so everything here is a pure function of (seed, steps).
+ *
+ * Determinism: the scene is a function of the seed; whether a step's
+ * injected failure fires is a function of (seed, step_id, fail_rate), never
+ * of time or of how often it was tried, so a step resumed after a restart
+ * meets the same fate. Motion advances only through sim_tick(dt).
+ *
+ * Units: centimetres on the table plane, x to the right, y away from the
+ * robot's base at (0, 0); z up. Ownership: sim_create returns a world the
+ * caller frees with sim_free; strings returned through char ** are malloc'd
+ * and the caller frees them. One thread at a time per world. */
+#ifndef EMBER_SIM_H
+#define EMBER_SIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/status.h"
+#include "robot_io/rio_msg.h"
+
+typedef struct sim_world sim_world;
+
+typedef struct sim_config {
+    uint64_t seed;       /* scene and failure draws */
+    double fail_rate;    /* 0..1: chance that a pick slips (other injected faults scale from it) */
+    double step_s;       /* seconds of simulated motion per skill (default 0.4) */
+    int n_objects;       /* 0 = chosen by the seed (5..9) */
+} sim_config;
+
+void sim_config_defaults(sim_config *cfg);
+
+sim_world *sim_create(const sim_config *cfg, char *err);
+void sim_free(sim_world *w); /* NULL is a no-op */
+
+/* What the controller announces in its hello: the skills with typed
+ * arguments (object arguments enumerate the world's object ids) and the
+ * state vector's layout. Fills hello->skills (malloc'd; rio_msg_clear frees
+ * it), n_skills, layout, n_layout, cameras. */
+ember_status sim_describe(const sim_world *w, rio_hello *hello, char *err);
+
+/* Begin executing a step (already checked against the declared skills by
+ * the controller library). Preconditions that fail at once (unknown object,
+ * out of reach, holding nothing) return EM_ERR_ARG with the reason code in
+ * reason (RIO_NAME_LEN) and a sentence in err. One step at a time. */
+ember_status sim_step_begin(sim_world *w, const rio_step *st, char *reason, char *err);
+
+/* Advance the running step's motion by dt seconds. Returns 0 while it runs,
+ * 1 when it finished (its effect is applied to the world at that instant),
+ * -1 when it failed (an injected slip, ...; reason and text filled,
+ * RIO_NAME_LEN / RIO_TEXT_LEN bytes). No running step: returns 1. */
+int sim_tick(sim_world *w, double dt, char *reason, char *text);
+
+/* Is a step running? */
+int sim_busy(const sim_world *w);
+
+/* Estop: stop the motion where it stands, now (the running step is
+ * abandoned, its effect not applied; a held object stays held). */
+void sim_halt(sim_world *w);
+
+/* The state message's content: vector (layout as sim_describe) and the
+ * named fields (objects, gripper, goal) as one JSON object in
+ * st->fields_json (malloc'd). */
+ember_status sim_state(const sim_world *w, rio_state *st, char *err);
+
+/* Render the camera's view: RGB8, width*height*3 bytes into rgb. Text
+ * (labels, signs) is drawn with cairo in DejaVu Sans. */
+ember_status sim_render_rgb(const sim_world *w, int width, int height, uint8_t *rgb, char *err);
+/* The same as a PNG file in memory (*png malloc'd, caller frees). */
+ember_status sim_render_png(const sim_world *w, int width, int height, uint8_t **png, size_t *size, char *err);
+
+/* Goal: a JSON array of predicates, each ["in", obj, container],
+ * ["on", obj, obj], ["holding", obj] or ["at", obj, x, y, tolerance]. */
+ember_status sim_set_goal(sim_world *w, const char *goal_json, char *err);
+/* 1 when every predicate holds, 0 when not (why: a sentence naming the first
+ * that fails, RIO_TEXT_LEN bytes; may be NULL), -1 when no goal is set. */
+int sim_goal_met(const sim_world *w, char *why);
+
+/* The whole world (objects, gripper, rng position, goal; not a running
+ * step) as one JSON line, and back: the journal's snapshot. */
+char *sim_snapshot(const sim_world *w);
+ember_status sim_restore(sim_world *w, const char *json, char *err);
+
+#endif
