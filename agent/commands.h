@@ -9,5 +9,9 @@ int ember_cmd_generate(int argc, char **argv);
 int ember_cmd_devices(int argc, char **argv);
 int ember_cmd_info(int argc, char **argv);
 int ember_cmd_tokenize(int argc, char **argv);
+int ember_cmd_keygen(int argc, char **argv);
+int ember_cmd_sim(int argc, char **argv);
+int ember_cmd_act(int argc, char **argv);
+int ember_cmd_monitor(int argc, char **argv);
 
 #endif

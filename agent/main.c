@@ -13,6 +13,10 @@ static const struct {
     {"devices", ember_cmd_devices, "list Vulkan devices and the features Ember uses"},
     {"info", ember_cmd_info, "print a GGUF file's metadata and tensors"},
     {"tokenize", ember_cmd_tokenize, "print the token ids of a text"},
+    {"sim", ember_cmd_sim, "run the simulated tabletop robot (a controller on the robot link)"},
+    {"act", ember_cmd_act, "run a scripted plan on a robot controller and print each step's fate"},
+    {"monitor", ember_cmd_monitor, "print every message a controller publishes, one JSON line each"},
+    {"keygen", ember_cmd_keygen, "make a CurveZMQ keypair for the robot link"},
 };
 
 static void usage(FILE *f) {

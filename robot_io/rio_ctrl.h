@@ -46,6 +46,11 @@ typedef struct rio_ctrl_hooks {
     /* Called once per new step, before it is acknowledged; non-zero refuses
      * the step (it fails "internal" with err as text). */
     int (*accept)(void *user, const char *plan_id, const rio_step *st, char *err);
+    /* Called when the library itself settles a step the vendor never ran
+     * or no longer runs: failed "estop", "cancelled", "aborted", "bad_args"
+     * (refused on arrival). A controller that journals steps records this
+     * too, so a restart does not run a step that was already settled. */
+    void (*settled)(void *user, const char *plan_id, const rio_step *st, const char *reason, const char *text);
     void *user;
     FILE *log;  /* one line per refused message and per peer change; NULL = stderr */
     int quiet;  /* 1: no log lines */

@@ -83,6 +83,11 @@ ember_status sim_set_goal(sim_world *w, const char *goal_json, char *err);
  * that fails, RIO_TEXT_LEN bytes; may be NULL), -1 when no goal is set. */
 int sim_goal_met(const sim_world *w, char *why);
 
+/* A feasible goal drawn from seed for this world: *goal_json (predicates as
+ * above) and *text (an English instruction, "put the red cube in the blue
+ * bowl"); both malloc'd, the caller frees them. */
+ember_status sim_random_goal(sim_world *w, uint64_t seed, char **goal_json, char **text, char *err);
+
 /* The whole world (objects, gripper, rng position, goal; not a running
  * step) as one JSON line, and back: the journal's snapshot. */
 char *sim_snapshot(const sim_world *w);
