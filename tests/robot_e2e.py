@@ -1,0 +1,404 @@
+#!/usr/bin/env python3
+"""End-to-end tests of the robot link over real sockets on loopback
+(tcp://127.0.0.1 and ipc://): `ember sim`, `ember act`, `ember monitor`,
+`ember keygen`, the Python controller example, and raw pyzmq peers that
+misbehave. Every step must run exactly once, which is read from the sim's
+journal (one "commit" record per step id).
+
+Run by ctest (robot_e2e) with EMBER_BIN set; one scenario by name:
+    EMBER_BIN=build/ember /usr/bin/python3 tests/robot_e2e.py estop
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import zmq
+
+EMBER = os.environ.get("EMBER_BIN", "build/ember")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TMP = tempfile.mkdtemp(prefix="ember-robot-")
+BASE = 20000 + (os.getpid() * 7) % 30000
+_port = [BASE]
+failures = []
+passed = [0]
+procs = []
+
+
+def check(cond, what):
+    if cond:
+        passed[0] += 1
+    else:
+        failures.append(what)
+        print("FAIL: " + what, file=sys.stderr, flush=True)
+
+
+def endpoint(kind="tcp"):
+    _port[0] += 3
+    if kind == "ipc":
+        return "ipc://%s/ep%d" % (TMP, _port[0])
+    return "tcp://127.0.0.1:%d" % _port[0]
+
+
+def start(args, log):
+    f = open(os.path.join(TMP, log), "ab")
+    p = subprocess.Popen([EMBER] + args, stdout=subprocess.PIPE, stderr=f, cwd=TMP)
+    procs.append(p)
+    return p
+
+
+def sim(ep, journal, *extra):
+    return start(["sim", "--bind", ep, "--journal", journal, "--step-s", "0.25", "--fps", "5", "--quiet"] + list(extra),
+                 os.path.basename(journal) + ".log")
+
+
+def stop(p, sig=signal.SIGTERM):
+    if p.poll() is None:
+        p.send_signal(sig)
+    try:
+        out, _ = p.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, _ = p.communicate()
+        check(False, "process %s did not stop on signal %d" % (p.args[:2], sig))
+    return out.decode(errors="replace") if out else ""
+
+
+def run(args, timeout=120):
+    r = subprocess.run([EMBER] + args, capture_output=True, timeout=timeout, cwd=TMP)
+    return r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
+
+
+def journal(path):
+    recs = []
+    with open(path) as f:
+        for line in f:
+            if line.strip():
+                recs.append(json.loads(line))
+    return recs
+
+
+def commits(path):
+    n = {}
+    for r in journal(path):
+        if r["rec"] == "commit":
+            key = (r["plan"], r["step"])
+            n[key] = n.get(key, 0) + 1
+    return n
+
+
+def world_objects(path):
+    w = None
+    for r in journal(path):
+        if "world" in r:
+            w = r["world"]
+    return w["objects"]
+
+
+def make_plan(jpath, plan_id, pairs):
+    """pick/place pairs moving reachable blocks into reachable containers."""
+    objs = world_objects(jpath)
+    from_state = [o for o in objs if o["kind"] == "block"]
+    conts = [o for o in objs if o["kind"] in ("bowl", "tray")]
+    reach = lambda o: (o["x"] ** 2 + o["y"] ** 2) ** 0.5 < 55
+    blocks = [o["id"] for o in from_state if reach(o)]
+    conts = [o["id"] for o in conts if reach(o)]
+    assert blocks and conts, "scene has no reachable block/container: %s" % objs
+    steps = []
+    for i in range(pairs):
+        b, c = blocks[i % len(blocks)], conts[i % len(conts)]
+        steps.append({"id": "s%d" % (2 * i + 1), "skill": "pick", "args": {"object": b}})
+        steps.append({"id": "s%d" % (2 * i + 2), "skill": "place", "args": {"target": c}})
+    path = os.path.join(TMP, plan_id + ".json")
+    with open(path, "w") as f:
+        json.dump({"plan": plan_id, "steps": steps}, f)
+    return path, len(steps)
+
+
+def wait_journal(path, pred, timeout=15):
+    t = time.time()
+    while time.time() - t < timeout:
+        if os.path.exists(path):
+            try:
+                if pred(journal(path)):
+                    return True
+            except (ValueError, KeyError):
+                pass
+        time.sleep(0.05)
+    return False
+
+
+def new_sim(name, kind="tcp", *extra):
+    ep = endpoint(kind)
+    jp = os.path.join(TMP, name + ".journal")
+    p = sim(ep, jp, "--seed", "3", *extra)
+    check(wait_journal(jp, lambda r: any(x["rec"] == "init" for x in r)), name + ": sim wrote its init record")
+    return ep, jp, p
+
+
+def exactly_once(name, jp, plan_id, n):
+    c = commits(jp)
+    mine = {k: v for k, v in c.items() if k[0] == plan_id}
+    check(len(mine) == n, "%s: %d of %d steps committed" % (name, len(mine), n))
+    check(all(v == 1 for v in mine.values()), "%s: a step committed more than once: %s" % (name, mine))
+
+
+# ---- scenarios -------------------------------------------------------------
+
+def t_plan_tcp():
+    ep, jp, p = new_sim("plan_tcp")
+    plan, n = make_plan(jp, "p1", 2)
+    rc, out, err = run(["act", "--connect", ep, plan])
+    check(rc == 0, "plan_tcp: act exit 0 (got %d): %s %s" % (rc, out, err))
+    check(out.count(": done") == n, "plan_tcp: every step printed done:\n" + out)
+    exactly_once("plan_tcp", jp, "p1", n)
+    # the same plan again (an agent restarted after the end): nothing re-runs
+    rc, out, _ = run(["act", "--connect", ep, plan])
+    check(rc == 0 and out.count(": done") == n, "plan_tcp: re-sent plan reports done:\n" + out)
+    exactly_once("plan_tcp (re-sent)", jp, "p1", n)
+    stop(p)
+
+
+def t_plan_ipc_monitor():
+    ep, jp, p = new_sim("plan_ipc", "ipc")
+    frames = os.path.join(TMP, "frames")
+    mon = start(["monitor", "--connect", ep, "--save-frames", frames, "--duration", "4"], "monitor.log")
+    plan, n = make_plan(jp, "p2", 1)
+    rc, out, err = run(["act", "--connect", ep, plan])
+    check(rc == 0, "plan_ipc: act exit 0 (got %d): %s %s" % (rc, out, err))
+    exactly_once("plan_ipc", jp, "p2", n)
+    mout = stop(mon, signal.SIGTERM) if mon.poll() is None else mon.communicate()[0].decode()
+    lines = [json.loads(l) for l in mout.splitlines() if l.strip()]
+    types = set(l["type"] for l in lines)
+    check({"hello", "state", "frame", "feedback"} <= types, "monitor saw hello/state/frame/feedback: %s" % types)
+    pngs = sorted(os.listdir(frames)) if os.path.isdir(frames) else []
+    check(len(pngs) >= 3, "monitor saved frames: %d" % len(pngs))
+    if pngs:
+        with open(os.path.join(frames, pngs[0]), "rb") as f:
+            check(f.read(8) == b"\x89PNG\r\n\x1a\n", "saved frame is a PNG")
+    stop(p)
+
+
+def t_python_controller():
+    ep = endpoint()
+    log = open(os.path.join(TMP, "pyctrl.log"), "ab")
+    p = subprocess.Popen([sys.executable, os.path.join(ROOT, "robot_io/examples/controller.py"), "--bind", ep],
+                         stderr=log)
+    procs.append(p)
+    rc, out, err = run(["act", "--connect", ep, os.path.join(ROOT, "robot_io/examples/wave_plan.json")])
+    check(rc == 0 and out.count(": done") == 3, "python controller: act ran the plan (rc %d):\n%s%s" % (rc, out, err))
+    stop(p)
+
+
+def t_kill_controller():
+    ep, jp, p = new_sim("kill_ctrl")
+    plan, n = make_plan(jp, "p3", 3)
+    act = start(["act", "--connect", ep, plan], "kill_ctrl.act.log")
+    check(wait_journal(jp, lambda r: sum(x["rec"] == "commit" for x in r) >= 2), "kill_ctrl: two steps committed")
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    time.sleep(0.5)
+    p = sim(ep, jp, "--seed", "3")
+    out, _ = act.communicate(timeout=60)
+    check(act.returncode == 0, "kill_ctrl: act finished the plan after the controller's restart (rc %d):\n%s"
+          % (act.returncode, out.decode()))
+    exactly_once("kill_ctrl", jp, "p3", n)
+    stop(p)
+
+
+def t_kill_agent():
+    ep, jp, p = new_sim("kill_agent")
+    plan, n = make_plan(jp, "p4", 3)
+    act = start(["act", "--connect", ep, plan], "kill_agent.act.log")
+    check(wait_journal(jp, lambda r: sum(x["rec"] == "commit" for x in r) >= 2), "kill_agent: two steps committed")
+    act.send_signal(signal.SIGKILL)
+    act.wait()
+    rc, out, err = run(["act", "--connect", ep, plan])
+    check(rc == 0 and out.count(": done") == n, "kill_agent: restarted act resumed (rc %d):\n%s%s" % (rc, out, err))
+    exactly_once("kill_agent", jp, "p4", n)
+    stop(p)
+
+
+def t_faults():
+    spec = "drop=0.2,dup=0.1,reorder=0.1,seed=%d"
+    ep, jp, p = new_sim("faults", "tcp", "--faults", spec % 11)
+    plan, n = make_plan(jp, "p5", 3)
+    rc, out, err = run(["act", "--connect", ep, "--faults", spec % 12, plan])
+    check(rc == 0, "faults: plan succeeded through drops/dups/reorders (rc %d):\n%s%s" % (rc, out, err))
+    exactly_once("faults", jp, "p5", n)
+    log = stop(p)
+    text = open(os.path.join(TMP, "faults.journal.log")).read()
+    stats = [l for l in text.splitlines() if "stats:" in l][-1:]
+    check(stats and "injected_drop 0 " not in stats[0], "faults: the sim dropped messages: %s" % stats)
+
+
+def raw_dealer(ep):
+    ctx = zmq.Context.instance()
+    s = ctx.socket(zmq.DEALER)
+    s.setsockopt(zmq.LINGER, 0)
+    s.connect(ep)
+    return s
+
+
+def env(type_, seq, **kw):
+    m = {"v": "1.0", "type": type_, "seq": seq, "ts": int(time.time() * 1e6), "from": "raw", "session": "raw1"}
+    m.update(kw)
+    return json.dumps(m).encode()
+
+
+def t_bad_messages():
+    ep, jp, p = new_sim("bad_msgs")
+    s = raw_dealer(ep)
+    s.send(env("hello", 1, role="agent"))
+    time.sleep(0.3)
+    bad = [
+        [b"not json at all"],
+        [b'{"v":"1.0","type":"step","seq":2,'],                      # truncated
+        [env("step", 3, plan="x", step="y")[:-7]],                    # truncated valid
+        [b"{" + b" " * 70000 + b"}"],                                  # oversized envelope
+        [env("step", 4, plan="x", step="y", skill="pick", args={}).replace(b'"1.0"', b'"2.0"')],  # newer major
+        [env("frobnicate", 5)],                                       # unknown type
+        [env("heartbeat", 6), b"unexpected binary part"],
+        [b"\x00\xff\xfe binary garbage"],
+        [env("step", 7, plan="x", step="bad id with spaces", index=0, skill="pick", args={})],
+    ]
+    for parts in bad:
+        s.send_multipart(parts)
+    # duplicated and out-of-order steps: index 1 first (twice), then index 0
+    objs = world_objects(jp)
+    blk = [o["id"] for o in objs if o["kind"] == "block" and (o["x"] ** 2 + o["y"] ** 2) ** 0.5 < 55][0]
+    cont = [o["id"] for o in objs if o["kind"] in ("bowl", "tray") and (o["x"] ** 2 + o["y"] ** 2) ** 0.5 < 55][0]
+    second = env("step", 10, plan="oo", step="b", index=1, skill="place", args={"target": cont})
+    s.send(second)
+    s.send(second)
+    s.send(env("step", 11, plan="oo", step="a", index=0, skill="pick", args={"object": blk}))
+    check(wait_journal(jp, lambda r: sum(x["rec"] == "commit" and x["plan"] == "oo" for x in r) >= 2),
+          "bad_msgs: out-of-order steps both ran")
+    order = [x["step"] for x in journal(jp) if x["rec"] == "commit" and x["plan"] == "oo"]
+    check(order == ["a", "b"], "bad_msgs: ran in index order once each: %s" % order)
+    s.close()
+    # the sim still works for a real agent
+    plan, n = make_plan(jp, "p6", 1)
+    rc, out, err = run(["act", "--connect", ep, plan])
+    check(rc == 0, "bad_msgs: sim healthy after bad input (rc %d): %s" % (rc, err))
+    check(p.poll() is None, "bad_msgs: sim still running")
+    stop(p)
+    text = open(os.path.join(TMP, "bad_msgs.journal.log")).read()
+    st = [l for l in text.splitlines() if "stats:" in l][-1]
+    num = lambda k: int(st.split(k + " ")[1].split()[0])
+    check(num("malformed") >= 6, "bad_msgs: malformed counted: " + st)
+    check(num("oversized") >= 1, "bad_msgs: oversized counted: " + st)
+    check(num("version_refused") >= 1, "bad_msgs: wrong version counted: " + st)
+    check(num("duplicates") >= 1, "bad_msgs: duplicate counted: " + st)
+    check("refused a message" in text, "bad_msgs: refusals logged with a reason")
+
+
+def t_estop():
+    ep, jp, p = new_sim("estop")
+    plan, n = make_plan(jp, "p7", 4)
+    act = start(["act", "--connect", ep, plan], "estop.act.log")
+    check(wait_journal(jp, lambda r: any(x["rec"] == "start" for x in r)), "estop: a step started")
+    time.sleep(0.1)
+    rc, out, err = run(["act", "--connect", ep, "--estop", "test"])
+    check(rc == 0 and "acknowledged" in out, "estop: acknowledged (rc %d): %s %s" % (rc, out, err))
+    out, _ = act.communicate(timeout=30)
+    check(act.returncode == 1 and "failed estop" in out.decode(), "estop: the running plan failed 'estop':\n" + out.decode())
+    e = [x for x in journal(jp) if x["rec"] == "estop"][-1]
+    halt_ms = (e["halted_us"] - e["sent_us"]) / 1000.0
+    print("estop: halted %.1f ms after it was sent" % halt_ms, flush=True)
+    check(0 <= halt_ms < 50, "estop: halted within 50 ms of being sent (%.1f ms)" % halt_ms)
+    # no commit after the estop
+    recs = journal(jp)
+    i = max(k for k, x in enumerate(recs) if x["rec"] == "estop")
+    check(not any(x["rec"] in ("commit", "start") for x in recs[i + 1:]), "estop: nothing moved after it")
+    plan2, n2 = make_plan(jp, "p8", 1)
+    rc, out, _ = run(["act", "--connect", ep, plan2])
+    check(rc == 1 and "estop" in out, "estop: new steps refused until reset (rc %d): %s" % (rc, out))
+    # the estop survives a restart of the sim
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    p = sim(ep, jp, "--seed", "3")
+    plan3, n3 = make_plan(jp, "p9", 1)
+    rc, out, _ = run(["act", "--connect", ep, plan3])
+    check(rc == 1 and "estop" in out, "estop: still refused after a restart: %s" % out)
+    rc, out, _ = run(["act", "--connect", ep, "--reset"])
+    check(rc == 0, "estop: reset acknowledged")
+    plan4, n4 = make_plan(jp, "p10", 1)
+    rc, out, _ = run(["act", "--connect", ep, plan4])
+    check(rc == 0, "estop: steps run again after reset: %s" % out)
+    stop(p)
+
+
+def t_curve():
+    for k in ("ctrl", "agent", "intruder"):
+        rc, out, err = run(["keygen", os.path.join(TMP, k)])
+        check(rc == 0 and len(out.strip()) == 40, "keygen %s: %s" % (k, err))
+    rc, _, err = run(["keygen", os.path.join(TMP, "ctrl")])
+    check(rc == 1 and "overwrite" in err, "keygen refuses to overwrite a key")
+    key = lambda n, e: os.path.join(TMP, n + e)
+    ep, jp, p = new_sim("curve", "tcp", "--key", key("ctrl", ".key"), "--allow", key("agent", ".pub"))
+    plan, n = make_plan(jp, "p11", 1)
+    rc, out, err = run(["act", "--connect", ep, "--key", key("agent", ".key"), "--server-key", key("ctrl", ".pub"), plan])
+    check(rc == 0, "curve: allowed agent runs its plan (rc %d): %s" % (rc, err))
+    plan2, _ = make_plan(jp, "p12", 1)
+    rc, out, err = run(["act", "--connect", ep, "--wait", "2", "--key", key("intruder", ".key"),
+                        "--server-key", key("ctrl", ".pub"), plan2])
+    check(rc == 1, "curve: intruder refused (rc %d): %s" % (rc, err))
+    rc, out, err = run(["act", "--connect", ep, "--wait", "2", plan2])
+    check(rc == 1, "curve: plain-text agent refused (rc %d)" % rc)
+    check(not any(x.get("plan") == "p12" for x in journal(jp)), "curve: nothing of the intruder reached the journal")
+    stop(p)
+    text = open(os.path.join(TMP, "curve.journal.log")).read()
+    check("is not allowed" in text, "curve: refusal logged")
+
+
+def t_usage():
+    rc, _, err = run(["sim"])
+    check(rc == 2 and "--bind" in err, "sim without --bind: usage error")
+    rc, _, err = run(["act", "--connect", "tcp://127.0.0.1:1", "/nonexistent.json"])
+    check(rc == 2, "act with a missing plan file: exit 2")
+    bad = os.path.join(TMP, "bad.json")
+    with open(bad, "w") as f:
+        f.write('{"plan": "p", "steps": [{"id": "s 1", "skill": "pick"}]}')
+    rc, _, err = run(["act", "--connect", "tcp://127.0.0.1:1", bad])
+    check(rc == 2 and "s 1" in err, "act with a bad step id: exit 2 naming it: " + err)
+    rc, _, err = run(["act", "--connect", "tcp://127.0.0.1:1", "--wait", "0.5", os.path.join(ROOT, "robot_io/examples/wave_plan.json")])
+    check(rc == 1 and "no controller answered" in err, "act with nobody there: exit 1: " + err)
+    rc, _, err = run(["sim", "--bind", "tcp://127.0.0.1:5", "--fail-rate", "2"])
+    check(rc == 2, "sim --fail-rate 2: usage error")
+    rc, _, err = run(["monitor", "--connect", "nonsense"])
+    check(rc == 1 and "expected tcp://" in err, "monitor with a bad endpoint: " + err)
+
+
+SCENARIOS = {
+    "usage": t_usage, "plan_tcp": t_plan_tcp, "plan_ipc_monitor": t_plan_ipc_monitor,
+    "python_controller": t_python_controller, "kill_controller": t_kill_controller, "kill_agent": t_kill_agent,
+    "faults": t_faults, "bad_messages": t_bad_messages, "estop": t_estop, "curve": t_curve,
+}
+
+
+def main():
+    names = sys.argv[1:] or list(SCENARIOS)
+    try:
+        for n in names:
+            t = time.time()
+            SCENARIOS[n]()
+            print("%s: done in %.1f s" % (n, time.time() - t), flush=True)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    print("%d passed, %d failed" % (passed[0], len(failures)))
+    if failures:
+        print("logs kept in " + TMP, file=sys.stderr)
+        sys.exit(1)
+    shutil.rmtree(TMP, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
