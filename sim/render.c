@@ -222,12 +222,14 @@ static void draw_arm(const view *v, const sim_world *w) {
     cairo_t *cr = v->cr;
     const sim_gripper *g = &w->g;
     double k = 1 + 0.015 * g->z, gx = px(v, g->x), gy = py(v, g->y);
-    /* The arm, half transparent so labels under it stay readable. */
+    double fw = 1.3 * v->s * k, fl = 4.2 * v->s * k;
+    /* The arm, half transparent, ends at the fingers' bar on the near side
+     * so neither crosses the label of a held or gripped block. */
     cairo_set_line_cap(cr, CAIRO_LINE_CAP_ROUND);
     cairo_set_line_width(cr, 2.2 * v->s);
     cairo_set_source_rgba(cr, 0.20, 0.21, 0.24, 0.45);
     cairo_move_to(cr, px(v, 0), py(v, 0));
-    cairo_line_to(cr, gx, gy - 2.6 * v->s * k);
+    cairo_line_to(cr, gx, gy + fl / 2);
     cairo_stroke(cr);
     cairo_set_line_cap(cr, CAIRO_LINE_CAP_BUTT);
     /* Finger gap: open, closed on a block, or shut; animated while an
@@ -239,11 +241,11 @@ static void draw_arm(const view *v, const sim_world *w) {
         double f = a + (b - a) * u;
         gap = shut_gap + (open_gap - shut_gap) * f;
     }
-    double half = gap / 2 * v->s * k, fw = 1.3 * v->s * k, fl = 4.2 * v->s * k;
+    double half = gap / 2 * v->s * k;
     cairo_set_source_rgba(cr, 0.15, 0.15, 0.17, 0.9);
     cairo_set_line_width(cr, 0.7 * v->s * k);
-    cairo_move_to(cr, gx - half, gy - fl / 2);
-    cairo_line_to(cr, gx + half, gy - fl / 2);
+    cairo_move_to(cr, gx - half, gy + fl / 2);
+    cairo_line_to(cr, gx + half, gy + fl / 2);
     cairo_stroke(cr);
     for (int side = -1; side <= 1; side += 2) {
         rounded_rect(cr, gx + side * half - fw / 2, gy - fl / 2, fw, fl, 0.3 * fw);

@@ -502,7 +502,7 @@ static void test_snapshot(void) {
     step_init(&st, "n4", "move_to");
     arg_num(&st, "x", 0.1 + 0.2), arg_num(&st, "y", 1.0 / 3.0 + 20);
     run(w, &st, reason);
-    char goal[128];
+    char goal[256];
     snprintf(goal, sizeof goal, "[[\"in\",\"%s\",\"%s\"],[\"at\",\"%s\",0.1,20.7,1e-3]]", w->obj[b].id, w->obj[bowl].id,
              w->obj[a].id);
     CHECK(sim_set_goal(w, goal, err) == EM_OK, "%s", err);
@@ -603,7 +603,7 @@ static void test_goals(void) {
         int ok = 1;
         for (int k = 0; k < w->n_goal && ok; k++) {
             const sim_pred *p = &w->goal[k];
-            char id[16];
+            char id[32];
             snprintf(id, sizeof id, "g%d-pick", k);
             ok &= do1(w, id, "pick", "object", w->obj[p->a].id, reason) == 1;
             if (p->kind == SIM_PRED_HOLDING) continue;
