@@ -52,6 +52,10 @@ ember_status sim_describe(const sim_world *w, rio_hello *hello, char *err);
  * reason (RIO_NAME_LEN) and a sentence in err. One step at a time. */
 ember_status sim_step_begin(sim_world *w, const rio_step *st, char *reason, char *err);
 
+/* Failure reason of a push that meets an obstacle and stops short (a
+ * vendor code beside rio_msg.h's RIO_REASON_*). */
+#define SIM_REASON_OBSTACLE "obstacle"
+
 /* Advance the running step's motion by dt seconds. Returns 0 while it runs,
  * 1 when it finished (its effect is applied to the world at that instant),
  * -1 when it failed (an injected slip, ...; reason and text filled,
@@ -83,13 +87,18 @@ ember_status sim_set_goal(sim_world *w, const char *goal_json, char *err);
  * that fails, RIO_TEXT_LEN bytes; may be NULL), -1 when no goal is set. */
 int sim_goal_met(const sim_world *w, char *why);
 
-/* A feasible goal drawn from seed for this world: *goal_json (predicates as
- * above) and *text (an English instruction, "put the red cube in the blue
- * bowl"); both malloc'd, the caller frees them. */
-ember_status sim_random_goal(sim_world *w, uint64_t seed, char **goal_json, char **text, char *err);
+/* A random goal this world can reach from its present state (blocks
+ * within reach and uncovered, containers with room), drawn from seed: the
+ * predicate array in *goal_json and an English instruction ("put the red
+ * cube in the blue bowl") in *text (may be NULL); both malloc'd, the caller
+ * frees them. The world is not changed: pass *goal_json to sim_set_goal. */
+ember_status sim_random_goal(const sim_world *w, uint64_t seed, char **goal_json, char **text, char *err);
 
-/* The whole world (objects, gripper, rng position, goal; not a running
- * step) as one JSON line, and back: the journal's snapshot. */
+/* The whole world (config, objects, gripper, goal; not a running step) as
+ * one JSON line, and back: the journal's snapshot. There is no generator
+ * position to keep: the scene is drawn once at sim_create and every later
+ * draw is a hash of (seed, step_id). sim_restore validates everything
+ * first and leaves the world unchanged when it fails. */
 char *sim_snapshot(const sim_world *w);
 ember_status sim_restore(sim_world *w, const char *json, char *err);
 
