@@ -33,7 +33,7 @@ static void usage(FILE *f) {
 static int write_file(const char *path, const void *data, size_t n, char *err) {
     FILE *f = fopen(path, "wb");
     if (!f || fwrite(data, 1, n, f) != n || fclose(f) != 0) {
-        snprintf(err, EM_ERR_LEN, "%s: %s", path, strerror(errno));
+        em_err(err, EM_ERR_IO, "%s: %s", path, strerror(errno));
         if (f) fclose(f);
         return -1;
     }
@@ -44,7 +44,7 @@ static int write_file(const char *path, const void *data, size_t n, char *err) {
 static int save_rgb_png(const char *path, const rio_frame *fr, char *err) {
     cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, fr->width, fr->height);
     if (cairo_surface_status(s) != CAIRO_STATUS_SUCCESS) {
-        snprintf(err, EM_ERR_LEN, "%s: cairo: %s", path, cairo_status_to_string(cairo_surface_status(s)));
+        em_err(err, EM_ERR_IO, "%s: cairo: %s", path, cairo_status_to_string(cairo_surface_status(s)));
         cairo_surface_destroy(s);
         return -1;
     }
@@ -62,7 +62,7 @@ static int save_rgb_png(const char *path, const rio_frame *fr, char *err) {
     cairo_status_t cs = cairo_surface_write_to_png(s, path);
     cairo_surface_destroy(s);
     if (cs != CAIRO_STATUS_SUCCESS) {
-        snprintf(err, EM_ERR_LEN, "%s: %s", path, cairo_status_to_string(cs));
+        em_err(err, EM_ERR_IO, "%s: %s", path, cairo_status_to_string(cs));
         return -1;
     }
     return 0;

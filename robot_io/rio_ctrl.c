@@ -32,6 +32,7 @@ typedef struct plan_rec {
     char id[RIO_ID_LEN];
     int base;   /* first index: lowest index known when the plan was first heard of */
     int closed; /* a step failed, was cancelled or estopped: the rest is aborted */
+    rio_route owner; /* the agent that sent it last: its feedback goes there */
 } plan_rec;
 
 typedef struct agent_rec {
@@ -143,7 +144,7 @@ static void publish_copy(rio_ctrl *c, const rio_msg *m) {
     size_t len = 0;
     char err[EM_ERR_LEN];
     if (rio_msg_encode(m, &json, &len, err)) return;
-    if (zmq_send(c->pub_state, "event", 5, ZMQ_SNDMORE | ZMQ_DONTWAIT) == 0)
+    if (zmq_send(c->pub_state, "event", 5, ZMQ_SNDMORE | ZMQ_DONTWAIT) == 5)
         zmq_send(c->pub_state, json, len, ZMQ_DONTWAIT);
     free(json);
 }
@@ -161,8 +162,12 @@ static void send_fate(rio_ctrl *c, const step_rec *r) {
         snprintf(m.u.feedback.reason, sizeof m.u.feedback.reason, "%s", r->reason[0] ? r->reason : RIO_REASON_INTERNAL);
         snprintf(m.u.feedback.text, sizeof m.u.feedback.text, "%s", r->text);
     }
+    /* to the agent that owns the plan (another agent may have sent an
+     * estop meanwhile), else to whoever commands */
+    const rio_route *to = c->plans[r->plan].owner.len ? &c->plans[r->plan].owner : NULL;
     agent_rec *a = commander(c);
-    if (rio_link_send(&c->link, a ? c->cmd : NULL, a ? &a->route : NULL, NULL, &m, NULL, 0, 1))
+    if (!to && a) to = &a->route;
+    if (rio_link_send(&c->link, to ? c->cmd : NULL, to, NULL, &m, NULL, 0, 1))
         rio_link_log(&c->link, "feedback for %s/%s not queued: %s", r->plan_id, r->st.step_id, c->link.errmsg);
     publish_copy(c, &m);
     rio_msg_clear(&m);
@@ -369,6 +374,23 @@ static void on_message(rio_ctrl *c, const rio_route *route, rio_msg *m) {
         c->commander = ai;
         rio_link_resend_all_now(&c->link);
     }
+    if (m->type == RIO_MSG_PLAN || m->type == RIO_MSG_STEP || m->type == RIO_MSG_CANCEL) {
+        /* a plan first heard of through a lone step starts at index 0 (a
+         * later index waits for its predecessors); through a plan message,
+         * at its lowest index (an agent resending only unfinished steps) */
+        int base = 0;
+        if (m->type == RIO_MSG_PLAN) {
+            base = 1 << 30;
+            for (int k = 0; k < m->u.plan.n_steps; k++)
+                if (m->u.plan.steps[k].index < base) base = m->u.plan.steps[k].index;
+        }
+        int p = find_plan(c, m->plan_id, 0, 0);
+        if (p < 0 && m->type != RIO_MSG_CANCEL) p = find_plan(c, m->plan_id, 1, base);
+        if (p >= 0 && (c->plans[p].owner.len != route->len || memcmp(c->plans[p].owner.id, route->id, route->len))) {
+            c->plans[p].owner = *route;
+            rio_link_reroute(&c->link, m->plan_id, route);
+        }
+    }
     if (rio_link_ack(&c->link, c->cmd, route, m)) return; /* a duplicate: acked again, nothing more */
     publish_copy(c, m);
     switch (m->type) {
@@ -380,9 +402,7 @@ static void on_message(rio_ctrl *c, const rio_route *route, rio_msg *m) {
         break;
     }
     case RIO_MSG_STEP:
-        /* a lone step starts its plan only if it is index 0; otherwise it
-         * waits for its predecessor (messages may arrive out of order) */
-        on_step(c, m->plan_id, &m->u.step, find_plan(c, m->plan_id, 0, 0) >= 0 ? 1 << 30 : 0);
+        on_step(c, m->plan_id, &m->u.step, 1 << 30); /* the plan exists: keep its base */
         break;
     case RIO_MSG_CANCEL: on_cancel(c, m); break;
     case RIO_MSG_ESTOP: on_estop(c, m); break;

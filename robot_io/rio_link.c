@@ -264,6 +264,7 @@ ember_status rio_link_send(rio_link *l, void *sock, const rio_route *route, cons
         p->type = m->type;
         snprintf(p->plan_id, sizeof p->plan_id, "%s", m->plan_id);
         snprintf(p->step_id, sizeof p->step_id, "%s", m->step_id);
+        if (route) p->route = *route;
         p->json = json;
         p->len = len;
         p->interval_ms = l->cfg.resend_ms;
@@ -290,8 +291,9 @@ int rio_link_resend(rio_link *l, void *sock, const rio_route *route) {
     int can_send = sock != NULL;
     for (int i = 0; i < l->n_out; i++) {
         rio_pending *p = &l->out[i];
-        if (p->next_ms <= now && can_send) {
-            send_faulty(l, sock, route, p->json, p->len, 1);
+        const rio_route *to = p->route.len ? &p->route : route;
+        if (p->next_ms <= now && can_send && (to || !route)) {
+            send_faulty(l, sock, to, p->json, p->len, 1);
             l->stats.resent++;
             p->tries++;
             p->interval_ms = p->interval_ms * 2 > l->cfg.resend_ms * 16 ? l->cfg.resend_ms * 16 : p->interval_ms * 2;
@@ -326,6 +328,14 @@ void rio_link_forget(rio_link *l, rio_msg_type type, const char *plan_id, const 
         else
             i++;
     }
+}
+
+void rio_link_reroute(rio_link *l, const char *plan_id, const rio_route *route) {
+    for (int i = 0; i < l->n_out; i++)
+        if (!strcmp(l->out[i].plan_id, plan_id)) {
+            l->out[i].route = *route;
+            l->out[i].next_ms = rio_mono_ms();
+        }
 }
 
 void rio_link_resend_all_now(rio_link *l) {

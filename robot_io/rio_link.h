@@ -33,6 +33,7 @@ typedef struct rio_pending {
     uint64_t seq;
     rio_msg_type type;
     char plan_id[RIO_ID_LEN], step_id[RIO_ID_LEN];
+    rio_route route; /* where it goes (ROUTER side); len 0 = the default route */
     char *json; /* encoded envelope */
     size_t len;
     int64_t next_ms; /* when to (re)send */
@@ -87,8 +88,8 @@ void rio_link_log(rio_link *l, const char *fmt, ...) __attribute__((format(print
 ember_status rio_link_send(rio_link *l, void *sock, const rio_route *route, const char *topic, rio_msg *m,
                            const void *blob, size_t blob_len, int faults);
 
-/* Resend due outbox entries to sock/route (when route is NULL and the socket
- * is a ROUTER, nothing is sent). Returns the ms until the next one is due
+/* Resend due outbox entries on sock, each to its own route or, when it has
+ * none, to route (sock NULL: nothing is sent). Returns the ms until the next one is due
  * (or INT32_MAX). */
 int rio_link_resend(rio_link *l, void *sock, const rio_route *route);
 
@@ -96,6 +97,8 @@ int rio_link_resend(rio_link *l, void *sock, const rio_route *route);
 void rio_link_acked(rio_link *l, const char *session, uint64_t seq);
 /* Drop outbox entries for a step (its fate is known), or a whole plan (step_id NULL). */
 void rio_link_forget(rio_link *l, rio_msg_type type, const char *plan_id, const char *step_id);
+/* Send a plan's pending messages to route from now on (its agent restarted). */
+void rio_link_reroute(rio_link *l, const char *plan_id, const rio_route *route);
 /* Make every outbox entry due now (the peer came back). */
 void rio_link_resend_all_now(rio_link *l);
 
