@@ -521,6 +521,7 @@ done:
     rio_ctrl_free(app.c);
     free(hello.skills);
     sim_free(app.w);
+    sim_render_shutdown();
     sim_journal_close(app.j);
     free(app.steps);
     free(app.world_json);

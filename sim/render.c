@@ -10,6 +10,7 @@
  * bytes. Cost: a few dozen fills and at most a dozen short strings; the
  * image surface is allocated per call (640x480: 1.2 MB), which is cheap
  * next to the drawing and keeps the world free of cairo state. */
+#include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -388,4 +389,14 @@ ember_status sim_render_png(const sim_world *w, int width, int height, uint8_t *
     }
     *png = b.p, *size = b.n;
     return EM_OK;
+}
+
+void sim_render_shutdown(void) {
+    /* cairo and fontconfig keep font caches for the life of the process;
+     * releasing them at exit lets LeakSanitizer see only our allocations.
+     * FcFini is looked up at run time: Ember does not link fontconfig
+     * itself, cairo does. */
+    cairo_debug_reset_static_data();
+    void (*fc_fini)(void) = (void (*)(void))dlsym(RTLD_DEFAULT, "FcFini");
+    if (fc_fini) fc_fini();
 }

@@ -80,6 +80,11 @@ ember_status sim_render_rgb(const sim_world *w, int width, int height, uint8_t *
 /* The same as a PNG file in memory (*png malloc'd, caller frees). */
 ember_status sim_render_png(const sim_world *w, int width, int height, uint8_t **png, size_t *size, char *err);
 
+/* At process exit, after every world is freed: release cairo's and
+ * fontconfig's process-wide font caches (only so leak checkers see nothing;
+ * rendering after this is not allowed). */
+void sim_render_shutdown(void);
+
 /* Goal: a JSON array of predicates, each ["in", obj, container],
  * ["on", obj, obj], ["holding", obj] or ["at", obj, x, y, tolerance]. */
 ember_status sim_set_goal(sim_world *w, const char *goal_json, char *err);

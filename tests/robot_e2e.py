@@ -68,9 +68,14 @@ def stop(p, sig=signal.SIGTERM):
     return out.decode(errors="replace") if out else ""
 
 
+SANITIZER = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+
 def run(args, timeout=120):
     r = subprocess.run([EMBER] + args, capture_output=True, timeout=timeout, cwd=TMP)
-    return r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
+    err = r.stderr.decode(errors="replace")
+    check(not any(s in err for s in SANITIZER), "sanitizer report from %s:\n%s" % (args[:2], err))
+    return r.returncode, r.stdout.decode(errors="replace"), err
 
 
 def journal(path):
@@ -395,6 +400,12 @@ def main():
             if p.poll() is None:
                 p.kill()
                 p.wait()
+    # every background process's log (sim, monitor, act) must be free of
+    # sanitizer reports too (the ASan pass runs this test)
+    for name in os.listdir(TMP):
+        if name.endswith(".log"):
+            text = open(os.path.join(TMP, name), errors="replace").read()
+            check(not any(s in text for s in SANITIZER), "sanitizer report in %s" % name)
     print("%d passed, %d failed" % (passed[0], len(failures)))
     if failures:
         print("logs kept in " + TMP, file=sys.stderr)
