@@ -199,7 +199,8 @@ ember_status rio_msg_copy(rio_msg *dst, const rio_msg *src, char *err);
  * valid message (an empty id where one is needed, a bad type). */
 ember_status rio_msg_encode(const rio_msg *m, char **json, size_t *len, char *err);
 
-/* Parse an envelope of len bytes (need not be NUL-terminated). On success m
+/* Parse an envelope of len bytes (need not be NUL-terminated). m is
+ * overwritten, not cleared first (as rio_msg_copy's dst). On success m
  * holds the message (clear it with rio_msg_clear); on failure m is cleared and
  * err says which field is wrong and why. A frame's bytes are attached by the
  * caller afterwards (rio_msg_attach_blob) and checked against the envelope. */
