@@ -610,6 +610,14 @@ static void test_edges(void) {
     nul[30] = 0;
     CHECK(rio_msg_decode(&m, nul, sizeof hb - 1, err) == EM_ERR_FORMAT, "NUL inside: %s", err);
 
+    /* An escaped NUL would cut the string cJSON hands back: refused; an
+     * escaped backslash before "u0000" is plain text. */
+    const char *esc = "{" ENV("estop") ",\"reason\":\"ab\\u0000cd\"}";
+    CHECK(rio_msg_decode(&m, esc, strlen(esc), err) == EM_ERR_FORMAT && strstr(err, "escaped NUL"), "\\u0000: %s", err);
+    const char *esc2 = "{" ENV("estop") ",\"reason\":\"ab\\\\u0000cd\\u0001\"}";
+    CHECK(rio_msg_decode(&m, esc2, strlen(esc2), err) == EM_OK && !strcmp(m.u.estop.reason, "ab\\u0000cd\x01"),
+          "\\\\u0000: %s %s", err, m.u.estop.reason);
+
     /* Whitespace around the object is fine. */
     const char ws[] = " \r\n\t{" HB "} \n";
     CHECK(rio_msg_decode(&m, ws, sizeof ws - 1, err) == EM_OK, "whitespace: %s", err);
