@@ -505,6 +505,16 @@ static ember_status parse_json(const char *fn, const char *json, size_t len, cJS
     if (!json || !len) return em_err(err, EM_ERR_FORMAT, "%s: empty input, expected a JSON object", fn);
     const char *nul = memchr(json, 0, len);
     if (nul) return em_err(err, EM_ERR_FORMAT, "%s: NUL byte at offset %zu; JSON text has none", fn, (size_t)(nul - json));
+    /* An escaped NUL (\u0000) would silently cut the string cJSON returns:
+     * refuse it too. Outside strings a backslash is a syntax error anyway. */
+    for (size_t i = 0; i < len;) {
+        size_t j = i;
+        while (j < len && json[j] == '\\') j++;
+        if (((j - i) & 1) && len - j >= 5 && !memcmp(json + j, "u0000", 5))
+            return em_err(err, EM_ERR_FORMAT, "%s: escaped NUL (\\u0000) at offset %zu; strings may not hold one", fn,
+                          j - 1);
+        i = j > i ? j : i + 1;
+    }
     char *buf = malloc(len + 1);
     if (!buf) return em_err(err, EM_ERR_NOMEM, "%s: out of memory for %zu bytes", fn, len);
     memcpy(buf, json, len);
