@@ -122,6 +122,17 @@ int ember_cmd_act(int argc, char **argv) {
         ember_status st = rio_plan_parse(text, n, plan_id, &steps, &n_steps, err);
         free(text);
         if (st) { fprintf(stderr, "ember act: %s: %s\n", plan_path, err); return 2; }
+        if (!plan_id[0]) { /* a bare list of steps: the file's name, so a rerun resumes the same plan */
+            const char *base = strrchr(plan_path, '/') ? strrchr(plan_path, '/') + 1 : plan_path;
+            size_t k = 0;
+            for (; base[k] && base[k] != '.' && k < RIO_ID_LEN - 1; k++) {
+                char ch = base[k];
+                int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-';
+                plan_id[k] = ok ? ch : '_';
+            }
+            plan_id[k] = 0;
+            if (!k) strcpy(plan_id, "plan");
+        }
     }
 
     /* Ctrl-C and SIGTERM are taken in the loop (sigpending), not by a handler. */

@@ -196,6 +196,11 @@ def t_python_controller():
     procs.append(p)
     rc, out, err = run(["act", "--connect", ep, os.path.join(ROOT, "robot_io/examples/wave_plan.json")])
     check(rc == 0 and out.count(": done") == 3, "python controller: act ran the plan (rc %d):\n%s%s" % (rc, out, err))
+    bare = os.path.join(TMP, "greet-2.json")  # a bare list of steps: the plan id is the file's name
+    with open(bare, "w") as f:
+        json.dump([{"id": "w1", "skill": "wave", "args": {"times": 1}}], f)
+    rc, out, err = run(["act", "--connect", ep, bare])
+    check(rc == 0 and "plan greet-2:" in out, "python controller: bare step list ran (rc %d):\n%s%s" % (rc, out, err))
     stop(p)
 
 
