@@ -386,7 +386,19 @@ def t_usage():
     check(rc == 1 and "expected tcp://" in err, "monitor with a bad endpoint: " + err)
 
 
+def t_injected_failure():
+    ep, jp, p = new_sim("slip", "tcp", "--fail-rate", "1")
+    plan, n = make_plan(jp, "p13", 1)
+    rc, out, err = run(["act", "--connect", ep, plan])
+    check(rc == 1 and "failed grasp_slipped" in out and "failed aborted" in out,
+          "injected slip: pick fails grasp_slipped, the rest of the plan is aborted (rc %d):\n%s" % (rc, out))
+    fates = [(x["step"], x["status"]) for x in journal(jp) if x["rec"] == "commit"]
+    check(fates == [("s1", "failed")], "injected slip: only the pick ran: %s" % fates)
+    stop(p)
+
+
 SCENARIOS = {
+    "injected_failure": t_injected_failure,
     "usage": t_usage, "plan_tcp": t_plan_tcp, "plan_ipc_monitor": t_plan_ipc_monitor,
     "python_controller": t_python_controller, "kill_controller": t_kill_controller, "kill_agent": t_kill_agent,
     "faults": t_faults, "bad_messages": t_bad_messages, "estop": t_estop, "curve": t_curve,
