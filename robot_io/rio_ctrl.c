@@ -116,9 +116,28 @@ static int find_plan(rio_ctrl *c, const char *plan_id, int create, int base) {
     return c->n_plans++;
 }
 
+/* The table is full: forget the oldest half of the finished steps (their
+ * plans long done; a resend of one so old is no longer expected). Steps not
+ * finished are never forgotten. */
+static void forget_old_steps(rio_ctrl *c) {
+    int keep = 0, forgot = 0, cur = c->current;
+    for (int i = 0; i < c->n_steps; i++) {
+        if (forgot < MAX_STEP_RECS / 2 && c->steps[i].status >= RIO_FB_DONE && i != c->current) {
+            forgot++;
+            continue;
+        }
+        if (i == cur) c->current = keep;
+        c->steps[keep++] = c->steps[i];
+    }
+    c->n_steps = keep;
+    rio_link_log(&c->link, "forgot %d finished steps (the oldest) to stay within %d remembered", forgot,
+                 MAX_STEP_RECS);
+}
+
 static step_rec *add_step(rio_ctrl *c, const char *plan_id, const rio_step *st, int base) {
+    if (c->n_steps >= MAX_STEP_RECS) forget_old_steps(c);
     if (c->n_steps >= MAX_STEP_RECS) {
-        em_err(c->link.errmsg, EM_ERR_RANGE, "rio_ctrl: %d steps remembered; restart the controller", c->n_steps);
+        em_err(c->link.errmsg, EM_ERR_RANGE, "rio_ctrl: %d steps open at once", c->n_steps);
         return NULL;
     }
     int plan = find_plan(c, plan_id, 1, base);

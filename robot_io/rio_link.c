@@ -138,6 +138,15 @@ void *rio_link_socket(rio_link *l, int type, const char *endpoint, int bind, int
     /* A part larger than this drops the sender's connection inside libzmq
      * before it is ever buffered whole: the bound on memory per peer. */
     rc |= zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+    if (hwm <= 4) {
+        /* Frames: a high-water mark bounds only libzmq's own queues; the
+         * kernel's socket buffers (megabytes on loopback) would hold several
+         * more frames for a slow consumer. Keep them to about a frame, so
+         * the frame it gets next is the newest. */
+        int buf = 256 << 10;
+        rc |= zmq_setsockopt(s, ZMQ_SNDBUF, &buf, sizeof buf);
+        rc |= zmq_setsockopt(s, ZMQ_RCVBUF, &buf, sizeof buf);
+    }
     rc |= zmq_setsockopt(s, ZMQ_RECONNECT_IVL, &reconnect, sizeof reconnect);
     rc |= zmq_setsockopt(s, ZMQ_RECONNECT_IVL_MAX, &reconnect_max, sizeof reconnect_max);
     if (type == ZMQ_ROUTER || type == ZMQ_DEALER) {
