@@ -160,7 +160,6 @@ static int replay_line(void *user, const char *line, size_t len, char *err) {
         free(app->world_json);
         app->world_json = cJSON_PrintUnformatted(world);
     }
-    int rc = 0;
     if (!strcmp(kind, "init")) {
         app->have_init = 1;
         app->seed = (uint64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(r, "seed"));
@@ -204,7 +203,7 @@ static int replay_line(void *user, const char *line, size_t len, char *err) {
         app->goal_json = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(r, "goal"));
     }
     cJSON_Delete(r);
-    return rc;
+    return 0;
 }
 
 /* ---- controller hooks --------------------------------------------------- */

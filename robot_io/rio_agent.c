@@ -328,16 +328,16 @@ rio_agent *rio_agent_create(const rio_config *cfg_in, const char *role, int subs
     snprintf(a->role, sizeof a->role, "%s", role ? role : "agent");
     if (rio_link_init(&a->link, &cfg, log, 0, 0, err)) goto fail;
     int curve = cfg.curve ? 2 : 0;
-    if (!(a->cmd = rio_link_socket(&a->link, ZMQ_DEALER, cfg.endpoint, 0, 1000, curve, err))) goto fail;
+    if (!(a->cmd = rio_link_socket(&a->link, ZMQ_DEALER, cfg.endpoint, 0, 1000, curve, 0, err))) goto fail;
     if (subscribe & RIO_SUB_STATE) {
-        if (!(a->sub_state = rio_link_socket(&a->link, ZMQ_SUB, cfg.state_endpoint, 0, cfg.state_hwm, curve, err)))
+        if (!(a->sub_state = rio_link_socket(&a->link, ZMQ_SUB, cfg.state_endpoint, 0, cfg.state_hwm, curve, 0, err)))
             goto fail;
         zmq_setsockopt(a->sub_state, ZMQ_SUBSCRIBE, "state", 5);
         zmq_setsockopt(a->sub_state, ZMQ_SUBSCRIBE, "event", 5);
         zmq_setsockopt(a->sub_state, ZMQ_SUBSCRIBE, "heartbeat", 9);
     }
     if (subscribe & RIO_SUB_FRAMES) {
-        if (!(a->sub_frame = rio_link_socket(&a->link, ZMQ_SUB, cfg.frame_endpoint, 0, cfg.frame_hwm, curve, err)))
+        if (!(a->sub_frame = rio_link_socket(&a->link, ZMQ_SUB, cfg.frame_endpoint, 0, cfg.frame_hwm, curve, 1, err)))
             goto fail;
         zmq_setsockopt(a->sub_frame, ZMQ_SUBSCRIBE, "frame", 5);
         zmq_setsockopt(a->sub_frame, ZMQ_SUBSCRIBE, "heartbeat", 9);

@@ -72,6 +72,9 @@ ember_status rio_config_finish(rio_config *cfg, char *err) {
                       cfg->heartbeat_ms, cfg->peer_timeout_ms);
     if (cfg->resend_ms < 1 || cfg->state_hwm < 1 || cfg->frame_hwm < 1)
         return em_err(err, EM_ERR_ARG, "rio_config: resend_ms, state_hwm and frame_hwm must be >= 1");
+    if (!cfg->curve && (cfg->n_allowed || cfg->server_key[0]))
+        return em_err(err, EM_ERR_ARG, "rio_config: %s given without an own keypair (--key FILE.key): the link would "
+                      "run unencrypted and open to anyone", cfg->n_allowed ? "allowed agent keys" : "a server key");
     if (!cfg->name[0]) strcpy(cfg->name, "ember");
     return EM_OK;
 }

@@ -55,6 +55,7 @@ struct rio_ctrl {
     int n_plans, cap_plans;
     int current; /* step handed out and not finished, or -1 */
     int estop;
+    int restored; /* rio_ctrl_restore ran: settle restored closed plans at the first dispatch */
 
     agent_rec agents[MAX_AGENTS];
     int n_agents;
@@ -440,14 +441,16 @@ static void on_message(rio_ctrl *c, const rio_route *route, rio_msg *m) {
 
 static void dispatch(rio_ctrl *c) {
     if (c->current >= 0 || c->estop) return;
+    if (c->restored) {
+        /* plans restored with a failed step: settle their other open steps
+         * (live, close_plan does this as the step fails) */
+        c->restored = 0;
+        for (int i = 0; i < c->n_steps; i++)
+            if (c->plans[c->steps[i].plan].closed && c->steps[i].status < RIO_FB_DONE)
+                settle(c, &c->steps[i], RIO_REASON_ABORTED, "an earlier step of this plan failed");
+    }
     for (int p = 0; p < c->n_plans; p++) {
-        if (c->plans[p].closed) {
-            /* restored from a journal with a failed step: settle the rest */
-            for (int i = 0; i < c->n_steps; i++)
-                if (c->steps[i].plan == p && c->steps[i].status < RIO_FB_DONE)
-                    settle(c, &c->steps[i], RIO_REASON_ABORTED, "an earlier step of this plan failed");
-            continue;
-        }
+        if (c->plans[p].closed) continue;
         int best = -1;
         for (int i = 0; i < c->n_steps; i++) {
             step_rec *r = &c->steps[i];
@@ -531,9 +534,9 @@ rio_ctrl *rio_ctrl_create(const rio_config *cfg_in, const rio_hello *hello, cons
     ember_status st = rio_msg_copy(&c->hello, &tmp, err);
     if (st) goto fail;
     int role = cfg.curve ? 1 : 0;
-    if (!(c->cmd = rio_link_socket(&c->link, ZMQ_ROUTER, cfg.endpoint, 1, 1000, role, err))) goto fail;
-    if (!(c->pub_state = rio_link_socket(&c->link, ZMQ_PUB, cfg.state_endpoint, 1, cfg.state_hwm, role, err))) goto fail;
-    if (!(c->pub_frame = rio_link_socket(&c->link, ZMQ_PUB, cfg.frame_endpoint, 1, cfg.frame_hwm, role, err))) goto fail;
+    if (!(c->cmd = rio_link_socket(&c->link, ZMQ_ROUTER, cfg.endpoint, 1, 1000, role, 0, err))) goto fail;
+    if (!(c->pub_state = rio_link_socket(&c->link, ZMQ_PUB, cfg.state_endpoint, 1, cfg.state_hwm, role, 0, err))) goto fail;
+    if (!(c->pub_frame = rio_link_socket(&c->link, ZMQ_PUB, cfg.frame_endpoint, 1, cfg.frame_hwm, role, 1, err))) goto fail;
     return c;
 fail:
     rio_ctrl_free(c);
@@ -565,6 +568,7 @@ ember_status rio_ctrl_restore(rio_ctrl *c, const char *plan_id, const rio_step *
     snprintf(r->reason, sizeof r->reason, "%s", reason ? reason : "");
     snprintf(r->text, sizeof r->text, "%s", text ? text : "");
     if (status == RIO_FB_FAILED) c->plans[r->plan].closed = 1;
+    c->restored = 1;
     return EM_OK;
 }
 

@@ -122,7 +122,8 @@ void rio_link_close(rio_link *l) {
     memset(l, 0, sizeof *l);
 }
 
-void *rio_link_socket(rio_link *l, int type, const char *endpoint, int bind, int hwm, int curve_role, char *err) {
+void *rio_link_socket(rio_link *l, int type, const char *endpoint, int bind, int hwm, int curve_role, int frames,
+                      char *err) {
     void *s = zmq_socket(l->zctx, type);
     if (!s) {
         em_err(err, EM_ERR_IO, "rio: zmq_socket: %s", zmq_strerror(zmq_errno()));
@@ -138,7 +139,7 @@ void *rio_link_socket(rio_link *l, int type, const char *endpoint, int bind, int
     /* A part larger than this drops the sender's connection inside libzmq
      * before it is ever buffered whole: the bound on memory per peer. */
     rc |= zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
-    if (hwm <= 4) {
+    if (frames) {
         /* Frames: a high-water mark bounds only libzmq's own queues; the
          * kernel's socket buffers (megabytes on loopback) would hold several
          * more frames for a slow consumer. Keep them to about a frame, so

@@ -73,8 +73,9 @@ void rio_link_close(rio_link *l);
 
 /* A socket of type (ZMQ_ROUTER...) bound or connected to endpoint, with the
  * high-water mark, CurveZMQ role (0 none, 1 server, 2 client) and the
- * options rio_link.c explains. */
-void *rio_link_socket(rio_link *l, int type, const char *endpoint, int bind, int hwm, int curve_role, char *err);
+ * options rio_link.c explains. frames: a frame socket (small kernel buffers). */
+void *rio_link_socket(rio_link *l, int type, const char *endpoint, int bind, int hwm, int curve_role, int frames,
+                      char *err);
 
 /* Log one line (unless quiet): "rio[name]: ...". */
 void rio_link_log(rio_link *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

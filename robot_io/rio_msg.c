@@ -94,17 +94,23 @@ typedef struct dec {
     char *err;
 } dec;
 
+/* "FN: WHAT: field "NAME": WHY", the one shape of every field error, decoding or encoding. */
+static ember_status field_err(char *err, ember_status st, const char *fn, const char *what, const char *path,
+                              const char *key, const char *fmt, va_list ap) {
+    char why[EM_ERR_LEN / 2], name[128];
+    vsnprintf(why, sizeof why, fmt, ap);
+    field_name(name, sizeof name, path, key);
+    return em_err(err, st, "%s: %s%sfield \"%s\": %s", fn, what ? what : "", what ? ": " : "", name, why);
+}
+
 static ember_status bad(const dec *d, const char *path, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static ember_status bad(const dec *d, const char *path, const char *key, const char *fmt, ...) {
-    char why[EM_ERR_LEN / 2], name[128];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(why, sizeof why, fmt, ap);
+    ember_status st = field_err(d->err, EM_ERR_FORMAT, d->fn, d->what, path, key, fmt, ap);
     va_end(ap);
-    field_name(name, sizeof name, path, key);
-    return em_err(d->err, EM_ERR_FORMAT, "%s: %s%sfield \"%s\": %s", d->fn, d->what ? d->what : "",
-                  d->what ? ": " : "", name, why);
+    return st;
 }
 
 static ember_status str_value(const dec *d, const cJSON *j, const char *path, const char *key, str_rule r, char *out) {
@@ -616,13 +622,11 @@ typedef struct enc {
 static ember_status enc_bad(const enc *e, const char *path, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static ember_status enc_bad(const enc *e, const char *path, const char *key, const char *fmt, ...) {
-    char why[EM_ERR_LEN / 2], name[128];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(why, sizeof why, fmt, ap);
+    ember_status st = field_err(e->err, EM_ERR_ARG, "rio_msg_encode", e->what, path, key, fmt, ap);
     va_end(ap);
-    field_name(name, sizeof name, path, key);
-    return em_err(e->err, EM_ERR_ARG, "rio_msg_encode: %s: field \"%s\": %s", e->what, name, why);
+    return st;
 }
 
 static ember_status enc_nomem(const enc *e) {

@@ -364,6 +364,9 @@ def t_curve():
     check(rc == 1, "curve: plain-text agent refused (rc %d)" % rc)
     check(not any(x.get("plan") == "p12" for x in journal(jp)), "curve: nothing of the intruder reached the journal")
     stop(p)
+    rc, _, err = run(["sim", "--bind", endpoint(), "--journal", os.path.join(TMP, "nokey.journal"),
+                      "--allow", key("agent", ".pub"), "--duration", "1"])
+    check(rc != 0 and "without an own keypair" in err, "curve: --allow without --key refused (rc %d): %s" % (rc, err))
     text = open(os.path.join(TMP, "curve.journal.log")).read()
     check("is not allowed" in text, "curve: refusal logged")
 
