@@ -73,6 +73,10 @@ enum em_op {
     EM_OP_ATTENTION,
     EM_OP_SWIGLU,
     EM_OP_ADD,
+    EM_OP_LAYER_NORM,
+    EM_OP_GELU,
+    EM_OP_ADD_BIAS,
+    EM_OP_ATTENTION_FULL,
     EM_OP_COUNT
 };
 
@@ -121,6 +125,26 @@ typedef struct em_backend_ops {
     void (*swiglu)(em_backend *be, em_tensor *out, const em_tensor *gate, const em_tensor *up);
     /* out = a + b, F32 of one shape (out may alias a). */
     void (*add)(em_backend *be, em_tensor *out, const em_tensor *a, const em_tensor *b);
+
+    /* The ViT's ops (vision/vit.c), usable by any model part. */
+    /* LayerNorm over each row: out[i] = (x[i] - mean) / sqrt(var + eps) * w + b,
+     * var the biased (population) variance as torch.nn.LayerNorm and ggml_norm.
+     * x, out: F32 [n][d] (out may alias x); w, b: F32 [d]; b may be NULL. */
+    void (*layer_norm)(em_backend *be, em_tensor *out, const em_tensor *x, const em_tensor *w,
+                       const em_tensor *b, float eps);
+    /* out = gelu(x) with the tanh approximation (torch gelu(approximate="tanh"),
+     * ggml_gelu; what SigLIP's "gelu_pytorch_tanh" means). F32 of one shape;
+     * out may alias x. */
+    void (*gelu)(em_backend *be, em_tensor *out, const em_tensor *x);
+    /* out[i] = x[i] + b for every row i. x, out: F32 [n][d] (out may alias x);
+     * b: F32 [d]. */
+    void (*add_bias)(em_backend *be, em_tensor *out, const em_tensor *x, const em_tensor *b);
+    /* Attention without a mask (an encoder's): every query row attends to all
+     * p->n_kv rows of k and v. q, out: F32 [n][n_head*head_dim]; k, v: F32
+     * [n_kv][n_head_kv*head_dim] (grouped heads as in attention); p->pos0 is
+     * ignored. Softmax in fp32. */
+    void (*attention_full)(em_backend *be, em_tensor *out, const em_tensor *q, const em_tensor *k,
+                           const em_tensor *v, const em_attn_params *p);
 
     ember_status (*sync)(em_backend *be, char *err);
 } em_backend_ops;

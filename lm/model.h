@@ -83,6 +83,9 @@ void lm_ctx_free(lm_ctx *c);
  * afterwards lm_logits gives the next-token logits after the last one.
  * Fails with EM_ERR_RANGE (cache unchanged) when they do not fit. */
 ember_status lm_decode(lm_ctx *c, const int32_t *tokens, int64_t n, char *err);
+/* The same for n rows of input embeddings (n x n_embd floats, row-major) in
+ * place of tokens: what a vision or state encoder hands the decoder. */
+ember_status lm_decode_embd(lm_ctx *c, const float *embd, int64_t n, char *err);
 const float *lm_logits(const lm_ctx *c); /* n_vocab floats */
 int64_t lm_n_past(const lm_ctx *c);
 int64_t lm_n_ctx(const lm_ctx *c);

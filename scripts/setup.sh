@@ -19,11 +19,13 @@ done
 # the shaders, lavapipe (a CPU Vulkan device) and the validation layer for tests.
 # Robot link: libzmq (with libsodium: CurveZMQ), cJSON, cairo + DejaVu fonts for
 # the simulated robot's camera; python3-zmq for the Python controller example
-# and the end-to-end tests; clang's libFuzzer for the message decoder's fuzz test.
+# and the end-to-end tests; clang's libFuzzer for the fuzz tests.
+# Vision: libpng and libjpeg-turbo; Debian's numpy and torch for the PyTorch
+# reference of the preprocessing, SigLIP and the projector (tests only).
 pkgs=(build-essential cmake pkg-config libpcre2-dev nodejs npm
       libvulkan-dev glslc spirv-tools mesa-vulkan-drivers vulkan-validationlayers
       libzmq3-dev libcjson-dev libcairo2-dev fonts-dejavu-core python3 python3-zmq
-      clang libclang-rt-dev)
+      clang libclang-rt-dev libpng-dev libjpeg62-turbo-dev python3-numpy python3-torch)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
