@@ -103,3 +103,27 @@ em_backend *cli_backend_open(const char *kind, int device, int threads, const ch
     if (be) snprintf(desc, desc_len, "cpu: %d threads, %s", threads, cpu_backend_isa(be));
     return be;
 }
+
+int cli_parse_long(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) {
+        fprintf(stderr, "ember %s: %s '%s': expected an integer in %ld..%ld\n", cmd, opt, s, lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int cli_parse_float(const char *cmd, const char *opt, const char *s, double lo, double hi, float *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= lo && v <= hi)) {
+        fprintf(stderr, "ember %s: %s '%s': expected a number in %g..%g\n", cmd, opt, s, lo, hi);
+        return -1;
+    }
+    *out = (float)v;
+    return 0;
+}

@@ -54,29 +54,12 @@ static double now_ms(void) {
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-/* Strict number parsing: the whole argument, in range, or a usage error. */
 static int parse_long(const char *opt, const char *s, long lo, long hi, long *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) {
-        fprintf(stderr, "ember generate: %s '%s': expected an integer in %ld..%ld\n", opt, s, lo, hi);
-        return -1;
-    }
-    *out = v;
-    return 0;
+    return cli_parse_long("generate", opt, s, lo, hi, out);
 }
 
 static int parse_float(const char *opt, const char *s, double lo, double hi, float *out) {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !(v >= lo && v <= hi)) {
-        fprintf(stderr, "ember generate: %s '%s': expected a number in %g..%g\n", opt, s, lo, hi);
-        return -1;
-    }
-    *out = (float)v;
-    return 0;
+    return cli_parse_float("generate", opt, s, lo, hi, out);
 }
 
 /* "1 2 3" -> ids; returns count or -1 (message printed). */

@@ -6,6 +6,7 @@
 #define EMBER_AGENT_COMMANDS_H
 
 int ember_cmd_generate(int argc, char **argv);
+int ember_cmd_run(int argc, char **argv);
 int ember_cmd_devices(int argc, char **argv);
 int ember_cmd_info(int argc, char **argv);
 int ember_cmd_tokenize(int argc, char **argv);

@@ -9,6 +9,7 @@ static const struct {
     int (*fn)(int argc, char **argv);
     const char *help;
 } commands[] = {
+    {"run", ember_cmd_run, "answer a question about images (SmolVLM + mmproj) or a chat prompt"},
     {"generate", ember_cmd_generate, "generate text from a prompt with a GGUF model"},
     {"devices", ember_cmd_devices, "list Vulkan devices and the features Ember uses"},
     {"info", ember_cmd_info, "print a GGUF file's metadata and tensors"},

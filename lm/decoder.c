@@ -130,8 +130,9 @@ static void residual_product(em_backend *be, em_tensor *x, em_tensor *proj, cons
     }
 }
 
-/* Evaluate n <= n_batch tokens starting at position c->n_past. */
-static ember_status forward(lm_ctx *c, const int32_t *tokens, int64_t n, char *err) {
+/* Evaluate n <= n_batch inputs starting at position c->n_past: token ids, or
+ * (tokens NULL) rows of input embeddings that take the place of the lookup. */
+static ember_status forward(lm_ctx *c, const int32_t *tokens, const float *embd, int64_t n, char *err) {
     const lm_model *m = c->m;
     const lm_hparams *hp = &m->hp;
     em_backend *be = c->be;
@@ -143,7 +144,7 @@ static ember_status forward(lm_ctx *c, const int32_t *tokens, int64_t n, char *e
     for (int64_t i = 0; i < n; i++) posv[i] = (int32_t)(p0 + i);
     em_tensor ids = c->ids, pos = c->pos;
     ids.ne[0] = pos.ne[0] = n;
-    if ((st = op->upload(be, &ids, tokens, 0, (size_t)n * sizeof(int32_t), err)) ||
+    if ((tokens && (st = op->upload(be, &ids, tokens, 0, (size_t)n * sizeof(int32_t), err))) ||
         (st = op->upload(be, &pos, posv, 0, (size_t)n * sizeof(int32_t), err)))
         return st;
 
@@ -159,7 +160,10 @@ static ember_status forward(lm_ctx *c, const int32_t *tokens, int64_t n, char *e
     const em_attn_params ap = {hp->n_head, hp->n_head_kv, hp->head_dim, p0, p0 + n,
                                1.0f / sqrtf((float)hp->head_dim)};
 
-    op->get_rows(be, &x, &m->tok_embd, &ids);
+    if (tokens)
+        op->get_rows(be, &x, &m->tok_embd, &ids);
+    else if ((st = op->upload(be, &x, embd, 0, (size_t)n * (size_t)hp->n_embd * sizeof(float), err)))
+        return st;
     for (int l = 0; l < hp->n_layer; l++) {
         const lm_layer *L = &m->layers[l];
         /* attention */
@@ -189,6 +193,21 @@ static ember_status forward(lm_ctx *c, const int32_t *tokens, int64_t n, char *e
     return op->download(be, &c->logits_t, c->logits, 0, (size_t)hp->n_vocab * sizeof(float), err);
 }
 
+/* Evaluate n inputs (tokens or embedding rows) in n_batch slices. */
+static ember_status decode_slices(lm_ctx *c, const int32_t *tokens, const float *embd, int64_t n, char *err) {
+    const int64_t start = c->n_past, d = c->m->hp.n_embd;
+    for (int64_t i = 0; i < n; i += c->n_batch) {
+        const int64_t nb = n - i < c->n_batch ? n - i : c->n_batch;
+        ember_status st = forward(c, tokens ? tokens + i : NULL, embd ? embd + i * d : NULL, nb, err);
+        if (st != EM_OK) {
+            c->n_past = start; /* nothing of a failed call stays in the cache */
+            return st;
+        }
+        c->n_past += nb;
+    }
+    return EM_OK;
+}
+
 ember_status lm_decode(lm_ctx *c, const int32_t *tokens, int64_t n, char *err) {
     if (n <= 0) return em_err(err, EM_ERR_ARG, "lm_decode: %lld tokens; expected at least one", (long long)n);
     if (c->n_past + n > c->n_ctx)
@@ -198,17 +217,15 @@ ember_status lm_decode(lm_ctx *c, const int32_t *tokens, int64_t n, char *err) {
         if (tokens[i] < 0 || tokens[i] >= c->m->hp.n_vocab)
             return em_err(err, EM_ERR_ARG, "lm_decode: token %d at index %lld outside the vocabulary (0..%d)",
                           tokens[i], (long long)i, c->m->hp.n_vocab - 1);
-    const int64_t start = c->n_past;
-    for (int64_t i = 0; i < n; i += c->n_batch) {
-        const int64_t nb = n - i < c->n_batch ? n - i : c->n_batch;
-        ember_status st = forward(c, tokens + i, nb, err);
-        if (st != EM_OK) {
-            c->n_past = start; /* nothing of a failed call stays in the cache */
-            return st;
-        }
-        c->n_past += nb;
-    }
-    return EM_OK;
+    return decode_slices(c, tokens, NULL, n, err);
+}
+
+ember_status lm_decode_embd(lm_ctx *c, const float *embd, int64_t n, char *err) {
+    if (n <= 0 || !embd) return em_err(err, EM_ERR_ARG, "lm_decode_embd: %lld rows; expected at least one", (long long)n);
+    if (c->n_past + n > c->n_ctx)
+        return em_err(err, EM_ERR_RANGE, "lm_decode_embd: context full: %lld + %lld positions exceed the context of %lld (raise --ctx)",
+                      (long long)c->n_past, (long long)n, (long long)c->n_ctx);
+    return decode_slices(c, NULL, embd, n, err);
 }
 
 const float *lm_logits(const lm_ctx *c) { return c->logits; }

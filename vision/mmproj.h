@@ -1,0 +1,72 @@
+/* mmproj.h - a vision projector file (`mmproj`), as llama.cpp's converter
+ * writes it for SmolVLM: general.architecture = clip, clip.projector_type =
+ * idefics3, the SigLIP ViT under `v.*` and the connector under `mm.*`.
+ *
+ * vision_mmproj_load checks everything before use: that the file is a clip
+ * file with a vision encoder and a projector type Ember implements, every
+ * hyperparameter present and in range (heads divide the width, the patch
+ * divides the tile, the scale factor divides the patch grid), every tensor
+ * present with the shape the hyperparameters imply and a type the backend
+ * computes with. Weights are wrapped into the backend like the decoder's
+ * (no copy on the CPU). vision_mmproj_check_model says whether it fits a
+ * text model: embedding width and the image tokens in its vocabulary.
+ *
+ * Ownership: the mmproj borrows the backend, which must outlive it. */
+#ifndef EMBER_VISION_MMPROJ_H
+#define EMBER_VISION_MMPROJ_H
+
+#include <stdbool.h>
+
+#include "../core/backend.h"
+#include "../core/gguf.h"
+#include "../lm/model.h"
+#include "../projector/idefics3.h"
+
+typedef struct vision_hparams {
+    int image_size;   /* clip.vision.image_size: a tile's side S */
+    int patch_size;   /* clip.vision.patch_size: P */
+    int n_embd;       /* clip.vision.embedding_length: D */
+    int n_ff;         /* clip.vision.feed_forward_length */
+    int n_layer;      /* clip.vision.block_count */
+    int n_head;       /* clip.vision.attention.head_count */
+    int proj_dim;     /* clip.vision.projection_dim: the text model's width */
+    int scale_factor; /* clip.vision.projector.scale_factor */
+    int longest_edge; /* clip.vision.preproc_image_size (default S) */
+    float eps;        /* clip.vision.attention.layer_norm_epsilon */
+    float mean[3], std[3];
+    int n_patches;       /* (S/P)^2 */
+    int tokens_per_tile; /* n_patches / scale_factor^2 */
+} vision_hparams;
+
+typedef struct vision_layer {
+    em_tensor ln1_w, ln1_b, ln2_w, ln2_b;     /* (D) f32 */
+    em_tensor wq, wk, wv, wo;                 /* (D rows, D) */
+    em_tensor bq, bk, bv, bo;                 /* (D) f32 */
+    em_tensor w_up, b_up;                     /* (FF rows, D), (FF) */
+    em_tensor w_down, b_down;                 /* (D rows, FF), (D) */
+} vision_layer;
+
+typedef struct vision_mmproj {
+    gguf_ctx *gguf;
+    em_backend *be; /* borrowed */
+    vision_hparams hp;
+    const char *name;
+    em_tensor patch_w;  /* (D rows, 3*P*P): the conv kernel as a matrix */
+    em_tensor patch_b;  /* (D) f32 */
+    em_tensor pos;      /* (n_patches rows, D) f32 */
+    em_tensor post_ln_w, post_ln_b;
+    vision_layer *layers;
+    proj_idefics3 proj;
+    em_tensor owned[1]; /* tensors allocated (not wrapped): pos when converted */
+    int n_owned;
+} vision_mmproj;
+
+vision_mmproj *vision_mmproj_load(const char *path, em_backend *be, char *err);
+void vision_mmproj_free(vision_mmproj *mp);
+
+/* Does this projector feed this text model? Checks the embedding width and
+ * that the vocabulary has the tokens the image layout needs. */
+ember_status vision_mmproj_check_model(const vision_mmproj *mp, const lm_model *m, const char *mmproj_path,
+                                       const char *model_path, char *err);
+
+#endif

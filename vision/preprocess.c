@@ -1,0 +1,191 @@
+/* preprocess.c - Idefics3 tiling and normalisation (see preprocess.h).
+ *
+ * The resamplers reproduce llama.cpp's arithmetic, including its types: the
+ * bicubic's coefficients are computed in double and stored to float, its
+ * polynomials evaluated in float; the bilinear truncates toward zero. Keep it
+ * that way: a different rounding moves a pixel by one level, and a tile that
+ * differs by one level is a different input to the encoder. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "preprocess.h"
+
+static int clampi(int x, int lo, int hi) { return x < lo ? lo : x > hi ? hi : x; }
+static float lerpf(float s, float e, float t) { return s + (e - s) * t; }
+
+static ember_status image_alloc(vision_image *img, int w, int h, char *err) {
+    img->rgb = malloc((size_t)w * (size_t)h * 3);
+    if (!img->rgb) return em_err(err, EM_ERR_NOMEM, "vision_preprocess: %d x %d image: out of memory", w, h);
+    img->w = w;
+    img->h = h;
+    return EM_OK;
+}
+
+ember_status vision_resize_bilinear(const vision_image *src, int tw, int th, vision_image *dst, char *err) {
+    ember_status st = image_alloc(dst, tw, th, err);
+    if (st) return st;
+    const int w = src->w, h = src->h;
+    /* corners map to corners: (w-1)/(tw-1) */
+    const float xr = tw > 1 ? (float)(w - 1) / (float)(tw - 1) : 0.0f;
+    const float yr = th > 1 ? (float)(h - 1) / (float)(th - 1) : 0.0f;
+    for (int y = 0; y < th; y++) {
+        const float py = (float)y * yr;
+        const int y0 = clampi((int)py, 0, h - 1), y1 = clampi(y0 + 1, 0, h - 1);
+        const float yf = py - (float)y0;
+        for (int x = 0; x < tw; x++) {
+            const float px = (float)x * xr;
+            const int x0 = clampi((int)px, 0, w - 1), x1 = clampi(x0 + 1, 0, w - 1);
+            const float xf = px - (float)x0;
+            const uint8_t *p00 = src->rgb + ((size_t)y0 * w + x0) * 3, *p10 = src->rgb + ((size_t)y0 * w + x1) * 3;
+            const uint8_t *p01 = src->rgb + ((size_t)y1 * w + x0) * 3, *p11 = src->rgb + ((size_t)y1 * w + x1) * 3;
+            uint8_t *d = dst->rgb + ((size_t)y * tw + x) * 3;
+            for (int c = 0; c < 3; c++) {
+                float top = lerpf((float)p00[c], (float)p10[c], xf);
+                float bottom = lerpf((float)p01[c], (float)p11[c], xf);
+                d[c] = (uint8_t)lerpf(top, bottom, yf);
+            }
+        }
+    }
+    return EM_OK;
+}
+
+/* The cubic through four samples around p1 at fraction t (a Catmull-Rom-like
+ * form with llama.cpp's coefficients). */
+static float cubic(float p0, float p1, float p2, float p3, float t) {
+    float d0 = p0 - p1, d2 = p2 - p1, d3 = p3 - p1, a0 = p1;
+    float a1 = (float)(-1.0 / 3 * d0 + d2 - 1.0 / 6 * d3);
+    float a2 = (float)(1.0 / 2 * d0 + 1.0 / 2 * d2);
+    float a3 = (float)(-1.0 / 6 * d0 - 1.0 / 2 * d2 + 1.0 / 6 * d3);
+    return a0 + a1 * t + a2 * t * t + a3 * t * t * t;
+}
+
+ember_status vision_resize_bicubic(const vision_image *src, int tw, int th, vision_image *dst, char *err) {
+    ember_status st = image_alloc(dst, tw, th, err);
+    if (st) return st;
+    const int w = src->w, h = src->h;
+    /* no half-pixel centres: output j samples source x = j * w / tw */
+    const float tx = (float)w / (float)tw, ty = (float)h / (float)th;
+#define PX(xx, yy, k) ((float)src->rgb[((size_t)clampi(yy, 0, h - 1) * w + clampi(xx, 0, w - 1)) * 3 + (k)])
+    for (int i = 0; i < th; i++) {
+        const int y = (int)(ty * (float)i);
+        const float dy = ty * (float)i - (float)y;
+        for (int j = 0; j < tw; j++) {
+            const int x = (int)(tx * (float)j);
+            const float dx = tx * (float)j - (float)x;
+            uint8_t *d = dst->rgb + ((size_t)i * tw + j) * 3;
+            for (int k = 0; k < 3; k++) {
+                float C[4];
+                for (int jj = 0; jj < 4; jj++) {
+                    const int yy = y - 1 + jj;
+                    C[jj] = cubic(PX(x - 1, yy, k), PX(x, yy, k), PX(x + 1, yy, k), PX(x + 2, yy, k), dx);
+                }
+                float v = roundf(cubic(C[0], C[1], C[2], C[3], dy));
+                d[k] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+            }
+        }
+    }
+#undef PX
+    return EM_OK;
+}
+
+ember_status vision_preproc_plan(const vision_preproc_params *p, int w, int h, int *refined_w, int *refined_h,
+                                 int *grid_x, int *grid_y, char *err) {
+    const int S = p->tile;
+    if (S <= 0 || p->longest_edge <= 0)
+        return em_err(err, EM_ERR_ARG, "vision_preprocess: tile %d / longest edge %d must be positive", S, p->longest_edge);
+    if (w <= 0 || h <= 0) return em_err(err, EM_ERR_ARG, "vision_preprocess: empty image (%d x %d)", w, h);
+    /* longest side to longest_edge, then each side up to a multiple of S */
+    const float sw = (float)p->longest_edge / (float)w, sh = (float)p->longest_edge / (float)h;
+    const float scale = sw < sh ? sw : sh;
+    const double rw = ceil((double)((float)w * scale / (float)S)), rh = ceil((double)((float)h * scale / (float)S));
+    /* an extreme aspect ratio (1 x 20000) would ask for thousands of tiles */
+    if (rw < 1 || rh < 1 || rw * rh > 4096 || (p->max_tiles > 0 && rw * rh > p->max_tiles))
+        return em_err(err, EM_ERR_RANGE, "vision_preprocess: a %d x %d image needs %.0f x %.0f tiles of %d, more than the %d allowed; "
+                      "crop it or lower the longest edge", w, h, rw, rh, S, p->max_tiles > 0 ? p->max_tiles : 4096);
+    *grid_x = (int)rw;
+    *grid_y = (int)rh;
+    *refined_w = (int)rw * S;
+    *refined_h = (int)rh * S;
+    return EM_OK;
+}
+
+/* src resized to fit tw x th keeping its aspect (bicubic), centred on black;
+ * a copy when the sizes already agree. */
+static ember_status refine(const vision_image *src, int tw, int th, vision_image *dst, char *err) {
+    ember_status st = image_alloc(dst, tw, th, err);
+    if (st) return st;
+    if (src->w == tw && src->h == th) {
+        memcpy(dst->rgb, src->rgb, (size_t)tw * th * 3);
+        return EM_OK;
+    }
+    const float sw = (float)tw / (float)src->w, sh = (float)th / (float)src->h;
+    const float s = sw < sh ? sw : sh;
+    int nw = (int)ceilf((float)src->w * s), nh = (int)ceilf((float)src->h * s);
+    if (nw > tw) nw = tw;
+    if (nh > th) nh = th;
+    if (nw < 1) nw = 1;
+    if (nh < 1) nh = 1;
+    vision_image r = {0};
+    if ((st = vision_resize_bicubic(src, nw, nh, &r, err))) {
+        vision_image_free(dst);
+        return st;
+    }
+    memset(dst->rgb, 0, (size_t)tw * th * 3);
+    const int ox = (tw - nw) / 2, oy = (th - nh) / 2;
+    for (int y = 0; y < nh; y++) memcpy(dst->rgb + ((size_t)(y + oy) * tw + ox) * 3, r.rgb + (size_t)y * nw * 3, (size_t)nw * 3);
+    vision_image_free(&r);
+    return EM_OK;
+}
+
+/* Normalise the S x S window at (x0, y0) of img into planar floats. */
+static void normalize_tile(const vision_preproc_params *p, const vision_image *img, int x0, int y0, float *dst) {
+    const int S = p->tile;
+    const size_t plane = (size_t)S * S;
+    for (int y = 0; y < S; y++) {
+        const uint8_t *row = img->rgb + ((size_t)(y0 + y) * img->w + x0) * 3;
+        for (int x = 0; x < S; x++)
+            for (int c = 0; c < 3; c++)
+                dst[c * plane + (size_t)y * S + x] = ((float)row[x * 3 + c] / 255.0f - p->mean[c]) / p->std[c];
+    }
+}
+
+ember_status vision_preprocess(const vision_preproc_params *p, const vision_image *img, vision_tiles *out, char *err) {
+    int rw, rh, gx, gy;
+    ember_status st = vision_preproc_plan(p, img->w, img->h, &rw, &rh, &gx, &gy, err);
+    if (st) return st;
+    for (int c = 0; c < 3; c++)
+        if (!(p->std[c] > 0)) return em_err(err, EM_ERR_FORMAT, "vision_preprocess: image_std[%d] = %g; expected > 0", c, p->std[c]);
+    const int S = p->tile, n = gx * gy + 1;
+    const size_t per = (size_t)3 * S * S;
+    float *pix = malloc(per * (size_t)n * sizeof(float));
+    if (!pix) return em_err(err, EM_ERR_NOMEM, "vision_preprocess: %d tiles of %d x %d: out of memory", n, S, S);
+    vision_image refined = {0}, overview = {0};
+    if ((st = refine(img, rw, rh, &refined, err))) goto fail;
+    for (int ty = 0; ty < gy; ty++)
+        for (int tx = 0; tx < gx; tx++) normalize_tile(p, &refined, tx * S, ty * S, pix + per * (size_t)(ty * gx + tx));
+    vision_image_free(&refined);
+    if (img->w == S && img->h == S) {
+        normalize_tile(p, img, 0, 0, pix + per * (size_t)(n - 1));
+    } else {
+        if ((st = vision_resize_bilinear(img, S, S, &overview, err))) goto fail;
+        normalize_tile(p, &overview, 0, 0, pix + per * (size_t)(n - 1));
+        vision_image_free(&overview);
+    }
+    out->grid_x = gx;
+    out->grid_y = gy;
+    out->n_tiles = n;
+    out->tile = S;
+    out->pix = pix;
+    return EM_OK;
+fail:
+    free(pix);
+    vision_image_free(&refined);
+    return st;
+}
+
+void vision_tiles_free(vision_tiles *t) {
+    if (!t) return;
+    free(t->pix);
+    memset(t, 0, sizeof *t);
+}
