@@ -11,7 +11,12 @@
  *
  *   mkmodel --vocab ../shared/vocab/ggml-vocab-gpt-2.gguf --type q8_0 --layers 2 \
  *           --dim 256 --heads 8 --kv-heads 2 --ffn 512 -o tiny.gguf
- *   mkmodel --vocab ../shared/vocab/ggml-vocab-gpt-2.gguf --preset smollm2-135m -o s.gguf */
+ *   mkmodel --vocab ../shared/vocab/ggml-vocab-gpt-2.gguf --preset smollm2-135m -o s.gguf
+ *
+ * --smolvlm makes the text half of a SmolVLM (Idefics3) pair, to go with an
+ * mmproj from mkmmproj: SmolVLM's special tokens are added to the vocabulary as
+ * CONTROL tokens (or made CONTROL where the vocabulary has them already), the
+ * end of generation is <end_of_utterance>, and the chat template is SmolVLM's. */
 #include <errno.h>
 #include <math.h>
 #include <stdbool.h>
@@ -23,6 +28,7 @@
 #include "core/cpu_kernels.h"
 #include "core/gguf.h"
 #include "core/types.h"
+#include "mk_rng.h"
 
 /* ---- options */
 
@@ -40,6 +46,7 @@ typedef struct mk_opts {
     double std;
     uint64_t seed;
     bool tied;
+    bool smolvlm;
     double rope_base;
     double eps;
     double logit_scale;
@@ -62,6 +69,10 @@ static void usage(FILE *f) {
             "  --std S           weight standard deviation (default 0.04)\n"
             "  --seed N          generator seed (default 1)\n"
             "  --tied            no output.weight: llama.cpp then uses token_embd as the output matrix\n"
+            "  --smolvlm         add SmolVLM's special tokens (<|im_start|>, <|im_end|>,\n"
+            "                    <fake_token_around_image>, <image>, <end_of_utterance>, <global-img>,\n"
+            "                    <row_R_col_C> for R, C in 1..6) as CONTROL tokens, EOS <end_of_utterance>,\n"
+            "                    and SmolVLM's chat template: the text model of a SmolVLM pair\n"
             "  --rope-base B     llama.rope.freq_base (default 10000)\n"
             "  --eps E           llama.attention.layer_norm_rms_epsilon (default 1e-5)\n"
             "  --logit-scale S   multiply output_norm.weight by S (default 1): sharper next-token\n"
@@ -135,6 +146,7 @@ static int parse_args(int argc, char **argv, mk_opts *o) {
         long l;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 1; }
         if (!strcmp(a, "--tied")) { o->tied = true; continue; }
+        if (!strcmp(a, "--smolvlm")) { o->smolvlm = true; continue; }
         if (i + 1 >= argc) { fprintf(stderr, "mkmodel: %s: unknown option or missing value\n", a); return -1; }
         const char *v = argv[++i];
         if (!strcmp(a, "--preset")) continue;
@@ -183,40 +195,130 @@ static int parse_args(int argc, char **argv, mk_opts *o) {
     return 0;
 }
 
-/* ---- random numbers: splitmix64, and Box-Muller for normals */
+/* ---- SmolVLM's vocabulary additions */
 
-typedef struct mk_rng {
-    uint64_t s;
-    bool have_spare;
-    double spare;
-} mk_rng;
+/* SmolVLM-Instruct's chat template (its tokenizer_config.json), which
+ * llama.cpp's template detection and Ember's chat formatting key on. */
+static const char mk_smolvlm_template[] =
+    "<|im_start|>{% for message in messages %}{{message['role'] | capitalize}}"
+    "{% if message['content'][0]['type'] == 'image' %}{{':'}}{% else %}{{': '}}{% endif %}"
+    "{% for line in message['content'] %}{% if line['type'] == 'text' %}{{line['text']}}"
+    "{% elif line['type'] == 'image' %}{{ '<image>' }}{% endif %}{% endfor %}<end_of_utterance>\n"
+    "{% endfor %}{% if add_generation_prompt %}{{ 'Assistant:' }}{% endif %}";
 
-static uint64_t mk_rng_next(mk_rng *r) {
-    uint64_t z = (r->s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
+#define MK_TOKEN_CONTROL 3 /* tokenizer.ggml.token_type of a control token */
+#define MK_SMOLVLM_GRID 6  /* <row_R_col_C> for R, C in 1..6 */
+
+/* The vocabulary of the output file: the source's tokens plus the additions.
+ * strs[i] point into the source file or into owned[]. */
+typedef struct mk_vocab {
+    uint64_t n;
+    const char **strs;
+    size_t *lens;
+    int32_t *types;
+    float *scores;      /* NULL when the source has no tokenizer.ggml.scores */
+    char (*owned)[32];  /* the added tokens' text */
+    int32_t eos;        /* <end_of_utterance> */
+} mk_vocab;
+
+static void mk_vocab_free(mk_vocab *v) {
+    free(v->strs);
+    free(v->lens);
+    free(v->types);
+    free(v->scores);
+    free(v->owned);
+    *v = (mk_vocab){0};
 }
 
-/* Uniform in (0, 1): 53 random bits, never 0 so log() below is finite. */
-static double mk_rng_uniform(mk_rng *r) { return ((mk_rng_next(r) >> 11) + 0.5) * (1.0 / 9007199254740992.0); }
+/* Build the SmolVLM vocabulary from the source's n0 tokens. A special token the
+ * source already has keeps its id and becomes CONTROL; the others are appended
+ * in SmolVLM's order, with score 0. */
+static int mk_vocab_smolvlm(const gguf_ctx *src, const char *path, uint64_t n0, mk_vocab *v) {
+    enum { N_FIXED = 6, N_ADD = N_FIXED + MK_SMOLVLM_GRID * MK_SMOLVLM_GRID };
+    static const char *const fixed[N_FIXED] = {"<|im_start|>", "<|im_end|>", "<fake_token_around_image>",
+                                               "<image>", "<end_of_utterance>", "<global-img>"};
+    char err[EM_ERR_LEN] = "";
+    *v = (mk_vocab){.eos = -1};
+    uint64_t cap = n0 + N_ADD;
+    v->strs = malloc(cap * sizeof *v->strs);
+    v->lens = malloc(cap * sizeof *v->lens);
+    v->types = malloc(cap * sizeof *v->types);
+    v->owned = malloc(N_ADD * sizeof *v->owned);
+    if (!v->strs || !v->lens || !v->types || !v->owned) goto nomem;
 
-static double mk_rng_normal(mk_rng *r) {
-    if (r->have_spare) { r->have_spare = false; return r->spare; }
-    double u = mk_rng_uniform(r), v = mk_rng_uniform(r);
-    double m = sqrt(-2.0 * log(u));
-    r->spare = m * sin(2.0 * M_PI * v);
-    r->have_spare = true;
-    return m * cos(2.0 * M_PI * v);
+    for (uint64_t i = 0; i < n0; i++) {
+        v->strs[i] = gguf_get_arr_str(src, "tokenizer.ggml.tokens", i, &v->lens[i]);
+        if (!v->strs[i]) {
+            fprintf(stderr, "mkmodel: --vocab %s: tokenizer.ggml.tokens[%llu] unreadable\n", path, (unsigned long long)i);
+            goto fail;
+        }
+    }
+    enum gguf_vtype et;
+    uint64_t n;
+    const void *data;
+    ember_status st = gguf_get_arr(src, "tokenizer.ggml.token_type", &et, &n, &data, err);
+    if (st == EM_OK && (et != GGUF_TYPE_INT32 || n != n0)) {
+        fprintf(stderr, "mkmodel: --vocab %s: tokenizer.ggml.token_type: %llu values of %s, expected %llu of i32\n", path,
+                (unsigned long long)n, gguf_vtype_name(et), (unsigned long long)n0);
+        goto fail;
+    }
+    if (st && st != EM_ERR_NOT_FOUND) {
+        fprintf(stderr, "mkmodel: --vocab %s: %s\n", path, err);
+        goto fail;
+    }
+    for (uint64_t i = 0; i < n0; i++) v->types[i] = st == EM_OK ? ((const int32_t *)data)[i] : 1 /* NORMAL */;
+    st = gguf_get_arr(src, "tokenizer.ggml.scores", &et, &n, &data, err);
+    if (st == EM_OK) {
+        if (et != GGUF_TYPE_FLOAT32 || n != n0) {
+            fprintf(stderr, "mkmodel: --vocab %s: tokenizer.ggml.scores: %llu values of %s, expected %llu of f32\n", path,
+                    (unsigned long long)n, gguf_vtype_name(et), (unsigned long long)n0);
+            goto fail;
+        }
+        if (!(v->scores = malloc(cap * sizeof *v->scores))) goto nomem;
+        memcpy(v->scores, data, n0 * sizeof *v->scores);
+    } else if (st != EM_ERR_NOT_FOUND) {
+        fprintf(stderr, "mkmodel: --vocab %s: %s\n", path, err);
+        goto fail;
+    }
+
+    v->n = n0;
+    for (int k = 0; k < N_ADD; k++) {
+        if (k < N_FIXED) snprintf(v->owned[k], sizeof v->owned[k], "%s", fixed[k]);
+        else snprintf(v->owned[k], sizeof v->owned[k], "<row_%d_col_%d>", (k - N_FIXED) / MK_SMOLVLM_GRID + 1,
+                      (k - N_FIXED) % MK_SMOLVLM_GRID + 1);
+        size_t len = strlen(v->owned[k]);
+        uint64_t id = 0;
+        while (id < n0 && !(v->lens[id] == len && !memcmp(v->strs[id], v->owned[k], len))) id++;
+        if (id == n0) {
+            id = v->n++;
+            v->strs[id] = v->owned[k];
+            v->lens[id] = len;
+            if (v->scores) v->scores[id] = 0;
+        }
+        v->types[id] = MK_TOKEN_CONTROL;
+        if (!strcmp(v->owned[k], "<end_of_utterance>")) v->eos = (int32_t)id;
+    }
+    if (v->n > INT32_MAX) {
+        fprintf(stderr, "mkmodel: --vocab %s: %llu tokens with SmolVLM's, more than %d\n", path,
+                (unsigned long long)v->n, INT32_MAX);
+        goto fail;
+    }
+    return 0;
+nomem:
+    fprintf(stderr, "mkmodel: --smolvlm: out of memory for %llu tokens\n", (unsigned long long)cap);
+fail:
+    mk_vocab_free(v);
+    return -1;
 }
 
-/* One stream per tensor: the seed mixed with an FNV-1a hash of the name. */
-static mk_rng mk_rng_for(uint64_t seed, const char *name) {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (const char *p = name; *p; p++) h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
-    mk_rng r = {.s = seed * 0x9e3779b97f4a7c15ull ^ h};
-    mk_rng_next(&r);
-    return r;
+/* Replace the copied tokenizer keys with the extended vocabulary's. */
+static ember_status mk_vocab_set_keys(gguf_writer *w, const mk_vocab *v) {
+    ember_status st = gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", v->strs, v->lens, v->n);
+    if (!st) st = gguf_writer_set_arr(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, v->types, v->n);
+    if (!st && v->scores) st = gguf_writer_set_arr(w, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, v->scores, v->n);
+    if (!st) st = gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)v->eos);
+    if (!st) st = gguf_writer_set_str(w, "tokenizer.chat_template", mk_smolvlm_template);
+    return st;
 }
 
 /* ---- the model */
@@ -311,12 +413,13 @@ static int mk_add_matrix(mk_model *m, const mk_opts *o, const char *name, int64_
     return 0;
 }
 
-static int mk_set_keys(mk_model *m, const mk_opts *o, const gguf_ctx *vocab, uint32_t n_vocab) {
+static int mk_set_keys(mk_model *m, const mk_opts *o, const gguf_ctx *vocab, const mk_vocab *ext, uint32_t n_vocab) {
     gguf_writer *w = m->w;
     /* The vocabulary file's keys first (its tokenizer.*, plus its own general.* and
      * architecture keys, which llama.cpp ignores for another architecture); the
      * general.* keys set below replace its ones. */
     if (gguf_writer_copy_kv(w, vocab)) return mk_writer_fail(m, "copying the vocabulary's keys");
+    if (ext && mk_vocab_set_keys(w, ext)) return mk_writer_fail(m, "setting SmolVLM's vocabulary");
     int head_dim = o->dim / o->n_head;
     ember_status st = EM_OK;
     if (!st) st = gguf_writer_set_str(w, "general.architecture", "llama");
@@ -375,6 +478,7 @@ int main(int argc, char **argv) {
     int rc = 1;
     char err[EM_ERR_LEN] = "";
     mk_model m = {0};
+    mk_vocab ext = {0};
     gguf_ctx *vocab = gguf_open(o.vocab_path, err);
     if (!vocab) {
         fprintf(stderr, "mkmodel: --vocab: %s\n", err);
@@ -393,19 +497,24 @@ int main(int argc, char **argv) {
         fprintf(stderr, "mkmodel: %s\n", err);
         goto done;
     }
-    if (mk_set_keys(&m, &o, vocab, (uint32_t)n_vocab)) goto done;
+    if (o.smolvlm) {
+        if (mk_vocab_smolvlm(vocab, o.vocab_path, n_vocab, &ext)) goto done;
+        n_vocab = ext.n;
+    }
+    if (mk_set_keys(&m, &o, vocab, o.smolvlm ? &ext : NULL, (uint32_t)n_vocab)) goto done;
     if (mk_add_tensors(&m, &o, (int64_t)n_vocab)) goto done;
     if (gguf_writer_write(m.w, o.out_path)) {
         fprintf(stderr, "mkmodel: writing %s: %s\n", o.out_path, gguf_writer_errmsg(m.w));
         goto done;
     }
-    fprintf(stderr, "mkmodel: wrote %s: %s, %d layers, dim %d, heads %d/%d, ffn %d, vocab %llu%s\n", o.out_path,
+    fprintf(stderr, "mkmodel: wrote %s: %s, %d layers, dim %d, heads %d/%d, ffn %d, vocab %llu%s%s\n", o.out_path,
             em_type_name(o.type), o.n_layer, o.dim, o.n_head, o.n_head_kv, o.ffn, (unsigned long long)n_vocab,
-            o.tied ? ", tied" : "");
+            o.tied ? ", tied" : "", o.smolvlm ? ", SmolVLM tokens" : "");
     rc = 0;
 done:
     for (size_t i = 0; i < m.n_bufs; i++) free(m.bufs[i]);
     free(m.bufs);
+    mk_vocab_free(&ext);
     gguf_writer_free(m.w);
     gguf_close(vocab);
     return rc;

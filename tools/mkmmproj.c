@@ -1,0 +1,431 @@
+/* mkmmproj.c - write a random-weight SmolVLM (Idefics3) vision projector,
+ * the `mmproj` GGUF that goes with a text model, laid out the way llama.cpp's
+ * converter writes one (convert_hf_to_gguf.py --mmproj on SmolVLM).
+ *
+ * The vision half is a SigLIP ViT: a P x P stride-P convolution to D channels,
+ * learned position embeddings for the (S/P)^2 patches, pre-norm blocks
+ * (LayerNorm, attention with biases, LayerNorm, fc1/GELU/fc2), a final
+ * LayerNorm; then Idefics3's connector: a pixel shuffle by sf (sf x sf patches
+ * into one vector of D*sf^2) and one bias-free linear map to the text model's
+ * embedding length. Tensors, in GGUF ne order (ne[0] contiguous):
+ *
+ *   v.patch_embd.weight      F32 [P, P, 3, D]   (torch Conv2d weight [D][3][P][P])
+ *   v.patch_embd.bias        F32 [D]
+ *   v.position_embd.weight   F32 [D, (S/P)^2]
+ *   v.blk.N.attn_{q,k,v,out}.weight [D, D], .bias F32 [D]   (torch Linear [out][in])
+ *   v.blk.N.ln1.{weight,bias}, v.blk.N.ln2.{weight,bias}   F32 [D]
+ *   v.blk.N.ffn_up.weight    [D, FF], .bias F32 [FF]        (SigLIP mlp.fc1)
+ *   v.blk.N.ffn_down.weight  [FF, D], .bias F32 [D]         (SigLIP mlp.fc2)
+ *   v.post_ln.{weight,bias}  F32 [D]
+ *   mm.model.fc.weight       [D*sf*sf, n_embd_text]         (no bias)
+ *
+ * Matrices are stored in --type; the embeddings, norms and biases stay F32 as
+ * the converter forces them. Values: norm weights 1 + N(0, 0.05); biases
+ * N(0, 0.05); position embeddings N(0, 0.5), about the size of the patch
+ * embeddings, so a wrong patch order shows; every matrix N(0, std * sqrt(D /
+ * fan_in)), so each product keeps the scale of its input whatever its fan-in,
+ * with std 1/sqrt(D) by default: activations stay O(1) through the blocks and
+ * attention is neither uniform nor one-hot. As in mkmodel, each tensor is drawn
+ * from its own stream seeded by --seed and its name (tools/mk_rng.h), so files
+ * of one seed and shape differ only by the storage type's rounding.
+ *
+ *   mkmmproj --preset tiny --text-dim 128 -o tiny-mmproj.gguf
+ *   mkmmproj --preset smolvlm-256m --text-dim 576 --type f16 -o mmproj.gguf */
+#include <errno.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/cpu_kernels.h"
+#include "core/gguf.h"
+#include "core/types.h"
+#include "mk_rng.h"
+
+/* ---- options */
+
+typedef struct mp_opts {
+    const char *out_path;
+    const char *name;
+    enum em_type type;
+    int image_size;   /* S: the encoder's input side */
+    int patch;        /* P */
+    int dim;          /* D */
+    int ffn;          /* FF */
+    int n_layer;
+    int n_head;
+    int scale_factor; /* sf: pixel shuffle */
+    int preproc_size; /* the longest edge an image is resized to before tiling */
+    int text_dim;     /* the text model's n_embd: the projection's output */
+    double eps;
+    double mean, std_img;
+    double std;       /* 0: 1/sqrt(dim) */
+    uint64_t seed;
+} mp_opts;
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: mkmmproj --text-dim N -o OUT.gguf [--preset NAME] [options]\n"
+            "Writes a random-weight SmolVLM (Idefics3) mmproj GGUF, laid out as llama.cpp's converter does.\n"
+            "  --text-dim N        the text model's embedding length (required): the projector's output\n"
+            "  -o PATH             output file\n"
+            "  --preset NAME       tiny: image 64, patch 8, dim 64, ffn 128, 2 layers, 4 heads,\n"
+            "                            scale factor 2, preproc size 128\n"
+            "                      smolvlm-256m: image 512, patch 16, dim 768, ffn 3072, 12 layers,\n"
+            "                            12 heads, scale factor 4, preproc size 2048 (SmolVLM-256M's\n"
+            "                            vision shape); both eps 1e-6, mean/std 0.5 (later options override)\n"
+            "  --image-size S      clip.vision.image_size: the tile side (default: tiny's)\n"
+            "  --patch P           clip.vision.patch_size\n"
+            "  --dim D             clip.vision.embedding_length\n"
+            "  --ffn F             clip.vision.feed_forward_length\n"
+            "  --layers L          clip.vision.block_count\n"
+            "  --heads H           clip.vision.attention.head_count\n"
+            "  --scale-factor F    clip.vision.projector.scale_factor (pixel shuffle)\n"
+            "  --preproc-size N    clip.vision.preproc_image_size: longest edge before tiling\n"
+            "  --eps E             clip.vision.attention.layer_norm_epsilon (default 1e-6)\n"
+            "  --image-mean M      clip.vision.image_mean, all channels (default 0.5)\n"
+            "  --image-std V       clip.vision.image_std, all channels (default 0.5)\n"
+            "  --type T            f32 | f16 | q8_0 for the matrices (default f32)\n"
+            "  --std S             weight scale (default 1/sqrt(dim)); a matrix with fan-in K\n"
+            "                      gets N(0, S * sqrt(dim / K))\n"
+            "  --seed N            generator seed (default 1)\n"
+            "  --name S            general.name (default \"ember-random-smolvlm\")\n");
+}
+
+static int parse_int(const char *opt, const char *s, long lo, long hi, long *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) {
+        fprintf(stderr, "mkmmproj: %s '%s': expected an integer in %ld..%ld\n", opt, s, lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_double(const char *opt, const char *s, double lo, double hi, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= lo && v <= hi)) {
+        fprintf(stderr, "mkmmproj: %s '%s': expected a number in %g..%g\n", opt, s, lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_type(const char *s, enum em_type *out) {
+    static const struct { const char *name; enum em_type t; } types[] = {
+        {"f32", EM_TYPE_F32}, {"f16", EM_TYPE_F16}, {"q8_0", EM_TYPE_Q8_0},
+    };
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        if (!strcmp(s, types[i].name)) { *out = types[i].t; return 0; }
+    fprintf(stderr, "mkmmproj: --type '%s': expected f32, f16 or q8_0\n", s);
+    return -1;
+}
+
+static void preset_tiny(mp_opts *o) {
+    o->image_size = 64;
+    o->patch = 8;
+    o->dim = 64;
+    o->ffn = 128;
+    o->n_layer = 2;
+    o->n_head = 4;
+    o->scale_factor = 2;
+    o->preproc_size = 128;
+    o->name = "ember-random-smolvlm-tiny";
+}
+
+static void preset_smolvlm_256m(mp_opts *o) {
+    o->image_size = 512;
+    o->patch = 16;
+    o->dim = 768;
+    o->ffn = 3072;
+    o->n_layer = 12;
+    o->n_head = 12;
+    o->scale_factor = 4;
+    o->preproc_size = 2048;
+    o->name = "ember-random-smolvlm-256m";
+}
+
+/* 0 on success, 1 after printing usage (-h), -1 on a usage error. */
+static int parse_args(int argc, char **argv, mp_opts *o) {
+    *o = (mp_opts){.type = EM_TYPE_F32, .eps = 1e-6, .mean = 0.5, .std_img = 0.5, .seed = 1};
+    preset_tiny(o);
+    o->name = "ember-random-smolvlm";
+    /* A preset sets defaults, wherever it appears; explicit options win. */
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--preset")) {
+            if (i + 1 >= argc) { fprintf(stderr, "mkmmproj: --preset needs a value\n"); return -1; }
+            if (!strcmp(argv[i + 1], "tiny")) preset_tiny(o);
+            else if (!strcmp(argv[i + 1], "smolvlm-256m")) preset_smolvlm_256m(o);
+            else {
+                fprintf(stderr, "mkmmproj: --preset '%s': known presets: tiny, smolvlm-256m\n", argv[i + 1]);
+                return -1;
+            }
+        }
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        long l;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 1; }
+        if (a[0] != '-') { fprintf(stderr, "mkmmproj: unexpected argument '%s' (see mkmmproj --help)\n", a); return -1; }
+        if (i + 1 >= argc) { fprintf(stderr, "mkmmproj: %s: unknown option or missing value\n", a); return -1; }
+        const char *v = argv[++i];
+        if (!strcmp(a, "--preset")) continue;
+        else if (!strcmp(a, "-o")) o->out_path = v;
+        else if (!strcmp(a, "--name")) o->name = v;
+        else if (!strcmp(a, "--type")) { if (parse_type(v, &o->type)) return -1; }
+        else if (!strcmp(a, "--image-size")) { if (parse_int(a, v, 1, 1 << 14, &l)) return -1; o->image_size = (int)l; }
+        else if (!strcmp(a, "--patch")) { if (parse_int(a, v, 1, 1 << 10, &l)) return -1; o->patch = (int)l; }
+        else if (!strcmp(a, "--dim")) { if (parse_int(a, v, 1, 1 << 16, &l)) return -1; o->dim = (int)l; }
+        else if (!strcmp(a, "--ffn")) { if (parse_int(a, v, 1, 1 << 18, &l)) return -1; o->ffn = (int)l; }
+        else if (!strcmp(a, "--layers")) { if (parse_int(a, v, 1, 1024, &l)) return -1; o->n_layer = (int)l; }
+        else if (!strcmp(a, "--heads")) { if (parse_int(a, v, 1, 4096, &l)) return -1; o->n_head = (int)l; }
+        else if (!strcmp(a, "--scale-factor")) { if (parse_int(a, v, 1, 64, &l)) return -1; o->scale_factor = (int)l; }
+        else if (!strcmp(a, "--preproc-size")) { if (parse_int(a, v, 1, 1 << 15, &l)) return -1; o->preproc_size = (int)l; }
+        else if (!strcmp(a, "--text-dim")) { if (parse_int(a, v, 1, 1 << 17, &l)) return -1; o->text_dim = (int)l; }
+        else if (!strcmp(a, "--seed")) { if (parse_int(a, v, 0, 0x7fffffffL, &l)) return -1; o->seed = (uint64_t)l; }
+        else if (!strcmp(a, "--std")) { if (parse_double(a, v, 1e-6, 10, &o->std)) return -1; }
+        else if (!strcmp(a, "--eps")) { if (parse_double(a, v, 1e-12, 1e-1, &o->eps)) return -1; }
+        else if (!strcmp(a, "--image-mean")) { if (parse_double(a, v, -10, 10, &o->mean)) return -1; }
+        else if (!strcmp(a, "--image-std")) { if (parse_double(a, v, 1e-6, 10, &o->std_img)) return -1; }
+        else { fprintf(stderr, "mkmmproj: unknown option '%s' (see mkmmproj --help)\n", a); return -1; }
+    }
+    if (!o->out_path || !o->text_dim) {
+        fprintf(stderr, "mkmmproj: --text-dim and -o are required (see mkmmproj --help)\n");
+        return -1;
+    }
+    if (o->image_size % o->patch) {
+        fprintf(stderr, "mkmmproj: --image-size %d is not a multiple of --patch %d\n", o->image_size, o->patch);
+        return -1;
+    }
+    int side = o->image_size / o->patch;
+    if (o->scale_factor < 2 || side % o->scale_factor) {
+        fprintf(stderr, "mkmmproj: --scale-factor %d: must be at least 2 and divide the %d patches a side (image %d / patch %d)\n",
+                o->scale_factor, side, o->image_size, o->patch);
+        return -1;
+    }
+    if (o->dim % o->n_head) {
+        fprintf(stderr, "mkmmproj: --dim %d is not a multiple of --heads %d\n", o->dim, o->n_head);
+        return -1;
+    }
+    /* Matrix rows hold D (q, k, v, out, ffn_up), FF (ffn_down) or D*sf^2 (fc)
+     * values: D and FF must meet the block size. */
+    int blk = em_type_block(o->type);
+    if (o->dim % blk || o->ffn % blk) {
+        fprintf(stderr, "mkmmproj: --type %s needs --dim and --ffn to be multiples of %d (got %d, %d)\n",
+                em_type_name(o->type), blk, o->dim, o->ffn);
+        return -1;
+    }
+    if (o->std == 0) o->std = 1.0 / sqrt((double)o->dim);
+    return 0;
+}
+
+/* ---- the file */
+
+/* llama.cpp's llama_ftype for a file whose matrices are all of one type. */
+static uint32_t mp_file_type(enum em_type t) {
+    switch (t) {
+    case EM_TYPE_F16: return 1;
+    case EM_TYPE_Q8_0: return 7;
+    default: return 0;
+    }
+}
+
+typedef struct mp_file {
+    gguf_writer *w;
+    const mp_opts *o;
+    void **bufs; /* tensor data, kept until the file is written */
+    size_t n_bufs, cap_bufs;
+} mp_file;
+
+static int mp_keep(mp_file *f, void *p) {
+    if (f->n_bufs == f->cap_bufs) {
+        size_t cap = f->cap_bufs ? f->cap_bufs * 2 : 64;
+        void **nb = realloc(f->bufs, cap * sizeof *nb);
+        if (!nb) return -1;
+        f->bufs = nb;
+        f->cap_bufs = cap;
+    }
+    f->bufs[f->n_bufs++] = p;
+    return 0;
+}
+
+/* n floats from the tensor's stream: base + scale * N(0, 1). */
+static float *mp_draw(mp_file *f, const char *name, size_t n, double base, double scale) {
+    float *x = malloc(n * sizeof *x);
+    if (!x) {
+        fprintf(stderr, "mkmmproj: %s: out of memory (%zu floats)\n", name, n);
+        return NULL;
+    }
+    mk_rng r = mk_rng_for(f->o->seed, name);
+    for (size_t i = 0; i < n; i++) x[i] = (float)(base + scale * mk_rng_normal(&r));
+    return x;
+}
+
+/* An F32 tensor of n_dims dims ne[], base + scale * N(0, 1). */
+static int mp_add_f32(mp_file *f, const char *name, int n_dims, const int64_t *ne, double base, double scale) {
+    size_t n = 1;
+    for (int d = 0; d < n_dims; d++) n *= (size_t)ne[d];
+    float *x = mp_draw(f, name, n, base, scale);
+    if (!x) return -1;
+    if (mp_keep(f, x)) {
+        free(x);
+        fprintf(stderr, "mkmmproj: %s: out of memory\n", name);
+        return -1;
+    }
+    if (gguf_writer_add_tensor(f->w, name, EM_TYPE_F32, n_dims, ne, x)) {
+        fprintf(stderr, "mkmmproj: %s: %s\n", name, gguf_writer_errmsg(f->w));
+        return -1;
+    }
+    return 0;
+}
+
+/* A matrix of `rows` rows of `cols` values (GGUF ne = {cols, rows}), i.e. a
+ * torch Linear weight [rows][cols]: N(0, std * sqrt(D / cols)), in --type. */
+static int mp_add_matrix(mp_file *f, const char *name, int64_t cols, int64_t rows) {
+    const mp_opts *o = f->o;
+    size_t n = (size_t)cols * (size_t)rows;
+    float *x = mp_draw(f, name, n, 0, o->std * sqrt((double)o->dim / (double)cols));
+    if (!x) return -1;
+    void *data = x;
+    if (o->type != EM_TYPE_F32) {
+        size_t nbytes = em_row_bytes(o->type, cols) * (size_t)rows;
+        data = malloc(nbytes);
+        if (!data) {
+            free(x);
+            fprintf(stderr, "mkmmproj: %s: out of memory (%zu bytes)\n", name, nbytes);
+            return -1;
+        }
+        size_t got = cpu_quantize(o->type, x, data, rows, cols);
+        free(x);
+        if (got != nbytes) {
+            free(data);
+            fprintf(stderr, "mkmmproj: %s: cpu_quantize(%s, %lld x %lld) wrote %zu bytes, expected %zu\n", name,
+                    em_type_name(o->type), (long long)rows, (long long)cols, got, nbytes);
+            return -1;
+        }
+    }
+    if (mp_keep(f, data)) {
+        free(data);
+        fprintf(stderr, "mkmmproj: %s: out of memory\n", name);
+        return -1;
+    }
+    int64_t ne[2] = {cols, rows};
+    if (gguf_writer_add_tensor(f->w, name, o->type, 2, ne, data)) {
+        fprintf(stderr, "mkmmproj: %s: %s\n", name, gguf_writer_errmsg(f->w));
+        return -1;
+    }
+    return 0;
+}
+
+static int mp_set_keys(mp_file *f) {
+    const mp_opts *o = f->o;
+    gguf_writer *w = f->w;
+    float mean[3] = {(float)o->mean, (float)o->mean, (float)o->mean};
+    float std[3] = {(float)o->std_img, (float)o->std_img, (float)o->std_img};
+    ember_status st = EM_OK;
+    if (!st) st = gguf_writer_set_str(w, "general.architecture", "clip");
+    if (!st) st = gguf_writer_set_str(w, "general.type", "mmproj");
+    if (!st) st = gguf_writer_set_str(w, "general.name", o->name);
+    if (!st) st = gguf_writer_set_u32(w, "general.file_type", mp_file_type(o->type));
+    if (!st) st = gguf_writer_set_bool(w, "clip.has_vision_encoder", true);
+    if (!st) st = gguf_writer_set_str(w, "clip.projector_type", "idefics3");
+    if (!st) st = gguf_writer_set_bool(w, "clip.use_gelu", true);
+    if (!st) st = gguf_writer_set_u32(w, "clip.vision.image_size", (uint32_t)o->image_size);
+    if (!st) st = gguf_writer_set_u32(w, "clip.vision.patch_size", (uint32_t)o->patch);
+    if (!st) st = gguf_writer_set_u32(w, "clip.vision.embedding_length", (uint32_t)o->dim);
+    if (!st) st = gguf_writer_set_u32(w, "clip.vision.feed_forward_length", (uint32_t)o->ffn);
+    if (!st) st = gguf_writer_set_u32(w, "clip.vision.block_count", (uint32_t)o->n_layer);
+    if (!st) st = gguf_writer_set_u32(w, "clip.vision.attention.head_count", (uint32_t)o->n_head);
+    if (!st) st = gguf_writer_set_u32(w, "clip.vision.projection_dim", (uint32_t)o->text_dim);
+    if (!st) st = gguf_writer_set_f32(w, "clip.vision.attention.layer_norm_epsilon", (float)o->eps);
+    if (!st) st = gguf_writer_set_arr(w, "clip.vision.image_mean", GGUF_TYPE_FLOAT32, mean, 3);
+    if (!st) st = gguf_writer_set_arr(w, "clip.vision.image_std", GGUF_TYPE_FLOAT32, std, 3);
+    if (!st) st = gguf_writer_set_u32(w, "clip.vision.projector.scale_factor", (uint32_t)o->scale_factor);
+    if (!st) st = gguf_writer_set_u32(w, "clip.vision.preproc_image_size", (uint32_t)o->preproc_size);
+    if (st) {
+        fprintf(stderr, "mkmmproj: setting keys: %s\n", gguf_writer_errmsg(w));
+        return -1;
+    }
+    return 0;
+}
+
+static int mp_add_tensors(mp_file *f) {
+    const mp_opts *o = f->o;
+    const int64_t D = o->dim, FF = o->ffn, P = o->patch, sf = o->scale_factor;
+    const int64_t n_pos = (int64_t)(o->image_size / o->patch) * (o->image_size / o->patch);
+    char name[96];
+    {
+        /* the convolution sees 3*P*P inputs: scaled like a matrix of that fan-in */
+        int64_t ne[4] = {P, P, 3, D};
+        if (mp_add_f32(f, "v.patch_embd.weight", 4, ne, 0, o->std * sqrt((double)D / (double)(3 * P * P)))) return -1;
+        int64_t nb[1] = {D};
+        if (mp_add_f32(f, "v.patch_embd.bias", 1, nb, 0, 0.05)) return -1;
+        int64_t np[2] = {D, n_pos};
+        if (mp_add_f32(f, "v.position_embd.weight", 2, np, 0, 0.5)) return -1;
+    }
+    for (int l = 0; l < o->n_layer; l++) {
+        static const char *const attn[] = {"attn_q", "attn_k", "attn_v", "attn_out"};
+        for (int k = 0; k < 4; k++) {
+            snprintf(name, sizeof name, "v.blk.%d.%s.weight", l, attn[k]);
+            if (mp_add_matrix(f, name, D, D)) return -1;
+            snprintf(name, sizeof name, "v.blk.%d.%s.bias", l, attn[k]);
+            if (mp_add_f32(f, name, 1, &D, 0, 0.05)) return -1;
+        }
+        static const char *const norms[] = {"ln1", "ln2"};
+        for (int k = 0; k < 2; k++) {
+            snprintf(name, sizeof name, "v.blk.%d.%s.weight", l, norms[k]);
+            if (mp_add_f32(f, name, 1, &D, 1.0, 0.05)) return -1;
+            snprintf(name, sizeof name, "v.blk.%d.%s.bias", l, norms[k]);
+            if (mp_add_f32(f, name, 1, &D, 0, 0.05)) return -1;
+        }
+        snprintf(name, sizeof name, "v.blk.%d.ffn_up.weight", l);
+        if (mp_add_matrix(f, name, D, FF)) return -1; /* ne {D, FF}: fc1 */
+        snprintf(name, sizeof name, "v.blk.%d.ffn_up.bias", l);
+        if (mp_add_f32(f, name, 1, &FF, 0, 0.05)) return -1;
+        snprintf(name, sizeof name, "v.blk.%d.ffn_down.weight", l);
+        if (mp_add_matrix(f, name, FF, D)) return -1; /* ne {FF, D}: fc2 */
+        snprintf(name, sizeof name, "v.blk.%d.ffn_down.bias", l);
+        if (mp_add_f32(f, name, 1, &D, 0, 0.05)) return -1;
+    }
+    if (mp_add_f32(f, "v.post_ln.weight", 1, &D, 1.0, 0.05)) return -1;
+    if (mp_add_f32(f, "v.post_ln.bias", 1, &D, 0, 0.05)) return -1;
+    if (mp_add_matrix(f, "mm.model.fc.weight", D * sf * sf, o->text_dim)) return -1;
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    mp_opts o;
+    int prc = parse_args(argc, argv, &o);
+    if (prc) return prc > 0 ? 0 : 2;
+
+    int rc = 1;
+    char err[EM_ERR_LEN] = "";
+    mp_file f = {.o = &o};
+    if (!(f.w = gguf_writer_create(err))) {
+        fprintf(stderr, "mkmmproj: %s\n", err);
+        goto done;
+    }
+    if (mp_set_keys(&f) || mp_add_tensors(&f)) goto done;
+    if (gguf_writer_write(f.w, o.out_path)) {
+        fprintf(stderr, "mkmmproj: writing %s: %s\n", o.out_path, gguf_writer_errmsg(f.w));
+        goto done;
+    }
+    fprintf(stderr,
+            "mkmmproj: wrote %s: %s, image %d, patch %d, dim %d, ffn %d, %d layers, %d heads, scale factor %d, "
+            "preproc %d, text dim %d\n",
+            o.out_path, em_type_name(o.type), o.image_size, o.patch, o.dim, o.ffn, o.n_layer, o.n_head,
+            o.scale_factor, o.preproc_size, o.text_dim);
+    rc = 0;
+done:
+    for (size_t i = 0; i < f.n_bufs; i++) free(f.bufs[i]);
+    free(f.bufs);
+    gguf_writer_free(f.w);
+    return rc;
+}
