@@ -87,6 +87,11 @@ static bool cpu_supports(em_backend *be, enum em_op op, enum em_type t) {
     case EM_OP_MATMUL: return em_type_supported(t) && c->kern.vec_dot[t];
     case EM_OP_KV_STORE: return t == EM_TYPE_F16 || t == EM_TYPE_F32;
     case EM_OP_ATTENTION: return t == EM_TYPE_F16 || t == EM_TYPE_F32;
+    /* The ViT's ops read activations only (its K/V are products, not a cache). */
+    case EM_OP_LAYER_NORM:
+    case EM_OP_GELU:
+    case EM_OP_ADD_BIAS:
+    case EM_OP_ATTENTION_FULL: return t == EM_TYPE_F32;
     default: return t == EM_TYPE_F32;
     }
 }
@@ -135,6 +140,23 @@ static void cpu_rms_norm(em_backend *be, em_tensor *out, const em_tensor *x, con
     struct rms_args a = {out, x, w ? w->data : NULL, eps};
     if (x->ne[0] * x->ne[1] < CPU_PARALLEL_MIN) rms_body(&a, 0, 1);
     else em_pool_run(ctx_of(be)->pool, rms_body, &a);
+}
+
+struct ln_args { em_tensor *out; const em_tensor *x; const float *w, *b; float eps; };
+
+static void ln_body(void *varg, int ith, int nth) {
+    struct ln_args *a = varg;
+    long long i0, i1;
+    em_pool_range(a->x->ne[1], ith, nth, &i0, &i1);
+    for (long long i = i0; i < i1; i++)
+        cpu_layer_norm_row(row_f32(a->out, i), row_f32(a->x, i), a->w, a->b, a->x->ne[0], a->eps);
+}
+
+static void cpu_layer_norm(em_backend *be, em_tensor *out, const em_tensor *x, const em_tensor *w, const em_tensor *b,
+                           float eps) {
+    struct ln_args a = {out, x, w ? w->data : NULL, b ? b->data : NULL, eps};
+    if (x->ne[0] * x->ne[1] < CPU_PARALLEL_MIN) ln_body(&a, 0, 1);
+    else em_pool_run(ctx_of(be)->pool, ln_body, &a);
 }
 
 static ember_status grow_scratch(cpu_ctx *c, size_t need) {
@@ -224,6 +246,7 @@ static void cpu_kv_store(em_backend *be, em_tensor *cache, const em_tensor *src,
  * another process keeps off its core. */
 struct attn_args {
     cpu_ctx *c; em_tensor *out; const em_tensor *q, *k, *v; const em_attn_params *p;
+    bool causal; /* row i sees pos0 + i + 1 keys; else all p->n_kv */
     _Atomic long long next;
 };
 
@@ -241,13 +264,12 @@ static void attn_body(void *varg, int ith, int nth) {
         const size_t koff = (size_t)hk * (size_t)p->head_dim * em_type_block_bytes(a->k->type);
         cpu_attend_head(&a->c->kern, row_f32(a->out, i) + (size_t)h * p->head_dim, row_f32(a->q, i) + (size_t)h * p->head_dim,
                         (const char *)a->k->data + koff, (const char *)a->v->data + koff, a->k->type, a->k->nb[1],
-                        p->head_dim, p->pos0 + i + 1, p->scale, scores);
+                        p->head_dim, a->causal ? p->pos0 + i + 1 : p->n_kv, p->scale, scores);
     }
 }
 
-static void cpu_attention(em_backend *be, em_tensor *out, const em_tensor *q, const em_tensor *k,
-                          const em_tensor *v, const em_attn_params *p) {
-    cpu_ctx *c = ctx_of(be);
+static void attn_run(cpu_ctx *c, em_tensor *out, const em_tensor *q, const em_tensor *k, const em_tensor *v,
+                     const em_attn_params *p, bool causal) {
     /* Per thread: the scores and two head_dim rows; head_dim may differ
      * from call to call (a vision tower and a language model). */
     const int64_t need = p->n_kv + 2 * (int64_t)p->head_dim;
@@ -258,12 +280,28 @@ static void cpu_attention(em_backend *be, em_tensor *out, const em_tensor *q, co
         c->att_scores = s;
         c->att_cap = need;
     }
-    struct attn_args a = {c, out, q, k, v, p, 0};
+    struct attn_args a = {c, out, q, k, v, p, causal, 0};
     if (q->ne[1] * p->n_head * p->n_kv * p->head_dim < CPU_PARALLEL_MIN) attn_body(&a, 0, 1);
     else em_pool_run_dynamic(c->pool, attn_body, &a);
 }
 
-struct ew_args { em_tensor *out; const em_tensor *a, *b; int op; };
+static void cpu_attention(em_backend *be, em_tensor *out, const em_tensor *q, const em_tensor *k,
+                          const em_tensor *v, const em_attn_params *p) {
+    attn_run(ctx_of(be), out, q, k, v, p, true);
+}
+
+/* The encoder's attention: the same heads over plain F32 activations, every
+ * row over all n_kv keys (k->nb[1] is the activation's row stride, as it is
+ * a cache's). */
+static void cpu_attention_full(em_backend *be, em_tensor *out, const em_tensor *q, const em_tensor *k,
+                               const em_tensor *v, const em_attn_params *p) {
+    attn_run(ctx_of(be), out, q, k, v, p, false);
+}
+
+enum ew_op { EW_ADD, EW_SWIGLU, EW_GELU, EW_ADD_BIAS };
+
+/* b is unused for EW_GELU, and one row (broadcast) for EW_ADD_BIAS. */
+struct ew_args { em_tensor *out; const em_tensor *a, *b; enum ew_op op; };
 
 static void ew_body(void *varg, int ith, int nth) {
     struct ew_args *a = varg;
@@ -272,11 +310,20 @@ static void ew_body(void *varg, int ith, int nth) {
     const int64_t n = a->out->ne[0];
     for (long long i = i0; i < i1; i++) {
         float *y = row_f32(a->out, i);
-        const float *x0 = row_f32(a->a, i), *x1 = row_f32(a->b, i);
-        if (a->op == 0) {
+        const float *x0 = row_f32(a->a, i);
+        switch (a->op) {
+        case EW_ADD: {
+            const float *x1 = row_f32(a->b, i);
             for (int64_t j = 0; j < n; j++) y[j] = x0[j] + x1[j];
-        } else {
-            cpu_swiglu_row(y, x0, x1, n);
+            break;
+        }
+        case EW_SWIGLU: cpu_swiglu_row(y, x0, row_f32(a->b, i), n); break;
+        case EW_GELU: cpu_gelu_row(y, x0, n); break;
+        case EW_ADD_BIAS: {
+            const float *bias = a->b->data;
+            for (int64_t j = 0; j < n; j++) y[j] = x0[j] + bias[j];
+            break;
+        }
         }
     }
 }
@@ -287,12 +334,22 @@ static void run_ew(em_backend *be, struct ew_args *a) {
 }
 
 static void cpu_swiglu(em_backend *be, em_tensor *out, const em_tensor *gate, const em_tensor *up) {
-    struct ew_args a = {out, gate, up, 1};
+    struct ew_args a = {out, gate, up, EW_SWIGLU};
     run_ew(be, &a);
 }
 
 static void cpu_add(em_backend *be, em_tensor *out, const em_tensor *x, const em_tensor *y) {
-    struct ew_args a = {out, x, y, 0};
+    struct ew_args a = {out, x, y, EW_ADD};
+    run_ew(be, &a);
+}
+
+static void cpu_gelu(em_backend *be, em_tensor *out, const em_tensor *x) {
+    struct ew_args a = {out, x, NULL, EW_GELU};
+    run_ew(be, &a);
+}
+
+static void cpu_add_bias(em_backend *be, em_tensor *out, const em_tensor *x, const em_tensor *b) {
+    struct ew_args a = {out, x, b, EW_ADD_BIAS};
     run_ew(be, &a);
 }
 
@@ -334,6 +391,10 @@ static const em_backend_ops cpu_ops = {
     .attention = cpu_attention,
     .swiglu = cpu_swiglu,
     .add = cpu_add,
+    .layer_norm = cpu_layer_norm,
+    .gelu = cpu_gelu,
+    .add_bias = cpu_add_bias,
+    .attention_full = cpu_attention_full,
     .sync = cpu_sync,
 };
 

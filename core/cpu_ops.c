@@ -7,7 +7,12 @@
  * way, so distributions agree to ~1e-6 instead of ~1e-4 on F32 models; the
  * cost is nil next to the weight matrices. RMSNorm sums squares in double as
  * ggml does, and RoPE steps the angle by repeated multiplication as ggml's
- * cache does. */
+ * cache does. LayerNorm is ggml_norm's two passes (the mean, then the
+ * variance of x - mean, both summed in double) rather than one pass over x
+ * and x^2, which loses digits when |mean| is large next to the spread. GELU
+ * is computed in float with tanhf; ggml's CPU path may instead round x to
+ * fp16 and look it up in a table (GGML_GELU_FP16), which we do not copy:
+ * its error (x's rounding, ~5e-4 relative) is larger than the model's. */
 #include "cpu_ops.h"
 
 #include <math.h>
@@ -49,6 +54,33 @@ void cpu_rope_row(float *x, int n_head, int head_dim, int n_dims, int32_t pos, f
 
 void cpu_swiglu_row(float *y, const float *g, const float *u, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+void cpu_layer_norm_row(float *y, const float *x, const float *w, const float *b, int64_t n, float eps) {
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++) sum += (double)x[i];
+    const float mean = (float)(sum / (double)n);
+    double ss = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        const float d = x[i] - mean;
+        ss += (double)(d * d);
+    }
+    const float scale = 1.0f / sqrtf((float)(ss / (double)n) + eps);
+    /* x[i] is read before y[i] is written: in place is fine. */
+    for (int64_t i = 0; i < n; i++) {
+        float v = (x[i] - mean) * scale;
+        if (w) v *= w[i];
+        if (b) v += b[i];
+        y[i] = v;
+    }
+}
+
+void cpu_gelu_row(float *y, const float *x, int64_t n) {
+    const float c = 0.7978845608028654f; /* sqrt(2 / pi) */
+    for (int64_t i = 0; i < n; i++) {
+        const float v = x[i];
+        y[i] = 0.5f * v * (1.0f + tanhf(c * (v + 0.044715f * v * v * v)));
+    }
 }
 
 void cpu_store_row(void *dst, enum em_type t, const float *src, int64_t n) {
