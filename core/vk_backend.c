@@ -17,6 +17,13 @@ static bool vk_supports(em_backend *be, enum em_op op, enum em_type t) {
     case EM_OP_MATMUL: return vk_op_matmul_supports(c, t);
     case EM_OP_KV_STORE: return t == EM_TYPE_F16 || t == EM_TYPE_F32;
     case EM_OP_ATTENTION: return vk_op_attention_supports(c, t);
+    /* The ViT's ops read activations only. vk_op_attention_full would also
+     * take an F16 cache, but the CPU's has no reason to, and an op is offered
+     * where both backends agree. */
+    case EM_OP_LAYER_NORM:
+    case EM_OP_GELU:
+    case EM_OP_ADD_BIAS:
+    case EM_OP_ATTENTION_FULL: return t == EM_TYPE_F32;
     default: return t == EM_TYPE_F32;
     }
 }
@@ -106,6 +113,24 @@ static void vk_add(em_backend *be, em_tensor *out, const em_tensor *a, const em_
     vk_pending_flush(ctx_of(be));
     vk_op_add(ctx_of(be), out, a, b);
 }
+static void vk_layer_norm(em_backend *be, em_tensor *out, const em_tensor *x, const em_tensor *w, const em_tensor *b,
+                          float eps) {
+    vk_pending_flush(ctx_of(be));
+    vk_op_layer_norm(ctx_of(be), out, x, w, b, eps);
+}
+static void vk_gelu(em_backend *be, em_tensor *out, const em_tensor *x) {
+    vk_pending_flush(ctx_of(be));
+    vk_op_gelu(ctx_of(be), out, x);
+}
+static void vk_add_bias(em_backend *be, em_tensor *out, const em_tensor *x, const em_tensor *b) {
+    vk_pending_flush(ctx_of(be));
+    vk_op_add_bias(ctx_of(be), out, x, b);
+}
+static void vk_attention_full(em_backend *be, em_tensor *out, const em_tensor *q, const em_tensor *k,
+                              const em_tensor *v, const em_attn_params *p) {
+    vk_pending_flush(ctx_of(be));
+    vk_op_attention_full(ctx_of(be), out, q, k, v, p);
+}
 static ember_status vk_backend_sync(em_backend *be, char *err) { return vk_sync(ctx_of(be), err); }
 
 static void vk_free(em_backend *be) {
@@ -144,6 +169,10 @@ static const em_backend_ops vk_ops = {
     .attention = vk_attention,
     .swiglu = vk_swiglu,
     .add = vk_add,
+    .layer_norm = vk_layer_norm,
+    .gelu = vk_gelu,
+    .add_bias = vk_add_bias,
+    .attention_full = vk_attention_full,
     .sync = vk_backend_sync,
 };
 

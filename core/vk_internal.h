@@ -229,12 +229,18 @@ void vk_op_kv_store(vk_ctx *c, em_tensor *cache, const em_tensor *src, em_tensor
                     int64_t pos0);
 void vk_op_attention(vk_ctx *c, em_tensor *out, const em_tensor *q, const em_tensor *k, const em_tensor *v,
                      const em_attn_params *p);
-/* Non-causal (bidirectional: a ViT's) attention: every query row sees cache
- * rows 0..p->n_kv-1; p->pos0 is ignored. Not in the ops table yet. */
+/* Non-causal (bidirectional: a ViT's) attention: every query row sees rows
+ * 0..p->n_kv-1 of k and v (a cache, or plain F32 activations of n_kv rows);
+ * p->pos0 is ignored. */
 void vk_op_attention_full(vk_ctx *c, em_tensor *out, const em_tensor *q, const em_tensor *k, const em_tensor *v,
                           const em_attn_params *p);
 void vk_op_swiglu(vk_ctx *c, em_tensor *out, const em_tensor *gate, const em_tensor *up);
 void vk_op_add(vk_ctx *c, em_tensor *out, const em_tensor *a, const em_tensor *b);
+/* The ViT's: w or b may be NULL (no scale, no shift). */
+void vk_op_layer_norm(vk_ctx *c, em_tensor *out, const em_tensor *x, const em_tensor *w, const em_tensor *b, float eps);
+void vk_op_gelu(vk_ctx *c, em_tensor *out, const em_tensor *x);
+/* out[i] = x[i] + b, b one row of at least out->ne[0] values. */
+void vk_op_add_bias(vk_ctx *c, em_tensor *out, const em_tensor *x, const em_tensor *b);
 /* Which weight/input types each family handles on this device. */
 bool vk_op_matmul_supports(const vk_ctx *c, enum em_type t);
 bool vk_op_attention_supports(const vk_ctx *c, enum em_type kv);

@@ -28,7 +28,11 @@
  * (vk_scratch), the same buffer every step so recordings stay valid.
  *
  * vk_op_attention_full is the same without the causal mask (a ViT's
- * attention): a flag in the params, not another shader. */
+ * attention, backend.h's attention_full): a flag in the params, not another
+ * shader. Its K and V are usually plain activations of exactly n_kv rows
+ * (a ViT tile: 1024 patches) rather than a cache of n_ctx: "the whole
+ * cache" is then those rows, the chunk count follows from them, and pos0
+ * plays no part (it is taken as 0, whatever the caller left there). */
 #include "vk_internal.h"
 
 #define ATTN_SPLIT_MAX_Q 4   /* query rows up to which decode's split path runs */
@@ -124,7 +128,7 @@ static bool attn_job_init(vk_ctx *c, attn_job *j, em_tensor *out, const em_tenso
     else if (k->ne[0] < (int64_t)p->n_head_kv * p->head_dim || v->ne[0] < (int64_t)p->n_head_kv * p->head_dim ||
              v->ne[1] < n_ctx)
         why = "cache rows are shorter than n_head_kv * head_dim";
-    else if (n_q < 1 || p->pos0 < 0 || (causal && p->pos0 + n_q > n_ctx) || p->n_kv < 1 || p->n_kv > n_ctx ||
+    else if (n_q < 1 || (causal && (p->pos0 < 0 || p->pos0 + n_q > n_ctx)) || p->n_kv < 1 || p->n_kv > n_ctx ||
              p->n_kv > INT32_MAX)
         why = "query positions past the end of the cache";
     else if (!aligned4(q->offs | q->nb[1] | out->offs | out->nb[1] | k->offs | k->nb[1] | v->offs | v->nb[1]) ||
@@ -139,7 +143,7 @@ static bool attn_job_init(vk_ctx *c, attn_job *j, em_tensor *out, const em_tenso
     j->n_head = (uint32_t)p->n_head;
     j->n_head_kv = (uint32_t)p->n_head_kv;
     j->hd = (uint32_t)p->head_dim;
-    j->pos0 = (uint32_t)p->pos0;
+    j->pos0 = causal ? (uint32_t)p->pos0 : 0;
     /* Causal: row i sees pos0 + i + 1 keys, as the CPU does whatever n_kv says. */
     j->n_kv = causal ? (uint32_t)(p->pos0 + n_q) : (uint32_t)p->n_kv;
     j->f16 = k->type == EM_TYPE_F16;

@@ -18,9 +18,15 @@
  *     2^-11 * |score|, weights by 2^-11, so outputs move by a few 2^-11
  *     (4.9e-4) of their size at worst; observed ~7e-4.
  *
- * Non-causal attention (vk_op_attention_full, for the ViT) has no CPU op
- * yet: it is compared with a double-precision reference computed here from
- * the very same values (F16 decoded), so 1e-5 serves both cache types. */
+ * Non-causal attention (vk_op_attention_full, for the ViT) over a cache is
+ * compared with a double-precision reference computed here from the very
+ * same values (F16 decoded), so 1e-5 serves both cache types. The ops
+ * table's attention_full, as the ViT calls it (K and V plain F32
+ * activations of exactly n_kv rows, or column slices of one fused QKV
+ * product), is compared with the CPU backend's, also at 1e-5 (TOL_F32's
+ * reasoning, over up to 1024 keys): a ViT tile of 1024 patches x 12 heads
+ * of 64 (flash path), decode-sized row counts (split path), GQA, row views
+ * at an offset, and a pos0 that must be ignored. */
 #include "vk_test_util.h"
 
 #include "core/types.h"
@@ -255,6 +261,77 @@ static void attn_full_case(vkt *T, const shape *s, enum em_type t, int64_t n_q, 
     free(got);
 }
 
+/* attention_full through both backends' ops tables, K and V activations
+ * (not a cache): separate tensors of n_kv rows, or (fused) q, k, v as
+ * column slices of one [n][q_dim + 2 kv_dim] product with q/out as rows
+ * 1..n of tensors one row longer, so every binding starts at an offset. */
+static double worst_table;
+
+static void attn_table_case(vkt *T, const shape *s, int64_t n_q, int64_t n_kv, bool fused) {
+    const int64_t qd = (int64_t)s->n_head * s->head_dim, kd = (int64_t)s->n_head_kv * s->head_dim;
+    em_attn_params p = {.n_head = s->n_head, .n_head_kv = s->n_head_kv, .head_dim = s->head_dim,
+                        .pos0 = 777, /* ignored */
+                        .n_kv = n_kv, .scale = 1.0f / sqrtf((float)s->head_dim)};
+    em_tensor a[3][2]; /* allocations, [cpu, vulkan] */
+    em_tensor q[2], k[2], v[2], o[2], oa[2];
+    int n_alloc = 0;
+    if (fused) {
+        /* one tensor for q, k and v: n_q == n_kv, plus a leading row */
+        const int64_t w = qd + 2 * kd, rows = n_q + 1;
+        em_tensor sh = em_tensor_make(EM_TYPE_F32, w, rows, 1, 1);
+        float *h = malloc(sizeof(float) * (size_t)(w * rows));
+        if (!h) { fprintf(stderr, "FAIL: out of memory\n"); exit(1); }
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t c = 0; c < w; c++) h[r * w + c] = (c < qd ? 4.0f : 1.0f) * vkt_rand(T);
+        vkt_act(T, &a[0][0], &a[0][1], &sh, h);
+        n_alloc = 1;
+        free(h);
+        for (int b = 0; b < 2; b++) {
+            const em_tensor r = em_tensor_rows(&a[0][b], 1, n_q);
+            q[b] = k[b] = v[b] = r;
+            q[b].ne[0] = qd;
+            k[b].ne[0] = v[b].ne[0] = kd;
+            k[b].offs += (size_t)qd * 4;
+            v[b].offs += (size_t)(qd + kd) * 4;
+            if (r.data) {
+                k[b].data = (char *)r.data + (size_t)qd * 4;
+                v[b].data = (char *)r.data + (size_t)(qd + kd) * 4;
+            }
+        }
+    } else {
+        const int64_t rows[3] = {n_q, n_kv, n_kv}, dims[3] = {qd, kd, kd};
+        for (int i = 0; i < 3; i++) {
+            em_tensor sh = em_tensor_make(EM_TYPE_F32, dims[i], rows[i], 1, 1);
+            float *h = malloc(sizeof(float) * (size_t)(dims[i] * rows[i]));
+            if (!h) { fprintf(stderr, "FAIL: out of memory\n"); exit(1); }
+            vkt_fill(T, h, (size_t)(dims[i] * rows[i]), i == 0 ? 4.0f : 1.0f);
+            vkt_act(T, &a[i][0], &a[i][1], &sh, h);
+            free(h);
+        }
+        n_alloc = 3;
+        for (int b = 0; b < 2; b++) q[b] = a[0][b], k[b] = a[1][b], v[b] = a[2][b];
+    }
+    const em_tensor osh = em_tensor_make(EM_TYPE_F32, qd, n_q + (fused ? 1 : 0), 1, 1);
+    vkt_act(T, &oa[0], &oa[1], &osh, NULL);
+    for (int b = 0; b < 2; b++) o[b] = em_tensor_rows(&oa[b], fused ? 1 : 0, n_q);
+    CHECK(T->vk->ops->supports(T->vk, EM_OP_ATTENTION_FULL, EM_TYPE_F32) &&
+              T->cpu->ops->supports(T->cpu, EM_OP_ATTENTION_FULL, EM_TYPE_F32),
+          "attention_full offered for F32");
+    T->cpu->ops->attention_full(T->cpu, &o[0], &q[0], &k[0], &v[0], &p);
+    T->vk->ops->attention_full(T->vk, &o[1], &q[1], &k[1], &v[1], &p);
+    float *rc, *rv;
+    vkt_results(T, &oa[0], &oa[1], &rc, &rv);
+    const size_t off = fused ? (size_t)qd : 0;
+    const double e = vkt_maxrel(rc + off, rv + off, (size_t)(qd * n_q));
+    if (e > worst_table) worst_table = e;
+    CHECK(e <= TOL_F32, "attention_full table heads %d/%d dim %d: %lld rows over %lld keys%s: rel err %g", s->n_head,
+          s->n_head_kv, s->head_dim, (long long)n_q, (long long)n_kv, fused ? " (fused qkv views)" : "", e);
+    free(rc);
+    free(rv);
+    for (int i = 0; i < n_alloc; i++) vkt_release(T, &a[i][0], &a[i][1]);
+    vkt_release(T, &oa[0], &oa[1]);
+}
+
 int main(void) {
     vkt T;
     (void)vkt_weight; /* vk_test_util.h's helpers are plain static: mark the unused one used */
@@ -288,7 +365,18 @@ int main(void) {
         attn_full_case(&T, &shapes[3], types[ti], 50, 300);
         attn_full_case(&T, &vit, types[ti], 197, 197);
     }
-    printf("worst rel err: non-causal %.3g (tol %g)\n", worst_full, TOL_FULL);
+    /* The ops table's attention_full on activations, against the CPU's. */
+    const shape vit_tile = {12, 12, 64, 0}, vit_gqa = {12, 4, 64, 0}, small = {8, 2, 48, 0};
+    attn_table_case(&T, &vit_tile, 1024, 1024, false);
+    attn_table_case(&T, &vit_tile, 256, 256, true);
+    attn_table_case(&T, &vit_tile, 1, 1024, false);
+    attn_table_case(&T, &vit_tile, 4, 1024, false);
+    attn_table_case(&T, &vit_tile, 5, 300, false);
+    attn_table_case(&T, &vit_gqa, 197, 197, true);
+    attn_table_case(&T, &vit_gqa, 3, 3, true);
+    attn_table_case(&T, &small, 33, 1, false);
+    printf("worst rel err: non-causal %.3g (tol %g), table vs cpu %.3g (tol %g)\n", worst_full, TOL_FULL, worst_table,
+           TOL_F32);
     printf("worst rel err: F16 cache %.3g (%d cases, tol %g), F32 cache %.3g (%d cases, tol %g)\n", worst[1], n_cases[1],
            TOL_F16, worst[0], n_cases[0], TOL_F32);
     vkt_close(&T);

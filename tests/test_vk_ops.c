@@ -1,6 +1,7 @@
 /* test_vk_ops.c - the Vulkan backend's small ops against the CPU backend:
  * embedding lookup (every table type), RMSNorm, RoPE, KV store, residual add,
- * SwiGLU; row-strided views; the replay of a recorded command buffer with new
+ * SwiGLU, and the ViT's LayerNorm, GELU and bias add; row-strided views and
+ * in-place calls; the replay of a recorded command buffer with new
  * parameters; tables split over storage ranges (EMBER_VK_MAX_RANGE).
  *
  * Tolerances (max |gpu - cpu| / max |cpu|): 1e-6 for copies and adds (exact
@@ -8,7 +9,11 @@
  * driver: 1e-3 for the F16 cache), 1e-5 for RMSNorm and SwiGLU (float sums
  * in a different order, exp), 2e-5 for RoPE (sin/cos of angles up to a few
  * thousand radians: the GPU's are accurate to ~1e-6 on [-pi, pi] after range
- * reduction). */
+ * reduction). The ViT's ops: 1e-5 for LayerNorm (two reductions in another
+ * order; a row whose mean is 50 times its spread loses the mean's rounding,
+ * ~3e-6 of the spread, on either side), 1e-5 for GELU (the GPU computes
+ * x / (1 + exp(-2u)), the CPU 0.5 x (1 + tanhf(u)): the same function, exp's
+ * last bits), 0 for the bias add (one float add on both sides). */
 #include "vk_test_util.h"
 
 #include "core/types.h"
@@ -207,6 +212,194 @@ static void test_eltwise(vkt *T) {
         }
 }
 
+/* ---- the ViT's ops. Each case runs as: out a tensor of its own (mode 0),
+ * in place (out == x, mode 1), or x and out as rows 1..rows of tensors one
+ * row longer and 5 values wider (mode 2: views at an offset the device
+ * cannot bind at, with a row stride of their own). */
+
+static const char *const mode_name[3] = {"", " in place", " (views)"};
+static double worst_ln, worst_gelu, worst_bias;
+
+/* x and out for a mode: allocations xa/oa (both backends), views x/o. */
+typedef struct vit_io {
+    em_tensor xa[2], oa[2], x[2], o[2];
+    float *xh;
+    int64_t n, rows, wide, total;
+} vit_io;
+
+static void vit_io_open(vkt *T, vit_io *io, int64_t n, int64_t rows, int mode, float offset, float scale) {
+    io->n = n;
+    io->rows = rows;
+    io->wide = mode == 2 ? n + 5 : n;
+    io->total = mode == 2 ? rows + 1 : rows;
+    em_tensor sh = em_tensor_make(EM_TYPE_F32, io->wide, io->total, 1, 1);
+    io->xh = malloc(sizeof(float) * (size_t)(io->wide * io->total));
+    float *zero = calloc((size_t)(io->wide * io->total), sizeof(float));
+    if (!io->xh || !zero) { fprintf(stderr, "FAIL: out of memory\n"); exit(1); }
+    vkt_fill(T, io->xh, (size_t)(io->wide * io->total), scale);
+    for (int64_t i = 0; i < io->wide * io->total; i++) io->xh[i] += offset;
+    vkt_act(T, &io->xa[0], &io->xa[1], &sh, io->xh);
+    vkt_act(T, &io->oa[0], &io->oa[1], &sh, zero);
+    free(zero);
+    for (int b = 0; b < 2; b++) {
+        io->x[b] = em_tensor_rows(&io->xa[b], mode == 2 ? 1 : 0, rows);
+        io->o[b] = mode == 1 ? io->x[b] : em_tensor_rows(&io->oa[b], mode == 2 ? 1 : 0, rows);
+        io->x[b].ne[0] = io->o[b].ne[0] = n;
+    }
+}
+
+/* Both results, the whole allocation out lies in (so writes outside the
+ * view show as differences too); returns max rel err. */
+static double vit_io_compare(vkt *T, vit_io *io, bool in_place) {
+    float *rc, *rv;
+    const em_tensor *a = in_place ? io->xa : io->oa;
+    vkt_results(T, &a[0], &a[1], &rc, &rv);
+    const double e = vkt_maxrel(rc, rv, (size_t)(io->wide * io->total));
+    free(rc);
+    free(rv);
+    return e;
+}
+
+static void vit_io_close(vkt *T, vit_io *io) {
+    vkt_release(T, &io->xa[0], &io->xa[1]);
+    vkt_release(T, &io->oa[0], &io->oa[1]);
+    free(io->xh);
+}
+
+static void test_layer_norm(vkt *T) {
+    /* 768: SigLIP's width; 1152: SigLIP-so400m's; 2049: more than 8 values
+     * per invocation and odd */
+    const int64_t shapes[][2] = {{8, 1}, {768, 5}, {1, 2}, {1152, 3}, {2049, 2}, {768, 64}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int with_b = 0; with_b < 2; with_b++)
+            for (int mode = 0; mode < 3; mode++) {
+                const int64_t n = shapes[s][0];
+                /* the last shape's rows sit around 50 (a ViT residual stream
+                 * has large per-row offsets) */
+                const float offset = s == 5 ? 50.0f : 0.0f;
+                vit_io io;
+                vit_io_open(T, &io, n, shapes[s][1], mode, offset, 3.0f);
+                float *w = malloc(sizeof(float) * (size_t)n), *b = malloc(sizeof(float) * (size_t)n);
+                vkt_fill(T, w, (size_t)n, 2.0f);
+                vkt_fill(T, b, (size_t)n, 1.0f);
+                em_tensor wsh = em_tensor_make(EM_TYPE_F32, n, 1, 1, 1), wc, wv, bc, bv;
+                vkt_weight(T, &wc, &wv, &wsh, w);
+                vkt_weight(T, &bc, &bv, &wsh, b);
+                T->cpu->ops->layer_norm(T->cpu, &io.o[0], &io.x[0], &wc, with_b ? &bc : NULL, 1e-6f);
+                T->vk->ops->layer_norm(T->vk, &io.o[1], &io.x[1], &wv, with_b ? &bv : NULL, 1e-6f);
+                const double e = vit_io_compare(T, &io, mode == 1);
+                if (e > worst_ln) worst_ln = e;
+                CHECK(e <= 1e-5, "layer_norm %lldx%lld bias %d%s: rel err %g", (long long)shapes[s][1], (long long)n,
+                      with_b, mode_name[mode], e);
+                vit_io_close(T, &io);
+                free(w);
+                free(b);
+            }
+}
+
+static void test_gelu(vkt *T) {
+    const int64_t shapes[][2] = {{8, 1}, {63, 3}, {768, 5}, {3072, 4}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int mode = 0; mode < 3; mode++) {
+            vit_io io;
+            vit_io_open(T, &io, shapes[s][0], shapes[s][1], mode, 0.0f, 6.0f);
+            /* the tails: x^3 overflows float past ~7e12, exp(-2u) past ~44 */
+            const float special[6] = {0.0f, 30.0f, -30.0f, 1e13f, -1e13f, -9.0f};
+            char err[EM_ERR_LEN];
+            for (int b = 0; b < 2; b++) {
+                em_backend *be = b ? T->vk : T->cpu;
+                for (int i = 0; i < 6 && i < shapes[s][0]; i++)
+                    if (be->ops->upload(be, &io.xa[b], &special[i], io.x[b].offs - io.xa[b].offs + (size_t)i * 4, 4, err)) {
+                        fprintf(stderr, "FAIL: upload: %s\n", err);
+                        exit(1);
+                    }
+            }
+            T->cpu->ops->gelu(T->cpu, &io.o[0], &io.x[0]);
+            T->vk->ops->gelu(T->vk, &io.o[1], &io.x[1]);
+            /* Relative to max |x| (1e13 in the first row): compare the first
+             * row's tails exactly enough apart, then the rest. */
+            float *rc, *rv;
+            const em_tensor *a = mode == 1 ? io.xa : io.oa;
+            vkt_results(T, &a[0], &a[1], &rc, &rv);
+            const size_t x0 = (size_t)(io.x[0].offs - io.xa[0].offs) / 4;
+            int bad_tail = 0;
+            for (int i = 0; i < 6 && i < shapes[s][0]; i++)
+                bad_tail += !(fabsf(rc[x0 + i] - rv[x0 + i]) <= 1e-6f * fmaxf(fabsf(rc[x0 + i]), 1.0f));
+            CHECK(bad_tail == 0, "gelu tails: %d of 0, 30, -30, 1e13, -1e13, -9 differ", bad_tail);
+            const size_t skip = x0 + (size_t)(shapes[s][0] < 6 ? shapes[s][0] : 6);
+            const double e = vkt_maxrel(rc + skip, rv + skip, (size_t)(io.wide * io.total) - skip);
+            if (e > worst_gelu) worst_gelu = e;
+            CHECK(e <= 1e-5, "gelu %lldx%lld%s: rel err %g", (long long)shapes[s][1], (long long)shapes[s][0],
+                  mode_name[mode], e);
+            free(rc);
+            free(rv);
+            vit_io_close(T, &io);
+        }
+}
+
+static void test_add_bias(vkt *T) {
+    const int64_t shapes[][2] = {{8, 1}, {63, 3}, {768, 5}, {768, 64}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int mode = 0; mode < 3; mode++) {
+            const int64_t n = shapes[s][0];
+            vit_io io;
+            vit_io_open(T, &io, n, shapes[s][1], mode, 0.0f, 3.0f);
+            /* the bias is a row of a larger weight: its rows past the first
+             * must not be read as more bias rows */
+            float *b = malloc(sizeof(float) * (size_t)n * 2);
+            vkt_fill(T, b, (size_t)n, 1.0f);
+            for (int64_t i = n; i < 2 * n; i++) b[i] = NAN;
+            em_tensor bsh = em_tensor_make(EM_TYPE_F32, n, 2, 1, 1), bc, bv;
+            vkt_weight(T, &bc, &bv, &bsh, b);
+            const em_tensor bcr = em_tensor_rows(&bc, 0, 1), bvr = em_tensor_rows(&bv, 0, 1);
+            T->cpu->ops->add_bias(T->cpu, &io.o[0], &io.x[0], &bcr);
+            T->vk->ops->add_bias(T->vk, &io.o[1], &io.x[1], &bvr);
+            const double e = vit_io_compare(T, &io, mode == 1);
+            if (e > worst_bias) worst_bias = e;
+            CHECK(e == 0, "add_bias %lldx%lld%s: rel err %g", (long long)shapes[s][1], (long long)n, mode_name[mode], e);
+            vit_io_close(T, &io);
+            free(b);
+        }
+}
+
+/* A ViT block's element ops twice with new data: the second must replay. */
+static void test_vit_replay(vkt *T) {
+    const int64_t n = 96, rows = 7;
+    em_tensor sh = em_tensor_make(EM_TYPE_F32, n, rows, 1, 1), xc, xv, oc, ov, wc, wv;
+    float x[96 * 7], w[96];
+    vkt_fill(T, w, 96, 1.0f);
+    em_tensor wsh = em_tensor_make(EM_TYPE_F32, n, 1, 1, 1);
+    vkt_weight(T, &wc, &wv, &wsh, w);
+    vkt_act(T, &xc, &xv, &sh, NULL);
+    vkt_act(T, &oc, &ov, &sh, NULL);
+    vk_backend_stats s0, s1;
+    vk_backend_get_stats(T->vk, &s0);
+    for (int it = 0; it < 2; it++) {
+        char err[EM_ERR_LEN];
+        vkt_fill(T, x, 96 * 7, 2.0f);
+        T->cpu->ops->upload(T->cpu, &xc, x, 0, sizeof x, err);
+        T->vk->ops->upload(T->vk, &xv, x, 0, sizeof x, err);
+        em_backend *bes[2] = {T->cpu, T->vk};
+        em_tensor *X[2] = {&xc, &xv}, *O[2] = {&oc, &ov}, *W[2] = {&wc, &wv};
+        for (int b = 0; b < 2; b++) {
+            bes[b]->ops->layer_norm(bes[b], O[b], X[b], W[b], W[b], 1e-6f);
+            bes[b]->ops->add_bias(bes[b], O[b], O[b], W[b]);
+            bes[b]->ops->gelu(bes[b], O[b], O[b]);
+        }
+        float *rc, *rv;
+        vkt_results(T, &oc, &ov, &rc, &rv);
+        const double e = vkt_maxrel(rc, rv, (size_t)(n * rows));
+        CHECK(e <= 1e-5, "vit ops replay iteration %d: rel err %g", it, e);
+        free(rc); free(rv);
+    }
+    vk_backend_get_stats(T->vk, &s1);
+    CHECK(s1.recordings - s0.recordings == 1 && s1.replays - s0.replays == 1,
+          "2 equal op lists: %llu recordings, %llu replays (want 1, 1)", s1.recordings - s0.recordings,
+          s1.replays - s0.replays);
+    vkt_release(T, &xc, &xv);
+    vkt_release(T, &oc, &ov);
+}
+
 /* RoPE of q then k, and the stores of k then v, go as one dispatch each
  * (vk_backend.c pairs them): results as the CPU's, one dispatch per pair. */
 static void test_pairs(vkt *T) {
@@ -347,6 +540,16 @@ int main(void) {
     test_replay(&T);
     test_pairs(&T);
     test_matmul_acc(&T);
+    test_layer_norm(&T);
+    test_gelu(&T);
+    test_add_bias(&T);
+    test_vit_replay(&T);
+    const enum em_op vit_ops[4] = {EM_OP_LAYER_NORM, EM_OP_GELU, EM_OP_ADD_BIAS, EM_OP_ATTENTION_FULL};
+    for (int i = 0; i < 4; i++)
+        CHECK(T.vk->ops->supports(T.vk, vit_ops[i], EM_TYPE_F32) && !T.vk->ops->supports(T.vk, vit_ops[i], EM_TYPE_F16),
+              "vulkan op %d: F32 only", (int)vit_ops[i]);
+    printf("worst rel err: layer_norm %.3g (tol 1e-5), gelu %.3g (tol 1e-5), add_bias %.3g (tol 0)\n", worst_ln,
+           worst_gelu, worst_bias);
     vkt_close(&T);
     /* A table split over several storage bindings. */
     setenv("EMBER_VK_MAX_RANGE", "65536", 1);
