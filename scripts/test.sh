@@ -27,11 +27,11 @@ if [ "$quick" = 0 ]; then
   cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DEMBER_SANITIZE=ON >/dev/null
   cmake --build build-asan -j"$jobs"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest --test-dir build-asan --output-on-failure -j"$jobs" -LE 'peer|vulkan'
+    ctest --test-dir build-asan --output-on-failure -j"$jobs" -LE 'peer|vulkan|big'
   # The Vulkan tests: every memory error is still caught, but not leaks. The
   # driver (lavapipe's LLVM) and the validation layer keep allocations for the
   # life of the process and are unloaded at vkDestroyInstance, after which
   # LeakSanitizer can neither name nor suppress them.
   ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest --test-dir build-asan --output-on-failure -j"$jobs" -L vulkan -LE peer
+    ctest --test-dir build-asan --output-on-failure -j"$jobs" -L vulkan -LE 'peer|big'
 fi

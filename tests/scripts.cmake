@@ -32,3 +32,19 @@ if(EMBER_VULKAN)
                          LABELS "peer;vulkan" TIMEOUT 900)
   endforeach()
 endif()
+
+# The image path (preprocessing, SigLIP, connector, layout, greedy answer)
+# against the PyTorch reference tests/vision_ref.py (Debian python3-torch).
+add_test(NAME vision_ref COMMAND ${EMBER_BASH} ${CMAKE_CURRENT_SOURCE_DIR}/vision_ref_test.sh cpu tiny
+         WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(vision_ref PROPERTIES ENVIRONMENT "${EMBER_SCRIPT_ENV}" TIMEOUT 600 SKIP_RETURN_CODE 77)
+# SmolVLM-256M's shapes: minutes under the sanitizers, so labelled "big" (the
+# sanitizer pass of scripts/test.sh leaves it out; the release pass runs it).
+add_test(NAME vision_ref_256m COMMAND ${EMBER_BASH} ${CMAKE_CURRENT_SOURCE_DIR}/vision_ref_test.sh cpu 256m
+         WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(vision_ref_256m PROPERTIES ENVIRONMENT "${EMBER_SCRIPT_ENV}" LABELS big TIMEOUT 900 SKIP_RETURN_CODE 77)
+if(EMBER_VULKAN)
+  add_test(NAME vision_ref_vulkan COMMAND ${EMBER_BASH} ${CMAKE_CURRENT_SOURCE_DIR}/vision_ref_test.sh vulkan tiny
+           WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(vision_ref_vulkan PROPERTIES ENVIRONMENT "${EMBER_SCRIPT_ENV}" LABELS vulkan TIMEOUT 900 SKIP_RETURN_CODE 77)
+endif()

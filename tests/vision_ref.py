@@ -287,6 +287,26 @@ def preprocess(img, S, L, mean, std):
 
 # ------------------------------------------------------------------ products in the weights' dot types
 
+# Debian's torch links the reference BLAS (about 2 GFLOPS here), but its oneDNN
+# convolutions run at 30+; a product is therefore computed as a 1x1 convolution
+# (groups for batches), in fp32 all the same. EMBER_REF_MATMUL=1 uses plain
+# torch.matmul instead (the self-test compares the two).
+USE_CONV = torch.backends.mkldnn.is_available() and os.environ.get("EMBER_REF_MATMUL") != "1"
+
+
+def mm_nt(a, b):
+    """a [G][T][K] @ b[G][M][K]^T -> [G][T][M]; 2-D operands are one group."""
+    if a.dim() == 2:
+        return mm_nt(a[None], b[None])[0]
+    if not USE_CONV:
+        return a @ b.transpose(-1, -2)
+    G, T, K = a.shape
+    M = b.shape[1]
+    x = a.permute(0, 2, 1).reshape(1, G * K, T, 1)
+    y = F.conv2d(x, b.reshape(G * M, K, 1, 1), groups=G)
+    return y.view(G, M, T).transpose(1, 2)
+
+
 
 class Lin:
     """A weight matrix [out][in] (float32, dequantized) with its storage type,
@@ -298,7 +318,8 @@ class Lin:
         self.exact = exact_act
 
     def __call__(self, x, bias=None):
-        y = round_act(x, self.type, self.exact) @ self.w.T
+        x = round_act(x, self.type, self.exact)
+        y = mm_nt(x.reshape(-1, x.shape[-1]), self.w).reshape(*x.shape[:-1], self.w.shape[0])
         return y if bias is None else y + bias
 
 
@@ -375,11 +396,13 @@ class Vision:
         n, hd = x.shape[0], self.D // self.n_head
         for L in self.layers:
             h = F.layer_norm(x, (self.D,), L["ln1.w"], L["ln1.b"], self.eps)
-            q = L["attn_q"](h, L["attn_q.b"]).view(n, self.n_pos, self.n_head, hd).transpose(1, 2)
-            k = L["attn_k"](h, L["attn_k.b"]).view(n, self.n_pos, self.n_head, hd).transpose(1, 2)
-            v = L["attn_v"](h, L["attn_v.b"]).view(n, self.n_pos, self.n_head, hd).transpose(1, 2)
-            a = torch.softmax(q @ k.transpose(-1, -2) * (1.0 / math.sqrt(hd)), dim=-1) @ v
-            a = a.transpose(1, 2).reshape(n, self.n_pos, self.D)
+            heads = lambda t: t.view(n, self.n_pos, self.n_head, hd).transpose(1, 2).reshape(n * self.n_head, self.n_pos, hd)  # noqa: E731
+            q = heads(L["attn_q"](h, L["attn_q.b"]))
+            k = heads(L["attn_k"](h, L["attn_k.b"]))
+            v = heads(L["attn_v"](h, L["attn_v.b"]))
+            p = torch.softmax(mm_nt(q, k) * (1.0 / math.sqrt(hd)), dim=-1)   # [n*H][q][k]
+            a = mm_nt(p, v.transpose(1, 2))                                    # [n*H][q][hd]
+            a = a.view(n, self.n_head, self.n_pos, hd).transpose(1, 2).reshape(n, self.n_pos, self.D)
             x = x + L["attn_out"](a, L["attn_out.b"])
             h = F.layer_norm(x, (self.D,), L["ln2.w"], L["ln2.b"], self.eps)
             h = F.gelu(L["ffn_up"](h, L["ffn_up.b"]), approximate="tanh")
@@ -468,8 +491,9 @@ class Llama:
             # query head j reads key/value head j // rep
             k = k.repeat_interleave(rep, dim=1)
             v = v.repeat_interleave(rep, dim=1)
-            s = torch.einsum("qhd,khd->hqk", q, k) * (1.0 / math.sqrt(self.hd)) + mask
-            a = torch.einsum("hqk,khd->qhd", torch.softmax(s, dim=-1), v).reshape(T, self.dim)
+            q, k, v = q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1)   # [H][T][hd]
+            s = mm_nt(q, k) * (1.0 / math.sqrt(self.hd)) + mask
+            a = mm_nt(torch.softmax(s, dim=-1), v.transpose(1, 2)).transpose(0, 1).reshape(T, self.dim)
             x = x + L["attn_output"](a)
             h = self.rmsnorm(x, L["ffn_norm"])
             x = x + L["ffn_down"](F.silu(L["ffn_gate"](h)) * L["ffn_up"](h))
@@ -835,6 +859,11 @@ def selftest(a):
     back = png_read(tmp)
     os.unlink(tmp)
     rep.ok(np.array_equal(img, back), "PNG write/read round trip")
+
+    # the products as convolutions against plain matmul
+    ga, gb = torch.randn(3, 37, 40, dtype=torch.float64).float(), torch.randn(3, 29, 40, dtype=torch.float64).float()
+    err = float((mm_nt(ga, gb) - ga @ gb.transpose(1, 2)).abs().max())
+    rep.ok(err < 1e-4, f"products ({'oneDNN 1x1 convolutions' if USE_CONV else 'torch.matmul'}) match torch.matmul within {err:.2g}")
 
     # Q8_0 activation rounding: exact on values already on the grid
     x = torch.tensor([[127.0, -64.0] + [0.0] * 30])

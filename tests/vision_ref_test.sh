@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# vision_ref_test.sh - Ember's image path against the PyTorch reference
+# (tests/vision_ref.py, Debian python3-torch): random-weight SmolVLM pairs
+# written by mkmodel --smolvlm and mkmmproj, test images of several shapes,
+# `ember run --dump` compared on pixels, ViT features, projected tokens, the
+# prompt layout and the greedy answer.
+#   vision_ref_test.sh [cpu|vulkan] [tiny|256m]
+# tiny: a tiny pair on four images (grids 2x2, 1x1, 1x2, 3x2);
+# 256m: SmolVLM-256M's shapes (SmolLM2-135M Q8_0 + SigLIP 768/12 layers F16,
+# longest edge 512: one tile + the overview) on a 512x384 frame.
+# Exit 77 (skipped) when torch is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+backend=${1:-cpu} shape=${2:-tiny}
+build=${EMBER_BUILD:-build}
+ember=${EMBER_BIN:-$build/ember}
+py=/usr/bin/python3
+if ! $py -c 'import torch, numpy' 2>/dev/null; then
+  echo "SKIP: Debian's python3-torch / python3-numpy missing (scripts/setup.sh installs them)"
+  exit 77
+fi
+dir=$(mktemp -d /tmp/ember-vref.XXXXXX)
+trap 'rm -rf "$dir"' EXIT
+extra=()
+# Vulkan's quantized products take fp32 activations (the CPU rounds them to
+# Q8_0 blocks, as llama.cpp's CPU path does): the reference follows suit.
+if [ "$backend" = vulkan ]; then export EMBER_VK_VALIDATE=1; extra=(--exact-act); fi
+vocab=../shared/vocab/ggml-vocab-gpt-2.gguf
+case "$shape" in
+  tiny)
+    "$build/mkmodel" --vocab $vocab --smolvlm --dim 128 --layers 2 --heads 4 --kv-heads 2 --ffn 256 --ctx 2048 \
+      -o "$dir/m.gguf" 2>/dev/null
+    "$build/mkmmproj" --preset tiny --text-dim 128 -o "$dir/p.gguf" 2>/dev/null
+    # a Q8_0 projector too: the quantized products on the ViT's path
+    "$build/mkmmproj" --preset tiny --text-dim 128 --type q8_0 --seed 7 -o "$dir/pq.gguf" 2>/dev/null
+    cases="100x60:p 64x64:p 37x90:p 300x200:pq" ;;
+  256m)
+    "$build/mkmodel" --vocab $vocab --smolvlm --preset smollm2-135m --ctx 4096 --type q8_0 --std 0.02 -o "$dir/m.gguf" 2>/dev/null
+    "$build/mkmmproj" --preset smolvlm-256m --text-dim 576 --preproc-size 512 --type f16 -o "$dir/p.gguf" 2>/dev/null
+    cases="512x384:p" ;;
+  *) echo "vision_ref_test.sh: shape '$shape': expected tiny or 256m" >&2; exit 2 ;;
+esac
+fail=0
+for c in $cases; do
+  size=${c%%:*} proj=${c##*:}
+  w=${size%x*} h=${size#*x}
+  img="$dir/img_$size.png"
+  $py tests/vision_ref.py image "$img" "$w" "$h" --seed "$w" >/dev/null
+  rm -rf "$dir/dump"
+  if ! "$ember" run -q -m "$dir/m.gguf" --mmproj "$dir/$proj.gguf" --image "$img" -p "What is in the image?" -n 8 \
+       --temp 0 -t 2 --backend "$backend" --dump "$dir/dump" >"$dir/out" 2>"$dir/err"; then
+    echo "FAIL: ember run on $size ($backend):"; cat "$dir/err"; fail=1; continue
+  fi
+  echo "== $size ($proj, $backend): $(grep '^timings' "$dir/err" | tr ' ' '\n' | grep -E 'tiles=|encode_ms_per_tile=' | tr '\n' ' ')"
+  if ! $py tests/vision_ref.py check --model "$dir/m.gguf" --mmproj "$dir/$proj.gguf" --image "$img" --dump "$dir/dump" "${extra[@]}"; then
+    fail=1
+  fi
+done
+[ $fail = 0 ] && echo "vision_ref_test: all passed ($backend, $shape)"
+exit $fail
