@@ -276,7 +276,7 @@ int ember_cmd_run(int argc, char **argv) {
     /* images -> embeddings, one buffer of rows in prompt order */
     double ms_decode_img = 0, ms_pre = 0, ms_enc = 0;
     int64_t n_rows = 0;
-    int n_tiles_total = 0, n_encoded = 0;
+    int n_tiles_total = 0;
     for (int i = 0; i < o.n_images; i++) {
         vision_image img = {0};
         double t0 = now_ms();
@@ -290,7 +290,6 @@ int ember_cmd_run(int argc, char **argv) {
             ms_pre += e->ms_preprocess;
             ms_enc += e->ms_encode;
             n_tiles_total += e->n_tiles;
-            n_encoded++;
         }
         if (!o.quiet)
             fprintf(stderr, "ember: image %d: %s: %d x %d grid + overview, %d tokens%s\n", i + 1, o.images[i], e->grid_x,
@@ -311,7 +310,6 @@ int ember_cmd_run(int argc, char **argv) {
                 goto done;
         }
     }
-    const double t_images = now_ms();
 
     /* the chat prompt, markers where the images go */
     size_t qlen = o.prompt ? strlen(o.prompt) : 0;
@@ -403,8 +401,6 @@ int ember_cmd_run(int argc, char **argv) {
             n_tiles_total ? ms_enc / n_tiles_total : 0.0, (long long)prompt.n, tp1 - tp0,
             t_first > 0 ? t_first - t_loaded : 0.0, (long long)n_eval, td > 0 ? n_eval * 1e3 / td : 0.0,
             ru.ru_maxrss / 1024.0);
-    (void)t_images;
-    (void)n_encoded;
     if (enc) {
         vision_cache_stats cs;
         vision_encoder_cache_stats(enc, &cs);

@@ -56,5 +56,28 @@ for c in $cases; do
     fail=1
   fi
 done
+# Bad input and the cache, on the tiny pair: clear messages, exit codes 1/2.
+if [ "$shape" = tiny ]; then
+  img="$dir/img_100x60.png"
+  expect() { # expect RC PATTERN -- ember run args
+    local want=$1 pat=$2; shift 3
+    local rc=0; "$ember" run -q -t 2 --backend "$backend" "$@" >"$dir/o" 2>"$dir/e" || rc=$?
+    if [ "$rc" != "$want" ] || ! grep -q -- "$pat" "$dir/e"; then
+      echo "FAIL: ember run $* -> rc $rc (want $want), stderr:"; cat "$dir/e"; fail=1
+    else echo "ok    rc $want: $pat"; fi
+  }
+  expect 1 "not a vision projector" -- -m "$dir/m.gguf" --mmproj "$dir/m.gguf" --image "$img" -p x
+  expect 2 "needs --mmproj" -- -m "$dir/m.gguf" --image "$img" -p x
+  head -c 100 "$img" >"$dir/trunc.png"
+  expect 1 "truncated" -- -m "$dir/m.gguf" --mmproj "$dir/p.gguf" --image "$dir/trunc.png" -p x
+  expect 1 "No such file" -- -m "$dir/m.gguf" --mmproj "$dir/p.gguf" --image "$dir/none.png" -p x
+  expect 2 "marker" -- -m "$dir/m.gguf" --mmproj "$dir/p.gguf" --image "$img" -p "<__media__> <__media__>"
+  "$build/mkmmproj" --preset tiny --text-dim 64 -o "$dir/p64.gguf" 2>/dev/null
+  expect 1 "width 64" -- -m "$dir/m.gguf" --mmproj "$dir/p64.gguf" --image "$img" -p x
+  "$build/mkmodel" --vocab $vocab --dim 128 --layers 1 --heads 4 --ffn 256 -o "$dir/plain.gguf" 2>/dev/null
+  expect 1 "no <fake_token_around_image> token" -- -m "$dir/plain.gguf" --mmproj "$dir/p.gguf" --image "$img" -p x
+  # the same frame twice: encoded once
+  expect 0 "image cache: hits=1 misses=1" -- -m "$dir/m.gguf" --mmproj "$dir/p.gguf" --image "$img" --image "$img" -p x -n 2
+fi
 [ $fail = 0 ] && echo "vision_ref_test: all passed ($backend, $shape)"
 exit $fail
