@@ -26,8 +26,8 @@ typedef struct cpu_ctx {
     cpu_kernels kern;
     void *scratch;
     size_t scratch_size;
-    float *att_scores;   /* n_threads * att_cap floats */
-    int64_t att_cap;     /* floats per thread: n_kv + 2 * head_dim of the largest call */
+    float *att_work;     /* n_threads * att_cap floats */
+    int64_t att_cap;     /* floats per thread: cpu_attend_work of the largest call */
     ember_status status; /* first failure since the last sync */
     char errmsg[EM_ERR_LEN];
 } cpu_ctx;
@@ -255,7 +255,8 @@ static void attn_body(void *varg, int ith, int nth) {
     const em_attn_params *p = a->p;
     const int64_t n_q = a->q->ne[1];
     const int group = p->n_head / p->n_head_kv;
-    float *scores = a->c->att_scores + (size_t)ith * (size_t)a->c->att_cap;
+    float *work = a->c->att_work + (size_t)ith * (size_t)a->c->att_cap;
+    const int batched = n_q > 1;
     (void)nth;
     for (long long j; (j = atomic_fetch_add_explicit(&a->next, 1, memory_order_relaxed)) < n_q * p->n_head;) {
         const int64_t i = j / p->n_head; /* query row */
@@ -264,20 +265,21 @@ static void attn_body(void *varg, int ith, int nth) {
         const size_t koff = (size_t)hk * (size_t)p->head_dim * em_type_block_bytes(a->k->type);
         cpu_attend_head(&a->c->kern, row_f32(a->out, i) + (size_t)h * p->head_dim, row_f32(a->q, i) + (size_t)h * p->head_dim,
                         (const char *)a->k->data + koff, (const char *)a->v->data + koff, a->k->type, a->k->nb[1],
-                        p->head_dim, a->causal ? p->pos0 + i + 1 : p->n_kv, p->scale, scores);
+                        p->head_dim, a->causal ? p->pos0 + i + 1 : p->n_kv, p->scale, batched, work);
     }
 }
 
 static void attn_run(cpu_ctx *c, em_tensor *out, const em_tensor *q, const em_tensor *k, const em_tensor *v,
                      const em_attn_params *p, bool causal) {
-    /* Per thread: the scores and two head_dim rows; head_dim may differ
-     * from call to call (a vision tower and a language model). */
-    const int64_t need = p->n_kv + 2 * (int64_t)p->head_dim;
+    /* Per thread; head_dim may differ from call to call (a vision tower and
+     * a language model). Rounded to 64 bytes so every thread's slice is
+     * aligned. */
+    const int64_t need = ((int64_t)cpu_attend_work(&c->kern, p->head_dim, p->n_kv) + 15) & ~(int64_t)15;
     if (need > c->att_cap) {
-        float *s = malloc((size_t)need * (size_t)em_pool_size(c->pool) * sizeof(float));
+        float *s = aligned_alloc(64, (size_t)need * (size_t)em_pool_size(c->pool) * sizeof(float));
         if (!s) { cpu_fail(c, EM_ERR_NOMEM, "attention: out of memory for scores"); return; }
-        free(c->att_scores);
-        c->att_scores = s;
+        free(c->att_work);
+        c->att_work = s;
         c->att_cap = need;
     }
     struct attn_args a = {c, out, q, k, v, p, causal, 0};
@@ -301,7 +303,7 @@ static void cpu_attention_full(em_backend *be, em_tensor *out, const em_tensor *
 enum ew_op { EW_ADD, EW_SWIGLU, EW_GELU, EW_ADD_BIAS };
 
 /* b is unused for EW_GELU, and one row (broadcast) for EW_ADD_BIAS. */
-struct ew_args { em_tensor *out; const em_tensor *a, *b; enum ew_op op; };
+struct ew_args { em_tensor *out; const em_tensor *a, *b; enum ew_op op; const cpu_kernels *kern; };
 
 static void ew_body(void *varg, int ith, int nth) {
     struct ew_args *a = varg;
@@ -317,7 +319,7 @@ static void ew_body(void *varg, int ith, int nth) {
             for (int64_t j = 0; j < n; j++) y[j] = x0[j] + x1[j];
             break;
         }
-        case EW_SWIGLU: cpu_swiglu_row(y, x0, row_f32(a->b, i), n); break;
+        case EW_SWIGLU: a->kern->swiglu(n, y, x0, row_f32(a->b, i)); break;
         case EW_GELU: cpu_gelu_row(y, x0, n); break;
         case EW_ADD_BIAS: {
             const float *bias = a->b->data;
@@ -329,27 +331,28 @@ static void ew_body(void *varg, int ith, int nth) {
 }
 
 static void run_ew(em_backend *be, struct ew_args *a) {
+    a->kern = &ctx_of(be)->kern;
     if (em_tensor_nelements(a->out) < CPU_PARALLEL_MIN) ew_body(a, 0, 1);
     else em_pool_run(ctx_of(be)->pool, ew_body, a);
 }
 
 static void cpu_swiglu(em_backend *be, em_tensor *out, const em_tensor *gate, const em_tensor *up) {
-    struct ew_args a = {out, gate, up, EW_SWIGLU};
+    struct ew_args a = {out, gate, up, EW_SWIGLU, NULL};
     run_ew(be, &a);
 }
 
 static void cpu_add(em_backend *be, em_tensor *out, const em_tensor *x, const em_tensor *y) {
-    struct ew_args a = {out, x, y, EW_ADD};
+    struct ew_args a = {out, x, y, EW_ADD, NULL};
     run_ew(be, &a);
 }
 
 static void cpu_gelu(em_backend *be, em_tensor *out, const em_tensor *x) {
-    struct ew_args a = {out, x, NULL, EW_GELU};
+    struct ew_args a = {out, x, NULL, EW_GELU, NULL};
     run_ew(be, &a);
 }
 
 static void cpu_add_bias(em_backend *be, em_tensor *out, const em_tensor *x, const em_tensor *b) {
-    struct ew_args a = {out, x, b, EW_ADD_BIAS};
+    struct ew_args a = {out, x, b, EW_ADD_BIAS, NULL};
     run_ew(be, &a);
 }
 
@@ -367,7 +370,7 @@ static void cpu_free(em_backend *be) {
     if (c) {
         em_pool_free(c->pool);
         free(c->scratch);
-        free(c->att_scores);
+        free(c->att_work);
         free(c);
     }
     free(be);

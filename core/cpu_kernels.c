@@ -95,6 +95,7 @@ static size_t xrow_bytes(const cpu_kernels *kern, enum em_type wt, int64_t k, in
  * 2: 162-167, 4: 157-165, 8: 142-156, 16: 135-139 tokens/s; under load all
  * the same within noise. */
 #define MM_ITEMS_PER_THREAD 4
+#define MM_MAX_JOBS 8 /* per parallel section; cpu_matmul_multi splits longer lists */
 #define OWN_CONVERT_MAX 4096 /* n * k values */
 
 static int own_convert(int64_t n, int64_t k, int nth) {
@@ -119,8 +120,10 @@ struct mm_args {
     size_t xq_slice;   /* between threads' copies (own_convert), else 0 */
     int own;           /* own_convert */
     int panel;
-    int tiled;         /* gemm over tiles of gemm_rows rows, else vec_dot rows */
-    int64_t chunk;     /* rows (vec_dot) or tiles (gemm) per work item */
+    /* per job: gemm over tiles of gemm_rows rows, else vec_dot rows; and
+     * units (rows or tiles) per work item */
+    int tiled[MM_MAX_JOBS];
+    int64_t chunk[MM_MAX_JOBS];
     int64_t n_items;   /* over all jobs, in job order */
     /* work items are taken dynamically: a core slowed by another process just
      * takes fewer. Own line: every thread writes it. */
@@ -159,13 +162,13 @@ static void convert_rows(const struct mm_args *a, char *xq, int64_t i0, int64_t 
 static int64_t job_units(const struct mm_args *a, int j) {
     const int64_t m = a->jobs[j].m;
     if (m <= 0) return 0;
-    if (!a->tiled) return m;
+    if (!a->tiled[j]) return m;
     const int R = a->kern->gemm_rows[a->wt];
     return (m + R - 1) / R;
 }
 
 static int64_t job_items(const struct mm_args *a, int j) {
-    return (job_units(a, j) + a->chunk - 1) / a->chunk;
+    return (job_units(a, j) + a->chunk[j] - 1) / a->chunk[j];
 }
 
 static void mm_task(void *arg, int ith, int nth) {
@@ -197,10 +200,10 @@ static void mm_task(void *arg, int ith, int nth) {
         }
         const cpu_matmul_job *jb = &a->jobs[j];
         const char *w = jb->w;
-        const int64_t u0 = (it - j_first) * a->chunk;
-        if (a->tiled) {
+        const int64_t chunk = a->chunk[j], u0 = (it - j_first) * chunk;
+        if (a->tiled[j]) {
             const int R = kern->gemm_rows[a->wt];
-            int64_t r0 = u0 * R, r1 = r0 + a->chunk * R;
+            int64_t r0 = u0 * R, r1 = r0 + chunk * R;
             if (r1 > jb->m) r1 = jb->m;
             for (int64_t r = r0; r < r1; r += R) {
                 int nr = (int)(jb->m - r < R ? jb->m - r : R);
@@ -209,7 +212,7 @@ static void mm_task(void *arg, int ith, int nth) {
             }
         } else {
             cpu_vec_dot_fn dot = kern->vec_dot[a->wt];
-            int64_t r0 = u0, r1 = r0 + a->chunk;
+            int64_t r0 = u0, r1 = r0 + chunk;
             if (r1 > jb->m) r1 = jb->m;
             for (int64_t r = r0; r < r1; r++)
                 for (int64_t i = 0; i < a->n; i++)
@@ -218,9 +221,18 @@ static void mm_task(void *arg, int ith, int nth) {
     }
 }
 
+/* Whether the gemm kernel takes this product (see gemm_k, gemm_m): llama.cpp
+ * uses its tiled product only for such shapes, and the two sum in different
+ * orders, so each matrix of a cpu_matmul_multi decides for itself. */
+static int gemm_fits(const cpu_kernels *kern, enum em_type wt, int64_t m, int64_t k, int64_t n) {
+    return n > 1 && kern->gemm[wt] && k % kern->gemm_k[wt] == 0 && m % kern->gemm_m[wt] == 0;
+}
+
 void cpu_matmul_multi(const cpu_kernels *kern, em_pool *pool, enum em_type wt, const cpu_matmul_job *jobs,
                       int n_jobs, int64_t k, const float *x, int64_t n, void *scratch) {
     if (n <= 0) return;
+    for (; n_jobs > MM_MAX_JOBS; jobs += MM_MAX_JOBS, n_jobs -= MM_MAX_JOBS)
+        cpu_matmul_multi(kern, pool, wt, jobs, MM_MAX_JOBS, k, x, n, scratch);
     int64_t m_total = 0;
     for (int j = 0; j < n_jobs; j++) m_total += jobs[j].m > 0 ? jobs[j].m : 0;
     if (m_total == 0) return;
@@ -234,22 +246,24 @@ void cpu_matmul_multi(const cpu_kernels *kern, em_pool *pool, enum em_type wt, c
         .panel = use_panel(kern, wt, n),
     };
     a.xq_slice = a.own ? (size_t)n * a.xq_stride : 0;
-    a.tiled = a.panel || (n > 1 && kern->gemm[wt]);
-    int64_t units = 0;
-    if (a.tiled) {
-        /* work item = chunk row tiles; enough items per thread to balance */
-        const int R = kern->gemm_rows[wt];
-        for (int j = 0; j < n_jobs; j++) units += jobs[j].m > 0 ? (jobs[j].m + R - 1) / R : 0;
-        a.chunk = units / (nth * 4);
-        if (a.chunk < 1) a.chunk = 1;
-    } else {
-        /* rows per work item: MM_ITEMS_PER_THREAD items per thread, at least 16 rows */
-        units = m_total;
-        a.chunk = (units / (nth * MM_ITEMS_PER_THREAD) + 15) & ~(int64_t)15;
-        if (a.chunk < 16) a.chunk = 16;
+    /* work item = chunk row tiles (enough items per thread to balance), or
+     * MM_ITEMS_PER_THREAD items of at least 16 rows per thread */
+    const int R = kern->gemm_rows[wt];
+    int64_t tiles = 0, rows = 0;
+    for (int j = 0; j < n_jobs; j++) {
+        const int64_t m = jobs[j].m > 0 ? jobs[j].m : 0;
+        a.tiled[j] = a.panel || gemm_fits(kern, wt, m, k, n);
+        if (a.tiled[j]) tiles += (m + R - 1) / R;
+        else rows += m;
     }
+    int64_t chunk_tiles = tiles / (nth * 4), chunk_rows = (rows / (nth * MM_ITEMS_PER_THREAD) + 15) & ~(int64_t)15;
+    if (chunk_tiles < 1) chunk_tiles = 1;
+    if (chunk_rows < 16) chunk_rows = 16;
     a.n_items = 0;
-    for (int j = 0; j < n_jobs; j++) a.n_items += job_items(&a, j);
+    for (int j = 0; j < n_jobs; j++) {
+        a.chunk[j] = a.tiled[j] ? chunk_tiles : chunk_rows;
+        a.n_items += job_items(&a, j);
+    }
     atomic_init(&a.next, 0);
     if (nth == 1) mm_task(&a, 0, 1);
     else if (a.own) em_pool_run_dynamic(pool, mm_task, &a); /* no barrier: see em_pool_run_dynamic */

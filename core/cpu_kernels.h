@@ -9,6 +9,22 @@
  * once, at cpu_kernels_init, from what the running CPU reports, unless
  * EMBER_CPU_DISABLE_SIMD=1 (or _AVX512=1) in the environment forces a fallback.
  * Tests compare every variant with the reference.
+ *
+ * Agreement with llama.cpp to the last bit: with F16 (and BF16, Q8_0)
+ * products every activation is rounded to the dot type first, so two
+ * implementations that differ by one float ulp anywhere upstream drift
+ * apart by whole fp16 roundings and end ~1e-3 apart in a probability, the
+ * conformance tests' tolerance. So the x86 variants sum where llama.cpp's CPU
+ * backend (ggml) sums on the same machine, in the same lanes and order:
+ * vec_dot as ggml's vec_dot for a single row (decode), gemm as its tinyBLAS
+ * tile for several rows (prefill) on exactly the shapes tinyBLAS takes
+ * (gemm_k, gemm_m), attn_pv as its product of the transposed value cache,
+ * softmax_exp and swiglu with its SIMD exp. The AVX2 variant follows ggml's
+ * AVX2 build ("haswell"), the AVX-512 one its AVX-512 builds without
+ * AVX512-FP16 ("zen4", "icelake", ...). F32 and F16 models then agree
+ * bit for bit but for the final softmax (tests/conformance.sh checks it);
+ * BF16 (llama.cpp uses vdpbf16ps where the CPU has it) and the quantized
+ * types still sum in their own order.
  * The table is immutable after init; any thread may use it. */
 #ifndef EMBER_CPU_KERNELS_H
 #define EMBER_CPU_KERNELS_H
@@ -30,6 +46,21 @@ typedef float (*cpu_vec_dot_fn)(int64_t n, const void *a, const void *b);
  * activations are in the GEMM panel layout of cpu_gemm_pack_q8 (cpu_kernels.c). */
 typedef void (*cpu_gemm_fn)(int64_t k, const void *w, size_t w_stride, int nr, const void *x,
                             size_t x_stride, int64_t nc, float *y, int64_t ldy);
+/* y[i] = exp(x[i] - max) for i < n, returning the sum of the y[i] in double:
+ * a softmax's numerators and denominator. n is a multiple of softmax_chunk
+ * (x padded with -INFINITY past the real values: their y is 0). y may be x. */
+typedef double (*cpu_softmax_exp_fn)(int64_t n, float *y, const float *x, float max);
+/* y[i] = silu(g[i]) * u[i] = g[i] / (1 + exp(-g[i])) * u[i]. y may be g or u. */
+typedef void (*cpu_swiglu_fn)(int64_t n, float *y, const float *g, const float *u);
+/* An attention's weighted sum of values, the transpose of a dot product:
+ *     out[d] = sum_t p[t] * v[t][d]      for d < ncols, t < n
+ * v: n rows (row stride v_stride bytes) of type vt (F16 or F32); p: n
+ * weights in vt's dot type. Each out[d] is summed in the lanes the dot
+ * product over t would use: vec_dot's (tiled == 0) or the gemm tile's
+ * (tiled == 1), as if the rows past n were zeros. work: pv_work * ncols
+ * floats. */
+typedef void (*cpu_attn_pv_fn)(int64_t n, const void *v, size_t v_stride, enum em_type vt, const void *p,
+                               int ncols, float *out, float *work, int tiled);
 
 typedef struct cpu_kernels {
     const char *isa;                           /* "avx512", "avx2", "neon", "scalar" */
@@ -39,6 +70,15 @@ typedef struct cpu_kernels {
     cpu_vec_dot_fn vec_dot[EM_TYPE_COUNT];     /* indexed by weight type */
     cpu_gemm_fn gemm[EM_TYPE_COUNT];           /* optional (NULL: vec_dot loops) */
     int gemm_rows[EM_TYPE_COUNT];              /* weight rows per gemm call */
+    /* Shapes the gemm is used for: k a multiple of gemm_k and every matrix's
+     * row count a multiple of gemm_m; other products use vec_dot. */
+    int gemm_k[EM_TYPE_COUNT];
+    int gemm_m[EM_TYPE_COUNT];
+    cpu_softmax_exp_fn softmax_exp;
+    int softmax_chunk;                         /* softmax_exp takes multiples of this */
+    cpu_swiglu_fn swiglu;
+    cpu_attn_pv_fn attn_pv;
+    int pv_work;                               /* attn_pv's work floats per column */
 } cpu_kernels;
 
 /* Fill k for this CPU (honouring EMBER_CPU_DISABLE_* variables). */

@@ -3,11 +3,22 @@
  * Same results as cpu_kernels_ref.c up to summation order; the Q8_0 and F16
  * quantizers are bit-exact with the reference. Int8 products use vpmaddubsw,
  * which wants an unsigned operand: |a| * sign(b, a) keeps both within range
- * (127 * 127 * 2 < 32767, so the 16-bit pair sums never saturate). */
+ * (127 * 127 * 2 < 32767, so the 16-bit pair sums never saturate).
+ *
+ * The F32/F16 products, the softmax and SiLU round as llama.cpp's CPU backend
+ * does on the same machine (its "haswell" build of ggml: AVX2, FMA, F16C):
+ * the same lanes, the same order of the final sums, the same exp. With F16
+ * weights every product rounds its input to fp16 first, so a 1-ulp difference
+ * anywhere upstream can move an fp16 rounding and a product by 2^-11; summing
+ * as llama.cpp sums keeps the two on the same side of each such rounding. */
 #include <immintrin.h>
+#include <math.h>
+#include <string.h>
 
 #include "cpu_kernels_impl.h"
 
+/* Sum of 8 lanes as ((l0+l4) + (l2+l6)) + ((l1+l5) + (l3+l7)): the order
+ * of llama.cpp's tinyBLAS tile and of its softmax's per-vector sums. */
 static inline float hsum8(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -114,40 +125,52 @@ static void q8_0_from_float(const float *src, void *dst, int64_t n) {
 
 // ---- dot products ---------------------------------------------------------------
 
+#define LOAD_F16(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
+#define LOAD_BF16(p) \
+    _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(p))), 16))
+
+/* ggml's vec_dot for F32 and F16 (the n == 1 products): 4 accumulators of 8
+ * lanes over steps of 32 values, value i in accumulator (i / 8) % 4, lane
+ * i % 8; then acc0 + acc2 and acc1 + acc3, their sum, and the lanes as
+ * (l0+l4) + (l1+l5) + ... by two horizontal adds: ((a0+a1) + (a2+a3)) with
+ * a_i = l_i + l_(i+4). The n % 32 values left over are added one by one
+ * after that: in double for F16 (each product is exact in float), in float
+ * for F32. */
+static inline float vec_dot_reduce(__m256 s0, __m256 s1, __m256 s2, __m256 s3) {
+    const __m256 s = _mm256_add_ps(_mm256_add_ps(s0, s2), _mm256_add_ps(s1, s3));
+    __m128 t = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+    t = _mm_hadd_ps(t, t);
+    return _mm_cvtss_f32(_mm_hadd_ps(t, t));
+}
+
 static float f32_dot(int64_t n, const void *a, const void *b) {
     const float *x = a, *y = b;
     __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-    int64_t i = 0;
-    for (; i + 32 <= n; i += 32) {
+    const int64_t np = n & ~(int64_t)31;
+    for (int64_t i = 0; i < np; i += 32) {
         s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), s0);
         s1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), s1);
         s2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 16), _mm256_loadu_ps(y + i + 16), s2);
         s3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 24), _mm256_loadu_ps(y + i + 24), s3);
     }
-    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), s0);
-    float s = hsum8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-    for (; i < n; i++) s += x[i] * y[i];
+    float s = vec_dot_reduce(s0, s1, s2, s3);
+    for (int64_t i = np; i < n; i++) s = fmaf(x[i], y[i], s);
     return s;
 }
-
-#define LOAD_F16(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
-#define LOAD_BF16(p) \
-    _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(p))), 16))
 
 static float f16_dot(int64_t n, const void *a, const void *b) {
     const em_fp16 *x = a, *y = b;
     __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-    int64_t i = 0;
-    for (; i + 32 <= n; i += 32) {
+    const int64_t np = n & ~(int64_t)31;
+    for (int64_t i = 0; i < np; i += 32) {
         s0 = _mm256_fmadd_ps(LOAD_F16(x + i), LOAD_F16(y + i), s0);
         s1 = _mm256_fmadd_ps(LOAD_F16(x + i + 8), LOAD_F16(y + i + 8), s1);
         s2 = _mm256_fmadd_ps(LOAD_F16(x + i + 16), LOAD_F16(y + i + 16), s2);
         s3 = _mm256_fmadd_ps(LOAD_F16(x + i + 24), LOAD_F16(y + i + 24), s3);
     }
-    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(LOAD_F16(x + i), LOAD_F16(y + i), s0);
-    float s = hsum8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-    for (; i < n; i++) s += em_fp16_to_fp32(x[i]) * em_fp16_to_fp32(y[i]);
-    return s;
+    double s = vec_dot_reduce(s0, s1, s2, s3);
+    for (int64_t i = np; i < n; i++) s += (double)(em_fp16_to_fp32(x[i]) * em_fp16_to_fp32(y[i]));
+    return (float)s;
 }
 
 static float bf16_dot(int64_t n, const void *a, const void *b) {
@@ -214,6 +237,154 @@ static float q4_0_dot(int64_t n, const void *a, const void *b) {
     return hsum8(_mm256_add_ps(acc0, acc1));
 }
 
+// ---- prefill products (n > 1) -----------------------------------------------------
+
+/* llama.cpp's tinyBLAS tile for F32 and F16 weights (its n > 1 products when
+ * k % 8 == 0 and the row count % 4 == 0): one accumulator of 8 lanes per
+ * output, value i in lane i % 8, summed by hsum8. RM weight rows x up to 3
+ * activation rows: 12 accumulators, 3 activation vectors and a weight
+ * vector fill the 16 registers. */
+#define GEMM_RM 4
+#define GEMM_RN 3
+
+static inline __m256 load8(int f16, const void *p, int64_t i) {
+    return f16 ? LOAD_F16((const em_fp16 *)p + i) : _mm256_loadu_ps((const float *)p + i);
+}
+
+static inline __attribute__((always_inline)) void gemm_tile(int f16, int64_t k, const void *w, size_t w_stride,
+                                                            int nr, const void *x, size_t x_stride, int64_t nc,
+                                                            float *y, int64_t ldy) {
+    for (int64_t c0 = 0; c0 < nc; c0 += GEMM_RN) {
+        const int cn = (int)(nc - c0 < GEMM_RN ? nc - c0 : GEMM_RN);
+        const char *wr[GEMM_RM], *xr[GEMM_RN];
+        for (int r = 0; r < GEMM_RM; r++) wr[r] = (const char *)w + (size_t)(r < nr ? r : 0) * w_stride;
+        for (int c = 0; c < GEMM_RN; c++) xr[c] = (const char *)x + (size_t)(c0 + (c < cn ? c : 0)) * x_stride;
+        __m256 acc[GEMM_RM][GEMM_RN];
+        for (int r = 0; r < GEMM_RM; r++)
+            for (int c = 0; c < GEMM_RN; c++) acc[r][c] = _mm256_setzero_ps();
+        for (int64_t i = 0; i < k; i += 8) {
+            __m256 xv[GEMM_RN];
+            for (int c = 0; c < GEMM_RN; c++) xv[c] = load8(f16, xr[c], i);
+            for (int r = 0; r < GEMM_RM; r++) {
+                const __m256 wv = load8(f16, wr[r], i);
+                for (int c = 0; c < GEMM_RN; c++) acc[r][c] = _mm256_fmadd_ps(wv, xv[c], acc[r][c]);
+            }
+        }
+        for (int c = 0; c < cn; c++)
+            for (int r = 0; r < nr; r++) y[(c0 + c) * ldy + r] = hsum8(acc[r][c]);
+    }
+}
+
+static void gemm_f32(int64_t k, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int64_t nc,
+                     float *y, int64_t ldy) {
+    gemm_tile(0, k, w, w_stride, nr, x, x_stride, nc, y, ldy);
+}
+
+static void gemm_f16(int64_t k, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int64_t nc,
+                     float *y, int64_t ldy) {
+    gemm_tile(1, k, w, w_stride, nr, x, x_stride, nc, y, ldy);
+}
+
+// ---- exp, softmax, SiLU ------------------------------------------------------------
+
+/* e^x in 8 lanes by the method of Arm's optimized-routines expf, in the form
+ * ggml's AVX2 build uses (same steps, same constants, same rounding):
+ *   n = round(x / ln 2) (adding and removing 1.5 * 2^23), b = x - n ln 2
+ *   with ln 2 in two parts, e^b - 1 ~ b (c1 + b c2 + b^2 (c3 + b c4 + b^2 c5))
+ *   in the order below, then 2^n (1 + that) with 2^n built in the exponent
+ *   bits. |n| > 126 would leave the exponent's range: 2^n is split in two
+ *   factors there, and |n| > 192 gives 0 or inf. */
+static inline __m256 exp8(__m256 x) {
+    const __m256 shift = _mm256_set1_ps(0x1.8p23f);
+    const __m256 z = _mm256_fmadd_ps(x, _mm256_set1_ps(0x1.715476p+0f), shift);
+    const __m256 n = _mm256_sub_ps(z, shift);
+    const __m256 b = _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.7f7d1cp-20f),
+                                      _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.62e4p-1f), x));
+    const __m256i e = _mm256_slli_epi32(_mm256_castps_si256(z), 23);
+    const __m256 two_n = _mm256_castsi256_ps(_mm256_add_epi32(e, _mm256_castps_si256(_mm256_set1_ps(1.0f))));
+    const __m256 abs_n = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), n);
+    const __m256 wide = _mm256_cmp_ps(abs_n, _mm256_set1_ps(126.0f), _CMP_GT_OQ);
+    const __m256 u = _mm256_mul_ps(b, b);
+    const __m256 j = _mm256_fmadd_ps(
+        _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_set1_ps(0x1.0e4020p-7f), b, _mm256_set1_ps(0x1.573e2ep-5f)), u,
+                        _mm256_fmadd_ps(_mm256_set1_ps(0x1.555e66p-3f), b, _mm256_set1_ps(0x1.fffdb6p-2f))),
+        u, _mm256_mul_ps(_mm256_set1_ps(0x1.ffffecp-1f), b));
+    const __m256 normal = _mm256_fmadd_ps(two_n, j, two_n);
+    if (!_mm256_movemask_ps(wide)) return normal;
+    /* 2^n = s1 * s2, s1 = 2^(+-127) by the sign of n */
+    const __m256i g = _mm256_and_si256(_mm256_castps_si256(_mm256_cmp_ps(n, _mm256_setzero_ps(), _CMP_LE_OQ)),
+                                       _mm256_set1_epi32((int)0x82000000u));
+    const __m256 s1 = _mm256_castsi256_ps(_mm256_add_epi32(g, _mm256_set1_epi32(0x7f000000)));
+    const __m256 s2 = _mm256_castsi256_ps(_mm256_sub_epi32(e, g));
+    const __m256 scaled = _mm256_mul_ps(_mm256_fmadd_ps(s2, j, s2), s1);
+    const __m256 out = _mm256_cmp_ps(abs_n, _mm256_set1_ps(192.0f), _CMP_GT_OQ);
+    return _mm256_blendv_ps(_mm256_blendv_ps(normal, scaled, wide), _mm256_mul_ps(s1, s1), out);
+}
+
+static double softmax_exp(int64_t n, float *y, const float *x, float max) {
+    double sum = 0.0;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), _mm256_set1_ps(max)));
+        _mm256_storeu_ps(y + i, e);
+        sum += hsum8(e);
+    }
+    for (; i < n; i++) {
+        y[i] = expf(x[i] - max);
+        sum += y[i];
+    }
+    return sum;
+}
+
+static void swiglu(int64_t n, float *y, const float *g, const float *u) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 x = _mm256_loadu_ps(g + i);
+        const __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), x));
+        const __m256 silu = _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+        _mm256_storeu_ps(y + i, _mm256_mul_ps(silu, _mm256_loadu_ps(u + i)));
+    }
+    for (; i < n; i++) y[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+/* The attention's p . V in vec_dot's lanes (32 slots: value t in slot t % 32,
+ * = accumulator (t / 8) % 4, lane t % 8) or the tile's (8 slots). Each slot
+ * is a row of ncols partial sums, so the products stay vectors over d. */
+static void attn_pv(int64_t n, const void *v, size_t v_stride, enum em_type vt, const void *p, int ncols,
+                    float *out, float *work, int tiled) {
+    const int S = tiled ? 8 : 32, f16 = vt == EM_TYPE_F16;
+    /* a short row count fills only the first n slots: clear those and one
+     * zero row that stands for the rest */
+    const int used = n < S ? (int)n : S;
+    memset(work, 0, (size_t)(used < S ? used + 1 : S) * (size_t)ncols * sizeof(float));
+    for (int64_t t = 0; t < n; t++) {
+        const char *row = (const char *)v + (size_t)t * v_stride;
+        const float pt = f16 ? _cvtsh_ss(((const em_fp16 *)p)[t]) : ((const float *)p)[t];
+        const __m256 pv = _mm256_set1_ps(pt);
+        float *acc = work + (size_t)(t % S) * (size_t)ncols;
+        int d = 0;
+        for (; d + 8 <= ncols; d += 8)
+            _mm256_storeu_ps(acc + d, _mm256_fmadd_ps(load8(f16, row, d), pv, _mm256_loadu_ps(acc + d)));
+        for (; d < ncols; d++)
+            acc[d] = fmaf(f16 ? _cvtsh_ss(((const em_fp16 *)row)[d]) : ((const float *)row)[d], pt, acc[d]);
+    }
+    /* lane l of accumulator a is slot a * 8 + l */
+    const float *L[32];
+    for (int s = 0; s < S; s++) L[s] = work + (size_t)(s < used ? s : used) * (size_t)ncols;
+    for (int d = 0; d < ncols; d++) {
+        float l[8];
+        if (tiled) {
+            for (int i = 0; i < 8; i++) l[i] = L[i][d];
+            const float a0 = l[0] + l[4], a1 = l[1] + l[5], a2 = l[2] + l[6], a3 = l[3] + l[7];
+            out[d] = (a0 + a2) + (a1 + a3);
+        } else {
+            for (int i = 0; i < 8; i++) l[i] = (L[i][d] + L[16 + i][d]) + (L[8 + i][d] + L[24 + i][d]);
+            const float a0 = l[0] + l[4], a1 = l[1] + l[5], a2 = l[2] + l[6], a3 = l[3] + l[7];
+            out[d] = (a0 + a1) + (a2 + a3);
+        }
+    }
+}
+
 void cpu_kernels_init_avx2(cpu_kernels *k) {
     k->isa = "avx2";
     k->to_float[EM_TYPE_F16] = f16_to_float;
@@ -226,4 +397,14 @@ void cpu_kernels_init_avx2(cpu_kernels *k) {
     k->vec_dot[EM_TYPE_BF16] = bf16_dot;
     k->vec_dot[EM_TYPE_Q8_0] = q8_0_dot;
     k->vec_dot[EM_TYPE_Q4_0] = q4_0_dot;
+    k->gemm[EM_TYPE_F32] = gemm_f32;
+    k->gemm[EM_TYPE_F16] = gemm_f16;
+    k->gemm_rows[EM_TYPE_F32] = k->gemm_rows[EM_TYPE_F16] = GEMM_RM;
+    k->gemm_k[EM_TYPE_F32] = k->gemm_k[EM_TYPE_F16] = 8;
+    k->gemm_m[EM_TYPE_F32] = k->gemm_m[EM_TYPE_F16] = 4;
+    k->softmax_exp = softmax_exp;
+    k->softmax_chunk = 8;
+    k->swiglu = swiglu;
+    k->attn_pv = attn_pv;
+    k->pv_work = 32;
 }

@@ -12,8 +12,15 @@
  * per block in float, and are summed once per output. A tile of RM weight rows
  * x up to RN activation rows keeps RM*RN accumulators in registers: each
  * weight pair is unpacked once per RN activations and each activation pair
- * loaded once per RM rows. */
+ * loaded once per RM rows.
+ *
+ * The F32/F16 products, the softmax and SiLU round as llama.cpp's CPU backend
+ * does on an AVX-512 machine (ggml's AVX-512 builds without AVX512-FP16, e.g.
+ * "zen4"): 16 lanes, its order of the final sums, its AVX-512 exp (which
+ * differs from its AVX2 one in the last bit). See cpu_kernels_avx2.c. */
 #include <immintrin.h>
+#include <math.h>
+#include <string.h>
 
 #include "cpu_kernels_impl.h"
 
@@ -200,6 +207,82 @@ static float q8_0_dot(int64_t n, const void *a, const void *b) {
     return s;
 }
 
+/* Sum of 16 lanes as a halving tree: l_i + l_(i+8), then + the element 4
+ * on, then ((q0+q2) + (q1+q3)); the order of GCC's _mm512_reduce_add_ps,
+ * which llama.cpp's (GCC-built) AVX-512 kernels use, written out so another
+ * compiler cannot change it. */
+static inline float hsum16(__m512 v) {
+    const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+    __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    return _mm_cvtss_f32(_mm_add_ss(q, _mm_movehdup_ps(q)));
+}
+
+#define LOAD16_F16(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p)))
+
+/* ggml's vec_dot for F32 and F16 on AVX-512: 4 accumulators of 16 lanes over
+ * steps of 64 values, reduced as acc0 + acc2, acc1 + acc3, their sum, then
+ * hsum16; the n % 64 values left over are added one by one (double for F16,
+ * float for F32). */
+static inline float vec_dot_reduce16(__m512 s0, __m512 s1, __m512 s2, __m512 s3) {
+    return hsum16(_mm512_add_ps(_mm512_add_ps(s0, s2), _mm512_add_ps(s1, s3)));
+}
+
+static float f32_dot16(int64_t n, const void *a, const void *b) {
+    const float *x = a, *y = b;
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    const int64_t np = n & ~(int64_t)63;
+    for (int64_t i = 0; i < np; i += 64) {
+        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i), s0);
+        s1 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(y + i + 16), s1);
+        s2 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 32), _mm512_loadu_ps(y + i + 32), s2);
+        s3 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 48), _mm512_loadu_ps(y + i + 48), s3);
+    }
+    float s = vec_dot_reduce16(s0, s1, s2, s3);
+    for (int64_t i = np; i < n; i++) s = fmaf(x[i], y[i], s);
+    return s;
+}
+
+static float f16_dot16(int64_t n, const void *a, const void *b) {
+    const em_fp16 *x = a, *y = b;
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    const int64_t np = n & ~(int64_t)63;
+    for (int64_t i = 0; i < np; i += 64) {
+        s0 = _mm512_fmadd_ps(LOAD16_F16(x + i), LOAD16_F16(y + i), s0);
+        s1 = _mm512_fmadd_ps(LOAD16_F16(x + i + 16), LOAD16_F16(y + i + 16), s1);
+        s2 = _mm512_fmadd_ps(LOAD16_F16(x + i + 32), LOAD16_F16(y + i + 32), s2);
+        s3 = _mm512_fmadd_ps(LOAD16_F16(x + i + 48), LOAD16_F16(y + i + 48), s3);
+    }
+    double s = vec_dot_reduce16(s0, s1, s2, s3);
+    for (int64_t i = np; i < n; i++) s += (double)(_cvtsh_ss(x[i]) * _cvtsh_ss(y[i]));
+    return (float)s;
+}
+
+/* F32 weights' prefill tile: tinyBLAS's (one 16-lane accumulator per output,
+ * k % 16 == 0), RM rows x 4 activation rows as gemm_f16 below. */
+static void gemm_f32(int64_t k, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int64_t nc,
+                     float *y, int64_t ldy) {
+    for (int64_t c0 = 0; c0 < nc; c0 += 4) {
+        const int cn = (int)(nc - c0 < 4 ? nc - c0 : 4);
+        __m512 acc[RM][4];
+        for (int r = 0; r < RM; r++)
+            for (int c = 0; c < 4; c++) acc[r][c] = _mm512_setzero_ps();
+        const float *wr[RM], *xr[4];
+        for (int r = 0; r < RM; r++) wr[r] = (const float *)((const char *)w + (size_t)(r < nr ? r : 0) * w_stride);
+        for (int c = 0; c < 4; c++) xr[c] = (const float *)((const char *)x + (size_t)(c0 + (c < cn ? c : 0)) * x_stride);
+        for (int64_t i = 0; i < k; i += 16) {
+            __m512 xv[4];
+            for (int c = 0; c < 4; c++) xv[c] = _mm512_loadu_ps(xr[c] + i);
+            for (int r = 0; r < RM; r++) {
+                const __m512 wv = _mm512_loadu_ps(wr[r] + i);
+                for (int c = 0; c < 4; c++) acc[r][c] = _mm512_fmadd_ps(wv, xv[c], acc[r][c]);
+            }
+        }
+        for (int c = 0; c < cn; c++)
+            for (int r = 0; r < nr; r++) y[(c0 + c) * ldy + r] = hsum16(acc[r][c]);
+    }
+}
+
 /* F16 x F16 product tile (prefill, and a ViT's 1024-row tiles): RM weight
  * rows against 4 activation rows at a time, 16 accumulators. Each step
  * widens 4 + 4 vectors for 16 FMAs, where row-by-row dots widen 2 per FMA;
@@ -228,7 +311,93 @@ static void gemm_f16(int64_t k, const void *w, size_t w_stride, int nr, const vo
             }
         }
         for (int c = 0; c < cn; c++)
-            for (int r = 0; r < nr; r++) y[(c0 + c) * ldy + r] = _mm512_reduce_add_ps(acc[r][c]);
+            for (int r = 0; r < nr; r++) y[(c0 + c) * ldy + r] = hsum16(acc[r][c]);
+    }
+}
+
+// ---- exp, softmax, SiLU ------------------------------------------------------------
+
+/* e^x in 16 lanes, in the form ggml's AVX-512 builds use: the method of
+ * cpu_kernels_avx2.c's exp8, but 1 + b c1 is formed inside the polynomial
+ * and 2^n applied with vscalefps, so a few results differ from exp8's in the
+ * last bit. |n| > 192 gives 0 or inf. */
+static inline __m512 exp16(__m512 x) {
+    const __m512 shift = _mm512_set1_ps(0x1.8p23f);
+    const __m512 z = _mm512_fmadd_ps(x, _mm512_set1_ps(0x1.715476p+0f), shift);
+    const __m512 n = _mm512_sub_ps(z, shift);
+    const __m512 b = _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.7f7d1cp-20f),
+                                      _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.62e4p-1f), x));
+    const __mmask16 out = _mm512_cmp_ps_mask(_mm512_abs_ps(n), _mm512_set1_ps(192.0f), _CMP_GT_OQ);
+    const __m512 u = _mm512_mul_ps(b, b);
+    const __m512 j = _mm512_fmadd_ps(
+        _mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_set1_ps(0x1.0e4020p-7f), b, _mm512_set1_ps(0x1.573e2ep-5f)), u,
+                        _mm512_fmadd_ps(_mm512_set1_ps(0x1.555e66p-3f), b, _mm512_set1_ps(0x1.fffdb6p-2f))),
+        u, _mm512_fmadd_ps(_mm512_set1_ps(0x1.ffffecp-1f), b, _mm512_set1_ps(1.0f)));
+    const __m512 r = _mm512_scalef_ps(j, n);
+    if (!out) return r;
+    const __m512 sat = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(n, _mm512_setzero_ps(), _CMP_LE_OQ),
+                                            _mm512_set1_ps(INFINITY), _mm512_setzero_ps());
+    return _mm512_mask_blend_ps(out, r, sat);
+}
+
+static double softmax_exp16(int64_t n, float *y, const float *x, float max) {
+    double sum = 0.0;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(x + i), _mm512_set1_ps(max)));
+        _mm512_storeu_ps(y + i, e);
+        sum += hsum16(e);
+    }
+    for (; i < n; i++) {
+        y[i] = expf(x[i] - max);
+        sum += y[i];
+    }
+    return sum;
+}
+
+static void swiglu16(int64_t n, float *y, const float *g, const float *u) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m512 x = _mm512_loadu_ps(g + i);
+        const __m512 e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), x));
+        const __m512 silu = _mm512_div_ps(x, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+        _mm512_storeu_ps(y + i, _mm512_mul_ps(silu, _mm512_loadu_ps(u + i)));
+    }
+    for (; i < n; i++) y[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+/* p . V in vec_dot's lanes (64 slots: t in slot t % 64, = accumulator
+ * (t / 16) % 4, lane t % 16) or the tile's (16 slots); cf. the AVX2 one. */
+static void attn_pv16(int64_t n, const void *v, size_t v_stride, enum em_type vt, const void *p, int ncols,
+                      float *out, float *work, int tiled) {
+    const int S = tiled ? 16 : 64, f16 = vt == EM_TYPE_F16;
+    /* a short row count fills only the first n slots: clear those and one
+     * zero row that stands for the rest */
+    const int used = n < S ? (int)n : S;
+    memset(work, 0, (size_t)(used < S ? used + 1 : S) * (size_t)ncols * sizeof(float));
+    const int d16 = ncols & ~15;
+    const __mmask16 tail = (__mmask16)((1u << (ncols - d16)) - 1);
+    for (int64_t t = 0; t < n; t++) {
+        const char *row = (const char *)v + (size_t)t * v_stride;
+        const __m512 pv = _mm512_set1_ps(f16 ? _cvtsh_ss(((const em_fp16 *)p)[t]) : ((const float *)p)[t]);
+        float *acc = work + (size_t)(t % S) * (size_t)ncols;
+        for (int d = 0; d <= d16; d += 16) {
+            const __mmask16 m = d < d16 ? (__mmask16)0xffff : tail;
+            if (!m) break;
+            const __m512 x = f16 ? _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const em_fp16 *)row + d))
+                                 : _mm512_maskz_loadu_ps(m, (const float *)row + d);
+            _mm512_mask_storeu_ps(acc + d, m, _mm512_fmadd_ps(x, pv, _mm512_maskz_loadu_ps(m, acc + d)));
+        }
+    }
+    const float *L[64];
+    for (int s = 0; s < S; s++) L[s] = work + (size_t)(s < used ? s : used) * (size_t)ncols;
+    for (int d = 0; d < ncols; d++) {
+        float l[16], h[8];
+        for (int i = 0; i < 16; i++)
+            l[i] = tiled ? L[i][d] : (L[i][d] + L[32 + i][d]) + (L[16 + i][d] + L[48 + i][d]);
+        for (int i = 0; i < 8; i++) h[i] = l[i] + l[i + 8];
+        const float q0 = h[0] + h[4], q1 = h[1] + h[5], q2 = h[2] + h[6], q3 = h[3] + h[7];
+        out[d] = (q0 + q2) + (q1 + q3);
     }
 }
 
@@ -239,6 +408,16 @@ void cpu_kernels_init_avx512(cpu_kernels *k) {
     k->gemm[EM_TYPE_Q4_0] = gemm_q4_0;
     k->gemm_rows[EM_TYPE_Q8_0] = RM;
     k->gemm_rows[EM_TYPE_Q4_0] = RM;
+    k->vec_dot[EM_TYPE_F32] = f32_dot16;
+    k->vec_dot[EM_TYPE_F16] = f16_dot16;
+    k->gemm[EM_TYPE_F32] = gemm_f32;
     k->gemm[EM_TYPE_F16] = gemm_f16;
-    k->gemm_rows[EM_TYPE_F16] = RM;
+    k->gemm_rows[EM_TYPE_F32] = k->gemm_rows[EM_TYPE_F16] = RM;
+    k->gemm_k[EM_TYPE_F32] = k->gemm_k[EM_TYPE_F16] = 16;
+    k->gemm_m[EM_TYPE_F32] = k->gemm_m[EM_TYPE_F16] = 4;
+    k->softmax_exp = softmax_exp16;
+    k->softmax_chunk = 16;
+    k->swiglu = swiglu16;
+    k->attn_pv = attn_pv16;
+    k->pv_work = 64;
 }

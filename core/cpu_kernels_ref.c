@@ -158,6 +158,39 @@ static float q4_0_dot(int64_t n, const void *a, const void *b) {
     return s;
 }
 
+// ---- attention and activation rows -------------------------------------------
+
+static double softmax_exp(int64_t n, float *y, const float *x, float max) {
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        y[i] = expf(x[i] - max);
+        sum += y[i];
+    }
+    return sum;
+}
+
+static void swiglu(int64_t n, float *y, const float *g, const float *u) {
+    for (int64_t i = 0; i < n; i++) y[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+/* Plain running sums in t order (no lanes to mimic). */
+static void attn_pv(int64_t n, const void *v, size_t v_stride, enum em_type vt, const void *p, int ncols,
+                    float *out, float *work, int tiled) {
+    (void)work;
+    (void)tiled;
+    for (int d = 0; d < ncols; d++) out[d] = 0.0f;
+    for (int64_t t = 0; t < n; t++) {
+        const char *row = (const char *)v + (size_t)t * v_stride;
+        if (vt == EM_TYPE_F16) {
+            const float pt = em_fp16_to_fp32(((const em_fp16 *)p)[t]);
+            for (int d = 0; d < ncols; d++) out[d] += pt * em_fp16_to_fp32(((const em_fp16 *)row)[d]);
+        } else {
+            const float pt = ((const float *)p)[t];
+            for (int d = 0; d < ncols; d++) out[d] += pt * ((const float *)row)[d];
+        }
+    }
+}
+
 // ---- table -----------------------------------------------------------------
 
 void cpu_kernels_init_ref(cpu_kernels *k) {
@@ -186,4 +219,11 @@ void cpu_kernels_init_ref(cpu_kernels *k) {
     k->vec_dot[EM_TYPE_BF16] = bf16_dot;
     k->vec_dot[EM_TYPE_Q8_0] = q8_0_dot;
     k->vec_dot[EM_TYPE_Q4_0] = q4_0_dot;
+
+    for (int t = 0; t < EM_TYPE_COUNT; t++) k->gemm_k[t] = k->gemm_m[t] = 1;
+    k->softmax_exp = softmax_exp;
+    k->softmax_chunk = 1;
+    k->swiglu = swiglu;
+    k->attn_pv = attn_pv;
+    k->pv_work = 1;
 }

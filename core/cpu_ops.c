@@ -4,13 +4,20 @@
  * cache with the query converted to F16, and the F16 value cache with the
  * softmax weights converted to F16 (ggml's mul_mat converts the right-hand
  * side to the left-hand side's dot type). We round the same values the same
- * way, so distributions agree to ~1e-6 instead of ~1e-4 on F32 models; the
- * cost is nil next to the weight matrices. RMSNorm sums squares in double as
- * ggml does, and RoPE steps the angle by repeated multiplication as ggml's
- * cache does. LayerNorm is ggml_norm's two passes (the mean, then the
+ * way, and sum them in the lanes and order ggml's kernels do on this CPU (the
+ * kernel table's vec_dot / gemm / attn_pv / softmax_exp), so with F16 and F32
+ * weights the two agree to the last bit rather than to ~1e-3 in a
+ * probability. ggml's attention runs over its padded view of the cache (a
+ * multiple of 256 positions, the masked ones -inf in the scores and 0 in the
+ * weights): the softmax here pads its scores with -inf to the kernel's chunk,
+ * and attn_pv sums as if the weights past n_kv were zeros, which gives the
+ * same sums. RMSNorm sums squares in double as ggml does, and RoPE steps the
+ * angle by repeated multiplication as ggml's cache does and rotates with the
+ * two fused multiply-adds its compiler makes of the rotation (see
+ * cpu_rope_row). LayerNorm is ggml_norm's two passes (the mean, then the
  * variance of x - mean, both summed in double) rather than one pass over x
  * and x^2, which loses digits when |mean| is large next to the spread. GELU
- * is computed in float with tanhf; ggml's CPU path may instead round x to
+ * is computed in float with expf; ggml's CPU path may instead round x to
  * fp16 and look it up in a table (GGML_GELU_FP16), which we do not copy:
  * its error (x's rounding, ~5e-4 relative) is larger than the model's. */
 #include "cpu_ops.h"
@@ -42,18 +49,19 @@ void cpu_rope_row(float *x, int n_head, int head_dim, int n_dims, int32_t pos, f
         sn[i] = sinf(t);
         theta *= theta_scale;
     }
+    /* x0 cos - x1 sin and x0 sin + x1 cos, each as one fused multiply-add
+     * of x0's product onto the rounded product of x1: what GCC makes of
+     * ggml's rotation in llama.cpp's x86-64 builds with FMA (found by
+     * comparing with its library bit for bit). fmaf is the FMA instruction
+     * where the CPU has one (glibc picks it at load time). */
     for (int h = 0; h < n_head; h++) {
         float *v = x + (int64_t)h * head_dim;
         for (int i = 0; i < n_pairs; i++) {
             const float x0 = v[2 * i], x1 = v[2 * i + 1];
-            v[2 * i] = x0 * cs[i] - x1 * sn[i];
-            v[2 * i + 1] = x0 * sn[i] + x1 * cs[i];
+            v[2 * i] = fmaf(x0, cs[i], -(x1 * sn[i]));
+            v[2 * i + 1] = fmaf(x0, sn[i], x1 * cs[i]);
         }
     }
-}
-
-void cpu_swiglu_row(float *y, const float *g, const float *u, int64_t n) {
-    for (int64_t i = 0; i < n; i++) y[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
 
 void cpu_layer_norm_row(float *y, const float *x, const float *w, const float *b, int64_t n, float eps) {
@@ -96,40 +104,54 @@ void cpu_store_row(void *dst, enum em_type t, const float *src, int64_t n) {
     }
 }
 
+size_t cpu_attend_work(const cpu_kernels *kern, int head_dim, int64_t n_kv) {
+    const int64_t n_pad = (n_kv + kern->softmax_chunk - 1) / kern->softmax_chunk * kern->softmax_chunk;
+    /* scores, weights (F32 at most), query in the dot type, attn_pv's slots */
+    return (size_t)n_pad + (size_t)n_kv + (size_t)head_dim + (size_t)kern->pv_work * (size_t)head_dim + 64;
+}
+
 void cpu_attend_head(const cpu_kernels *kern, float *out, const float *q, const void *k, const void *v,
                      enum em_type kv_type, size_t cache_stride, int head_dim, int64_t n_kv, float scale,
-                     float *scores) {
-    float *vrow = scores + n_kv; /* head_dim floats */
-    em_fp16 qh[1024];            /* head_dim <= 1024 is checked at model load */
-    const void *qd = q;
-    const int f16 = kv_type == EM_TYPE_F16;
-    if (f16) {
-        kern->from_float[EM_TYPE_F16](q, qh, head_dim);
-        qd = qh;
+                     int batched, float *work) {
+    const enum em_type dt = kern->dot_type[kv_type];
+    const int64_t chunk = kern->softmax_chunk;
+    const int64_t n_pad = (n_kv + chunk - 1) / chunk * chunk;
+    float *scores = work;
+    void *p = scores + n_pad;
+    void *qd = (float *)p + n_kv;
+    float *pv_work = (float *)qd + head_dim;
+
+    /* scores = K q: ggml's mul_mat of the key cache by the query in the
+     * cache's dot type; several query rows (prefill) go through its tiled
+     * product, when the tile takes head_dim */
+    kern->from_float[dt](q, qd, head_dim);
+    const int tiled = batched && kern->gemm[kv_type] && head_dim % kern->gemm_k[kv_type] == 0;
+    if (tiled) {
+        const int R = kern->gemm_rows[kv_type];
+        for (int64_t t = 0; t < n_kv; t += R) {
+            const int nr = (int)(n_kv - t < R ? n_kv - t : R);
+            kern->gemm[kv_type](head_dim, (const char *)k + (size_t)t * cache_stride, cache_stride, nr, qd, 0, 1,
+                                scores + t, 1);
+        }
+    } else {
+        for (int64_t t = 0; t < n_kv; t++)
+            scores[t] = kern->vec_dot[kv_type](head_dim, (const char *)k + (size_t)t * cache_stride, qd);
     }
-    cpu_vec_dot_fn dot = kern->vec_dot[kv_type];
     float maxs = -INFINITY;
     for (int64_t t = 0; t < n_kv; t++) {
-        float s = dot(head_dim, (const char *)k + (size_t)t * cache_stride, qd) * scale;
-        scores[t] = s;
-        if (s > maxs) maxs = s;
+        scores[t] *= scale;
+        if (scores[t] > maxs) maxs = scores[t];
     }
-    double sum = 0.0;
-    for (int64_t t = 0; t < n_kv; t++) {
-        scores[t] = expf(scores[t] - maxs);
-        sum += scores[t];
-    }
-    const float inv = (float)(1.0 / sum);
-    for (int d = 0; d < head_dim; d++) out[d] = 0.0f;
-    for (int64_t t = 0; t < n_kv; t++) {
-        const void *row = (const char *)v + (size_t)t * cache_stride;
-        float p = scores[t] * inv;
-        const float *vr = row;
-        if (f16) {
-            p = em_fp16_to_fp32(em_fp32_to_fp16(p));
-            kern->to_float[EM_TYPE_F16](row, vrow, head_dim);
-            vr = vrow;
-        }
-        for (int d = 0; d < head_dim; d++) out[d] += p * vr[d];
-    }
+    for (int64_t t = n_kv; t < n_pad; t++) scores[t] = -INFINITY;
+
+    /* softmax, then the weights in the dot type (fp16 for an F16 cache) */
+    const float inv = (float)(1.0 / kern->softmax_exp(n_pad, scores, scores, maxs));
+    for (int64_t t = 0; t < n_kv; t++) scores[t] *= inv;
+    kern->from_float[dt](scores, p, n_kv);
+
+    /* out = p V: ggml's mul_mat of the transposed value cache by the
+     * weights, tiled when the query rows are several (head_dim rows, a
+     * multiple of the tile's 4) */
+    kern->attn_pv(n_kv, v, cache_stride, kv_type, p, head_dim, out, pv_work,
+                  batched && kern->gemm[kv_type] && head_dim % kern->gemm_m[kv_type] == 0);
 }

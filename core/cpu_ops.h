@@ -19,9 +19,6 @@ void cpu_rms_norm_row(float *y, const float *x, const float *w, int64_t n, float
 void cpu_rope_row(float *x, int n_head, int head_dim, int n_dims, int32_t pos, float freq_base,
                   float freq_scale);
 
-/* y = silu(g) * u, elementwise. */
-void cpu_swiglu_row(float *y, const float *g, const float *u, int64_t n);
-
 /* y = (x - mean) / sqrt(var + eps) * w + b over the row, var the biased
  * variance (torch.nn.LayerNorm, ggml_norm); w and b may be NULL (no scale,
  * no shift). y may be x. */
@@ -37,10 +34,12 @@ void cpu_store_row(void *dst, enum em_type t, const float *src, int64_t n);
 /* One query head over n_kv cache rows:
  *   out[d] = sum_t softmax_t(scale * q.k_t) * v_t[d]
  * k_t, v_t: row t of the caches (cache_stride bytes apart), F16 or F32.
- * scores: scratch of n_kv + 2*head_dim floats. The dot products and row
- * conversions use the kernel table's SIMD F16/F32 routines. */
+ * batched: the call is one of several query rows evaluated together (a
+ * prefill), for which llama.cpp uses its tiled products; the sums follow.
+ * work: cpu_attend_work(kern, head_dim, n_kv) floats, 64-byte aligned. */
+size_t cpu_attend_work(const cpu_kernels *kern, int head_dim, int64_t n_kv);
 void cpu_attend_head(const cpu_kernels *kern, float *out, const float *q, const void *k, const void *v,
                      enum em_type kv_type, size_t cache_stride, int head_dim, int64_t n_kv, float scale,
-                     float *scores);
+                     int batched, float *work);
 
 #endif

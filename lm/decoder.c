@@ -177,6 +177,14 @@ static ember_status forward(lm_ctx *c, const int32_t *tokens, const float *embd,
         op->kv_store(be, &c->v_cache[l], &v, p0);
         op->attention(be, &att, &q, &c->k_cache[l], &c->v_cache[l], &ap);
         residual_product(be, &x, &proj, &L->wo, &att); /* x += att Wo */
+        if (l == hp->n_layer - 1 && n > 1) {
+            /* Only the last row's logits are wanted, and the last layer's
+             * feed-forward reads nothing of the other rows: skip them, as
+             * llama.cpp does (whose single-row products then sum as a
+             * decode step's do, so ours must too). */
+            x = em_tensor_rows(&c->x, n - 1, 1);
+            h = rows(&c->h, 1), gate = rows(&c->gate, 1), up = rows(&c->up, 1), proj = rows(&c->proj, 1);
+        }
         /* feed-forward (SwiGLU) */
         op->rms_norm(be, &h, &x, &L->ffn_norm, hp->rms_eps);
         em_tensor *gu[2] = {&gate, &up};

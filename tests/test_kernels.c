@@ -183,6 +183,108 @@ static void test_rows(const cpu_kernels *ref, const cpu_kernels *v) {
     free(x); free(y); free(z); free(a); free(b); free(c); free(xs);
 }
 
+// ---- attention and activation rows --------------------------------------------------
+
+/* Relative distance in units of the float's last place. */
+static double ulps(float got, double want) {
+    if (want == 0) return got == 0 ? 0 : 1e30;
+    int e;
+    frexp(want, &e);
+    return fabs(got - want) / ldexp(1.0, e - 24);
+}
+
+/* softmax_exp against exp in double: llama.cpp's SIMD exp is within ~2 ulp
+ * (1.45 ulp by its authors' bound, plus the result's rounding), and it must give exactly 0 for -inf
+ * (the padding of the attention's scores) and for arguments below -104; the
+ * sum is the double sum of the values returned. swiglu likewise, and
+ * attn_pv within float summation error of a double reference. */
+static void test_attention_rows(const cpu_kernels *v) {
+    enum { N = 4096 };
+    float *x = malloc(N * 4), *y = malloc(N * 4), *u = malloc(N * 4);
+    for (int i = 0; i < N; i++) x[i] = -120.0f * (float)i / N + 0.01f * frand(); /* [-120, 0], all exp paths */
+    x[0] = 0.0f;
+    for (int i = N - 64; i < N; i++) x[i] = -INFINITY;
+    double sum = v->softmax_exp(N, y, x, 0.0f), sum_y = 0, worst = 0;
+    int bad = 0;
+    for (int i = 0; i < N; i++) {
+        sum_y += y[i];
+        const double want = exp((double)x[i]);
+        if (x[i] < -104.0f) { bad += y[i] != 0.0f && y[i] > 1e-44f; continue; }
+        if (want < 0x1p-126) { bad += fabs(y[i] - want) > 0x1p-149 * 2; continue; } /* subnormal results */
+        const double e = ulps(y[i], want);
+        if (e > worst) worst = e;
+    }
+    CHECK(!bad && worst <= 2.5, "%s softmax_exp: %d bad values, worst %.2f ulp", v->isa, bad, worst);
+    /* the sum is of float partial sums (per vector, as ggml's): float-close */
+    CHECK(fabs(sum - sum_y) <= 1e-6 * sum_y, "%s softmax_exp sum %.17g, values sum to %.17g", v->isa, sum, sum_y);
+    v->softmax_exp(N - 64, y, x, -3.0f);
+    CHECK(fabs(y[0] - exp(3.0)) <= 3e-7 * exp(3.0), "%s softmax_exp with max -3: y[0] = %g", v->isa, y[0]);
+
+    for (int i = 0; i < N; i++) { x[i] = 100.0f * frand(); u[i] = frand(); }
+    v->swiglu(N, y, x, u);
+    worst = 0;
+    for (int i = 0; i < N; i++) {
+        const double want = (double)x[i] / (1.0 + exp(-(double)x[i])) * u[i];
+        const double e = fabs(want) < 1e-30 ? fabs(y[i]) * 1e30 : ulps(y[i], want);
+        if (e > worst) worst = e;
+    }
+    CHECK(worst <= 4.0, "%s swiglu: worst %.2f ulp", v->isa, worst);
+    free(x); free(y); free(u);
+}
+
+/* attn_pv(tiled = 0) is vec_dot over t of the transposed values, and
+ * attn_pv(tiled = 1) the gemm tile's, both over the rows zero-padded to a
+ * multiple of 256 (llama.cpp's padded cache): bit for bit, for every head
+ * width and row count. Against a double reference for every variant. */
+static void test_attn_pv(const cpu_kernels *v) {
+    static const enum em_type vts[] = {EM_TYPE_F16, EM_TYPE_F32};
+    static const int cols[] = {8, 32, 64, 80};
+    static const int64_t ns[] = {1, 7, 31, 64, 100, 257};
+    for (int a = 0; a < 2; a++)
+        for (int b = 0; b < 4; b++)
+            for (int c = 0; c < 6; c++) {
+                const enum em_type vt = vts[a], dt = v->dot_type[vt];
+                const int ncols = cols[b];
+                const int64_t n = ns[c], npad = (n + 255) / 256 * 256;
+                const size_t es = em_type_block_bytes(vt), stride = (size_t)(ncols + 3) * es;
+                float *vf = malloc(n * (ncols + 3) * 4), *pf = malloc(npad * 4), *vt_f = calloc(npad, 4);
+                void *vv = malloc(n * stride), *p = calloc(npad, 4), *vtr = calloc(npad, 4);
+                float *out = malloc(ncols * 4), *work = malloc((size_t)v->pv_work * ncols * 4), tile_y;
+                fill(vf, n * (ncols + 3), 1.0f);
+                for (int64_t t = 0; t < n; t++) v->from_float[vt](vf + t * (ncols + 3), (char *)vv + t * stride, ncols + 3);
+                for (int64_t t = 0; t < n; t++) pf[t] = (frand() + 1.0f) / (float)n;
+                v->from_float[dt](pf, p, n);
+                int bad_ref = 0, bad_dot = 0, bad_tile = 0;
+                for (int tiled = 0; tiled < 2; tiled++) {
+                    v->attn_pv(n, vv, stride, vt, p, ncols, out, work, tiled);
+                    for (int d = 0; d < ncols; d++) {
+                        double want = 0, mag = 0;
+                        for (int64_t t = 0; t < n; t++) {
+                            float vd, pd;
+                            v->to_float[vt]((char *)vv + t * stride + d * es, &vd, 1);
+                            v->to_float[dt]((char *)p + t * em_type_block_bytes(dt), &pd, 1);
+                            want += (double)vd * pd;
+                            mag += fabs((double)vd * pd);
+                            vt_f[t] = vd;
+                        }
+                        bad_ref += !(fabs(out[d] - want) <= 2e-6 * mag + 1e-30);
+                        if (v->pv_work == 1) continue; /* the reference sums in plain t order */
+                        v->from_float[vt](vt_f, vtr, npad); /* column d, zeros past n */
+                        if (!tiled) {
+                            bad_dot += out[d] != v->vec_dot[vt](npad, vtr, p);
+                        } else if (v->gemm[vt]) {
+                            v->gemm[vt](npad, vtr, 0, 1, p, 0, 1, &tile_y, 1);
+                            bad_tile += out[d] != tile_y;
+                        }
+                    }
+                }
+                CHECK(!bad_ref && !bad_dot && !bad_tile,
+                      "%s attn_pv %s ncols=%d n=%lld: %d off the reference, %d not vec_dot's sum, %d not the tile's",
+                      v->isa, em_type_name(vt), ncols, (long long)n, bad_ref, bad_dot, bad_tile);
+                free(vf); free(pf); free(vt_f); free(vv); free(p); free(vtr); free(out); free(work);
+            }
+}
+
 // ---- matmul -------------------------------------------------------------------------
 
 struct mm_case {
@@ -327,6 +429,8 @@ int main(void) {
     test_half_conversions();
     test_quantizer_semantics();
     for (int i = 0; i < nv; i++) test_rows(&ref, &vars[i]);
+    for (int i = 0; i < nv; i++) test_attention_rows(&vars[i]);
+    for (int i = 0; i < nv; i++) test_attn_pv(&vars[i]);
 
     char err[512];
     em_pool *pools[3];

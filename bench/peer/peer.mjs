@@ -8,6 +8,14 @@
 //       `ember generate --probs-out` (see bench/README.md):
 //           uint32 n_vocab, then per step: int32 token, float32 probs[n_vocab]
 //       all little-endian.
+//   node bench/peer/peer.mjs variant
+//       Prints the name of the CPU build of ggml that llama.cpp loads on this
+//       machine (the NAME of bins/linux-x64/libggml-cpu-NAME.so: "haswell" for
+//       AVX2 + FMA + F16C, "zen4", "icelake", "sapphirerapids" ... for AVX-512).
+//   Every mode takes --cpu-variant NAME: llama.cpp then sees only that CPU build
+//   (e.g. "haswell" on an AVX-512 machine plays an AVX2-only one). The package's
+//   binaries are shown to node-llama-cpp through a temporary folder of links
+//   that leaves the other libggml-cpu-*.so out, and a module resolution hook.
 //   node bench/peer/peer.mjs bench --model M --prompt-len P --gen N --threads T --reps R
 //       Times a P-token prefill and N single-token decode steps, R times (after
 //       one untimed warm-up), and prints one line with the medians:
@@ -29,9 +37,12 @@
 // - The KV cache is F16 for keys and values (node-llama-cpp's default, as llama.cpp's);
 //   --kv-type f32 changes both. Flash attention is off (--flash-attn on to enable).
 
-import { readFileSync, writeSync, openSync, closeSync, statSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+import { readFileSync, writeSync, openSync, closeSync, statSync, mkdtempSync, mkdirSync, readdirSync,
+         symlinkSync, writeFileSync, rmSync } from "node:fs";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { dirname, join } from "node:path";
+import { tmpdir } from "node:os";
+import { register } from "node:module";
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -46,7 +57,9 @@ function usage(code) {
         "  node bench/peer/peer.mjs probs --model M --tokens \"1 2 3\" --n 64 --threads T --ctx C --out FILE\n" +
         "        [--kv-type f16|f32] [--flash-attn off|on] [--batch B] [--follow OTHER.bin] [--gpu off|vulkan]\n" +
         "  node bench/peer/peer.mjs bench --model M --prompt-len P --gen N --threads T --reps R\n" +
-        "        [--ctx C] [--kv-type f16|f32] [--flash-attn off|on] [--batch B] [--gpu off|vulkan]\n");
+        "        [--ctx C] [--kv-type f16|f32] [--flash-attn off|on] [--batch B] [--gpu off|vulkan]\n" +
+        "  node bench/peer/peer.mjs variant\n" +
+        "  every mode: [--cpu-variant NAME]   only llama.cpp's libggml-cpu-NAME.so (e.g. haswell)\n");
     process.exit(code);
 }
 
@@ -55,9 +68,10 @@ function usage(code) {
 function parseArgs(argv) {
     if (argv.length < 1 || argv[0] === "-h" || argv[0] === "--help") usage(argv.length < 1 ? 2 : 0);
     const mode = argv[0];
-    if (mode !== "probs" && mode !== "bench") die(`unknown mode '${mode}' (known: probs, bench)`, 2);
+    if (mode !== "probs" && mode !== "bench" && mode !== "variant")
+        die(`unknown mode '${mode}' (known: probs, bench, variant)`, 2);
     const known = new Set(["--model", "--tokens", "--n", "--threads", "--ctx", "--out", "--follow", "--prompt-len",
-                           "--gen", "--reps", "--kv-type", "--flash-attn", "--batch", "--gpu"]);
+                           "--gen", "--reps", "--kv-type", "--flash-attn", "--batch", "--gpu", "--cpu-variant"]);
     const o = {};
     for (let i = 1; i < argv.length; i++) {
         const a = argv[i];
@@ -91,6 +105,57 @@ function parseTokens(s) {
 }
 
 // ---- loading llama.cpp
+
+// --cpu-variant: a folder that looks like the @node-llama-cpp/linux-x64 package
+// (its own two-line index.js, links to every file of the real bins/linux-x64 but
+// the other CPU builds), and a hook that resolves the package name to it. ggml
+// picks the best-scoring libggml-cpu-*.so it finds beside the addon, so with one
+// there it loads that one (or none, if this CPU cannot run it).
+const CPU_PACKAGE = "@node-llama-cpp/linux-x64";
+
+function restrictCpuVariant(variant) {
+    if (!/^[a-z0-9_]+$/.test(variant)) die(`--cpu-variant: '${variant}' is not a build name (e.g. haswell)`, 2);
+    const real = join(here, "node_modules", CPU_PACKAGE);
+    const realBins = join(real, "bins", "linux-x64");
+    let files;
+    try { files = readdirSync(realBins); } catch (e) { die(`--cpu-variant: ${realBins}: ${e.message} (run scripts/setup.sh)`); }
+    const want = `libggml-cpu-${variant}.so`;
+    if (!files.includes(want)) {
+        const have = files.filter((f) => /^libggml-cpu-.*\.so$/.test(f)).map((f) => f.slice(12, -3));
+        die(`--cpu-variant: no ${want} in ${realBins} (builds: ${have.join(", ")})`, 2);
+    }
+    const dir = mkdtempSync(join(tmpdir(), "ember-peer-"));
+    process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
+    const bins = join(dir, "bins", "linux-x64");
+    mkdirSync(bins, { recursive: true });
+    mkdirSync(join(dir, "dist"));
+    for (const f of files)
+        if (!f.startsWith("libggml-cpu-") || f === want) symlinkSync(join(realBins, f), join(bins, f));
+    writeFileSync(join(dir, "package.json"), readFileSync(join(real, "package.json")));
+    const version = JSON.parse(readFileSync(join(real, "package.json"), "utf8")).version;
+    writeFileSync(join(dir, "dist", "index.js"),
+        `export function getBinsDir() { return { binsDir: ${JSON.stringify(join(dir, "bins"))}, ` +
+        `packageVersion: ${JSON.stringify(version)} }; }\n`);
+    const target = pathToFileURL(join(dir, "dist", "index.js")).href;
+    const hook = `export async function resolve(s, c, next) {
+        return s === ${JSON.stringify(CPU_PACKAGE)} ? { url: ${JSON.stringify(target)}, shortCircuit: true } : next(s, c);
+    }`;
+    register("data:text/javascript," + encodeURIComponent(hook));
+}
+
+// The CPU build loaded into this process, from its memory map.
+function loadedCpuVariant() {
+    const m = /libggml-cpu-([a-z0-9_]+)\.so/.exec(readFileSync("/proc/self/maps", "utf8"));
+    return m ? m[1] : null;
+}
+
+async function cmdVariant(nlc) {
+    await nlc.getLlama({ gpu: false, build: "never", usePrebuiltBinaries: true, skipDownload: true,
+                         progressLogs: false, logLevel: nlc.LlamaLogLevel.error });
+    const v = loadedCpuVariant();
+    if (!v) die("llama.cpp loaded no CPU build of ggml");
+    console.log(v);
+}
 
 async function loadPeer() {
     try {
@@ -290,9 +355,11 @@ async function cmdBench(nlc, o) {
 // ---- main
 
 const { mode, o } = parseArgs(process.argv.slice(2));
+if (o["cpu-variant"] !== undefined) restrictCpuVariant(o["cpu-variant"]);
 const nlc = await loadPeer();
 try {
     if (mode === "probs") await cmdProbs(nlc, o);
+    else if (mode === "variant") await cmdVariant(nlc);
     else await cmdBench(nlc, o);
 } catch (e) {
     die(`${mode}: ${e && e.stack ? e.stack : e}`);
