@@ -27,8 +27,21 @@
 # at 2.5 the worst case is ~5e-3; at 3, one Q4_0 prompt reaches 1.3e-2 against
 # llama.cpp and 1.2e-2 between Ember's own scalar and AVX-512 paths).
 #
-#   tests/conformance.sh [--only TYPE[,TYPE..]] [--backend B] [--peer-only] [--keep]
+# Bit-level agreement: Ember's x86 kernels sum where llama.cpp's CPU backend
+# sums on the same machine (see core/cpu_kernels.h), so on the CPU backend, when
+# Ember's kernels (AVX2 or AVX-512) and the build of ggml llama.cpp loads
+# (bench/peer/peer.mjs variant: "haswell" for AVX2, "zen4", "icelake"... for
+# AVX-512) are a matching pair, F32 and F16 models must agree to 1e-6 (what is
+# left is the final softmax: node-llama-cpp's in float, Ember's in double):
+# any ulp of difference upstream would show as ~1e-4 here. BF16 and the
+# quantized types keep the tolerances below.
+#
+#   tests/conformance.sh [--only TYPE[,TYPE..]] [--backend B] [--cpu-isa avx2] [--peer-only] [--keep]
 #     --only       run the variants of these types (f32 f16 bf16 q8_0 q4_0)
+#     --cpu-isa avx2  play an AVX2-only machine on an AVX-512 one: Ember's AVX2
+#                  kernels (EMBER_CPU_DISABLE_AVX512=1) against llama.cpp's AVX2
+#                  build (peer.mjs --cpu-variant haswell), with the bit-level
+#                  check; exits 77 (skipped) where AVX2 is already the default
 #     --backend    Ember's backend (cpu, the default, or vulkan). With vulkan each
 #                  run is also compared with Ember's CPU backend on the same
 #                  prompt (probcmp --ties, same tolerance): the same greedy tokens
@@ -53,6 +66,7 @@ cd "$(dirname "$0")/.."
 
 only="f32,f16,bf16,q8_0,q4_0"
 backend=cpu
+cpu_isa=""
 peer_only=0
 keep=0
 while [ $# -gt 0 ]; do
@@ -61,7 +75,8 @@ while [ $# -gt 0 ]; do
     --backend) [ $# -ge 2 ] || { echo "conformance: --backend needs a value" >&2; exit 2; }; backend="$2"; shift ;;
     --peer-only) peer_only=1 ;;
     --keep) keep=1 ;;
-    *) echo "conformance: unknown option '$1' (known: --only, --backend, --peer-only, --keep)" >&2; exit 2 ;;
+    --cpu-isa) [ $# -ge 2 ] || { echo "conformance: --cpu-isa needs a value" >&2; exit 2; }; cpu_isa="$2"; shift ;;
+    *) echo "conformance: unknown option '$1' (known: --only, --backend, --cpu-isa, --peer-only, --keep)" >&2; exit 2 ;;
   esac
   shift
 done
@@ -149,10 +164,44 @@ logit_scale_for() {
   esac
 }
 
+# --cpu-isa avx2: both sides on their AVX2 code.
+ember_env=()
+peer_args=()
+case "$cpu_isa" in
+  "") ;;
+  avx2)
+    [ "$backend" = cpu ] || fail "--cpu-isa is for the CPU backend"
+    ember_env=(EMBER_CPU_DISABLE_AVX512=1)
+    peer_args=(--cpu-variant haswell) ;;
+  *) echo "conformance: --cpu-isa: '$cpu_isa' (known: avx2)" >&2; exit 2 ;;
+esac
+if [ "$cpu_isa" = avx2 ] && [ "$(node bench/peer/peer.mjs variant)" = haswell ]; then
+  echo "conformance: skipped: this machine's default is the AVX2 pair already (the plain test covers it)"
+  exit 77
+fi
+peer_variant=""
+if [ "$backend" = cpu ] && [ "$peer_only" = 0 ]; then
+  peer_variant="$(node bench/peer/peer.mjs variant "${peer_args[@]}")" || fail "the peer could not load (see above)"
+fi
+
+# Whether Ember's kernels ($1: the isa `ember generate` names) and llama.cpp's
+# CPU build sum alike for type $2 (see the header).
+exact_pair() {
+  case "$2" in f32|f16) ;; *) return 1 ;; esac
+  case "$1:$peer_variant" in
+    avx2:haswell) return 0 ;;
+    avx512:zen4|avx512:icelake|avx512:cascadelake|avx512:cooperlake|avx512:skylakex|avx512:cannonlake) return 0 ;;
+    avx512:sapphirerapids) [ "$2" = f32 ] ;; # its F16 dot runs in AVX512-FP16 arithmetic
+    *) return 1 ;;
+  esac
+}
+exact_tol=1e-6
+
 peer_probs() { # model tokens threads out [peer.mjs options]
   local m="$1" t="$2" th="$3" o="$4"
   shift 4
-  node bench/peer/peer.mjs probs --model "$m" --tokens "$t" --n "$n_gen" --threads "$th" --ctx "$ctx" --out "$o" "$@"
+  node bench/peer/peer.mjs probs --model "$m" --tokens "$t" --n "$n_gen" --threads "$th" --ctx "$ctx" --out "$o" \
+    "${peer_args[@]}" "$@"
 }
 
 failures=0
@@ -190,7 +239,7 @@ for v in "${variants[@]}"; do
       continue
     fi
     mine="$work/$name.p$i.ember.bin"
-    if ! "$ember" generate -m "$model" --prompt-tokens "$toks" -n "$n_gen" --temp 0 --threads "$ember_threads" \
+    if ! env "${ember_env[@]}" "$ember" generate -m "$model" --prompt-tokens "$toks" -n "$n_gen" --temp 0 --threads "$ember_threads" \
         --ctx "$ctx" --ignore-eos --backend "$backend" --probs-out "$mine" >/dev/null 2>"$work/ember.err"; then
       echo "FAIL $name prompt $i: ember generate failed:"; cat "$work/ember.err"; failures=$((failures + 1)); continue
     fi
@@ -207,8 +256,20 @@ for v in "${variants[@]}"; do
     fi
     peer_probs "$model" "$toks" "$peer_threads" "$peer" --follow "$mine" \
       || fail "$name prompt $i: the peer failed (see above)"
+    isa=""
+    [ "$backend" = cpu ] && isa="$(sed -n 's/.*cpu: [0-9]* threads*, \([a-z0-9]*\).*/\1/p' "$work/ember.err")"
+    if [ "$cpu_isa" = avx2 ] && [ "$isa" != avx2 ]; then
+      fail "EMBER_CPU_DISABLE_AVX512=1 did not give the AVX2 kernels (ember says '${isa:-nothing}')"
+    fi
+    vs="llama.cpp"
+    [ -n "$peer_variant" ] && vs="llama.cpp $peer_variant"
     if out="$("$probcmp" "$mine" "$peer" --tol "$tol" --forced)"; then
-      echo "ok   $name prompt $i ($backend vs llama.cpp): $(tail -n1 <<<"$out")"
+      if exact_pair "$isa" "$type" && ! out="$("$probcmp" "$mine" "$peer" --tol "$exact_tol" --forced)"; then
+        echo "FAIL $name prompt $i (A = ember $isa, B = $vs): a matching pair, but not within $exact_tol:"; echo "$out"
+        failures=$((failures + 1))
+      else
+        echo "ok   $name prompt $i ($backend${isa:+ $isa} vs $vs): $(tail -n1 <<<"$out")"
+      fi
     else
       echo "FAIL $name prompt $i (A = ember $backend, B = llama.cpp on A's tokens):"; echo "$out"; failures=$((failures + 1))
     fi
