@@ -251,27 +251,39 @@ static inline __m256 load8(int f16, const void *p, int64_t i) {
     return f16 ? LOAD_F16((const em_fp16 *)p + i) : _mm256_loadu_ps((const float *)p + i);
 }
 
+/* One tile: RM weight rows x NC activation rows (NC a constant after
+ * inlining, so a short last tile or a single activation row costs no more
+ * than its own products). */
+static inline __attribute__((always_inline)) void gemm_block(int f16, int NC, int64_t k, const char *const *wr,
+                                                             const char *const *xr, float *y, int64_t ldy, int nr) {
+    __m256 acc[GEMM_RM][GEMM_RN];
+    for (int r = 0; r < GEMM_RM; r++)
+        for (int c = 0; c < NC; c++) acc[r][c] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < k; i += 8) {
+        __m256 xv[GEMM_RN];
+        for (int c = 0; c < NC; c++) xv[c] = load8(f16, xr[c], i);
+        for (int r = 0; r < GEMM_RM; r++) {
+            const __m256 wv = load8(f16, wr[r], i);
+            for (int c = 0; c < NC; c++) acc[r][c] = _mm256_fmadd_ps(wv, xv[c], acc[r][c]);
+        }
+    }
+    for (int c = 0; c < NC; c++)
+        for (int r = 0; r < nr; r++) y[c * ldy + r] = hsum8(acc[r][c]);
+}
+
 static inline __attribute__((always_inline)) void gemm_tile(int f16, int64_t k, const void *w, size_t w_stride,
                                                             int nr, const void *x, size_t x_stride, int64_t nc,
                                                             float *y, int64_t ldy) {
+    const char *wr[GEMM_RM];
+    for (int r = 0; r < GEMM_RM; r++) wr[r] = (const char *)w + (size_t)(r < nr ? r : 0) * w_stride;
     for (int64_t c0 = 0; c0 < nc; c0 += GEMM_RN) {
-        const int cn = (int)(nc - c0 < GEMM_RN ? nc - c0 : GEMM_RN);
-        const char *wr[GEMM_RM], *xr[GEMM_RN];
-        for (int r = 0; r < GEMM_RM; r++) wr[r] = (const char *)w + (size_t)(r < nr ? r : 0) * w_stride;
-        for (int c = 0; c < GEMM_RN; c++) xr[c] = (const char *)x + (size_t)(c0 + (c < cn ? c : 0)) * x_stride;
-        __m256 acc[GEMM_RM][GEMM_RN];
-        for (int r = 0; r < GEMM_RM; r++)
-            for (int c = 0; c < GEMM_RN; c++) acc[r][c] = _mm256_setzero_ps();
-        for (int64_t i = 0; i < k; i += 8) {
-            __m256 xv[GEMM_RN];
-            for (int c = 0; c < GEMM_RN; c++) xv[c] = load8(f16, xr[c], i);
-            for (int r = 0; r < GEMM_RM; r++) {
-                const __m256 wv = load8(f16, wr[r], i);
-                for (int c = 0; c < GEMM_RN; c++) acc[r][c] = _mm256_fmadd_ps(wv, xv[c], acc[r][c]);
-            }
+        const char *xr[GEMM_RN];
+        for (int c = 0; c < GEMM_RN; c++) xr[c] = (const char *)x + (size_t)(c0 + c) * x_stride;
+        switch (nc - c0 < GEMM_RN ? nc - c0 : GEMM_RN) {
+        case 1: gemm_block(f16, 1, k, wr, xr, y + c0 * ldy, ldy, nr); break;
+        case 2: gemm_block(f16, 2, k, wr, xr, y + c0 * ldy, ldy, nr); break;
+        default: gemm_block(f16, 3, k, wr, xr, y + c0 * ldy, ldy, nr); break;
         }
-        for (int c = 0; c < cn; c++)
-            for (int r = 0; r < nr; r++) y[(c0 + c) * ldy + r] = hsum8(acc[r][c]);
     }
 }
 
@@ -368,20 +380,27 @@ static void attn_pv(int64_t n, const void *v, size_t v_stride, enum em_type vt, 
         for (; d < ncols; d++)
             acc[d] = fmaf(f16 ? _cvtsh_ss(((const em_fp16 *)row)[d]) : ((const float *)row)[d], pt, acc[d]);
     }
-    /* lane l of accumulator a is slot a * 8 + l */
+    /* lane l of accumulator a is slot a * 8 + l; the sums below are each
+     * column's own, 8 columns to a vector (a scalar tail for the rest) */
     const float *L[32];
     for (int s = 0; s < S; s++) L[s] = work + (size_t)(s < used ? s : used) * (size_t)ncols;
-    for (int d = 0; d < ncols; d++) {
+    int d = 0;
+    for (; d + 8 <= ncols; d += 8) {
+        __m256 l[8];
+        for (int i = 0; i < 8; i++)
+            l[i] = tiled ? _mm256_loadu_ps(L[i] + d)
+                         : _mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(L[i] + d), _mm256_loadu_ps(L[16 + i] + d)),
+                                         _mm256_add_ps(_mm256_loadu_ps(L[8 + i] + d), _mm256_loadu_ps(L[24 + i] + d)));
+        const __m256 a0 = _mm256_add_ps(l[0], l[4]), a1 = _mm256_add_ps(l[1], l[5]);
+        const __m256 a2 = _mm256_add_ps(l[2], l[6]), a3 = _mm256_add_ps(l[3], l[7]);
+        _mm256_storeu_ps(out + d, tiled ? _mm256_add_ps(_mm256_add_ps(a0, a2), _mm256_add_ps(a1, a3))
+                                        : _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    }
+    for (; d < ncols; d++) {
         float l[8];
-        if (tiled) {
-            for (int i = 0; i < 8; i++) l[i] = L[i][d];
-            const float a0 = l[0] + l[4], a1 = l[1] + l[5], a2 = l[2] + l[6], a3 = l[3] + l[7];
-            out[d] = (a0 + a2) + (a1 + a3);
-        } else {
-            for (int i = 0; i < 8; i++) l[i] = (L[i][d] + L[16 + i][d]) + (L[8 + i][d] + L[24 + i][d]);
-            const float a0 = l[0] + l[4], a1 = l[1] + l[5], a2 = l[2] + l[6], a3 = l[3] + l[7];
-            out[d] = (a0 + a1) + (a2 + a3);
-        }
+        for (int i = 0; i < 8; i++) l[i] = tiled ? L[i][d] : (L[i][d] + L[16 + i][d]) + (L[8 + i][d] + L[24 + i][d]);
+        const float a0 = l[0] + l[4], a1 = l[1] + l[5], a2 = l[2] + l[6], a3 = l[3] + l[7];
+        out[d] = tiled ? (a0 + a2) + (a1 + a3) : (a0 + a1) + (a2 + a3);
     }
 }
 

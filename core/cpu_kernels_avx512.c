@@ -258,61 +258,64 @@ static float f16_dot16(int64_t n, const void *a, const void *b) {
     return (float)s;
 }
 
-/* F32 weights' prefill tile: tinyBLAS's (one 16-lane accumulator per output,
- * k % 16 == 0), RM rows x 4 activation rows as gemm_f16 below. */
-static void gemm_f32(int64_t k, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int64_t nc,
-                     float *y, int64_t ldy) {
-    for (int64_t c0 = 0; c0 < nc; c0 += 4) {
-        const int cn = (int)(nc - c0 < 4 ? nc - c0 : 4);
-        __m512 acc[RM][4];
-        for (int r = 0; r < RM; r++)
-            for (int c = 0; c < 4; c++) acc[r][c] = _mm512_setzero_ps();
-        const float *wr[RM], *xr[4];
-        for (int r = 0; r < RM; r++) wr[r] = (const float *)((const char *)w + (size_t)(r < nr ? r : 0) * w_stride);
-        for (int c = 0; c < 4; c++) xr[c] = (const float *)((const char *)x + (size_t)(c0 + (c < cn ? c : 0)) * x_stride);
-        for (int64_t i = 0; i < k; i += 16) {
-            __m512 xv[4];
-            for (int c = 0; c < 4; c++) xv[c] = _mm512_loadu_ps(xr[c] + i);
-            for (int r = 0; r < RM; r++) {
-                const __m512 wv = _mm512_loadu_ps(wr[r] + i);
-                for (int c = 0; c < 4; c++) acc[r][c] = _mm512_fmadd_ps(wv, xv[c], acc[r][c]);
-            }
+/* F32 and F16 products over several activation rows (prefill, and a ViT's
+ * 1024-row tiles): tinyBLAS's sums (one 16-lane accumulator per output,
+ * k % 16 == 0; the F16 tile also takes other k, masking the tail). RM
+ * weight rows against NC <= 4 activation rows at a time, 16 accumulators.
+ * Each step widens 4 + 4 vectors for 16 FMAs, where row-by-row dots widen 2
+ * per FMA; that, not the arithmetic, is what bounds the vec_dot loop. NC is
+ * a constant after inlining, so a single activation row (the attention's
+ * scores of one query) costs only its own products. */
+INLINE __m512 load16(int f16, const void *p, int64_t i, __mmask16 m) {
+    return f16 ? _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)p + i))
+               : _mm512_maskz_loadu_ps(m, (const float *)p + i);
+}
+
+INLINE void gemm_block(int f16, int NC, int64_t k, const char *const *wr, const char *const *xr, float *y,
+                       int64_t ldy, int nr) {
+    const int64_t k16 = k & ~(int64_t)15;
+    const __mmask16 tail = (__mmask16)((1u << (k - k16)) - 1);
+    __m512 acc[RM][4];
+    for (int r = 0; r < RM; r++)
+        for (int c = 0; c < NC; c++) acc[r][c] = _mm512_setzero_ps();
+    for (int64_t i = 0; i <= k16; i += 16) {
+        const __mmask16 m = i < k16 ? (__mmask16)0xffff : tail;
+        if (!m) break;
+        __m512 xv[4];
+        for (int c = 0; c < NC; c++) xv[c] = load16(f16, xr[c], i, m);
+        for (int r = 0; r < RM; r++) {
+            const __m512 wv = load16(f16, wr[r], i, m);
+            for (int c = 0; c < NC; c++) acc[r][c] = _mm512_fmadd_ps(wv, xv[c], acc[r][c]);
         }
-        for (int c = 0; c < cn; c++)
-            for (int r = 0; r < nr; r++) y[(c0 + c) * ldy + r] = hsum16(acc[r][c]);
+    }
+    for (int c = 0; c < NC; c++)
+        for (int r = 0; r < nr; r++) y[c * ldy + r] = hsum16(acc[r][c]);
+}
+
+INLINE void gemm_tile(int f16, int64_t k, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride,
+                      int64_t nc, float *y, int64_t ldy) {
+    const char *wr[RM];
+    for (int r = 0; r < RM; r++) wr[r] = (const char *)w + (size_t)(r < nr ? r : 0) * w_stride;
+    for (int64_t c0 = 0; c0 < nc; c0 += 4) {
+        const char *xr[4];
+        for (int c = 0; c < 4; c++) xr[c] = (const char *)x + (size_t)(c0 + c) * x_stride;
+        switch (nc - c0 < 4 ? nc - c0 : 4) {
+        case 1: gemm_block(f16, 1, k, wr, xr, y + c0 * ldy, ldy, nr); break;
+        case 2: gemm_block(f16, 2, k, wr, xr, y + c0 * ldy, ldy, nr); break;
+        case 3: gemm_block(f16, 3, k, wr, xr, y + c0 * ldy, ldy, nr); break;
+        default: gemm_block(f16, 4, k, wr, xr, y + c0 * ldy, ldy, nr); break;
+        }
     }
 }
 
-/* F16 x F16 product tile (prefill, and a ViT's 1024-row tiles): RM weight
- * rows against 4 activation rows at a time, 16 accumulators. Each step
- * widens 4 + 4 vectors for 16 FMAs, where row-by-row dots widen 2 per FMA;
- * that, not the arithmetic, is what bounds the vec_dot loop. fp32 sums, as
- * the dot. */
+static void gemm_f32(int64_t k, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int64_t nc,
+                     float *y, int64_t ldy) {
+    gemm_tile(0, k, w, w_stride, nr, x, x_stride, nc, y, ldy);
+}
+
 static void gemm_f16(int64_t k, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int64_t nc,
                      float *y, int64_t ldy) {
-    const int64_t k16 = k & ~(int64_t)15;
-    const __mmask16 tail = (__mmask16)((1u << (k - k16)) - 1);
-    for (int64_t c0 = 0; c0 < nc; c0 += 4) {
-        const int cn = (int)(nc - c0 < 4 ? nc - c0 : 4);
-        __m512 acc[RM][4];
-        for (int r = 0; r < RM; r++)
-            for (int c = 0; c < 4; c++) acc[r][c] = _mm512_setzero_ps();
-        const uint16_t *wr[RM], *xr[4];
-        for (int r = 0; r < RM; r++) wr[r] = (const uint16_t *)((const char *)w + (size_t)(r < nr ? r : 0) * w_stride);
-        for (int c = 0; c < 4; c++) xr[c] = (const uint16_t *)((const char *)x + (size_t)(c0 + (c < cn ? c : 0)) * x_stride);
-        for (int64_t i = 0; i <= k16; i += 16) {
-            const __mmask16 m = i < k16 ? (__mmask16)0xffff : tail;
-            if (!m) break;
-            __m512 xv[4], wv;
-            for (int c = 0; c < 4; c++) xv[c] = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, xr[c] + i));
-            for (int r = 0; r < RM; r++) {
-                wv = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, wr[r] + i));
-                for (int c = 0; c < 4; c++) acc[r][c] = _mm512_fmadd_ps(wv, xv[c], acc[r][c]);
-            }
-        }
-        for (int c = 0; c < cn; c++)
-            for (int r = 0; r < nr; r++) y[(c0 + c) * ldy + r] = hsum16(acc[r][c]);
-    }
+    gemm_tile(1, k, w, w_stride, nr, x, x_stride, nc, y, ldy);
 }
 
 // ---- exp, softmax, SiLU ------------------------------------------------------------
@@ -389,15 +392,24 @@ static void attn_pv16(int64_t n, const void *v, size_t v_stride, enum em_type vt
             _mm512_mask_storeu_ps(acc + d, m, _mm512_fmadd_ps(x, pv, _mm512_maskz_loadu_ps(m, acc + d)));
         }
     }
+    /* each column's own sums, 16 columns to a vector (masked at the end) */
     const float *L[64];
     for (int s = 0; s < S; s++) L[s] = work + (size_t)(s < used ? s : used) * (size_t)ncols;
-    for (int d = 0; d < ncols; d++) {
-        float l[16], h[8];
-        for (int i = 0; i < 16; i++)
-            l[i] = tiled ? L[i][d] : (L[i][d] + L[32 + i][d]) + (L[16 + i][d] + L[48 + i][d]);
-        for (int i = 0; i < 8; i++) h[i] = l[i] + l[i + 8];
-        const float q0 = h[0] + h[4], q1 = h[1] + h[5], q2 = h[2] + h[6], q3 = h[3] + h[7];
-        out[d] = (q0 + q2) + (q1 + q3);
+    for (int d = 0; d <= d16; d += 16) {
+        const __mmask16 m = d < d16 ? (__mmask16)0xffff : tail;
+        if (!m) break;
+        __m512 l[16], h[8];
+        for (int i = 0; i < 16; i++) {
+            l[i] = _mm512_maskz_loadu_ps(m, L[i] + d);
+            if (!tiled)
+                l[i] = _mm512_add_ps(_mm512_add_ps(l[i], _mm512_maskz_loadu_ps(m, L[32 + i] + d)),
+                                     _mm512_add_ps(_mm512_maskz_loadu_ps(m, L[16 + i] + d),
+                                                   _mm512_maskz_loadu_ps(m, L[48 + i] + d)));
+        }
+        for (int i = 0; i < 8; i++) h[i] = _mm512_add_ps(l[i], l[i + 8]);
+        const __m512 q0 = _mm512_add_ps(h[0], h[4]), q1 = _mm512_add_ps(h[1], h[5]);
+        const __m512 q2 = _mm512_add_ps(h[2], h[6]), q3 = _mm512_add_ps(h[3], h[7]);
+        _mm512_mask_storeu_ps(out + d, m, _mm512_add_ps(_mm512_add_ps(q0, q2), _mm512_add_ps(q1, q3)));
     }
 }
 
