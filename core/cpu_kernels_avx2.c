@@ -173,20 +173,22 @@ static float f16_dot(int64_t n, const void *a, const void *b) {
     return (float)s;
 }
 
+/* ggml's AVX2 BF16 dot: the same 4 x 8 lanes (its multiply-add contracted
+ * to an FMA by the compiler), acc0 + acc2 and acc1 + acc3 summed, but the
+ * lanes summed as hsum8, and the leftovers in double. */
 static float bf16_dot(int64_t n, const void *a, const void *b) {
     const em_bf16 *x = a, *y = b;
     __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-    int64_t i = 0;
-    for (; i + 32 <= n; i += 32) {
+    const int64_t np = n & ~(int64_t)31;
+    for (int64_t i = 0; i < np; i += 32) {
         s0 = _mm256_fmadd_ps(LOAD_BF16(x + i), LOAD_BF16(y + i), s0);
         s1 = _mm256_fmadd_ps(LOAD_BF16(x + i + 8), LOAD_BF16(y + i + 8), s1);
         s2 = _mm256_fmadd_ps(LOAD_BF16(x + i + 16), LOAD_BF16(y + i + 16), s2);
         s3 = _mm256_fmadd_ps(LOAD_BF16(x + i + 24), LOAD_BF16(y + i + 24), s3);
     }
-    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(LOAD_BF16(x + i), LOAD_BF16(y + i), s0);
-    float s = hsum8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-    for (; i < n; i++) s += em_bf16_to_fp32(x[i]) * em_bf16_to_fp32(y[i]);
-    return s;
+    double s = hsum8(_mm256_add_ps(_mm256_add_ps(s0, s2), _mm256_add_ps(s1, s3)));
+    for (int64_t i = np; i < n; i++) s += (double)(em_bf16_to_fp32(x[i]) * em_bf16_to_fp32(y[i]));
+    return (float)s;
 }
 
 /* Two accumulators so consecutive blocks' FMAs do not wait on each other. */
@@ -239,7 +241,7 @@ static float q4_0_dot(int64_t n, const void *a, const void *b) {
 
 // ---- prefill products (n > 1) -----------------------------------------------------
 
-/* llama.cpp's tinyBLAS tile for F32 and F16 weights (its n > 1 products when
+/* llama.cpp's tinyBLAS tile for F32, F16 and BF16 weights (its n > 1 products when
  * k % 8 == 0 and the row count % 4 == 0): one accumulator of 8 lanes per
  * output, value i in lane i % 8, summed by hsum8. RM weight rows x up to 3
  * activation rows: 12 accumulators, 3 activation vectors and a weight
@@ -247,8 +249,10 @@ static float q4_0_dot(int64_t n, const void *a, const void *b) {
 #define GEMM_RM 4
 #define GEMM_RN 3
 
+/* 8 values as floats; f16: 0 F32, 1 F16, 2 BF16 (a constant where inlined) */
 static inline __m256 load8(int f16, const void *p, int64_t i) {
-    return f16 ? LOAD_F16((const em_fp16 *)p + i) : _mm256_loadu_ps((const float *)p + i);
+    return f16 == 1 ? LOAD_F16((const em_fp16 *)p + i)
+         : f16 == 2 ? LOAD_BF16((const em_bf16 *)p + i) : _mm256_loadu_ps((const float *)p + i);
 }
 
 /* One tile: RM weight rows x NC activation rows (NC a constant after
@@ -295,6 +299,11 @@ static void gemm_f32(int64_t k, const void *w, size_t w_stride, int nr, const vo
 static void gemm_f16(int64_t k, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int64_t nc,
                      float *y, int64_t ldy) {
     gemm_tile(1, k, w, w_stride, nr, x, x_stride, nc, y, ldy);
+}
+
+static void gemm_bf16(int64_t k, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int64_t nc,
+                      float *y, int64_t ldy) {
+    gemm_tile(2, k, w, w_stride, nr, x, x_stride, nc, y, ldy);
 }
 
 // ---- exp, softmax, SiLU ------------------------------------------------------------
@@ -418,9 +427,13 @@ void cpu_kernels_init_avx2(cpu_kernels *k) {
     k->vec_dot[EM_TYPE_Q4_0] = q4_0_dot;
     k->gemm[EM_TYPE_F32] = gemm_f32;
     k->gemm[EM_TYPE_F16] = gemm_f16;
-    k->gemm_rows[EM_TYPE_F32] = k->gemm_rows[EM_TYPE_F16] = GEMM_RM;
-    k->gemm_k[EM_TYPE_F32] = k->gemm_k[EM_TYPE_F16] = 8;
-    k->gemm_m[EM_TYPE_F32] = k->gemm_m[EM_TYPE_F16] = 4;
+    k->gemm[EM_TYPE_BF16] = gemm_bf16;
+    for (int t = 0; t < EM_TYPE_COUNT; t++) {
+        if (t != EM_TYPE_F32 && t != EM_TYPE_F16 && t != EM_TYPE_BF16) continue;
+        k->gemm_rows[t] = GEMM_RM;
+        k->gemm_k[t] = 8;
+        k->gemm_m[t] = 4;
+    }
     k->softmax_exp = softmax_exp;
     k->softmax_chunk = 8;
     k->swiglu = swiglu;

@@ -31,7 +31,8 @@
 # sums on the same machine (see core/cpu_kernels.h), so on the CPU backend, when
 # Ember's kernels (AVX2 or AVX-512) and the build of ggml llama.cpp loads
 # (bench/peer/peer.mjs variant: "haswell" for AVX2, "zen4", "icelake"... for
-# AVX-512) are a matching pair, F32 and F16 models must agree to 1e-6 (what is
+# AVX-512) are a matching pair, F32 and F16 models (and BF16 ones on AVX2)
+# must agree to 1e-6 (what is
 # left is the final softmax: node-llama-cpp's in float, Ember's in double):
 # any ulp of difference upstream would show as ~1e-4 here. BF16 and the
 # quantized types keep the tolerances below.
@@ -187,9 +188,12 @@ fi
 # Whether Ember's kernels ($1: the isa `ember generate` names) and llama.cpp's
 # CPU build sum alike for type $2 (see the header).
 exact_pair() {
-  case "$2" in f32|f16) ;; *) return 1 ;; esac
+  case "$2" in f32|f16|bf16) ;; *) return 1 ;; esac
   case "$1:$peer_variant" in
     avx2:haswell) return 0 ;;
+    *:*) [ "$2" != bf16 ] || return 1 ;; # AVX-512 builds: vdpbf16ps, or products in their own order
+  esac
+  case "$1:$peer_variant" in
     avx512:zen4|avx512:icelake|avx512:cascadelake|avx512:cooperlake|avx512:skylakex|avx512:cannonlake) return 0 ;;
     avx512:sapphirerapids) [ "$2" = f32 ] ;; # its F16 dot runs in AVX512-FP16 arithmetic
     *) return 1 ;;
