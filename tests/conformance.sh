@@ -93,6 +93,14 @@ ctx=256
 
 fail() { echo "conformance: FAIL: $*" >&2; exit 1; }
 
+# Wall-clock seconds of each half, summed over the run and printed per variant
+# and at the end, so a log shows where a slow test spends its time.
+t_now() { echo "${EPOCHREALTIME/,/.}"; }
+t_add() { # var start: var += now - start
+  printf -v "$1" '%s' "$(awk -v a="${!1}" -v s="$2" -v n="$(t_now)" 'BEGIN { printf "%.2f", a + n - s }')"
+}
+t_tot_ember=0 t_tot_cpu=0 t_tot_peer=0
+
 for t in "$mkmodel" "$probcmp"; do
   [ -x "$t" ] || fail "$t is not built (cmake --build $build)"
 done
@@ -220,6 +228,7 @@ for v in "${variants[@]}"; do
     --kv-heads "$kvh" --ffn "$ffn" --ctx "$ctx" --std 0.04 --logit-scale "$(logit_scale_for "$type")" --seed 7 "${tied_flag[@]}" -o "$model" 2>/dev/null \
     || fail "mkmodel could not write $name"
   tol="$(tol_for "$type")"
+  t_ember=0 t_cpu=0 t_peer=0
   for i in "${!prompts[@]}"; do
     toks="${prompts[$i]}"
     peer="$work/$name.p$i.peer.bin"
@@ -243,23 +252,29 @@ for v in "${variants[@]}"; do
       continue
     fi
     mine="$work/$name.p$i.ember.bin"
+    t0="$(t_now)"
     if ! env "${ember_env[@]}" "$ember" generate -m "$model" --prompt-tokens "$toks" -n "$n_gen" --temp 0 --threads "$ember_threads" \
         --ctx "$ctx" --ignore-eos --backend "$backend" --probs-out "$mine" >/dev/null 2>"$work/ember.err"; then
       echo "FAIL $name prompt $i: ember generate failed:"; cat "$work/ember.err"; failures=$((failures + 1)); continue
     fi
+    t_add t_ember "$t0"
     if [ "$backend" != cpu ]; then
       cpu="$work/$name.p$i.cpu.bin"
+      t0="$(t_now)"
       "$ember" generate -m "$model" --prompt-tokens "$toks" -n "$n_gen" --temp 0 --threads "$ember_threads" \
         --ctx "$ctx" --ignore-eos --backend cpu --probs-out "$cpu" >/dev/null 2>"$work/ember.err" \
         || { cat "$work/ember.err"; fail "$name prompt $i: ember on the CPU failed"; }
+      t_add t_cpu "$t0"
       if out="$("$probcmp" "$mine" "$cpu" --tol "$tol" --ties)"; then
         echo "ok   $name prompt $i ($backend vs cpu): $(tail -n1 <<<"$out")"
       else
         echo "FAIL $name prompt $i (A = ember $backend, B = ember cpu):"; echo "$out"; failures=$((failures + 1))
       fi
     fi
+    t0="$(t_now)"
     peer_probs "$model" "$toks" "$peer_threads" "$peer" --follow "$mine" \
       || fail "$name prompt $i: the peer failed (see above)"
+    t_add t_peer "$t0"
     isa=""
     [ "$backend" = cpu ] && isa="$(sed -n 's/.*cpu: [0-9]* threads*, \([a-z0-9]*\).*/\1/p' "$work/ember.err")"
     if [ "$cpu_isa" = avx2 ] && [ "$isa" != avx2 ]; then
@@ -278,8 +293,15 @@ for v in "${variants[@]}"; do
       echo "FAIL $name prompt $i (A = ember $backend, B = llama.cpp on A's tokens):"; echo "$out"; failures=$((failures + 1))
     fi
   done
+  if [ "$peer_only" = 0 ]; then
+    echo "time $name: ember $backend ${t_ember} s$([ "$backend" != cpu ] && echo ", ember cpu ${t_cpu} s"), llama.cpp ${t_peer} s"
+    t_tot_ember="$(awk -v a="$t_tot_ember" -v b="$t_ember" 'BEGIN { printf "%.2f", a + b }')"
+    t_tot_cpu="$(awk -v a="$t_tot_cpu" -v b="$t_cpu" 'BEGIN { printf "%.2f", a + b }')"
+    t_tot_peer="$(awk -v a="$t_tot_peer" -v b="$t_peer" 'BEGIN { printf "%.2f", a + b }')"
+  fi
 done
 [ "$checks" -gt 0 ] || fail "no variant matched --only '$only'"
+[ "$peer_only" = 1 ] || echo "time: ember $backend ${t_tot_ember} s$([ "$backend" != cpu ] && echo ", ember cpu ${t_tot_cpu} s"), llama.cpp ${t_tot_peer} s"
 if [ "$failures" -gt 0 ]; then
   fail "$failures of $checks comparisons differ"
 fi
