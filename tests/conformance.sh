@@ -37,7 +37,7 @@
 # any ulp of difference upstream would show as ~1e-4 here. BF16 and the
 # quantized types keep the tolerances below.
 #
-#   tests/conformance.sh [--only TYPE[,TYPE..]] [--backend B] [--cpu-isa avx2] [--peer-only] [--keep]
+#   tests/conformance.sh [--only TYPE[,TYPE..]] [--backend B] [--cpu-isa avx2] [--gen N] [--peer-only] [--keep]
 #     --only       run the variants of these types (f32 f16 bf16 q8_0 q4_0)
 #     --cpu-isa avx2  play an AVX2-only machine on an AVX-512 one: Ember's AVX2
 #                  kernels (EMBER_CPU_DISABLE_AVX512=1) against llama.cpp's AVX2
@@ -48,6 +48,8 @@
 #                  prompt (probcmp --ties, same tolerance): the same greedy tokens
 #                  up to a near-tie, the same distributions. EMBER_VK_LIMITS=v3d
 #                  in the environment runs it in the Raspberry Pi 5 limit mode.
+#     --gen        greedy steps per prompt (default 64; the limit-mode ctest
+#                  tests run 16, see "Cost" below)
 #     --peer-only  check only the peer half: each distribution is finite and sums
 #                  to 1, the recorded token is its argmax, and a run is bit-identical
 #                  with 1 and 2 threads (what can be checked without Ember)
@@ -70,14 +72,16 @@ backend=cpu
 cpu_isa=""
 peer_only=0
 keep=0
+n_gen=64
 while [ $# -gt 0 ]; do
   case "$1" in
     --only) [ $# -ge 2 ] || { echo "conformance: --only needs a value" >&2; exit 2; }; only="$2"; shift ;;
     --backend) [ $# -ge 2 ] || { echo "conformance: --backend needs a value" >&2; exit 2; }; backend="$2"; shift ;;
+    --gen) [ $# -ge 2 ] || { echo "conformance: --gen needs a value" >&2; exit 2; }; n_gen="$2"; shift ;;
     --peer-only) peer_only=1 ;;
     --keep) keep=1 ;;
     --cpu-isa) [ $# -ge 2 ] || { echo "conformance: --cpu-isa needs a value" >&2; exit 2; }; cpu_isa="$2"; shift ;;
-    *) echo "conformance: unknown option '$1' (known: --only, --backend, --cpu-isa, --peer-only, --keep)" >&2; exit 2 ;;
+    *) echo "conformance: unknown option '$1' (known: --only, --backend, --cpu-isa, --gen, --peer-only, --keep)" >&2; exit 2 ;;
   esac
   shift
 done
@@ -88,8 +92,12 @@ mkmodel="$build/mkmodel"
 probcmp="$build/probcmp"
 ember_threads="${EMBER_THREADS:-2}"
 peer_threads="${PEER_THREADS:-1}"
-n_gen=64
 ctx=256
+# The longest prompt is 100 tokens: prompt and continuation fit the context.
+case "$n_gen" in
+  ''|*[!0-9]*) echo "conformance: --gen '$n_gen': expected a number of steps, 1 to 156" >&2; exit 2 ;;
+esac
+[ "$n_gen" -ge 1 ] && [ "$n_gen" -le 156 ] || { echo "conformance: --gen $n_gen: expected 1 to 156 steps" >&2; exit 2; }
 
 fail() { echo "conformance: FAIL: $*" >&2; exit 1; }
 
