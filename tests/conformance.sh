@@ -37,6 +37,42 @@
 # any ulp of difference upstream would show as ~1e-4 here. BF16 and the
 # quantized types keep the tolerances below.
 #
+# Cost, and the limit mode's 16 steps. CI runs the Vulkan half on lavapipe
+# (Mesa's CPU Vulkan device) with the validation layer on. There the V3D
+# limit mode (EMBER_VK_LIMITS=v3d) makes a greedy step 4.5-8x dearer than the
+# plain mode (F32, measured on a shared 2-core AVX-512 machine: 2 layers at
+# dim 256 165 ms against 20 ms; 30 layers at dim 128 219 ms against 49 ms),
+# most of it the output product over the 50257-token vocabulary (a 1-layer
+# model takes 150 ms), which the mode sizes for a GPU: 2 rows and up to 128
+# invocations a workgroup, summed in shared memory, ~25000 workgroups a step.
+# At 64 steps x 4 prompts x 3 variants, conformance_vk_v3d_f32 took 300-600 s
+# here (by load) and ran past its 900 s timeout on an AVX2-only machine. So
+# the limit-mode ctest tests run --gen 16: every variant (deep30 with its 30
+# layers), every prompt, against llama.cpp and against the CPU, for 16 steps
+# instead of 64. What the mode changes is which kernels run and how they are
+# sized (core/vk_device.c apply_switches: 16 KiB shared memory, 256
+# invocations, no fp16/int8 arithmetic, no 8/16-bit storage, no subgroup
+# arithmetic; GPU sizing), and each such choice is made from shapes and
+# limits, never from the step or the position:
+#   - the prompts pick the prefill paths: 1 token the matrix-vector kernel and
+#     split attention (as a decode step), 10 tokens the 64x16 matmul tile, 29
+#     and 100 tokens the 64x32 tile (the largest under 16 KiB; one and four
+#     column tiles, both ragged), flash attention blocks of 16 or 32 rows;
+#   - step 1 comes from the prefill; steps 2-16 replay the recorded decode
+#     command buffer with new positions: every layer's matrix-vector products
+#     (32-128 invocations by row length; the deep30 shapes are where a Q8_0 row
+#     of 16 quarter blocks leaves half of 32 idle), RMS norms and split
+#     attention without subgroup arithmetic, over a cache of 2-116 rows. The
+#     dropped steps 17-64 would replay the same dispatches at later positions
+#     (one attention chunk up to the 256-token context either way).
+# The 64-step continuations, where a drift through the KV cache would build
+# up, still run in the plain Vulkan mode (conformance_vk_<type>) and on the
+# CPU (conformance_<type>). The deep30 variants keep their 30 layers in the
+# limit mode: depth is where its own summation orders (shared-memory sums
+# instead of subgroup adds) would compound, and at 16 steps f32-deep30 costs
+# ~55 s (Vulkan ~35 s, llama.cpp ~20 s) of conformance_vk_v3d_f32's 90-150 s
+# here (by load).
+#
 #   tests/conformance.sh [--only TYPE[,TYPE..]] [--backend B] [--cpu-isa avx2] [--gen N] [--peer-only] [--keep]
 #     --only       run the variants of these types (f32 f16 bf16 q8_0 q4_0)
 #     --cpu-isa avx2  play an AVX2-only machine on an AVX-512 one: Ember's AVX2
@@ -49,7 +85,7 @@
 #                  up to a near-tie, the same distributions. EMBER_VK_LIMITS=v3d
 #                  in the environment runs it in the Raspberry Pi 5 limit mode.
 #     --gen        greedy steps per prompt (default 64; the limit-mode ctest
-#                  tests run 16, see "Cost" below)
+#                  tests run 16, see "Cost" above)
 #     --peer-only  check only the peer half: each distribution is finite and sums
 #                  to 1, the recorded token is its argmax, and a run is bit-identical
 #                  with 1 and 2 threads (what can be checked without Ember)
