@@ -26,7 +26,7 @@ endforeach()
 # Raspberry Pi 5 limit mode, with the Khronos validation layer on: any
 # validation message fails the run. Each also compares with Ember's CPU backend.
 # The limit mode runs every variant and prompt for 16 greedy steps, not 64:
-# on lavapipe its GPU-sized kernels make a step ~8x dearer, and what it
+# on lavapipe its GPU-sized kernels make a step 4.5-8x dearer, and what it
 # changes (kernel choice and sizing) depends on shapes, not on the step;
 # conformance.sh's header ("Cost") has the measurements and the argument.
 # Label "peer" keeps all of these out of the sanitizer pass (run once).
