@@ -37,7 +37,43 @@
 # any ulp of difference upstream would show as ~1e-4 here. BF16 and the
 # quantized types keep the tolerances below.
 #
-#   tests/conformance.sh [--only TYPE[,TYPE..]] [--backend B] [--cpu-isa avx2] [--peer-only] [--keep]
+# Cost, and the limit mode's 16 steps. CI runs the Vulkan half on lavapipe
+# (Mesa's CPU Vulkan device) with the validation layer on. There the V3D
+# limit mode (EMBER_VK_LIMITS=v3d) makes a greedy step 4.5-8x dearer than the
+# plain mode (F32, measured on a shared 2-core AVX-512 machine: 2 layers at
+# dim 256 165 ms against 20 ms; 30 layers at dim 128 219 ms against 49 ms),
+# most of it the output product over the 50257-token vocabulary (a 1-layer
+# model takes 150 ms), which the mode sizes for a GPU: 2 rows and up to 128
+# invocations a workgroup, summed in shared memory, ~25000 workgroups a step.
+# At 64 steps x 4 prompts x 3 variants, conformance_vk_v3d_f32 took 300-600 s
+# here (by load) and ran past its 900 s timeout on an AVX2-only machine. So
+# the limit-mode ctest tests run --gen 16: every variant (deep30 with its 30
+# layers), every prompt, against llama.cpp and against the CPU, for 16 steps
+# instead of 64. What the mode changes is which kernels run and how they are
+# sized (core/vk_device.c apply_switches: 16 KiB shared memory, 256
+# invocations, no fp16/int8 arithmetic, no 8/16-bit storage, no subgroup
+# arithmetic; GPU sizing), and each such choice is made from shapes and
+# limits, never from the step or the position:
+#   - the prompts pick the prefill paths: 1 token the matrix-vector kernel and
+#     split attention (as a decode step), 10 tokens the 64x16 matmul tile, 29
+#     and 100 tokens the 64x32 tile (the largest under 16 KiB; one and four
+#     column tiles, both ragged), flash attention blocks of 16 or 32 rows;
+#   - step 1 comes from the prefill; steps 2-16 replay the recorded decode
+#     command buffer with new positions: every layer's matrix-vector products
+#     (32-128 invocations by row length; the deep30 shapes are where a Q8_0 row
+#     of 16 quarter blocks leaves half of 32 idle), RMS norms and split
+#     attention without subgroup arithmetic, over a cache of 2-116 rows. The
+#     dropped steps 17-64 would replay the same dispatches at later positions
+#     (one attention chunk up to the 256-token context either way).
+# The 64-step continuations, where a drift through the KV cache would build
+# up, still run in the plain Vulkan mode (conformance_vk_<type>) and on the
+# CPU (conformance_<type>). The deep30 variants keep their 30 layers in the
+# limit mode: depth is where its own summation orders (shared-memory sums
+# instead of subgroup adds) would compound, and at 16 steps f32-deep30 costs
+# ~55 s (Vulkan ~35 s, llama.cpp ~20 s) of conformance_vk_v3d_f32's 90-150 s
+# here (by load).
+#
+#   tests/conformance.sh [--only TYPE[,TYPE..]] [--backend B] [--cpu-isa avx2] [--gen N] [--peer-only] [--keep]
 #     --only       run the variants of these types (f32 f16 bf16 q8_0 q4_0)
 #     --cpu-isa avx2  play an AVX2-only machine on an AVX-512 one: Ember's AVX2
 #                  kernels (EMBER_CPU_DISABLE_AVX512=1) against llama.cpp's AVX2
@@ -48,6 +84,8 @@
 #                  prompt (probcmp --ties, same tolerance): the same greedy tokens
 #                  up to a near-tie, the same distributions. EMBER_VK_LIMITS=v3d
 #                  in the environment runs it in the Raspberry Pi 5 limit mode.
+#     --gen        greedy steps per prompt (default 64; the limit-mode ctest
+#                  tests run 16, see "Cost" above)
 #     --peer-only  check only the peer half: each distribution is finite and sums
 #                  to 1, the recorded token is its argmax, and a run is bit-identical
 #                  with 1 and 2 threads (what can be checked without Ember)
@@ -70,14 +108,16 @@ backend=cpu
 cpu_isa=""
 peer_only=0
 keep=0
+n_gen=64
 while [ $# -gt 0 ]; do
   case "$1" in
     --only) [ $# -ge 2 ] || { echo "conformance: --only needs a value" >&2; exit 2; }; only="$2"; shift ;;
     --backend) [ $# -ge 2 ] || { echo "conformance: --backend needs a value" >&2; exit 2; }; backend="$2"; shift ;;
+    --gen) [ $# -ge 2 ] || { echo "conformance: --gen needs a value" >&2; exit 2; }; n_gen="$2"; shift ;;
     --peer-only) peer_only=1 ;;
     --keep) keep=1 ;;
     --cpu-isa) [ $# -ge 2 ] || { echo "conformance: --cpu-isa needs a value" >&2; exit 2; }; cpu_isa="$2"; shift ;;
-    *) echo "conformance: unknown option '$1' (known: --only, --backend, --cpu-isa, --peer-only, --keep)" >&2; exit 2 ;;
+    *) echo "conformance: unknown option '$1' (known: --only, --backend, --cpu-isa, --gen, --peer-only, --keep)" >&2; exit 2 ;;
   esac
   shift
 done
@@ -88,10 +128,22 @@ mkmodel="$build/mkmodel"
 probcmp="$build/probcmp"
 ember_threads="${EMBER_THREADS:-2}"
 peer_threads="${PEER_THREADS:-1}"
-n_gen=64
 ctx=256
+# The longest prompt is 100 tokens: prompt and continuation fit the context.
+case "$n_gen" in
+  ''|*[!0-9]*) echo "conformance: --gen '$n_gen': expected a number of steps, 1 to 156" >&2; exit 2 ;;
+esac
+[ "$n_gen" -ge 1 ] && [ "$n_gen" -le 156 ] || { echo "conformance: --gen $n_gen: expected 1 to 156 steps" >&2; exit 2; }
 
 fail() { echo "conformance: FAIL: $*" >&2; exit 1; }
+
+# Wall-clock seconds of each half, summed over the run and printed per variant
+# and at the end, so a log shows where a slow test spends its time.
+t_now() { echo "${EPOCHREALTIME/,/.}"; }
+t_add() { # var start: var += now - start
+  printf -v "$1" '%s' "$(awk -v a="${!1}" -v s="$2" -v n="$(t_now)" 'BEGIN { printf "%.2f", a + n - s }')"
+}
+t_tot_ember=0 t_tot_cpu=0 t_tot_peer=0
 
 for t in "$mkmodel" "$probcmp"; do
   [ -x "$t" ] || fail "$t is not built (cmake --build $build)"
@@ -220,6 +272,7 @@ for v in "${variants[@]}"; do
     --kv-heads "$kvh" --ffn "$ffn" --ctx "$ctx" --std 0.04 --logit-scale "$(logit_scale_for "$type")" --seed 7 "${tied_flag[@]}" -o "$model" 2>/dev/null \
     || fail "mkmodel could not write $name"
   tol="$(tol_for "$type")"
+  t_ember=0 t_cpu=0 t_peer=0
   for i in "${!prompts[@]}"; do
     toks="${prompts[$i]}"
     peer="$work/$name.p$i.peer.bin"
@@ -243,23 +296,29 @@ for v in "${variants[@]}"; do
       continue
     fi
     mine="$work/$name.p$i.ember.bin"
+    t0="$(t_now)"
     if ! env "${ember_env[@]}" "$ember" generate -m "$model" --prompt-tokens "$toks" -n "$n_gen" --temp 0 --threads "$ember_threads" \
         --ctx "$ctx" --ignore-eos --backend "$backend" --probs-out "$mine" >/dev/null 2>"$work/ember.err"; then
       echo "FAIL $name prompt $i: ember generate failed:"; cat "$work/ember.err"; failures=$((failures + 1)); continue
     fi
+    t_add t_ember "$t0"
     if [ "$backend" != cpu ]; then
       cpu="$work/$name.p$i.cpu.bin"
+      t0="$(t_now)"
       "$ember" generate -m "$model" --prompt-tokens "$toks" -n "$n_gen" --temp 0 --threads "$ember_threads" \
         --ctx "$ctx" --ignore-eos --backend cpu --probs-out "$cpu" >/dev/null 2>"$work/ember.err" \
         || { cat "$work/ember.err"; fail "$name prompt $i: ember on the CPU failed"; }
+      t_add t_cpu "$t0"
       if out="$("$probcmp" "$mine" "$cpu" --tol "$tol" --ties)"; then
         echo "ok   $name prompt $i ($backend vs cpu): $(tail -n1 <<<"$out")"
       else
         echo "FAIL $name prompt $i (A = ember $backend, B = ember cpu):"; echo "$out"; failures=$((failures + 1))
       fi
     fi
+    t0="$(t_now)"
     peer_probs "$model" "$toks" "$peer_threads" "$peer" --follow "$mine" \
       || fail "$name prompt $i: the peer failed (see above)"
+    t_add t_peer "$t0"
     isa=""
     [ "$backend" = cpu ] && isa="$(sed -n 's/.*cpu: [0-9]* threads*, \([a-z0-9]*\).*/\1/p' "$work/ember.err")"
     if [ "$cpu_isa" = avx2 ] && [ "$isa" != avx2 ]; then
@@ -278,8 +337,15 @@ for v in "${variants[@]}"; do
       echo "FAIL $name prompt $i (A = ember $backend, B = llama.cpp on A's tokens):"; echo "$out"; failures=$((failures + 1))
     fi
   done
+  if [ "$peer_only" = 0 ]; then
+    echo "time $name: ember $backend ${t_ember} s$([ "$backend" != cpu ] && echo ", ember cpu ${t_cpu} s"), llama.cpp ${t_peer} s"
+    t_tot_ember="$(awk -v a="$t_tot_ember" -v b="$t_ember" 'BEGIN { printf "%.2f", a + b }')"
+    t_tot_cpu="$(awk -v a="$t_tot_cpu" -v b="$t_cpu" 'BEGIN { printf "%.2f", a + b }')"
+    t_tot_peer="$(awk -v a="$t_tot_peer" -v b="$t_peer" 'BEGIN { printf "%.2f", a + b }')"
+  fi
 done
 [ "$checks" -gt 0 ] || fail "no variant matched --only '$only'"
+[ "$peer_only" = 1 ] || echo "time: ember $backend ${t_tot_ember} s$([ "$backend" != cpu ] && echo ", ember cpu ${t_tot_cpu} s"), llama.cpp ${t_tot_peer} s"
 if [ "$failures" -gt 0 ]; then
   fail "$failures of $checks comparisons differ"
 fi
