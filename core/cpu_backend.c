@@ -256,7 +256,6 @@ static void attn_body(void *varg, int ith, int nth) {
     const int64_t n_q = a->q->ne[1];
     const int group = p->n_head / p->n_head_kv;
     float *work = a->c->att_work + (size_t)ith * (size_t)a->c->att_cap;
-    const int batched = n_q > 1;
     (void)nth;
     for (long long j; (j = atomic_fetch_add_explicit(&a->next, 1, memory_order_relaxed)) < n_q * p->n_head;) {
         const int64_t i = j / p->n_head; /* query row */
@@ -265,7 +264,7 @@ static void attn_body(void *varg, int ith, int nth) {
         const size_t koff = (size_t)hk * (size_t)p->head_dim * em_type_block_bytes(a->k->type);
         cpu_attend_head(&a->c->kern, row_f32(a->out, i) + (size_t)h * p->head_dim, row_f32(a->q, i) + (size_t)h * p->head_dim,
                         (const char *)a->k->data + koff, (const char *)a->v->data + koff, a->k->type, a->k->nb[1],
-                        p->head_dim, a->causal ? p->pos0 + i + 1 : p->n_kv, p->scale, batched, work);
+                        p->head_dim, a->causal ? p->pos0 + i + 1 : p->n_kv, p->scale, n_q, work);
     }
 }
 

@@ -221,10 +221,8 @@ static void mm_task(void *arg, int ith, int nth) {
     }
 }
 
-/* Whether the gemm kernel takes this product (see gemm_k, gemm_m): llama.cpp
- * uses its tiled product only for such shapes, and the two sum in different
- * orders, so each matrix of a cpu_matmul_multi decides for itself. */
-static int gemm_fits(const cpu_kernels *kern, enum em_type wt, int64_t m, int64_t k, int64_t n) {
+/* Each matrix of a cpu_matmul_multi decides for itself (cpu_kernels.h). */
+int cpu_gemm_fits(const cpu_kernels *kern, enum em_type wt, int64_t m, int64_t k, int64_t n) {
     return n > 1 && kern->gemm[wt] && k % kern->gemm_k[wt] == 0 && m % kern->gemm_m[wt] == 0;
 }
 
@@ -252,7 +250,7 @@ void cpu_matmul_multi(const cpu_kernels *kern, em_pool *pool, enum em_type wt, c
     int64_t tiles = 0, rows = 0;
     for (int j = 0; j < n_jobs; j++) {
         const int64_t m = jobs[j].m > 0 ? jobs[j].m : 0;
-        a.tiled[j] = a.panel || gemm_fits(kern, wt, m, k, n);
+        a.tiled[j] = a.panel || cpu_gemm_fits(kern, wt, m, k, n);
         if (a.tiled[j]) tiles += (m + R - 1) / R;
         else rows += m;
     }

@@ -114,6 +114,12 @@ size_t cpu_quantize(enum em_type t, const float *src, void *dst, int64_t nrows, 
  * thread converts x into a copy of its own, so that no thread waits for
  * another's conversion, and the scratch holds n_threads copies. The size never
  * shrinks as n_threads grows. One scratch serves one product at a time. */
+/* Whether an m x k by k x n product goes through the gemm tile rather than
+ * vec_dot rows: n > 1 and the shape one the tile takes (gemm_k, gemm_m).
+ * llama.cpp tiles only such products, and the two paths sum in different
+ * orders, so every product that must agree with it decides by this. */
+int cpu_gemm_fits(const cpu_kernels *kern, enum em_type wt, int64_t m, int64_t k, int64_t n);
+
 size_t cpu_matmul_scratch(const cpu_kernels *kern, enum em_type wt, int64_t k, int64_t n, int n_threads);
 void cpu_matmul(const cpu_kernels *kern, em_pool *pool, enum em_type wt, const void *w,
                 size_t w_stride, int64_t m, int64_t k, const float *x, int64_t n, float *y,

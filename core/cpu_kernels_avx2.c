@@ -136,57 +136,50 @@ static void q8_0_from_float(const float *src, void *dst, int64_t n) {
  * a_i = l_i + l_(i+4). The n % 32 values left over are added one by one
  * after that: in double for F16 (each product is exact in float), in float
  * for F32. */
-static inline float vec_dot_reduce(__m256 s0, __m256 s1, __m256 s2, __m256 s3) {
-    const __m256 s = _mm256_add_ps(_mm256_add_ps(s0, s2), _mm256_add_ps(s1, s3));
+static inline float hsum8_hadd(__m256 s) {
     __m128 t = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
     t = _mm_hadd_ps(t, t);
     return _mm_cvtss_f32(_mm_hadd_ps(t, t));
 }
 
+/* 8 values as floats; ty: 0 F32, 1 F16, 2 BF16 (a constant where inlined) */
+static inline __m256 load8(int ty, const void *p, int64_t i) {
+    return ty == 1 ? LOAD_F16((const em_fp16 *)p + i)
+         : ty == 2 ? LOAD_BF16((const em_bf16 *)p + i) : _mm256_loadu_ps((const float *)p + i);
+}
+
+/* acc0 + acc2 and acc1 + acc3 of the 4 x 8 lanes over the first n & ~31
+ * values, added; the caller sums the lanes and the leftovers. */
+static inline __attribute__((always_inline)) __m256 dot4x8(int ty, int64_t np, const void *x, const void *y) {
+    __m256 s[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int64_t i = 0; i < np; i += 32)
+        for (int j = 0; j < 4; j++) s[j] = _mm256_fmadd_ps(load8(ty, x, i + 8 * j), load8(ty, y, i + 8 * j), s[j]);
+    return _mm256_add_ps(_mm256_add_ps(s[0], s[2]), _mm256_add_ps(s[1], s[3]));
+}
+
 static float f32_dot(int64_t n, const void *a, const void *b) {
     const float *x = a, *y = b;
-    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
     const int64_t np = n & ~(int64_t)31;
-    for (int64_t i = 0; i < np; i += 32) {
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), s0);
-        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), s1);
-        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 16), _mm256_loadu_ps(y + i + 16), s2);
-        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 24), _mm256_loadu_ps(y + i + 24), s3);
-    }
-    float s = vec_dot_reduce(s0, s1, s2, s3);
+    float s = hsum8_hadd(dot4x8(0, np, x, y));
     for (int64_t i = np; i < n; i++) s = fmaf(x[i], y[i], s);
     return s;
 }
 
 static float f16_dot(int64_t n, const void *a, const void *b) {
     const em_fp16 *x = a, *y = b;
-    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
     const int64_t np = n & ~(int64_t)31;
-    for (int64_t i = 0; i < np; i += 32) {
-        s0 = _mm256_fmadd_ps(LOAD_F16(x + i), LOAD_F16(y + i), s0);
-        s1 = _mm256_fmadd_ps(LOAD_F16(x + i + 8), LOAD_F16(y + i + 8), s1);
-        s2 = _mm256_fmadd_ps(LOAD_F16(x + i + 16), LOAD_F16(y + i + 16), s2);
-        s3 = _mm256_fmadd_ps(LOAD_F16(x + i + 24), LOAD_F16(y + i + 24), s3);
-    }
-    double s = vec_dot_reduce(s0, s1, s2, s3);
+    double s = hsum8_hadd(dot4x8(1, np, x, y));
     for (int64_t i = np; i < n; i++) s += (double)(em_fp16_to_fp32(x[i]) * em_fp16_to_fp32(y[i]));
     return (float)s;
 }
 
 /* ggml's AVX2 BF16 dot: the same 4 x 8 lanes (its multiply-add contracted
- * to an FMA by the compiler), acc0 + acc2 and acc1 + acc3 summed, but the
- * lanes summed as hsum8, and the leftovers in double. */
+ * to an FMA by the compiler), but the lanes summed as hsum8, and the
+ * leftovers in double. */
 static float bf16_dot(int64_t n, const void *a, const void *b) {
     const em_bf16 *x = a, *y = b;
-    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
     const int64_t np = n & ~(int64_t)31;
-    for (int64_t i = 0; i < np; i += 32) {
-        s0 = _mm256_fmadd_ps(LOAD_BF16(x + i), LOAD_BF16(y + i), s0);
-        s1 = _mm256_fmadd_ps(LOAD_BF16(x + i + 8), LOAD_BF16(y + i + 8), s1);
-        s2 = _mm256_fmadd_ps(LOAD_BF16(x + i + 16), LOAD_BF16(y + i + 16), s2);
-        s3 = _mm256_fmadd_ps(LOAD_BF16(x + i + 24), LOAD_BF16(y + i + 24), s3);
-    }
-    double s = hsum8(_mm256_add_ps(_mm256_add_ps(s0, s2), _mm256_add_ps(s1, s3)));
+    double s = hsum8(dot4x8(2, np, x, y));
     for (int64_t i = np; i < n; i++) s += (double)(em_bf16_to_fp32(x[i]) * em_bf16_to_fp32(y[i]));
     return (float)s;
 }
@@ -249,11 +242,6 @@ static float q4_0_dot(int64_t n, const void *a, const void *b) {
 #define GEMM_RM 4
 #define GEMM_RN 3
 
-/* 8 values as floats; f16: 0 F32, 1 F16, 2 BF16 (a constant where inlined) */
-static inline __m256 load8(int f16, const void *p, int64_t i) {
-    return f16 == 1 ? LOAD_F16((const em_fp16 *)p + i)
-         : f16 == 2 ? LOAD_BF16((const em_bf16 *)p + i) : _mm256_loadu_ps((const float *)p + i);
-}
 
 /* One tile: RM weight rows x NC activation rows (NC a constant after
  * inlining, so a short last tile or a single activation row costs no more

@@ -218,73 +218,58 @@ static inline float hsum16(__m512 v) {
     return _mm_cvtss_f32(_mm_add_ss(q, _mm_movehdup_ps(q)));
 }
 
-#define LOAD16_F16(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p)))
+/* 16 values as floats, lanes past m zero; f16: a constant where inlined */
+INLINE __m512 load16(int f16, const void *p, int64_t i, __mmask16 m) {
+    return f16 ? _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)p + i))
+               : _mm512_maskz_loadu_ps(m, (const float *)p + i);
+}
 
 /* ggml's vec_dot for F32 and F16 on AVX-512: 4 accumulators of 16 lanes over
  * steps of 64 values, reduced as acc0 + acc2, acc1 + acc3, their sum, then
  * hsum16; the n % 64 values left over are added one by one (double for F16,
  * float for F32). */
-static inline float vec_dot_reduce16(__m512 s0, __m512 s1, __m512 s2, __m512 s3) {
-    return hsum16(_mm512_add_ps(_mm512_add_ps(s0, s2), _mm512_add_ps(s1, s3)));
+INLINE float dot4x16(int f16, int64_t np, const void *x, const void *y) {
+    __m512 s[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    for (int64_t i = 0; i < np; i += 64)
+        for (int j = 0; j < 4; j++)
+            s[j] = _mm512_fmadd_ps(load16(f16, x, i + 16 * j, 0xffff), load16(f16, y, i + 16 * j, 0xffff), s[j]);
+    return hsum16(_mm512_add_ps(_mm512_add_ps(s[0], s[2]), _mm512_add_ps(s[1], s[3])));
 }
 
 static float f32_dot16(int64_t n, const void *a, const void *b) {
     const float *x = a, *y = b;
-    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
     const int64_t np = n & ~(int64_t)63;
-    for (int64_t i = 0; i < np; i += 64) {
-        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i), s0);
-        s1 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(y + i + 16), s1);
-        s2 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 32), _mm512_loadu_ps(y + i + 32), s2);
-        s3 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 48), _mm512_loadu_ps(y + i + 48), s3);
-    }
-    float s = vec_dot_reduce16(s0, s1, s2, s3);
+    float s = dot4x16(0, np, x, y);
     for (int64_t i = np; i < n; i++) s = fmaf(x[i], y[i], s);
     return s;
 }
 
 static float f16_dot16(int64_t n, const void *a, const void *b) {
     const em_fp16 *x = a, *y = b;
-    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
     const int64_t np = n & ~(int64_t)63;
-    for (int64_t i = 0; i < np; i += 64) {
-        s0 = _mm512_fmadd_ps(LOAD16_F16(x + i), LOAD16_F16(y + i), s0);
-        s1 = _mm512_fmadd_ps(LOAD16_F16(x + i + 16), LOAD16_F16(y + i + 16), s1);
-        s2 = _mm512_fmadd_ps(LOAD16_F16(x + i + 32), LOAD16_F16(y + i + 32), s2);
-        s3 = _mm512_fmadd_ps(LOAD16_F16(x + i + 48), LOAD16_F16(y + i + 48), s3);
-    }
-    double s = vec_dot_reduce16(s0, s1, s2, s3);
+    double s = dot4x16(1, np, x, y);
     for (int64_t i = np; i < n; i++) s += (double)(_cvtsh_ss(x[i]) * _cvtsh_ss(y[i]));
     return (float)s;
 }
 
 /* F32 and F16 products over several activation rows (prefill, and a ViT's
  * 1024-row tiles): tinyBLAS's sums (one 16-lane accumulator per output,
- * k % 16 == 0; the F16 tile also takes other k, masking the tail). RM
+ * k % 16 == 0, which gemm_k asks of every caller). RM
  * weight rows against NC <= 4 activation rows at a time, 16 accumulators.
  * Each step widens 4 + 4 vectors for 16 FMAs, where row-by-row dots widen 2
  * per FMA; that, not the arithmetic, is what bounds the vec_dot loop. NC is
  * a constant after inlining, so a single activation row (the attention's
  * scores of one query) costs only its own products. */
-INLINE __m512 load16(int f16, const void *p, int64_t i, __mmask16 m) {
-    return f16 ? _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)p + i))
-               : _mm512_maskz_loadu_ps(m, (const float *)p + i);
-}
-
 INLINE void gemm_block(int f16, int NC, int64_t k, const char *const *wr, const char *const *xr, float *y,
                        int64_t ldy, int nr) {
-    const int64_t k16 = k & ~(int64_t)15;
-    const __mmask16 tail = (__mmask16)((1u << (k - k16)) - 1);
     __m512 acc[RM][4];
     for (int r = 0; r < RM; r++)
         for (int c = 0; c < NC; c++) acc[r][c] = _mm512_setzero_ps();
-    for (int64_t i = 0; i <= k16; i += 16) {
-        const __mmask16 m = i < k16 ? (__mmask16)0xffff : tail;
-        if (!m) break;
+    for (int64_t i = 0; i < k; i += 16) {
         __m512 xv[4];
-        for (int c = 0; c < NC; c++) xv[c] = load16(f16, xr[c], i, m);
+        for (int c = 0; c < NC; c++) xv[c] = load16(f16, xr[c], i, 0xffff);
         for (int r = 0; r < RM; r++) {
-            const __m512 wv = load16(f16, wr[r], i, m);
+            const __m512 wv = load16(f16, wr[r], i, 0xffff);
             for (int c = 0; c < NC; c++) acc[r][c] = _mm512_fmadd_ps(wv, xv[c], acc[r][c]);
         }
     }

@@ -112,7 +112,7 @@ size_t cpu_attend_work(const cpu_kernels *kern, int head_dim, int64_t n_kv) {
 
 void cpu_attend_head(const cpu_kernels *kern, float *out, const float *q, const void *k, const void *v,
                      enum em_type kv_type, size_t cache_stride, int head_dim, int64_t n_kv, float scale,
-                     int batched, float *work) {
+                     int64_t n_q, float *work) {
     const enum em_type dt = kern->dot_type[kv_type];
     const int64_t chunk = kern->softmax_chunk;
     const int64_t n_pad = (n_kv + chunk - 1) / chunk * chunk;
@@ -121,12 +121,14 @@ void cpu_attend_head(const cpu_kernels *kern, float *out, const float *q, const 
     void *qd = (float *)p + n_kv;
     float *pv_work = (float *)qd + head_dim;
 
+    /* ggml's two products run over its view of the cache, padded to 256
+     * positions: their shapes decide whether they are tiled */
+    const int64_t n_view = (n_kv + 255) / 256 * 256;
+
     /* scores = K q: ggml's mul_mat of the key cache by the query in the
-     * cache's dot type; several query rows (prefill) go through its tiled
-     * product, when the tile takes head_dim */
+     * cache's dot type */
     kern->from_float[dt](q, qd, head_dim);
-    const int tiled = batched && kern->gemm[kv_type] && head_dim % kern->gemm_k[kv_type] == 0;
-    if (tiled) {
+    if (cpu_gemm_fits(kern, kv_type, n_view, head_dim, n_q)) {
         const int R = kern->gemm_rows[kv_type];
         for (int64_t t = 0; t < n_kv; t += R) {
             const int nr = (int)(n_kv - t < R ? n_kv - t : R);
@@ -150,8 +152,7 @@ void cpu_attend_head(const cpu_kernels *kern, float *out, const float *q, const 
     kern->from_float[dt](scores, p, n_kv);
 
     /* out = p V: ggml's mul_mat of the transposed value cache by the
-     * weights, tiled when the query rows are several (head_dim rows, a
-     * multiple of the tile's 4) */
+     * weights */
     kern->attn_pv(n_kv, v, cache_stride, kv_type, p, head_dim, out, pv_work,
-                  batched && kern->gemm[kv_type] && head_dim % kern->gemm_m[kv_type] == 0);
+                  cpu_gemm_fits(kern, kv_type, head_dim, n_view, n_q));
 }

@@ -34,12 +34,12 @@ void cpu_store_row(void *dst, enum em_type t, const float *src, int64_t n);
 /* One query head over n_kv cache rows:
  *   out[d] = sum_t softmax_t(scale * q.k_t) * v_t[d]
  * k_t, v_t: row t of the caches (cache_stride bytes apart), F16 or F32.
- * batched: the call is one of several query rows evaluated together (a
- * prefill), for which llama.cpp uses its tiled products; the sums follow.
+ * n_q: the query rows evaluated together (several in a prefill), which
+ * decide, as in llama.cpp, whether its products are tiled; the sums follow.
  * work: cpu_attend_work(kern, head_dim, n_kv) floats, 64-byte aligned. */
 size_t cpu_attend_work(const cpu_kernels *kern, int head_dim, int64_t n_kv);
 void cpu_attend_head(const cpu_kernels *kern, float *out, const float *q, const void *k, const void *v,
                      enum em_type kv_type, size_t cache_stride, int head_dim, int64_t n_kv, float scale,
-                     int batched, float *work);
+                     int64_t n_q, float *work);
 
 #endif
