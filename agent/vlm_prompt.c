@@ -1,9 +1,10 @@
-/* prompt.c - the SmolVLM image-token layout (see prompt.h). */
+/* vlm_prompt.c - the SmolVLM image-token layout (see vlm_prompt.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "prompt.h"
+#include "../vision/mmproj.h"
+#include "vlm_prompt.h"
 
 /* The first token whose piece (specials rendered) is exactly text. */
 static int32_t find_piece(const lm_vocab *v, const char *text) {
@@ -119,5 +120,18 @@ ember_status vision_prompt_build(vision_prompt *p, const lm_vocab *v, const visi
             return st;
         s = m + ml;
     }
+    return EM_OK;
+}
+
+ember_status vision_mmproj_check_model(const vision_mmproj *mp, const lm_model *m, const char *mmproj_path,
+                                       const char *model_path, char *err) {
+    if (mp->hp.proj_dim != m->hp.n_embd)
+        return em_err(err, EM_ERR_ARG, "%s projects images to width %d, but %s has embedding width %d: "
+                      "they are not a pair (use the mmproj published with this model)",
+                      mmproj_path, mp->hp.proj_dim, model_path, m->hp.n_embd);
+    vision_layout_tokens t;
+    char e[EM_ERR_LEN];
+    if (vision_layout_tokens_find(m->vocab, &t, e) != EM_OK)
+        return em_err(err, EM_ERR_ARG, "%s cannot take SmolVLM images: %s", model_path, e);
     return EM_OK;
 }

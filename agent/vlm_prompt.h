@@ -1,4 +1,4 @@
-/* prompt.h - a multimodal prompt: text tokens with image embeddings placed
+/* vlm_prompt.h - a multimodal prompt: text tokens with image embeddings placed
  * where SmolVLM expects them.
  *
  * An image of grid_x x grid_y tiles plus its overview takes, as llama.cpp's
@@ -15,13 +15,14 @@
  *
  * A vision_prompt is two parallel arrays: tokens[i], and embd_row[i] = -1
  * for text or the index of the embedding row fed at position i. */
-#ifndef EMBER_VISION_PROMPT_H
-#define EMBER_VISION_PROMPT_H
+#ifndef EMBER_AGENT_VLM_PROMPT_H
+#define EMBER_AGENT_VLM_PROMPT_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "../core/status.h"
+#include "../lm/model.h"
 #include "../lm/vocab.h"
 
 typedef struct vision_layout_tokens {
@@ -68,5 +69,11 @@ typedef struct vision_prompt_image {
  * A marker count different from n_images is an EM_ERR_ARG. */
 ember_status vision_prompt_build(vision_prompt *p, const lm_vocab *v, const vision_layout_tokens *t, const char *text,
                                  const vision_prompt_image *images, int n_images, int tokens_per_tile, char *err);
+
+/* Whether an mmproj fits a text model: the embedding width it projects to,
+ * and the image tokens of the layout in the model's vocabulary. */
+struct vision_mmproj;
+ember_status vision_mmproj_check_model(const struct vision_mmproj *mp, const lm_model *m, const char *mmproj_path,
+                                       const char *model_path, char *err);
 
 #endif

@@ -1,5 +1,5 @@
 /* cli_rio.c - robot-link flags shared by sim, act and monitor. */
-#include "agent/cli_rio.h"
+#include "cli_rio.h"
 
 #include <stdio.h>
 #include <stdlib.h>

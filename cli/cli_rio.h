@@ -8,8 +8,8 @@
  *   --allow FILE                 (controller) an agent's .pub; repeatable
  *   --faults SPEC                drop=P,dup=P,reorder=P,seed=N (testing)
  *   --heartbeat-ms N, --peer-timeout-ms N, --name NAME */
-#ifndef EMBER_AGENT_CLI_RIO_H
-#define EMBER_AGENT_CLI_RIO_H
+#ifndef EMBER_CLI_CLI_RIO_H
+#define EMBER_CLI_CLI_RIO_H
 
 #include "robot_io/rio.h"
 

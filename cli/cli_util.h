@@ -2,8 +2,8 @@
  * and tokenizing a whole text into a buffer of the right size. Both return
  * results the caller frees, or NULL / a negative status with a message in err
  * (EM_ERR_LEN bytes) that names the command and the input. */
-#ifndef EMBER_AGENT_CLI_UTIL_H
-#define EMBER_AGENT_CLI_UTIL_H
+#ifndef EMBER_CLI_CLI_UTIL_H
+#define EMBER_CLI_CLI_UTIL_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -12,9 +12,9 @@
 
 #include <cjson/cJSON.h>
 
-#include "agent/cli_rio.h"
-#include "agent/cli_util.h"
-#include "agent/commands.h"
+#include "cli_rio.h"
+#include "cli_util.h"
+#include "commands.h"
 #include "robot_io/rio_agent.h"
 
 static void usage(FILE *f) {

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "agent/commands.h"
+#include "commands.h"
 #include "robot_io/rio.h"
 
 int ember_cmd_keygen(int argc, char **argv) {

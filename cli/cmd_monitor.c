@@ -12,8 +12,8 @@
 
 #include <cairo.h>
 
-#include "agent/cli_rio.h"
-#include "agent/commands.h"
+#include "cli_rio.h"
+#include "commands.h"
 #include "robot_io/rio_agent.h"
 
 static void usage(FILE *f) {

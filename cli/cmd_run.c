@@ -5,7 +5,7 @@
  *
  * Images are decoded (vision/image.h), tiled and encoded (vision/encoder.h),
  * and placed in a SmolVLM chat prompt where their markers stand
- * (vision/prompt.h): at <__media__> in the prompt, or before the question
+ * (agent/vlm_prompt.h): at <__media__> in the prompt, or before the question
  * when it has none (as llama-mtmd-cli does). The same frame given twice is
  * encoded once. Timings and the model summary go to stderr; --dump writes the
  * intermediate tensors the PyTorch reference test compares. Decoding is
@@ -32,7 +32,7 @@
 #include "vision/encoder.h"
 #include "vision/image.h"
 #include "vision/mmproj.h"
-#include "vision/prompt.h"
+#include "agent/vlm_prompt.h"
 
 #define RUN_MAX_IMAGES 16
 

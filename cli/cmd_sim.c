@@ -25,8 +25,8 @@
 
 #include <cjson/cJSON.h>
 
-#include "agent/cli_rio.h"
-#include "agent/commands.h"
+#include "cli_rio.h"
+#include "commands.h"
 #include "robot_io/rio_ctrl.h"
 #include "sim/sim.h"
 #include "sim/sim_journal.h"

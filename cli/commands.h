@@ -2,8 +2,8 @@
  * name (argv[0] is the subcommand) and returns the process exit code:
  * 0 success, 1 runtime failure (bad file, ...), 2 bad usage. Results go to
  * stdout; logs, progress and timings to stderr. */
-#ifndef EMBER_AGENT_COMMANDS_H
-#define EMBER_AGENT_COMMANDS_H
+#ifndef EMBER_CLI_COMMANDS_H
+#define EMBER_CLI_COMMANDS_H
 
 int ember_cmd_generate(int argc, char **argv);
 int ember_cmd_run(int argc, char **argv);

@@ -5,7 +5,6 @@
 
 #include "../core/types.h"
 #include "mmproj.h"
-#include "prompt.h"
 
 /* An integer key in 1..max; `dflt` when absent and not required. */
 static ember_status key_int(const gguf_ctx *g, const char *path, const char *key, bool required, int dflt, int max,
@@ -226,17 +225,4 @@ void vision_mmproj_free(vision_mmproj *mp) {
     free(mp->layers);
     gguf_close(mp->gguf);
     free(mp);
-}
-
-ember_status vision_mmproj_check_model(const vision_mmproj *mp, const lm_model *m, const char *mmproj_path,
-                                       const char *model_path, char *err) {
-    if (mp->hp.proj_dim != m->hp.n_embd)
-        return em_err(err, EM_ERR_ARG, "%s projects images to width %d, but %s has embedding width %d: "
-                      "they are not a pair (use the mmproj published with this model)",
-                      mmproj_path, mp->hp.proj_dim, model_path, m->hp.n_embd);
-    vision_layout_tokens t;
-    char e[EM_ERR_LEN];
-    if (vision_layout_tokens_find(m->vocab, &t, e) != EM_OK)
-        return em_err(err, EM_ERR_ARG, "%s cannot take SmolVLM images: %s", model_path, e);
-    return EM_OK;
 }

@@ -8,8 +8,8 @@
  * divides the tile, the scale factor divides the patch grid), every tensor
  * present with the shape the hyperparameters imply and a type the backend
  * computes with. Weights are wrapped into the backend like the decoder's
- * (no copy on the CPU). vision_mmproj_check_model says whether it fits a
- * text model: embedding width and the image tokens in its vocabulary.
+ * (no copy on the CPU). Whether it fits a text model is checked where both
+ * are known (agent/vlm_prompt.h).
  *
  * Ownership: the mmproj borrows the backend, which must outlive it. */
 #ifndef EMBER_VISION_MMPROJ_H
@@ -19,7 +19,6 @@
 
 #include "../core/backend.h"
 #include "../core/gguf.h"
-#include "../lm/model.h"
 #include "../projector/idefics3.h"
 
 typedef struct vision_hparams {
@@ -66,7 +65,6 @@ void vision_mmproj_free(vision_mmproj *mp);
 
 /* Does this projector feed this text model? Checks the embedding width and
  * that the vocabulary has the tokens the image layout needs. */
-ember_status vision_mmproj_check_model(const vision_mmproj *mp, const lm_model *m, const char *mmproj_path,
-                                       const char *model_path, char *err);
+
 
 #endif
