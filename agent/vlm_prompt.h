@@ -1,5 +1,6 @@
-/* vlm_prompt.h - a multimodal prompt: text tokens with image embeddings placed
- * where SmolVLM expects them.
+/* vlm_prompt.h - a question about images as SmolVLM reads it: chat text with
+ * each image's projected embeddings placed in Idefics3's layout, written into
+ * the decoder's neutral prompt (lm/prompt.h).
  *
  * An image of grid_x x grid_y tiles plus its overview takes, as llama.cpp's
  * mtmd lays it out for Idefics3 (and transformers' processor, up to how the
@@ -9,12 +10,12 @@
  *     then "\n" after every row but the last;
  *   "\n\n" <fake_token_around_image> <global-img> <image> x T <fake_token_around_image>
  * where T is the tokens per tile. Each <image> position carries one row of
- * the image's projected embeddings (tiles in the same order, overview last)
- * in place of the token's own embedding: the token id stays in the sequence
- * (tests and dumps read it), the decoder sees the embedding.
+ * the image's projected embeddings (tiles in the same order, overview last);
+ * the <image> token id stays in the prompt as the placeholder (dumps and
+ * tests read it), the decoder sees the row.
  *
- * A vision_prompt is two parallel arrays: tokens[i], and embd_row[i] = -1
- * for text or the index of the embedding row fed at position i. */
+ * This lives in agent/ because it is where the text model and the projector
+ * meet: vision/ knows nothing of vocabularies, lm/ nothing of images. */
 #ifndef EMBER_AGENT_VLM_PROMPT_H
 #define EMBER_AGENT_VLM_PROMPT_H
 
@@ -23,57 +24,48 @@
 
 #include "../core/status.h"
 #include "../lm/model.h"
+#include "../lm/prompt.h"
 #include "../lm/vocab.h"
+#include "../vision/mmproj.h"
 
-typedef struct vision_layout_tokens {
+typedef struct agent_vlm_layout {
     int32_t fake;   /* <fake_token_around_image> */
     int32_t image;  /* <image> */
     int32_t global; /* <global-img> */
     int32_t nl;     /* "\n" */
     int32_t nlnl;   /* "\n\n" */
-} vision_layout_tokens;
+} agent_vlm_layout;
 
 /* Look the layout's tokens up by their text (as llama.cpp does: the first
  * token whose piece, specials rendered, is that text). EM_ERR_NOT_FOUND
  * names the first one missing. */
-ember_status vision_layout_tokens_find(const lm_vocab *v, vision_layout_tokens *t, char *err);
+ember_status agent_vlm_layout_find(const lm_vocab *v, agent_vlm_layout *t, char *err);
 
-typedef struct vision_prompt {
-    int32_t *tokens;
-    int64_t *embd_row;
-    int64_t n, cap;
-} vision_prompt;
+/* One encoded image: its grid and its rows of embeddings (n_tiles *
+ * tokens_per_tile rows of the prompt's width, overview last). */
+typedef struct agent_vlm_image {
+    int grid_x, grid_y, n_tiles, tokens_per_tile;
+    const float *rows;
+} agent_vlm_image;
 
-void vision_prompt_free(vision_prompt *p);
-
-/* Append text, tokenized with special tokens parsed (add_bos: the
- * vocabulary's BOS first, when it asks for one). */
-ember_status vision_prompt_add_text(vision_prompt *p, const lm_vocab *v, const char *text, size_t len, bool add_bos,
-                                    char *err);
-
-/* Append one image's layout; its embedding rows start at row0. */
-ember_status vision_prompt_add_image(vision_prompt *p, const lm_vocab *v, const vision_layout_tokens *t, int grid_x,
-                                     int grid_y, int tokens_per_tile, int64_t row0, char *err);
+/* Append one image's layout and rows. */
+ember_status agent_vlm_add_image(lm_prompt *p, const lm_vocab *v, const agent_vlm_layout *t,
+                                 const agent_vlm_image *img, char *err);
 
 /* Image positions in a formatted prompt are marked by this string (llama.cpp's
  * default media marker, so prompts written for llama-mtmd-cli work as they are). */
-#define VISION_MARKER "<__media__>"
+#define AGENT_VLM_MARKER "<__media__>"
 
-typedef struct vision_prompt_image {
-    int grid_x, grid_y;
-    int64_t row0; /* first embedding row of this image */
-} vision_prompt_image;
-
-/* Build the prompt from formatted text holding n_images markers: text
- * between markers tokenized, each marker replaced by the next image's layout.
- * A marker count different from n_images is an EM_ERR_ARG. */
-ember_status vision_prompt_build(vision_prompt *p, const lm_vocab *v, const vision_layout_tokens *t, const char *text,
-                                 const vision_prompt_image *images, int n_images, int tokens_per_tile, char *err);
+/* Append formatted text holding n_images markers: the text between markers
+ * tokenized (the vocabulary's BOS first, when it adds one), each marker
+ * replaced by the next image. A marker count different from n_images is an
+ * EM_ERR_ARG. */
+ember_status agent_vlm_prompt_build(lm_prompt *p, const lm_vocab *v, const agent_vlm_layout *t, const char *text,
+                                    const agent_vlm_image *images, int n_images, char *err);
 
 /* Whether an mmproj fits a text model: the embedding width it projects to,
  * and the image tokens of the layout in the model's vocabulary. */
-struct vision_mmproj;
-ember_status vision_mmproj_check_model(const struct vision_mmproj *mp, const lm_model *m, const char *mmproj_path,
-                                       const char *model_path, char *err);
+ember_status agent_vlm_check_pair(const vision_mmproj *mp, const lm_model *m, const char *mmproj_path,
+                                  const char *model_path, char *err);
 
 #endif

@@ -127,3 +127,10 @@ int cli_parse_float(const char *cmd, const char *opt, const char *s, double lo, 
     *out = (float)v;
     return 0;
 }
+
+int cli_write_stdout(void *user, const char *text, size_t len) {
+    (void)user;
+    fwrite(text, 1, len, stdout);
+    fflush(stdout);
+    return 0;
+}

@@ -41,4 +41,8 @@ typedef struct cli_progress {
 em_backend *cli_backend_open(const char *kind, int device, int threads, const char *model_path, bool quiet,
                              cli_progress *prog, char *desc, size_t desc_len, char *err);
 
+/* An lm_gen_params.on_text that writes to stdout and flushes (answers are
+ * read as they come). */
+int cli_write_stdout(void *user, const char *text, size_t len);
+
 #endif

@@ -14,6 +14,7 @@
 #include "core/backend.h"
 #include "core/vk_backend.h"
 #include "lm/chat.h"
+#include "lm/generate.h"
 #include "lm/model.h"
 #include "lm/sampler.h"
 #include "lm/vocab.h"
@@ -193,6 +194,23 @@ static int parse_args(int argc, char **argv, gen_opts *o) {
     return 0;
 }
 
+/* --probs-out: each step's token and next-token distribution. */
+typedef struct probs_sink {
+    FILE *f;
+    float *probs;
+    bool failed;
+} probs_sink;
+
+static int write_probs(void *user, int32_t tok, const float *logits, int n_vocab) {
+    probs_sink *ps = user;
+    lm_softmax(logits, ps->probs, n_vocab);
+    if (fwrite(&tok, 4, 1, ps->f) != 1 || fwrite(ps->probs, sizeof *ps->probs, (size_t)n_vocab, ps->f) != (size_t)n_vocab) {
+        ps->failed = true;
+        return 1;
+    }
+    return 0;
+}
+
 int ember_cmd_generate(int argc, char **argv) {
     gen_opts o = {0};
     int rc = parse_args(argc, argv, &o);
@@ -203,12 +221,12 @@ int ember_cmd_generate(int argc, char **argv) {
     em_backend *be = NULL;
     lm_model *m = NULL;
     lm_ctx *ctx = NULL;
-    lm_sampler *smp = NULL;
+    lm_gen *gen = NULL;
     char *text = NULL, *formatted = NULL;
-    int32_t *prompt = NULL;
-    float *probs = NULL;
-    char *piece = NULL;
-    FILE *pf = NULL;
+    int32_t *ids = NULL;
+    lm_prompt prompt;
+    lm_prompt_init(&prompt, 0);
+    probs_sink ps = {0};
 
     char be_desc[320];
     cli_progress prog;
@@ -230,106 +248,70 @@ int ember_cmd_generate(int argc, char **argv) {
                 lm_ctx_bytes(ctx) / 1048576.0, be_desc, now_ms() - t0);
 
     /* the prompt */
-    int64_t n_prompt;
+    lm_prompt_init(&prompt, hp->n_embd);
     if (o.prompt_tokens) {
-        n_prompt = parse_ids(o.prompt_tokens, &prompt);
-        if (n_prompt < 0) { status = 2; goto done; }
+        int64_t n = parse_ids(o.prompt_tokens, &ids);
+        if (n < 0) { status = 2; goto done; }
+        if (lm_prompt_add_tokens(&prompt, ids, n, err)) goto done;
     } else {
         const char *user = o.prompt;
         size_t user_len = o.prompt ? strlen(o.prompt) : 0;
         if (o.prompt_file) {
-            text = cli_read_file("-f", o.prompt_file, &user_len, err);
-            if (!text) goto done;
+            if (!(text = cli_read_file("-f", o.prompt_file, &user_len, err))) goto done;
             user = text;
         }
         if (o.chat) {
-            enum lm_chat_style style = o.chat_template ? lm_chat_style_from_name(o.chat_template) : lm_chat_detect(m->chat_template);
-            if (o.chat_template && style == LM_CHAT_UNKNOWN) {
+            ember_status st = lm_chat_prompt(o.chat_template, m->chat_template, o.system, user, &formatted, err);
+            if (st == EM_ERR_ARG) {
                 fprintf(stderr, "ember generate: --chat-template '%s': expected chatml or smolvlm\n", o.chat_template);
                 status = 2;
                 goto done;
             }
-            lm_chat_msg msgs[2];
-            int nm = 0;
-            if (o.system) msgs[nm++] = (lm_chat_msg){"system", o.system};
-            msgs[nm++] = (lm_chat_msg){"user", user};
-            formatted = lm_chat_format(style, msgs, nm, true, err);
-            if (!formatted) goto done;
+            if (st == EM_ERR_UNSUPPORTED) { fprintf(stderr, "ember generate: %s: %s; pick one with --chat-template\n", o.model, err); goto done; }
+            if (st) goto done;
             user = formatted;
             user_len = strlen(formatted);
         }
-        n_prompt = cli_tokenize(m->vocab, user, user_len, true, true, &prompt, err);
-        if (n_prompt < 0) goto done;
+        if (lm_prompt_add_text(&prompt, m->vocab, user, user_len, true, err)) goto done;
     }
-    if (n_prompt == 0) { fprintf(stderr, "ember generate: the prompt is empty (no tokens)\n"); status = 2; goto done; }
-    if (n_prompt >= lm_n_ctx(ctx)) {
+    if (prompt.n == 0) { fprintf(stderr, "ember generate: the prompt is empty (no tokens)\n"); status = 2; goto done; }
+    if (prompt.n >= lm_n_ctx(ctx)) {
         fprintf(stderr, "ember generate: the prompt has %lld tokens; the context holds %lld (raise --ctx)\n",
-                (long long)n_prompt, (long long)lm_n_ctx(ctx));
+                (long long)prompt.n, (long long)lm_n_ctx(ctx));
         goto done;
     }
-
-    smp = lm_sampler_create(&o.sp, hp->n_vocab, err);
-    if (!smp) goto done;
-    for (int64_t i = 0; i < n_prompt; i++) lm_sampler_accept(smp, prompt[i]);
     if (o.probs_out) {
-        pf = fopen(o.probs_out, "wb");
-        probs = malloc((size_t)hp->n_vocab * sizeof *probs);
-        if (!pf || !probs) { fprintf(stderr, "ember generate: %s: %s\n", o.probs_out, pf ? "out of memory" : strerror(errno)); goto done; }
+        ps.f = fopen(o.probs_out, "wb");
+        ps.probs = malloc((size_t)hp->n_vocab * sizeof *ps.probs);
+        if (!ps.f || !ps.probs) { fprintf(stderr, "ember generate: %s: %s\n", o.probs_out, ps.f ? "out of memory" : strerror(errno)); goto done; }
         uint32_t nv = (uint32_t)hp->n_vocab;
-        if (fwrite(&nv, 4, 1, pf) != 1) { fprintf(stderr, "ember generate: %s: write failed\n", o.probs_out); goto done; }
+        if (fwrite(&nv, 4, 1, ps.f) != 1) { fprintf(stderr, "ember generate: %s: write failed\n", o.probs_out); goto done; }
     }
 
-    /* prefill */
-    double tp0 = now_ms();
-    if (lm_decode(ctx, prompt, n_prompt, err) != EM_OK) goto done;
-    double tp1 = now_ms();
-
-    /* decode */
-    lm_detok dt;
-    lm_detok_init(&dt, m->vocab, false);
-    const size_t piece_cap = 3 * (size_t)lm_vocab_max_token_len(m->vocab) + 64;
-    piece = malloc(piece_cap);
-    if (!piece) { em_err(err, EM_ERR_NOMEM, "out of memory"); goto done; }
-    int64_t n_gen = 0, n_eval = 0;
-    double td = 0.0;
-    const int64_t limit = o.n_predict < 0 ? INT64_MAX : o.n_predict;
-    while (n_gen < limit) {
-        const float *logits = lm_logits(ctx);
-        int32_t tok = lm_sampler_sample(smp, logits);
-        if (pf) {
-            lm_softmax(logits, probs, hp->n_vocab);
-            if (fwrite(&tok, 4, 1, pf) != 1 || fwrite(probs, sizeof *probs, (size_t)hp->n_vocab, pf) != (size_t)hp->n_vocab) {
-                fprintf(stderr, "ember generate: %s: write failed\n", o.probs_out);
-                goto done;
-            }
-        }
-        n_gen++;
-        lm_sampler_accept(smp, tok);
-        if (!o.ignore_eos && lm_vocab_is_eog(m->vocab, tok)) break;
-        size_t nw = lm_detok_push(&dt, tok, piece, piece_cap);
-        if (nw) { fwrite(piece, 1, nw, stdout); fflush(stdout); }
-        if (n_gen >= limit) break;
-        if (lm_n_past(ctx) >= lm_n_ctx(ctx)) {
-            fprintf(stderr, "\nember generate: context full after %lld tokens (raise --ctx)\n", (long long)lm_n_past(ctx));
-            break;
-        }
-        double ts = now_ms();
-        if (lm_decode(ctx, &tok, 1, err) != EM_OK) goto done;
-        td += now_ms() - ts;
-        n_eval++;
-    }
-    size_t nw = lm_detok_flush(&dt, piece, piece_cap);
-    if (nw) fwrite(piece, 1, nw, stdout);
+    /* prefill and generate */
+    if (!(gen = lm_gen_create(ctx, m->vocab, err))) goto done;
+    lm_gen_result res = {0};
+    if (lm_gen_prefill(gen, &prompt, &res, err)) goto done;
+    lm_gen_params gp = lm_gen_defaults(o.n_predict, &o.sp);
+    gp.ignore_eog = o.ignore_eos;
+    gp.on_text = cli_write_stdout;
+    gp.on_token = ps.f ? write_probs : NULL;
+    gp.user = &ps;
+    if (lm_gen_generate(gen, &gp, &res, err)) goto done;
+    if (ps.failed) { fprintf(stderr, "\nember generate: %s: write failed\n", o.probs_out); goto done; }
+    if (res.stop == LM_STOP_CTX_FULL)
+        fprintf(stderr, "\nember generate: context full after %lld tokens (raise --ctx)\n", (long long)lm_n_past(ctx));
     fputc('\n', stdout);
     fflush(stdout);
-    if (pf) {
-        if (fclose(pf) != 0) { pf = NULL; fprintf(stderr, "ember generate: %s: write failed\n", o.probs_out); goto done; }
-        pf = NULL;
+    if (ps.f) {
+        FILE *f = ps.f;
+        ps.f = NULL;
+        if (fclose(f) != 0) { fprintf(stderr, "ember generate: %s: write failed\n", o.probs_out); goto done; }
     }
-    const double pms = tp1 - tp0;
     fprintf(stderr, "timings: prefill_tokens=%lld prefill_ms=%.3f decode_tokens=%lld decode_ms=%.3f prefill_tps=%.2f decode_tps=%.2f\n",
-            (long long)n_prompt, pms, (long long)n_eval, td, pms > 0 ? n_prompt * 1e3 / pms : 0.0,
-            td > 0 ? n_eval * 1e3 / td : 0.0);
+            (long long)res.n_prompt, res.prefill_ms, (long long)res.n_decoded, res.decode_ms,
+            res.prefill_ms > 0 ? res.n_prompt * 1e3 / res.prefill_ms : 0.0,
+            res.decode_ms > 0 ? res.n_decoded * 1e3 / res.decode_ms : 0.0);
     if (!strcmp(be->ops->name, "vulkan")) {
         /* What a step costs the driver: dispatches, barriers and submits per
          * decoded token, and how many recordings were replayed. */
@@ -341,13 +323,13 @@ int ember_cmd_generate(int argc, char **argv) {
     status = 0;
 done:
     if (status == 1 && err[0]) fprintf(stderr, "ember generate: %s\n", err);
-    if (pf) fclose(pf);
-    free(probs);
-    free(piece);
-    free(prompt);
+    if (ps.f) fclose(ps.f);
+    free(ps.probs);
+    free(ids);
     free(text);
     free(formatted);
-    lm_sampler_free(smp);
+    lm_prompt_free(&prompt);
+    lm_gen_free(gen);
     lm_ctx_free(ctx);
     lm_model_free(m);
     em_backend_free(be);

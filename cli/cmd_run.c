@@ -26,6 +26,7 @@
 #include "commands.h"
 #include "core/backend.h"
 #include "lm/chat.h"
+#include "lm/generate.h"
 #include "lm/model.h"
 #include "lm/sampler.h"
 #include "lm/vocab.h"
@@ -43,7 +44,7 @@ static void usage(FILE *f) {
             "  -m, --model FILE        the language model (GGUF, general.architecture = llama)\n"
             "      --mmproj FILE       its vision projector (the mmproj GGUF published with it)\n"
             "      --image FILE        a PNG or JPEG image; repeat for several (at most %d). Each goes where\n"
-            "                          the prompt says " VISION_MARKER ", or before the prompt\n"
+            "                          the prompt says " AGENT_VLM_MARKER ", or before the prompt\n"
             "  -p, --prompt TEXT       the question or instruction (\"What is on the table?\", \"Read the text.\")\n"
             "  -f, --file FILE         read the prompt from a file\n"
             "      --system TEXT       a system message\n"
@@ -165,7 +166,7 @@ static int dump_floats(const char *dir, const char *name, const float *x, size_t
     return 0;
 }
 
-static int dump_prompt(const char *dir, const vision_prompt *p, const vision_embd *const *embd, int n_images,
+static int dump_prompt(const char *dir, const lm_prompt *p, const vision_embd *const *embd, int n_images,
                        const int32_t *answer, int64_t n_answer) {
     cJSON *root = cJSON_CreateObject(), *toks = cJSON_AddArrayToObject(root, "tokens"),
           *rows = cJSON_AddArrayToObject(root, "embd_rows"), *ans = cJSON_AddArrayToObject(root, "answer"),
@@ -203,26 +204,6 @@ static int dump_prompt(const char *dir, const vision_prompt *p, const vision_emb
     return rc;
 }
 
-/* Feed the prompt: runs of text tokens through lm_decode, runs of image
- * positions through lm_decode_embd with their rows of embeddings. */
-static ember_status prefill(lm_ctx *ctx, const vision_prompt *p, const float *embd, int n_embd, char *err) {
-    for (int64_t i = 0; i < p->n;) {
-        int64_t j = i + 1;
-        ember_status st;
-        if (p->embd_row[i] < 0) {
-            while (j < p->n && p->embd_row[j] < 0) j++;
-            st = lm_decode(ctx, p->tokens + i, j - i, err);
-        } else {
-            /* consecutive positions take consecutive rows */
-            while (j < p->n && p->embd_row[j] == p->embd_row[j - 1] + 1) j++;
-            st = lm_decode_embd(ctx, embd + (size_t)p->embd_row[i] * n_embd, j - i, err);
-        }
-        if (st) return st;
-        i = j;
-    }
-    return EM_OK;
-}
-
 int ember_cmd_run(int argc, char **argv) {
     run_opts o = {0};
     int rc = parse_args(argc, argv, &o);
@@ -233,15 +214,15 @@ int ember_cmd_run(int argc, char **argv) {
     em_backend *be = NULL;
     lm_model *m = NULL;
     lm_ctx *ctx = NULL;
-    lm_sampler *smp = NULL;
+    lm_gen *gen = NULL;
     vision_mmproj *mp = NULL;
     vision_encoder *enc = NULL;
-    char *text = NULL, *formatted = NULL, *user = NULL, *piece = NULL;
-    float *embd = NULL;
-    int32_t *answer = NULL;
-    vision_prompt prompt = {0};
+    char *text = NULL, *formatted = NULL, *user = NULL;
+    float *rows[RUN_MAX_IMAGES] = {0};
+    lm_prompt prompt;
+    lm_prompt_init(&prompt, 0);
     const vision_embd *img_embd[RUN_MAX_IMAGES] = {0};
-    vision_prompt_image layout[RUN_MAX_IMAGES];
+    agent_vlm_image images[RUN_MAX_IMAGES];
 
     if (o.dump && mkdir(o.dump, 0777) != 0 && errno != EEXIST) {
         fprintf(stderr, "ember run: --dump %s: %s\n", o.dump, strerror(errno));
@@ -256,7 +237,7 @@ int ember_cmd_run(int argc, char **argv) {
     if (!m) goto done;
     if (o.mmproj) {
         if (!(mp = vision_mmproj_load(o.mmproj, be, err))) goto done;
-        if (vision_mmproj_check_model(mp, m, o.mmproj, o.model, err)) goto done;
+        if (agent_vlm_check_pair(mp, m, o.mmproj, o.model, err)) goto done;
         vision_encoder_params ep = {(int)o.longest_edge, (int)o.max_tiles, 0, o.dump != NULL};
         if (!(enc = vision_encoder_create(mp, &ep, err))) goto done;
     }
@@ -273,9 +254,8 @@ int ember_cmd_run(int argc, char **argv) {
                     mp->hp.scale_factor, mp->hp.tokens_per_tile);
     }
 
-    /* images -> embeddings, one buffer of rows in prompt order */
+    /* images -> embeddings */
     double ms_decode_img = 0, ms_pre = 0, ms_enc = 0;
-    int64_t n_rows = 0;
     int n_tiles_total = 0;
     for (int i = 0; i < o.n_images; i++) {
         vision_image img = {0};
@@ -294,19 +274,16 @@ int ember_cmd_run(int argc, char **argv) {
         if (!o.quiet)
             fprintf(stderr, "ember: image %d: %s: %d x %d grid + overview, %d tokens%s\n", i + 1, o.images[i], e->grid_x,
                     e->grid_y, e->n_tiles * e->tokens_per_tile, e->from_cache ? " (cached: same frame as before)" : "");
-        layout[i] = (vision_prompt_image){e->grid_x, e->grid_y, n_rows};
-        const int64_t rows = (int64_t)e->n_tiles * e->tokens_per_tile;
-        float *ne = realloc(embd, (size_t)(n_rows + rows) * (size_t)m->hp.n_embd * sizeof(float));
-        if (!ne) { em_err(err, EM_ERR_NOMEM, "image embeddings: out of memory"); goto done; }
-        embd = ne;
         /* copy now: the cache may drop this entry on the next image */
-        memcpy(embd + (size_t)n_rows * m->hp.n_embd, e->data, (size_t)rows * m->hp.n_embd * sizeof(float));
-        n_rows += rows;
+        const size_t n = (size_t)e->n_tiles * e->tokens_per_tile * m->hp.n_embd;
+        if (!(rows[i] = malloc(n * sizeof(float)))) { em_err(err, EM_ERR_NOMEM, "image embeddings: out of memory"); goto done; }
+        memcpy(rows[i], e->data, n * sizeof(float));
+        images[i] = (agent_vlm_image){e->grid_x, e->grid_y, e->n_tiles, e->tokens_per_tile, rows[i]};
         if (o.dump && i == 0) {
             const vision_hparams *hp = &mp->hp;
             if (dump_floats(o.dump, "pixels.f32", e->pixels, (size_t)e->n_tiles * 3 * hp->image_size * hp->image_size) ||
                 dump_floats(o.dump, "vit.f32", e->vit, (size_t)e->n_tiles * hp->n_patches * hp->n_embd) ||
-                dump_floats(o.dump, "proj.f32", e->data, (size_t)rows * m->hp.n_embd))
+                dump_floats(o.dump, "proj.f32", e->data, n))
                 goto done;
         }
     }
@@ -315,37 +292,34 @@ int ember_cmd_run(int argc, char **argv) {
     size_t qlen = o.prompt ? strlen(o.prompt) : 0;
     const char *q = o.prompt;
     if (o.prompt_file) {
-        if (!(text = cli_read_file("run", o.prompt_file, &qlen, err))) goto done;
+        if (!(text = cli_read_file("-f", o.prompt_file, &qlen, err))) goto done;
         q = text;
     }
     int markers = 0;
-    for (const char *s = strstr(q, VISION_MARKER); s; s = strstr(s + strlen(VISION_MARKER), VISION_MARKER)) markers++;
+    for (const char *s = strstr(q, AGENT_VLM_MARKER); s; s = strstr(s + strlen(AGENT_VLM_MARKER), AGENT_VLM_MARKER)) markers++;
     if (markers && markers != o.n_images) {
-        fprintf(stderr, "ember run: the prompt has %d %s marker%s for %d image%s\n", markers, VISION_MARKER,
+        fprintf(stderr, "ember run: the prompt has %d %s marker%s for %d image%s\n", markers, AGENT_VLM_MARKER,
                 markers == 1 ? "" : "s", o.n_images, o.n_images == 1 ? "" : "s");
         status = 2;
         goto done;
     }
-    size_t ulen = qlen + 1 + (markers ? 0 : (size_t)o.n_images * strlen(VISION_MARKER));
+    size_t ulen = qlen + 1 + (markers ? 0 : (size_t)o.n_images * strlen(AGENT_VLM_MARKER));
     if (!(user = malloc(ulen))) { em_err(err, EM_ERR_NOMEM, "out of memory"); goto done; }
     user[0] = '\0';
-    for (int i = 0; !markers && i < o.n_images; i++) strcat(user, VISION_MARKER);
+    for (int i = 0; !markers && i < o.n_images; i++) strcat(user, AGENT_VLM_MARKER);
     strncat(user, q, qlen);
-    enum lm_chat_style style = o.chat_template ? lm_chat_style_from_name(o.chat_template) : lm_chat_detect(m->chat_template);
-    if (o.chat_template && style == LM_CHAT_UNKNOWN) {
+    ember_status cst = lm_chat_prompt(o.chat_template, m->chat_template, o.system, user, &formatted, err);
+    if (cst == EM_ERR_ARG) {
         fprintf(stderr, "ember run: --chat-template '%s': expected chatml or smolvlm\n", o.chat_template);
         status = 2;
         goto done;
     }
-    lm_chat_msg msgs[2];
-    int nm = 0;
-    if (o.system) msgs[nm++] = (lm_chat_msg){"system", o.system};
-    msgs[nm++] = (lm_chat_msg){"user", user};
-    if (!(formatted = lm_chat_format(style, msgs, nm, true, err))) goto done;
-    vision_layout_tokens lt = {0};
-    if (o.n_images && vision_layout_tokens_find(m->vocab, &lt, err)) goto done;
-    if (vision_prompt_build(&prompt, m->vocab, &lt, formatted, layout, o.n_images, mp ? mp->hp.tokens_per_tile : 0, err))
-        goto done;
+    if (cst == EM_ERR_UNSUPPORTED) { fprintf(stderr, "ember run: %s: %s; pick one with --chat-template\n", o.model, err); goto done; }
+    if (cst) goto done;
+    agent_vlm_layout lt = {0};
+    if (o.n_images && agent_vlm_layout_find(m->vocab, &lt, err)) goto done;
+    lm_prompt_init(&prompt, m->hp.n_embd);
+    if (agent_vlm_prompt_build(&prompt, m->vocab, &lt, formatted, images, o.n_images, err)) goto done;
     if (prompt.n >= lm_n_ctx(ctx)) {
         fprintf(stderr, "ember run: the prompt takes %lld positions (images included); the context holds %lld (raise --ctx, "
                         "or lower --image-longest-edge)\n", (long long)prompt.n, (long long)lm_n_ctx(ctx));
@@ -353,44 +327,21 @@ int ember_cmd_run(int argc, char **argv) {
     }
 
     /* prefill and answer */
-    if (!(smp = lm_sampler_create(&o.sp, m->hp.n_vocab, err))) goto done;
-    for (int64_t i = 0; i < prompt.n; i++)
-        if (prompt.embd_row[i] < 0) lm_sampler_accept(smp, prompt.tokens[i]);
-    const double tp0 = now_ms();
-    if (prefill(ctx, &prompt, embd, m->hp.n_embd, err)) goto done;
-    const double tp1 = now_ms();
-    lm_detok dt;
-    lm_detok_init(&dt, m->vocab, false);
-    const size_t piece_cap = 3 * (size_t)lm_vocab_max_token_len(m->vocab) + 64;
-    const int64_t limit = o.n_predict < 0 ? lm_n_ctx(ctx) : o.n_predict;
-    piece = malloc(piece_cap);
-    answer = malloc((size_t)(limit > 0 ? limit : 1) * sizeof *answer);
-    if (!piece || !answer) { em_err(err, EM_ERR_NOMEM, "out of memory"); goto done; }
-    int64_t n_gen = 0, n_eval = 0;
-    double td = 0, t_first = 0;
-    while (n_gen < limit) {
-        int32_t tok = lm_sampler_sample(smp, lm_logits(ctx));
-        if (n_gen == 0) t_first = now_ms();
-        answer[n_gen++] = tok;
-        lm_sampler_accept(smp, tok);
-        if (!o.ignore_eos && lm_vocab_is_eog(m->vocab, tok)) break;
-        size_t nw = lm_detok_push(&dt, tok, piece, piece_cap);
-        if (nw) { fwrite(piece, 1, nw, stdout); fflush(stdout); }
-        if (n_gen >= limit) break;
-        if (lm_n_past(ctx) >= lm_n_ctx(ctx)) {
-            fprintf(stderr, "\nember run: context full after %lld positions (raise --ctx)\n", (long long)lm_n_past(ctx));
-            break;
-        }
-        double ts = now_ms();
-        if (lm_decode(ctx, &tok, 1, err)) goto done;
-        td += now_ms() - ts;
-        n_eval++;
-    }
-    size_t nw = lm_detok_flush(&dt, piece, piece_cap);
-    if (nw) fwrite(piece, 1, nw, stdout);
+    if (!(gen = lm_gen_create(ctx, m->vocab, err))) goto done;
+    lm_gen_result res = {0};
+    if (lm_gen_prefill(gen, &prompt, &res, err)) goto done;
+    const double t_gen = now_ms();
+    lm_gen_params gp = lm_gen_defaults(o.n_predict, &o.sp);
+    gp.ignore_eog = o.ignore_eos;
+    gp.on_text = cli_write_stdout;
+    if (lm_gen_generate(gen, &gp, &res, err)) goto done;
+    if (res.stop == LM_STOP_CTX_FULL)
+        fprintf(stderr, "\nember run: context full after %lld positions (raise --ctx)\n", (long long)lm_n_past(ctx));
     fputc('\n', stdout);
     fflush(stdout);
-    if (o.dump && dump_prompt(o.dump, &prompt, img_embd, o.n_images, answer, n_gen)) goto done;
+    int64_t n_answer;
+    const int32_t *answer = lm_gen_tokens(gen, &n_answer);
+    if (o.dump && dump_prompt(o.dump, &prompt, img_embd, o.n_images, answer, n_answer)) goto done;
 
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -398,9 +349,9 @@ int ember_cmd_run(int argc, char **argv) {
                     "encode_ms_per_tile=%.1f prompt_positions=%lld prefill_ms=%.1f ttft_ms=%.1f decode_tokens=%lld "
                     "decode_tps=%.2f peak_rss_mib=%.1f\n",
             t_loaded - t_start, o.n_images, n_tiles_total, ms_decode_img, ms_pre, ms_enc,
-            n_tiles_total ? ms_enc / n_tiles_total : 0.0, (long long)prompt.n, tp1 - tp0,
-            t_first > 0 ? t_first - t_loaded : 0.0, (long long)n_eval, td > 0 ? n_eval * 1e3 / td : 0.0,
-            ru.ru_maxrss / 1024.0);
+            n_tiles_total ? ms_enc / n_tiles_total : 0.0, (long long)prompt.n, res.prefill_ms,
+            res.n_tokens ? t_gen - t_loaded + res.first_token_ms : 0.0, (long long)res.n_decoded,
+            res.decode_ms > 0 ? res.n_decoded * 1e3 / res.decode_ms : 0.0, ru.ru_maxrss / 1024.0);
     if (enc) {
         vision_cache_stats cs;
         vision_encoder_cache_stats(enc, &cs);
@@ -412,11 +363,9 @@ done:
     free(text);
     free(formatted);
     free(user);
-    free(piece);
-    free(embd);
-    free(answer);
-    vision_prompt_free(&prompt);
-    lm_sampler_free(smp);
+    for (int i = 0; i < RUN_MAX_IMAGES; i++) free(rows[i]);
+    lm_prompt_free(&prompt);
+    lm_gen_free(gen);
     lm_ctx_free(ctx);
     vision_encoder_free(enc);
     vision_mmproj_free(mp);

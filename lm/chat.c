@@ -72,7 +72,7 @@ char *lm_chat_format(enum lm_chat_style s, const lm_chat_msg *msgs, int n, bool 
         if (add_assistant) sb_add(&b, "Assistant:");
     } else {
         free(b.s);
-        em_err(err, EM_ERR_UNSUPPORTED, "lm_chat_format: unrecognised chat template (Ember knows chatml, smolvlm; pick one with --chat-template)");
+        em_err(err, EM_ERR_UNSUPPORTED, "unrecognised chat template (Ember knows chatml and smolvlm)");
         return NULL;
     }
     if (b.oom) {
@@ -81,4 +81,18 @@ char *lm_chat_format(enum lm_chat_style s, const lm_chat_msg *msgs, int n, bool 
         return NULL;
     }
     return b.s;
+}
+
+ember_status lm_chat_prompt(const char *style_name, const char *model_template, const char *system, const char *user,
+                            char **out, char *err) {
+    enum lm_chat_style s = style_name ? lm_chat_style_from_name(style_name) : lm_chat_detect(model_template);
+    if (style_name && s == LM_CHAT_UNKNOWN)
+        return em_err(err, EM_ERR_ARG, "chat template '%s': expected chatml or smolvlm", style_name);
+    lm_chat_msg msgs[2];
+    int n = 0;
+    if (system) msgs[n++] = (lm_chat_msg){"system", system};
+    msgs[n++] = (lm_chat_msg){"user", user};
+    char e[EM_ERR_LEN];
+    if (!(*out = lm_chat_format(s, msgs, n, true, e))) return em_err(err, s == LM_CHAT_UNKNOWN ? EM_ERR_UNSUPPORTED : EM_ERR_NOMEM, "%s", e);
+    return EM_OK;
 }

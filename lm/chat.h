@@ -32,4 +32,12 @@ const char *lm_chat_style_name(enum lm_chat_style s);
  * message. */
 char *lm_chat_format(enum lm_chat_style s, const lm_chat_msg *msgs, int n, bool add_assistant, char *err);
 
+/* A one-turn prompt: an optional system message (NULL: none) and the user's
+ * text, in the style named (NULL: the one detected from the model's
+ * template), ending with the assistant's cue. *out is malloc'd. EM_ERR_ARG
+ * for an unknown style name, EM_ERR_UNSUPPORTED for a model template Ember
+ * does not recognise. */
+ember_status lm_chat_prompt(const char *style_name, const char *model_template, const char *system, const char *user,
+                            char **out, char *err);
+
 #endif

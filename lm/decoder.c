@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "model.h"
+#include "prompt.h"
 
 struct lm_ctx {
     const lm_model *m;
@@ -31,6 +32,7 @@ struct lm_ctx {
     em_tensor logits_t; /* (1, n_vocab) */
     float *logits;    /* host copy */
     int32_t *posv;    /* host positions of a batch (n_batch) */
+    uint64_t *keys;   /* n_ctx: what each cached position holds (lm_prompt_key) */
     size_t bytes;
 };
 
@@ -92,7 +94,8 @@ lm_ctx *lm_ctx_create(const lm_model *m, const lm_ctx_params *p, char *err) {
         goto fail;
     c->logits = calloc((size_t)hp->n_vocab, sizeof(float));
     c->posv = calloc((size_t)nb, sizeof(int32_t));
-    if (!c->logits || !c->posv) { em_err(err, EM_ERR_NOMEM, "lm_ctx_create: out of memory"); goto fail; }
+    c->keys = calloc((size_t)c->n_ctx, sizeof(uint64_t));
+    if (!c->logits || !c->posv || !c->keys) { em_err(err, EM_ERR_NOMEM, "lm_ctx_create: out of memory"); goto fail; }
     c->bytes += (size_t)hp->n_vocab * sizeof(float);
     return c;
 fail:
@@ -114,6 +117,7 @@ void lm_ctx_free(lm_ctx *c) {
     free(c->v_cache);
     free(c->logits);
     free(c->posv);
+    free(c->keys);
     free(c);
 }
 
@@ -204,6 +208,8 @@ static ember_status forward(lm_ctx *c, const int32_t *tokens, const float *embd,
 /* Evaluate n inputs (tokens or embedding rows) in n_batch slices. */
 static ember_status decode_slices(lm_ctx *c, const int32_t *tokens, const float *embd, int64_t n, char *err) {
     const int64_t start = c->n_past, d = c->m->hp.n_embd;
+    for (int64_t i = 0; i < n; i++)
+        c->keys[start + i] = tokens ? lm_key_token(tokens[i]) : lm_key_embd(embd + i * d, d);
     for (int64_t i = 0; i < n; i += c->n_batch) {
         const int64_t nb = n - i < c->n_batch ? n - i : c->n_batch;
         ember_status st = forward(c, tokens ? tokens + i : NULL, embd ? embd + i * d : NULL, nb, err);
@@ -219,7 +225,7 @@ static ember_status decode_slices(lm_ctx *c, const int32_t *tokens, const float 
 ember_status lm_decode(lm_ctx *c, const int32_t *tokens, int64_t n, char *err) {
     if (n <= 0) return em_err(err, EM_ERR_ARG, "lm_decode: %lld tokens; expected at least one", (long long)n);
     if (c->n_past + n > c->n_ctx)
-        return em_err(err, EM_ERR_RANGE, "lm_decode: context full: %lld + %lld tokens exceed the context of %lld (raise --ctx)",
+        return em_err(err, EM_ERR_RANGE, "lm_decode: context full: %lld + %lld tokens exceed the context of %lld",
                       (long long)c->n_past, (long long)n, (long long)c->n_ctx);
     for (int64_t i = 0; i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= c->m->hp.n_vocab)
@@ -231,7 +237,7 @@ ember_status lm_decode(lm_ctx *c, const int32_t *tokens, int64_t n, char *err) {
 ember_status lm_decode_embd(lm_ctx *c, const float *embd, int64_t n, char *err) {
     if (n <= 0 || !embd) return em_err(err, EM_ERR_ARG, "lm_decode_embd: %lld rows; expected at least one", (long long)n);
     if (c->n_past + n > c->n_ctx)
-        return em_err(err, EM_ERR_RANGE, "lm_decode_embd: context full: %lld + %lld positions exceed the context of %lld (raise --ctx)",
+        return em_err(err, EM_ERR_RANGE, "lm_decode_embd: context full: %lld + %lld positions exceed the context of %lld",
                       (long long)c->n_past, (long long)n, (long long)c->n_ctx);
     return decode_slices(c, NULL, embd, n, err);
 }
@@ -239,6 +245,8 @@ ember_status lm_decode_embd(lm_ctx *c, const float *embd, int64_t n, char *err) 
 const float *lm_logits(const lm_ctx *c) { return c->logits; }
 int64_t lm_n_past(const lm_ctx *c) { return c->n_past; }
 int64_t lm_n_ctx(const lm_ctx *c) { return c->n_ctx; }
+const lm_model *lm_ctx_model(const lm_ctx *c) { return c->m; }
+uint64_t lm_ctx_key(const lm_ctx *c, int64_t pos) { return pos >= 0 && pos < c->n_past ? c->keys[pos] : 0; }
 size_t lm_ctx_bytes(const lm_ctx *c) { return c->bytes; }
 
 void lm_ctx_truncate(lm_ctx *c, int64_t n) {

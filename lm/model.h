@@ -89,6 +89,10 @@ ember_status lm_decode_embd(lm_ctx *c, const float *embd, int64_t n, char *err);
 const float *lm_logits(const lm_ctx *c); /* n_vocab floats */
 int64_t lm_n_past(const lm_ctx *c);
 int64_t lm_n_ctx(const lm_ctx *c);
+const lm_model *lm_ctx_model(const lm_ctx *c);
+/* What position pos of the cache holds (lm_prompt_key's key of the token or
+ * embedding row evaluated there); 0 for pos >= n_past. */
+uint64_t lm_ctx_key(const lm_ctx *c, int64_t pos);
 /* Forget positions >= n (n <= n_past): the next decode continues at n. */
 void lm_ctx_truncate(lm_ctx *c, int64_t n);
 /* Bytes this context allocated (KV cache + activations + logits). */

@@ -32,7 +32,20 @@ int main(void) {
     CHECK(s && !strcmp(s, "<|im_start|>user\nHi<|im_end|>\n"), "no assistant cue");
     free(s);
 
-    CHECK(lm_chat_format(LM_CHAT_UNKNOWN, msgs, 1, true, err) == NULL && strstr(err, "--chat-template"), "unknown style refused: %s", err);
+    CHECK(lm_chat_format(LM_CHAT_UNKNOWN, msgs, 1, true, err) == NULL && strstr(err, "unrecognised chat template"), "unknown style refused: %s", err);
     CHECK(lm_chat_style_from_name("smolvlm") == LM_CHAT_SMOLVLM && lm_chat_style_from_name("x") == LM_CHAT_UNKNOWN, "names");
+    /* the one-turn helper the commands use: detected style, named style, refusals */
+    char *o = NULL;
+    CHECK(lm_chat_prompt(NULL, NULL, "Be brief.", "Hi", &o, err) == EM_OK && o &&
+              !strcmp(o, "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"),
+          "chat prompt, no template (ChatML): %s", o ? o : err);
+    free(o);
+    o = NULL;
+    CHECK(lm_chat_prompt("smolvlm", NULL, NULL, "Hi", &o, err) == EM_OK && o &&
+              !strcmp(o, "<|im_start|>User: Hi<end_of_utterance>\nAssistant:"), "chat prompt, smolvlm: %s", o ? o : err);
+    free(o);
+    o = NULL;
+    CHECK(lm_chat_prompt("x", NULL, NULL, "Hi", &o, err) == EM_ERR_ARG && !o && strstr(err, "'x'"), "unknown name: %s", err);
+    CHECK(lm_chat_prompt(NULL, "{% weird %}", NULL, "Hi", &o, err) == EM_ERR_UNSUPPORTED && !o, "unknown template: %s", err);
     return CHECK_DONE();
 }

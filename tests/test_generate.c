@@ -1,0 +1,383 @@
+/* test_generate.c - the generation loop (lm/generate.h) on a small
+ * random-weight model: the token budget, stop strings (cut from the text,
+ * also across tokens, never streamed even in part), end-of-generation, a full
+ * context, a callback's stop, the token filter (every token drawn is one it
+ * allows, greedy or sampled; accept() sees each; an empty mask is an error),
+ * and prefix reuse: only the differing part of a prompt is evaluated, for
+ * text and embedding rows, and the logits are those of a fresh context that
+ * evaluates the whole prompt: bit-identical on the CPU, within the rounding
+ * of a different split on Vulkan (see same_as_fresh).
+ *
+ *   test_generate [cpu|vulkan]      (default cpu; vulkan runs on lavapipe
+ *                                    in the tests, validation layer on) */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "core/backend.h"
+#include "core/vk_backend.h"
+#include "lm/generate.h"
+#include "lm/model.h"
+
+enum { CTX = 96 };
+
+/* ---- what the callbacks record ---- */
+
+typedef struct sink {
+    char text[4096];
+    size_t n;
+    int chunks;
+    const char *forbidden; /* a string no chunk may contain, even in part at its end */
+    bool chunk_leak;
+    int stop_after; /* on_text returns 1 after this many chunks (0: never) */
+    int32_t toks[256];
+    int n_toks;
+} sink;
+
+static int on_text(void *u, const char *t, size_t n) {
+    sink *s = u;
+    if (s->forbidden) {
+        const size_t m = strlen(s->forbidden);
+        for (size_t k = 1; k <= m && k <= n; k++) /* a chunk ending in a prefix of it, or holding it */
+            if (!memcmp(t + n - k, s->forbidden, k)) s->chunk_leak = true;
+        for (size_t k = 0; k + m <= n; k++)
+            if (!memcmp(t + k, s->forbidden, m)) s->chunk_leak = true;
+    }
+    if (s->n + n < sizeof s->text) {
+        memcpy(s->text + s->n, t, n);
+        s->n += n;
+        s->text[s->n] = 0;
+    }
+    s->chunks++;
+    return s->stop_after && s->chunks >= s->stop_after;
+}
+
+static int on_token(void *u, int32_t tok, const float *logits, int n_vocab) {
+    sink *s = u;
+    (void)logits, (void)n_vocab;
+    if (s->n_toks < 256) s->toks[s->n_toks++] = tok;
+    return 0;
+}
+
+/* A filter that allows only tokens whose id is a multiple of `mod` (and the
+ * end-of-generation token when eog >= 0), and records what it was told. */
+typedef struct mod_filter {
+    int mod;
+    int32_t eog;
+    int32_t accepted[256];
+    int n_accepted;
+    bool allow_none, only_eog;
+} mod_filter;
+
+static ember_status mf_mask(void *u, uint8_t *allow, int n_vocab, char *err) {
+    mod_filter *f = u;
+    (void)err;
+    for (int i = 0; i < n_vocab; i++)
+        allow[i] = !f->allow_none && (f->only_eog ? i == f->eog : (i % f->mod == 0 || i == f->eog));
+    return EM_OK;
+}
+
+static ember_status mf_accept(void *u, int32_t tok, char *err) {
+    mod_filter *f = u;
+    (void)err;
+    if (f->n_accepted < 256) f->accepted[f->n_accepted++] = tok;
+    return EM_OK;
+}
+
+/* ---- fixtures ---- */
+
+static em_backend *open_backend(const char *kind, char *err) {
+    if (!strcmp(kind, "vulkan")) {
+        setenv("EMBER_VK_VALIDATE", "1", 0);
+        vk_backend_params p = {.device = -1};
+        return vk_backend_create(&p, err);
+    }
+    return cpu_backend_create(2, err);
+}
+
+static lm_ctx *new_ctx(const lm_model *m, char *err) {
+    lm_ctx_params cp = {CTX, 32, EM_TYPE_F16};
+    return lm_ctx_create(m, &cp, err);
+}
+
+/* Logits after a fresh context evaluates the whole prompt. */
+static void fresh_logits(const lm_model *m, const lm_prompt *p, float *out) {
+    char err[EM_ERR_LEN];
+    lm_ctx *c = new_ctx(m, err);
+    lm_gen *g = c ? lm_gen_create(c, m->vocab, err) : NULL;
+    lm_gen_result r;
+    CHECK(g && lm_gen_prefill(g, p, &r, err) == EM_OK && r.n_reused == 0, "fresh prefill: %s", err);
+    if (g) memcpy(out, lm_logits(c), (size_t)m->hp.n_vocab * sizeof *out);
+    lm_gen_free(g);
+    lm_ctx_free(c);
+}
+
+static void add_text(lm_prompt *p, const lm_model *m, const char *s, bool bos) {
+    char err[EM_ERR_LEN];
+    CHECK(lm_prompt_add_text(p, m->vocab, s, strlen(s), bos, err) == EM_OK, "tokenize: %s", err);
+}
+
+/* The CPU backend's sums do not depend on how a prompt is split into calls
+ * (of two rows or more), so reuse must be bit-identical there. Vulkan's
+ * kernels pick tiles and attention paths by the rows of a call, which moves
+ * the last bits (F32 weights: ~4e-7 relative), and F16 rounding of the
+ * activations amplifies that to ~3e-4: there the logits must agree to 2e-3
+ * of the largest. */
+static void same_as_fresh(const char *what, const float *fresh, const float *reused, int n, bool bitwise) {
+    double worst = 0, mx = 0;
+    int first = -1;
+    for (int i = 0; i < n; i++) {
+        if (first < 0 && memcmp(&fresh[i], &reused[i], sizeof *fresh)) first = i;
+        worst = fmax(worst, fabs((double)fresh[i] - reused[i]));
+        mx = fmax(mx, fabs(fresh[i]));
+    }
+    if (bitwise)
+        CHECK(first < 0, "%s: logit %d differs from a fresh evaluation's: %.9g vs %.9g", what, first,
+              first >= 0 ? reused[first] : 0.0, first >= 0 ? fresh[first] : 0.0);
+    else
+        CHECK(worst <= 2e-3 * mx, "%s: logits differ from a fresh evaluation's by %.3g (largest %.3g)", what, worst, mx);
+    printf("%s: max |reused - fresh| = %.3g\n", what, worst);
+}
+
+int main(int argc, char **argv) {
+    const char *kind = argc > 1 ? argv[1] : "cpu";
+    const char *build = getenv("EMBER_BUILD") ? getenv("EMBER_BUILD") : "build";
+    char err[EM_ERR_LEN], path[] = "/tmp/ember-test-generate-XXXXXX", cmd[8192];
+    int fd = mkstemp(path);
+    if (fd < 0) { perror("mkstemp"); return 1; }
+    close(fd);
+    /* F16 weights: the type whose rounding is most sensitive to summation order */
+    snprintf(cmd, sizeof cmd,
+             "'%s/mkmodel' --vocab ../shared/vocab/ggml-vocab-gpt-2.gguf --type f16 --layers 2 --dim 64 --heads 4 "
+             "--kv-heads 2 --ffn 128 --std 0.08 --seed 7 -o '%s' 2>/dev/null",
+             build, path);
+    if (system(cmd) != 0) { fprintf(stderr, "FAIL: %s\n", cmd); unlink(path); return 1; }
+
+    em_backend *be = open_backend(kind, err);
+    if (!be) { fprintf(stderr, "FAIL: %s backend: %s\n", kind, err); unlink(path); return 1; }
+    lm_model *m = lm_model_load(path, be, err);
+    if (!m) { fprintf(stderr, "FAIL: load: %s\n", err); em_backend_free(be); unlink(path); return 1; }
+    const int nv = m->hp.n_vocab, d = m->hp.n_embd;
+    const bool bitwise = strcmp(kind, "vulkan") != 0;
+    printf("backend %s, vocab %d, dim %d\n", kind, nv, d);
+    lm_ctx *c = new_ctx(m, err);
+    lm_gen *g = c ? lm_gen_create(c, m->vocab, err) : NULL;
+    if (!g) { fprintf(stderr, "FAIL: setup: %s\n", err); return 1; }
+    lm_sampler_params greedy = lm_sampler_defaults(1);
+    greedy.temp = 0;
+    lm_gen_result r;
+    sink s;
+
+    lm_prompt p;
+    lm_prompt_init(&p, d);
+    add_text(&p, m, "The robot picks up the red block and", true);
+
+    /* ---- budget, and the reference text ---- */
+    lm_gen_params gp = lm_gen_defaults(24, &greedy);
+    gp.ignore_eog = true;
+    gp.on_text = on_text;
+    gp.on_token = on_token;
+    memset(&s, 0, sizeof s);
+    gp.user = &s;
+    CHECK(lm_gen_prefill(g, &p, &r, err) == EM_OK, "prefill: %s", err);
+    CHECK(r.n_prompt == p.n && r.n_reused == 0, "first prefill evaluates all: %lld of %lld reused", (long long)r.n_reused,
+          (long long)r.n_prompt);
+    CHECK(lm_gen_generate(g, &gp, &r, err) == EM_OK, "generate: %s", err);
+    CHECK(r.stop == LM_STOP_BUDGET && r.n_tokens == 24 && r.n_decoded == 23, "budget: stop %s, %lld tokens, %lld decoded",
+          lm_stop_reason_name(r.stop), (long long)r.n_tokens, (long long)r.n_decoded);
+    CHECK(lm_n_past(c) == p.n + 23, "cache holds prompt + decoded: %lld", (long long)lm_n_past(c));
+    int64_t nt;
+    const int32_t *toks = lm_gen_tokens(g, &nt);
+    CHECK(nt == 24 && s.n_toks == 24 && !memcmp(toks, s.toks, 24 * sizeof *toks), "token list = on_token's");
+    char ref[4096];
+    size_t nref = s.n;
+    memcpy(ref, s.text, nref + 1);
+    printf("reference: %s\n", ref);
+    CHECK(nref >= 12, "the reference text is long enough to cut (%zu bytes)", nref);
+
+    /* ---- stop strings: cut at the first occurrence, never streamed in part ---- */
+    if (nref >= 12) {
+        for (size_t at = 3; at + 4 <= nref; at += 5) {
+            char stop[5];
+            memcpy(stop, ref + at, 4);
+            stop[4] = 0;
+            const char *first = strstr(ref, stop);
+            const char *stops[2] = {"never-in-this-text", stop};
+            gp = lm_gen_defaults(24, &greedy);
+            gp.ignore_eog = true;
+            gp.stop = stops;
+            gp.n_stop = 2;
+            gp.on_text = on_text;
+            memset(&s, 0, sizeof s);
+            s.forbidden = stop;
+            gp.user = &s;
+            CHECK(lm_gen_prefill(g, &p, &r, err) == EM_OK && lm_gen_generate(g, &gp, &r, err) == EM_OK, "stop run: %s", err);
+            CHECK(r.stop == LM_STOP_STRING, "stop '%s': reason %s", stop, lm_stop_reason_name(r.stop));
+            CHECK(s.n == (size_t)(first - ref) && !memcmp(s.text, ref, s.n), "stop '%s': text '%s', want the first %zu bytes",
+                  stop, s.text, (size_t)(first - ref));
+            CHECK(!s.chunk_leak, "stop '%s': a streamed chunk held (a start of) it", stop);
+        }
+    }
+
+    /* ---- a callback's stop, a full context ---- */
+    gp = lm_gen_defaults(24, &greedy);
+    gp.ignore_eog = true;
+    gp.on_text = on_text;
+    memset(&s, 0, sizeof s);
+    s.stop_after = 2;
+    gp.user = &s;
+    CHECK(lm_gen_prefill(g, &p, &r, err) == EM_OK && lm_gen_generate(g, &gp, &r, err) == EM_OK, "callback run: %s", err);
+    CHECK(r.stop == LM_STOP_CALLBACK && s.chunks == 2, "callback stop: %s after %d chunks", lm_stop_reason_name(r.stop), s.chunks);
+    gp = lm_gen_defaults(-1, &greedy);
+    gp.ignore_eog = true;
+    CHECK(lm_gen_prefill(g, &p, &r, err) == EM_OK && lm_gen_generate(g, &gp, &r, err) == EM_OK, "ctx run: %s", err);
+    CHECK(r.stop == LM_STOP_CTX_FULL && lm_n_past(c) == CTX && r.n_tokens == CTX - p.n + 1,
+          "context full: %s, %lld tokens, cache %lld", lm_stop_reason_name(r.stop), (long long)r.n_tokens,
+          (long long)lm_n_past(c));
+
+    /* ---- the token filter ---- */
+    const int32_t eog = lm_vocab_eos(m->vocab);
+    for (int sampled = 0; sampled < 2; sampled++) {
+        mod_filter f = {.mod = 7, .eog = -1};
+        lm_sampler_params sp = lm_sampler_defaults(42);
+        if (!sampled) sp.temp = 0;
+        gp = lm_gen_defaults(20, &sp);
+        gp.ignore_eog = true;
+        gp.filter = (lm_token_filter){mf_mask, mf_accept, &f};
+        gp.on_token = on_token;
+        memset(&s, 0, sizeof s);
+        gp.user = &s;
+        CHECK(lm_gen_prefill(g, &p, &r, err) == EM_OK && lm_gen_generate(g, &gp, &r, err) == EM_OK, "filter run: %s", err);
+        toks = lm_gen_tokens(g, &nt);
+        bool all_allowed = nt == 20, same = f.n_accepted == nt;
+        for (int64_t i = 0; i < nt; i++) {
+            all_allowed = all_allowed && toks[i] % 7 == 0;
+            same = same && i < f.n_accepted && f.accepted[i] == toks[i];
+        }
+        CHECK(all_allowed, "%s: every token a multiple of 7", sampled ? "sampled" : "greedy");
+        CHECK(same, "%s: accept() saw each token in order", sampled ? "sampled" : "greedy");
+    }
+    {   /* greedy under a filter = the best allowed logit: check the first step */
+        mod_filter f = {.mod = 5, .eog = -1};
+        gp = lm_gen_defaults(1, &greedy);
+        gp.filter = (lm_token_filter){mf_mask, mf_accept, &f};
+        CHECK(lm_gen_prefill(g, &p, &r, err) == EM_OK, "prefill: %s", err);
+        const float *lg = lm_logits(c);
+        int32_t best = -1;
+        for (int i = 0; i < nv; i += 5)
+            if (best < 0 || lg[i] > lg[best]) best = i;
+        CHECK(lm_gen_generate(g, &gp, &r, err) == EM_OK, "generate: %s", err);
+        toks = lm_gen_tokens(g, &nt);
+        CHECK(nt == 1 && toks[0] == best, "greedy filtered: %d, want %d", nt ? toks[0] : -1, best);
+    }
+    CHECK(eog >= 0 && lm_vocab_is_eog(m->vocab, eog), "the vocabulary has an end-of-generation token");
+    {   /* a filter that leaves only end-of-generation: one token, no text */
+        mod_filter f = {.mod = 1 << 30, .eog = eog, .only_eog = true};
+        gp = lm_gen_defaults(20, &greedy);
+        gp.filter = (lm_token_filter){mf_mask, mf_accept, &f};
+        gp.on_text = on_text;
+        memset(&s, 0, sizeof s);
+        gp.user = &s;
+        CHECK(lm_gen_prefill(g, &p, &r, err) == EM_OK && lm_gen_generate(g, &gp, &r, err) == EM_OK, "eog run: %s", err);
+        toks = lm_gen_tokens(g, &nt);
+        CHECK(r.stop == LM_STOP_EOG && nt == 1 && toks[0] == eog && s.n == 0, "eog: stop %s, %lld tokens, %zu bytes",
+              lm_stop_reason_name(r.stop), (long long)nt, s.n);
+    }
+    {
+        mod_filter f = {.mod = 3, .eog = -1, .allow_none = true};
+        gp = lm_gen_defaults(5, &greedy);
+        gp.filter = (lm_token_filter){mf_mask, mf_accept, &f};
+        CHECK(lm_gen_prefill(g, &p, &r, err) == EM_OK, "prefill: %s", err);
+        CHECK(lm_gen_generate(g, &gp, &r, err) != EM_OK && strstr(err, "allows no token"), "empty mask refused: %s", err);
+    }
+
+    /* ---- prefix reuse: bit-identical to a fresh evaluation ---- */
+    float *fresh = malloc((size_t)nv * sizeof *fresh), *reused = malloc((size_t)nv * sizeof *reused);
+    float *rows = malloc((size_t)6 * d * sizeof *rows);
+    uint64_t x = 99;
+    for (int i = 0; i < 6 * d; i++) {
+        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+        rows[i] = (float)((x >> 40) & 0xffff) / 65536.0f - 0.5f;
+    }
+    lm_prompt a, b;
+    lm_prompt_init(&a, d);
+    lm_prompt_init(&b, d);
+    /* a: system text, 6 rows of an "image", a question; b: the same, then more */
+    add_text(&a, m, "You control a robot arm. Plan the next step.", true);
+    lm_prompt_add_embd(&a, rows, 6, 0, err);
+    add_text(&a, m, " What is on the table?", false);
+    add_text(&b, m, "You control a robot arm. Plan the next step.", true);
+    lm_prompt_add_embd(&b, rows, 6, 0, err);
+    add_text(&b, m, " What is on the table? Step 1 failed: the gripper slipped.", false);
+    int64_t shared = 0;
+    while (shared < a.n && shared < b.n && lm_prompt_key(&a, shared) == lm_prompt_key(&b, shared)) shared++;
+    printf("prompt a %lld positions, b %lld, shared %lld\n", (long long)a.n, (long long)b.n, (long long)shared);
+
+    struct { const char *what; lm_prompt *first, *second; int64_t want_reused; } cases[] = {
+        {"longer prompt after a shorter one", &a, &b, shared},
+        {"the same prompt again", &b, &b, b.n - 2},
+        {"a shorter prompt after a longer one", &b, &a, shared < a.n - 2 ? shared : a.n - 2},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        CHECK(lm_gen_prefill(g, cases[k].first, &r, err) == EM_OK, "%s: first: %s", cases[k].what, err);
+        gp = lm_gen_defaults(3, &greedy); /* generated tokens in the cache too */
+        gp.ignore_eog = true;
+        CHECK(lm_gen_generate(g, &gp, &r, err) == EM_OK, "%s: generate: %s", cases[k].what, err);
+        CHECK(lm_gen_prefill(g, cases[k].second, &r, err) == EM_OK, "%s: second: %s", cases[k].what, err);
+        CHECK(r.n_reused == cases[k].want_reused, "%s: reused %lld, want %lld", cases[k].what, (long long)r.n_reused,
+              (long long)cases[k].want_reused);
+        CHECK(lm_n_past(c) == cases[k].second->n, "%s: cache holds the prompt", cases[k].what);
+        memcpy(reused, lm_logits(c), (size_t)nv * sizeof *reused);
+        fresh_logits(m, cases[k].second, fresh);
+        same_as_fresh(cases[k].what, fresh, reused, nv, bitwise);
+    }
+    /* a different image row breaks the prefix there */
+    lm_prompt b2;
+    lm_prompt_init(&b2, d);
+    add_text(&b2, m, "You control a robot arm. Plan the next step.", true);
+    const int64_t n_sys = b2.n;
+    rows[3 * d + 5] += 0.25f;
+    lm_prompt_add_embd(&b2, rows, 6, 0, err);
+    add_text(&b2, m, " What is on the table?", false);
+    CHECK(lm_gen_prefill(g, &a, &r, err) == EM_OK && lm_gen_prefill(g, &b2, &r, err) == EM_OK, "changed row: %s", err);
+    CHECK(r.n_reused == n_sys + 3, "changed row 3: reused %lld, want %lld", (long long)r.n_reused, (long long)(n_sys + 3));
+    memcpy(reused, lm_logits(c), (size_t)nv * sizeof *reused);
+    fresh_logits(m, &b2, fresh);
+    same_as_fresh("changed row", fresh, reused, nv, bitwise);
+
+    /* refusals: empty, too long, wrong width */
+    lm_prompt e;
+    lm_prompt_init(&e, d);
+    CHECK(lm_gen_prefill(g, &e, &r, err) == EM_ERR_ARG, "empty prompt refused");
+    for (int i = 0; i < CTX; i++) add_text(&e, m, " a", false);
+    CHECK(lm_gen_prefill(g, &e, &r, err) == EM_ERR_RANGE && strstr(err, "context"), "long prompt refused: %s", err);
+    lm_prompt w;
+    lm_prompt_init(&w, d + 1);
+    lm_prompt_add_embd(&w, rows, 1, 0, err);
+    CHECK(lm_gen_prefill(g, &w, &r, err) == EM_ERR_ARG && strstr(err, "width"), "wrong width refused: %s", err);
+
+    lm_prompt_free(&w);
+    lm_prompt_free(&e);
+    lm_prompt_free(&b2);
+    lm_prompt_free(&a);
+    lm_prompt_free(&b);
+    lm_prompt_free(&p);
+    free(rows);
+    free(fresh);
+    free(reused);
+    lm_gen_free(g);
+    lm_ctx_free(c);
+    lm_model_free(m);
+    if (!strcmp(kind, "vulkan")) {
+        vk_backend_stats st;
+        vk_backend_get_stats(be, &st);
+        CHECK(st.validation_messages == 0, "%llu validation messages", st.validation_messages);
+    }
+    em_backend_free(be);
+    unlink(path);
+    return CHECK_DONE();
+}
