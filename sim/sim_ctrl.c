@@ -138,11 +138,13 @@ static const char *rec_str(const cJSON *r, const char *key) {
 
 static int replay_line(void *user, const char *line, size_t len, char *err) {
     sim_ctrl *s = user;
+    int shown = len < 80 ? (int)len : 80;
     cJSON *r = cJSON_ParseWithLength(line, len);
     const char *kind = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "rec"));
     if (!kind) {
         cJSON_Delete(r);
-        em_err(err, EM_ERR_FORMAT, "sim_ctrl: journal: a record that is not {\"rec\": ...}: %.80s", line);
+        /* line is not NUL-terminated: print at most len bytes of it */
+        em_err(err, EM_ERR_FORMAT, "sim_ctrl: journal: a record that is not {\"rec\": ...}: %.*s", shown, line);
         return -1;
     }
     const char *plan = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "plan"));
@@ -167,7 +169,7 @@ static int replay_line(void *user, const char *line, size_t len, char *err) {
             bad = 1;
         } else if (bad && (!msg || !plan)) {
             em_err(err, jm && !msg ? EM_ERR_NOMEM : EM_ERR_FORMAT,
-                   "sim_ctrl: journal: an %s record without its plan or step message: %.80s", kind, line);
+                   "sim_ctrl: journal: an %s record without its plan or step message: %.*s", kind, shown, line);
         }
         free(msg);
         if (bad) {
