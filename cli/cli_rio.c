@@ -79,3 +79,16 @@ int cli_rio_flag(rio_config *cfg, const char *endpoint_flag, int argc, char **ar
     cfg->n_allowed++;
     return 1;
 }
+
+/* Matched on the library's wording (robot_io/rio_config.c, rio_agent.c,
+ * rio_ctrl.c, rio_link.c say which phrases are matched here): the errors
+ * share one status code, and only the message tells them apart. */
+const char *cli_rio_advice(const char *endpoint_flag, const char *err) {
+    int bind = !strcmp(endpoint_flag, "--bind");
+    if (strstr(err, "without an own keypair")) return "; give --key FILE.key (from `ember keygen`)";
+    if (strstr(err, "no agent key is allowed")) return "; give --allow KEY.pub for each agent";
+    if (strstr(err, "controller's public key is not given")) return "; give --server-key FILE.pub";
+    if (strstr(err, "no command endpoint given")) return bind ? "; give --bind EP" : "; give --connect EP";
+    if (bind && strstr(err, "another controller bound there?")) return "; pick another --bind port";
+    return "";
+}

@@ -18,6 +18,12 @@
  * endpoint flag accepted is `endpoint_flag` ("--bind" or "--connect"). */
 int cli_rio_flag(rio_config *cfg, const char *endpoint_flag, int argc, char **argv, int *i, char *err);
 
+/* The flag that mends a robot-link error, as "; give --key FILE.key", or
+ * "" when none does. robot_io/ words its errors in rio_config's terms (a
+ * library has no flags); the command adds this where it prints the error.
+ * err is the message from rio_agent_create / rio_ctrl_create. */
+const char *cli_rio_advice(const char *endpoint_flag, const char *err);
+
 /* Usage lines for the shared flags. */
 extern const char cli_rio_usage[];
 

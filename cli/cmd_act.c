@@ -1,6 +1,7 @@
 /* cmd_act.c - `ember act`: run a scripted plan (PLAN.json) on a robot
- * controller through the agent-side library and print each step's fate as
- * it changes. Also the operator's buttons: --estop, --reset, --cancel.
+ * controller through the plan follower (agent/plan_follow.h) and print each
+ * step's fate as it changes. Also the operator's buttons: --estop, --reset,
+ * --cancel.
  *
  * Exit status: 0 every step done; 1 a step failed, the controller never
  * answered, or the time ran out; 2 bad usage or a bad plan file. Ctrl-C
@@ -10,12 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
-
 #include "cli_rio.h"
 #include "cli_util.h"
 #include "commands.h"
-#include "robot_io/rio_agent.h"
+#include "agent/plan_follow.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -51,24 +50,40 @@ static int interrupted(void) {
     return sigismember(&pending, SIGINT) || sigismember(&pending, SIGTERM);
 }
 
-/* One-shot operator command: send it, wait for its acknowledgement. */
-static int operator_cmd(rio_agent *a, const char *what, const char *arg, int wait_ms) {
-    ember_status st = !strcmp(what, "estop")   ? rio_agent_estop(a, arg)
-                      : !strcmp(what, "reset") ? rio_agent_reset(a)
-                                               : rio_agent_cancel(a, arg, NULL);
-    int64_t t0 = rio_mono_ms();
-    if (st) {
-        fprintf(stderr, "ember act: %s: %s\n", what, rio_agent_errmsg(a));
-        return 1;
-    }
-    rio_event ev;
-    while (rio_agent_pending(a) > 0 && rio_mono_ms() - t0 < wait_ms) rio_agent_poll(a, &ev, 20);
-    if (rio_agent_pending(a) > 0) {
-        fprintf(stderr, "ember act: %s not acknowledged within %d ms\n", what, wait_ms);
-        return 1;
-    }
-    printf("%s acknowledged in %lld ms\n", what, (long long)(rio_mono_ms() - t0));
-    return 0;
+/* The follower's hooks: each fate printed as it changes. */
+typedef struct act_out {
+    int quiet;
+    int peer_timeout_ms;
+    const char *plan_id;
+} act_out;
+
+static void print_fate(void *user, const agent_step_fate *f) {
+    const act_out *o = user;
+    if (o->quiet) return;
+    char what[512];
+    describe(f->step, what, sizeof what);
+    if (f->status == RIO_FB_FAILED)
+        printf("%s: failed %s: %s\n", what, f->reason, f->text);
+    else if (f->status == RIO_FB_DONE && f->run_s >= 0)
+        printf("%s: done (%.2f s)\n", what, f->run_s);
+    else
+        printf("%s: %s\n", what, rio_fb_status_name(f->status));
+    fflush(stdout);
+}
+
+static void print_link(void *user, int alive, int restarted) {
+    const act_out *o = user;
+    if (!alive)
+        fprintf(stderr, "ember act: controller lost (silent for %d ms); waiting for it\n", o->peer_timeout_ms);
+    else
+        fprintf(stderr, "ember act: controller back%s\n", restarted ? " after a restart; resuming the plan" : "");
+}
+
+static int stop_on_signal(void *user) {
+    const act_out *o = user;
+    if (!interrupted()) return 0;
+    fprintf(stderr, "ember act: interrupted; cancelling plan %s\n", o->plan_id);
+    return 1;
 }
 
 int ember_cmd_act(int argc, char **argv) {
@@ -143,120 +158,59 @@ int ember_cmd_act(int argc, char **argv) {
     sigprocmask(SIG_BLOCK, &block, NULL);
 
     int rc = 1;
-    rio_agent *a = rio_agent_create(&cfg, "agent", op ? 0 : RIO_SUB_STATE, stderr, err);
-    if (!a) { fprintf(stderr, "ember act: %s\n", err); free(steps); return 1; }
-    if (rio_agent_wait_ready(a, (int)(wait_s * 1000))) {
-        fprintf(stderr, "ember act: %s\n", rio_agent_errmsg(a));
+    act_out out = {quiet, cfg.peer_timeout_ms, plan_id};
+    agent_follow_hooks hooks = {print_fate, print_link, stop_on_signal, &out};
+    agent_follower *f = agent_follower_create(&cfg, &hooks, !op, stderr, err);
+    if (!f) { fprintf(stderr, "ember act: %s%s\n", err, cli_rio_advice("--connect", err)); free(steps); return 1; }
+    if (agent_follower_wait_ready(f, (int)(wait_s * 1000))) {
+        fprintf(stderr, "ember act: %s\n", agent_follower_errmsg(f));
         goto done;
     }
     if (op) {
-        rc = operator_cmd(a, op, op_arg, (int)(wait_s * 1000));
+        agent_operator_cmd cmd = !strcmp(op, "estop") ? AGENT_OP_ESTOP : !strcmp(op, "reset") ? AGENT_OP_RESET : AGENT_OP_CANCEL;
+        int64_t ms;
+        if (agent_follower_operate(f, cmd, op_arg, (int)(wait_s * 1000), &ms)) {
+            fprintf(stderr, "ember act: %s\n", agent_follower_errmsg(f));
+        } else {
+            printf("%s acknowledged in %lld ms\n", op, (long long)ms);
+            rc = 0;
+        }
         goto done;
     }
-    const rio_msg *hello = rio_agent_hello(a);
     if (check) {
-        for (int i = 0; i < n_steps; i++) {
-            char reason[RIO_NAME_LEN];
-            if (rio_step_check(hello->u.hello.skills, hello->u.hello.n_skills, &steps[i], reason, err)) {
-                fprintf(stderr, "ember act: %s: step %s: %s (controller %s; --no-check sends it anyway)\n", plan_path,
-                        steps[i].step_id, err, hello->from);
-                rc = 2;
-                goto done;
-            }
+        int bad = agent_follower_check(f, steps, n_steps, err);
+        if (bad >= 0) {
+            fprintf(stderr, "ember act: %s: step %s: %s (controller %s; --no-check sends it anyway)\n", plan_path,
+                    steps[bad].step_id, err, agent_follower_hello(f)->from);
+            rc = 2;
+            goto done;
         }
     }
-    if (rio_agent_send_plan(a, plan_id, steps, n_steps)) {
-        fprintf(stderr, "ember act: %s\n", rio_agent_errmsg(a));
-        goto done;
-    }
-    int64_t t0 = rio_mono_ms(), *started = calloc((size_t)n_steps, sizeof *started);
-    char *goal_fields = NULL;
-    int64_t finished_at = 0;
-    if (!started) { fprintf(stderr, "ember act: out of memory\n"); goto done; }
-    for (;;) {
-        int open = 0, failed = 0;
-        for (int i = 0; i < n_steps; i++) {
-            int s = rio_agent_step_status(a, steps[i].step_id);
-            if (s < RIO_FB_DONE) open++;
-            if (s == RIO_FB_FAILED) failed++;
-        }
-        if (!open && !finished_at) finished_at = rio_mono_ms();
-        /* after the last fate, wait briefly for a state that includes it */
-        if (finished_at && rio_mono_ms() - finished_at > 600) {
-            printf("plan %s: %d of %d steps done%s\n", plan_id, n_steps - failed, n_steps, failed ? ", failed" : "");
-            rc = failed ? 1 : 0;
-            break;
-        }
-        if (interrupted()) {
-            fprintf(stderr, "ember act: interrupted; cancelling plan %s\n", plan_id);
-            rio_agent_cancel(a, plan_id, NULL);
-            rio_event ev;
-            for (int64_t t = rio_mono_ms(); rio_agent_pending(a) && rio_mono_ms() - t < 1000;) rio_agent_poll(a, &ev, 20);
-            rc = 130;
-            break;
-        }
-        if (rio_mono_ms() - t0 > (int64_t)(timeout_s * 1000)) {
-            fprintf(stderr, "ember act: timed out after %.0f s with %d step(s) unfinished\n", timeout_s, open);
-            rc = 1;
-            break;
-        }
-        rio_event ev;
-        int r = rio_agent_poll(a, &ev, 100);
-        if (r < 0) { fprintf(stderr, "ember act: %s\n", rio_agent_errmsg(a)); break; }
-        if (r == 0) continue;
-        if (ev.type == RIO_EV_PEER_LOST) {
-            fprintf(stderr, "ember act: controller lost (silent for %d ms); waiting for it\n", cfg.peer_timeout_ms);
-        } else if (ev.type == RIO_EV_PEER_BACK) {
-            fprintf(stderr, "ember act: controller back%s\n", ev.restarted ? " after a restart; resuming the plan" : "");
-        } else if (ev.type == RIO_EV_STATE && ev.msg->u.state.fields_json) {
-            free(goal_fields);
-            goal_fields = strdup(ev.msg->u.state.fields_json);
-        } else if (ev.type == RIO_EV_FEEDBACK && strcmp(ev.msg->plan_id, plan_id) == 0) {
-            int k = -1;
-            for (int i = 0; i < n_steps; i++)
-                if (!strcmp(steps[i].step_id, ev.msg->step_id)) k = i;
-            if (k < 0 || quiet) continue;
-            char what[512];
-            describe(&steps[k], what, sizeof what);
-            const rio_feedback *fb = &ev.msg->u.feedback;
-            if (fb->status == RIO_FB_RUNNING) started[k] = rio_mono_ms();
-            if (fb->status == RIO_FB_FAILED)
-                printf("%s: failed %s: %s\n", what, fb->reason, fb->text);
-            else if (fb->status == RIO_FB_DONE && started[k])
-                printf("%s: done (%.2f s)\n", what, (double)(rio_mono_ms() - started[k]) / 1000.0);
-            else
-                printf("%s: %s\n", what, rio_fb_status_name(fb->status));
-            fflush(stdout);
-        }
+    agent_follow_result res;
+    if (agent_follower_run(f, plan_id, steps, n_steps, (int)(timeout_s * 1000), &res))
+        fprintf(stderr, "ember act: %s\n", agent_follower_errmsg(f));
+    if (res.end == AGENT_FOLLOW_FINISHED) {
+        printf("plan %s: %d of %d steps done%s\n", plan_id, n_steps - res.n_failed, n_steps, res.n_failed ? ", failed" : "");
+        rc = res.n_failed ? 1 : 0;
+    } else if (res.end == AGENT_FOLLOW_TIMED_OUT) {
+        fprintf(stderr, "ember act: timed out after %.0f s with %d step(s) unfinished\n", timeout_s, res.n_open);
+    } else if (res.end == AGENT_FOLLOW_STOPPED) {
+        rc = 130;
     }
     /* The controller's own judgement, when its state carries a goal. */
-    if (goal_fields && (rc == 0 || rc == 1)) {
-        cJSON *j = cJSON_Parse(goal_fields);
-        cJSON *goal = cJSON_GetObjectItemCaseSensitive(j, "goal");
-        cJSON *met = cJSON_GetObjectItemCaseSensitive(goal, "met");
-        const char *text = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(goal, "text"));
-        if (cJSON_IsBool(met)) {
-            printf("goal: %s%s%s\n", cJSON_IsTrue(met) ? "met" : "not met", text ? " - " : "", text ? text : "");
-            if (!cJSON_IsTrue(met)) rc = 1;
-        }
-        cJSON_Delete(j);
-    }
-    free(goal_fields);
-    free(started);
-    /* leave only when the controller has our last acks */
-    for (int64_t t = rio_mono_ms(); rio_agent_pending(a) && rio_mono_ms() - t < 500;) {
-        rio_event ev;
-        rio_agent_poll(a, &ev, 20);
+    if (res.goal >= 0 && rc != 130) {
+        printf("goal: %s%s%s\n", res.goal ? "met" : "not met", res.goal_text[0] ? " - " : "", res.goal_text);
+        if (!res.goal) rc = 1;
     }
 done:
     {
-        const rio_stats *s = rio_agent_stats(a);
+        const rio_stats *s = agent_follower_stats(f);
         if (s->malformed || s->version_refused || s->oversized || s->refused)
             fprintf(stderr, "ember act: refused %llu malformed, %llu wrong-version, %llu oversized, %llu other messages\n",
                     (unsigned long long)s->malformed, (unsigned long long)s->version_refused,
                     (unsigned long long)s->oversized, (unsigned long long)s->refused);
     }
-    rio_agent_free(a);
+    agent_follower_free(f);
     free(steps);
     return rc;
 }

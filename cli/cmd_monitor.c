@@ -107,7 +107,7 @@ int ember_cmd_monitor(int argc, char **argv) {
     sigprocmask(SIG_BLOCK, &block, NULL);
 
     rio_agent *a = rio_agent_create(&cfg, "monitor", RIO_SUB_STATE | (frames ? RIO_SUB_FRAMES : 0), stderr, err);
-    if (!a) { fprintf(stderr, "ember monitor: %s\n", err); return 1; }
+    if (!a) { fprintf(stderr, "ember monitor: %s%s\n", err, cli_rio_advice("--connect", err)); return 1; }
     int rc = 0;
     if (rio_agent_wait_ready(a, (int)(wait_s * 1000))) {
         fprintf(stderr, "ember monitor: %s\n", rio_agent_errmsg(a));

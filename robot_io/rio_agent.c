@@ -316,7 +316,9 @@ rio_agent *rio_agent_create(const rio_config *cfg_in, const char *role, int subs
     rio_config cfg = *cfg_in;
     if (rio_config_finish(&cfg, err)) return NULL;
     if (cfg.curve && !cfg.server_key[0]) {
-        em_err(err, EM_ERR_ARG, "rio_agent_create: CurveZMQ is on but the controller's public key is not given (--server-key FILE.pub)");
+        /* rio_config's terms; cli_rio_advice matches "controller's public key is not given" */
+        em_err(err, EM_ERR_ARG, "rio_agent_create: CurveZMQ is on but the controller's public key is not given "
+               "(server_key is empty), so the agent cannot tell the controller from an impostor");
         return NULL;
     }
     rio_agent *a = calloc(1, sizeof *a);

@@ -61,7 +61,11 @@ static ember_status check_endpoint(const char *ep, const char *what, char *err) 
 
 ember_status rio_config_finish(rio_config *cfg, char *err) {
     ember_status st;
-    if (!cfg->endpoint[0]) return em_err(err, EM_ERR_ARG, "rio_config: no endpoint given (--bind/--connect or \"endpoint\")");
+    /* These messages name rio_config's fields, not a program's flags; the
+     * command line adds its flags (cli/cli_rio.c, cli_rio_advice, matches
+     * "no command endpoint" and "without an own keypair"). */
+    if (!cfg->endpoint[0])
+        return em_err(err, EM_ERR_ARG, "rio_config: no command endpoint given (endpoint, or \"endpoint\" in a config file)");
     if ((st = check_endpoint(cfg->endpoint, "command", err))) return st;
     if (!cfg->state_endpoint[0] && (st = derive(cfg->endpoint, 1, "state", cfg->state_endpoint, err))) return st;
     if (!cfg->frame_endpoint[0] && (st = derive(cfg->endpoint, 2, "frames", cfg->frame_endpoint, err))) return st;
@@ -73,8 +77,8 @@ ember_status rio_config_finish(rio_config *cfg, char *err) {
     if (cfg->resend_ms < 1 || cfg->state_hwm < 1 || cfg->frame_hwm < 1)
         return em_err(err, EM_ERR_ARG, "rio_config: resend_ms, state_hwm and frame_hwm must be >= 1");
     if (!cfg->curve && (cfg->n_allowed || cfg->server_key[0]))
-        return em_err(err, EM_ERR_ARG, "rio_config: %s given without an own keypair (--key FILE.key): the link would "
-                      "run unencrypted and open to anyone", cfg->n_allowed ? "allowed agent keys" : "a server key");
+        return em_err(err, EM_ERR_ARG, "rio_config: %s given without an own keypair (curve off, no public_key/secret_key): "
+                      "the link would run unencrypted and open to anyone", cfg->n_allowed ? "allowed agent keys" : "a server key");
     if (!cfg->name[0]) strcpy(cfg->name, "ember");
     return EM_OK;
 }

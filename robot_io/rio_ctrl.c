@@ -517,7 +517,9 @@ rio_ctrl *rio_ctrl_create(const rio_config *cfg_in, const rio_hello *hello, cons
     rio_config cfg = *cfg_in;
     if (rio_config_finish(&cfg, err)) return NULL;
     if (cfg.curve && !cfg.n_allowed) {
-        em_err(err, EM_ERR_ARG, "rio_ctrl_create: CurveZMQ is on but no agent key is allowed (give --allow KEY.pub)");
+        /* rio_config's terms; cli_rio_advice matches "no agent key is allowed" */
+        em_err(err, EM_ERR_ARG, "rio_ctrl_create: CurveZMQ is on but no agent key is allowed (n_allowed is 0), "
+               "so every agent would be refused");
         return NULL;
     }
     rio_ctrl *c = calloc(1, sizeof *c);

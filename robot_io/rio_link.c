@@ -180,8 +180,9 @@ void *rio_link_socket(rio_link *l, int type, const char *endpoint, int bind, int
     }
     if ((bind ? zmq_bind(s, endpoint) : zmq_connect(s, endpoint)) != 0) {
         int e = zmq_errno();
+        /* cli_rio_advice matches "another controller bound there?" to name its flag */
         em_err(err, EM_ERR_IO, "rio: %s %s: %s%s", bind ? "bind" : "connect", endpoint, zmq_strerror(e),
-               e == EADDRINUSE ? " (another controller running? pick another --bind port)" : "");
+               e == EADDRINUSE ? " (another controller bound there?)" : "");
         zmq_close(s);
         return NULL;
     }

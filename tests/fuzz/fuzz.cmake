@@ -1,4 +1,4 @@
-# Fuzz targets: the robot message codec (robot_io/rio_msg.c, fuzz_rio_msg)
+# Fuzz targets: the robot message codec (robot_io/rio_msg*.c, fuzz_rio_msg)
 # and the image decoders (vision/png.c, vision/jpeg.c with vision/exif.c:
 # fuzz_png, fuzz_jpeg), each a ctest test labelled `fuzz`.
 #
@@ -95,9 +95,10 @@ function(ember_fuzz_target name)
 endfunction()
 
 ember_fuzz_target(fuzz_rio_msg SECONDS 30
-  SOURCES ${CMAKE_SOURCE_DIR}/robot_io/rio_msg.c ${CMAKE_SOURCE_DIR}/robot_io/rio_util.c
+  SOURCES ${CMAKE_SOURCE_DIR}/robot_io/rio_msg.c ${CMAKE_SOURCE_DIR}/robot_io/rio_msg_decode.c
+          ${CMAKE_SOURCE_DIR}/robot_io/rio_msg_encode.c ${CMAKE_SOURCE_DIR}/robot_io/rio_util.c
           ${CMAKE_SOURCE_DIR}/core/status.c
-  HEADERS ${CMAKE_SOURCE_DIR}/robot_io/rio_msg.h ${CMAKE_SOURCE_DIR}/robot_io/rio.h
+  HEADERS ${CMAKE_SOURCE_DIR}/robot_io/rio_msg.h ${CMAKE_SOURCE_DIR}/robot_io/rio_msg_codec.h ${CMAKE_SOURCE_DIR}/robot_io/rio.h
           ${CMAKE_SOURCE_DIR}/core/status.h
   PKGS CJSON
   FALLBACK_LIBS ember_rio)

@@ -1,0 +1,195 @@
+/* plan_follow.c - the plan follower (plan_follow.h): a plan's steps out
+ * over the robot link, their fates back to the caller's hooks. Moved out of
+ * `ember act` so the agent loop and tests can follow plans too. */
+#include "agent/plan_follow.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+/* After the last fate, how long to wait for a state message that includes
+ * it (state comes at 10 Hz from the sim; 600 ms covers a few lost ones). */
+#define FOLLOW_SETTLE_MS 600
+/* How long a poll waits: also how often the stop hook is asked. */
+#define FOLLOW_POLL_MS 100
+/* Leaving: the controller should have our last acks, or it resends its
+ * feedback to nobody until it declares us lost. */
+#define FOLLOW_DRAIN_MS 500
+/* A stopped plan's cancel gets this long to be acknowledged. */
+#define FOLLOW_CANCEL_MS 1000
+
+struct agent_follower {
+    rio_agent *a;
+    agent_follow_hooks hooks;
+    char errmsg[EM_ERR_LEN];
+};
+
+agent_follower *agent_follower_create(const rio_config *cfg, const agent_follow_hooks *hooks, int subscribe_state,
+                                      FILE *log, char *err) {
+    agent_follower *f = calloc(1, sizeof *f);
+    if (!f) {
+        em_err(err, EM_ERR_NOMEM, "agent_follower_create: out of memory");
+        return NULL;
+    }
+    if (hooks) f->hooks = *hooks;
+    if (!(f->a = rio_agent_create(cfg, "agent", subscribe_state ? RIO_SUB_STATE : 0, log, err))) {
+        free(f);
+        return NULL;
+    }
+    return f;
+}
+
+void agent_follower_free(agent_follower *f) {
+    if (!f) return;
+    rio_agent_free(f->a);
+    free(f);
+}
+
+static ember_status link_err(agent_follower *f, ember_status st) {
+    return em_err(f->errmsg, st < 0 ? st : EM_ERR_IO, "%s", rio_agent_errmsg(f->a));
+}
+
+ember_status agent_follower_wait_ready(agent_follower *f, int timeout_ms) {
+    ember_status st = rio_agent_wait_ready(f->a, timeout_ms);
+    return st ? link_err(f, st) : EM_OK;
+}
+
+const rio_msg *agent_follower_hello(const agent_follower *f) { return rio_agent_hello(f->a); }
+
+int agent_follower_check(const agent_follower *f, const rio_step *steps, int n_steps, char *err) {
+    const rio_msg *hello = rio_agent_hello(f->a);
+    if (!hello) {
+        em_err(err, EM_ERR_ARG, "agent_follower_check: the controller has not said what it offers yet");
+        return n_steps > 0 ? 0 : -1;
+    }
+    for (int i = 0; i < n_steps; i++) {
+        char reason[RIO_NAME_LEN];
+        if (rio_step_check(hello->u.hello.skills, hello->u.hello.n_skills, &steps[i], reason, err)) return i;
+    }
+    return -1;
+}
+
+/* Wait until nothing we sent is unacknowledged, for at most ms. */
+static void drain(agent_follower *f, int ms) {
+    rio_event ev;
+    for (int64_t t = rio_mono_ms(); rio_agent_pending(f->a) && rio_mono_ms() - t < ms;) rio_agent_poll(f->a, &ev, 20);
+}
+
+/* The goal's verdict from the controller's named state fields, if it
+ * publishes one ({"goal": {"met": bool, "text": "..."}}, sim/README.md). */
+static void read_goal(const char *fields, agent_follow_result *res) {
+    cJSON *j = fields ? cJSON_Parse(fields) : NULL;
+    cJSON *goal = cJSON_GetObjectItemCaseSensitive(j, "goal");
+    cJSON *met = cJSON_GetObjectItemCaseSensitive(goal, "met");
+    const char *text = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(goal, "text"));
+    if (cJSON_IsBool(met)) {
+        res->goal = cJSON_IsTrue(met) ? 1 : 0;
+        snprintf(res->goal_text, sizeof res->goal_text, "%s", text ? text : "");
+    }
+    cJSON_Delete(j);
+}
+
+static void on_feedback(agent_follower *f, const rio_msg *m, const rio_step *steps, int n_steps, int64_t *started) {
+    int k = -1;
+    for (int i = 0; i < n_steps; i++)
+        if (!strcmp(steps[i].step_id, m->step_id)) k = i;
+    if (k < 0) return;
+    const rio_feedback *fb = &m->u.feedback;
+    if (fb->status == RIO_FB_RUNNING) started[k] = rio_mono_ms();
+    agent_step_fate fate = {k, &steps[k], fb->status, "", "", -1};
+    if (fb->status == RIO_FB_FAILED) {
+        fate.reason = fb->reason;
+        fate.text = fb->text;
+    } else if (fb->status == RIO_FB_DONE && started[k]) {
+        fate.run_s = (double)(rio_mono_ms() - started[k]) / 1000.0;
+    }
+    if (f->hooks.fate) f->hooks.fate(f->hooks.user, &fate);
+}
+
+ember_status agent_follower_run(agent_follower *f, const char *plan_id, const rio_step *steps, int n_steps,
+                                int timeout_ms, agent_follow_result *res) {
+    memset(res, 0, sizeof *res);
+    res->end = AGENT_FOLLOW_LINK_FAILED;
+    res->n_steps = res->n_open = n_steps;
+    res->goal = -1;
+    ember_status st = rio_agent_send_plan(f->a, plan_id, steps, n_steps);
+    if (st) return link_err(f, st);
+    int64_t t0 = rio_mono_ms(), finished_at = 0;
+    int64_t *started = calloc(n_steps > 0 ? (size_t)n_steps : 1, sizeof *started); /* ms a step was heard running */
+    char *fields = NULL; /* the latest state's named fields */
+    if (!started) return em_err(f->errmsg, EM_ERR_NOMEM, "agent_follower_run: out of memory for %d steps", n_steps);
+    for (;;) {
+        int open = 0, failed = 0;
+        for (int i = 0; i < n_steps; i++) {
+            int s = rio_agent_step_status(f->a, steps[i].step_id);
+            if (s < RIO_FB_DONE) open++;
+            if (s == RIO_FB_FAILED) failed++;
+        }
+        res->n_open = open;
+        res->n_failed = failed;
+        res->n_done = n_steps - open - failed;
+        if (!open && !finished_at) finished_at = rio_mono_ms();
+        if (finished_at && rio_mono_ms() - finished_at > FOLLOW_SETTLE_MS) {
+            res->end = AGENT_FOLLOW_FINISHED;
+            break;
+        }
+        if (f->hooks.stop && f->hooks.stop(f->hooks.user)) {
+            rio_agent_cancel(f->a, plan_id, NULL);
+            drain(f, FOLLOW_CANCEL_MS);
+            res->end = AGENT_FOLLOW_STOPPED;
+            break;
+        }
+        if (rio_mono_ms() - t0 > (int64_t)timeout_ms) {
+            res->end = AGENT_FOLLOW_TIMED_OUT;
+            break;
+        }
+        rio_event ev;
+        int r = rio_agent_poll(f->a, &ev, FOLLOW_POLL_MS);
+        if (r < 0) {
+            st = link_err(f, (ember_status)r);
+            break;
+        }
+        if (r == 0) continue;
+        if (ev.type == RIO_EV_PEER_LOST || ev.type == RIO_EV_PEER_BACK) {
+            if (f->hooks.link) f->hooks.link(f->hooks.user, ev.type == RIO_EV_PEER_BACK, ev.restarted);
+        } else if (ev.type == RIO_EV_STATE && ev.msg->u.state.fields_json) {
+            char *copy = strdup(ev.msg->u.state.fields_json);
+            if (copy) { /* without memory we judge by an older state, or none */
+                free(fields);
+                fields = copy;
+            }
+        } else if (ev.type == RIO_EV_FEEDBACK && !strcmp(ev.msg->plan_id, plan_id)) {
+            on_feedback(f, ev.msg, steps, n_steps, started);
+        }
+    }
+    read_goal(fields, res);
+    free(fields);
+    free(started);
+    drain(f, FOLLOW_DRAIN_MS); /* leave only when the controller has our last acks */
+    return st;
+}
+
+ember_status agent_follower_operate(agent_follower *f, agent_operator_cmd cmd, const char *arg, int wait_ms,
+                                    int64_t *ack_ms) {
+    static const char *const names[] = {"estop", "reset", "cancel"};
+    ember_status st;
+    if ((unsigned)cmd > AGENT_OP_CANCEL)
+        return em_err(f->errmsg, EM_ERR_ARG, "agent_follower_operate: command %d unknown", (int)cmd);
+    if (cmd == AGENT_OP_CANCEL && !arg)
+        return em_err(f->errmsg, EM_ERR_ARG, "agent_follower_operate: cancel needs a plan id");
+    st = cmd == AGENT_OP_ESTOP   ? rio_agent_estop(f->a, arg)
+         : cmd == AGENT_OP_RESET ? rio_agent_reset(f->a)
+                                 : rio_agent_cancel(f->a, arg, NULL);
+    int64_t t0 = rio_mono_ms();
+    if (st) return em_err(f->errmsg, st, "%s: %s", names[cmd], rio_agent_errmsg(f->a));
+    rio_event ev;
+    while (rio_agent_pending(f->a) > 0 && rio_mono_ms() - t0 < wait_ms) rio_agent_poll(f->a, &ev, 20);
+    if (rio_agent_pending(f->a) > 0)
+        return em_err(f->errmsg, EM_ERR_IO, "%s not acknowledged within %d ms", names[cmd], wait_ms);
+    if (ack_ms) *ack_ms = rio_mono_ms() - t0;
+    return EM_OK;
+}
+
+const rio_stats *agent_follower_stats(const agent_follower *f) { return rio_agent_stats(f->a); }
+const char *agent_follower_errmsg(const agent_follower *f) { return f->errmsg; }
