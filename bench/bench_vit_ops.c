@@ -17,7 +17,7 @@
 #include <time.h>
 
 #include "core/backend.h"
-#include "core/vk_backend.h"
+#include "core/vulkan/vk_backend.h"
 
 #define N_TOK 1024
 #define DIM 768

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "core/vk_backend.h"
+#include "core/vulkan/vk_backend.h"
 
 char *cli_read_file(const char *cmd, const char *path, size_t *n, char *err) {
     FILE *f = fopen(path, "rb");

@@ -30,7 +30,7 @@
 #include "vk_test_util.h"
 
 #include "core/types.h"
-#include "core/vk_internal.h"
+#include "core/vulkan/vk_internal.h"
 
 #define TOL_F32 1e-5
 #define TOL_F16 2e-3

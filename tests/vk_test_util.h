@@ -16,7 +16,7 @@
 
 #include "check.h"
 #include "core/backend.h"
-#include "core/vk_backend.h"
+#include "core/vulkan/vk_backend.h"
 
 typedef struct vkt {
     em_backend *cpu, *vk;

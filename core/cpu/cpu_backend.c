@@ -13,10 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend.h"
+#include "core/backend.h"
 #include "cpu_kernels.h"
 #include "cpu_ops.h"
-#include "threadpool.h"
+#include "core/threadpool.h"
 
 /* Below this many float ops' worth of work, do it on one thread. */
 #define CPU_PARALLEL_MIN 16384

@@ -44,7 +44,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "backend.h"
+#include "core/backend.h"
 
 typedef struct vk_backend_params {
     int device;        /* index as vk_devices_print lists them; -1: choose
