@@ -161,9 +161,4 @@ static inline void em_backend_release(em_backend *be, em_tensor *t) { be->ops->r
 static inline ember_status em_backend_wrap(em_backend *be, em_tensor *t, const void *host, char *err) { return be->ops->wrap(be, t, host, err); }
 static inline ember_status em_backend_sync(em_backend *be, char *err) { return be->ops->sync(be, err); }
 
-/* The CPU backend, with n_threads workers (>= 1). */
-em_backend *cpu_backend_create(int n_threads, char *err);
-/* The instruction set the CPU backend's kernels use ("avx512", "scalar", ...). */
-const char *cpu_backend_isa(const em_backend *be);
-
 #endif

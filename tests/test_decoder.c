@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "core/backend.h"
+#include "core/cpu/cpu_backend.h"
 #include "core/cpu/cpu_kernels.h"
 #include "core/gguf.h"
 #include "lm/model.h"
