@@ -13,7 +13,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/cpu_kernels.h"
+#include "core/cpu/cpu_kernels.h"
 
 static double now(void) {
     struct timespec ts;

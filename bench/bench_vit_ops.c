@@ -17,7 +17,8 @@
 #include <time.h>
 
 #include "core/backend.h"
-#include "core/vk_backend.h"
+#include "core/cpu/cpu_backend.h"
+#include "core/vulkan/vk_backend.h"
 
 #define N_TOK 1024
 #define DIM 768
@@ -119,7 +120,7 @@ int main(int argc, char **argv) {
     em_backend_free(cpu);
     if (vk_backend_built()) {
         vk_backend_params p = {.device = -1};
-        em_backend *vk = vk_backend_create(&p, err);
+        em_backend *vk = vk_backend_create(&p, NULL, err);
         if (!vk) {
             printf("vulkan: %s\n", err);
         } else {

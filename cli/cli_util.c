@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "core/vk_backend.h"
+#include "core/backend_open.h"
 
 char *cli_read_file(const char *cmd, const char *path, size_t *n, char *err) {
     FILE *f = fopen(path, "rb");
@@ -81,26 +81,27 @@ em_backend *cli_backend_open(const char *kind, int device, int threads, const ch
     prog->total = model_path && stat(model_path, &sb) == 0 ? (size_t)sb.st_size : 0;
     prog->last_pct = -10;
     const bool show = !quiet && prog->total >= (256u << 20);
-    if (!strcmp(kind, "vulkan") || !strcmp(kind, "auto")) {
-        vk_backend_params vp = {.device = device, .require_gpu = !strcmp(kind, "auto") && device < 0,
-                                .progress = show ? on_upload : NULL, .progress_user = prog};
-        char verr[EM_ERR_LEN];
-        em_backend *be = vk_backend_create(&vp, verr);
-        if (be) {
-            snprintf(desc, desc_len, "vulkan: %s%s", vk_backend_device_name(be), vk_backend_is_gpu(be) ? "" : " (CPU device)");
-            return be;
-        }
-        if (!strcmp(kind, "vulkan")) {
-            em_err(err, EM_ERR_UNSUPPORTED, "--backend vulkan: %s", verr);
-            return NULL;
-        }
-        if (!quiet) fprintf(stderr, "ember: no Vulkan GPU (%s); running on the CPU\n", verr);
-    } else if (strcmp(kind, "cpu") != 0) {
-        em_err(err, EM_ERR_ARG, "--backend '%s': expected auto, vulkan or cpu", kind);
+    em_backend_spec spec = {.kind = kind, .device = device, .threads = threads,
+                            .progress = show ? on_upload : NULL, .progress_user = prog};
+    em_backend_report rep;
+    char oerr[EM_ERR_LEN];
+    em_backend *be = em_backend_open(&spec, &rep, oerr);
+    if (!be) {
+        /* The library says what is missing; the flags to do without it are
+         * the command line's to add. */
+        if (rep.vulkan_status == EM_ERR_UNSUPPORTED)
+            em_err(err, EM_ERR_UNSUPPORTED, "--backend %s: %s (use --backend cpu)", kind, oerr);
+        else if (rep.vulkan_status == EM_ERR_ARG)
+            em_err(err, EM_ERR_ARG, "--backend %s: %s (see `ember devices`)", kind, oerr);
+        else if (rep.vulkan_status != EM_OK)
+            em_err(err, rep.vulkan_status, "--backend %s: %s", kind, oerr);
+        else
+            snprintf(err, EM_ERR_LEN, "%s", oerr);
         return NULL;
     }
-    em_backend *be = cpu_backend_create(threads, err);
-    if (be) snprintf(desc, desc_len, "cpu: %d threads, %s", threads, cpu_backend_isa(be));
+    if (rep.vulkan_status != EM_OK && !quiet)
+        fprintf(stderr, "ember: no Vulkan GPU (%s); running on the CPU\n", rep.vulkan_err);
+    snprintf(desc, desc_len, "%s", rep.desc);
     return be;
 }
 

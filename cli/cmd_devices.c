@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "commands.h"
-#include "core/vk_backend.h"
+#include "core/vulkan/vk_backend.h"
 
 int ember_cmd_devices(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {

@@ -12,7 +12,7 @@
 #include "cli_util.h"
 #include "commands.h"
 #include "core/backend.h"
-#include "core/vk_backend.h"
+#include "core/vulkan/vk_backend.h"
 #include "lm/chat.h"
 #include "lm/generate.h"
 #include "lm/model.h"

@@ -1,9 +1,11 @@
 /* backend.h - the compute interface every model part is written against.
  *
  * A backend is a table of function pointers plus its own context, as in ggml:
- * the CPU backend (cpu_backend.c) is the reference; the Vulkan backend
- * implements the same table. A matmul, a norm, an attention is written once per
- * backend, not once per model.
+ * the CPU backend (core/cpu/) is the reference; the Vulkan backend
+ * (core/vulkan/) implements the same table. A matmul, a norm, an attention is
+ * written once per backend, not once per model. Nothing here names a backend:
+ * they are created by core/cpu/cpu_backend.h, core/vulkan/vk_backend.h, or by
+ * name through core/backend_open.h.
  *
  * Tensors are views: a type, up to 4 dims (ne[0] contiguous) and byte strides.
  * Their memory belongs to a backend: em_backend_alloc gives a tensor backend
@@ -14,8 +16,9 @@
  * Ops are recorded in call order and may run asynchronously; a backend may run
  * each one at once (CPU) or batch them (Vulkan). em_backend_sync waits for
  * everything recorded and reports the first failure. Ops do not fail
- * individually: shapes are the caller's contract (checked by assertions in
- * debug builds); run-time failures surface at sync.
+ * individually: shapes are the caller's contract, not checked at run time
+ * (a wrong shape is a bug in the model code; tests/ compares every op of
+ * every backend with the CPU's); run-time failures surface at sync.
  *
  * Threads: a backend is used by one thread at a time. */
 #ifndef EMBER_BACKEND_H
@@ -64,6 +67,10 @@ typedef struct em_attn_params {
     float scale;       /* 1/sqrt(head_dim) */
 } em_attn_params;
 
+/* What supports() is asked about. Each backend's supports() lists every op
+ * (no default: a new op is a -Wswitch error) and its ops table checks
+ * EM_OP_COUNT, so adding an op stops the build until every backend says what
+ * it does with it. */
 enum em_op {
     EM_OP_GET_ROWS,
     EM_OP_RMS_NORM,
@@ -154,16 +161,12 @@ struct em_backend {
     void *ctx;
 };
 
-/* Thin wrappers, so call sites read em_backend_matmul(be, ...). */
+/* Wrappers for the lifetime calls; ops are called through be->ops
+ * (be->ops->matmul(be, ...)), checking optional members for NULL. */
 static inline void em_backend_free(em_backend *be) { if (be) be->ops->free(be); }
 static inline ember_status em_backend_alloc(em_backend *be, em_tensor *t, char *err) { return be->ops->alloc(be, t, err); }
 static inline void em_backend_release(em_backend *be, em_tensor *t) { be->ops->release(be, t); }
 static inline ember_status em_backend_wrap(em_backend *be, em_tensor *t, const void *host, char *err) { return be->ops->wrap(be, t, host, err); }
 static inline ember_status em_backend_sync(em_backend *be, char *err) { return be->ops->sync(be, err); }
-
-/* The CPU backend, with n_threads workers (>= 1). */
-em_backend *cpu_backend_create(int n_threads, char *err);
-/* The instruction set the CPU backend's kernels use ("avx512", "scalar", ...). */
-const char *cpu_backend_isa(const em_backend *be);
 
 #endif

@@ -1,6 +1,6 @@
 /* common.glsl - what every Ember compute shader shares.
  *
- * Bindings (see core/vk_internal.h): binding 0 is the params uniform block,
+ * Bindings (see core/vulkan/vk_internal.h): binding 0 is the params uniform block,
  * declared by each shader as
  *     layout(set = 0, binding = 0, std140) uniform Params { uint n; ... } P;
  * with scalar members only; bindings 1.. are storage buffers.

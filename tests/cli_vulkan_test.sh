@@ -17,7 +17,10 @@ if "$ember" devices >"$tmp/dev" 2>&1; then
     expect 0 "no Vulkan GPU.*running on the CPU" -- "$ember" generate -m "$tmp/m.gguf" -p hi -n 2 --backend auto
   fi
   expect 0 "vulkan: submits=" -- "$ember" generate -m "$tmp/m.gguf" -p hi -n 4 --backend vulkan
-  expect 1 "device 9 asked for" -- "$ember" generate -m "$tmp/m.gguf" -p hi -n 2 --backend vulkan --device 9
+  # the library names the problem; the command line adds the flag or command
+  expect 1 "device 9 asked for.*see .ember devices." -- "$ember" generate -m "$tmp/m.gguf" -p hi -n 2 --backend vulkan --device 9
+  VK_ICD_FILENAMES=/nonexistent.json expect 1 "--backend vulkan: vulkan: no Vulkan driver.*\(use --backend cpu\)" -- \
+    "$ember" generate -m "$tmp/m.gguf" -p hi -n 2 --backend vulkan
   # a device too small: the weights, then the KV cache, named in a clean failure
   EMBER_VK_MAX_MEMORY=1000000 expect 1 "out of device memory.*weight token_embd" -- "$ember" generate -m "$tmp/m.gguf" -p hi --backend vulkan
   EMBER_VK_MAX_MEMORY=30000000 expect 1 "out of device memory.*k_cache" -- "$ember" generate -m "$tmp/m.gguf" -p hi --backend vulkan --ctx 1000000

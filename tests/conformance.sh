@@ -28,7 +28,7 @@
 # llama.cpp and 1.2e-2 between Ember's own scalar and AVX-512 paths).
 #
 # Bit-level agreement: Ember's x86 kernels sum where llama.cpp's CPU backend
-# sums on the same machine (see core/cpu_kernels.h), so on the CPU backend, when
+# sums on the same machine (see core/cpu/cpu_kernels.h), so on the CPU backend, when
 # Ember's kernels (AVX2 or AVX-512) and the build of ggml llama.cpp loads
 # (bench/peer/peer.mjs variant: "haswell" for AVX2, "zen4", "icelake"... for
 # AVX-512) are a matching pair, F32 and F16 models (and BF16 ones on AVX2)
@@ -50,7 +50,7 @@
 # the limit-mode ctest tests run --gen 16: every variant (deep30 with its 30
 # layers), every prompt, against llama.cpp and against the CPU, for 16 steps
 # instead of 64. What the mode changes is which kernels run and how they are
-# sized (core/vk_device.c apply_switches: 16 KiB shared memory, 256
+# sized (core/vulkan/vk_device.c apply_switches: 16 KiB shared memory, 256
 # invocations, no fp16/int8 arithmetic, no 8/16-bit storage, no subgroup
 # arithmetic; GPU sizing), and each such choice is made from shapes and
 # limits, never from the step or the position:

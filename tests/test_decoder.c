@@ -16,7 +16,8 @@
 #include <unistd.h>
 
 #include "core/backend.h"
-#include "core/cpu_kernels.h"
+#include "core/cpu/cpu_backend.h"
+#include "core/cpu/cpu_kernels.h"
 #include "core/gguf.h"
 #include "lm/model.h"
 #include "check.h"

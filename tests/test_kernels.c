@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/cpu_kernels.h"
+#include "core/cpu/cpu_kernels.h"
 
 static int n_pass, n_fail;
 

@@ -28,6 +28,7 @@
 
 #include "check.h"
 #include "core/backend.h"
+#include "core/cpu/cpu_backend.h"
 
 #define TOL_LN 1e-5
 #define TOL_GELU 1e-6

@@ -1,4 +1,4 @@
-/* test_vk_matmul.c - the Vulkan matrix products (core/vk_op_matmul.c) against
+/* test_vk_matmul.c - the Vulkan matrix products (core/vulkan/vk_op_matmul.c) against
  * an exact reference and against the CPU backend.
  *
  * Every weight type x shapes chosen to reach each remainder: m in {1, 7, 64,
@@ -26,7 +26,7 @@
  *     the limits are per type, see cpu_tol. */
 #include "vk_test_util.h"
 
-#include "core/cpu_kernels.h"
+#include "core/cpu/cpu_kernels.h"
 
 #define TOL_EXACT 1e-5
 

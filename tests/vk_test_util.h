@@ -16,7 +16,8 @@
 
 #include "check.h"
 #include "core/backend.h"
-#include "core/vk_backend.h"
+#include "core/cpu/cpu_backend.h"
+#include "core/vulkan/vk_backend.h"
 
 typedef struct vkt {
     em_backend *cpu, *vk;
@@ -32,7 +33,7 @@ static inline void vkt_open(vkt *T) {
     T->cpu = cpu_backend_create(2, err);
     if (!T->cpu) { fprintf(stderr, "FAIL: cpu backend: %s\n", err); exit(1); }
     vk_backend_params p = {.device = -1};
-    T->vk = vk_backend_create(&p, err);
+    T->vk = vk_backend_create(&p, NULL, err);
     if (!T->vk) { fprintf(stderr, "FAIL: vulkan backend: %s\n", err); exit(1); }
     const char *lim = getenv("EMBER_VK_LIMITS");
     printf("device: %s%s%s\n", vk_backend_device_name(T->vk), lim ? ", limits " : "", lim ? lim : "");

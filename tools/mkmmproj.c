@@ -39,7 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/cpu_kernels.h"
+#include "core/cpu/cpu_kernels.h"
 #include "core/gguf.h"
 #include "core/types.h"
 #include "mk_rng.h"

@@ -284,7 +284,6 @@ ember_status vk_submit_wait(vk_ctx *c, VkCommandBuffer cmd, const char *what, ch
 }
 
 ember_status vk_sync(vk_ctx *c, char *err) {
-    vk_pending_flush(c);
     ember_status st = c->status;
     if (st != EM_OK) {
         em_err(err, st, "%s", c->errmsg);

@@ -4,9 +4,10 @@
 
 bool vk_backend_built(void) { return false; }
 
-em_backend *vk_backend_create(const vk_backend_params *p, char *err) {
+em_backend *vk_backend_create(const vk_backend_params *p, ember_status *status, char *err) {
     (void)p;
-    em_err(err, EM_ERR_UNSUPPORTED, "vulkan: this ember was built without the Vulkan backend (install libvulkan-dev, glslc and spirv-tools, then rebuild)");
+    ember_status st = em_err(err, EM_ERR_UNSUPPORTED, "vulkan: this ember was built without the Vulkan backend (install libvulkan-dev, glslc and spirv-tools, then rebuild)");
+    if (status) *status = st;
     return NULL;
 }
 

@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #include "cpu_kernels.h"
-#include "types.h"
+#include "core/types.h"
 
 /* y = x / sqrt(mean(x^2) + eps) * w (w may be NULL: no scaling). */
 void cpu_rms_norm_row(float *y, const float *x, const float *w, int64_t n, float eps);

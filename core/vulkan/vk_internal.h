@@ -42,7 +42,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "backend.h"
+#include "core/backend.h"
 
 /* ---- the API, loaded at run time */
 

@@ -30,7 +30,6 @@
 
 static uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
 
-static vk_ctx *ctx_of(em_backend *be) { return be->ctx; }
 
 vk_block *vk_block_new(vk_ctx *c, uint32_t memtype, uint64_t size, VkBufferUsageFlags extra_usage, char *err) {
     vk_api *api = &c->api;
@@ -69,7 +68,7 @@ vk_block *vk_block_new(vk_ctx *c, uint32_t memtype, uint64_t size, VkBufferUsage
     if (c->max_memory && c->allocated + req.size > c->max_memory) r = VK_ERROR_OUT_OF_DEVICE_MEMORY;
     else r = api->vkAllocateMemory(c->dev, &ai, NULL, &b->mem);
     if (r != VK_SUCCESS) {
-        em_err(err, EM_ERR_NOMEM, "vulkan: out of device memory: %s for a %.1f MiB block (%s has %.0f MiB device-local); try a smaller --ctx or model",
+        em_err(err, EM_ERR_NOMEM, "vulkan: out of device memory: %s for a %.1f MiB block (%s has %.0f MiB device-local); a shorter context or a smaller model needs less",
                vk_result_str(r), (double)size / MIB, c->caps.name, (double)c->caps.device_local_bytes / MIB);
         api->vkDestroyBuffer(c->dev, b->buf, NULL);
         free(b);
@@ -167,8 +166,7 @@ static vk_block *place(vk_ctx *c, uint64_t n, bool weights, bool host_io, uint64
     return b;
 }
 
-ember_status vk_mem_alloc(em_backend *be, em_tensor *t, char *err) {
-    vk_ctx *c = ctx_of(be);
+ember_status vk_mem_alloc(vk_ctx *c, em_tensor *t, char *err) {
     uint64_t n = em_tensor_nbytes(t), off;
     char msg[EM_ERR_LEN];
     vk_block *b = place(c, n ? n : 4, false, (t->flags & EM_TENSOR_HOST_IO) != 0, &off, msg);
@@ -180,8 +178,7 @@ ember_status vk_mem_alloc(em_backend *be, em_tensor *t, char *err) {
     return EM_OK;
 }
 
-void vk_mem_release(em_backend *be, em_tensor *t) {
-    vk_ctx *c = ctx_of(be);
+void vk_mem_release(vk_ctx *c, em_tensor *t) {
     vk_block *b = t->extra;
     t->extra = t->data = NULL;
     if (!b || b->weights || --b->live > 0) return;
@@ -239,8 +236,7 @@ static ember_status write_bytes(vk_ctx *c, vk_block *b, uint64_t off, const void
     return EM_OK;
 }
 
-ember_status vk_mem_wrap(em_backend *be, em_tensor *t, const void *host, char *err) {
-    vk_ctx *c = ctx_of(be);
+ember_status vk_mem_wrap(vk_ctx *c, em_tensor *t, const void *host, char *err) {
     uint64_t n = em_tensor_nbytes(t), off;
     char msg[EM_ERR_LEN];
     vk_block *b = place(c, n ? n : 4, true, false, &off, msg);
@@ -259,20 +255,18 @@ static ember_status check_range(const em_tensor *t, size_t off, size_t n, const 
     return EM_OK;
 }
 
-ember_status vk_mem_upload(em_backend *be, em_tensor *t, const void *src, size_t off, size_t n, char *err) {
-    vk_ctx *c = ctx_of(be);
+ember_status vk_mem_upload(vk_ctx *c, em_tensor *t, const void *src, size_t off, size_t n, char *err) {
     ember_status st = check_range(t, off, n, "vulkan upload", err);
     if (st) return st;
     /* Ops already listed may read the old contents: run them first. */
-    if ((c->n_ops > 0 || c->pend.kind != VK_PEND_NONE) && (st = vk_sync(c, err))) return st;
+    if (c->n_ops > 0 && (st = vk_sync(c, err))) return st;
     return write_bytes(c, t->extra, t->offs + off, src, n, false, err);
 }
 
-ember_status vk_mem_download(em_backend *be, const em_tensor *t, void *dst, size_t off, size_t n, char *err) {
-    vk_ctx *c = ctx_of(be);
+ember_status vk_mem_download(vk_ctx *c, const em_tensor *t, void *dst, size_t off, size_t n, char *err) {
     ember_status st = check_range(t, off, n, "vulkan download", err);
     if (st) return st;
-    if ((c->n_ops > 0 || c->pend.kind != VK_PEND_NONE) && (st = vk_sync(c, err))) return st;
+    if (c->n_ops > 0 && (st = vk_sync(c, err))) return st;
     vk_block *b = t->extra;
     if (b->map) {
         memcpy(dst, b->map + t->offs + off, n);

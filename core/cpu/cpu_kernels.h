@@ -33,8 +33,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "threadpool.h"
-#include "types.h"
+#include "core/threadpool.h"
+#include "core/types.h"
 
 typedef void (*cpu_to_float_fn)(const void *src, float *dst, int64_t n);
 typedef void (*cpu_from_float_fn)(const float *src, void *dst, int64_t n);

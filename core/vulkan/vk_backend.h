@@ -44,14 +44,14 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "backend.h"
+#include "core/backend.h"
 
 typedef struct vk_backend_params {
     int device;        /* index as vk_devices_print lists them; -1: choose
                         * (EMBER_VK_DEVICE, else discrete, integrated,
                         * virtual, then CPU devices) */
     bool require_gpu;  /* fail when the chosen device is a CPU (lavapipe):
-                        * what --backend auto asks for */
+                        * what em_backend_open's "auto" asks for */
     /* Weight upload progress: called as weights are copied to the device,
      * with the bytes copied so far (all tensors); may be NULL. */
     void (*progress)(void *user, size_t done);
@@ -61,7 +61,13 @@ typedef struct vk_backend_params {
 /* Is the Vulkan backend compiled in? */
 bool vk_backend_built(void);
 
-em_backend *vk_backend_create(const vk_backend_params *p, char *err);
+/* The backend on the device p asks for (p may be NULL: choose). The caller
+ * owns it (em_backend_free). NULL on failure, with the message in err
+ * (EM_ERR_LEN bytes) and, where status is not NULL, the failure's kind in
+ * *status: EM_ERR_UNSUPPORTED when there is no loader, driver, device, GPU
+ * (require_gpu) or needed feature; EM_ERR_ARG for a device index past the
+ * list; EM_ERR_NOMEM. */
+em_backend *vk_backend_create(const vk_backend_params *p, ember_status *status, char *err);
 
 /* The chosen device's name, and whether it is a real GPU (not a CPU device). */
 const char *vk_backend_device_name(const em_backend *be);

@@ -2,8 +2,9 @@
  *
  * Ember does not link against libvulkan: a robot image without a Vulkan
  * loader (or a test machine without a GPU) must still run on the CPU, and
- * "--backend auto" must be able to ask "is there Vulkan here?" and get a
- * sentence back, not a dynamic-linker failure. So the loader library is
+ * choosing a backend automatically (em_backend_open's "auto") must be able
+ * to ask "is there Vulkan here?" and get a sentence back, not a
+ * dynamic-linker failure. So the loader library is
  * dlopen'ed and every function is fetched through vkGetInstanceProcAddr /
  * vkGetDeviceProcAddr (device-level pointers also skip the loader's
  * trampoline, which matters for the per-dispatch calls). */
@@ -19,7 +20,7 @@ ember_status vk_api_open(vk_api *api, char *err) {
         api->lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
     if (!api->lib)
         return em_err(err, EM_ERR_UNSUPPORTED,
-                      "vulkan: no Vulkan loader (libvulkan.so.1) on this machine; install libvulkan1 and a driver, or use --backend cpu");
+                      "vulkan: no Vulkan loader (libvulkan.so.1) on this machine; install libvulkan1 and a driver");
     api->vkGetInstanceProcAddr = (PFN_vkGetInstanceProcAddr)dlsym(api->lib, "vkGetInstanceProcAddr");
     if (!api->vkGetInstanceProcAddr) {
         vk_api_close(api);

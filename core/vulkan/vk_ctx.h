@@ -40,7 +40,8 @@ typedef struct vk_graph {
 #define VK_MAX_GRAPHS 8
 
 /* An op held back one call so it can go out with its twin as one dispatch
- * (vk_backend.c): a layer's query and key RoPE, its key and value stores. */
+ * (vk_backend.c): a layer's query and key RoPE, its key and value stores.
+ * Only vk_backend.c reads or writes it. */
 typedef struct vk_pending {
     enum { VK_PEND_NONE, VK_PEND_ROPE, VK_PEND_KV } kind;
     em_tensor a, b, pos;
@@ -107,11 +108,14 @@ void vk_device_close(vk_ctx *c);
 /* vk_memory.c */
 ember_status vk_memory_init(vk_ctx *c, char *err);
 void vk_memory_free(vk_ctx *c);
-ember_status vk_mem_alloc(em_backend *be, em_tensor *t, char *err);
-void vk_mem_release(em_backend *be, em_tensor *t);
-ember_status vk_mem_wrap(em_backend *be, em_tensor *t, const void *host, char *err);
-ember_status vk_mem_upload(em_backend *be, em_tensor *t, const void *src, size_t off, size_t n, char *err);
-ember_status vk_mem_download(em_backend *be, const em_tensor *t, void *dst, size_t off, size_t n, char *err);
+/* backend.h's alloc/release/wrap/upload/download on this context. Upload
+ * and download run the listed ops first (vk_sync); the caller lists what it
+ * holds back before (vk_backend.c). */
+ember_status vk_mem_alloc(vk_ctx *c, em_tensor *t, char *err);
+void vk_mem_release(vk_ctx *c, em_tensor *t);
+ember_status vk_mem_wrap(vk_ctx *c, em_tensor *t, const void *host, char *err);
+ember_status vk_mem_upload(vk_ctx *c, em_tensor *t, const void *src, size_t off, size_t n, char *err);
+ember_status vk_mem_download(vk_ctx *c, const em_tensor *t, void *dst, size_t off, size_t n, char *err);
 /* A buffer of the params arena's kind; used by vk_record.c when it grows. */
 vk_block *vk_block_new(vk_ctx *c, uint32_t memtype, uint64_t size, VkBufferUsageFlags extra_usage, char *err);
 void vk_block_free(vk_ctx *c, vk_block *b);
@@ -119,12 +123,11 @@ void vk_block_free(vk_ctx *c, vk_block *b);
 /* vk_pipelines.c */
 void vk_pipelines_free(vk_ctx *c);
 
-/* vk_backend.c: list the held-back op, if any */
-void vk_pending_flush(vk_ctx *c);
-
 /* vk_record.c */
 ember_status vk_record_init(vk_ctx *c, char *err);
 void vk_record_free(vk_ctx *c);
+/* Submit the op list and wait; the first failure since the last sync. Ops
+ * held back for pairing are not seen here: vk_backend.c lists them first. */
 ember_status vk_sync(vk_ctx *c, char *err);
 /* Submit one command buffer and wait (with the timeout); names what for. */
 ember_status vk_submit_wait(vk_ctx *c, VkCommandBuffer cmd, const char *what, char *err);

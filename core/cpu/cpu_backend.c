@@ -8,15 +8,16 @@
  * thread. The one buffer that grows is the matmul scratch (activations
  * converted to the weights' dot type), sized by the largest product seen, so
  * steady-state decoding allocates nothing. */
+#include "cpu_backend.h"
+
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend.h"
+#include "core/threadpool.h"
 #include "cpu_kernels.h"
 #include "cpu_ops.h"
-#include "threadpool.h"
 
 /* Below this many float ops' worth of work, do it on one thread. */
 #define CPU_PARALLEL_MIN 16384
@@ -80,6 +81,8 @@ static ember_status cpu_download(em_backend *be, const em_tensor *t, void *dst, 
     return EM_OK;
 }
 
+/* Every op is listed, with no default: a new em_op is a -Wswitch error here
+ * (-Werror) until this backend says which types it takes. */
 static bool cpu_supports(em_backend *be, enum em_op op, enum em_type t) {
     cpu_ctx *c = ctx_of(be);
     switch (op) {
@@ -87,13 +90,19 @@ static bool cpu_supports(em_backend *be, enum em_op op, enum em_type t) {
     case EM_OP_MATMUL: return em_type_supported(t) && c->kern.vec_dot[t];
     case EM_OP_KV_STORE: return t == EM_TYPE_F16 || t == EM_TYPE_F32;
     case EM_OP_ATTENTION: return t == EM_TYPE_F16 || t == EM_TYPE_F32;
+    /* Activations only. */
+    case EM_OP_RMS_NORM:
+    case EM_OP_ROPE:
+    case EM_OP_SWIGLU:
+    case EM_OP_ADD: return t == EM_TYPE_F32;
     /* The ViT's ops read activations only (its K/V are products, not a cache). */
     case EM_OP_LAYER_NORM:
     case EM_OP_GELU:
     case EM_OP_ADD_BIAS:
     case EM_OP_ATTENTION_FULL: return t == EM_TYPE_F32;
-    default: return t == EM_TYPE_F32;
+    case EM_OP_COUNT: break;
     }
+    return false; /* not an op */
 }
 
 /* ---- ops: each has an argument struct and a per-thread body */
@@ -374,6 +383,12 @@ static void cpu_free(em_backend *be) {
     }
     free(be);
 }
+
+/* The table below has a member for each em_op (matmul also serves
+ * matmul_multi; matmul_acc is optional and left out here). A new op grows
+ * EM_OP_COUNT and stops the build until it is listed here and in
+ * cpu_supports. */
+_Static_assert(EM_OP_COUNT == 12, "cpu backend: a new em_op needs its function in cpu_ops and a case in cpu_supports");
 
 static const em_backend_ops cpu_ops = {
     .name = "cpu",

@@ -110,7 +110,7 @@ static ember_status make_instance(vk_api *api, vk_ctx *c, bool validate, VkInsta
     }
     VkResult r = api->vkCreateInstance(&ci, NULL, out);
     if (r == VK_ERROR_INCOMPATIBLE_DRIVER)
-        return em_err(err, EM_ERR_UNSUPPORTED, "vulkan: no Vulkan driver (ICD) installed; install your GPU's driver (or mesa-vulkan-drivers), or use --backend cpu");
+        return em_err(err, EM_ERR_UNSUPPORTED, "vulkan: no Vulkan driver (ICD) installed; install your GPU's driver (or mesa-vulkan-drivers)");
     if (r != VK_SUCCESS) return em_err(err, EM_ERR_UNSUPPORTED, "vulkan: vkCreateInstance: %s", vk_result_str(r));
     if (validate && c) {
         ember_status st = vk_api_load_instance(api, *out, err);
@@ -300,7 +300,7 @@ static ember_status list_devices(vk_api *api, VkInstance inst, VkPhysicalDevice 
         out[j] = d;
     }
     *n = cnt;
-    if (cnt == 0) return em_err(err, EM_ERR_UNSUPPORTED, "vulkan: no Vulkan device found; use --backend cpu");
+    if (cnt == 0) return em_err(err, EM_ERR_UNSUPPORTED, "vulkan: no Vulkan device found");
     return EM_OK;
 }
 
@@ -326,7 +326,7 @@ ember_status vk_device_open(vk_ctx *c, const vk_backend_params *p, char *err) {
     if ((st = list_devices(api, c->inst, devs, &n, err))) return st;
     long want = p && p->device >= 0 ? p->device : env_long("EMBER_VK_DEVICE", -1);
     if (want >= (long)n)
-        return em_err(err, EM_ERR_ARG, "vulkan: device %ld asked for, but there %s %u (0..%u; see `ember devices`)", want,
+        return em_err(err, EM_ERR_ARG, "vulkan: device %ld asked for, but there %s %u (0..%u)", want,
                       n == 1 ? "is" : "are", n, n - 1);
     uint32_t idx = UINT32_MAX;
     for (uint32_t i = 0; i < n && idx == UINT32_MAX; i++) {

@@ -10,6 +10,8 @@ static vk_ctx *ctx_of(em_backend *be) { return be->ctx; }
 
 bool vk_backend_built(void) { return true; }
 
+/* Every op is listed, with no default: a new em_op is a -Wswitch error here
+ * (-Werror) until this backend says which types it takes. */
 static bool vk_supports(em_backend *be, enum em_op op, enum em_type t) {
     const vk_ctx *c = ctx_of(be);
     switch (op) {
@@ -17,6 +19,11 @@ static bool vk_supports(em_backend *be, enum em_op op, enum em_type t) {
     case EM_OP_MATMUL: return vk_op_matmul_supports(c, t);
     case EM_OP_KV_STORE: return t == EM_TYPE_F16 || t == EM_TYPE_F32;
     case EM_OP_ATTENTION: return vk_op_attention_supports(c, t);
+    /* Activations only. */
+    case EM_OP_RMS_NORM:
+    case EM_OP_ROPE:
+    case EM_OP_SWIGLU:
+    case EM_OP_ADD: return t == EM_TYPE_F32;
     /* The ViT's ops read activations only. vk_op_attention_full would also
      * take an F16 cache, but the CPU's has no reason to, and an op is offered
      * where both backends agree. */
@@ -24,16 +31,19 @@ static bool vk_supports(em_backend *be, enum em_op op, enum em_type t) {
     case EM_OP_GELU:
     case EM_OP_ADD_BIAS:
     case EM_OP_ATTENTION_FULL: return t == EM_TYPE_F32;
-    default: return t == EM_TYPE_F32;
+    case EM_OP_COUNT: break;
     }
+    return false; /* not an op */
 }
 
 /* ---- pairing: RoPE of q then k, and the stores of k then v, come in twos
  * from the decoder; each is held back one call and sent as one dispatch with
  * its twin (30 layers: 60 dispatches fewer per token). Any other call, and
- * every sync, upload and download, first lists what is held back. */
+ * every sync, upload and download, first lists what is held back. That is
+ * done here, at the top, so the files below (vk_memory.c, vk_record.c) never
+ * call back up: they see only the op list. */
 
-void vk_pending_flush(vk_ctx *c) {
+static void vk_pending_flush(vk_ctx *c) {
     vk_pending *p = &c->pend;
     if (p->kind == VK_PEND_ROPE) vk_op_rope(c, &p->a, NULL, &p->pos, &p->rp);
     else if (p->kind == VK_PEND_KV) vk_op_kv_store(c, &p->a, &p->b, NULL, NULL, p->pos0);
@@ -131,7 +141,29 @@ static void vk_attention_full(em_backend *be, em_tensor *out, const em_tensor *q
     vk_pending_flush(ctx_of(be));
     vk_op_attention_full(ctx_of(be), out, q, k, v, p);
 }
-static ember_status vk_backend_sync(em_backend *be, char *err) { return vk_sync(ctx_of(be), err); }
+
+/* ---- memory and sync: what is held back is listed first, so the op list
+ * vk_memory.c and vk_record.c see is complete (an upload must not overtake
+ * a held-back op that reads the old contents; a download must see its
+ * result). */
+
+static ember_status vk_alloc(em_backend *be, em_tensor *t, char *err) { return vk_mem_alloc(ctx_of(be), t, err); }
+static void vk_release(em_backend *be, em_tensor *t) { vk_mem_release(ctx_of(be), t); }
+static ember_status vk_wrap(em_backend *be, em_tensor *t, const void *host, char *err) {
+    return vk_mem_wrap(ctx_of(be), t, host, err);
+}
+static ember_status vk_upload(em_backend *be, em_tensor *t, const void *src, size_t off, size_t n, char *err) {
+    vk_pending_flush(ctx_of(be));
+    return vk_mem_upload(ctx_of(be), t, src, off, n, err);
+}
+static ember_status vk_download(em_backend *be, const em_tensor *t, void *dst, size_t off, size_t n, char *err) {
+    vk_pending_flush(ctx_of(be));
+    return vk_mem_download(ctx_of(be), t, dst, off, n, err);
+}
+static ember_status vk_backend_sync(em_backend *be, char *err) {
+    vk_pending_flush(ctx_of(be));
+    return vk_sync(ctx_of(be), err);
+}
 
 static void vk_free(em_backend *be) {
     if (!be) return;
@@ -149,15 +181,20 @@ static void vk_free(em_backend *be) {
     free(be);
 }
 
+/* The table below has a member for each em_op (matmul also serves
+ * matmul_multi and matmul_acc). A new op grows EM_OP_COUNT and stops the
+ * build until it is listed here and in vk_supports. */
+_Static_assert(EM_OP_COUNT == 12, "vulkan backend: a new em_op needs its function in vk_ops and a case in vk_supports");
+
 static const em_backend_ops vk_ops = {
     .name = "vulkan",
     .copies_weights = true,
     .free = vk_free,
-    .alloc = vk_mem_alloc,
-    .release = vk_mem_release,
-    .wrap = vk_mem_wrap,
-    .upload = vk_mem_upload,
-    .download = vk_mem_download,
+    .alloc = vk_alloc,
+    .release = vk_release,
+    .wrap = vk_wrap,
+    .upload = vk_upload,
+    .download = vk_download,
     .supports = vk_supports,
     .get_rows = vk_get_rows,
     .rms_norm = vk_rms_norm,
@@ -176,13 +213,16 @@ static const em_backend_ops vk_ops = {
     .sync = vk_backend_sync,
 };
 
-em_backend *vk_backend_create(const vk_backend_params *p, char *err) {
+em_backend *vk_backend_create(const vk_backend_params *p, ember_status *status, char *err) {
+    ember_status st_local;
+    ember_status *st = status ? status : &st_local;
+    *st = EM_OK;
     em_backend *be = calloc(1, sizeof *be);
     vk_ctx *c = calloc(1, sizeof *c);
     if (!be || !c) {
         free(be);
         free(c);
-        em_err(err, EM_ERR_NOMEM, "vk_backend_create: out of memory");
+        *st = em_err(err, EM_ERR_NOMEM, "vk_backend_create: out of memory");
         return NULL;
     }
     be->ops = &vk_ops;
@@ -191,7 +231,7 @@ em_backend *vk_backend_create(const vk_backend_params *p, char *err) {
         c->progress = p->progress;
         c->progress_user = p->progress_user;
     }
-    if (vk_device_open(c, p, err) || vk_memory_init(c, err) || vk_record_init(c, err)) {
+    if ((*st = vk_device_open(c, p, err)) || (*st = vk_memory_init(c, err)) || (*st = vk_record_init(c, err))) {
         vk_free(be);
         return NULL;
     }
