@@ -19,7 +19,8 @@
 
 #include "check.h"
 #include "core/backend.h"
-#include "core/vk_backend.h"
+#include "core/backend_open.h"
+#include "core/vulkan/vk_backend.h"
 #include "lm/generate.h"
 #include "lm/model.h"
 
@@ -91,12 +92,9 @@ static ember_status mf_accept(void *u, int32_t tok, char *err) {
 /* ---- fixtures ---- */
 
 static em_backend *open_backend(const char *kind, char *err) {
-    if (!strcmp(kind, "vulkan")) {
-        setenv("EMBER_VK_VALIDATE", "1", 0);
-        vk_backend_params p = {.device = -1};
-        return vk_backend_create(&p, err);
-    }
-    return cpu_backend_create(2, err);
+    if (!strcmp(kind, "vulkan")) setenv("EMBER_VK_VALIDATE", "1", 0);
+    em_backend_spec spec = {.kind = kind, .device = -1, .threads = 2};
+    return em_backend_open(&spec, NULL, err);
 }
 
 static lm_ctx *new_ctx(const lm_model *m, char *err) {
