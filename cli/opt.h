@@ -36,7 +36,7 @@
  * OPT_CALL (the callback sees each).
  *
  * Groups: OPT_GROUP(table) splices another table in place, so options shared
- * by several commands (model and sampling: cli/model_opts.h; the robot link:
+ * by several commands (model and sampling: cli/cli_model_opts.h; the robot link:
  * cli/cli_rio.h) are written once and spelled, ranged and described alike.
  *
  * No allocation, no global state; prints only in opt_usage. Depends on libc
