@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli/opt.h"
 #include "core/cpu/cpu_kernels.h"
 
 static double now(void) {
@@ -93,8 +94,18 @@ static void bench_type(const cpu_kernels *kern, enum em_type ty, em_pool *pool) 
 }
 
 int main(int argc, char **argv) {
+    /* usage: bench_matmul [ISA|default [TYPE...]] */
+    const char *pos[9] = {NULL};
+    const opt_spec specs[] = {OPT_END};
+    char perr[OPT_ERR_LEN];
+    int n_pos = 0, prc = opt_parse("bench_matmul", specs, argc, argv, pos, 9, &n_pos, perr);
+    if (prc == OPT_HELP) {
+        printf("usage: bench_matmul [ISA|default [TYPE...]]   (TYPE: q8_0 q4_0 f16 bf16 f32; default all)\n");
+        return 0;
+    }
+    if (prc != OPT_OK) { fprintf(stderr, "%s\n", perr); return 2; }
     cpu_kernels kern;
-    const char *isa = argc > 1 ? argv[1] : "default";
+    const char *isa = pos[0] ? pos[0] : "default";
     if (strcmp(isa, "default") == 0) cpu_kernels_init(&kern);
     else if (cpu_kernels_init_isa(&kern, isa) != 0) {
         fprintf(stderr, "bench_matmul: variant %s not available on this CPU/build\n", isa);
@@ -103,9 +114,12 @@ int main(int argc, char **argv) {
     enum em_type tys[8];
     int nt = 0;
     static const enum em_type all[] = {EM_TYPE_Q8_0, EM_TYPE_Q4_0, EM_TYPE_F16, EM_TYPE_BF16, EM_TYPE_F32};
-    for (int i = 2; i < argc && nt < 8; i++)
-        for (int j = 0; j < 5; j++)
-            if (strcmp(argv[i], em_type_name(all[j])) == 0) tys[nt++] = all[j];
+    for (int i = 1; i < n_pos; i++) {
+        int k = 0;
+        while (k < 5 && strcmp(pos[i], em_type_name(all[k]))) k++;
+        if (k == 5) { fprintf(stderr, "bench_matmul: type '%s': expected q8_0, q4_0, f16, bf16 or f32\n", pos[i]); return 2; }
+        tys[nt++] = all[k];
+    }
     if (nt == 0) { memcpy(tys, all, sizeof all); nt = 5; }
     char err[512];
     for (int th = 1; th <= 2; th++) {

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "cli/opt.h"
 #include "core/threadpool.h"
 
 static double now(void) {
@@ -43,14 +44,23 @@ static double per_run(em_pool *p, int dynamic, em_pool_fn fn, int reps) {
 }
 
 int main(int argc, char **argv) {
-    int defaults[] = {1, 2, 4}, nt = argc > 1 ? argc - 1 : 3;
-    for (int i = 0; i < nt; i++) {
-        int n = argc > 1 ? atoi(argv[i + 1]) : defaults[i];
-        char err[256];
-        em_pool *p = em_pool_create(n, err);
-        if (!p) { fprintf(stderr, "bench_pool: %s\n", err); return 1; }
+    /* usage: bench_pool [THREADS...] (default 1 2 4) */
+    const char *counts[8];
+    int defaults[] = {1, 2, 4}, nt = 0;
+    const opt_spec specs[] = {OPT_END};
+    char err[OPT_ERR_LEN];
+    int rc = opt_parse("bench_pool", specs, argc, argv, counts, 8, &nt, err);
+    if (rc == OPT_HELP) { printf("usage: bench_pool [THREADS...]   (at most 8 counts; default 1 2 4)\n"); return 0; }
+    if (rc != OPT_OK) { fprintf(stderr, "%s\n", err); return 2; }
+    int n_runs = nt ? nt : 3;
+    for (int i = 0; i < n_runs; i++) {
+        int64_t n = defaults[i < 3 ? i : 0];
+        if (nt && opt_i64("bench_pool", "THREADS", counts[i], 1, 1024, &n, err)) { fprintf(stderr, "%s\n", err); return 2; }
+        char perr[256];
+        em_pool *p = em_pool_create((int)n, perr);
+        if (!p) { fprintf(stderr, "bench_pool: %s\n", perr); return 1; }
         printf("threads=%d  run empty %7.0f ns  run 16 items %7.0f ns  dynamic empty %7.0f ns  dynamic 16 items %7.0f ns\n",
-               n, per_run(p, 0, empty_body, 20000), per_run(p, 0, items_body, 20000),
+               (int)n, per_run(p, 0, empty_body, 20000), per_run(p, 0, items_body, 20000),
                per_run(p, 1, empty_body, 20000), per_run(p, 1, items_body, 20000));
         em_pool_free(p);
     }

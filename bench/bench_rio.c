@@ -33,6 +33,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli/opt.h"
 #include "robot_io/rio_agent.h"
 #include "robot_io/rio_ctrl.h"
 #include "sim/sim.h"
@@ -537,77 +538,48 @@ out:
 
 /* ---- command line ------------------------------------------------------- */
 
-static void usage(FILE *f) {
+static void usage(FILE *f, const opt_spec *specs) {
     fprintf(f,
             "usage: bench_rio latency    [--n 2000] [--warmup 200] [--endpoint EP] [--poll-ms -1]\n"
             "       bench_rio throughput [--seconds 10] [--window 32] [--endpoint EP]\n"
             "       bench_rio frames     [--seconds 10] [--fps 30] [--size 640x480] [--slow-ms 0] [--endpoint EP]\n"
-            "EP: tcp://127.0.0.1:PORT (uses PORT..PORT+2) or ipc://PATH; default tcp://127.0.0.1:5755\n");
-}
-
-static int parse_int(const char *flag, const char *v, long lo, long hi, int *out) {
-    char *end;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (*end || end == v || errno || x < lo || x > hi) {
-        fprintf(stderr, "bench_rio: %s: '%s' is not an integer in %ld..%ld\n", flag, v, lo, hi);
-        return -1;
-    }
-    *out = (int)x;
-    return 0;
-}
-
-static int parse_dbl(const char *flag, const char *v, double lo, double hi, double *out) {
-    char *end;
-    errno = 0;
-    double x = strtod(v, &end);
-    if (*end || end == v || errno || !(x >= lo && x <= hi)) {
-        fprintf(stderr, "bench_rio: %s: '%s' is not a number in %g..%g\n", flag, v, lo, hi);
-        return -1;
-    }
-    *out = x;
-    return 0;
+            "EP: tcp://127.0.0.1:PORT (uses PORT..PORT+2) or ipc://PATH\n\n");
+    opt_usage(f, specs);
 }
 
 int main(int argc, char **argv) {
     bench_opts o = {.n = 2000, .warmup = 200, .window = 32, .poll_ms = -1, .seconds = 10, .fps = 30,
                     .width = 640, .height = 480};
-    snprintf(o.endpoint, sizeof o.endpoint, "tcp://127.0.0.1:5755");
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) { usage(argc < 2 ? stderr : stdout); return argc < 2 ? 2 : 0; }
-    o.mode_name = argv[1];
-    if (!strcmp(argv[1], "latency")) o.mode = MODE_LATENCY;
-    else if (!strcmp(argv[1], "throughput")) o.mode = MODE_THROUGHPUT;
-    else if (!strcmp(argv[1], "frames")) o.mode = MODE_FRAMES;
-    else { fprintf(stderr, "bench_rio: unknown subcommand '%s'\n", argv[1]); usage(stderr); return 2; }
-    for (int i = 2; i < argc; i++) {
-        const char *f = argv[i];
-        if (i + 1 >= argc) { fprintf(stderr, "bench_rio: %s needs a value\n", f); return 2; }
-        const char *v = argv[++i];
-        int bad = 0;
-        if (!strcmp(f, "--endpoint")) {
-            if (strlen(v) >= sizeof o.endpoint) { fprintf(stderr, "bench_rio: --endpoint: too long\n"); return 2; }
-            snprintf(o.endpoint, sizeof o.endpoint, "%s", v);
-        } else if (!strcmp(f, "--n")) bad = parse_int(f, v, 1, 10000000, &o.n);
-        else if (!strcmp(f, "--warmup")) bad = parse_int(f, v, 0, 1000000, &o.warmup);
-        else if (!strcmp(f, "--window")) bad = parse_int(f, v, 1, 4000, &o.window);
-        else if (!strcmp(f, "--poll-ms")) bad = parse_int(f, v, -1, 10000, &o.poll_ms);
-        else if (!strcmp(f, "--slow-ms")) bad = parse_int(f, v, 0, 10000, &o.slow_ms);
-        else if (!strcmp(f, "--seconds")) bad = parse_dbl(f, v, 0.1, 1e6, &o.seconds);
-        else if (!strcmp(f, "--fps")) bad = parse_dbl(f, v, 0.1, 1000, &o.fps);
-        else if (!strcmp(f, "--size")) {
-            char x;
-            if (sscanf(v, "%d%c%d", &o.width, &x, &o.height) != 3 || x != 'x' || o.width < 16 || o.height < 16 ||
-                o.width > 4096 || o.height > 4096) {
-                fprintf(stderr, "bench_rio: --size: '%s': expected WxH, 16..4096 each\n", v);
-                return 2;
-            }
-        } else {
-            fprintf(stderr, "bench_rio: unknown option '%s'\n", f);
-            usage(stderr);
-            return 2;
-        }
-        if (bad) return 2;
+    const char *endpoint = "tcp://127.0.0.1:5755", *mode = NULL;
+    int size[2] = {o.width, o.height};
+    const opt_spec specs[] = {
+        OPT_STR(NULL, "--endpoint", "EP", &endpoint, "the link's command endpoint"),
+        OPT_INT(NULL, "--n", "N", &o.n, 1, 10000000, "latency: steps measured"),
+        OPT_INT(NULL, "--warmup", "N", &o.warmup, 0, 1000000, "latency: steps before measuring"),
+        OPT_INT(NULL, "--window", "N", &o.window, 1, 4000, "throughput: steps in flight"),
+        OPT_INT(NULL, "--poll-ms", "N", &o.poll_ms, -1, 10000, "latency: the agent's poll timeout (-1: block)"),
+        OPT_INT(NULL, "--slow-ms", "N", &o.slow_ms, 0, 10000, "frames: the agent's extra work per frame"),
+        OPT_DOUBLE(NULL, "--seconds", "S", &o.seconds, 0.1, 1e6, "throughput, frames: how long"),
+        OPT_DOUBLE(NULL, "--fps", "N", &o.fps, 0.1, 1000, "frames: frames per second"),
+        OPT_SIZE(NULL, "--size", "WxH", size, 16, 4096, "frames: frame size"),
+        OPT_END};
+    char err[OPT_ERR_LEN];
+    int n_pos = 0, rc = opt_parse("bench_rio", specs, argc, argv, &mode, 1, &n_pos, err);
+    if (rc == OPT_HELP) { usage(stdout, specs); return 0; }
+    if (rc != OPT_OK) { fprintf(stderr, "%s\n", err); return 2; }
+    if (!mode) { usage(stderr, specs); return 2; }
+    o.mode_name = mode;
+    if (!strcmp(mode, "latency")) o.mode = MODE_LATENCY;
+    else if (!strcmp(mode, "throughput")) o.mode = MODE_THROUGHPUT;
+    else if (!strcmp(mode, "frames")) o.mode = MODE_FRAMES;
+    else { fprintf(stderr, "bench_rio: unknown subcommand '%s'\n", mode); usage(stderr, specs); return 2; }
+    if (strlen(endpoint) >= sizeof o.endpoint) {
+        fprintf(stderr, "bench_rio: --endpoint: longer than %zu bytes\n", sizeof o.endpoint - 1);
+        return 2;
     }
+    snprintf(o.endpoint, sizeof o.endpoint, "%s", endpoint);
+    o.width = size[0];
+    o.height = size[1];
     switch (o.mode) {
     case MODE_LATENCY: return run_latency(&o);
     case MODE_THROUGHPUT: return run_throughput(&o);

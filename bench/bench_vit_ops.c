@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli/opt.h"
 #include "core/backend.h"
 #include "core/cpu/cpu_backend.h"
 #include "core/vulkan/vk_backend.h"
@@ -108,10 +109,21 @@ static int bench(em_backend *be, const char *label, int reps, float *host_w) {
 }
 
 int main(int argc, char **argv) {
-    const int threads = argc > 1 ? atoi(argv[1]) : 2, reps = argc > 2 ? atoi(argv[2]) : 5;
+    const char *pos[2] = {NULL, NULL};
+    const opt_spec specs[] = {OPT_END};
     char err[EM_ERR_LEN], label[64];
+    int n_pos = 0, prc = opt_parse("bench_vit_ops", specs, argc, argv, pos, 2, &n_pos, err);
+    if (prc == OPT_HELP) { printf("usage: bench_vit_ops [THREADS (default 2)] [REPS (default 5)]\n"); return 0; }
+    if (prc != OPT_OK) { fprintf(stderr, "%s\n", err); return 2; }
+    int64_t t64 = 2, r64 = 5;
+    if ((pos[0] && opt_i64("bench_vit_ops", "THREADS", pos[0], 1, 1024, &t64, err)) ||
+        (pos[1] && opt_i64("bench_vit_ops", "REPS", pos[1], 1, 1000000, &r64, err))) {
+        fprintf(stderr, "%s\n", err);
+        return 2;
+    }
+    const int threads = (int)t64, reps = (int)r64;
     float *host_w = malloc(sizeof(float) * 2 * DIM);
-    if (!host_w || threads < 1 || reps < 1) { fprintf(stderr, "usage: bench_vit_ops [threads >= 1] [reps >= 1]\n"); return 2; }
+    if (!host_w) { fprintf(stderr, "bench_vit_ops: out of memory\n"); return 1; }
     for (int i = 0; i < 2 * DIM; i++) host_w[i] = i < DIM ? 1.0f + (float)(i % 7) / 70.0f : (float)(i % 5) / 50.0f;
     em_backend *cpu = cpu_backend_create(threads, err);
     if (!cpu) { fprintf(stderr, "cpu: %s\n", err); return 1; }

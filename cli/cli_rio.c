@@ -2,82 +2,70 @@
 #include "cli_rio.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-
-const char cli_rio_usage[] =
-    "  --state-endpoint EP    state/event endpoint (default: command port + 1, or PATH.state)\n"
-    "  --frame-endpoint EP    frame endpoint (default: command port + 2, or PATH.frames)\n"
-    "  --config FILE          link settings as JSON (see robot_io/SCHEMA.md)\n"
-    "  --key FILE             own CurveZMQ keypair from `ember keygen` (turns encryption on)\n"
-    "  --server-key FILE.pub  the controller's public key (agent side)\n"
-    "  --allow FILE.pub       an agent public key the controller accepts (repeatable)\n"
-    "  --faults SPEC          inject faults on sent commands: drop=P,dup=P,reorder=P,seed=N\n"
-    "  --heartbeat-ms N       heartbeat period (250)\n"
-    "  --peer-timeout-ms N    silence before the peer is declared lost (2000)\n"
-    "  --name NAME            this side's name in messages\n";
 
 static int set_str(char *dst, size_t cap, const char *flag, const char *v, char *err) {
     if (strlen(v) >= cap) {
-        em_err(err, EM_ERR_ARG, "%s: value longer than %zu bytes", flag, cap - 1);
-        return EM_ERR_ARG;
+        snprintf(err, OPT_ERR_LEN, "%s: value longer than %zu bytes", flag, cap - 1);
+        return -1;
     }
     strcpy(dst, v);
-    return 1;
+    return 0;
 }
 
-static int set_int(int *dst, const char *flag, const char *v, char *err) {
-    char *end;
-    long x = strtol(v, &end, 10);
-    if (*end || end == v || x < 1 || x > 3600 * 1000) {
-        em_err(err, EM_ERR_ARG, "%s: '%s' is not a positive number of milliseconds", flag, v);
-        return EM_ERR_ARG;
-    }
-    *dst = (int)x;
-    return 1;
-}
-
-int cli_rio_flag(rio_config *cfg, const char *endpoint_flag, int argc, char **argv, int *i, char *err) {
-    const char *f = argv[*i];
-    static const char *const with_value[] = {"--bind", "--connect", "--state-endpoint", "--frame-endpoint",
-                                             "--config", "--key", "--server-key", "--allow", "--faults",
-                                             "--heartbeat-ms", "--peer-timeout-ms", "--name"};
-    int known = 0;
-    for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++)
-        if (!strcmp(f, with_value[k])) known = 1;
-    if (!known) return 0;
-    if ((!strcmp(f, "--bind") || !strcmp(f, "--connect")) && strcmp(f, endpoint_flag)) {
-        em_err(err, EM_ERR_ARG, "%s: this command takes %s", f, endpoint_flag);
-        return EM_ERR_ARG;
-    }
-    if (*i + 1 >= argc) {
-        em_err(err, EM_ERR_ARG, "%s needs a value", f);
-        return EM_ERR_ARG;
-    }
-    const char *v = argv[++*i];
-    ember_status st;
-    if (!strcmp(f, endpoint_flag)) return set_str(cfg->endpoint, sizeof cfg->endpoint, f, v, err);
+/* The flags with side effects or fixed-size destinations, by name. */
+static int link_flag(void *user, const opt_spec *spec, const char *v, char *err) {
+    rio_config *cfg = user;
+    const char *f = spec->lng;
+    char e[EM_ERR_LEN];
+    ember_status st = EM_OK;
     if (!strcmp(f, "--state-endpoint")) return set_str(cfg->state_endpoint, sizeof cfg->state_endpoint, f, v, err);
     if (!strcmp(f, "--frame-endpoint")) return set_str(cfg->frame_endpoint, sizeof cfg->frame_endpoint, f, v, err);
     if (!strcmp(f, "--name")) return set_str(cfg->name, sizeof cfg->name, f, v, err);
-    if (!strcmp(f, "--heartbeat-ms")) return set_int(&cfg->heartbeat_ms, f, v, err);
-    if (!strcmp(f, "--peer-timeout-ms")) return set_int(&cfg->peer_timeout_ms, f, v, err);
-    if (!strcmp(f, "--config")) return (st = rio_config_load(cfg, v, err)) ? st : 1;
-    if (!strcmp(f, "--faults")) return (st = rio_config_faults(cfg, v, err)) ? st : 1;
-    if (!strcmp(f, "--key")) {
-        if ((st = rio_key_load(v, cfg->public_key, cfg->secret_key, err))) return st;
-        cfg->curve = 1;
-        return 1;
+    if (!strcmp(f, "--config")) st = rio_config_load(cfg, v, e);
+    else if (!strcmp(f, "--faults")) st = rio_config_faults(cfg, v, e);
+    else if (!strcmp(f, "--key")) {
+        if (!(st = rio_key_load(v, cfg->public_key, cfg->secret_key, e))) cfg->curve = 1;
+    } else if (!strcmp(f, "--server-key")) st = rio_key_load(v, cfg->server_key, NULL, e);
+    else if (!strcmp(f, "--allow")) {
+        if (cfg->n_allowed >= RIO_MAX_ALLOWED) {
+            snprintf(err, OPT_ERR_LEN, "--allow: at most %d keys", RIO_MAX_ALLOWED);
+            return -1;
+        }
+        if (!(st = rio_key_load(v, cfg->allowed[cfg->n_allowed], NULL, e))) cfg->n_allowed++;
+    } else { /* --bind or --connect */
+        return set_str(cfg->endpoint, sizeof cfg->endpoint, f, v, err);
     }
-    if (!strcmp(f, "--server-key")) return (st = rio_key_load(v, cfg->server_key, NULL, err)) ? st : 1;
-    /* --allow */
-    if (cfg->n_allowed >= RIO_MAX_ALLOWED) {
-        em_err(err, EM_ERR_RANGE, "--allow: at most %d keys", RIO_MAX_ALLOWED);
-        return EM_ERR_RANGE;
-    }
-    if ((st = rio_key_load(v, cfg->allowed[cfg->n_allowed], NULL, err))) return st;
-    cfg->n_allowed++;
-    return 1;
+    if (st) snprintf(err, OPT_ERR_LEN, "%s", e);
+    return st ? -1 : 0;
+}
+
+/* --bind to an agent, --connect to a controller. */
+static int wrong_side(void *user, const opt_spec *spec, const char *v, char *err) {
+    snprintf(err, OPT_ERR_LEN, "%s: this command takes %s", spec->lng, strcmp(spec->lng, "--bind") ? "--bind" : "--connect");
+    return -1;
+}
+
+void cli_rio_specs(rio_config *cfg, const char *endpoint_flag, opt_spec *specs) {
+    const bool bind = !strcmp(endpoint_flag, "--bind");
+    const opt_spec t[CLI_RIO_OPTS_N] = {
+        OPT_CALL(NULL, bind ? "--bind" : "--connect", "EP", link_flag, cfg,
+                 bind ? "command endpoint (state and frames on the next two ports)" : "the controller's command endpoint"),
+        OPT_CALL(NULL, bind ? "--connect" : "--bind", "EP", wrong_side, NULL, NULL),
+        OPT_CALL(NULL, "--state-endpoint", "EP", link_flag, cfg, "state/event endpoint (default: command port + 1, or PATH.state)"),
+        OPT_CALL(NULL, "--frame-endpoint", "EP", link_flag, cfg, "frame endpoint (default: command port + 2, or PATH.frames)"),
+        OPT_CALL(NULL, "--config", "FILE", link_flag, cfg, "link settings as JSON (see robot_io/SCHEMA.md)"),
+        OPT_CALL(NULL, "--key", "FILE", link_flag, cfg, "own CurveZMQ keypair from `ember keygen` (turns encryption on)"),
+        OPT_CALL(NULL, "--server-key", "FILE.pub", link_flag, cfg, "the controller's public key (agent side)"),
+        OPT_CALL(NULL, "--allow", "FILE.pub", link_flag, cfg, "an agent public key the controller accepts (repeatable)"),
+        OPT_CALL(NULL, "--faults", "SPEC", link_flag, cfg, "inject faults on sent commands: drop=P,dup=P,reorder=P,seed=N"),
+        OPT_INT(NULL, "--heartbeat-ms", "N", &cfg->heartbeat_ms, 1, 3600 * 1000, "heartbeat period"),
+        OPT_INT(NULL, "--peer-timeout-ms", "N", &cfg->peer_timeout_ms, 1, 3600 * 1000,
+                "silence before the peer is declared lost"),
+        OPT_CALL(NULL, "--name", "NAME", link_flag, cfg, "this side's name in messages"),
+        OPT_END,
+    };
+    memcpy(specs, t, sizeof t);
 }
 
 /* Matched on the library's wording (robot_io/rio_config.c, rio_agent.c,

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "core/backend_open.h"
+#include "opt.h"
 
 char *cli_read_file(const char *cmd, const char *path, size_t *n, char *err) {
     FILE *f = fopen(path, "rb");
@@ -105,24 +106,26 @@ em_backend *cli_backend_open(const char *kind, int device, int threads, const ch
     return be;
 }
 
+/* The option library's parsers, in its message style; only for the argument
+ * loops not yet on an option table (cmd_run.c, cmd_generate.c). */
 int cli_parse_long(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) {
-        fprintf(stderr, "ember %s: %s '%s': expected an integer in %ld..%ld\n", cmd, opt, s, lo, hi);
+    char prog[64], err[OPT_ERR_LEN];
+    int64_t v;
+    snprintf(prog, sizeof prog, "ember %s", cmd);
+    if (opt_i64(prog, opt, s, lo, hi, &v, err)) {
+        fprintf(stderr, "%s\n", err);
         return -1;
     }
-    *out = v;
+    *out = (long)v;
     return 0;
 }
 
 int cli_parse_float(const char *cmd, const char *opt, const char *s, double lo, double hi, float *out) {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !(v >= lo && v <= hi)) {
-        fprintf(stderr, "ember %s: %s '%s': expected a number in %g..%g\n", cmd, opt, s, lo, hi);
+    char prog[64], err[OPT_ERR_LEN];
+    double v;
+    snprintf(prog, sizeof prog, "ember %s", cmd);
+    if (opt_double(prog, opt, s, lo, hi, &v, err)) {
+        fprintf(stderr, "%s\n", err);
         return -1;
     }
     *out = (float)v;

@@ -15,21 +15,23 @@
 #include "cli_util.h"
 #include "commands.h"
 #include "agent/plan_follow.h"
+#include "opt.h"
 
-static void usage(FILE *f) {
+static void usage(FILE *f, const opt_spec *specs) {
     fprintf(f,
             "usage: ember act --connect EP [options] PLAN.json\n"
             "       ember act --connect EP --estop [REASON] | --reset | --cancel PLAN_ID\n\n"
             "Sends the plan to the controller at EP (the one `ember sim --bind EP` runs), prints\n"
             "each step's fate (accepted, running, done, failed with a reason) and, when the\n"
             "controller publishes one, whether its goal is met.\n\n"
-            "options:\n"
-            "  --connect EP           the controller's command endpoint\n"
-            "  --timeout S            give up after S seconds (default 300)\n"
-            "  --wait S               wait S seconds for the controller to answer (default 10)\n"
-            "  --no-check             send steps without checking them against the offered skills\n"
-            "  --quiet                print only the final line\n%s",
-            cli_rio_usage);
+            "options:\n");
+    opt_usage(f, specs);
+}
+
+/* --estop [REASON]: remembered as the reason, "" when none is given. */
+static int act_estop(void *user, const opt_spec *spec, const char *value, char *err) {
+    *(const char **)user = value ? value : "";
+    return 0;
 }
 
 static void describe(const rio_step *st, char *out, size_t cap) {
@@ -91,40 +93,32 @@ int ember_cmd_act(int argc, char **argv) {
     rio_config_defaults(&cfg);
     strcpy(cfg.name, "act");
     char err[EM_ERR_LEN];
-    const char *plan_path = NULL, *op = NULL, *op_arg = NULL;
+    const char *plan_path = NULL, *op = NULL, *op_arg = NULL, *estop = NULL, *cancel = NULL;
     double timeout_s = 300, wait_s = 10;
-    int check = 1, quiet = 0;
-    for (int i = 1; i < argc; i++) {
-        int r = cli_rio_flag(&cfg, "--connect", argc, argv, &i, err);
-        if (r < 0) { fprintf(stderr, "ember act: %s\n", err); return 2; }
-        if (r) continue;
-        const char *f = argv[i];
-        if (!strcmp(f, "--help") || !strcmp(f, "-h")) { usage(stdout); return 0; }
-        if (!strcmp(f, "--timeout") || !strcmp(f, "--wait")) {
-            char *end;
-            double v = i + 1 < argc ? strtod(argv[i + 1], &end) : -1;
-            if (i + 1 >= argc || *end || v <= 0) { fprintf(stderr, "ember act: %s needs a positive number of seconds\n", f); return 2; }
-            *(!strcmp(f, "--timeout") ? &timeout_s : &wait_s) = v;
-            i++;
-        } else if (!strcmp(f, "--no-check")) check = 0;
-        else if (!strcmp(f, "--quiet")) quiet = 1;
-        else if (!strcmp(f, "--estop")) {
-            op = "estop";
-            if (i + 1 < argc && argv[i + 1][0] != '-') op_arg = argv[++i];
-        } else if (!strcmp(f, "--reset")) op = "reset";
-        else if (!strcmp(f, "--cancel")) {
-            if (i + 1 >= argc) { fprintf(stderr, "ember act: --cancel needs a plan id\n"); return 2; }
-            op = "cancel";
-            op_arg = argv[++i];
-        } else if (f[0] == '-') {
-            fprintf(stderr, "ember act: unknown option '%s'\n", f);
-            usage(stderr);
-            return 2;
-        } else if (!plan_path) plan_path = f;
-        else { fprintf(stderr, "ember act: more than one plan file ('%s', '%s')\n", plan_path, f); return 2; }
-    }
-    if (!cfg.endpoint[0]) { fprintf(stderr, "ember act: --connect EP is required\n"); usage(stderr); return 2; }
-    if (!op && !plan_path) { fprintf(stderr, "ember act: no PLAN.json given\n"); usage(stderr); return 2; }
+    bool no_check = false, quiet = false, reset = false;
+    opt_spec link[CLI_RIO_OPTS_N];
+    cli_rio_specs(&cfg, "--connect", link);
+    const opt_spec specs[] = {
+        OPT_GROUP(link),
+        OPT_DOUBLE(NULL, "--timeout", "S", &timeout_s, 0.001, 1e7, "give up after S seconds"),
+        OPT_DOUBLE(NULL, "--wait", "S", &wait_s, 0.001, 1e7, "wait S seconds for the controller to answer"),
+        OPT_FLAG(NULL, "--no-check", &no_check, "send steps without checking them against the offered skills"),
+        OPT_FLAG(NULL, "--quiet", &quiet, "print only the final line"),
+        {.kind = OPT_KIND_CALL, .lng = "--estop", .meta = "REASON", .fn = act_estop, .user = &estop,
+         .flags = OPT_VALUE_OPTIONAL, .help = "stop the robot now (an operator's button)"},
+        OPT_FLAG(NULL, "--reset", &reset, "clear an emergency stop"),
+        OPT_STR(NULL, "--cancel", "PLAN_ID", &cancel, "cancel a plan"),
+        OPT_END};
+    int n_pos = 0, prc = opt_parse("ember act", specs, argc, argv, &plan_path, 1, &n_pos, err);
+    if (prc == OPT_HELP) { usage(stdout, specs); return 0; }
+    if (prc != OPT_OK) { fprintf(stderr, "%s\n", err); return 2; }
+    if (!!estop + reset + !!cancel > 1) { fprintf(stderr, "ember act: give one of --estop, --reset, --cancel\n"); return 2; }
+    if (estop) { op = "estop"; op_arg = *estop ? estop : NULL; }
+    if (reset) op = "reset";
+    if (cancel) { op = "cancel"; op_arg = cancel; }
+    const int check = !no_check;
+    if (!cfg.endpoint[0]) { fprintf(stderr, "ember act: --connect EP is required\n"); usage(stderr, specs); return 2; }
+    if (!op && !plan_path) { fprintf(stderr, "ember act: no PLAN.json given\n"); usage(stderr, specs); return 2; }
     if (op && plan_path) { fprintf(stderr, "ember act: --%s takes no plan file\n", op); return 2; }
 
     char plan_id[RIO_ID_LEN] = "";

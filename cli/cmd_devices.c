@@ -5,19 +5,22 @@
 
 #include "commands.h"
 #include "core/vulkan/vk_backend.h"
+#include "opt.h"
 
 int ember_cmd_devices(int argc, char **argv) {
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("usage: ember devices\n\nLists the Vulkan devices with the features and limits Ember uses;\n"
-                   "--device N (or EMBER_VK_DEVICE=N) picks one. EMBER_VK_LIMITS=v3d shows the\n"
-                   "Raspberry Pi 5 limit mode.\n");
-            return 0;
-        }
-        fprintf(stderr, "ember devices: unknown option '%s' (see --help)\n", argv[i]);
+    const opt_spec specs[] = {OPT_END};
+    char err[EM_ERR_LEN];
+    int prc = opt_parse("ember devices", specs, argc, argv, NULL, 0, NULL, err);
+    if (prc == OPT_HELP) {
+        printf("usage: ember devices\n\nLists the Vulkan devices with the features and limits Ember uses;\n"
+               "--device N (or EMBER_VK_DEVICE=N) picks one. EMBER_VK_LIMITS=v3d shows the\n"
+               "Raspberry Pi 5 limit mode.\n");
+        return 0;
+    }
+    if (prc != OPT_OK) {
+        fprintf(stderr, "%s\n", err);
         return 2;
     }
-    char err[EM_ERR_LEN];
     if (vk_devices_print(stdout, err) != EM_OK) {
         fprintf(stderr, "ember devices: %s\n", err);
         return 1;

@@ -11,22 +11,23 @@
 #include <string.h>
 
 #include "commands.h"
+#include "opt.h"
 #include "core/gguf.h"
 
 #define MAX_STR 120
 #define MAX_ELEMS 8
 
-static void usage(FILE *f) {
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+static void usage(FILE *f, const opt_spec *specs) {
     fprintf(f,
             "usage: ember info [--full] FILE.gguf\n"
             "\n"
             "Print a GGUF file's version, alignment, every key with its type and value,\n"
             "every tensor (name, type, shape, offset, bytes) and totals by type.\n"
-            "\n"
-            "  --full     print whole strings and arrays (default: first %d elements,\n"
-            "             strings cut at %d bytes)\n"
-            "  -h, --help this text\n",
-            MAX_ELEMS, MAX_STR);
+            "\n");
+    opt_usage(f, specs);
 }
 
 static void print_str(const char *s, size_t len, bool full) {
@@ -122,25 +123,18 @@ static void print_value(const gguf_ctx *g, const char *key, enum gguf_vtype t, b
 int ember_cmd_info(int argc, char **argv) {
     const char *path = NULL;
     bool full = false;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(argv[i], "--full")) {
-            full = true;
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            fprintf(stderr, "ember info: unknown option '%s'\n", argv[i]);
-            usage(stderr);
-            return 2;
-        } else if (path) {
-            fprintf(stderr, "ember info: one file expected, got '%s' and '%s'\n", path, argv[i]);
-            return 2;
-        } else {
-            path = argv[i];
-        }
-    }
+    const opt_spec specs[] = {
+        OPT_FLAG(NULL, "--full", &full,
+                 "print whole strings and arrays (default: first " STR(MAX_ELEMS) " elements,\n"
+                 "strings cut at " STR(MAX_STR) " bytes)"),
+        OPT_END};
+    char perr[OPT_ERR_LEN];
+    int n_pos = 0, prc = opt_parse("ember info", specs, argc, argv, &path, 1, &n_pos, perr);
+    if (prc == OPT_HELP) { usage(stdout, specs); return 0; }
+    if (prc != OPT_OK) { fprintf(stderr, "%s\n", perr); return 2; }
     if (!path) {
-        usage(stderr);
+        fprintf(stderr, "ember info: no file given\n");
+        usage(stderr, specs);
         return 2;
     }
 

@@ -5,25 +5,30 @@
 #include <string.h>
 
 #include "commands.h"
+#include "opt.h"
 #include "robot_io/rio.h"
 
 int ember_cmd_keygen(int argc, char **argv) {
-    if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+    const opt_spec specs[] = {OPT_END};
+    const char *name = NULL;
+    char perr[OPT_ERR_LEN];
+    int n_pos = 0, prc = opt_parse("ember keygen", specs, argc, argv, &name, 1, &n_pos, perr);
+    if (prc == OPT_HELP) {
         printf("usage: ember keygen NAME\n\nWrites NAME.key (secret, mode 0600) and NAME.pub (public) for CurveZMQ:\n"
                "give the controller `--key ctrl.key --allow agent.pub` and the agent\n"
                "`--key agent.key --server-key ctrl.pub`.\n");
         return 0;
     }
-    if (argc != 2 || argv[1][0] == '-') {
-        fprintf(stderr, "usage: ember keygen NAME   (writes NAME.key and NAME.pub)\n");
+    if (prc != OPT_OK || !name) {
+        fprintf(stderr, "%s%susage: ember keygen NAME   (writes NAME.key and NAME.pub)\n", prc ? perr : "", prc ? "\n" : "");
         return 2;
     }
     char err[EM_ERR_LEN], pub[RIO_KEY_LEN];
-    if (rio_keygen(argv[1], pub, err)) {
+    if (rio_keygen(name, pub, err)) {
         fprintf(stderr, "ember keygen: %s\n", err);
         return 1;
     }
     printf("%s\n", pub);
-    fprintf(stderr, "ember keygen: wrote %s.key (keep it secret) and %s.pub\n", argv[1], argv[1]);
+    fprintf(stderr, "ember keygen: wrote %s.key (keep it secret) and %s.pub\n", name, name);
     return 0;
 }

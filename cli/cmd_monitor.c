@@ -14,20 +14,16 @@
 
 #include "cli_rio.h"
 #include "commands.h"
+#include "opt.h"
 #include "robot_io/rio_agent.h"
 
-static void usage(FILE *f) {
+static void usage(FILE *f, const opt_spec *specs) {
     fprintf(f,
             "usage: ember monitor --connect EP [options]\n\n"
             "Prints each message the controller at EP publishes as one JSON line on stdout\n"
             "(frames: the envelope; the image bytes go to --save-frames).\n\n"
-            "options:\n"
-            "  --save-frames DIR      write frames as DIR/CAMERA-NNNNNN.png (jpeg frames: .jpg as sent)\n"
-            "  --count N              exit after N messages\n"
-            "  --duration S           exit after S seconds\n"
-            "  --no-frames            do not subscribe to frames\n"
-            "  --wait S               wait S seconds for the controller (default 10)\n%s",
-            cli_rio_usage);
+            "options:\n");
+    opt_usage(f, specs);
 }
 
 static int write_file(const char *path, const void *data, size_t n, char *err) {
@@ -74,28 +70,26 @@ int ember_cmd_monitor(int argc, char **argv) {
     strcpy(cfg.name, "monitor");
     char err[EM_ERR_LEN];
     const char *dir = NULL;
-    long count = -1;
+    int64_t count = -1;
     double duration = -1, wait_s = 10;
-    int frames = 1;
-    for (int i = 1; i < argc; i++) {
-        int r = cli_rio_flag(&cfg, "--connect", argc, argv, &i, err);
-        if (r < 0) { fprintf(stderr, "ember monitor: %s\n", err); return 2; }
-        if (r) continue;
-        const char *f = argv[i];
-        if (!strcmp(f, "--help") || !strcmp(f, "-h")) { usage(stdout); return 0; }
-        if (!strcmp(f, "--no-frames")) { frames = 0; continue; }
-        if (i + 1 >= argc || (strcmp(f, "--save-frames") && strcmp(f, "--count") && strcmp(f, "--duration") && strcmp(f, "--wait"))) {
-            fprintf(stderr, "ember monitor: %s '%s'\n", f[0] == '-' && i + 1 >= argc ? "missing value for" : "unknown option", f);
-            usage(stderr);
-            return 2;
-        }
-        const char *v = argv[++i];
-        char *end;
-        if (!strcmp(f, "--save-frames")) dir = v;
-        else if (!strcmp(f, "--count")) { count = strtol(v, &end, 10); if (*end || count < 1) { fprintf(stderr, "ember monitor: --count: '%s' is not a positive integer\n", v); return 2; } }
-        else { double d = strtod(v, &end); if (*end || d <= 0) { fprintf(stderr, "ember monitor: %s: '%s' is not a positive number\n", f, v); return 2; } *(!strcmp(f, "--wait") ? &wait_s : &duration) = d; }
-    }
-    if (!cfg.endpoint[0]) { fprintf(stderr, "ember monitor: --connect EP is required\n"); usage(stderr); return 2; }
+    bool no_frames = false;
+    opt_spec link[CLI_RIO_OPTS_N];
+    cli_rio_specs(&cfg, "--connect", link);
+    const opt_spec specs[] = {
+        OPT_GROUP(link),
+        OPT_STR(NULL, "--save-frames", "DIR", &dir, "write frames as DIR/CAMERA-NNNNNN.png (jpeg frames: .jpg as sent)"),
+        {.kind = OPT_KIND_I64, .lng = "--count", .meta = "N", .dest = OPT_DEST_(&count, int64_t), .lo = 1,
+         .hi = INT64_MAX, .flags = OPT_NO_DEFAULT, .help = "exit after N messages"},
+        {.kind = OPT_KIND_DOUBLE, .lng = "--duration", .meta = "S", .dest = OPT_DEST_(&duration, double), .dlo = 0.001,
+         .dhi = 1e7, .flags = OPT_NO_DEFAULT, .help = "exit after S seconds"},
+        OPT_FLAG(NULL, "--no-frames", &no_frames, "do not subscribe to frames"),
+        OPT_DOUBLE(NULL, "--wait", "S", &wait_s, 0.001, 1e7, "wait S seconds for the controller"),
+        OPT_END};
+    int prc = opt_parse("ember monitor", specs, argc, argv, NULL, 0, NULL, err);
+    if (prc == OPT_HELP) { usage(stdout, specs); return 0; }
+    if (prc != OPT_OK) { fprintf(stderr, "%s\n", err); return 2; }
+    const int frames = !no_frames;
+    if (!cfg.endpoint[0]) { fprintf(stderr, "ember monitor: --connect EP is required\n"); usage(stderr, specs); return 2; }
     if (dir && mkdir(dir, 0755) != 0 && errno != EEXIST) {
         fprintf(stderr, "ember monitor: --save-frames %s: %s\n", dir, strerror(errno));
         return 1;

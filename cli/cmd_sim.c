@@ -11,32 +11,18 @@
 
 #include "cli_rio.h"
 #include "commands.h"
+#include "opt.h"
 #include "sim/sim.h"
 #include "sim/sim_ctrl.h"
 
-static void usage(FILE *f) {
+static void usage(FILE *f, const opt_spec *specs) {
     fprintf(f,
             "usage: ember sim --bind EP [options]\n\n"
             "Runs the simulated tabletop robot as a controller on the robot link at EP\n"
             "(tcp://127.0.0.1:5555 or ipc:///tmp/ember-sim): skills pick, place, push, ...\n"
             "(see sim/README.md), state at --state-hz, camera frames at --fps.\n\n"
-            "options:\n"
-            "  --bind EP              command endpoint (state and frames on the next two ports)\n"
-            "  --seed N               scene seed (default 1)\n"
-            "  --fail-rate P          chance 0..1 that a grasp slips (default 0)\n"
-            "  --objects N            objects on the table (default: from the seed)\n"
-            "  --step-s S             seconds of motion per skill (default 0.4)\n"
-            "  --fps N                camera frames per second, 0 = none (default 10)\n"
-            "  --frame-size WxH       frame size (default 640x480)\n"
-            "  --encoding E           png or rgb8 (default png)\n"
-            "  --state-hz N           state messages per second (default 10)\n"
-            "  --journal FILE         journal of the world and steps (default ember-sim.journal)\n"
-            "  --fresh                start a new world: discard the journal\n"
-            "  --goal JSON            goal predicates, e.g. '[[\"in\",\"red_cube\",\"blue_bowl\"]]'\n"
-            "  --random-goal          pick a feasible goal from the seed\n"
-            "  --duration S           exit after S seconds\n"
-            "  --quiet                no per-step log lines\n%s",
-            cli_rio_usage);
+            "options:\n");
+    opt_usage(f, specs);
 }
 
 /* Ctrl-C and SIGTERM are blocked and taken here, between two rounds of
@@ -50,18 +36,6 @@ static int sigint_or_term(void *user) {
 
 /* ---- the command -------------------------------------------------------- */
 
-static int parse_num(const char *flag, const char *v, double lo, double hi, double *out) {
-    char *end;
-    errno = 0;
-    double x = strtod(v, &end);
-    if (*end || end == v || errno || x < lo || x > hi) {
-        fprintf(stderr, "ember sim: %s: '%s' is not a number in %g..%g\n", flag, v, lo, hi);
-        return -1;
-    }
-    *out = x;
-    return 0;
-}
-
 int ember_cmd_sim(int argc, char **argv) {
     rio_config cfg;
     rio_config_defaults(&cfg);
@@ -69,46 +43,43 @@ int ember_cmd_sim(int argc, char **argv) {
     sim_config scfg;
     sim_config_defaults(&scfg);
     char err[EM_ERR_LEN];
-    const char *journal_path = "ember-sim.journal", *goal = NULL, *encoding = "png";
-    double fps = 10, state_hz = 10, duration = -1, v;
-    int fresh = 0, random_goal = 0, quiet = 0, fw = 640, fh = 480, seed_given = 0;
-    for (int i = 1; i < argc; i++) {
-        int r = cli_rio_flag(&cfg, "--bind", argc, argv, &i, err);
-        if (r < 0) { fprintf(stderr, "ember sim: %s\n", err); return 2; }
-        if (r) continue;
-        const char *f = argv[i];
-        if (!strcmp(f, "--help") || !strcmp(f, "-h")) { usage(stdout); return 0; }
-        if (!strcmp(f, "--fresh")) { fresh = 1; continue; }
-        if (!strcmp(f, "--random-goal")) { random_goal = 1; continue; }
-        if (!strcmp(f, "--quiet")) { quiet = 1; continue; }
-        static const char *const valued[] = {"--seed", "--fail-rate", "--objects", "--step-s", "--fps", "--frame-size",
-                                             "--encoding", "--state-hz", "--journal", "--goal", "--duration"};
-        int known = 0;
-        for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++) known |= !strcmp(f, valued[k]);
-        if (!known) { fprintf(stderr, "ember sim: unknown option '%s'\n", f); usage(stderr); return 2; }
-        if (i + 1 >= argc) { fprintf(stderr, "ember sim: %s needs a value\n", f); return 2; }
-        const char *val = argv[++i];
-        if (!strcmp(f, "--seed")) { if (parse_num(f, val, 0, 9007199254740992.0, &v)) return 2; scfg.seed = (uint64_t)v; seed_given = 1; }
-        else if (!strcmp(f, "--fail-rate")) { if (parse_num(f, val, 0, 1, &scfg.fail_rate)) return 2; }
-        else if (!strcmp(f, "--objects")) { if (parse_num(f, val, 1, 32, &v)) return 2; scfg.n_objects = (int)v; }
-        else if (!strcmp(f, "--step-s")) { if (parse_num(f, val, 0.001, 60, &scfg.step_s)) return 2; }
-        else if (!strcmp(f, "--fps")) { if (parse_num(f, val, 0, 120, &fps)) return 2; }
-        else if (!strcmp(f, "--state-hz")) { if (parse_num(f, val, 0.1, 1000, &state_hz)) return 2; }
-        else if (!strcmp(f, "--duration")) { if (parse_num(f, val, 0.001, 1e7, &duration)) return 2; }
-        else if (!strcmp(f, "--journal")) journal_path = val;
-        else if (!strcmp(f, "--goal")) goal = val;
-        else if (!strcmp(f, "--encoding")) {
-            if (strcmp(val, "png") && strcmp(val, "rgb8")) { fprintf(stderr, "ember sim: --encoding: '%s': png or rgb8\n", val); return 2; }
-            encoding = val;
-        } else if (!strcmp(f, "--frame-size")) {
-            char x;
-            if (sscanf(val, "%d%c%d", &fw, &x, &fh) != 3 || x != 'x' || fw < 16 || fh < 16 || fw > 4096 || fh > 4096) {
-                fprintf(stderr, "ember sim: --frame-size: '%s': expected WxH, 16..4096 each\n", val);
-                return 2;
-            }
-        }
-    }
-    if (!cfg.endpoint[0]) { fprintf(stderr, "ember sim: --bind EP is required\n"); usage(stderr); return 2; }
+    const char *journal_path = "ember-sim.journal", *goal = NULL;
+    double fps = 10, state_hz = 10, duration = -1;
+    bool fresh = false, random_goal = false, quiet = false;
+    int frame_size[2] = {640, 480}, encoding_i = 0;
+    bool seed_given = false;
+    static const char *const encodings[] = {"png", "rgb8", NULL};
+    uint64_t seed = scfg.seed;
+    opt_spec link[CLI_RIO_OPTS_N];
+    cli_rio_specs(&cfg, "--bind", link);
+    /* the seed goes into the journal as a JSON number: exact up to 2^53 */
+    const opt_spec specs[] = {
+        OPT_GROUP(link),
+        {.kind = OPT_KIND_U64, .lng = "--seed", .meta = "N", .dest = OPT_DEST_(&seed, uint64_t), .ulo = 0,
+         .uhi = 1ull << 53, .seen = &seed_given, .help = "scene seed"},
+        OPT_DOUBLE(NULL, "--fail-rate", "P", &scfg.fail_rate, 0, 1, "chance that a grasp slips"),
+        {.kind = OPT_KIND_INT, .lng = "--objects", .meta = "N", .dest = OPT_DEST_(&scfg.n_objects, int), .lo = 1,
+         .hi = 32, .flags = OPT_NO_DEFAULT, .help = "objects on the table (default: from the seed)"},
+        OPT_DOUBLE(NULL, "--step-s", "S", &scfg.step_s, 0.001, 60, "seconds of motion per skill"),
+        OPT_DOUBLE(NULL, "--fps", "N", &fps, 0, 120, "camera frames per second, 0 = none"),
+        OPT_SIZE(NULL, "--frame-size", "WxH", frame_size, 16, 4096, "frame size"),
+        OPT_CHOICE(NULL, "--encoding", "E", &encoding_i, encodings, "frame encoding: png or rgb8"),
+        OPT_DOUBLE(NULL, "--state-hz", "N", &state_hz, 0.1, 1000, "state messages per second"),
+        OPT_STR(NULL, "--journal", "FILE", &journal_path, "journal of the world and steps"),
+        OPT_FLAG(NULL, "--fresh", &fresh, "start a new world: discard the journal"),
+        OPT_STR(NULL, "--goal", "JSON", &goal, "goal predicates, e.g. '[[\"in\",\"red_cube\",\"blue_bowl\"]]'"),
+        OPT_FLAG(NULL, "--random-goal", &random_goal, "pick a feasible goal from the seed"),
+        {.kind = OPT_KIND_DOUBLE, .lng = "--duration", .meta = "S", .dest = OPT_DEST_(&duration, double), .dlo = 0.001,
+         .dhi = 1e7, .flags = OPT_NO_DEFAULT, .help = "exit after S seconds (default: run until stopped)"},
+        OPT_FLAG(NULL, "--quiet", &quiet, "no per-step log lines"),
+        OPT_END};
+    int prc = opt_parse("ember sim", specs, argc, argv, NULL, 0, NULL, err);
+    if (prc == OPT_HELP) { usage(stdout, specs); return 0; }
+    if (prc != OPT_OK) { fprintf(stderr, "%s\n", err); return 2; }
+    scfg.seed = seed;
+    const int fw = frame_size[0], fh = frame_size[1];
+    const char *encoding = encodings[encoding_i];
+    if (!cfg.endpoint[0]) { fprintf(stderr, "ember sim: --bind EP is required\n"); usage(stderr, specs); return 2; }
     if (goal && random_goal) { fprintf(stderr, "ember sim: --goal and --random-goal exclude each other\n"); return 2; }
 
     sigset_t block;

@@ -8,56 +8,37 @@
 
 #include "cli_util.h"
 #include "commands.h"
+#include "opt.h"
 #include "core/gguf.h"
 #include "lm/vocab.h"
 
-static void usage(FILE *f) {
+static void usage(FILE *f, const opt_spec *specs) {
     fprintf(f,
             "usage: ember tokenize -m FILE.gguf (-p TEXT | -f FILE) [options]\n"
             "\n"
             "Prints the token ids of TEXT space-separated on one line.\n"
-            "\n"
-            "  -m, --model FILE     GGUF file with a tokenizer.ggml vocabulary\n"
-            "  -p, --prompt TEXT    the text to tokenize\n"
-            "  -f, --file FILE      read the text from FILE (bytes as they are)\n"
-            "  --no-bos             do not add BOS/EOS even if the vocabulary says so\n"
-            "  --parse-special      match special tokens (<|im_start|>, ...) in the text\n"
-            "  --pieces             print one token per line: id and its piece\n"
-            "  -h, --help           this help\n");
+            "\n");
+    opt_usage(f, specs);
 }
 
 int ember_cmd_tokenize(int argc, char **argv) {
     const char *model = NULL, *prompt = NULL, *file = NULL;
     bool no_bos = false, parse_special = false, pieces = false;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        bool has_val = i + 1 < argc;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return 0;
-        } else if ((!strcmp(a, "-m") || !strcmp(a, "--model")) && has_val) {
-            model = argv[++i];
-        } else if ((!strcmp(a, "-p") || !strcmp(a, "--prompt")) && has_val) {
-            prompt = argv[++i];
-        } else if ((!strcmp(a, "-f") || !strcmp(a, "--file")) && has_val) {
-            file = argv[++i];
-        } else if (!strcmp(a, "--no-bos")) {
-            no_bos = true;
-        } else if (!strcmp(a, "--parse-special")) {
-            parse_special = true;
-        } else if (!strcmp(a, "--pieces")) {
-            pieces = true;
-        } else {
-            bool needs_val = !strcmp(a, "-m") || !strcmp(a, "--model") || !strcmp(a, "-p") ||
-                             !strcmp(a, "--prompt") || !strcmp(a, "-f") || !strcmp(a, "--file");
-            fprintf(stderr, "ember tokenize: %s '%s'\n", needs_val ? "missing value for" : "unknown argument", a);
-            usage(stderr);
-            return 2;
-        }
-    }
+    const opt_spec specs[] = {
+        OPT_STR("-m", "--model", "FILE", &model, "GGUF file with a tokenizer.ggml vocabulary"),
+        OPT_STR("-p", "--prompt", "TEXT", &prompt, "the text to tokenize"),
+        OPT_STR("-f", "--file", "FILE", &file, "read the text from FILE (bytes as they are)"),
+        OPT_FLAG(NULL, "--no-bos", &no_bos, "do not add BOS/EOS even if the vocabulary says so"),
+        OPT_FLAG(NULL, "--parse-special", &parse_special, "match special tokens (<|im_start|>, ...) in the text"),
+        OPT_FLAG(NULL, "--pieces", &pieces, "print one token per line: id and its piece"),
+        OPT_END};
+    char perr[OPT_ERR_LEN];
+    int prc = opt_parse("ember tokenize", specs, argc, argv, NULL, 0, NULL, perr);
+    if (prc == OPT_HELP) { usage(stdout, specs); return 0; }
+    if (prc != OPT_OK) { fprintf(stderr, "%s\n", perr); return 2; }
     if (!model || (!prompt == !file)) {
         fprintf(stderr, "ember tokenize: %s\n", !model ? "-m FILE.gguf is required" : "give exactly one of -p TEXT and -f FILE");
-        usage(stderr);
+        usage(stderr, specs);
         return 2;
     }
 

@@ -20,6 +20,7 @@
 
 #include "../core/backend.h"
 #include "../core/gguf.h"
+#include "../core/gguf_bind.h"
 #include "vocab.h"
 
 typedef struct lm_hparams {
@@ -51,6 +52,7 @@ typedef struct lm_layer {
 
 typedef struct lm_model {
     gguf_ctx *gguf;       /* the mapped file; weights point into it */
+    em_binder *bind;      /* what bound the weights; freed before gguf */
     em_backend *be;       /* borrowed */
     lm_vocab *vocab;
     lm_hparams hp;

@@ -41,6 +41,7 @@
 
 #include "core/cpu/cpu_kernels.h"
 #include "core/gguf.h"
+#include "cli/opt.h"
 #include "core/types.h"
 #include "mk_rng.h"
 
@@ -63,69 +64,55 @@ typedef struct mp_opts {
     double mean, std_img;
     double std;       /* 0: 1/sqrt(dim) */
     uint64_t seed;
+    int type_i;   /* --type, an index into mp_type_names */
+    int preset;   /* --preset, an index into mp_presets; -1: none */
 } mp_opts;
 
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: mkmmproj --text-dim N -o OUT.gguf [--preset NAME] [options]\n"
-            "Writes a random-weight SmolVLM (Idefics3) mmproj GGUF, laid out as llama.cpp's converter does.\n"
-            "  --text-dim N        the text model's embedding length (required): the projector's output\n"
-            "  -o PATH             output file\n"
-            "  --preset NAME       tiny: image 64, patch 8, dim 64, ffn 128, 2 layers, 4 heads,\n"
-            "                            scale factor 2, preproc size 128\n"
-            "                      smolvlm-256m: image 512, patch 16, dim 768, ffn 3072, 12 layers,\n"
-            "                            12 heads, scale factor 4, preproc size 2048 (SmolVLM-256M's\n"
-            "                            vision shape); both eps 1e-6, mean/std 0.5 (later options override)\n"
-            "  --image-size S      clip.vision.image_size: the tile side (default: tiny's)\n"
-            "  --patch P           clip.vision.patch_size\n"
-            "  --dim D             clip.vision.embedding_length\n"
-            "  --ffn F             clip.vision.feed_forward_length\n"
-            "  --layers L          clip.vision.block_count\n"
-            "  --heads H           clip.vision.attention.head_count\n"
-            "  --scale-factor F    clip.vision.projector.scale_factor (pixel shuffle)\n"
-            "  --preproc-size N    clip.vision.preproc_image_size: longest edge before tiling\n"
-            "  --eps E             clip.vision.attention.layer_norm_epsilon (default 1e-6)\n"
-            "  --image-mean M      clip.vision.image_mean, all channels (default 0.5)\n"
-            "  --image-std V       clip.vision.image_std, all channels (default 0.5)\n"
-            "  --type T            f32 | f16 | q8_0 for the matrices (default f32)\n"
-            "  --std S             weight scale (default 1/sqrt(dim)); a matrix with fan-in K\n"
-            "                      gets N(0, S * sqrt(dim / K))\n"
-            "  --seed N            generator seed (default 1)\n"
-            "  --name S            general.name (default \"ember-random-smolvlm\")\n");
+static const char *const mp_type_names[] = {"f32", "f16", "q8_0", NULL};
+static const enum em_type mp_type_ids[] = {EM_TYPE_F32, EM_TYPE_F16, EM_TYPE_Q8_0};
+static const char *const mp_presets[] = {"tiny", "smolvlm-256m", NULL};
+
+static void usage(FILE *f, const opt_spec *specs) {
+    fprintf(f, "usage: mkmmproj --text-dim N -o OUT.gguf [--preset NAME] [options]\n"
+               "Writes a random-weight SmolVLM (Idefics3) mmproj GGUF, laid out as llama.cpp's converter does.\n");
+    opt_usage(f, specs);
 }
 
-static int parse_int(const char *opt, const char *s, long lo, long hi, long *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) {
-        fprintf(stderr, "mkmmproj: %s '%s': expected an integer in %ld..%ld\n", opt, s, lo, hi);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-static int parse_double(const char *opt, const char *s, double lo, double hi, double *out) {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !(v >= lo && v <= hi)) {
-        fprintf(stderr, "mkmmproj: %s '%s': expected a number in %g..%g\n", opt, s, lo, hi);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-static int parse_type(const char *s, enum em_type *out) {
-    static const struct { const char *name; enum em_type t; } types[] = {
-        {"f32", EM_TYPE_F32}, {"f16", EM_TYPE_F16}, {"q8_0", EM_TYPE_Q8_0},
-    };
-    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
-        if (!strcmp(s, types[i].name)) { *out = types[i].t; return 0; }
-    fprintf(stderr, "mkmmproj: --type '%s': expected f32, f16 or q8_0\n", s);
-    return -1;
+/* The table, writing into o (called twice: see parse_args); entries after
+ * the last are zero, i.e. OPT_END, and a longer table does not compile. */
+#define MP_N_SPECS 24
+static void mp_specs(mp_opts *o, opt_spec *specs) {
+    const opt_spec t[MP_N_SPECS] = {
+        OPT_INT(NULL, "--text-dim", "N", &o->text_dim, 1, 1 << 17,
+                "the text model's embedding length (required): the projector's output"),
+        OPT_STR("-o", NULL, "PATH", &o->out_path, "output file"),
+        OPT_CHOICE(NULL, "--preset", "NAME", &o->preset, mp_presets,
+                   "tiny: image 64, patch 8, dim 64, ffn 128, 2 layers, 4 heads,\n"
+                   "      scale factor 2, preproc size 128\n"
+                   "smolvlm-256m: image 512, patch 16, dim 768, ffn 3072, 12 layers,\n"
+                   "      12 heads, scale factor 4, preproc size 2048 (SmolVLM-256M's\n"
+                   "      vision shape); both eps 1e-6, mean/std 0.5 (later options override)"),
+        OPT_INT(NULL, "--image-size", "S", &o->image_size, 1, 1 << 14, "clip.vision.image_size: the tile side"),
+        OPT_INT(NULL, "--patch", "P", &o->patch, 1, 1 << 10, "clip.vision.patch_size"),
+        OPT_INT(NULL, "--dim", "D", &o->dim, 1, 1 << 16, "clip.vision.embedding_length"),
+        OPT_INT(NULL, "--ffn", "F", &o->ffn, 1, 1 << 18, "clip.vision.feed_forward_length"),
+        OPT_INT(NULL, "--layers", "L", &o->n_layer, 1, 1024, "clip.vision.block_count"),
+        OPT_INT(NULL, "--heads", "H", &o->n_head, 1, 4096, "clip.vision.attention.head_count"),
+        OPT_INT(NULL, "--scale-factor", "F", &o->scale_factor, 1, 64,
+                "clip.vision.projector.scale_factor (pixel shuffle)"),
+        OPT_INT(NULL, "--preproc-size", "N", &o->preproc_size, 1, 1 << 15,
+                "clip.vision.preproc_image_size: longest edge before tiling"),
+        OPT_DOUBLE(NULL, "--eps", "E", &o->eps, 1e-12, 1e-1, "clip.vision.attention.layer_norm_epsilon"),
+        OPT_DOUBLE(NULL, "--image-mean", "M", &o->mean, -10, 10, "clip.vision.image_mean, all channels"),
+        OPT_DOUBLE(NULL, "--image-std", "V", &o->std_img, 1e-6, 10, "clip.vision.image_std, all channels"),
+        OPT_CHOICE(NULL, "--type", "T", &o->type_i, mp_type_names, "f32 | f16 | q8_0 for the matrices"),
+        {.kind = OPT_KIND_DOUBLE, .lng = "--std", .meta = "S", .dest = OPT_DEST_(&o->std, double), .dlo = 1e-6,
+         .dhi = 10, .flags = OPT_NO_DEFAULT,
+         .help = "weight scale (default 1/sqrt(dim)); a matrix with fan-in K\ngets N(0, S * sqrt(dim / K))"},
+        OPT_U64(NULL, "--seed", "N", &o->seed, 0, UINT64_MAX, "generator seed"),
+        OPT_STR(NULL, "--name", "S", &o->name, "general.name"),
+        OPT_END};
+    memcpy(specs, t, sizeof t);
 }
 
 static void preset_tiny(mp_opts *o) {
@@ -152,50 +139,31 @@ static void preset_smolvlm_256m(mp_opts *o) {
     o->name = "ember-random-smolvlm-256m";
 }
 
-/* 0 on success, 1 after printing usage (-h), -1 on a usage error. */
-static int parse_args(int argc, char **argv, mp_opts *o) {
-    *o = (mp_opts){.type = EM_TYPE_F32, .eps = 1e-6, .mean = 0.5, .std_img = 0.5, .seed = 1};
+static void mp_defaults(mp_opts *o) {
+    *o = (mp_opts){.type_i = 0, .eps = 1e-6, .mean = 0.5, .std_img = 0.5, .seed = 1, .preset = -1};
     preset_tiny(o);
     o->name = "ember-random-smolvlm";
-    /* A preset sets defaults, wherever it appears; explicit options win. */
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--preset")) {
-            if (i + 1 >= argc) { fprintf(stderr, "mkmmproj: --preset needs a value\n"); return -1; }
-            if (!strcmp(argv[i + 1], "tiny")) preset_tiny(o);
-            else if (!strcmp(argv[i + 1], "smolvlm-256m")) preset_smolvlm_256m(o);
-            else {
-                fprintf(stderr, "mkmmproj: --preset '%s': known presets: tiny, smolvlm-256m\n", argv[i + 1]);
-                return -1;
-            }
-        }
-    }
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        long l;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 1; }
-        if (a[0] != '-') { fprintf(stderr, "mkmmproj: unexpected argument '%s' (see mkmmproj --help)\n", a); return -1; }
-        if (i + 1 >= argc) { fprintf(stderr, "mkmmproj: %s: unknown option or missing value\n", a); return -1; }
-        const char *v = argv[++i];
-        if (!strcmp(a, "--preset")) continue;
-        else if (!strcmp(a, "-o")) o->out_path = v;
-        else if (!strcmp(a, "--name")) o->name = v;
-        else if (!strcmp(a, "--type")) { if (parse_type(v, &o->type)) return -1; }
-        else if (!strcmp(a, "--image-size")) { if (parse_int(a, v, 1, 1 << 14, &l)) return -1; o->image_size = (int)l; }
-        else if (!strcmp(a, "--patch")) { if (parse_int(a, v, 1, 1 << 10, &l)) return -1; o->patch = (int)l; }
-        else if (!strcmp(a, "--dim")) { if (parse_int(a, v, 1, 1 << 16, &l)) return -1; o->dim = (int)l; }
-        else if (!strcmp(a, "--ffn")) { if (parse_int(a, v, 1, 1 << 18, &l)) return -1; o->ffn = (int)l; }
-        else if (!strcmp(a, "--layers")) { if (parse_int(a, v, 1, 1024, &l)) return -1; o->n_layer = (int)l; }
-        else if (!strcmp(a, "--heads")) { if (parse_int(a, v, 1, 4096, &l)) return -1; o->n_head = (int)l; }
-        else if (!strcmp(a, "--scale-factor")) { if (parse_int(a, v, 1, 64, &l)) return -1; o->scale_factor = (int)l; }
-        else if (!strcmp(a, "--preproc-size")) { if (parse_int(a, v, 1, 1 << 15, &l)) return -1; o->preproc_size = (int)l; }
-        else if (!strcmp(a, "--text-dim")) { if (parse_int(a, v, 1, 1 << 17, &l)) return -1; o->text_dim = (int)l; }
-        else if (!strcmp(a, "--seed")) { if (parse_int(a, v, 0, 0x7fffffffL, &l)) return -1; o->seed = (uint64_t)l; }
-        else if (!strcmp(a, "--std")) { if (parse_double(a, v, 1e-6, 10, &o->std)) return -1; }
-        else if (!strcmp(a, "--eps")) { if (parse_double(a, v, 1e-12, 1e-1, &o->eps)) return -1; }
-        else if (!strcmp(a, "--image-mean")) { if (parse_double(a, v, -10, 10, &o->mean)) return -1; }
-        else if (!strcmp(a, "--image-std")) { if (parse_double(a, v, 1e-6, 10, &o->std_img)) return -1; }
-        else { fprintf(stderr, "mkmmproj: unknown option '%s' (see mkmmproj --help)\n", a); return -1; }
-    }
+}
+
+/* 0 on success, 1 after printing usage (-h), -1 on a usage error. A preset
+ * sets defaults wherever it appears and explicit options win, so the
+ * arguments are parsed twice: once to find the preset (and any error), then
+ * over the preset's values. */
+static int parse_args(int argc, char **argv, mp_opts *o) {
+    opt_spec specs[MP_N_SPECS];
+    char err[OPT_ERR_LEN];
+    mp_opts first;
+    mp_defaults(&first);
+    mp_specs(&first, specs);
+    int rc = opt_parse("mkmmproj", specs, argc, argv, NULL, 0, NULL, err);
+    if (rc == OPT_HELP) { usage(stdout, specs); return 1; }
+    if (rc != OPT_OK) { fprintf(stderr, "%s\n", err); return -1; }
+    mp_defaults(o);
+    if (first.preset == 0) preset_tiny(o);
+    if (first.preset == 1) preset_smolvlm_256m(o);
+    mp_specs(o, specs);
+    if (opt_parse("mkmmproj", specs, argc, argv, NULL, 0, NULL, err) != OPT_OK) { fprintf(stderr, "%s\n", err); return -1; }
+    o->type = mp_type_ids[o->type_i];
     if (!o->out_path || !o->text_dim) {
         fprintf(stderr, "mkmmproj: --text-dim and -o are required (see mkmmproj --help)\n");
         return -1;

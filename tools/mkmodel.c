@@ -27,6 +27,7 @@
 
 #include "core/cpu/cpu_kernels.h"
 #include "core/gguf.h"
+#include "cli/opt.h"
 #include "core/types.h"
 #include "mk_rng.h"
 
@@ -50,69 +51,61 @@ typedef struct mk_opts {
     double rope_base;
     double eps;
     double logit_scale;
+    int type_i;   /* --type, an index into mk_type_names */
+    int preset;   /* --preset, an index into mk_presets; -1: none */
 } mk_opts;
 
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: mkmodel --vocab VOCAB.gguf -o OUT.gguf [options]\n"
-            "  --vocab PATH      vocabulary GGUF whose tokenizer.* keys are copied (n_vocab = its token count)\n"
-            "  -o PATH           output file\n"
-            "  --preset NAME     smollm2-135m: dim 576, 30 layers, 9 heads, 3 kv heads, ffn 1536,\n"
-            "                    ctx 2048, rope base 100000, eps 1e-5, tied (later options override)\n"
-            "  --type T          f32 | f16 | bf16 | q8_0 | q4_0 for matrices and token_embd (default f32)\n"
-            "  --layers L        blocks (default 2)\n"
-            "  --dim D           embedding length (default 256)\n"
-            "  --heads H         attention heads (default 8)\n"
-            "  --kv-heads K      key/value heads, GQA when < H (default H)\n"
-            "  --ffn F           feed-forward length (default 512)\n"
-            "  --ctx C           llama.context_length (default 512)\n"
-            "  --std S           weight standard deviation (default 0.04)\n"
-            "  --seed N          generator seed (default 1)\n"
-            "  --tied            no output.weight: llama.cpp then uses token_embd as the output matrix\n"
-            "  --smolvlm         add SmolVLM's special tokens (<|im_start|>, <|im_end|>,\n"
-            "                    <fake_token_around_image>, <image>, <end_of_utterance>, <global-img>,\n"
-            "                    <row_R_col_C> for R, C in 1..6) as CONTROL tokens, EOS <end_of_utterance>,\n"
-            "                    and SmolVLM's chat template: the text model of a SmolVLM pair\n"
-            "  --rope-base B     llama.rope.freq_base (default 10000)\n"
-            "  --eps E           llama.attention.layer_norm_rms_epsilon (default 1e-5)\n"
-            "  --logit-scale S   multiply output_norm.weight by S (default 1): sharper next-token\n"
-            "                    distributions without larger weights inside the blocks\n"
-            "  --name S          general.name (default \"ember-random\")\n");
+static const char *const mk_type_names[] = {"f32", "f16", "bf16", "q8_0", "q4_0", NULL};
+static const enum em_type mk_type_ids[] = {EM_TYPE_F32, EM_TYPE_F16, EM_TYPE_BF16, EM_TYPE_Q8_0, EM_TYPE_Q4_0};
+static const char *const mk_presets[] = {"smollm2-135m", NULL};
+
+static void usage(FILE *f, const opt_spec *specs) {
+    fprintf(f, "usage: mkmodel --vocab VOCAB.gguf -o OUT.gguf [options]\n");
+    opt_usage(f, specs);
 }
 
-static int parse_int(const char *opt, const char *s, long lo, long hi, long *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) {
-        fprintf(stderr, "mkmodel: %s '%s': expected an integer in %ld..%ld\n", opt, s, lo, hi);
-        return -1;
-    }
-    *out = v;
-    return 0;
+/* The table, writing into o (called twice: see parse_args); entries after
+ * the last are zero, i.e. OPT_END, and a longer table does not compile. */
+#define MK_N_SPECS 24
+static void mk_specs(mk_opts *o, opt_spec *specs) {
+    const opt_spec t[MK_N_SPECS] = {
+        OPT_STR(NULL, "--vocab", "PATH", &o->vocab_path,
+                "vocabulary GGUF whose tokenizer.* keys are copied (n_vocab = its token count)"),
+        OPT_STR("-o", NULL, "PATH", &o->out_path, "output file"),
+        OPT_CHOICE(NULL, "--preset", "NAME", &o->preset, mk_presets,
+                   "smollm2-135m: dim 576, 30 layers, 9 heads, 3 kv heads, ffn 1536,\n"
+                   "ctx 2048, rope base 100000, eps 1e-5, tied (later options override)"),
+        OPT_CHOICE(NULL, "--type", "T", &o->type_i, mk_type_names,
+                   "f32 | f16 | bf16 | q8_0 | q4_0 for matrices and token_embd"),
+        OPT_INT(NULL, "--layers", "L", &o->n_layer, 1, 1024, "blocks"),
+        OPT_INT(NULL, "--dim", "D", &o->dim, 2, 1 << 16, "embedding length"),
+        OPT_INT(NULL, "--heads", "H", &o->n_head, 1, 4096, "attention heads"),
+        {.kind = OPT_KIND_INT, .lng = "--kv-heads", .meta = "K", .dest = OPT_DEST_(&o->n_head_kv, int), .lo = 1,
+         .hi = 4096, .flags = OPT_NO_DEFAULT, .help = "key/value heads, GQA when < H (default H)"},
+        OPT_INT(NULL, "--ffn", "F", &o->ffn, 1, 1 << 18, "feed-forward length"),
+        OPT_INT(NULL, "--ctx", "C", &o->ctx, 1, 1 << 24, "llama.context_length"),
+        OPT_DOUBLE(NULL, "--std", "S", &o->std, 1e-6, 10, "weight standard deviation"),
+        OPT_U64(NULL, "--seed", "N", &o->seed, 0, UINT64_MAX, "generator seed"),
+        OPT_FLAG(NULL, "--tied", &o->tied, "no output.weight: llama.cpp then uses token_embd as the output matrix"),
+        OPT_FLAG(NULL, "--smolvlm", &o->smolvlm,
+                 "add SmolVLM's special tokens (<|im_start|>, <|im_end|>,\n"
+                 "<fake_token_around_image>, <image>, <end_of_utterance>, <global-img>,\n"
+                 "<row_R_col_C> for R, C in 1..6) as CONTROL tokens, EOS <end_of_utterance>,\n"
+                 "and SmolVLM's chat template: the text model of a SmolVLM pair"),
+        OPT_DOUBLE(NULL, "--rope-base", "B", &o->rope_base, 1, 1e9, "llama.rope.freq_base"),
+        OPT_DOUBLE(NULL, "--eps", "E", &o->eps, 1e-12, 1e-1, "llama.attention.layer_norm_rms_epsilon"),
+        OPT_DOUBLE(NULL, "--logit-scale", "S", &o->logit_scale, 1e-3, 1e3,
+                   "multiply output_norm.weight by S: sharper next-token\n"
+                   "distributions without larger weights inside the blocks"),
+        OPT_STR(NULL, "--name", "S", &o->name, "general.name"),
+        OPT_END};
+    memcpy(specs, t, sizeof t);
 }
 
-static int parse_double(const char *opt, const char *s, double lo, double hi, double *out) {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !(v >= lo && v <= hi)) {
-        fprintf(stderr, "mkmodel: %s '%s': expected a number in %g..%g\n", opt, s, lo, hi);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-static int parse_type(const char *s, enum em_type *out) {
-    static const struct { const char *name; enum em_type t; } types[] = {
-        {"f32", EM_TYPE_F32}, {"f16", EM_TYPE_F16}, {"bf16", EM_TYPE_BF16},
-        {"q8_0", EM_TYPE_Q8_0}, {"q4_0", EM_TYPE_Q4_0},
-    };
-    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
-        if (!strcmp(s, types[i].name)) { *out = types[i].t; return 0; }
-    fprintf(stderr, "mkmodel: --type '%s': expected f32, f16, bf16, q8_0 or q4_0\n", s);
-    return -1;
+static void mk_defaults(mk_opts *o) {
+    *o = (mk_opts){.name = "ember-random", .type_i = 0, .n_layer = 2, .dim = 256, .n_head = 8, .n_head_kv = 0,
+                   .ffn = 512, .ctx = 512, .std = 0.04, .seed = 1, .rope_base = 10000, .eps = 1e-5,
+                   .logit_scale = 1, .preset = -1};
 }
 
 static void preset_smollm2_135m(mk_opts *o) {
@@ -128,45 +121,24 @@ static void preset_smollm2_135m(mk_opts *o) {
     o->name = "smollm2-135m-random";
 }
 
-/* 0 on success, 1 after printing usage (-h), -1 on a usage error. */
+/* 0 on success, 1 after printing usage (-h), -1 on a usage error. A preset
+ * sets defaults wherever it appears and explicit options win, so the
+ * arguments are parsed twice: once to find the preset (and any error), then
+ * over the preset's values. */
 static int parse_args(int argc, char **argv, mk_opts *o) {
-    *o = (mk_opts){.name = "ember-random", .type = EM_TYPE_F32, .n_layer = 2, .dim = 256, .n_head = 8,
-                   .n_head_kv = 0, .ffn = 512, .ctx = 512, .std = 0.04, .seed = 1, .rope_base = 10000,
-                   .eps = 1e-5, .logit_scale = 1};
-    /* A preset sets defaults, wherever it appears; explicit options win. */
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--preset")) {
-            if (i + 1 >= argc) { fprintf(stderr, "mkmodel: --preset needs a value\n"); return -1; }
-            if (!strcmp(argv[i + 1], "smollm2-135m")) preset_smollm2_135m(o);
-            else { fprintf(stderr, "mkmodel: --preset '%s': known presets: smollm2-135m\n", argv[i + 1]); return -1; }
-        }
-    }
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        long l;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 1; }
-        if (!strcmp(a, "--tied")) { o->tied = true; continue; }
-        if (!strcmp(a, "--smolvlm")) { o->smolvlm = true; continue; }
-        if (i + 1 >= argc) { fprintf(stderr, "mkmodel: %s: unknown option or missing value\n", a); return -1; }
-        const char *v = argv[++i];
-        if (!strcmp(a, "--preset")) continue;
-        else if (!strcmp(a, "--vocab")) o->vocab_path = v;
-        else if (!strcmp(a, "-o")) o->out_path = v;
-        else if (!strcmp(a, "--name")) o->name = v;
-        else if (!strcmp(a, "--type")) { if (parse_type(v, &o->type)) return -1; }
-        else if (!strcmp(a, "--layers")) { if (parse_int(a, v, 1, 1024, &l)) return -1; o->n_layer = (int)l; }
-        else if (!strcmp(a, "--dim")) { if (parse_int(a, v, 2, 1 << 16, &l)) return -1; o->dim = (int)l; }
-        else if (!strcmp(a, "--heads")) { if (parse_int(a, v, 1, 4096, &l)) return -1; o->n_head = (int)l; }
-        else if (!strcmp(a, "--kv-heads")) { if (parse_int(a, v, 1, 4096, &l)) return -1; o->n_head_kv = (int)l; }
-        else if (!strcmp(a, "--ffn")) { if (parse_int(a, v, 1, 1 << 18, &l)) return -1; o->ffn = (int)l; }
-        else if (!strcmp(a, "--ctx")) { if (parse_int(a, v, 1, 1 << 24, &l)) return -1; o->ctx = (int)l; }
-        else if (!strcmp(a, "--seed")) { if (parse_int(a, v, 0, 0x7fffffffL, &l)) return -1; o->seed = (uint64_t)l; }
-        else if (!strcmp(a, "--std")) { if (parse_double(a, v, 1e-6, 10, &o->std)) return -1; }
-        else if (!strcmp(a, "--rope-base")) { if (parse_double(a, v, 1, 1e9, &o->rope_base)) return -1; }
-        else if (!strcmp(a, "--eps")) { if (parse_double(a, v, 1e-12, 1e-1, &o->eps)) return -1; }
-        else if (!strcmp(a, "--logit-scale")) { if (parse_double(a, v, 1e-3, 1e3, &o->logit_scale)) return -1; }
-        else { fprintf(stderr, "mkmodel: unknown option '%s' (see mkmodel --help)\n", a); return -1; }
-    }
+    opt_spec specs[MK_N_SPECS];
+    char err[OPT_ERR_LEN];
+    mk_opts first;
+    mk_defaults(&first);
+    mk_specs(&first, specs);
+    int rc = opt_parse("mkmodel", specs, argc, argv, NULL, 0, NULL, err);
+    if (rc == OPT_HELP) { usage(stdout, specs); return 1; }
+    if (rc != OPT_OK) { fprintf(stderr, "%s\n", err); return -1; }
+    mk_defaults(o);
+    if (first.preset == 0) preset_smollm2_135m(o);
+    mk_specs(o, specs);
+    if (opt_parse("mkmodel", specs, argc, argv, NULL, 0, NULL, err) != OPT_OK) { fprintf(stderr, "%s\n", err); return -1; }
+    o->type = mk_type_ids[o->type_i];
     if (!o->vocab_path || !o->out_path) {
         fprintf(stderr, "mkmodel: --vocab and -o are required (see mkmodel --help)\n");
         return -1;

@@ -25,6 +25,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cli/opt.h"
+
 /* No real vocabulary comes near this; a larger count is a corrupt header. */
 #define PC_MAX_VOCAB (16u << 20)
 /* A float softmax over a large vocabulary sums to 1 within ~1e-5; 1e-3 off is a bug. */
@@ -130,14 +132,11 @@ static pc_summary pc_summarize(const float *p, uint32_t n) {
     return s;
 }
 
-static void usage(FILE *f) {
-    fprintf(f, "usage: probcmp A.bin B.bin [--tol X] [--ties | --forced]   (default tol 1e-3)\n"
+static void usage(FILE *f, const opt_spec *specs) {
+    fprintf(f, "usage: probcmp A.bin B.bin [--tol X] [--ties | --forced]\n"
                "  compares two next-token probability files (ember generate --probs-out, peer.mjs probs);\n"
-               "  exit 0: same greedy tokens and max |pA-pB| <= tol; 1: they differ; 2: bad input\n"
-               "  --ties: also accept tokens that part at a near-tie (each file prefers its own choice\n"
-               "          over the other's by <= tol), comparing the steps up to that one\n"
-               "  --forced: B followed A's tokens (peer.mjs probs --follow A.bin), so every step saw the\n"
-               "          same context: all steps are compared, tokens may differ only at near-ties\n");
+               "  exit 0: same greedy tokens and max |pA-pB| <= tol; 1: they differ; 2: bad input\n");
+    opt_usage(f, specs);
 }
 
 int main(int argc, char **argv) {
@@ -145,31 +144,20 @@ int main(int argc, char **argv) {
     int n_paths = 0;
     double tol = 1e-3;
     bool ties = false, forced = false;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { usage(stdout); return 0; }
-        if (!strcmp(argv[i], "--ties")) { ties = true; continue; }
-        if (!strcmp(argv[i], "--forced")) { forced = true; continue; }
-        if (!strcmp(argv[i], "--tol")) {
-            char *end;
-            if (i + 1 >= argc) { fprintf(stderr, "probcmp: --tol needs a value\n"); return 2; }
-            errno = 0;
-            tol = strtod(argv[++i], &end);
-            if (errno || end == argv[i] || *end || !(tol >= 0 && tol <= 1)) {
-                fprintf(stderr, "probcmp: --tol '%s': expected a number in 0..1\n", argv[i]);
-                return 2;
-            }
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            fprintf(stderr, "probcmp: unknown option '%s'\n", argv[i]);
-            usage(stderr);
-            return 2;
-        } else if (n_paths < 2) {
-            paths[n_paths++] = argv[i];
-        } else {
-            fprintf(stderr, "probcmp: more than two files given ('%s')\n", argv[i]);
-            return 2;
-        }
-    }
-    if (n_paths != 2) { usage(stderr); return 2; }
+    const opt_spec specs[] = {
+        OPT_DOUBLE(NULL, "--tol", "X", &tol, 0, 1, "largest |pA - pB| accepted"),
+        OPT_FLAG(NULL, "--ties", &ties,
+                 "also accept tokens that part at a near-tie (each file prefers its own choice\n"
+                 "over the other's by <= tol), comparing the steps up to that one"),
+        OPT_FLAG(NULL, "--forced", &forced,
+                 "B followed A's tokens (peer.mjs probs --follow A.bin), so every step saw the\n"
+                 "same context: all steps are compared, tokens may differ only at near-ties"),
+        OPT_END};
+    char err[OPT_ERR_LEN];
+    int prc = opt_parse("probcmp", specs, argc, argv, paths, 2, &n_paths, err);
+    if (prc == OPT_HELP) { usage(stdout, specs); return 0; }
+    if (prc != OPT_OK) { fprintf(stderr, "%s\n", err); return 2; }
+    if (n_paths != 2) { usage(stderr, specs); return 2; }
 
     int rc = 2;
     pc_file a, b;

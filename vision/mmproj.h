@@ -19,6 +19,7 @@
 
 #include "../core/backend.h"
 #include "../core/gguf.h"
+#include "../core/gguf_bind.h"
 #include "../projector/idefics3.h"
 
 typedef struct vision_hparams {
@@ -47,6 +48,7 @@ typedef struct vision_layer {
 
 typedef struct vision_mmproj {
     gguf_ctx *gguf;
+    em_binder *bind; /* bound the weights; owns the converted ones; freed before gguf */
     em_backend *be; /* borrowed */
     vision_hparams hp;
     const char *name;
@@ -56,8 +58,6 @@ typedef struct vision_mmproj {
     em_tensor post_ln_w, post_ln_b;
     vision_layer *layers;
     proj_idefics3 proj;
-    em_tensor owned[1]; /* tensors allocated (not wrapped): pos when converted */
-    int n_owned;
 } vision_mmproj;
 
 vision_mmproj *vision_mmproj_load(const char *path, em_backend *be, char *err);

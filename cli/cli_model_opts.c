@@ -1,0 +1,73 @@
+/* cli_model_opts.c - see cli_model_opts.h. */
+#include "cli_model_opts.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+const char *const cli_backend_names[] = {"auto", "vulkan", "cpu", NULL};
+static const char *const kv_names[] = {"f16", "f32", NULL};
+static const enum em_type kv_types[] = {EM_TYPE_F16, EM_TYPE_F32};
+
+void cli_model_opts_init(cli_model_opts *o) {
+    memset(o, 0, sizeof *o);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    o->threads = cores < 1 ? 1 : cores > 1024 ? 1024 : (int)cores;
+    o->device = -1;
+    o->n_predict = 128;
+    o->kv_type = EM_TYPE_F16;
+    /* a run that gives no seed samples differently each time, as llama.cpp's does */
+    o->sp = lm_sampler_defaults((uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32));
+    o->backend = "auto";
+    const char *env = getenv("EMBER_BACKEND");
+    if (env && *env) {
+        o->backend_choice = -1;
+        for (int i = 0; cli_backend_names[i]; i++)
+            if (!strcmp(env, cli_backend_names[i])) o->backend_choice = i;
+        if (o->backend_choice < 0) o->backend_env = env;
+    }
+}
+
+void cli_model_opts_specs(cli_model_opts *o, opt_spec *specs) {
+    const opt_spec t[CLI_MODEL_OPTS_N] = {
+        OPT_STR("-m", "--model", "FILE", &o->model, "the language model (GGUF, general.architecture = llama)"),
+        OPT_CHOICE(NULL, "--backend", "B", &o->backend_choice, cli_backend_names,
+                   "auto (Vulkan on a GPU, else the CPU; or $EMBER_BACKEND), vulkan, cpu"),
+        {.kind = OPT_KIND_INT, .lng = "--device", .meta = "N", .dest = OPT_DEST_(&o->device, int), .lo = 0, .hi = 64,
+         .flags = OPT_NO_DEFAULT, .help = "Vulkan device index (see `ember devices`)"},
+        {.kind = OPT_KIND_INT, .shrt = "-t", .lng = "--threads", .meta = "N", .dest = OPT_DEST_(&o->threads, int), .lo = 1,
+         .hi = 1024, .flags = OPT_NO_DEFAULT, .help = "CPU threads (default: all cores)"},
+        {.kind = OPT_KIND_INT, .shrt = "-c", .lng = "--ctx", .meta = "N", .dest = OPT_DEST_(&o->n_ctx, int), .lo = 1, .hi = 1 << 24,
+         .flags = OPT_NO_DEFAULT, .help = "context length: KV cache positions (default min(train ctx, 4096))"},
+        {.kind = OPT_KIND_INT, .shrt = "-b", .lng = "--batch", .meta = "N", .dest = OPT_DEST_(&o->n_batch, int), .lo = 1,
+         .hi = 1 << 16, .flags = OPT_NO_DEFAULT, .help = "positions per forward pass (default 512)"},
+        OPT_CHOICE(NULL, "--kv-type", "T", &o->kv_choice, kv_names, "KV cache type: f16 or f32"),
+        OPT_INT("-n", "--n-predict", "N", &o->n_predict, -1, 1 << 24,
+                "tokens to generate at most (-1: until the end or the context is full)"),
+        OPT_FLOAT(NULL, "--temp", "T", &o->sp.temp, 0, 100, "temperature (0: greedy, the same answer every time)"),
+        OPT_INT(NULL, "--top-k", "N", &o->sp.top_k, 0, 1 << 30, "keep the N most likely tokens (0: off)"),
+        OPT_FLOAT(NULL, "--top-p", "P", &o->sp.top_p, 0, 1, "keep the most likely tokens up to mass P (1: off)"),
+        OPT_FLOAT(NULL, "--min-p", "P", &o->sp.min_p, 0, 1, "drop tokens below P times the top one's probability (0: off)"),
+        OPT_FLOAT(NULL, "--repeat-penalty", "R", &o->sp.repeat_penalty, 1e-3, 1e3, "penalize repeated tokens (1: off)"),
+        OPT_INT(NULL, "--repeat-last-n", "N", &o->sp.repeat_last_n, 0, 1 << 20, "tokens the penalty looks back over"),
+        {.kind = OPT_KIND_U64, .lng = "--seed", .meta = "N", .dest = OPT_DEST_(&o->sp.seed, uint64_t), .ulo = 0, .uhi = UINT64_MAX,
+         .flags = OPT_NO_DEFAULT, .help = "sampling seed, 0..2^64-1 (default: from the clock)"},
+        OPT_FLAG(NULL, "--ignore-eos", &o->ignore_eos, "keep generating past end-of-generation tokens"),
+        OPT_END,
+    };
+    memcpy(specs, t, sizeof t);
+}
+
+int cli_model_opts_finish(cli_model_opts *o, const char *prog, char *err) {
+    if (o->backend_choice < 0) {
+        snprintf(err, OPT_ERR_LEN, "%s: EMBER_BACKEND '%s': expected auto, vulkan or cpu", prog,
+                 o->backend_env ? o->backend_env : "");
+        return OPT_ERROR;
+    }
+    o->backend = cli_backend_names[o->backend_choice];
+    o->kv_type = kv_types[o->kv_choice];
+    return OPT_OK;
+}

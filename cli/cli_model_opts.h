@@ -1,0 +1,84 @@
+/* cli_model_opts.h - the options every command that runs a language model
+ * shares (run, generate, and the coming agent): which model, on which
+ * backend, with what context, and how to sample. One table (cli/opt.h), so
+ * the commands accept the same spellings and ranges and describe them alike:
+ *
+ *   -m, --model FILE      --backend auto|vulkan|cpu   --device N
+ *   -t, --threads N       -c, --ctx N   -b, --batch N  --kv-type f16|f32
+ *   -n, --n-predict N     --temp T  --top-k N  --top-p P  --min-p P
+ *   --repeat-penalty R    --repeat-last-n N   --seed N (full 64-bit)
+ *   --ignore-eos
+ *
+ * Use, in a command's argument parser:
+ *
+ *     cli_model_opts m;
+ *     cli_model_opts_init(&m);              -- llama.cpp's defaults (generate's)
+ *     m.sp.temp = 0.0f; m.n_predict = 256;  -- this command's own defaults, if any
+ *     opt_spec model_specs[CLI_MODEL_OPTS_N];
+ *     cli_model_opts_specs(&m, model_specs);
+ *     const opt_spec specs[] = {
+ *         OPT_STR("-p", "--prompt", "TEXT", &prompt, "the prompt"),
+ *         OPT_GROUP(model_specs),
+ *         OPT_FLAG("-q", "--quiet", &quiet, "no model summary"),
+ *         OPT_END};
+ *     int rc = opt_parse("ember run", specs, argc, argv, NULL, 0, NULL, err);
+ *     ...                                   -- OPT_HELP: usage (opt_usage(f, specs)), exit 0
+ *     if (rc == OPT_OK) rc = cli_model_opts_finish(&m, "ember run", err);
+ *     if (rc != OPT_OK) { fprintf(stderr, "%s\n", err); return 2; }
+ *     if (!m.model) ...                     -- whether -m is required is the command's call
+ *
+ * then cli_backend_open(m.backend, m.device, m.threads, m.model, ...),
+ * lm_ctx_create(model, &(lm_ctx_params){m.n_ctx, m.n_batch, m.kv_type}, ...),
+ * lm_sampler_create(&m.sp, ...), and m.n_predict / m.ignore_eos in the loop.
+ *
+ * Defaults set after cli_model_opts_init and before opt_parse are the
+ * command's: --help shows them. The seed defaults to one from the clock and
+ * the process id; EMBER_BACKEND, when set, is the --backend default (checked
+ * by cli_model_opts_finish, which names it when it is not a backend).
+ *
+ * Nothing here allocates; the specs point into the cli_model_opts, which
+ * must stay where it is until parsing is done. */
+#ifndef EMBER_CLI_MODEL_OPTS_H
+#define EMBER_CLI_MODEL_OPTS_H
+
+#include <stdbool.h>
+
+#include "core/types.h"
+#include "lm/sampler.h"
+#include "opt.h"
+
+/* Entries cli_model_opts_specs writes, OPT_END included. */
+#define CLI_MODEL_OPTS_N 17
+
+typedef struct cli_model_opts {
+    const char *model;     /* -m, --model: NULL until given */
+    const char *backend;   /* "auto", "vulkan" or "cpu" (set by _finish from backend_choice) */
+    int device;            /* --device: Vulkan device index; -1: chosen by --backend */
+    int threads;           /* -t, --threads: CPU threads (default: the cores online) */
+    int n_ctx;             /* -c, --ctx: KV cache positions; 0: min(train ctx, 4096) */
+    int n_batch;           /* -b, --batch: positions per forward pass; 0: 512 */
+    enum em_type kv_type;  /* --kv-type: EM_TYPE_F16 or EM_TYPE_F32 (set by _finish from kv_choice) */
+    int n_predict;         /* -n, --n-predict: tokens at most; -1: until the end or the context is full */
+    bool ignore_eos;       /* --ignore-eos */
+    lm_sampler_params sp;  /* --temp --top-k --top-p --min-p --repeat-penalty --repeat-last-n --seed */
+    /* what the table writes; read the fields above instead */
+    int backend_choice, kv_choice;
+    const char *backend_env; /* EMBER_BACKEND when it names no backend: refused by _finish */
+} cli_model_opts;
+
+/* The --backend names, in cli_backend_open's spelling; NULL-terminated. */
+extern const char *const cli_backend_names[];
+
+/* llama.cpp's defaults (those of `ember generate`): n_predict 128, temp 0.8,
+ * top-k 40, top-p 0.95, min-p 0.05, repeat penalty 1 (off) over 64 tokens,
+ * f16 KV cache, all cores, backend $EMBER_BACKEND or auto. */
+void cli_model_opts_init(cli_model_opts *o);
+/* Fill specs[0..CLI_MODEL_OPTS_N) with the group's table (OPT_END last),
+ * pointing into o: splice it into a command's table with OPT_GROUP(specs). */
+void cli_model_opts_specs(cli_model_opts *o, opt_spec *specs);
+/* After opt_parse: set backend and kv_type from what was parsed, and refuse
+ * a bad EMBER_BACKEND that no --backend overrode. OPT_OK, or OPT_ERROR with
+ * "PROG: ..." in err (OPT_ERR_LEN bytes; a usage error, exit 2). */
+int cli_model_opts_finish(cli_model_opts *o, const char *prog, char *err);
+
+#endif
