@@ -71,3 +71,30 @@ int cli_model_opts_finish(cli_model_opts *o, const char *prog, char *err) {
     o->kv_type = kv_types[o->kv_choice];
     return OPT_OK;
 }
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+ember_status cli_model_open(const cli_model_opts *o, bool quiet, cli_model *cm, char *err) {
+    memset(cm, 0, sizeof *cm);
+    cm->be = cli_backend_open(o->backend, o->device, o->threads, o->model, quiet, &cm->prog, cm->desc, sizeof cm->desc, err);
+    if (!cm->be) return EM_ERR_UNSUPPORTED;
+    const double t0 = now_ms();
+    lm_ctx_params cp = {o->n_ctx, o->n_batch, o->kv_type};
+    if (!(cm->m = lm_model_load(o->model, cm->be, err)) || !(cm->ctx = lm_ctx_create(cm->m, &cp, err))) {
+        cli_model_close(cm);
+        return EM_ERR_IO;
+    }
+    cm->load_ms = now_ms() - t0;
+    return EM_OK;
+}
+
+void cli_model_close(cli_model *cm) {
+    lm_ctx_free(cm->ctx);
+    lm_model_free(cm->m);
+    em_backend_free(cm->be);
+    memset(cm, 0, sizeof *cm);
+}

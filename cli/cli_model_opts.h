@@ -43,7 +43,10 @@
 
 #include <stdbool.h>
 
+#include "cli_util.h"
+#include "core/backend_open.h"
 #include "core/types.h"
+#include "lm/model.h"
 #include "lm/sampler.h"
 #include "opt.h"
 
@@ -80,5 +83,22 @@ void cli_model_opts_specs(cli_model_opts *o, opt_spec *specs);
  * a bad EMBER_BACKEND that no --backend overrode. OPT_OK, or OPT_ERROR with
  * "PROG: ..." in err (OPT_ERR_LEN bytes; a usage error, exit 2). */
 int cli_model_opts_finish(cli_model_opts *o, const char *prog, char *err);
+
+/* What a command that runs a language model holds: the backend, the model,
+ * one context, opened as the options say. */
+typedef struct cli_model {
+    em_backend *be;
+    lm_model *m;
+    lm_ctx *ctx;
+    char desc[EM_BACKEND_DESC_LEN]; /* the backend, for the summary line */
+    cli_progress prog;              /* weight-upload progress (must stay put while loading) */
+    double load_ms;                 /* model load and context creation */
+} cli_model;
+
+/* Open the backend (saying on stderr why Vulkan was not used, unless quiet),
+ * load o->model and create its context. On failure everything opened is
+ * closed again and err (EM_ERR_LEN bytes) says why. */
+ember_status cli_model_open(const cli_model_opts *o, bool quiet, cli_model *cm, char *err);
+void cli_model_close(cli_model *cm);
 
 #endif

@@ -106,32 +106,6 @@ em_backend *cli_backend_open(const char *kind, int device, int threads, const ch
     return be;
 }
 
-/* The option library's parsers, in its message style; only for the argument
- * loops not yet on an option table (cmd_run.c, cmd_generate.c). */
-int cli_parse_long(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out) {
-    char prog[64], err[OPT_ERR_LEN];
-    int64_t v;
-    snprintf(prog, sizeof prog, "ember %s", cmd);
-    if (opt_i64(prog, opt, s, lo, hi, &v, err)) {
-        fprintf(stderr, "%s\n", err);
-        return -1;
-    }
-    *out = (long)v;
-    return 0;
-}
-
-int cli_parse_float(const char *cmd, const char *opt, const char *s, double lo, double hi, float *out) {
-    char prog[64], err[OPT_ERR_LEN];
-    double v;
-    snprintf(prog, sizeof prog, "ember %s", cmd);
-    if (opt_double(prog, opt, s, lo, hi, &v, err)) {
-        fprintf(stderr, "%s\n", err);
-        return -1;
-    }
-    *out = (float)v;
-    return 0;
-}
-
 int cli_write_stdout(void *user, const char *text, size_t len) {
     (void)user;
     fwrite(text, 1, len, stdout);

@@ -12,13 +12,6 @@
 #include "core/backend.h"
 #include "lm/vocab.h"
 
-/* Strict option values: the whole argument, in range, or a usage message
- * "ember CMD: OPT 'S': expected ..." on stderr and -1. The option library's
- * parsers (opt.h) for the argument loops not yet on a table (run, generate);
- * to go once those use cli_model_opts.h. */
-int cli_parse_long(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out);
-int cli_parse_float(const char *cmd, const char *opt, const char *s, double lo, double hi, float *out);
-
 /* The whole file, NUL-terminated (it may contain NULs: *n is its length). */
 char *cli_read_file(const char *cmd, const char *path, size_t *n, char *err);
 

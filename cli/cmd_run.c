@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli_model_opts.h"
 #include "cli_util.h"
 #include "commands.h"
 #include "core/backend.h"
@@ -37,35 +38,14 @@
 
 #define RUN_MAX_IMAGES 16
 
-static void usage(FILE *f) {
+static void usage(FILE *f, const opt_spec *specs) {
     fprintf(f,
-            "usage: ember run -m MODEL.gguf [--mmproj MMPROJ.gguf --image FILE ...] (-p PROMPT | -f FILE) [options]\n"
-            "\n"
-            "  -m, --model FILE        the language model (GGUF, general.architecture = llama)\n"
-            "      --mmproj FILE       its vision projector (the mmproj GGUF published with it)\n"
-            "      --image FILE        a PNG or JPEG image; repeat for several (at most %d). Each goes where\n"
-            "                          the prompt says " AGENT_VLM_MARKER ", or before the prompt\n"
-            "  -p, --prompt TEXT       the question or instruction (\"What is on the table?\", \"Read the text.\")\n"
-            "  -f, --file FILE         read the prompt from a file\n"
-            "      --system TEXT       a system message\n"
-            "      --chat-template T   chatml or smolvlm (default: detected from the model)\n"
-            "  -n, --n-predict N       answer tokens at most (default 256)\n"
-            "      --temp T            temperature (default 0: greedy, the same answer every time)\n"
-            "      --top-k N, --top-p P, --min-p P, --seed N   sampling when --temp > 0\n"
-            "      --image-longest-edge N  resize images to this longest side before tiling\n"
-            "                          (default: the mmproj's, 2048 for SmolVLM: up to 16 tiles + 1;\n"
-            "                          512 gives one tile + the overview, far faster on a small CPU)\n"
-            "      --image-max-tiles N refuse images that need more tiles than this\n"
-            "      --backend B         auto (default, or $EMBER_BACKEND), vulkan, cpu\n"
-            "      --device N          Vulkan device index (see `ember devices`)\n"
-            "  -t, --threads N         CPU threads (default: all cores)\n"
-            "  -c, --ctx N             context length (default min(train ctx, 4096))\n"
-            "  -b, --batch N           positions per forward pass (default 512)\n"
-            "      --kv-type T         f16 (default) or f32 KV cache\n"
-            "      --ignore-eos        keep generating past end-of-generation tokens\n"
-            "      --dump DIR          write pixels.f32, vit.f32, proj.f32 and prompt.json there (tests)\n"
-            "  -q, --quiet             no model summary on stderr (timings still printed)\n",
-            RUN_MAX_IMAGES);
+            "usage: ember run -m MODEL.gguf [--mmproj MMPROJ.gguf --image FILE ...] (-p PROMPT | -f FILE) [options]\n\n"
+            "Answers a question about images (or plain text) with a chat model; the answer goes\n"
+            "to stdout, the model summary and timings to stderr. Each image goes where the\n"
+            "prompt says " AGENT_VLM_MARKER ", or before the prompt. Greedy unless --temp is given.\n\n"
+            "options:\n");
+    opt_usage(f, specs);
 }
 
 static double now_ms(void) {
@@ -74,78 +54,51 @@ static double now_ms(void) {
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
+#define RUN_MAX_STOP 16
+
 typedef struct run_opts {
-    const char *model, *mmproj, *prompt, *prompt_file, *system, *chat_template, *backend, *dump;
+    cli_model_opts m;
+    const char *mmproj, *prompt, *prompt_file, *system, *chat_template, *dump;
     const char *images[RUN_MAX_IMAGES];
     int n_images;
-    long n_predict, threads, ctx, batch, device, longest_edge, max_tiles;
-    bool ignore_eos, quiet;
-    enum em_type kv_type;
-    lm_sampler_params sp;
+    const char *stop[RUN_MAX_STOP];
+    int n_stop;
+    int longest_edge, max_tiles;
+    bool quiet;
 } run_opts;
 
+/* 0: go on; 1: --help was printed; -1: bad usage (message printed). */
 static int parse_args(int argc, char **argv, run_opts *o) {
-    long cores = sysconf(_SC_NPROCESSORS_ONLN), l;
-    o->n_predict = 256;
-    o->threads = cores > 0 ? cores : 1;
-    o->kv_type = EM_TYPE_F16;
-    o->sp = lm_sampler_defaults(0);
-    o->sp.temp = 0.0f;
-    o->sp.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
-    o->backend = getenv("EMBER_BACKEND") && *getenv("EMBER_BACKEND") ? getenv("EMBER_BACKEND") : "auto";
-    o->device = -1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 1; }
-        if (!strcmp(a, "--ignore-eos")) { o->ignore_eos = true; continue; }
-        if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) { o->quiet = true; continue; }
-        static const char *const valued[] = {
-            "-m", "--model", "--mmproj", "--image", "-p", "--prompt", "-f", "--file", "--system", "--chat-template",
-            "-n", "--n-predict", "--temp", "--top-k", "--top-p", "--min-p", "--seed", "--image-longest-edge",
-            "--image-max-tiles", "--backend", "--device", "-t", "--threads", "-c", "--ctx", "-b", "--batch",
-            "--kv-type", "--dump"};
-        bool known = false;
-        for (size_t j = 0; j < sizeof valued / sizeof valued[0]; j++) known = known || !strcmp(a, valued[j]);
-        if (!known) { fprintf(stderr, "ember run: unknown option '%s' (see --help)\n", a); return -1; }
-        if (i + 1 >= argc) { fprintf(stderr, "ember run: %s needs a value (see --help)\n", a); return -1; }
-        const char *v = argv[++i];
-        int rc = 0;
-        if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
-        else if (!strcmp(a, "--mmproj")) o->mmproj = v;
-        else if (!strcmp(a, "--image")) {
-            if (o->n_images == RUN_MAX_IMAGES) { fprintf(stderr, "ember run: more than %d images\n", RUN_MAX_IMAGES); return -1; }
-            o->images[o->n_images++] = v;
-        }
-        else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) o->prompt = v;
-        else if (!strcmp(a, "-f") || !strcmp(a, "--file")) o->prompt_file = v;
-        else if (!strcmp(a, "--system")) o->system = v;
-        else if (!strcmp(a, "--chat-template")) o->chat_template = v;
-        else if (!strcmp(a, "--dump")) o->dump = v;
-        else if (!strcmp(a, "--backend")) o->backend = v;
-        else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) rc = cli_parse_long("run", a, v, -1, 1 << 24, &o->n_predict);
-        else if (!strcmp(a, "--temp")) rc = cli_parse_float("run", a, v, 0, 100, &o->sp.temp);
-        else if (!strcmp(a, "--top-k")) { rc = cli_parse_long("run", a, v, 0, 1 << 30, &l); o->sp.top_k = (int)l; }
-        else if (!strcmp(a, "--top-p")) rc = cli_parse_float("run", a, v, 0, 1, &o->sp.top_p);
-        else if (!strcmp(a, "--min-p")) rc = cli_parse_float("run", a, v, 0, 1, &o->sp.min_p);
-        else if (!strcmp(a, "--seed")) { rc = cli_parse_long("run", a, v, 0, LONG_MAX, &l); o->sp.seed = (uint64_t)l; }
-        else if (!strcmp(a, "--image-longest-edge")) rc = cli_parse_long("run", a, v, 1, 16384, &o->longest_edge);
-        else if (!strcmp(a, "--image-max-tiles")) rc = cli_parse_long("run", a, v, 1, 4096, &o->max_tiles);
-        else if (!strcmp(a, "--device")) rc = cli_parse_long("run", a, v, 0, 64, &o->device);
-        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) rc = cli_parse_long("run", a, v, 1, 1024, &o->threads);
-        else if (!strcmp(a, "-c") || !strcmp(a, "--ctx")) rc = cli_parse_long("run", a, v, 1, 1 << 24, &o->ctx);
-        else if (!strcmp(a, "-b") || !strcmp(a, "--batch")) rc = cli_parse_long("run", a, v, 1, 1 << 16, &o->batch);
-        else if (!strcmp(a, "--kv-type")) {
-            if (!strcmp(v, "f16")) o->kv_type = EM_TYPE_F16;
-            else if (!strcmp(v, "f32")) o->kv_type = EM_TYPE_F32;
-            else { fprintf(stderr, "ember run: --kv-type '%s': expected f16 or f32\n", v); return -1; }
-        }
-        if (rc) return -1;
-    }
-    if (strcmp(o->backend, "auto") && strcmp(o->backend, "vulkan") && strcmp(o->backend, "cpu")) {
-        fprintf(stderr, "ember run: --backend '%s': expected auto, vulkan or cpu\n", o->backend);
-        return -1;
-    }
-    if (!o->model) { fprintf(stderr, "ember run: no model: give -m MODEL.gguf (see --help)\n"); return -1; }
+    char err[OPT_ERR_LEN];
+    cli_model_opts_init(&o->m);
+    o->m.n_predict = 256;
+    o->m.sp.temp = 0.0f; /* a robot asking twice should get one answer */
+    opt_spec model_specs[CLI_MODEL_OPTS_N];
+    cli_model_opts_specs(&o->m, model_specs);
+    const opt_spec specs[] = {
+        OPT_STR(NULL, "--mmproj", "FILE", &o->mmproj, "the model's vision projector (the mmproj GGUF published with it)"),
+        OPT_LIST(NULL, "--image", "FILE", o->images, &o->n_images, RUN_MAX_IMAGES, "a PNG or JPEG image; repeatable"),
+        OPT_STR("-p", "--prompt", "TEXT", &o->prompt, "the question or instruction (\"What is on the table?\")"),
+        OPT_STR("-f", "--file", "FILE", &o->prompt_file, "read the prompt from a file"),
+        OPT_STR(NULL, "--system", "TEXT", &o->system, "a system message"),
+        OPT_STR(NULL, "--chat-template", "T", &o->chat_template, "chatml or smolvlm (default: detected from the model)"),
+        OPT_LIST(NULL, "--stop", "TEXT", o->stop, &o->n_stop, RUN_MAX_STOP,
+                 "stop when the answer contains TEXT (not printed); repeatable"),
+        {.kind = OPT_KIND_INT, .lng = "--image-longest-edge", .meta = "N", .dest = OPT_DEST_(&o->longest_edge, int),
+         .lo = 1, .hi = 16384, .flags = OPT_NO_DEFAULT,
+         .help = "resize images to this longest side before tiling (default: the mmproj's, 2048 for SmolVLM: "
+                 "up to 16 tiles + 1; 512 gives one tile + the overview, far faster on a small CPU)"},
+        {.kind = OPT_KIND_INT, .lng = "--image-max-tiles", .meta = "N", .dest = OPT_DEST_(&o->max_tiles, int), .lo = 1,
+         .hi = 4096, .flags = OPT_NO_DEFAULT, .help = "refuse images that need more tiles than this"},
+        OPT_GROUP(model_specs),
+        OPT_STR(NULL, "--dump", "DIR", &o->dump, "write pixels.f32, vit.f32, proj.f32 and prompt.json there (tests)"),
+        OPT_FLAG("-q", "--quiet", &o->quiet, "no model summary on stderr (timings still printed)"),
+        OPT_END};
+    int rc = opt_parse("ember run", specs, argc, argv, NULL, 0, NULL, err);
+    if (rc == OPT_HELP) { usage(stdout, specs); return 1; }
+    if (rc == OPT_OK) rc = cli_model_opts_finish(&o->m, "ember run", err);
+    if (rc != OPT_OK) { fprintf(stderr, "%s\n", err); return -1; }
+    if (!o->m.model) { fprintf(stderr, "ember run: no model: give -m MODEL.gguf (see --help)\n"); return -1; }
     if (!!o->prompt + !!o->prompt_file != 1) { fprintf(stderr, "ember run: give exactly one of -p, -f\n"); return -1; }
     if (o->n_images && !o->mmproj) {
         fprintf(stderr, "ember run: --image needs --mmproj MMPROJ.gguf (the vision projector published with the model)\n");
@@ -211,9 +164,7 @@ int ember_cmd_run(int argc, char **argv) {
 
     char err[EM_ERR_LEN] = "";
     int status = 1;
-    em_backend *be = NULL;
-    lm_model *m = NULL;
-    lm_ctx *ctx = NULL;
+    cli_model cm = {0};
     lm_gen *gen = NULL;
     vision_mmproj *mp = NULL;
     vision_encoder *enc = NULL;
@@ -229,25 +180,20 @@ int ember_cmd_run(int argc, char **argv) {
         return 1;
     }
     const double t_start = now_ms();
-    char be_desc[320];
-    cli_progress prog;
-    be = cli_backend_open(o.backend, (int)o.device, (int)o.threads, o.model, o.quiet, &prog, be_desc, sizeof be_desc, err);
-    if (!be) goto done;
-    m = lm_model_load(o.model, be, err);
-    if (!m) goto done;
+    if (cli_model_open(&o.m, o.quiet, &cm, err)) goto done;
+    const lm_model *m = cm.m;
+    lm_ctx *ctx = cm.ctx;
     if (o.mmproj) {
-        if (!(mp = vision_mmproj_load(o.mmproj, be, err))) goto done;
-        if (agent_vlm_check_pair(mp, m, o.mmproj, o.model, err)) goto done;
-        vision_encoder_params ep = {(int)o.longest_edge, (int)o.max_tiles, 0, o.dump != NULL};
+        if (!(mp = vision_mmproj_load(o.mmproj, cm.be, err))) goto done;
+        if (agent_vlm_check_pair(mp, m, o.mmproj, o.m.model, err)) goto done;
+        vision_encoder_params ep = {o.longest_edge, o.max_tiles, 0, o.dump != NULL};
         if (!(enc = vision_encoder_create(mp, &ep, err))) goto done;
     }
-    lm_ctx_params cp = {(int)o.ctx, (int)o.batch, o.kv_type};
-    if (!(ctx = lm_ctx_create(m, &cp, err))) goto done;
     const double t_loaded = now_ms();
     if (!o.quiet) {
-        fprintf(stderr, "ember: %s: %s, %d layers, dim %d, vocab %d; weights %.1f MiB; %s\n", o.model,
+        fprintf(stderr, "ember: %s: %s, %d layers, dim %d, vocab %d; weights %.1f MiB; %s\n", o.m.model,
                 m->name[0] ? m->name : "llama", m->hp.n_layer, m->hp.n_embd, m->hp.n_vocab,
-                lm_model_weight_bytes(m) / 1048576.0, be_desc);
+                lm_model_weight_bytes(m) / 1048576.0, cm.desc);
         if (mp)
             fprintf(stderr, "ember: %s: SigLIP %d layers, dim %d, %d x %d tiles of %d px patches, scale %d -> %d tokens per tile\n",
                     o.mmproj, mp->hp.n_layer, mp->hp.n_embd, mp->hp.image_size, mp->hp.image_size, mp->hp.patch_size,
@@ -314,7 +260,7 @@ int ember_cmd_run(int argc, char **argv) {
         status = 2;
         goto done;
     }
-    if (cst == EM_ERR_UNSUPPORTED) { fprintf(stderr, "ember run: %s: %s; pick one with --chat-template\n", o.model, err); goto done; }
+    if (cst == EM_ERR_UNSUPPORTED) { fprintf(stderr, "ember run: %s: %s; pick one with --chat-template\n", o.m.model, err); goto done; }
     if (cst) goto done;
     agent_vlm_layout lt = {0};
     if (o.n_images && agent_vlm_layout_find(m->vocab, &lt, err)) goto done;
@@ -331,8 +277,10 @@ int ember_cmd_run(int argc, char **argv) {
     lm_gen_result res = {0};
     if (lm_gen_prefill(gen, &prompt, &res, err)) goto done;
     const double t_gen = now_ms();
-    lm_gen_params gp = lm_gen_defaults(o.n_predict, &o.sp);
-    gp.ignore_eog = o.ignore_eos;
+    lm_gen_params gp = lm_gen_defaults(o.m.n_predict, &o.m.sp);
+    gp.ignore_eog = o.m.ignore_eos;
+    gp.stop = o.stop;
+    gp.n_stop = o.n_stop;
     gp.on_text = cli_write_stdout;
     if (lm_gen_generate(gen, &gp, &res, err)) goto done;
     if (res.stop == LM_STOP_CTX_FULL)
@@ -366,10 +314,8 @@ done:
     for (int i = 0; i < RUN_MAX_IMAGES; i++) free(rows[i]);
     lm_prompt_free(&prompt);
     lm_gen_free(gen);
-    lm_ctx_free(ctx);
     vision_encoder_free(enc);
     vision_mmproj_free(mp);
-    lm_model_free(m);
-    em_backend_free(be);
+    cli_model_close(&cm);
     return status;
 }

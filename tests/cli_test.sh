@@ -50,6 +50,19 @@ else passed=$((passed + 1)); fi
 "$ember" generate -m "$tmp/m.gguf" -p "The robot" -n 12 --temp 1 --seed 42 --ignore-eos -q >"$tmp/s2" 2>/dev/null
 if cmp -s "$tmp/g1" "$tmp/g2" && cmp -s "$tmp/s1" "$tmp/s2"; then passed=$((passed + 1))
 else failed=$((failed + 1)); echo "FAIL: greedy or seeded output not reproducible"; fi
+# --stop: the text ends before the first occurrence, which is not printed
+full=$(cat "$tmp/s1")
+stop=${full: -6:4}
+prefix=${full%%"$stop"*}
+"$ember" generate -m "$tmp/m.gguf" -p "The robot" -n 12 --temp 1 --seed 42 --ignore-eos -q --stop "$stop" >"$tmp/st" 2>/dev/null
+if [ -n "$stop" ] && [ -n "$prefix" ] && [ "$(cat "$tmp/st")" = "$prefix" ]; then passed=$((passed + 1))
+else failed=$((failed + 1)); echo "FAIL: --stop '$stop': got '$(cat "$tmp/st")', want '$prefix'"; fi
+# run and generate share the model and sampling options (and their ranges)
+expect 0 "^timings: " -- "$ember" run -m "$tmp/m.gguf" -p "The robot" -n 2 --seed 18446744073709551615 --temp 1 --repeat-penalty 1.1 -q
+expect 2 "^ember run: --seed '-1'" -- "$ember" run -m "$tmp/m.gguf" -p hi --seed -1
+expect 2 "^ember run: --top-k 'x': expected an integer" -- "$ember" run -m "$tmp/m.gguf" -p hi --top-k x
+expect 1 "^ember run: -f: .*nope.txt" -- "$ember" run -m "$tmp/m.gguf" -f "$tmp/nope.txt"
+expect 2 "^ember run: --image needs --mmproj" -- "$ember" run -m "$tmp/m.gguf" -p hi --image x.png
 # --chat formats with the template (ChatML for a file without one): the prompt grows by the markers
 expect 0 "prefill_tokens=(1[0-9]|[2-9][0-9])" -- "$ember" generate -m "$tmp/m.gguf" -p "hi" -n 1 --chat
 expect 0 "" -- "$ember" info "$tmp/m.gguf"
