@@ -1,6 +1,8 @@
 /* cli_model_opts.c - see cli_model_opts.h. */
 #include "cli_model_opts.h"
 
+#include "lm/chat.h"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +58,10 @@ void cli_model_opts_specs(cli_model_opts *o, opt_spec *specs) {
         {.kind = OPT_KIND_U64, .lng = "--seed", .meta = "N", .dest = OPT_DEST_(&o->sp.seed, uint64_t), .ulo = 0, .uhi = UINT64_MAX,
          .flags = OPT_NO_DEFAULT, .help = "sampling seed, 0..2^64-1 (default: from the clock)"},
         OPT_FLAG(NULL, "--ignore-eos", &o->ignore_eos, "keep generating past end-of-generation tokens"),
+        OPT_LIST(NULL, "--stop", "TEXT", o->stop, &o->n_stop, CLI_MAX_STOP,
+                 "stop when the text contains TEXT (which is not printed); repeatable"),
+        OPT_STR(NULL, "--system", "TEXT", &o->system, "a system message for the chat template"),
+        OPT_STR(NULL, "--chat-template", "T", &o->chat_template, "chatml or smolvlm (default: detected from the model)"),
         OPT_END,
     };
     memcpy(specs, t, sizeof t);
@@ -84,7 +90,8 @@ ember_status cli_model_open(const cli_model_opts *o, bool quiet, cli_model *cm, 
     if (!cm->be) return EM_ERR_UNSUPPORTED;
     const double t0 = now_ms();
     lm_ctx_params cp = {o->n_ctx, o->n_batch, o->kv_type};
-    if (!(cm->m = lm_model_load(o->model, cm->be, err)) || !(cm->ctx = lm_ctx_create(cm->m, &cp, err))) {
+    if (!(cm->m = lm_model_load(o->model, cm->be, err)) || !(cm->ctx = lm_ctx_create(cm->m, &cp, err)) ||
+        !(cm->gen = lm_gen_create(cm->ctx, cm->m->vocab, err))) {
         cli_model_close(cm);
         return EM_ERR_IO;
     }
@@ -93,8 +100,44 @@ ember_status cli_model_open(const cli_model_opts *o, bool quiet, cli_model *cm, 
 }
 
 void cli_model_close(cli_model *cm) {
+    lm_gen_free(cm->gen);
     lm_ctx_free(cm->ctx);
     lm_model_free(cm->m);
     em_backend_free(cm->be);
     memset(cm, 0, sizeof *cm);
+}
+
+int cli_model_chat(const cli_model *cm, const cli_model_opts *o, const char *prog, const char *user, char **out) {
+    char err[EM_ERR_LEN];
+    ember_status st = lm_chat_prompt(o->chat_template, cm->m->chat_template, o->system, user, out, err);
+    if (st == EM_OK) return 0;
+    if (st == EM_ERR_ARG) {
+        fprintf(stderr, "%s: --chat-template '%s': expected chatml or smolvlm\n", prog, o->chat_template);
+        return 2;
+    }
+    if (st == EM_ERR_UNSUPPORTED)
+        fprintf(stderr, "%s: %s: %s; pick one with --chat-template\n", prog, o->model, err);
+    else
+        fprintf(stderr, "%s: %s\n", prog, err);
+    return 1;
+}
+
+ember_status cli_model_answer(cli_model *cm, const cli_model_opts *o, const char *prog, const lm_prompt *p,
+                              int (*on_token)(void *user, int32_t tok, const float *logits, int n_vocab), void *user,
+                              lm_gen_result *res, char *err) {
+    ember_status st = lm_gen_prefill(cm->gen, p, res, err);
+    if (st) return st;
+    lm_gen_params gp = lm_gen_defaults(o->n_predict, &o->sp);
+    gp.ignore_eog = o->ignore_eos;
+    gp.stop = o->stop;
+    gp.n_stop = o->n_stop;
+    gp.on_text = cli_write_stdout;
+    gp.on_token = on_token;
+    gp.user = user;
+    if ((st = lm_gen_generate(cm->gen, &gp, res, err))) return st;
+    if (res->stop == LM_STOP_CTX_FULL)
+        fprintf(stderr, "\n%s: context full after %lld positions (raise --ctx)\n", prog, (long long)lm_n_past(cm->ctx));
+    fputc('\n', stdout);
+    fflush(stdout);
+    return EM_OK;
 }

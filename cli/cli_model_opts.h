@@ -7,7 +7,8 @@
  *   -t, --threads N       -c, --ctx N   -b, --batch N  --kv-type f16|f32
  *   -n, --n-predict N     --temp T  --top-k N  --top-p P  --min-p P
  *   --repeat-penalty R    --repeat-last-n N   --seed N (full 64-bit)
- *   --ignore-eos
+ *   --ignore-eos          --stop TEXT (repeatable)
+ *   --system TEXT         --chat-template chatml|smolvlm
  *
  * Use, in a command's argument parser:
  *
@@ -46,12 +47,15 @@
 #include "cli_util.h"
 #include "core/backend_open.h"
 #include "core/types.h"
+#include "lm/generate.h"
 #include "lm/model.h"
 #include "lm/sampler.h"
 #include "opt.h"
 
 /* Entries cli_model_opts_specs writes, OPT_END included. */
-#define CLI_MODEL_OPTS_N 17
+#define CLI_MODEL_OPTS_N 20
+/* Stop strings a command takes at most. */
+#define CLI_MAX_STOP 16
 
 typedef struct cli_model_opts {
     const char *model;     /* -m, --model: NULL until given */
@@ -64,6 +68,10 @@ typedef struct cli_model_opts {
     int n_predict;         /* -n, --n-predict: tokens at most; -1: until the end or the context is full */
     bool ignore_eos;       /* --ignore-eos */
     lm_sampler_params sp;  /* --temp --top-k --top-p --min-p --repeat-penalty --repeat-last-n --seed */
+    const char *stop[CLI_MAX_STOP]; /* --stop TEXT, repeatable */
+    int n_stop;
+    const char *system;        /* --system: a system message for the chat template */
+    const char *chat_template; /* --chat-template: chatml or smolvlm; NULL: detected from the model */
     /* what the table writes; read the fields above instead */
     int backend_choice, kv_choice;
     const char *backend_env; /* EMBER_BACKEND when it names no backend: refused by _finish */
@@ -85,20 +93,34 @@ void cli_model_opts_specs(cli_model_opts *o, opt_spec *specs);
 int cli_model_opts_finish(cli_model_opts *o, const char *prog, char *err);
 
 /* What a command that runs a language model holds: the backend, the model,
- * one context, opened as the options say. */
+ * one context and its generator, opened as the options say. */
 typedef struct cli_model {
     em_backend *be;
     lm_model *m;
     lm_ctx *ctx;
+    lm_gen *gen;
     char desc[EM_BACKEND_DESC_LEN]; /* the backend, for the summary line */
     cli_progress prog;              /* weight-upload progress (must stay put while loading) */
     double load_ms;                 /* model load and context creation */
 } cli_model;
 
 /* Open the backend (saying on stderr why Vulkan was not used, unless quiet),
- * load o->model and create its context. On failure everything opened is
- * closed again and err (EM_ERR_LEN bytes) says why. */
+ * load o->model and create its context and generator. On failure everything
+ * opened is closed again and err (EM_ERR_LEN bytes) says why. */
 ember_status cli_model_open(const cli_model_opts *o, bool quiet, cli_model *cm, char *err);
 void cli_model_close(cli_model *cm);
+
+/* The user's text as one chat turn (o->system, o->chat_template) in *out
+ * (malloc'd). Returns 0, or the exit code with the message printed as
+ * "PROG: ...": 2 for an unknown --chat-template, 1 otherwise. */
+int cli_model_chat(const cli_model *cm, const cli_model_opts *o, const char *prog, const char *user, char **out);
+
+/* Prefill p and generate as o says (budget, sampling, stop strings),
+ * streaming the text to stdout and a newline after it; a full context is
+ * said on stderr with the flag to raise it. on_token/user: as
+ * lm_gen_params's (may be NULL). The tokens are lm_gen_tokens(cm->gen). */
+ember_status cli_model_answer(cli_model *cm, const cli_model_opts *o, const char *prog, const lm_prompt *p,
+                              int (*on_token)(void *user, int32_t tok, const float *logits, int n_vocab), void *user,
+                              lm_gen_result *res, char *err);
 
 #endif

@@ -57,13 +57,9 @@ static int64_t parse_ids(const char *s, int32_t **out) {
     return n;
 }
 
-#define GEN_MAX_STOP 16
-
 typedef struct gen_opts {
     cli_model_opts m;
-    const char *prompt, *prompt_file, *prompt_tokens, *system, *chat_template, *probs_out;
-    const char *stop[GEN_MAX_STOP];
-    int n_stop;
+    const char *prompt, *prompt_file, *prompt_tokens, *probs_out;
     bool chat, quiet;
 } gen_opts;
 
@@ -77,11 +73,7 @@ static int parse_args(int argc, char **argv, gen_opts *o) {
         OPT_STR("-p", "--prompt", "TEXT", &o->prompt, "prompt text (special tokens like <|im_start|> are recognised)"),
         OPT_STR("-f", "--file", "FILE", &o->prompt_file, "read the prompt from a file"),
         OPT_STR(NULL, "--prompt-tokens", "IDS", &o->prompt_tokens, "prompt as token ids (space-separated; no BOS is added)"),
-        OPT_FLAG(NULL, "--chat", &o->chat, "wrap the prompt as a user turn in the model's chat template"),
-        OPT_STR(NULL, "--system", "TEXT", &o->system, "system message for --chat"),
-        OPT_STR(NULL, "--chat-template", "T", &o->chat_template, "chatml or smolvlm (default: detected from the file)"),
-        OPT_LIST(NULL, "--stop", "TEXT", o->stop, &o->n_stop, GEN_MAX_STOP,
-                 "stop when the text contains TEXT (not printed); repeatable"),
+        OPT_FLAG(NULL, "--chat", &o->chat, "wrap the prompt as a user turn in the model's chat template (--system, --chat-template)"),
         OPT_GROUP(model_specs),
         OPT_STR(NULL, "--probs-out", "FILE", &o->probs_out,
                 "write each step's next-token distribution (binary; see bench/README.md)"),
@@ -129,7 +121,6 @@ int ember_cmd_generate(int argc, char **argv) {
     char err[EM_ERR_LEN] = "";
     int status = 1;
     cli_model cm = {0};
-    lm_gen *gen = NULL;
     char *text = NULL, *formatted = NULL;
     int32_t *ids = NULL;
     lm_prompt prompt;
@@ -161,14 +152,8 @@ int ember_cmd_generate(int argc, char **argv) {
             user = text;
         }
         if (o.chat) {
-            ember_status st = lm_chat_prompt(o.chat_template, m->chat_template, o.system, user, &formatted, err);
-            if (st == EM_ERR_ARG) {
-                fprintf(stderr, "ember generate: --chat-template '%s': expected chatml or smolvlm\n", o.chat_template);
-                status = 2;
-                goto done;
-            }
-            if (st == EM_ERR_UNSUPPORTED) { fprintf(stderr, "ember generate: %s: %s; pick one with --chat-template\n", o.m.model, err); goto done; }
-            if (st) goto done;
+            int crc = cli_model_chat(&cm, &o.m, "ember generate", user, &formatted);
+            if (crc) { status = crc; goto done; }
             user = formatted;
             user_len = strlen(formatted);
         }
@@ -189,22 +174,9 @@ int ember_cmd_generate(int argc, char **argv) {
     }
 
     /* prefill and generate */
-    if (!(gen = lm_gen_create(ctx, m->vocab, err))) goto done;
     lm_gen_result res = {0};
-    if (lm_gen_prefill(gen, &prompt, &res, err)) goto done;
-    lm_gen_params gp = lm_gen_defaults(o.m.n_predict, &o.m.sp);
-    gp.ignore_eog = o.m.ignore_eos;
-    gp.stop = o.stop;
-    gp.n_stop = o.n_stop;
-    gp.on_text = cli_write_stdout;
-    gp.on_token = ps.f ? write_probs : NULL;
-    gp.user = &ps;
-    if (lm_gen_generate(gen, &gp, &res, err)) goto done;
-    if (ps.failed) { fprintf(stderr, "\nember generate: %s: write failed\n", o.probs_out); goto done; }
-    if (res.stop == LM_STOP_CTX_FULL)
-        fprintf(stderr, "\nember generate: context full after %lld tokens (raise --ctx)\n", (long long)lm_n_past(ctx));
-    fputc('\n', stdout);
-    fflush(stdout);
+    if (cli_model_answer(&cm, &o.m, "ember generate", &prompt, ps.f ? write_probs : NULL, &ps, &res, err)) goto done;
+    if (ps.failed) { fprintf(stderr, "ember generate: %s: write failed\n", o.probs_out); goto done; }
     if (ps.f) {
         FILE *f = ps.f;
         ps.f = NULL;
@@ -231,7 +203,6 @@ done:
     free(text);
     free(formatted);
     lm_prompt_free(&prompt);
-    lm_gen_free(gen);
     cli_model_close(&cm);
     return status;
 }

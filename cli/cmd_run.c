@@ -54,15 +54,11 @@ static double now_ms(void) {
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-#define RUN_MAX_STOP 16
-
 typedef struct run_opts {
     cli_model_opts m;
-    const char *mmproj, *prompt, *prompt_file, *system, *chat_template, *dump;
+    const char *mmproj, *prompt, *prompt_file, *dump;
     const char *images[RUN_MAX_IMAGES];
     int n_images;
-    const char *stop[RUN_MAX_STOP];
-    int n_stop;
     int longest_edge, max_tiles;
     bool quiet;
 } run_opts;
@@ -80,10 +76,6 @@ static int parse_args(int argc, char **argv, run_opts *o) {
         OPT_LIST(NULL, "--image", "FILE", o->images, &o->n_images, RUN_MAX_IMAGES, "a PNG or JPEG image; repeatable"),
         OPT_STR("-p", "--prompt", "TEXT", &o->prompt, "the question or instruction (\"What is on the table?\")"),
         OPT_STR("-f", "--file", "FILE", &o->prompt_file, "read the prompt from a file"),
-        OPT_STR(NULL, "--system", "TEXT", &o->system, "a system message"),
-        OPT_STR(NULL, "--chat-template", "T", &o->chat_template, "chatml or smolvlm (default: detected from the model)"),
-        OPT_LIST(NULL, "--stop", "TEXT", o->stop, &o->n_stop, RUN_MAX_STOP,
-                 "stop when the answer contains TEXT (not printed); repeatable"),
         {.kind = OPT_KIND_INT, .lng = "--image-longest-edge", .meta = "N", .dest = OPT_DEST_(&o->longest_edge, int),
          .lo = 1, .hi = 16384, .flags = OPT_NO_DEFAULT,
          .help = "resize images to this longest side before tiling (default: the mmproj's, 2048 for SmolVLM: "
@@ -165,7 +157,6 @@ int ember_cmd_run(int argc, char **argv) {
     char err[EM_ERR_LEN] = "";
     int status = 1;
     cli_model cm = {0};
-    lm_gen *gen = NULL;
     vision_mmproj *mp = NULL;
     vision_encoder *enc = NULL;
     char *text = NULL, *formatted = NULL, *user = NULL;
@@ -254,14 +245,8 @@ int ember_cmd_run(int argc, char **argv) {
     user[0] = '\0';
     for (int i = 0; !markers && i < o.n_images; i++) strcat(user, AGENT_VLM_MARKER);
     strncat(user, q, qlen);
-    ember_status cst = lm_chat_prompt(o.chat_template, m->chat_template, o.system, user, &formatted, err);
-    if (cst == EM_ERR_ARG) {
-        fprintf(stderr, "ember run: --chat-template '%s': expected chatml or smolvlm\n", o.chat_template);
-        status = 2;
-        goto done;
-    }
-    if (cst == EM_ERR_UNSUPPORTED) { fprintf(stderr, "ember run: %s: %s; pick one with --chat-template\n", o.m.model, err); goto done; }
-    if (cst) goto done;
+    int crc = cli_model_chat(&cm, &o.m, "ember run", user, &formatted);
+    if (crc) { status = crc; goto done; }
     agent_vlm_layout lt = {0};
     if (o.n_images && agent_vlm_layout_find(m->vocab, &lt, err)) goto done;
     lm_prompt_init(&prompt, m->hp.n_embd);
@@ -273,22 +258,11 @@ int ember_cmd_run(int argc, char **argv) {
     }
 
     /* prefill and answer */
-    if (!(gen = lm_gen_create(ctx, m->vocab, err))) goto done;
     lm_gen_result res = {0};
-    if (lm_gen_prefill(gen, &prompt, &res, err)) goto done;
-    const double t_gen = now_ms();
-    lm_gen_params gp = lm_gen_defaults(o.m.n_predict, &o.m.sp);
-    gp.ignore_eog = o.m.ignore_eos;
-    gp.stop = o.stop;
-    gp.n_stop = o.n_stop;
-    gp.on_text = cli_write_stdout;
-    if (lm_gen_generate(gen, &gp, &res, err)) goto done;
-    if (res.stop == LM_STOP_CTX_FULL)
-        fprintf(stderr, "\nember run: context full after %lld positions (raise --ctx)\n", (long long)lm_n_past(ctx));
-    fputc('\n', stdout);
-    fflush(stdout);
+    const double t_prefill = now_ms();
+    if (cli_model_answer(&cm, &o.m, "ember run", &prompt, NULL, NULL, &res, err)) goto done;
     int64_t n_answer;
-    const int32_t *answer = lm_gen_tokens(gen, &n_answer);
+    const int32_t *answer = lm_gen_tokens(cm.gen, &n_answer);
     if (o.dump && dump_prompt(o.dump, &prompt, img_embd, o.n_images, answer, n_answer)) goto done;
 
     struct rusage ru;
@@ -298,7 +272,7 @@ int ember_cmd_run(int argc, char **argv) {
                     "decode_tps=%.2f peak_rss_mib=%.1f\n",
             t_loaded - t_start, o.n_images, n_tiles_total, ms_decode_img, ms_pre, ms_enc,
             n_tiles_total ? ms_enc / n_tiles_total : 0.0, (long long)prompt.n, res.prefill_ms,
-            res.n_tokens ? t_gen - t_loaded + res.first_token_ms : 0.0, (long long)res.n_decoded,
+            res.n_tokens ? t_prefill - t_loaded + res.prefill_ms + res.first_token_ms : 0.0, (long long)res.n_decoded,
             res.decode_ms > 0 ? res.n_decoded * 1e3 / res.decode_ms : 0.0, ru.ru_maxrss / 1024.0);
     if (enc) {
         vision_cache_stats cs;
@@ -313,7 +287,6 @@ done:
     free(user);
     for (int i = 0; i < RUN_MAX_IMAGES; i++) free(rows[i]);
     lm_prompt_free(&prompt);
-    lm_gen_free(gen);
     vision_encoder_free(enc);
     vision_mmproj_free(mp);
     cli_model_close(&cm);
