@@ -175,7 +175,11 @@ int ember_cmd_run(int argc, char **argv) {
     const lm_model *m = cm.m;
     lm_ctx *ctx = cm.ctx;
     if (o.mmproj) {
-        if (!(mp = vision_mmproj_load(o.mmproj, cm.be, err))) goto done;
+        if (!(mp = vision_mmproj_load(o.mmproj, cm.be, err))) {
+            if (strstr(err, "not a vision projector"))
+                snprintf(err + strlen(err), EM_ERR_LEN - strlen(err), "; pass the mmproj file to --mmproj and the language model to -m");
+            goto done;
+        }
         if (agent_vlm_check_pair(mp, m, o.mmproj, o.m.model, err)) goto done;
         vision_encoder_params ep = {o.longest_edge, o.max_tiles, 0, o.dump != NULL};
         if (!(enc = vision_encoder_create(mp, &ep, err))) goto done;

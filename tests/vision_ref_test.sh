@@ -66,7 +66,7 @@ if [ "$shape" = tiny ]; then
       echo "FAIL: ember run $* -> rc $rc (want $want), stderr:"; cat "$dir/e"; fail=1
     else echo "ok    rc $want: $pat"; fi
   }
-  expect 1 "not a vision projector" -- -m "$dir/m.gguf" --mmproj "$dir/m.gguf" --image "$img" -p x
+  expect 1 "not a vision projector.*pass the mmproj file to --mmproj" -- -m "$dir/m.gguf" --mmproj "$dir/m.gguf" --image "$img" -p x
   expect 2 "needs --mmproj" -- -m "$dir/m.gguf" --image "$img" -p x
   head -c 100 "$img" >"$dir/trunc.png"
   expect 1 "truncated" -- -m "$dir/m.gguf" --mmproj "$dir/p.gguf" --image "$dir/trunc.png" -p x

@@ -12,8 +12,8 @@ static ember_status load_hparams(vision_mmproj *mp, const char *path, char *err)
     const char *s = NULL;
     char e[EM_ERR_LEN];
     if (gguf_get_str(g, "general.architecture", &s, e) != EM_OK || strcmp(s, "clip") != 0)
-        return em_err(err, EM_ERR_FORMAT, "%s: not a vision projector (general.architecture is '%s', expected 'clip'); "
-                      "pass the mmproj file to --mmproj and the language model to -m", path, s ? s : "(missing)");
+        return em_err(err, EM_ERR_FORMAT, "%s: not a vision projector (general.architecture is '%s', expected 'clip')", path,
+                      s ? s : "(missing)");
     bool has_vision = false;
     if (gguf_get_bool(g, "clip.has_vision_encoder", &has_vision, e) != EM_OK || !has_vision)
         return em_err(err, EM_ERR_UNSUPPORTED, "%s: this projector has no vision encoder (clip.has_vision_encoder)", path);
