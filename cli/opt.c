@@ -198,6 +198,15 @@ int opt_parse(const char *prog, const opt_spec *specs, int argc, char *const *ar
     return rc;
 }
 
+int opt_parse_preset(const char *prog, const opt_spec *specs, int *preset, opt_reset_fn reset, void *user,
+                     int argc, char *const *argv, char *err) {
+    reset(user, -1);
+    int rc = opt_parse(prog, specs, argc, argv, NULL, 0, NULL, err);
+    if (rc != OPT_OK) return rc;
+    reset(user, *preset);
+    return opt_parse(prog, specs, argc, argv, NULL, 0, NULL, err);
+}
+
 /* ---- help */
 
 static void print_default(FILE *f, const opt_spec *o) {

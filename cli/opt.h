@@ -137,6 +137,20 @@ struct opt_spec {
 int opt_parse(const char *prog, const opt_spec *specs, int argc, char *const *argv, const char **pos, int max_pos,
               int *n_pos, char *err);
 
+/* Presets: an option (an OPT_CHOICE whose destination is *preset, -1 when
+ * not given) that sets defaults wherever it stands, while explicit options
+ * win whatever their place ("--layers 2 --preset big" keeps 2 layers).
+ * reset(user, p) sets every destination back to its default (-1 into
+ * *preset) and then to preset p's values (p -1: none). The arguments are
+ * parsed twice over the same destinations: once, from the defaults, to find
+ * the preset and any error; then over the preset's values. No positional
+ * arguments. Returns as opt_parse; on OPT_HELP the destinations hold the
+ * defaults, for opt_usage. (preset is not const: it points into storage that
+ * reset initializes, which a compiler would take for a read of it.) */
+typedef void (*opt_reset_fn)(void *user, int preset);
+int opt_parse_preset(const char *prog, const opt_spec *specs, int *preset, opt_reset_fn reset, void *user,
+                     int argc, char *const *argv, char *err);
+
 /* One line per option, "  -m, --model FILE        help (default X)", the
  * defaults read from the destinations. */
 void opt_usage(FILE *f, const opt_spec *specs);

@@ -1,7 +1,8 @@
 /* test_opt.c - the option parser (cli/opt.h) and the shared model/sampling
  * group (cli/cli_model_opts.h): ranges at both ends, full 64-bit seeds,
  * garbage, missing values, unknown flags, repeated options, --help before
- * anything is applied, positional arguments, and the one message style. */
+ * anything is applied, positional arguments, presets that explicit options
+ * override wherever they stand, and the one message style. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -273,11 +274,64 @@ static void test_model_group(void) {
     free(buf);
 }
 
+/* opt_parse_preset: a preset sets defaults wherever it stands; explicit
+ * options win before or after it. */
+typedef struct shape {
+    int layers, dim;
+    const char *name;
+    int preset;
+    int resets;
+} shape;
+
+static const char *const shape_presets[] = {"small", "big", NULL};
+
+static void shape_reset(void *user, int preset) {
+    shape *s = user;
+    *s = (shape){.layers = 2, .dim = 64, .name = "plain", .preset = -1, .resets = s->resets};
+    if (preset == 0) { s->layers = 1; s->dim = 32; s->name = "small"; }
+    if (preset == 1) { s->layers = 30; s->dim = 576; s->name = "big"; }
+    s->resets++;
+}
+
+static int parse_shape(const char *line, shape *s, char *err) {
+    const opt_spec specs[] = {
+        OPT_CHOICE(NULL, "--preset", "NAME", &s->preset, shape_presets, "shape"),
+        OPT_INT(NULL, "--layers", "L", &s->layers, 1, 1024, "blocks"),
+        OPT_INT(NULL, "--dim", "D", &s->dim, 1, 1 << 16, "width"),
+        OPT_STR(NULL, "--name", "S", &s->name, "name"),
+        OPT_END};
+    args a;
+    char **argv = mk(&a, line);
+    *s = (shape){.layers = -7, .dim = -7}; /* garbage: the reset must set every field */
+    return opt_parse_preset("mkx", specs, &s->preset, shape_reset, s, a.n, argv, err);
+}
+
+static void test_preset(void) {
+    shape s;
+    char err[OPT_ERR_LEN];
+    CHECK(parse_shape("", &s, err) == OPT_OK && s.layers == 2 && s.dim == 64 && !strcmp(s.name, "plain") &&
+              s.preset == -1 && s.resets == 2, "defaults: %d %d %s %d", s.layers, s.dim, s.name, s.resets);
+    CHECK(parse_shape("--preset big", &s, err) == OPT_OK && s.layers == 30 && s.dim == 576 && !strcmp(s.name, "big") &&
+              s.preset == 1, "preset");
+    CHECK(parse_shape("--layers 3 --preset big", &s, err) == OPT_OK && s.layers == 3 && s.dim == 576, "before");
+    CHECK(parse_shape("--preset big --layers 3 --name x", &s, err) == OPT_OK && s.layers == 3 && s.dim == 576 &&
+              !strcmp(s.name, "x"), "after");
+    CHECK(parse_shape("--preset big --preset small", &s, err) == OPT_OK && s.layers == 1 && s.preset == 0, "last wins");
+    CHECK(parse_shape("--preset huge --layers 3", &s, err) == OPT_ERROR &&
+              !strcmp(err, "mkx: --preset 'huge': expected small or big"), "%s", err);
+    CHECK(parse_shape("--preset big --dim 0", &s, err) == OPT_ERROR &&
+              !strcmp(err, "mkx: --dim '0': expected an integer in 1..65536"), "%s", err);
+    /* help: nothing applied, the destinations hold the defaults (not the preset's) for opt_usage */
+    CHECK(parse_shape("--preset big --help", &s, err) == OPT_HELP && s.layers == 2 && s.dim == 64 && s.preset == -1,
+          "help shows the defaults");
+}
+
 int main(void) {
     test_values();
     test_refusals();
     test_lists_calls_positionals();
     test_numbers();
     test_model_group();
+    test_preset();
     return CHECK_DONE();
 }

@@ -2,7 +2,8 @@
  * mkmmproj): splitmix64 for uniforms, Box-Muller for normals, and one stream
  * per tensor seeded by the file seed and the tensor's name, so a tensor keeps
  * its underlying values whatever storage type or other tensors a file has.
- * Header-only (static functions): each tool is one translation unit. */
+ * Header-only (static inline), included by tools/mk_gguf.c, which draws every
+ * tensor of both tools. */
 #ifndef EMBER_MK_RNG_H
 #define EMBER_MK_RNG_H
 

@@ -26,24 +26,20 @@
  * fan_in)), so each product keeps the scale of its input whatever its fan-in,
  * with std 1/sqrt(D) by default: activations stay O(1) through the blocks and
  * attention is neither uniform nor one-hot. As in mkmodel, each tensor is drawn
- * from its own stream seeded by --seed and its name (tools/mk_rng.h), so files
+ * from its own stream seeded by --seed and its name (tools/mk_gguf.h), so files
  * of one seed and shape differ only by the storage type's rounding.
  *
  *   mkmmproj --preset tiny --text-dim 128 -o tiny-mmproj.gguf
  *   mkmmproj --preset smolvlm-256m --text-dim 576 --type f16 -o mmproj.gguf */
-#include <errno.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
-#include "core/cpu/cpu_kernels.h"
 #include "core/gguf.h"
 #include "cli/opt.h"
 #include "core/types.h"
-#include "mk_rng.h"
+#include "mk_gguf.h"
 
 /* ---- options */
 
@@ -70,7 +66,23 @@ typedef struct mp_opts {
 
 static const char *const mp_type_names[] = {"f32", "f16", "q8_0", NULL};
 static const enum em_type mp_type_ids[] = {EM_TYPE_F32, EM_TYPE_F16, EM_TYPE_Q8_0};
-static const char *const mp_presets[] = {"tiny", "smolvlm-256m", NULL};
+
+/* --preset: the encoder's shape. Without one, the shape is tiny's and the
+ * name "ember-random-smolvlm". */
+typedef struct mp_preset {
+    int image_size, patch, dim, ffn, n_layer, n_head, scale_factor, preproc_size;
+    const char *name; /* general.name */
+} mp_preset;
+
+static const char *const mp_preset_names[] = {"tiny", "smolvlm-256m", NULL};
+static const mp_preset mp_presets[] = {
+    {.image_size = 64, .patch = 8, .dim = 64, .ffn = 128, .n_layer = 2, .n_head = 4, .scale_factor = 2,
+     .preproc_size = 128, .name = "ember-random-smolvlm-tiny"},
+    {.image_size = 512, .patch = 16, .dim = 768, .ffn = 3072, .n_layer = 12, .n_head = 12, .scale_factor = 4,
+     .preproc_size = 2048, .name = "ember-random-smolvlm-256m"},
+};
+_Static_assert(sizeof mp_presets / sizeof mp_presets[0] == sizeof mp_preset_names / sizeof mp_preset_names[0] - 1,
+               "a name for each preset");
 
 static void usage(FILE *f, const opt_spec *specs) {
     fprintf(f, "usage: mkmmproj --text-dim N -o OUT.gguf [--preset NAME] [options]\n"
@@ -78,15 +90,25 @@ static void usage(FILE *f, const opt_spec *specs) {
     opt_usage(f, specs);
 }
 
-/* The table, writing into o (called twice: see parse_args); entries after
- * the last are zero, i.e. OPT_END, and a longer table does not compile. */
-#define MP_N_SPECS 24
-static void mp_specs(mp_opts *o, opt_spec *specs) {
-    const opt_spec t[MP_N_SPECS] = {
+/* opt_parse_preset's reset: the defaults, then preset p's values. */
+static void mp_reset(void *user, int preset) {
+    mp_opts *o = user;
+    const mp_preset *p = &mp_presets[preset < 0 ? 0 : preset];
+    *o = (mp_opts){.name = preset < 0 ? "ember-random-smolvlm" : p->name, .type_i = 0, .image_size = p->image_size,
+                   .patch = p->patch, .dim = p->dim, .ffn = p->ffn, .n_layer = p->n_layer, .n_head = p->n_head,
+                   .scale_factor = p->scale_factor, .preproc_size = p->preproc_size, .eps = 1e-6, .mean = 0.5,
+                   .std_img = 0.5, .seed = 1, .preset = -1};
+}
+
+/* 0 on success, 1 after printing usage (-h), -1 on a usage error. The
+ * preset sets defaults wherever it appears and explicit options win
+ * (opt_parse_preset). */
+static int parse_args(int argc, char **argv, mp_opts *o) {
+    const opt_spec specs[] = {
         OPT_INT(NULL, "--text-dim", "N", &o->text_dim, 1, 1 << 17,
                 "the text model's embedding length (required): the projector's output"),
         OPT_STR("-o", NULL, "PATH", &o->out_path, "output file"),
-        OPT_CHOICE(NULL, "--preset", "NAME", &o->preset, mp_presets,
+        OPT_CHOICE(NULL, "--preset", "NAME", &o->preset, mp_preset_names,
                    "tiny: image 64, patch 8, dim 64, ffn 128, 2 layers, 4 heads,\n"
                    "      scale factor 2, preproc size 128\n"
                    "smolvlm-256m: image 512, patch 16, dim 768, ffn 3072, 12 layers,\n"
@@ -112,57 +134,10 @@ static void mp_specs(mp_opts *o, opt_spec *specs) {
         OPT_U64(NULL, "--seed", "N", &o->seed, 0, UINT64_MAX, "generator seed"),
         OPT_STR(NULL, "--name", "S", &o->name, "general.name"),
         OPT_END};
-    memcpy(specs, t, sizeof t);
-}
-
-static void preset_tiny(mp_opts *o) {
-    o->image_size = 64;
-    o->patch = 8;
-    o->dim = 64;
-    o->ffn = 128;
-    o->n_layer = 2;
-    o->n_head = 4;
-    o->scale_factor = 2;
-    o->preproc_size = 128;
-    o->name = "ember-random-smolvlm-tiny";
-}
-
-static void preset_smolvlm_256m(mp_opts *o) {
-    o->image_size = 512;
-    o->patch = 16;
-    o->dim = 768;
-    o->ffn = 3072;
-    o->n_layer = 12;
-    o->n_head = 12;
-    o->scale_factor = 4;
-    o->preproc_size = 2048;
-    o->name = "ember-random-smolvlm-256m";
-}
-
-static void mp_defaults(mp_opts *o) {
-    *o = (mp_opts){.type_i = 0, .eps = 1e-6, .mean = 0.5, .std_img = 0.5, .seed = 1, .preset = -1};
-    preset_tiny(o);
-    o->name = "ember-random-smolvlm";
-}
-
-/* 0 on success, 1 after printing usage (-h), -1 on a usage error. A preset
- * sets defaults wherever it appears and explicit options win, so the
- * arguments are parsed twice: once to find the preset (and any error), then
- * over the preset's values. */
-static int parse_args(int argc, char **argv, mp_opts *o) {
-    opt_spec specs[MP_N_SPECS];
     char err[OPT_ERR_LEN];
-    mp_opts first;
-    mp_defaults(&first);
-    mp_specs(&first, specs);
-    int rc = opt_parse("mkmmproj", specs, argc, argv, NULL, 0, NULL, err);
+    int rc = opt_parse_preset("mkmmproj", specs, &o->preset, mp_reset, o, argc, argv, err);
     if (rc == OPT_HELP) { usage(stdout, specs); return 1; }
     if (rc != OPT_OK) { fprintf(stderr, "%s\n", err); return -1; }
-    mp_defaults(o);
-    if (first.preset == 0) preset_tiny(o);
-    if (first.preset == 1) preset_smolvlm_256m(o);
-    mp_specs(o, specs);
-    if (opt_parse("mkmmproj", specs, argc, argv, NULL, 0, NULL, err) != OPT_OK) { fprintf(stderr, "%s\n", err); return -1; }
     o->type = mp_type_ids[o->type_i];
     if (!o->out_path || !o->text_dim) {
         fprintf(stderr, "mkmmproj: --text-dim and -o are required (see mkmmproj --help)\n");
@@ -184,124 +159,28 @@ static int parse_args(int argc, char **argv, mp_opts *o) {
     }
     /* Matrix rows hold D (q, k, v, out, ffn_up), FF (ffn_down) or D*sf^2 (fc)
      * values: D and FF must meet the block size. */
-    int blk = em_type_block(o->type);
-    if (o->dim % blk || o->ffn % blk) {
-        fprintf(stderr, "mkmmproj: --type %s needs --dim and --ffn to be multiples of %d (got %d, %d)\n",
-                em_type_name(o->type), blk, o->dim, o->ffn);
-        return -1;
-    }
+    if (mk_gguf_check_rows("mkmmproj", o->type, o->dim, o->ffn)) return -1;
     if (o->std == 0) o->std = 1.0 / sqrt((double)o->dim);
     return 0;
 }
 
 /* ---- the file */
 
-/* llama.cpp's llama_ftype for a file whose matrices are all of one type. */
-static uint32_t mp_file_type(enum em_type t) {
-    switch (t) {
-    case EM_TYPE_F16: return 1;
-    case EM_TYPE_Q8_0: return 7;
-    default: return 0;
-    }
+/* A torch Linear weight [rows][cols] (GGUF ne {cols, rows}): N(0, std *
+ * sqrt(D / cols)), so that each product keeps its input's scale. */
+static int mp_add_linear(mk_gguf *g, const mp_opts *o, const char *name, int64_t cols, int64_t rows) {
+    return mk_gguf_add_matrix(g, name, cols, rows, o->std * sqrt((double)o->dim / (double)cols));
 }
 
-typedef struct mp_file {
-    gguf_writer *w;
-    const mp_opts *o;
-    void **bufs; /* tensor data, kept until the file is written */
-    size_t n_bufs, cap_bufs;
-} mp_file;
-
-static int mp_keep(mp_file *f, void *p) {
-    if (f->n_bufs == f->cap_bufs) {
-        size_t cap = f->cap_bufs ? f->cap_bufs * 2 : 64;
-        void **nb = realloc(f->bufs, cap * sizeof *nb);
-        if (!nb) return -1;
-        f->bufs = nb;
-        f->cap_bufs = cap;
-    }
-    f->bufs[f->n_bufs++] = p;
-    return 0;
-}
-
-/* n floats from the tensor's stream: base + scale * N(0, 1). */
-static float *mp_draw(mp_file *f, const char *name, size_t n, double base, double scale) {
-    float *x = malloc(n * sizeof *x);
-    if (!x) {
-        fprintf(stderr, "mkmmproj: %s: out of memory (%zu floats)\n", name, n);
-        return NULL;
-    }
-    mk_rng r = mk_rng_for(f->o->seed, name);
-    for (size_t i = 0; i < n; i++) x[i] = (float)(base + scale * mk_rng_normal(&r));
-    return x;
-}
-
-/* An F32 tensor of n_dims dims ne[], base + scale * N(0, 1). */
-static int mp_add_f32(mp_file *f, const char *name, int n_dims, const int64_t *ne, double base, double scale) {
-    size_t n = 1;
-    for (int d = 0; d < n_dims; d++) n *= (size_t)ne[d];
-    float *x = mp_draw(f, name, n, base, scale);
-    if (!x) return -1;
-    if (mp_keep(f, x)) {
-        free(x);
-        fprintf(stderr, "mkmmproj: %s: out of memory\n", name);
-        return -1;
-    }
-    if (gguf_writer_add_tensor(f->w, name, EM_TYPE_F32, n_dims, ne, x)) {
-        fprintf(stderr, "mkmmproj: %s: %s\n", name, gguf_writer_errmsg(f->w));
-        return -1;
-    }
-    return 0;
-}
-
-/* A matrix of `rows` rows of `cols` values (GGUF ne = {cols, rows}), i.e. a
- * torch Linear weight [rows][cols]: N(0, std * sqrt(D / cols)), in --type. */
-static int mp_add_matrix(mp_file *f, const char *name, int64_t cols, int64_t rows) {
-    const mp_opts *o = f->o;
-    size_t n = (size_t)cols * (size_t)rows;
-    float *x = mp_draw(f, name, n, 0, o->std * sqrt((double)o->dim / (double)cols));
-    if (!x) return -1;
-    void *data = x;
-    if (o->type != EM_TYPE_F32) {
-        size_t nbytes = em_row_bytes(o->type, cols) * (size_t)rows;
-        data = malloc(nbytes);
-        if (!data) {
-            free(x);
-            fprintf(stderr, "mkmmproj: %s: out of memory (%zu bytes)\n", name, nbytes);
-            return -1;
-        }
-        size_t got = cpu_quantize(o->type, x, data, rows, cols);
-        free(x);
-        if (got != nbytes) {
-            free(data);
-            fprintf(stderr, "mkmmproj: %s: cpu_quantize(%s, %lld x %lld) wrote %zu bytes, expected %zu\n", name,
-                    em_type_name(o->type), (long long)rows, (long long)cols, got, nbytes);
-            return -1;
-        }
-    }
-    if (mp_keep(f, data)) {
-        free(data);
-        fprintf(stderr, "mkmmproj: %s: out of memory\n", name);
-        return -1;
-    }
-    int64_t ne[2] = {cols, rows};
-    if (gguf_writer_add_tensor(f->w, name, o->type, 2, ne, data)) {
-        fprintf(stderr, "mkmmproj: %s: %s\n", name, gguf_writer_errmsg(f->w));
-        return -1;
-    }
-    return 0;
-}
-
-static int mp_set_keys(mp_file *f) {
-    const mp_opts *o = f->o;
-    gguf_writer *w = f->w;
+static int mp_set_keys(mk_gguf *g, const mp_opts *o) {
+    gguf_writer *w = g->w;
     float mean[3] = {(float)o->mean, (float)o->mean, (float)o->mean};
     float std[3] = {(float)o->std_img, (float)o->std_img, (float)o->std_img};
     ember_status st = EM_OK;
     if (!st) st = gguf_writer_set_str(w, "general.architecture", "clip");
     if (!st) st = gguf_writer_set_str(w, "general.type", "mmproj");
     if (!st) st = gguf_writer_set_str(w, "general.name", o->name);
-    if (!st) st = gguf_writer_set_u32(w, "general.file_type", mp_file_type(o->type));
+    if (!st) st = gguf_writer_set_u32(w, "general.file_type", mk_gguf_file_type(o->type));
     if (!st) st = gguf_writer_set_bool(w, "clip.has_vision_encoder", true);
     if (!st) st = gguf_writer_set_str(w, "clip.projector_type", "idefics3");
     if (!st) st = gguf_writer_set_bool(w, "clip.use_gelu", true);
@@ -317,54 +196,50 @@ static int mp_set_keys(mp_file *f) {
     if (!st) st = gguf_writer_set_arr(w, "clip.vision.image_std", GGUF_TYPE_FLOAT32, std, 3);
     if (!st) st = gguf_writer_set_u32(w, "clip.vision.projector.scale_factor", (uint32_t)o->scale_factor);
     if (!st) st = gguf_writer_set_u32(w, "clip.vision.preproc_image_size", (uint32_t)o->preproc_size);
-    if (st) {
-        fprintf(stderr, "mkmmproj: setting keys: %s\n", gguf_writer_errmsg(w));
-        return -1;
-    }
+    if (st) return mk_gguf_fail(g, "setting keys");
     return 0;
 }
 
-static int mp_add_tensors(mp_file *f) {
-    const mp_opts *o = f->o;
+static int mp_add_tensors(mk_gguf *g, const mp_opts *o) {
     const int64_t D = o->dim, FF = o->ffn, P = o->patch, sf = o->scale_factor;
     const int64_t n_pos = (int64_t)(o->image_size / o->patch) * (o->image_size / o->patch);
     char name[96];
     {
         /* the convolution sees 3*P*P inputs: scaled like a matrix of that fan-in */
         int64_t ne[4] = {P, P, 3, D};
-        if (mp_add_f32(f, "v.patch_embd.weight", 4, ne, 0, o->std * sqrt((double)D / (double)(3 * P * P)))) return -1;
+        if (mk_gguf_add_f32(g, "v.patch_embd.weight", 4, ne, o->std * sqrt((double)D / (double)(3 * P * P)))) return -1;
         int64_t nb[1] = {D};
-        if (mp_add_f32(f, "v.patch_embd.bias", 1, nb, 0, 0.05)) return -1;
+        if (mk_gguf_add_f32(g, "v.patch_embd.bias", 1, nb, 0.05)) return -1;
         int64_t np[2] = {D, n_pos};
-        if (mp_add_f32(f, "v.position_embd.weight", 2, np, 0, 0.5)) return -1;
+        if (mk_gguf_add_f32(g, "v.position_embd.weight", 2, np, 0.5)) return -1;
     }
     for (int l = 0; l < o->n_layer; l++) {
         static const char *const attn[] = {"attn_q", "attn_k", "attn_v", "attn_out"};
         for (int k = 0; k < 4; k++) {
             snprintf(name, sizeof name, "v.blk.%d.%s.weight", l, attn[k]);
-            if (mp_add_matrix(f, name, D, D)) return -1;
+            if (mp_add_linear(g, o, name, D, D)) return -1;
             snprintf(name, sizeof name, "v.blk.%d.%s.bias", l, attn[k]);
-            if (mp_add_f32(f, name, 1, &D, 0, 0.05)) return -1;
+            if (mk_gguf_add_f32(g, name, 1, &D, 0.05)) return -1;
         }
         static const char *const norms[] = {"ln1", "ln2"};
         for (int k = 0; k < 2; k++) {
             snprintf(name, sizeof name, "v.blk.%d.%s.weight", l, norms[k]);
-            if (mp_add_f32(f, name, 1, &D, 1.0, 0.05)) return -1;
+            if (mk_gguf_add_norm(g, name, D, 1.0)) return -1;
             snprintf(name, sizeof name, "v.blk.%d.%s.bias", l, norms[k]);
-            if (mp_add_f32(f, name, 1, &D, 0, 0.05)) return -1;
+            if (mk_gguf_add_f32(g, name, 1, &D, 0.05)) return -1;
         }
         snprintf(name, sizeof name, "v.blk.%d.ffn_up.weight", l);
-        if (mp_add_matrix(f, name, D, FF)) return -1; /* ne {D, FF}: fc1 */
+        if (mp_add_linear(g, o, name, D, FF)) return -1; /* ne {D, FF}: fc1 */
         snprintf(name, sizeof name, "v.blk.%d.ffn_up.bias", l);
-        if (mp_add_f32(f, name, 1, &FF, 0, 0.05)) return -1;
+        if (mk_gguf_add_f32(g, name, 1, &FF, 0.05)) return -1;
         snprintf(name, sizeof name, "v.blk.%d.ffn_down.weight", l);
-        if (mp_add_matrix(f, name, FF, D)) return -1; /* ne {FF, D}: fc2 */
+        if (mp_add_linear(g, o, name, FF, D)) return -1; /* ne {FF, D}: fc2 */
         snprintf(name, sizeof name, "v.blk.%d.ffn_down.bias", l);
-        if (mp_add_f32(f, name, 1, &D, 0, 0.05)) return -1;
+        if (mk_gguf_add_f32(g, name, 1, &D, 0.05)) return -1;
     }
-    if (mp_add_f32(f, "v.post_ln.weight", 1, &D, 1.0, 0.05)) return -1;
-    if (mp_add_f32(f, "v.post_ln.bias", 1, &D, 0, 0.05)) return -1;
-    if (mp_add_matrix(f, "mm.model.fc.weight", D * sf * sf, o->text_dim)) return -1;
+    if (mk_gguf_add_norm(g, "v.post_ln.weight", D, 1.0)) return -1;
+    if (mk_gguf_add_f32(g, "v.post_ln.bias", 1, &D, 0.05)) return -1;
+    if (mp_add_linear(g, o, "mm.model.fc.weight", D * sf * sf, o->text_dim)) return -1;
     return 0;
 }
 
@@ -374,17 +249,8 @@ int main(int argc, char **argv) {
     if (prc) return prc > 0 ? 0 : 2;
 
     int rc = 1;
-    char err[EM_ERR_LEN] = "";
-    mp_file f = {.o = &o};
-    if (!(f.w = gguf_writer_create(err))) {
-        fprintf(stderr, "mkmmproj: %s\n", err);
-        goto done;
-    }
-    if (mp_set_keys(&f) || mp_add_tensors(&f)) goto done;
-    if (gguf_writer_write(f.w, o.out_path)) {
-        fprintf(stderr, "mkmmproj: writing %s: %s\n", o.out_path, gguf_writer_errmsg(f.w));
-        goto done;
-    }
+    mk_gguf *g = mk_gguf_create("mkmmproj", o.seed, o.type);
+    if (!g || mp_set_keys(g, &o) || mp_add_tensors(g, &o) || mk_gguf_write(g, o.out_path)) goto done;
     fprintf(stderr,
             "mkmmproj: wrote %s: %s, image %d, patch %d, dim %d, ffn %d, %d layers, %d heads, scale factor %d, "
             "preproc %d, text dim %d\n",
@@ -392,8 +258,6 @@ int main(int argc, char **argv) {
             o.scale_factor, o.preproc_size, o.text_dim);
     rc = 0;
 done:
-    for (size_t i = 0; i < f.n_bufs; i++) free(f.bufs[i]);
-    free(f.bufs);
-    gguf_writer_free(f.w);
+    mk_gguf_free(g);
     return rc;
 }

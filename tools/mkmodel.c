@@ -4,7 +4,7 @@
  * Such files let the conformance tests and benchmarks run Ember and llama.cpp
  * on the same weights, of any shape and tensor type, without a real checkpoint.
  * The weights are N(0, std) from a small seeded generator; each tensor is drawn
- * from its own stream, seeded by --seed and the tensor's name, so a model keeps
+ * from its own stream, seeded by --seed and the tensor's name (tools/mk_gguf.h), so a model keeps
  * the same underlying values whatever --type is chosen (F32 and Q4_0 files of one
  * seed differ only by quantization). Norm weights are F32, 1 plus small noise,
  * so that a wrong norm (or a missing one) shows in the output.
@@ -17,19 +17,16 @@
  * mmproj from mkmmproj: SmolVLM's special tokens are added to the vocabulary as
  * CONTROL tokens (or made CONTROL where the vocabulary has them already), the
  * end of generation is <end_of_utterance>, and the chat template is SmolVLM's. */
-#include <errno.h>
-#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/cpu/cpu_kernels.h"
 #include "core/gguf.h"
 #include "cli/opt.h"
 #include "core/types.h"
-#include "mk_rng.h"
+#include "mk_gguf.h"
 
 /* ---- options */
 
@@ -64,11 +61,33 @@ static void usage(FILE *f, const opt_spec *specs) {
     opt_usage(f, specs);
 }
 
-/* The table, writing into o (called twice: see parse_args); entries after
- * the last are zero, i.e. OPT_END, and a longer table does not compile. */
-#define MK_N_SPECS 24
-static void mk_specs(mk_opts *o, opt_spec *specs) {
-    const opt_spec t[MK_N_SPECS] = {
+static void preset_smollm2_135m(mk_opts *o) {
+    o->dim = 576;
+    o->n_layer = 30;
+    o->n_head = 9;
+    o->n_head_kv = 3;
+    o->ffn = 1536;
+    o->ctx = 2048;
+    o->rope_base = 100000;
+    o->eps = 1e-5;
+    o->tied = true;
+    o->name = "smollm2-135m-random";
+}
+
+/* opt_parse_preset's reset: the defaults, then preset p's values. */
+static void mk_reset(void *user, int preset) {
+    mk_opts *o = user;
+    *o = (mk_opts){.name = "ember-random", .type_i = 0, .n_layer = 2, .dim = 256, .n_head = 8, .n_head_kv = 0,
+                   .ffn = 512, .ctx = 512, .std = 0.04, .seed = 1, .rope_base = 10000, .eps = 1e-5,
+                   .logit_scale = 1, .preset = -1};
+    if (preset == 0) preset_smollm2_135m(o);
+}
+
+/* 0 on success, 1 after printing usage (-h), -1 on a usage error. The
+ * preset sets defaults wherever it appears and explicit options win
+ * (opt_parse_preset). */
+static int parse_args(int argc, char **argv, mk_opts *o) {
+    const opt_spec specs[] = {
         OPT_STR(NULL, "--vocab", "PATH", &o->vocab_path,
                 "vocabulary GGUF whose tokenizer.* keys are copied (n_vocab = its token count)"),
         OPT_STR("-o", NULL, "PATH", &o->out_path, "output file"),
@@ -99,45 +118,10 @@ static void mk_specs(mk_opts *o, opt_spec *specs) {
                    "distributions without larger weights inside the blocks"),
         OPT_STR(NULL, "--name", "S", &o->name, "general.name"),
         OPT_END};
-    memcpy(specs, t, sizeof t);
-}
-
-static void mk_defaults(mk_opts *o) {
-    *o = (mk_opts){.name = "ember-random", .type_i = 0, .n_layer = 2, .dim = 256, .n_head = 8, .n_head_kv = 0,
-                   .ffn = 512, .ctx = 512, .std = 0.04, .seed = 1, .rope_base = 10000, .eps = 1e-5,
-                   .logit_scale = 1, .preset = -1};
-}
-
-static void preset_smollm2_135m(mk_opts *o) {
-    o->dim = 576;
-    o->n_layer = 30;
-    o->n_head = 9;
-    o->n_head_kv = 3;
-    o->ffn = 1536;
-    o->ctx = 2048;
-    o->rope_base = 100000;
-    o->eps = 1e-5;
-    o->tied = true;
-    o->name = "smollm2-135m-random";
-}
-
-/* 0 on success, 1 after printing usage (-h), -1 on a usage error. A preset
- * sets defaults wherever it appears and explicit options win, so the
- * arguments are parsed twice: once to find the preset (and any error), then
- * over the preset's values. */
-static int parse_args(int argc, char **argv, mk_opts *o) {
-    opt_spec specs[MK_N_SPECS];
     char err[OPT_ERR_LEN];
-    mk_opts first;
-    mk_defaults(&first);
-    mk_specs(&first, specs);
-    int rc = opt_parse("mkmodel", specs, argc, argv, NULL, 0, NULL, err);
+    int rc = opt_parse_preset("mkmodel", specs, &o->preset, mk_reset, o, argc, argv, err);
     if (rc == OPT_HELP) { usage(stdout, specs); return 1; }
     if (rc != OPT_OK) { fprintf(stderr, "%s\n", err); return -1; }
-    mk_defaults(o);
-    if (first.preset == 0) preset_smollm2_135m(o);
-    mk_specs(o, specs);
-    if (opt_parse("mkmodel", specs, argc, argv, NULL, 0, NULL, err) != OPT_OK) { fprintf(stderr, "%s\n", err); return -1; }
     o->type = mk_type_ids[o->type_i];
     if (!o->vocab_path || !o->out_path) {
         fprintf(stderr, "mkmodel: --vocab and -o are required (see mkmodel --help)\n");
@@ -158,12 +142,7 @@ static int parse_args(int argc, char **argv, mk_opts *o) {
     }
     /* Every matrix row has dim or ffn values, and the head size times kv heads
      * is a row count, so only dim and ffn meet the block size. */
-    int blk = em_type_block(o->type);
-    if (o->dim % blk || o->ffn % blk) {
-        fprintf(stderr, "mkmodel: --type %s needs --dim and --ffn to be multiples of %d (got %d, %d)\n",
-                em_type_name(o->type), blk, o->dim, o->ffn);
-        return -1;
-    }
+    if (mk_gguf_check_rows("mkmodel", o->type, o->dim, o->ffn)) return -1;
     return 0;
 }
 
@@ -295,108 +274,18 @@ static ember_status mk_vocab_set_keys(gguf_writer *w, const mk_vocab *v) {
 
 /* ---- the model */
 
-/* llama.cpp's llama_ftype for a file whose matrices are all of one type. */
-static uint32_t mk_file_type(enum em_type t) {
-    switch (t) {
-    case EM_TYPE_F32: return 0;
-    case EM_TYPE_F16: return 1;
-    case EM_TYPE_Q4_0: return 2;
-    case EM_TYPE_Q8_0: return 7;
-    case EM_TYPE_BF16: return 32;
-    default: return 0;
-    }
-}
-
-typedef struct mk_model {
-    gguf_writer *w;
-    void **bufs; /* tensor data, kept until the file is written */
-    size_t n_bufs, cap_bufs;
-} mk_model;
-
-static int mk_keep(mk_model *m, void *p) {
-    if (m->n_bufs == m->cap_bufs) {
-        size_t cap = m->cap_bufs ? m->cap_bufs * 2 : 64;
-        void **nb = realloc(m->bufs, cap * sizeof *nb);
-        if (!nb) return -1;
-        m->bufs = nb;
-        m->cap_bufs = cap;
-    }
-    m->bufs[m->n_bufs++] = p;
-    return 0;
-}
-
-static int mk_writer_fail(mk_model *m, const char *what) {
-    fprintf(stderr, "mkmodel: %s: %s\n", what, gguf_writer_errmsg(m->w));
-    return -1;
-}
-
-/* Add an F32 vector of n values, scale * (1 + N(0, 0.05)). */
-static int mk_add_norm(mk_model *m, const mk_opts *o, const char *name, int64_t n, double scale) {
-    float *x = malloc((size_t)n * sizeof *x);
-    if (!x || mk_keep(m, x)) {
-        free(x);
-        fprintf(stderr, "mkmodel: %s: out of memory (%lld floats)\n", name, (long long)n);
-        return -1;
-    }
-    mk_rng r = mk_rng_for(o->seed, name);
-    for (int64_t i = 0; i < n; i++) x[i] = (float)(scale * (1.0 + 0.05 * mk_rng_normal(&r)));
-    int64_t ne[1] = {n};
-    if (gguf_writer_add_tensor(m->w, name, EM_TYPE_F32, 1, ne, x)) return mk_writer_fail(m, name);
-    return 0;
-}
-
-/* Add a matrix of `rows` rows of `cols` values (GGUF ne = {cols, rows}), N(0, std),
- * stored in o->type. */
-static int mk_add_matrix(mk_model *m, const mk_opts *o, const char *name, int64_t cols, int64_t rows) {
-    size_t n = (size_t)cols * (size_t)rows;
-    float *x = malloc(n * sizeof *x);
-    if (!x) {
-        fprintf(stderr, "mkmodel: %s: out of memory (%zu floats)\n", name, n);
-        return -1;
-    }
-    mk_rng r = mk_rng_for(o->seed, name);
-    for (size_t i = 0; i < n; i++) x[i] = (float)(o->std * mk_rng_normal(&r));
-
-    void *data = x;
-    if (o->type != EM_TYPE_F32) {
-        size_t nbytes = em_row_bytes(o->type, cols) * (size_t)rows;
-        data = malloc(nbytes);
-        if (!data) {
-            free(x);
-            fprintf(stderr, "mkmodel: %s: out of memory (%zu bytes)\n", name, nbytes);
-            return -1;
-        }
-        size_t got = cpu_quantize(o->type, x, data, rows, cols);
-        free(x);
-        if (got != nbytes) {
-            free(data);
-            fprintf(stderr, "mkmodel: %s: cpu_quantize(%s, %lld x %lld) wrote %zu bytes, expected %zu\n", name,
-                    em_type_name(o->type), (long long)rows, (long long)cols, got, nbytes);
-            return -1;
-        }
-    }
-    if (mk_keep(m, data)) {
-        free(data);
-        fprintf(stderr, "mkmodel: %s: out of memory\n", name);
-        return -1;
-    }
-    int64_t ne[2] = {cols, rows};
-    if (gguf_writer_add_tensor(m->w, name, o->type, 2, ne, data)) return mk_writer_fail(m, name);
-    return 0;
-}
-
-static int mk_set_keys(mk_model *m, const mk_opts *o, const gguf_ctx *vocab, const mk_vocab *ext, uint32_t n_vocab) {
-    gguf_writer *w = m->w;
+static int mk_set_keys(mk_gguf *g, const mk_opts *o, const gguf_ctx *vocab, const mk_vocab *ext, uint32_t n_vocab) {
+    gguf_writer *w = g->w;
     /* The vocabulary file's keys first (its tokenizer.*, plus its own general.* and
      * architecture keys, which llama.cpp ignores for another architecture); the
      * general.* keys set below replace its ones. */
-    if (gguf_writer_copy_kv(w, vocab)) return mk_writer_fail(m, "copying the vocabulary's keys");
-    if (ext && mk_vocab_set_keys(w, ext)) return mk_writer_fail(m, "setting SmolVLM's vocabulary");
+    if (gguf_writer_copy_kv(w, vocab)) return mk_gguf_fail(g, "copying the vocabulary's keys");
+    if (ext && mk_vocab_set_keys(w, ext)) return mk_gguf_fail(g, "setting SmolVLM's vocabulary");
     int head_dim = o->dim / o->n_head;
     ember_status st = EM_OK;
     if (!st) st = gguf_writer_set_str(w, "general.architecture", "llama");
     if (!st) st = gguf_writer_set_str(w, "general.name", o->name);
-    if (!st) st = gguf_writer_set_u32(w, "general.file_type", mk_file_type(o->type));
+    if (!st) st = gguf_writer_set_u32(w, "general.file_type", mk_gguf_file_type(o->type));
     if (!st) st = gguf_writer_set_u32(w, "llama.context_length", (uint32_t)o->ctx);
     if (!st) st = gguf_writer_set_u32(w, "llama.embedding_length", (uint32_t)o->dim);
     if (!st) st = gguf_writer_set_u32(w, "llama.block_count", (uint32_t)o->n_layer);
@@ -407,16 +296,17 @@ static int mk_set_keys(mk_model *m, const mk_opts *o, const gguf_ctx *vocab, con
     if (!st) st = gguf_writer_set_f32(w, "llama.rope.freq_base", (float)o->rope_base);
     if (!st) st = gguf_writer_set_u32(w, "llama.rope.dimension_count", (uint32_t)head_dim);
     if (!st) st = gguf_writer_set_u32(w, "llama.vocab_size", n_vocab);
-    if (st) return mk_writer_fail(m, "setting keys");
+    if (st) return mk_gguf_fail(g, "setting keys");
     return 0;
 }
 
-static int mk_add_tensors(mk_model *m, const mk_opts *o, int64_t n_vocab) {
+static int mk_add_tensors(mk_gguf *g, const mk_opts *o, int64_t n_vocab) {
     const int64_t dim = o->dim, ffn = o->ffn;
+    const double std = o->std;
     const int64_t kv_dim = (int64_t)o->n_head_kv * (o->dim / o->n_head);
     char name[96];
     /* llama.cpp's order: embeddings, the blocks, the final norm, the output. */
-    if (mk_add_matrix(m, o, "token_embd.weight", dim, n_vocab)) return -1;
+    if (mk_gguf_add_matrix(g, "token_embd.weight", dim, n_vocab, std)) return -1;
     for (int l = 0; l < o->n_layer; l++) {
         static const struct { const char *suffix; int kind; } parts[] = {
             {"attn_norm", 0}, {"attn_q", 1}, {"attn_k", 2}, {"attn_v", 2}, {"attn_output", 1},
@@ -426,19 +316,19 @@ static int mk_add_tensors(mk_model *m, const mk_opts *o, int64_t n_vocab) {
             snprintf(name, sizeof name, "blk.%d.%s.weight", l, parts[p].suffix);
             int rc;
             switch (parts[p].kind) {
-            case 0: rc = mk_add_norm(m, o, name, dim, 1.0); break;
-            case 1: rc = mk_add_matrix(m, o, name, dim, dim); break;    /* ne {dim, dim} */
-            case 2: rc = mk_add_matrix(m, o, name, dim, kv_dim); break; /* ne {dim, kv_dim} */
-            case 3: rc = mk_add_matrix(m, o, name, dim, ffn); break;    /* ne {dim, ffn} */
-            default: rc = mk_add_matrix(m, o, name, ffn, dim); break;   /* ne {ffn, dim} */
+            case 0: rc = mk_gguf_add_norm(g, name, dim, 1.0); break;
+            case 1: rc = mk_gguf_add_matrix(g, name, dim, dim, std); break;    /* ne {dim, dim} */
+            case 2: rc = mk_gguf_add_matrix(g, name, dim, kv_dim, std); break; /* ne {dim, kv_dim} */
+            case 3: rc = mk_gguf_add_matrix(g, name, dim, ffn, std); break;    /* ne {dim, ffn} */
+            default: rc = mk_gguf_add_matrix(g, name, ffn, dim, std); break;   /* ne {ffn, dim} */
             }
             if (rc) return -1;
         }
     }
     /* The final norm's scale multiplies every logit: the one knob that sharpens
      * the output without making the blocks amplify rounding differences. */
-    if (mk_add_norm(m, o, "output_norm.weight", dim, o->logit_scale)) return -1;
-    if (!o->tied && mk_add_matrix(m, o, "output.weight", dim, n_vocab)) return -1;
+    if (mk_gguf_add_norm(g, "output_norm.weight", dim, o->logit_scale)) return -1;
+    if (!o->tied && mk_gguf_add_matrix(g, "output.weight", dim, n_vocab, std)) return -1;
     return 0;
 }
 
@@ -449,7 +339,7 @@ int main(int argc, char **argv) {
 
     int rc = 1;
     char err[EM_ERR_LEN] = "";
-    mk_model m = {0};
+    mk_gguf *g = NULL;
     mk_vocab ext = {0};
     gguf_ctx *vocab = gguf_open(o.vocab_path, err);
     if (!vocab) {
@@ -465,29 +355,21 @@ int main(int argc, char **argv) {
                 err[0] ? ": " : "", err);
         goto done;
     }
-    if (!(m.w = gguf_writer_create(err))) {
-        fprintf(stderr, "mkmodel: %s\n", err);
-        goto done;
-    }
+    if (!(g = mk_gguf_create("mkmodel", o.seed, o.type))) goto done;
     if (o.smolvlm) {
         if (mk_vocab_smolvlm(vocab, o.vocab_path, n_vocab, &ext)) goto done;
         n_vocab = ext.n;
     }
-    if (mk_set_keys(&m, &o, vocab, o.smolvlm ? &ext : NULL, (uint32_t)n_vocab)) goto done;
-    if (mk_add_tensors(&m, &o, (int64_t)n_vocab)) goto done;
-    if (gguf_writer_write(m.w, o.out_path)) {
-        fprintf(stderr, "mkmodel: writing %s: %s\n", o.out_path, gguf_writer_errmsg(m.w));
-        goto done;
-    }
+    if (mk_set_keys(g, &o, vocab, o.smolvlm ? &ext : NULL, (uint32_t)n_vocab)) goto done;
+    if (mk_add_tensors(g, &o, (int64_t)n_vocab)) goto done;
+    if (mk_gguf_write(g, o.out_path)) goto done;
     fprintf(stderr, "mkmodel: wrote %s: %s, %d layers, dim %d, heads %d/%d, ffn %d, vocab %llu%s%s\n", o.out_path,
             em_type_name(o.type), o.n_layer, o.dim, o.n_head, o.n_head_kv, o.ffn, (unsigned long long)n_vocab,
             o.tied ? ", tied" : "", o.smolvlm ? ", SmolVLM tokens" : "");
     rc = 0;
 done:
-    for (size_t i = 0; i < m.n_bufs; i++) free(m.bufs[i]);
-    free(m.bufs);
     mk_vocab_free(&ext);
-    gguf_writer_free(m.w);
+    mk_gguf_free(g);
     gguf_close(vocab);
     return rc;
 }
