@@ -205,13 +205,21 @@ static ember_status forward(lm_ctx *c, const int32_t *tokens, const float *embd,
     return op->download(be, &c->logits_t, c->logits, 0, (size_t)hp->n_vocab * sizeof(float), err);
 }
 
-/* Evaluate n inputs (tokens or embedding rows) in n_batch slices. */
+/* Evaluate n inputs (tokens or embedding rows) in n_batch slices. A slice
+ * of one row goes through the single-row kernels (decode's), which sum in
+ * another order than the multi-row ones: so a prompt of two rows or more is
+ * never left with a one-row slice (the one before gives a row up), and a
+ * position evaluated alone is marked in its key (LM_KEY_ALONE) so that a
+ * later prompt does not take it for one evaluated with the rest
+ * (lm/generate.h: prefix reuse). */
 static ember_status decode_slices(lm_ctx *c, const int32_t *tokens, const float *embd, int64_t n, char *err) {
     const int64_t start = c->n_past, d = c->m->hp.n_embd;
+    const uint64_t alone = n == 1 ? LM_KEY_ALONE : 0;
     for (int64_t i = 0; i < n; i++)
-        c->keys[start + i] = tokens ? lm_key_token(tokens[i]) : lm_key_embd(embd + i * d, d);
-    for (int64_t i = 0; i < n; i += c->n_batch) {
-        const int64_t nb = n - i < c->n_batch ? n - i : c->n_batch;
+        c->keys[start + i] = (tokens ? lm_key_token(tokens[i]) : lm_key_embd(embd + i * d, d)) | alone;
+    for (int64_t i = 0, nb; i < n; i += nb) {
+        nb = n - i < c->n_batch ? n - i : c->n_batch;
+        if (n - i - nb == 1 && nb > 2) nb--;
         ember_status st = forward(c, tokens ? tokens + i : NULL, embd ? embd + i * d : NULL, nb, err);
         if (st != EM_OK) {
             c->n_past = start; /* nothing of a failed call stays in the cache */

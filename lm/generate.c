@@ -216,7 +216,7 @@ ember_status lm_gen_generate(lm_gen *g, const lm_gen_params *p, lm_gen_result *r
     lm_sampler *smp = lm_sampler_create(&p->sampling, g->n_vocab, err);
     if (!smp) return EM_ERR_NOMEM;
     for (int64_t i = 0; i < lm_n_past(c); i++) {
-        const uint64_t key = lm_ctx_key(c, i);
+        const uint64_t key = lm_ctx_key(c, i) & ~LM_KEY_ALONE;
         if (!(key >> 63)) lm_sampler_accept(smp, (int32_t)key);
     }
     lm_detok dt;

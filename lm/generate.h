@@ -8,14 +8,23 @@
  * holds (lm_ctx_key), so a prompt whose beginning is already in the KV cache
  * evaluates only the rest; an agent replanning with the same system text and
  * image pays for the new feedback only. Positions past the shared prefix are
- * dropped from the cache. At least the last two positions of a prompt of two
- * or more are always evaluated again, so the suffix goes through the same
- * multi-row kernels a fresh evaluation of the whole prompt uses: on the CPU
- * backend, whose sums do not depend on how rows are split into calls, the
- * logits are then bit-identical to a fresh evaluation's. Vulkan's kernels
- * choose tiles and attention paths by the rows of a call, so there a
- * different split moves the last bits (F16 weights amplify it to ~1e-3 of
- * the largest logit); tests/test_generate.c checks both.
+ * dropped from the cache.
+ *
+ * Reuse must not change the answer: the same prompt gives the same logits
+ * whatever the cache held before. A single-row step (decode) sums in another
+ * order than a multi-row call (prefill), on either backend and in llama.cpp,
+ * so what was evaluated in different calls can differ in the last bits, and
+ * with F16 weights those bits grow to ~1e-3 of a logit. Hence: positions the
+ * step loop evaluated one at a time (a previous answer, LM_KEY_ALONE) are
+ * not reused but evaluated again with the rest, and at least the last two
+ * positions of a prompt of two or more are always evaluated again, so every
+ * position of the prompt has gone through the multi-row kernels, as in a
+ * fresh evaluation. On the CPU backend, whose multi-row sums do not depend
+ * on how rows are grouped into calls, the logits are then bit-identical to a
+ * fresh evaluation's. Vulkan's kernels also choose tiles and attention paths
+ * by the rows of a call (matrix-vector up to 8 rows, split attention up to
+ * 4, flash-attention tiles), so there the last bits can still move (~1e-3
+ * of the largest logit with F16 weights); tests/test_generate.c checks both.
  *
  * The step loop samples a token from the last logits, streams its text, and
  * stops at the first of: an end-of-generation token (unless ignore_eog), a stop

@@ -86,14 +86,14 @@ ember_status lm_prompt_add_embd(lm_prompt *p, const float *rows, int64_t n_rows,
 
 uint64_t lm_key_token(int32_t tok) { return (uint64_t)(uint32_t)tok; }
 
-/* FNV-1a over the row's bytes, top bit set so no token key equals it. Two
- * different rows share a key with probability about 2^-63: the price of not
- * keeping every row of the cache. */
+/* FNV-1a over the row's bytes, top bit set so no token key equals it, and
+ * LM_KEY_ALONE's bit clear. Two different rows share a key with probability
+ * about 2^-62: the price of not keeping every row of the cache. */
 uint64_t lm_key_embd(const float *row, int64_t n) {
     const unsigned char *b = (const unsigned char *)row;
     uint64_t h = 0xcbf29ce484222325ull;
     for (size_t i = 0; i < (size_t)n * sizeof(float); i++) h = (h ^ b[i]) * 0x100000001b3ull;
-    return h | (1ull << 63);
+    return (h | (1ull << 63)) & ~LM_KEY_ALONE;
 }
 
 uint64_t lm_prompt_key(const lm_prompt *p, int64_t i) {

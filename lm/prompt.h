@@ -8,9 +8,11 @@
  * tests read it; the decoder sees only the row.
  *
  * Each position also has a key (lm_prompt_key): the token id for a token, a
- * 64-bit hash of the row's bytes (top bit set) for an embedding. The context
+ * hash of the row's bytes (top bit set) for an embedding. The context
  * remembers the keys of what its KV cache holds, which is how lm_gen_prefill
- * finds the part of a new prompt that is already evaluated.
+ * finds the part of a new prompt that is already evaluated; it sets
+ * LM_KEY_ALONE in the key of a position it evaluated in a call of one row (a
+ * decode step), which no prompt key has.
  *
  * Ownership: the struct is the caller's (zero-initialise it, then
  * lm_prompt_init); lm_prompt_free releases what it holds. */
@@ -46,6 +48,9 @@ ember_status lm_prompt_add_text(lm_prompt *p, const lm_vocab *v, const char *tex
 /* Append n_rows rows of embeddings (copied), one position each, with the
  * given placeholder token id (or -1). */
 ember_status lm_prompt_add_embd(lm_prompt *p, const float *rows, int64_t n_rows, int32_t placeholder, char *err);
+
+/* Set in a cached position's key when it was evaluated alone (see above). */
+#define LM_KEY_ALONE (1ull << 62)
 
 /* The key of position i (see above). */
 uint64_t lm_prompt_key(const lm_prompt *p, int64_t i);
