@@ -93,7 +93,8 @@ int64_t lm_n_past(const lm_ctx *c);
 int64_t lm_n_ctx(const lm_ctx *c);
 const lm_model *lm_ctx_model(const lm_ctx *c);
 /* What position pos of the cache holds (lm_prompt_key's key of the token or
- * embedding row evaluated there); 0 for pos >= n_past. */
+ * embedding row evaluated there, with LM_KEY_ALONE set when it was evaluated
+ * in a call of one row); 0 for pos >= n_past. */
 uint64_t lm_ctx_key(const lm_ctx *c, int64_t pos);
 /* Forget positions >= n (n <= n_past): the next decode continues at n. */
 void lm_ctx_truncate(lm_ctx *c, int64_t n);
