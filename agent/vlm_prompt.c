@@ -33,13 +33,14 @@ ember_status agent_vlm_layout_find(const lm_vocab *v, agent_vlm_layout *t, char 
     return EM_OK;
 }
 
-ember_status agent_vlm_add_image(lm_prompt *p, const lm_vocab *v, const agent_vlm_layout *t,
-                                 const agent_vlm_image *img, char *err) {
+ember_status agent_vlm_add_image(lm_prompt *p, const lm_vocab *v, const agent_vlm_layout *t, agent_vlm_image *img,
+                                 char *err) {
     if (img->n_tiles != img->grid_x * img->grid_y + 1)
         return em_err(err, EM_ERR_ARG, "image: %d tiles for a %d x %d grid and its overview", img->n_tiles, img->grid_x,
                       img->grid_y);
     const size_t tile = (size_t)img->tokens_per_tile * (size_t)p->n_embd;
     const float *rows = img->rows;
+    img->row0 = p->n_rows;
     ember_status st;
     for (int r = 0; r < img->grid_y; r++) {
         for (int c = 0; c < img->grid_x; c++) {
@@ -50,7 +51,7 @@ ember_status agent_vlm_add_image(lm_prompt *p, const lm_vocab *v, const agent_vl
             if ((st = lm_prompt_add_text(p, v, tag, (size_t)len, false, err)) ||
                 (st = lm_prompt_add_embd(p, rows, img->tokens_per_tile, t->image, err)))
                 return st;
-            rows += tile;
+            if (rows) rows += tile;
         }
         if (r != img->grid_y - 1 && (st = lm_prompt_add_tokens(p, &t->nl, 1, err))) return st;
     }
@@ -62,7 +63,7 @@ ember_status agent_vlm_add_image(lm_prompt *p, const lm_vocab *v, const agent_vl
 }
 
 ember_status agent_vlm_prompt_build(lm_prompt *p, const lm_vocab *v, const agent_vlm_layout *t, const char *text,
-                                    const agent_vlm_image *images, int n_images, char *err) {
+                                    agent_vlm_image *images, int n_images, char *err) {
     const size_t ml = strlen(AGENT_VLM_MARKER);
     int found = 0;
     for (const char *s = strstr(text, AGENT_VLM_MARKER); s; s = strstr(s + ml, AGENT_VLM_MARKER)) found++;

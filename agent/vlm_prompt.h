@@ -41,16 +41,19 @@ typedef struct agent_vlm_layout {
  * names the first one missing. */
 ember_status agent_vlm_layout_find(const lm_vocab *v, agent_vlm_layout *t, char *err);
 
-/* One encoded image: its grid and its rows of embeddings (n_tiles *
- * tokens_per_tile rows of the prompt's width, overview last). */
+/* One image: its grid and its rows of embeddings (n_tiles * tokens_per_tile
+ * rows of the prompt's width, overview last). rows NULL: not encoded yet;
+ * the prompt gets zeroed rows from row0 on (set when the image is added),
+ * to be filled before it is evaluated. */
 typedef struct agent_vlm_image {
     int grid_x, grid_y, n_tiles, tokens_per_tile;
     const float *rows;
+    int64_t row0; /* out: the image's first row in the prompt's embeddings */
 } agent_vlm_image;
 
-/* Append one image's layout and rows. */
-ember_status agent_vlm_add_image(lm_prompt *p, const lm_vocab *v, const agent_vlm_layout *t,
-                                 const agent_vlm_image *img, char *err);
+/* Append one image's layout and rows (sets img->row0). */
+ember_status agent_vlm_add_image(lm_prompt *p, const lm_vocab *v, const agent_vlm_layout *t, agent_vlm_image *img,
+                                 char *err);
 
 /* Image positions in a formatted prompt are marked by this string (llama.cpp's
  * default media marker, so prompts written for llama-mtmd-cli work as they are). */
@@ -61,7 +64,7 @@ ember_status agent_vlm_add_image(lm_prompt *p, const lm_vocab *v, const agent_vl
  * replaced by the next image. A marker count different from n_images is an
  * EM_ERR_ARG. */
 ember_status agent_vlm_prompt_build(lm_prompt *p, const lm_vocab *v, const agent_vlm_layout *t, const char *text,
-                                    const agent_vlm_image *images, int n_images, char *err);
+                                    agent_vlm_image *images, int n_images, char *err);
 
 /* Whether an mmproj fits a text model: the embedding width it projects to,
  * and the image tokens of the layout in the model's vocabulary. */

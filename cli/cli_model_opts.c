@@ -88,6 +88,10 @@ ember_status cli_model_open(const cli_model_opts *o, bool quiet, cli_model *cm, 
     memset(cm, 0, sizeof *cm);
     cm->be = cli_backend_open(o->backend, o->device, o->threads, o->model, quiet, &cm->prog, cm->desc, sizeof cm->desc, err);
     if (!cm->be) return EM_ERR_UNSUPPORTED;
+    const long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (!quiet && cores > 0 && o->threads > cores && !strncmp(cm->desc, "cpu", 3))
+        fprintf(stderr, "ember: warning: --threads %d is more than the %ld cores online; the extra threads only wait\n",
+                o->threads, cores);
     const double t0 = now_ms();
     lm_ctx_params cp = {o->n_ctx, o->n_batch, o->kv_type};
     if (!(cm->m = lm_model_load(o->model, cm->be, err)) || !(cm->ctx = lm_ctx_create(cm->m, &cp, err)) ||
@@ -96,7 +100,16 @@ ember_status cli_model_open(const cli_model_opts *o, bool quiet, cli_model *cm, 
         return EM_ERR_IO;
     }
     cm->load_ms = now_ms() - t0;
+    if (!quiet && o->n_ctx > cm->m->hp.n_ctx_train)
+        fprintf(stderr, "ember: warning: --ctx %d is past the %d positions %s was trained on; answers past them may degrade\n",
+                o->n_ctx, cm->m->hp.n_ctx_train, o->model);
     return EM_OK;
+}
+
+const char *cli_seed_field(const cli_model_opts *o, char buf[32]) {
+    buf[0] = 0;
+    if (o->sp.temp > 0) snprintf(buf, 32, " seed=%llu", (unsigned long long)o->sp.seed);
+    return buf;
 }
 
 void cli_model_close(cli_model *cm) {

@@ -105,8 +105,10 @@ typedef struct cli_model {
 } cli_model;
 
 /* Open the backend (saying on stderr why Vulkan was not used, unless quiet),
- * load o->model and create its context and generator. On failure everything
- * opened is closed again and err (EM_ERR_LEN bytes) says why. */
+ * load o->model and create its context and generator. Warns (unless quiet)
+ * of more threads than cores and a context past the model's training
+ * length. On failure everything opened is closed again and err (EM_ERR_LEN
+ * bytes) says why. */
 ember_status cli_model_open(const cli_model_opts *o, bool quiet, cli_model *cm, char *err);
 void cli_model_close(cli_model *cm);
 
@@ -122,5 +124,9 @@ int cli_model_chat(const cli_model *cm, const cli_model_opts *o, const char *pro
 ember_status cli_model_answer(cli_model *cm, const cli_model_opts *o, const char *prog, const lm_prompt *p,
                               int (*on_token)(void *user, int32_t tok, const float *logits, int n_vocab), void *user,
                               lm_gen_result *res, char *err);
+
+/* " seed=N" when the options sample (temp > 0), else "" (written into buf):
+ * for a command's timings line, so a sampled run can be repeated with --seed. */
+const char *cli_seed_field(const cli_model_opts *o, char buf[32]);
 
 #endif

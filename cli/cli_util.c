@@ -11,6 +11,11 @@
 #include "opt.h"
 
 char *cli_read_file(const char *cmd, const char *path, size_t *n, char *err) {
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        em_err(err, EM_ERR_IO, "%s: %s: is a directory, not a file", cmd, path);
+        return NULL;
+    }
     FILE *f = fopen(path, "rb");
     char *buf = NULL;
     size_t cap = 0, len = 0;
@@ -111,4 +116,15 @@ int cli_write_stdout(void *user, const char *text, size_t len) {
     fwrite(text, 1, len, stdout);
     fflush(stdout);
     return 0;
+}
+
+char *cli_read_prompt(const char *cmd, const char *path, size_t *n, char *err) {
+    char *text = cli_read_file(cmd, path, n, err);
+    const char *nul = text ? memchr(text, 0, *n) : NULL;
+    if (nul) {
+        em_err(err, EM_ERR_FORMAT, "%s: %s: a NUL byte at offset %zu: a prompt is text", cmd, path, (size_t)(nul - text));
+        free(text);
+        return NULL;
+    }
+    return text;
 }

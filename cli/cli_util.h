@@ -12,8 +12,14 @@
 #include "core/backend.h"
 #include "lm/vocab.h"
 
-/* The whole file, NUL-terminated (it may contain NULs: *n is its length). */
+/* The whole file, NUL-terminated (it may contain NULs: *n is its length).
+ * A directory is refused as one. */
 char *cli_read_file(const char *cmd, const char *path, size_t *n, char *err);
+
+/* A prompt file (-f) for run and generate: as cli_read_file, and a NUL
+ * byte anywhere is refused (EM_ERR_FORMAT, with its offset), so the text a
+ * model sees is the whole file and never silently cut. */
+char *cli_read_prompt(const char *cmd, const char *path, size_t *n, char *err);
 
 /* All tokens of text[0..len) into a malloc'd array (*out, caller frees);
  * returns the count (>= 0) or a negative ember_status. */

@@ -127,7 +127,15 @@ int ember_cmd_generate(int argc, char **argv) {
     lm_prompt_init(&prompt, 0);
     probs_sink ps = {0};
 
-    if (cli_model_open(&o.m, o.quiet, &cm, err)) goto done;
+    /* the prompt file first: a typo costs nothing */
+    size_t text_len = 0;
+    if (o.prompt_file && !(text = cli_read_prompt("-f", o.prompt_file, &text_len, err))) goto done;
+    if (cli_model_open(&o.m, o.quiet, &cm, err)) {
+        if (strstr(err, "'clip'"))
+            snprintf(err + strlen(err), EM_ERR_LEN - strlen(err),
+                     "; it is a vision projector: `ember run` takes it with --mmproj beside the language model");
+        goto done;
+    }
     const lm_model *m = cm.m;
     lm_ctx *ctx = cm.ctx;
     const lm_hparams *hp = &m->hp;
@@ -145,12 +153,8 @@ int ember_cmd_generate(int argc, char **argv) {
         if (n < 0) { status = 2; goto done; }
         if (lm_prompt_add_tokens(&prompt, ids, n, err)) goto done;
     } else {
-        const char *user = o.prompt;
-        size_t user_len = o.prompt ? strlen(o.prompt) : 0;
-        if (o.prompt_file) {
-            if (!(text = cli_read_file("-f", o.prompt_file, &user_len, err))) goto done;
-            user = text;
-        }
+        const char *user = text ? text : o.prompt;
+        size_t user_len = text ? text_len : strlen(o.prompt);
         if (o.chat) {
             int crc = cli_model_chat(&cm, &o.m, "ember generate", user, &formatted);
             if (crc) { status = crc; goto done; }
@@ -182,10 +186,11 @@ int ember_cmd_generate(int argc, char **argv) {
         ps.f = NULL;
         if (fclose(f) != 0) { fprintf(stderr, "ember generate: %s: write failed\n", o.probs_out); goto done; }
     }
-    fprintf(stderr, "timings: prefill_tokens=%lld prefill_ms=%.3f decode_tokens=%lld decode_ms=%.3f prefill_tps=%.2f decode_tps=%.2f\n",
+    char seedf[32];
+    fprintf(stderr, "timings: prefill_tokens=%lld prefill_ms=%.3f decode_tokens=%lld decode_ms=%.3f prefill_tps=%.2f decode_tps=%.2f%s\n",
             (long long)res.n_prompt, res.prefill_ms, (long long)res.n_decoded, res.decode_ms,
             res.prefill_ms > 0 ? res.n_prompt * 1e3 / res.prefill_ms : 0.0,
-            res.decode_ms > 0 ? res.n_decoded * 1e3 / res.decode_ms : 0.0);
+            res.decode_ms > 0 ? res.n_decoded * 1e3 / res.decode_ms : 0.0, cli_seed_field(&o.m, seedf));
     if (!strcmp(cm.be->ops->name, "vulkan")) {
         /* What a step costs the driver: dispatches, barriers and submits per
          * decoded token, and how many recordings were replayed. */
@@ -194,7 +199,7 @@ int ember_cmd_generate(int argc, char **argv) {
         fprintf(stderr, "vulkan: submits=%llu dispatches=%llu barriers=%llu recordings=%llu replays=%llu\n", vs.submits,
                 vs.dispatches, vs.barriers, vs.recordings, vs.replays);
     }
-    status = 0;
+    status = res.stop == LM_STOP_CTX_FULL ? 1 : 0; /* the answer was cut short */
 done:
     if (status == 1 && err[0]) fprintf(stderr, "ember generate: %s\n", err);
     if (ps.f) fclose(ps.f);

@@ -60,7 +60,7 @@ typedef struct run_opts {
     const char *images[RUN_MAX_IMAGES];
     int n_images;
     int longest_edge, max_tiles;
-    bool quiet;
+    bool quiet, progress;
 } run_opts;
 
 /* 0: go on; 1: --help was printed; -1: bad usage (message printed). */
@@ -84,6 +84,7 @@ static int parse_args(int argc, char **argv, run_opts *o) {
          .hi = 4096, .flags = OPT_NO_DEFAULT, .help = "refuse images that need more tiles than this"},
         OPT_GROUP(model_specs),
         OPT_STR(NULL, "--dump", "DIR", &o->dump, "write pixels.f32, vit.f32, proj.f32 and prompt.json there (tests)"),
+        OPT_FLAG(NULL, "--progress", &o->progress, "show each tile's progress while images encode (default: when stderr is a terminal)"),
         OPT_FLAG("-q", "--quiet", &o->quiet, "no model summary on stderr (timings still printed)"),
         OPT_END};
     int rc = opt_parse("ember run", specs, argc, argv, NULL, 0, NULL, err);
@@ -149,6 +150,23 @@ static int dump_prompt(const char *dir, const lm_prompt *p, const vision_embd *c
     return rc;
 }
 
+/* Per-tile progress while an image encodes (a large frame takes minutes on
+ * a small CPU): one line rewritten in place, with an estimate. */
+typedef struct run_progress {
+    int image, n_images;
+    bool tty; /* a terminal: one line rewritten; a log: a line per tile */
+    double t0;
+} run_progress;
+
+static void on_tile(void *user, int done, int n_tiles) {
+    run_progress *rp = user;
+    const double el = (now_ms() - rp->t0) / 1e3, left = el / done * (n_tiles - done);
+    fprintf(stderr, "%sember: image %d/%d: tile %d/%d, %.0f s, about %.0f s left%s", rp->tty ? "\r" : "", rp->image,
+            rp->n_images, done, n_tiles, el, left, rp->tty ? "   " : "\n");
+    if (rp->tty && done == n_tiles) fputc('\n', stderr);
+    fflush(stderr);
+}
+
 int ember_cmd_run(int argc, char **argv) {
     run_opts o = {0};
     int rc = parse_args(argc, argv, &o);
@@ -160,28 +178,53 @@ int ember_cmd_run(int argc, char **argv) {
     vision_mmproj *mp = NULL;
     vision_encoder *enc = NULL;
     char *text = NULL, *formatted = NULL, *user = NULL;
-    float *rows[RUN_MAX_IMAGES] = {0};
     lm_prompt prompt;
     lm_prompt_init(&prompt, 0);
+    vision_image imgs[RUN_MAX_IMAGES] = {0};
     const vision_embd *img_embd[RUN_MAX_IMAGES] = {0};
-    agent_vlm_image images[RUN_MAX_IMAGES];
+    agent_vlm_image images[RUN_MAX_IMAGES] = {0};
+    run_progress rp = {0, o.n_images, isatty(STDERR_FILENO) != 0, 0};
 
     if (o.dump && mkdir(o.dump, 0777) != 0 && errno != EEXIST) {
         fprintf(stderr, "ember run: --dump %s: %s\n", o.dump, strerror(errno));
         return 1;
     }
+    /* Everything that can be checked is checked before the first tile is
+     * encoded: the files, the markers, the layout against the context. */
+    size_t qlen = o.prompt ? strlen(o.prompt) : 0;
+    const char *q = o.prompt;
+    if (o.prompt_file) {
+        if (!(text = cli_read_prompt("-f", o.prompt_file, &qlen, err))) goto done;
+        q = text;
+    }
+    if (qlen == 0) { fprintf(stderr, "ember run: the prompt is empty\n"); status = 2; goto done; }
+    int markers = 0;
+    for (const char *s = strstr(q, AGENT_VLM_MARKER); s; s = strstr(s + strlen(AGENT_VLM_MARKER), AGENT_VLM_MARKER)) markers++;
+    if (markers && markers != o.n_images) {
+        fprintf(stderr, "ember run: the prompt has %d %s marker%s for %d image%s\n", markers, AGENT_VLM_MARKER,
+                markers == 1 ? "" : "s", o.n_images, o.n_images == 1 ? "" : "s");
+        status = 2;
+        goto done;
+    }
     const double t_start = now_ms();
-    if (cli_model_open(&o.m, o.quiet, &cm, err)) goto done;
+    if (cli_model_open(&o.m, o.quiet, &cm, err)) {
+        if (strstr(err, "'clip'"))
+            snprintf(err + strlen(err), EM_ERR_LEN - strlen(err),
+                     "; it is a vision projector: give it to --mmproj and the language model to -m");
+        goto done;
+    }
     const lm_model *m = cm.m;
     lm_ctx *ctx = cm.ctx;
     if (o.mmproj) {
         if (!(mp = vision_mmproj_load(o.mmproj, cm.be, err))) {
             if (strstr(err, "not a vision projector"))
-                snprintf(err + strlen(err), EM_ERR_LEN - strlen(err), "; pass the mmproj file to --mmproj and the language model to -m");
+                snprintf(err + strlen(err), EM_ERR_LEN - strlen(err),
+                         "; it is a language model: give it to -m and the vision projector to --mmproj");
             goto done;
         }
         if (agent_vlm_check_pair(mp, m, o.mmproj, o.m.model, err)) goto done;
-        vision_encoder_params ep = {o.longest_edge, o.max_tiles, 0, o.dump != NULL};
+        vision_encoder_params ep = {o.longest_edge, o.max_tiles, 0, o.dump != NULL, NULL, NULL};
+        if (o.progress || rp.tty) ep.progress = on_tile, ep.progress_user = &rp;
         if (!(enc = vision_encoder_create(mp, &ep, err))) goto done;
     }
     const double t_loaded = now_ms();
@@ -195,55 +238,23 @@ int ember_cmd_run(int argc, char **argv) {
                     mp->hp.scale_factor, mp->hp.tokens_per_tile);
     }
 
-    /* images -> embeddings */
+    /* every image decoded and its grid planned */
     double ms_decode_img = 0, ms_pre = 0, ms_enc = 0;
-    int n_tiles_total = 0;
     for (int i = 0; i < o.n_images; i++) {
-        vision_image img = {0};
         double t0 = now_ms();
-        if (vision_image_load(o.images[i], NULL, &img, err)) goto done;
+        if (vision_image_load(o.images[i], NULL, &imgs[i], err)) goto done;
         ms_decode_img += now_ms() - t0;
-        ember_status st = vision_encode_image(enc, &img, &img_embd[i], err);
-        vision_image_free(&img);
-        if (st) goto done;
-        const vision_embd *e = img_embd[i];
-        if (!e->from_cache) {
-            ms_pre += e->ms_preprocess;
-            ms_enc += e->ms_encode;
-            n_tiles_total += e->n_tiles;
-        }
-        if (!o.quiet)
-            fprintf(stderr, "ember: image %d: %s: %d x %d grid + overview, %d tokens%s\n", i + 1, o.images[i], e->grid_x,
-                    e->grid_y, e->n_tiles * e->tokens_per_tile, e->from_cache ? " (cached: same frame as before)" : "");
-        /* copy now: the cache may drop this entry on the next image */
-        const size_t n = (size_t)e->n_tiles * e->tokens_per_tile * m->hp.n_embd;
-        if (!(rows[i] = malloc(n * sizeof(float)))) { em_err(err, EM_ERR_NOMEM, "image embeddings: out of memory"); goto done; }
-        memcpy(rows[i], e->data, n * sizeof(float));
-        images[i] = (agent_vlm_image){e->grid_x, e->grid_y, e->n_tiles, e->tokens_per_tile, rows[i]};
-        if (o.dump && i == 0) {
-            const vision_hparams *hp = &mp->hp;
-            if (dump_floats(o.dump, "pixels.f32", e->pixels, (size_t)e->n_tiles * 3 * hp->image_size * hp->image_size) ||
-                dump_floats(o.dump, "vit.f32", e->vit, (size_t)e->n_tiles * hp->n_patches * hp->n_embd) ||
-                dump_floats(o.dump, "proj.f32", e->data, n))
-                goto done;
+        agent_vlm_image *im = &images[i];
+        im->tokens_per_tile = mp->hp.tokens_per_tile;
+        if (vision_encoder_plan(enc, imgs[i].w, imgs[i].h, &im->grid_x, &im->grid_y, &im->n_tiles, err)) {
+            char e[EM_ERR_LEN];
+            snprintf(e, sizeof e, "%s", err);
+            em_err(err, EM_ERR_ARG, "%s: %s", o.images[i], e);
+            goto done;
         }
     }
 
-    /* the chat prompt, markers where the images go */
-    size_t qlen = o.prompt ? strlen(o.prompt) : 0;
-    const char *q = o.prompt;
-    if (o.prompt_file) {
-        if (!(text = cli_read_file("-f", o.prompt_file, &qlen, err))) goto done;
-        q = text;
-    }
-    int markers = 0;
-    for (const char *s = strstr(q, AGENT_VLM_MARKER); s; s = strstr(s + strlen(AGENT_VLM_MARKER), AGENT_VLM_MARKER)) markers++;
-    if (markers && markers != o.n_images) {
-        fprintf(stderr, "ember run: the prompt has %d %s marker%s for %d image%s\n", markers, AGENT_VLM_MARKER,
-                markers == 1 ? "" : "s", o.n_images, o.n_images == 1 ? "" : "s");
-        status = 2;
-        goto done;
-    }
+    /* the chat prompt, markers where the images go, laid out and checked */
     size_t ulen = qlen + 1 + (markers ? 0 : (size_t)o.n_images * strlen(AGENT_VLM_MARKER));
     if (!(user = malloc(ulen))) { em_err(err, EM_ERR_NOMEM, "out of memory"); goto done; }
     user[0] = '\0';
@@ -261,6 +272,37 @@ int ember_cmd_run(int argc, char **argv) {
         goto done;
     }
 
+    /* images -> embeddings, into the prompt's rows */
+    int n_tiles_total = 0;
+    for (int i = 0; i < o.n_images; i++) {
+        rp.image = i + 1;
+        rp.t0 = now_ms();
+        if (vision_encode_image(enc, &imgs[i], &img_embd[i], err)) goto done;
+        const vision_embd *e = img_embd[i];
+        if (e->grid_x != images[i].grid_x || e->grid_y != images[i].grid_y) {
+            em_err(err, EM_ERR_INTERNAL, "%s: encoded as %d x %d tiles, planned %d x %d", o.images[i], e->grid_x, e->grid_y,
+                   images[i].grid_x, images[i].grid_y);
+            goto done;
+        }
+        if (!e->from_cache) {
+            ms_pre += e->ms_preprocess;
+            ms_enc += e->ms_encode;
+            n_tiles_total += e->n_tiles;
+        }
+        if (!o.quiet)
+            fprintf(stderr, "ember: image %d: %s: %d x %d grid + overview, %d tokens%s\n", i + 1, o.images[i], e->grid_x,
+                    e->grid_y, e->n_tiles * e->tokens_per_tile, e->from_cache ? " (cached: same frame as before)" : "");
+        const size_t n = (size_t)e->n_tiles * e->tokens_per_tile * m->hp.n_embd;
+        memcpy(prompt.embd + (size_t)images[i].row0 * m->hp.n_embd, e->data, n * sizeof(float));
+        if (o.dump && i == 0) {
+            const vision_hparams *hp = &mp->hp;
+            if (dump_floats(o.dump, "pixels.f32", e->pixels, (size_t)e->n_tiles * 3 * hp->image_size * hp->image_size) ||
+                dump_floats(o.dump, "vit.f32", e->vit, (size_t)e->n_tiles * hp->n_patches * hp->n_embd) ||
+                dump_floats(o.dump, "proj.f32", e->data, n))
+                goto done;
+        }
+    }
+
     /* prefill and answer */
     lm_gen_result res = {0};
     const double t_prefill = now_ms();
@@ -271,25 +313,26 @@ int ember_cmd_run(int argc, char **argv) {
 
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
+    char seedf[32];
     fprintf(stderr, "timings: load_ms=%.1f images=%d tiles=%d image_decode_ms=%.1f preprocess_ms=%.1f encode_ms=%.1f "
                     "encode_ms_per_tile=%.1f prompt_positions=%lld prefill_ms=%.1f ttft_ms=%.1f decode_tokens=%lld "
-                    "decode_tps=%.2f peak_rss_mib=%.1f\n",
+                    "decode_tps=%.2f peak_rss_mib=%.1f%s\n",
             t_loaded - t_start, o.n_images, n_tiles_total, ms_decode_img, ms_pre, ms_enc,
             n_tiles_total ? ms_enc / n_tiles_total : 0.0, (long long)prompt.n, res.prefill_ms,
             res.n_tokens ? t_prefill - t_loaded + res.prefill_ms + res.first_token_ms : 0.0, (long long)res.n_decoded,
-            res.decode_ms > 0 ? res.n_decoded * 1e3 / res.decode_ms : 0.0, ru.ru_maxrss / 1024.0);
+            res.decode_ms > 0 ? res.n_decoded * 1e3 / res.decode_ms : 0.0, ru.ru_maxrss / 1024.0, cli_seed_field(&o.m, seedf));
     if (enc) {
         vision_cache_stats cs;
         vision_encoder_cache_stats(enc, &cs);
         fprintf(stderr, "image cache: hits=%llu misses=%llu entries=%zu bytes=%zu\n", cs.hits, cs.misses, cs.entries, cs.bytes);
     }
-    status = 0;
+    status = res.stop == LM_STOP_CTX_FULL ? 1 : 0;
 done:
     if (status == 1 && err[0]) fprintf(stderr, "ember run: %s\n", err);
     free(text);
     free(formatted);
     free(user);
-    for (int i = 0; i < RUN_MAX_IMAGES; i++) free(rows[i]);
+    for (int i = 0; i < RUN_MAX_IMAGES; i++) vision_image_free(&imgs[i]);
     lm_prompt_free(&prompt);
     vision_encoder_free(enc);
     vision_mmproj_free(mp);

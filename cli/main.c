@@ -4,6 +4,12 @@
 
 #include "commands.h"
 
+#ifdef EMBER_VULKAN
+#define EMBER_VULKAN_BUILT 1
+#else
+#define EMBER_VULKAN_BUILT 0
+#endif
+
 static const struct {
     const char *name;
     int (*fn)(int argc, char **argv);
@@ -24,13 +30,17 @@ static void usage(FILE *f) {
     fprintf(f, "usage: ember <command> [options]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
-    fprintf(f, "\n'ember <command> --help' describes a command's options.\n");
+    fprintf(f, "\n'ember <command> --help' describes a command's options; 'ember --version' says which build this is.\n");
 }
 
 int main(int argc, char **argv) {
     if (argc < 2) { usage(stderr); return 2; }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        printf("ember %s (Vulkan backend %s)\n", EMBER_VERSION, EMBER_VULKAN_BUILT ? "built in" : "not built");
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)

@@ -480,6 +480,9 @@ static ember_status parse(gguf_ctx *ctx, char *err) {
     if (ctx->file_size == 0)
         return em_err(err, EM_ERR_FORMAT, "gguf_open: %s: file is empty, expected a GGUF header of %d bytes",
                       ctx->path, GGUF_HEADER_BYTES);
+    if (ctx->file_size < 4 && !memcmp(ctx->base, GGUF_MAGIC, (size_t)ctx->file_size))
+        return em_err(err, EM_ERR_FORMAT, "gguf_open: %s: truncated: %lld bytes, shorter than the GGUF magic and header",
+                      ctx->path, (long long)ctx->file_size);
     if (ctx->file_size < 4 || memcmp(ctx->base, GGUF_MAGIC, 4)) {
         unsigned char m[4] = {0};
         memcpy(m, ctx->base, ctx->file_size < 4 ? ctx->file_size : 4);

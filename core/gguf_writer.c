@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct wkv {
@@ -379,6 +380,19 @@ static ember_status writer_alignment(gguf_writer *w, size_t *align) {
     return EM_OK;
 }
 
+/* The process's umask, read without changing it (umask() can only be read
+ * by setting it, which would race with other threads creating files):
+ * Linux states it in /proc/self/status; elsewhere the common 022. */
+static mode_t process_umask(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[128];
+    unsigned m = 022;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "Umask: %o", &m) == 1) break;
+    if (f) fclose(f);
+    return (mode_t)(m & 0777);
+}
+
 ember_status gguf_writer_write(gguf_writer *w, const char *path) {
     if (!w) return EM_ERR_ARG;
     if (!path) return em_err(w->err, EM_ERR_ARG, "gguf_writer_write: NULL path");
@@ -404,6 +418,13 @@ ember_status gguf_writer_write(gguf_writer *w, const char *path) {
         st = em_err(w->err, EM_ERR_IO, "gguf_writer_write: %s: cannot create a temporary file: %s", tmp, strerror(errno));
         free(tmp);
         return st;
+    }
+    /* mkstemp makes the file 0600; the finished file gets the mode any other
+     * new file would (0666 less the umask) */
+    if (fchmod(fd, 0666 & ~process_umask()) != 0) {
+        st = em_err(w->err, EM_ERR_IO, "gguf_writer_write: %s: chmod: %s", tmp, strerror(errno));
+        close(fd);
+        goto fail;
     }
     if (!(o.f = fdopen(fd, "wb"))) {
         st = em_err(w->err, EM_ERR_IO, "gguf_writer_write: %s: fdopen: %s", tmp, strerror(errno));

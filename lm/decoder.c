@@ -9,6 +9,7 @@
  *   logits = rmsnorm(x_last)·Wout
  * Batches larger than n_batch are evaluated in n_batch slices. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,8 +76,16 @@ lm_ctx *lm_ctx_create(const lm_model *m, const lm_ctx_params *p, char *err) {
     if (!c->k_cache || !c->v_cache) { em_err(err, EM_ERR_NOMEM, "lm_ctx_create: out of memory"); goto fail; }
     for (int l = 0; l < hp->n_layer; l++) {
         if (alloc_act(c, &c->k_cache[l], kvt, kv_dim, c->n_ctx, "k_cache", err) ||
-            alloc_act(c, &c->v_cache[l], kvt, kv_dim, c->n_ctx, "v_cache", err))
+            alloc_act(c, &c->v_cache[l], kvt, kv_dim, c->n_ctx, "v_cache", err)) {
+            /* say what the asked context costs, so the fix is clear */
+            char e[EM_ERR_LEN];
+            snprintf(e, sizeof e, "%s", err);
+            const double need = 2.0 * hp->n_layer * (double)c->n_ctx * (double)em_row_bytes(kvt, kv_dim) / 1048576.0;
+            em_err(err, EM_ERR_NOMEM, "lm_ctx_create: the KV cache for a context of %lld positions needs %.1f MiB "
+                   "(%d layers, K and V of %lld %s values per position): %s",
+                   (long long)c->n_ctx, need, hp->n_layer, (long long)kv_dim, em_type_name(kvt), e);
             goto fail;
+        }
     }
     if (alloc_act(c, &c->x, EM_TYPE_F32, hp->n_embd, nb, "x", err) ||
         alloc_act(c, &c->h, EM_TYPE_F32, hp->n_embd, nb, "h", err) ||

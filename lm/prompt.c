@@ -74,7 +74,8 @@ ember_status lm_prompt_add_embd(lm_prompt *p, const float *rows, int64_t n_rows,
         p->embd = e;
         p->rows_cap = cap;
     }
-    memcpy(p->embd + (size_t)p->n_rows * d, rows, (size_t)n_rows * d * sizeof(float));
+    if (rows) memcpy(p->embd + (size_t)p->n_rows * d, rows, (size_t)n_rows * d * sizeof(float));
+    else memset(p->embd + (size_t)p->n_rows * d, 0, (size_t)n_rows * d * sizeof(float));
     for (int64_t i = 0; i < n_rows; i++) {
         p->tokens[p->n + i] = placeholder;
         p->embd_row[p->n + i] = p->n_rows + i;

@@ -46,7 +46,9 @@ ember_status lm_prompt_add_tokens(lm_prompt *p, const int32_t *tokens, int64_t n
  * vocabulary's BOS first when the vocabulary asks for one. */
 ember_status lm_prompt_add_text(lm_prompt *p, const lm_vocab *v, const char *text, size_t len, bool add_bos, char *err);
 /* Append n_rows rows of embeddings (copied), one position each, with the
- * given placeholder token id (or -1). */
+ * given placeholder token id (or -1). rows NULL: zeroed rows, for the caller
+ * to fill (at p->embd + row * n_embd) before the prompt is evaluated, so a
+ * prompt can be laid out and checked before its encoders run. */
 ember_status lm_prompt_add_embd(lm_prompt *p, const float *rows, int64_t n_rows, int32_t placeholder, char *err);
 
 /* Set in a cached position's key when it was evaluated alone (see above). */

@@ -30,9 +30,15 @@ expect 1 "text.gguf" -- "$ember" generate -m "$tmp/text.gguf" -p hi
 expect 1 "architecture" -- "$ember" generate -m "$vocab" -p hi
 expect 1 "^ember generate: -f: .*nope.txt" -- "$ember" generate -m "$tmp/m.gguf" -f "$tmp/nope.txt"
 expect 1 "^ember tokenize: .*nope.txt" -- "$ember" tokenize -m "$vocab" -f "$tmp/nope.txt"
-# a prompt file is read whole, NUL bytes included ("Hello", NUL, "world": 3 tokens)
+# one rule for a prompt file in run and generate: the whole file is the
+# prompt, so a NUL byte (which would cut it) is refused, before the model loads
 printf 'Hello\0world' >"$tmp/nul.txt"
-expect 0 "prefill_tokens=3 " -- "$ember" generate -m "$tmp/m.gguf" -f "$tmp/nul.txt" -n 1
+expect 1 "nul.txt: a NUL byte at offset 5" -- "$ember" generate -m "$tmp/m.gguf" -f "$tmp/nul.txt" -n 1
+expect 1 "nul.txt: a NUL byte at offset 5" -- "$ember" run -m "$tmp/nope.gguf" -f "$tmp/nul.txt" -n 1
+expect 1 "is a directory" -- "$ember" generate -m "$tmp/m.gguf" -f "$tmp"
+expect 1 "is a directory" -- "$ember" run -m "$tmp/m.gguf" -f "$tmp"
+printf 'Hello world' >"$tmp/hw.txt"
+expect 0 "prefill_tokens=2 " -- "$ember" generate -m "$tmp/m.gguf" -f "$tmp/hw.txt" -n 1
 expect 1 "outside the vocabulary" -- "$ember" generate -m "$tmp/m.gguf" --prompt-tokens "1 999999"
 expect 1 "context" -- "$ember" generate -m "$tmp/m.gguf" --prompt-tokens "1 2 3 4 5 6 7 8 9 10" --ctx 8
 expect 1 "trunc.gguf" -- "$ember" info "$tmp/trunc.gguf"
@@ -70,6 +76,38 @@ grep -q "blk.1.ffn_down.weight" "$tmp/out" && passed=$((passed + 1)) || { failed
 expect 0 "" -- "$ember" tokenize -m "$vocab" -p "Hello world"
 [ "$(cat "$tmp/out")" = "15496 995" ] && passed=$((passed + 1)) || { failed=$((failed + 1)); echo "FAIL: tokenize: $(cat "$tmp/out")"; }
 expect 0 "" -- "$ember" --help
+expect 0 "" -- "$ember" --version
+grep -Eq "^ember [0-9]+\.[0-9]+\.[0-9]+ " "$tmp/out" && passed=$((passed + 1)) || { failed=$((failed + 1)); echo "FAIL: --version: $(cat "$tmp/out")"; }
+
+# a full context cuts the answer short: a failure (1), the text still printed
+expect 1 "context full" -- "$ember" generate -m "$tmp/m.gguf" --prompt-tokens "1 2 3 4" --ctx 8 -n 20 --ignore-eos --temp 0
+[ -s "$tmp/out" ] && passed=$((passed + 1)) || { failed=$((failed + 1)); echo "FAIL: context full: no text on stdout"; }
+expect 1 "context full" -- "$ember" run -m "$tmp/m.gguf" -p "The robot" --ctx 34 -n 20 --ignore-eos
+# a sampled run says its seed, so it can be repeated; a greedy one has none to say
+expect 0 "^timings: .* seed=42$" -- "$ember" generate -m "$tmp/m.gguf" -p hi -n 2 --temp 1 --seed 42
+expect 0 "^timings: .*decode_tps=[0-9.]+$" -- "$ember" generate -m "$tmp/m.gguf" -p hi -n 2 --temp 0
+# warnings: more threads than cores, a context past the training length (512 here)
+over=$(( $(nproc) * 2 ))
+expect 0 "warning: --threads $over is more than the $(nproc) cores" -- "$ember" generate -m "$tmp/m.gguf" -p hi -n 1 --threads "$over"
+expect 0 "warning: --ctx 1024 is past the 512 positions" -- "$ember" generate -m "$tmp/m.gguf" -p hi -n 1 --ctx 1024
+# files the GGUF writer makes honour the umask (not always 0600)
+(umask 022 && "$build/mkmodel" --vocab "$vocab" --type f32 --layers 1 --dim 64 --heads 4 --ffn 64 -o "$tmp/um.gguf" 2>/dev/null)
+[ "$(stat -c %a "$tmp/um.gguf")" = 644 ] && passed=$((passed + 1)) || { failed=$((failed + 1)); echo "FAIL: umask 022 gave mode $(stat -c %a "$tmp/um.gguf")"; }
+# a language model and its projector given the wrong way round: named as swapped, both ways
+"$build/mkmmproj" --text-dim 64 -o "$tmp/mm.gguf" 2>/dev/null || { failed=$((failed + 1)); echo "FAIL: mkmmproj"; }
+expect 1 "mm.gguf.*it is a vision projector: give it to --mmproj" -- "$ember" run -m "$tmp/mm.gguf" --mmproj "$tmp/m.gguf" -p hi --image x.png
+expect 1 "m.gguf.*it is a language model: give it to -m" -- "$ember" run -m "$tmp/m.gguf" --mmproj "$tmp/m.gguf" -p hi --image x.png
+expect 1 "it is a vision projector" -- "$ember" generate -m "$tmp/mm.gguf" -p hi
+# a file shorter than the GGUF magic, and the start of it: truncated
+printf 'GG' >"$tmp/gg.gguf"
+expect 1 "gg.gguf: truncated" -- "$ember" info "$tmp/gg.gguf"
+# the KV cache that does not fit says what the asked context needs (not under
+# ASan, whose shadow memory cannot live under a virtual memory limit)
+if [ -z "${ASAN_OPTIONS:-}" ]; then
+  (ulimit -v 3000000; expect 1 "KV cache for a context of 16777216 positions needs 4096.0 MiB" -- \
+    "$ember" generate -m "$tmp/m.gguf" -p hi --ctx 16777216 -n 1; echo "$passed $failed" >"$tmp/counts")
+  read -r passed failed <"$tmp/counts"
+fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

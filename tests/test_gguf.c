@@ -661,7 +661,9 @@ static void test_hostile(void) {
     b.n = 0;
     expect(&b, EM_ERR_FORMAT, "empty", "empty buffer");
     b_raw(&b, "GGU", 3);
-    expect(&b, EM_ERR_FORMAT, "magic", "3 bytes");
+    expect(&b, EM_ERR_FORMAT, "truncated", "3 bytes: the start of the magic");
+    b_raw(&b, "PK", 2);
+    expect(&b, EM_ERR_FORMAT, "bad magic", "2 bytes of another file");
 
     char p[256], err[EM_ERR_LEN] = "";
     gguf_ctx *g = NULL;

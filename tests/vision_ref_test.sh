@@ -66,7 +66,16 @@ if [ "$shape" = tiny ]; then
       echo "FAIL: ember run $* -> rc $rc (want $want), stderr:"; cat "$dir/e"; fail=1
     else echo "ok    rc $want: $pat"; fi
   }
-  expect 1 "not a vision projector.*pass the mmproj file to --mmproj" -- -m "$dir/m.gguf" --mmproj "$dir/m.gguf" --image "$img" -p x
+  expect 1 "not a vision projector.*it is a language model: give it to -m" -- -m "$dir/m.gguf" --mmproj "$dir/m.gguf" --image "$img" -p x
+  # every input is checked before the first tile is encoded (--progress shows tiles)
+  noenc() { if grep -q "tile [0-9]" "$dir/e"; then echo "FAIL: tiles encoded before the error: $1"; fail=1; else echo "ok    nothing encoded: $1"; fi; }
+  expect 1 "none.png" -- -m "$dir/m.gguf" --mmproj "$dir/p.gguf" --image "$img" --image "$dir/none.png" -p x --progress
+  noenc "a missing second image"
+  expect 1 "the prompt takes" -- -m "$dir/m.gguf" --mmproj "$dir/p.gguf" --image "$img" -p x --ctx 64 --progress
+  noenc "a prompt past the context"
+  expect 1 "none.txt" -- -m "$dir/m.gguf" --mmproj "$dir/p.gguf" --image "$img" -f "$dir/none.txt" --progress
+  noenc "a missing prompt file"
+  expect 0 "image 1/1: tile 5/5, .* s left" -- -m "$dir/m.gguf" --mmproj "$dir/p.gguf" --image "$img" -p x -n 1 --progress
   expect 2 "needs --mmproj" -- -m "$dir/m.gguf" --image "$img" -p x
   head -c 100 "$img" >"$dir/trunc.png"
   expect 1 "truncated" -- -m "$dir/m.gguf" --mmproj "$dir/p.gguf" --image "$dir/trunc.png" -p x

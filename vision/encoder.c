@@ -76,7 +76,16 @@ ember_status vision_encode_tiles(vision_encoder *e, const float *pix, int n_tile
     for (int t = 0; t < n_tiles; t++) {
         ember_status st = vision_vit_run(e->vit, pix + per_pix * t, tokens + per_tok * t, vit ? vit + per_vit * t : NULL, err);
         if (st) return st;
+        if (e->p.progress) e->p.progress(e->p.progress_user, t + 1, n_tiles);
     }
+    return EM_OK;
+}
+
+ember_status vision_encoder_plan(const vision_encoder *e, int w, int h, int *grid_x, int *grid_y, int *n_tiles, char *err) {
+    int rw, rh;
+    ember_status st = vision_preproc_plan(&e->pp, w, h, &rw, &rh, grid_x, grid_y, err);
+    if (st) return st;
+    *n_tiles = *grid_x * *grid_y + 1;
     return EM_OK;
 }
 

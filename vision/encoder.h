@@ -31,6 +31,11 @@ typedef struct vision_encoder_params {
     int max_tiles;      /* refuse images needing more grid tiles (0: no limit) */
     size_t cache_bytes; /* embedding cache budget (0: 64 MiB; SIZE_MAX: none kept) */
     bool keep_intermediates; /* keep pixels and ViT outputs (dumps, tests) */
+    /* Called after each tile is encoded (done of n_tiles), on the calling
+     * thread; may be NULL. Encoding a large frame on a small CPU takes
+     * minutes: this is how a command shows that it is working. */
+    void (*progress)(void *user, int done, int n_tiles);
+    void *progress_user;
 } vision_encoder_params;
 
 typedef struct vision_embd {
@@ -47,6 +52,11 @@ typedef struct vision_encoder vision_encoder;
 
 vision_encoder *vision_encoder_create(const vision_mmproj *mp, const vision_encoder_params *p, char *err);
 void vision_encoder_free(vision_encoder *e);
+
+/* The grid and tile count a w x h image will take (no pixels touched), so a
+ * caller can lay out and check a prompt before paying for the encoding;
+ * refused as vision_encode_image would refuse it (max_tiles). */
+ember_status vision_encoder_plan(const vision_encoder *e, int w, int h, int *grid_x, int *grid_y, int *n_tiles, char *err);
 
 /* Embeddings of img. *out stays valid until the next call or the free. */
 ember_status vision_encode_image(vision_encoder *e, const vision_image *img, const vision_embd **out, char *err);

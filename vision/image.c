@@ -77,6 +77,11 @@ ember_status vision_image_decode(const void *buf, size_t n, const char *name, co
     if (n >= 8 && memcmp(b, png_magic, 8) == 0) return vision_png_decode(buf, n, name, lim, out, err);
     if (n >= 3 && b[0] == 0xff && b[1] == 0xd8 && b[2] == 0xff) return vision_jpeg_decode(buf, n, name, lim, out, err);
     if (n == 0) return em_err(err, EM_ERR_FORMAT, "%s: empty file; expected a PNG or JPEG image", name);
+    /* shorter than a magic number, and the start of one: a cut-off file */
+    static const uint8_t jpeg_magic[3] = {0xff, 0xd8, 0xff};
+    if ((n < 8 && !memcmp(b, png_magic, n)) || (n < 3 && !memcmp(b, jpeg_magic, n)))
+        return em_err(err, EM_ERR_FORMAT, "%s: truncated: %zu byte%s, the start of a %s signature and nothing more", name, n,
+                      n == 1 ? "" : "s", b[0] == 0x89 ? "PNG" : "JPEG");
     return em_err(err, EM_ERR_UNSUPPORTED, "%s: not a PNG or JPEG image (first bytes %02x %02x %02x %02x); "
                   "convert it to PNG or JPEG", name, b[0], n > 1 ? b[1] : 0, n > 2 ? b[2] : 0, n > 3 ? b[3] : 0);
 }
