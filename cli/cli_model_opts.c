@@ -3,10 +3,12 @@
 
 #include "lm/chat.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -86,6 +88,10 @@ static double now_ms(void) {
 
 ember_status cli_model_open(const cli_model_opts *o, bool quiet, cli_model *cm, char *err) {
     memset(cm, 0, sizeof *cm);
+    /* the cheap check first: a mistyped path should not wait for a device */
+    struct stat sb;
+    if (stat(o->model, &sb) != 0) return em_err(err, EM_ERR_IO, "%s: %s", o->model, strerror(errno));
+    if (S_ISDIR(sb.st_mode)) return em_err(err, EM_ERR_IO, "%s: is a directory, not a model file", o->model);
     cm->be = cli_backend_open(o->backend, o->device, o->threads, o->model, quiet, &cm->prog, cm->desc, sizeof cm->desc, err);
     if (!cm->be) return EM_ERR_UNSUPPORTED;
     const long cores = sysconf(_SC_NPROCESSORS_ONLN);
