@@ -77,6 +77,11 @@ const char *cli_rio_advice(const char *endpoint_flag, const char *err) {
     if (strstr(err, "no agent key is allowed")) return "; give --allow KEY.pub for each agent";
     if (strstr(err, "controller's public key is not given")) return "; give --server-key FILE.pub";
     if (strstr(err, "no command endpoint given")) return bind ? "; give --bind EP" : "; give --connect EP";
-    if (bind && strstr(err, "another controller bound there?")) return "; pick another --bind port";
+    if (bind && strstr(err, "another controller bound there?"))
+        return "; pick another --bind endpoint, or stop the controller there";
+    if (strstr(err, "past 65535"))
+        return bind ? "; give a --bind port of at most 65533" : "; give --state-endpoint and --frame-endpoint";
+    if (strstr(err, "is also the"))
+        return "; give --state-endpoint and --frame-endpoint apart from each other and from the command endpoint";
     return "";
 }

@@ -25,6 +25,37 @@ static void usage(FILE *f, const opt_spec *specs) {
     opt_usage(f, specs);
 }
 
+/* --objects: 0 or SIM_OBJECTS_MIN..MAX, said in those terms (a plain
+ * integer range would offer 1 and 2, which the world refuses). */
+static int objects_flag(void *user, const opt_spec *spec, const char *v, char *err) {
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (errno || end == v || *end || (n != 0 && (n < SIM_OBJECTS_MIN || n > SIM_OBJECTS_MAX))) {
+        snprintf(err, OPT_ERR_LEN, "%s '%s': expected 0 (the seed chooses 5..9) or %d..%d", spec->lng, v,
+                 SIM_OBJECTS_MIN, SIM_OBJECTS_MAX);
+        return -1;
+    }
+    *(int *)user = (int)n;
+    return 0;
+}
+
+/* The flag advice for a journal that would not open (sim_journal.h says
+ * each kind); the library's message has said what is wrong. */
+static const char *journal_advice(sim_journal_trouble why, int named) {
+    switch (why) {
+    case SIM_JOURNAL_DAMAGED: return "; --fresh discards it and starts a new world";
+    case SIM_JOURNAL_NOT_JOURNAL: return "; --fresh replaces only a sim journal: give --journal a new file name";
+    case SIM_JOURNAL_IN_USE:
+        return named ? "; stop that sim first, or give this one its own --journal FILE"
+                     : "; stop that sim first, or give this one its own --journal FILE or --bind endpoint";
+    case SIM_JOURNAL_NO_FOLDER: return "; create its folder first, or give --journal a file in a folder that exists";
+    case SIM_JOURNAL_IS_FOLDER: return "; give --journal a file name, e.g. FOLDER/sim.journal";
+    case SIM_JOURNAL_NO_PERMISSION: return "; give --journal a file in a folder you may write";
+    default: return "";
+    }
+}
+
 /* Ctrl-C and SIGTERM are blocked and taken here, between two rounds of
  * the controller loop, so a step's journal record is never cut by them. */
 static int sigint_or_term(void *user) {
@@ -43,7 +74,8 @@ int ember_cmd_sim(int argc, char **argv) {
     sim_config scfg;
     sim_config_defaults(&scfg);
     char err[EM_ERR_LEN];
-    const char *journal_path = "ember-sim.journal", *goal = NULL;
+    const char *journal_path = NULL, *goal = NULL;
+    char default_journal[4096];
     double fps = 10, state_hz = 10, duration = -1;
     bool fresh = false, random_goal = false, quiet = false;
     int frame_size[2] = {640, 480}, encoding_i = 0;
@@ -58,15 +90,16 @@ int ember_cmd_sim(int argc, char **argv) {
         {.kind = OPT_KIND_U64, .lng = "--seed", .meta = "N", .dest = OPT_DEST_(&seed, uint64_t), .ulo = 0,
          .uhi = 1ull << 53, .seen = &seed_given, .help = "scene seed"},
         OPT_DOUBLE(NULL, "--fail-rate", "P", &scfg.fail_rate, 0, 1, "chance that a grasp slips"),
-        {.kind = OPT_KIND_INT, .lng = "--objects", .meta = "N", .dest = OPT_DEST_(&scfg.n_objects, int), .lo = 1,
-         .hi = 32, .flags = OPT_NO_DEFAULT, .help = "objects on the table (default: from the seed)"},
+        OPT_CALL(NULL, "--objects", "N", objects_flag, &scfg.n_objects,
+                 "objects on the table, 3..12 (default 0: the seed chooses 5..9)"),
         OPT_DOUBLE(NULL, "--step-s", "S", &scfg.step_s, 0.001, 60, "seconds of motion per skill"),
         OPT_DOUBLE(NULL, "--fps", "N", &fps, 0, 120, "camera frames per second, 0 = none"),
         OPT_SIZE(NULL, "--frame-size", "WxH", frame_size, 16, 4096, "frame size"),
         OPT_CHOICE(NULL, "--encoding", "E", &encoding_i, encodings, "frame encoding: png or rgb8"),
         OPT_DOUBLE(NULL, "--state-hz", "N", &state_hz, 0.1, 1000, "state messages per second"),
-        OPT_STR(NULL, "--journal", "FILE", &journal_path, "journal of the world and steps"),
-        OPT_FLAG(NULL, "--fresh", &fresh, "start a new world: discard the journal"),
+        OPT_STR(NULL, "--journal", "FILE", &journal_path,
+                "journal of the world and steps (default: ~/.local/state/ember/sim-ENDPOINT.journal)"),
+        OPT_FLAG(NULL, "--fresh", &fresh, "start a new world: discard the journal's records"),
         OPT_STR(NULL, "--goal", "JSON", &goal, "goal predicates, e.g. '[[\"in\",\"red_cube\",\"blue_bowl\"]]'"),
         OPT_FLAG(NULL, "--random-goal", &random_goal, "pick a feasible goal from the seed"),
         {.kind = OPT_KIND_DOUBLE, .lng = "--duration", .meta = "S", .dest = OPT_DEST_(&duration, double), .dlo = 0.001,
@@ -88,13 +121,25 @@ int ember_cmd_sim(int argc, char **argv) {
     sigaddset(&block, SIGTERM);
     sigprocmask(SIG_BLOCK, &block, NULL);
 
-    if (fresh && unlink(journal_path) != 0 && errno != ENOENT) {
-        fprintf(stderr, "ember sim: --fresh: removing %s: %s\n", journal_path, strerror(errno));
+    /* The link's config is checked before the journal is opened: a typo in
+     * --bind must not leave a journal (a world) named after it behind. */
+    rio_config checked = cfg;
+    if (rio_config_finish(&checked, err)) {
+        fprintf(stderr, "ember sim: %s%s\n", err, cli_rio_advice("--bind", err));
         return 1;
+    }
+    int named = journal_path != NULL;
+    if (!named) {
+        if (sim_ctrl_default_journal(cfg.endpoint, default_journal, sizeof default_journal, err)) {
+            fprintf(stderr, "ember sim: %s; give --journal FILE\n", err);
+            return 1;
+        }
+        journal_path = default_journal;
     }
     sim_ctrl_config sc;
     sim_ctrl_config_defaults(&sc);
     sc.journal_path = journal_path;
+    sc.fresh = fresh;
     sc.world = scfg;
     sc.fps = fps;
     sc.frame_w = fw;
@@ -103,10 +148,11 @@ int ember_cmd_sim(int argc, char **argv) {
     sc.state_hz = state_hz;
     sc.quiet = quiet;
     sc.log = stderr;
-    int rc = 1, journal_bad = 0;
-    sim_ctrl *s = sim_ctrl_open(&sc, &journal_bad, err);
+    int rc = 1;
+    sim_journal_trouble why = SIM_JOURNAL_FINE;
+    sim_ctrl *s = sim_ctrl_open(&sc, &why, err);
     if (!s) {
-        fprintf(stderr, "ember sim: %s%s\n", err, journal_bad ? " (start over with --fresh)" : "");
+        fprintf(stderr, "ember sim: %s%s\n", err, journal_advice(why, named));
         goto done;
     }
     if (sim_ctrl_get_counts(s).from_journal && seed_given && sim_ctrl_seed(s) != scfg.seed)

@@ -44,10 +44,15 @@ static ember_status derive(const char *ep, int k, const char *suffix, char *out,
     const char *colon = strrchr(ep, ':');
     char *end = NULL;
     long port = colon ? strtol(colon + 1, &end, 10) : 0;
-    if (!colon || colon - ep < 6 || !end || *end || port <= 0 || port + k > 65535)
+    if (!colon || colon - ep < 6 || !end || *end || port <= 0 || port > 65535)
         return em_err(err, EM_ERR_ARG,
-                      "rio_config: endpoint %s: expected tcp://HOST:PORT with a numeric port (or give the %s endpoint)",
-                      ep, suffix);
+                      "rio_config: endpoint %s: expected tcp://HOST:PORT with a numeric port 1..65535 (or give the %s "
+                      "endpoint)", ep, suffix);
+    /* cli_rio_advice matches "past 65535" */
+    if (port + k > 65535)
+        return em_err(err, EM_ERR_ARG,
+                      "rio_config: endpoint %s: the %s socket takes the command port + %d, %ld, past 65535 (the "
+                      "command port can be at most 65533, or give the %s endpoint)", ep, suffix, k, port + k, suffix);
     snprintf(out, RIO_ENDPOINT_LEN, "%.*s:%ld", (int)(colon - ep), ep, port + k);
     return EM_OK;
 }
@@ -71,6 +76,16 @@ ember_status rio_config_finish(rio_config *cfg, char *err) {
     if (!cfg->frame_endpoint[0] && (st = derive(cfg->endpoint, 2, "frames", cfg->frame_endpoint, err))) return st;
     if ((st = check_endpoint(cfg->state_endpoint, "state", err))) return st;
     if ((st = check_endpoint(cfg->frame_endpoint, "frame", err))) return st;
+    /* Three sockets cannot share an endpoint; said here, before a bind
+     * meets its own other socket and blames "another controller".
+     * cli_rio_advice matches "is also the". */
+    const char *eps[3] = {cfg->endpoint, cfg->state_endpoint, cfg->frame_endpoint};
+    static const char *const names[3] = {"command", "state", "frame"};
+    for (int a = 0; a < 3; a++)
+        for (int b = a + 1; b < 3; b++)
+            if (!strcmp(eps[a], eps[b]))
+                return em_err(err, EM_ERR_ARG, "rio_config: the %s endpoint %s is also the %s endpoint: each of the "
+                              "three sockets needs its own", names[b], eps[b], names[a]);
     if (cfg->heartbeat_ms < 10 || cfg->peer_timeout_ms < 2 * cfg->heartbeat_ms)
         return em_err(err, EM_ERR_ARG, "rio_config: heartbeat %d ms / peer timeout %d ms: need heartbeat >= 10 ms and timeout >= 2 heartbeats",
                       cfg->heartbeat_ms, cfg->peer_timeout_ms);

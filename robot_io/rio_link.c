@@ -119,7 +119,45 @@ void rio_link_close(rio_link *l) {
     zmq_msg_close(&l->blob); /* initialised at init, live or not */
     if (l->zap) zmq_close(l->zap);
     if (l->zctx) zmq_ctx_term(l->zctx);
+    /* after the context: its sockets (closed by the caller) are gone now */
+    for (int i = 0; i < l->n_ipc_lock; i++) em_lockfile_release(l->ipc_lock[i]);
     memset(l, 0, sizeof *l);
+}
+
+/* "command", "state" or "frame", for messages that say which socket of
+ * the three met the trouble. */
+static const char *which_socket(const rio_link *l, const char *endpoint) {
+    if (!strcmp(endpoint, l->cfg.state_endpoint)) return "state";
+    if (!strcmp(endpoint, l->cfg.frame_endpoint)) return "frame";
+    return "command";
+}
+
+/* Before binding ipc://PATH: take PATH.lock, or refuse naming its holder.
+ * The socket s is closed on failure. An abstract (@name) endpoint has no
+ * file to lose: the kernel refuses a second binder itself. */
+static int ipc_lock(rio_link *l, void *s, const char *role, const char *endpoint, char *err) {
+    if (strncmp(endpoint, "ipc://", 6) || endpoint[6] == '@' || !strcmp(endpoint + 6, "*")) return 0;
+    char path[RIO_ENDPOINT_LEN + 8], why[EM_ERR_LEN];
+    snprintf(path, sizeof path, "%s.lock", endpoint + 6);
+    long holder;
+    int e;
+    em_lockfile *lk = l->n_ipc_lock < 3 ? em_lockfile_take(path, &holder, &e, why) : NULL;
+    if (lk) {
+        l->ipc_lock[l->n_ipc_lock++] = lk;
+        return 0;
+    }
+    if (l->n_ipc_lock >= 3) em_err(err, EM_ERR_INTERNAL, "rio: bind %s: more than three ipc endpoints", endpoint);
+    else if (holder > 0) /* the words of the tcp refusal, for cli_rio_advice */
+        em_err(err, EM_ERR_IO, "rio: bind the %s socket to %s: in use by process %ld, which holds %s (another "
+               "controller bound there?)", role, endpoint, holder, path);
+    else if (holder < 0)
+        em_err(err, EM_ERR_IO, "rio: bind the %s socket to %s: in use by another process, which holds %s (another "
+               "controller bound there?)", role, endpoint, path);
+    else
+        em_err(err, EM_ERR_IO, "rio: bind the %s socket to %s: cannot create its lock file %s: %s", role, endpoint, path,
+               strerror(e));
+    zmq_close(s);
+    return -1;
 }
 
 void *rio_link_socket(rio_link *l, int type, const char *endpoint, int bind, int hwm, int curve_role, int frames,
@@ -178,11 +216,19 @@ void *rio_link_socket(rio_link *l, int type, const char *endpoint, int bind, int
         zmq_close(s);
         return NULL;
     }
+    const char *role = which_socket(l, endpoint);
+    if (bind && ipc_lock(l, s, role, endpoint, err)) return NULL;
     if ((bind ? zmq_bind(s, endpoint) : zmq_connect(s, endpoint)) != 0) {
         int e = zmq_errno();
         /* cli_rio_advice matches "another controller bound there?" to name its flag */
-        em_err(err, EM_ERR_IO, "rio: %s %s: %s%s", bind ? "bind" : "connect", endpoint, zmq_strerror(e),
-               e == EADDRINUSE ? " (another controller bound there?)" : "");
+        const char *hint = "";
+        if (e == EADDRINUSE)
+            hint = strcmp(role, "command") && !strncmp(endpoint, "tcp://", 6)
+                       ? " (another controller bound there? the state and frame sockets take the command port + 1 "
+                         "and + 2, so a controller needs three free ports)"
+                       : " (another controller bound there?)";
+        em_err(err, EM_ERR_IO, "rio: %s the %s socket %s %s: %s%s", bind ? "bind" : "connect", role, bind ? "to" : "at",
+               endpoint, zmq_strerror(e), hint);
         zmq_close(s);
         return NULL;
     }

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <zmq.h>
 
+#include "core/lockfile.h"
 #include "robot_io/rio.h"
 
 #define RIO_ROUTE_LEN 256 /* a ZeroMQ routing id is at most 255 bytes */
@@ -64,6 +65,12 @@ typedef struct rio_link {
 
     zmq_msg_t blob;        /* the last received blob part (valid until the next receive) */
     int blob_live;
+
+    /* PATH.lock of each ipc://PATH this side binds, held until close:
+     * libzmq unlinks a socket file in its way, so without them a second
+     * controller would silently take the path from a running first one. */
+    em_lockfile *ipc_lock[3];
+    int n_ipc_lock;
 } rio_link;
 
 /* Set up: copies cfg (rio_config_finish must have run), makes the zmq
@@ -73,7 +80,9 @@ void rio_link_close(rio_link *l);
 
 /* A socket of type (ZMQ_ROUTER...) bound or connected to endpoint, with the
  * high-water mark, CurveZMQ role (0 none, 1 server, 2 client) and the
- * options rio_link.c explains. frames: a frame socket (small kernel buffers). */
+ * options rio_link.c explains. frames: a frame socket (small kernel buffers).
+ * Binding ipc://PATH first takes PATH.lock (held until rio_link_close), so
+ * a path another process serves is refused as a tcp port in use is. */
 void *rio_link_socket(rio_link *l, int type, const char *endpoint, int bind, int hwm, int curve_role, int frames,
                       char *err);
 

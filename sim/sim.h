@@ -32,8 +32,13 @@ typedef struct sim_config {
     uint64_t seed;       /* scene and failure draws */
     double fail_rate;    /* 0..1: chance that a pick slips (other injected faults scale from it) */
     double step_s;       /* seconds of simulated motion per skill (default 0.4) */
-    int n_objects;       /* 0 = chosen by the seed (5..9) */
+    int n_objects;       /* 0 = chosen by the seed (5..9), else SIM_OBJECTS_MIN..SIM_OBJECTS_MAX */
 } sim_config;
+
+/* Objects one may ask for: fewer than 3 leaves no block, container and
+ * sign to tell apart; 12 is the state vector's fixed number of slots. */
+#define SIM_OBJECTS_MIN 3
+#define SIM_OBJECTS_MAX 12
 
 void sim_config_defaults(sim_config *cfg);
 

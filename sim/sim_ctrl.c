@@ -3,8 +3,10 @@
  * can crash and replay it in process. */
 #include "sim/sim_ctrl.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <cjson/cJSON.h>
 
@@ -50,7 +52,6 @@ struct sim_ctrl {
 void sim_ctrl_config_defaults(sim_ctrl_config *cfg) {
     memset(cfg, 0, sizeof *cfg);
     sim_config_defaults(&cfg->world);
-    cfg->journal_path = "ember-sim.journal";
     cfg->fps = 10;
     cfg->frame_w = 640;
     cfg->frame_h = 480;
@@ -59,6 +60,53 @@ void sim_ctrl_config_defaults(sim_ctrl_config *cfg) {
 }
 
 /* ---- journal ------------------------------------------------------------ */
+
+/* mkdir -p, each new folder 0700. */
+static ember_status make_folders(char *path, char *err) {
+    for (char *p = path + 1;; p++) {
+        if (*p != '/' && *p) continue;
+        char c = *p;
+        *p = 0;
+        int bad = mkdir(path, 0700) != 0 && errno != EEXIST;
+        int e = errno;
+        *p = c;
+        if (bad) {
+            *p = 0;
+            em_err(err, EM_ERR_IO, "sim_ctrl_default_journal: creating the folder %s: %s", path, strerror(e));
+            *p = c;
+            return EM_ERR_IO;
+        }
+        if (!c) return EM_OK;
+    }
+}
+
+ember_status sim_ctrl_default_journal(const char *endpoint, char *path, size_t cap, char *err) {
+    const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+    char dir[4096];
+    int n;
+    if (xdg && xdg[0] == '/') n = snprintf(dir, sizeof dir, "%s/ember", xdg); /* XDG: a relative one is ignored */
+    else if (home && home[0]) n = snprintf(dir, sizeof dir, "%s/.local/state/ember", home);
+    else return em_err(err, EM_ERR_ARG, "sim_ctrl_default_journal: neither XDG_STATE_HOME nor HOME is set: no place for "
+                       "a journal by default");
+    if (n < 0 || (size_t)n >= sizeof dir) return em_err(err, EM_ERR_ARG, "sim_ctrl_default_journal: state folder too long");
+    /* tcp://127.0.0.1:5555 -> tcp-127.0.0.1-5555: one journal per endpoint,
+     * as one endpoint is one robot; a run of other characters is one '-' */
+    char name[RIO_ENDPOINT_LEN];
+    size_t k = 0;
+    for (const char *c = endpoint; *c && k + 1 < sizeof name; c++) {
+        int keep = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '.';
+        if (keep) name[k++] = *c;
+        else if (k && name[k - 1] != '-') name[k++] = '-';
+    }
+    while (k && name[k - 1] == '-') k--;
+    name[k] = 0;
+    if (!k) return em_err(err, EM_ERR_ARG, "sim_ctrl_default_journal: endpoint '%s' gives no file name", endpoint);
+    n = snprintf(path, cap, "%s/sim-%s.journal", dir, name);
+    if (n < 0 || (size_t)n >= cap)
+        return em_err(err, EM_ERR_ARG, "sim_ctrl_default_journal: %s/sim-%s.journal: longer than %zu bytes", dir, name,
+                      cap - 1);
+    return make_folders(dir, err);
+}
 
 static jstep *jstep_get(sim_ctrl *s, const char *plan_id, const char *step_id, int create) {
     for (int i = 0; i < s->n_steps; i++)
@@ -332,10 +380,10 @@ static int publish_frame(sim_ctrl *s, char *err) {
 
 /* ---- public API --------------------------------------------------------- */
 
-sim_ctrl *sim_ctrl_open(const sim_ctrl_config *cfg, int *journal_bad, char *err) {
-    if (journal_bad) *journal_bad = 0;
+sim_ctrl *sim_ctrl_open(const sim_ctrl_config *cfg, sim_journal_trouble *why, char *err) {
+    if (why) *why = SIM_JOURNAL_FINE;
     if (!cfg->journal_path || !cfg->journal_path[0]) {
-        em_err(err, EM_ERR_ARG, "sim_ctrl_open: no journal path given");
+        em_err(err, EM_ERR_ARG, "sim_ctrl_open: no journal path given (sim_ctrl_default_journal gives one)");
         return NULL;
     }
     if (cfg->frame_w < 16 || cfg->frame_h < 16 || cfg->frame_w > 4096 || cfg->frame_h > 4096 || cfg->fps < 0 ||
@@ -356,10 +404,10 @@ sim_ctrl *sim_ctrl_open(const sim_ctrl_config *cfg, int *journal_bad, char *err)
         goto fail;
     }
     s->cfg.journal_path = s->journal_path;
-    if (!(s->j = sim_journal_open(s->journal_path, replay_line, s, &s->torn, err))) {
-        if (journal_bad) *journal_bad = 1;
-        goto fail;
-    }
+    /* Every record is a JSON object with "rec" first (rec_new): that is
+     * what tells a journal from a file named by mistake. */
+    sim_journal_opts jo = {.replay = replay_line, .user = s, .magic = "{\"rec\":", .fresh = cfg->fresh};
+    if (!(s->j = sim_journal_open(s->journal_path, &jo, &s->torn, why, err))) goto fail;
     s->n_replayed = s->n_steps;
     FILE *log = s->cfg.log;
     if (s->torn)
@@ -368,10 +416,10 @@ sim_ctrl *sim_ctrl_open(const sim_ctrl_config *cfg, int *journal_bad, char *err)
     s->seed = s->cfg.world.seed;
     if (!(s->w = sim_create(&s->cfg.world, err))) goto fail;
     if (s->world_json && sim_restore(s->w, s->world_json, err)) {
-        char why[EM_ERR_LEN];
-        snprintf(why, sizeof why, "%s", err);
-        em_err(err, EM_ERR_FORMAT, "sim_ctrl_open: %s: %s", s->journal_path, why);
-        if (journal_bad) *journal_bad = 1;
+        char reason[EM_ERR_LEN];
+        snprintf(reason, sizeof reason, "%s", err);
+        em_err(err, EM_ERR_FORMAT, "sim_ctrl_open: %s: %s", s->journal_path, reason);
+        if (why) *why = SIM_JOURNAL_DAMAGED;
         goto fail;
     }
     if (!s->have_init) {
@@ -436,8 +484,8 @@ ember_status sim_ctrl_bind(sim_ctrl *s, const rio_config *link, char *err) {
     if (s->n_steps)
         fprintf(s->cfg.log, "sim: resumed from %s: %d steps known%s\n", s->journal_path, s->n_steps,
                 s->estop ? ", estop on" : "");
-    fprintf(s->cfg.log, "sim: seed %llu, %s; listening on %s\n", (unsigned long long)s->seed,
-            s->have_init ? "world from the journal" : "new world", link->endpoint);
+    fprintf(s->cfg.log, "sim: seed %llu, %s (journal %s); listening on %s\n", (unsigned long long)s->seed,
+            s->have_init ? "world from the journal" : "new world", s->journal_path, link->endpoint);
     int64_t now = rio_mono_ms();
     s->last_tick = now;
     s->next_tick = now + SIM_CTRL_TICK_MS;

@@ -42,11 +42,13 @@
 
 #include "robot_io/rio.h"
 #include "sim/sim.h"
+#include "sim/sim_journal.h"
 
 typedef struct sim_ctrl sim_ctrl;
 
 typedef struct sim_ctrl_config {
-    const char *journal_path; /* created if absent, replayed if present */
+    const char *journal_path; /* created if absent, replayed if present (sim_ctrl_default_journal) */
+    int fresh;                /* 1: start a new world, discarding the journal's records (a journal only) */
     sim_config world;         /* world.seed is used only for a new journal (sim_ctrl_seed says which) */
     double fps;               /* camera frames per second, 0 = none */
     int frame_w, frame_h;     /* 16..4096 */
@@ -56,15 +58,27 @@ typedef struct sim_ctrl_config {
     FILE *log;                /* NULL = stderr */
 } sim_ctrl_config;
 
-/* Defaults of `ember sim`: seed 1, 10 fps of 640x480 PNG, 10 Hz state. */
+/* Defaults of `ember sim`: seed 1, 10 fps of 640x480 PNG, 10 Hz state; no
+ * journal path (the caller names one, or asks sim_ctrl_default_journal). */
 void sim_ctrl_config_defaults(sim_ctrl_config *cfg);
 
-/* Open (or create) the journal, replay it, build the world from it (or
- * from cfg->world on a first start, journaling the init record). NULL on
- * failure with the reason in err; *journal_bad (may be NULL) is then 1 when
- * the journal itself is the trouble (unreadable, damaged, a world that does
- * not restore): moving it away starts a new world. */
-sim_ctrl *sim_ctrl_open(const sim_ctrl_config *cfg, int *journal_bad, char *err);
+/* Where a journal lives when none is named, so that sims started in one
+ * folder neither share one nor litter it: one per endpoint, in
+ * $XDG_STATE_HOME/ember/ (an absolute XDG_STATE_HOME), else
+ * $HOME/.local/state/ember/, named sim-ENDPOINT.journal with every character
+ * of the endpoint but letters, digits and '.' as '-' ("tcp://127.0.0.1:5555"
+ * -> sim-tcp-127.0.0.1-5555.journal). Creates the missing folders (mode
+ * 0700, as XDG asks) and writes the path into path (cap bytes). */
+ember_status sim_ctrl_default_journal(const char *endpoint, char *path, size_t cap, char *err);
+
+/* Lock and open (or create) the journal, replay it, build the world from it
+ * (or from cfg->world on a first start, journaling the init record). The
+ * journal stays locked until sim_ctrl_free: a second controller on it is
+ * refused. NULL on failure with the reason in err, and *why (may be NULL)
+ * says whether the journal was the trouble and how (SIM_JOURNAL_DAMAGED:
+ * damaged records or a world that does not restore, which cfg->fresh
+ * discards; SIM_JOURNAL_FINE: something else, e.g. the world config). */
+sim_ctrl *sim_ctrl_open(const sim_ctrl_config *cfg, sim_journal_trouble *why, char *err);
 void sim_ctrl_free(sim_ctrl *s); /* NULL is a no-op */
 
 /* Set a goal (JSON predicates, sim.h) and journal it; random = 1 draws a

@@ -367,9 +367,9 @@ sim_world *sim_create(const sim_config *cfg, char *err) {
         em_err(err, EM_ERR_ARG, "sim_create: step_s %g outside 0..60 seconds", c.step_s);
         return NULL;
     }
-    if (c.n_objects != 0 && (c.n_objects < 3 || c.n_objects > SIM_MAX_OBJECTS)) {
-        em_err(err, EM_ERR_ARG, "sim_create: n_objects %d: expected 0 (chosen by the seed) or 3..%d", c.n_objects,
-               SIM_MAX_OBJECTS);
+    if (c.n_objects != 0 && (c.n_objects < SIM_OBJECTS_MIN || c.n_objects > SIM_OBJECTS_MAX)) {
+        em_err(err, EM_ERR_ARG, "sim_create: n_objects %d: expected 0 (chosen by the seed) or %d..%d", c.n_objects,
+               SIM_OBJECTS_MIN, SIM_OBJECTS_MAX);
         return NULL;
     }
     sim_world *w = calloc(1, sizeof *w);

@@ -36,7 +36,7 @@
 #define SIM_HOME_Y 6.0 /* just short of the table, so the gripper at rest hides nothing */
 #define SIM_HOME_Z 20.0
 
-#define SIM_MAX_OBJECTS 12
+#define SIM_MAX_OBJECTS SIM_OBJECTS_MAX
 #define SIM_OBJ_ID_LEN 32
 #define SIM_LABEL_LEN 8
 #define SIM_MAX_PREDS 8

@@ -400,11 +400,168 @@ def t_injected_failure():
     stop(p)
 
 
+# ---- issue 14: the sim as a user meets it (journal, --fresh, ipc, ports) ----
+
+def run_in(args, cwd=None, env_add=None, timeout=60):
+    """run() with a working folder and environment of its own."""
+    e = dict(os.environ)
+    e.update(env_add or {})
+    r = subprocess.run([EMBER] + args, capture_output=True, timeout=timeout, cwd=cwd or TMP, env=e)
+    err = r.stderr.decode(errors="replace")
+    check(not any(x in err for x in SANITIZER), "sanitizer report from %s:\n%s" % (args[:2], err))
+    return r.returncode, err
+
+
+def start_in(args, log, cwd=None, env_add=None):
+    e = dict(os.environ)
+    e.update(env_add or {})
+    f = open(os.path.join(TMP, log), "ab")
+    p = subprocess.Popen([EMBER] + args, stdout=subprocess.PIPE, stderr=f, cwd=cwd or TMP, env=e)
+    procs.append(p)
+    return p
+
+
+def t_journal_lock():
+    """Two sims on one journal: the second is refused naming the first's
+    pid; the default journal lives in the XDG state folder, not in the
+    working folder."""
+    work = os.path.join(TMP, "lock_work")
+    state = os.path.join(TMP, "lock_state")
+    os.makedirs(work)
+    xdg = {"XDG_STATE_HOME": state}
+    ep = endpoint()
+    port = ep.rsplit(":", 1)[1]
+    jp = os.path.join(state, "ember", "sim-tcp-127.0.0.1-%s.journal" % port)
+    a = start_in(["sim", "--bind", ep, "--seed", "3", "--quiet", "--fps", "0"], "lock_a.log", work, xdg)
+    check(wait_journal(jp, lambda r: any(x["rec"] == "init" for x in r)), "journal_lock: default journal at " + jp)
+    check(os.listdir(work) == [], "journal_lock: nothing written in the working folder: %s" % os.listdir(work))
+    # the same journal named, another endpoint
+    rc, err = run_in(["sim", "--bind", endpoint(), "--journal", jp, "--duration", "5"], work, xdg)
+    check(rc == 1 and ("in use by process %d" % a.pid) in err and "--journal" in err,
+          "journal_lock: a second sim on the journal is refused naming pid %d (rc %d): %s" % (a.pid, rc, err))
+    # the same endpoint, so the same default journal
+    rc, err = run_in(["sim", "--bind", ep, "--duration", "5"], work, xdg)
+    check(rc == 1 and ("in use by process %d" % a.pid) in err, "journal_lock: same endpoint refused (rc %d): %s" % (rc, err))
+    rc, err = run_in(["sim", "--bind", endpoint(), "--journal", jp, "--fresh", "--duration", "5"], work, xdg)
+    check(rc == 1 and "in use by process" in err, "journal_lock: --fresh on a journal in use refused: " + err)
+    check(a.poll() is None, "journal_lock: the first sim runs on")
+    plan, n = make_plan(jp, "pl1", 1)
+    rc, out, err = run(["act", "--connect", ep, plan])
+    check(rc == 0, "journal_lock: the first sim still serves a plan (rc %d): %s" % (rc, err))
+    stop(a)
+    text = open(os.path.join(TMP, "lock_a.log")).read()
+    check(jp in text, "journal_lock: the sim says where its journal is:\n" + text)
+    rc, err = run_in(["sim", "--bind", ep, "--duration", "0.5"], work, xdg)
+    check(rc == 0 and "world from the journal" in err, "journal_lock: the journal replays afterwards (rc %d): %s" % (rc, err))
+    exactly_once("journal_lock", jp, "pl1", n)
+    check(os.listdir(work) == [], "journal_lock: working folder still empty: %s" % os.listdir(work))
+    before = sorted(os.listdir(os.path.dirname(jp)))
+    rc, err = run_in(["sim", "--bind", "tcp://127.0.0.1:65534", "--duration", "0.5"], work, xdg)
+    check(rc == 1 and sorted(os.listdir(os.path.dirname(jp))) == before,
+          "journal_lock: a bad --bind leaves no journal behind: %s" % os.listdir(os.path.dirname(jp)))
+
+
+def t_fresh_guard():
+    """--fresh replaces only a journal; each wrong --journal gets advice that fits."""
+    notes = os.path.join(TMP, "NOTES.md")
+    with open(notes, "w") as f:
+        f.write("# my notes\nkeep these\n")
+    for extra in ([], ["--fresh"]):
+        rc, err = run_in(["sim", "--bind", endpoint(), "--journal", notes, "--duration", "0.5"] + extra)
+        check(rc == 1 and "is not a sim journal" in err and "--fresh discards" not in err and "--journal" in err,
+              "fresh_guard: a notes file is refused %s(rc %d): %s" % (extra, rc, err))
+    check(open(notes).read() == "# my notes\nkeep these\n", "fresh_guard: the notes file is untouched")
+    adir = os.path.join(TMP, "adir")
+    os.makedirs(adir)
+    rc, err = run_in(["sim", "--bind", endpoint(), "--journal", adir, "--fresh", "--duration", "0.5"])
+    check(rc == 1 and "is a folder" in err and "give --journal a file name" in err and "--fresh" not in err,
+          "fresh_guard: a folder: " + err)
+    rc, err = run_in(["sim", "--bind", endpoint(), "--journal", os.path.join(TMP, "nope", "x.journal"), "--duration", "0.5"])
+    check(rc == 1 and "create its folder" in err and "--fresh" not in err, "fresh_guard: a missing folder: " + err)
+    if os.geteuid() != 0:
+        ro = os.path.join(TMP, "readonly")
+        os.makedirs(ro, 0o500)
+        rc, err = run_in(["sim", "--bind", endpoint(), "--journal", os.path.join(ro, "j"), "--duration", "0.5"])
+        check(rc == 1 and "Permission denied" in err and "folder you may write" in err and "--fresh" not in err,
+              "fresh_guard: no permission: " + err)
+    damaged = os.path.join(TMP, "damaged.journal")
+    with open(damaged, "w") as f:
+        f.write('{"rec":"accept","plan":"p"}\n')
+    rc, err = run_in(["sim", "--bind", endpoint(), "--journal", damaged, "--duration", "0.5"])
+    check(rc == 1 and "--fresh discards it" in err, "fresh_guard: a damaged journal advises --fresh: " + err)
+    rc, err = run_in(["sim", "--bind", endpoint(), "--journal", damaged, "--fresh", "--duration", "0.5"])
+    check(rc == 0 and "new world" in err, "fresh_guard: --fresh starts over on a damaged journal (rc %d): %s" % (rc, err))
+    check(journal(damaged)[0]["rec"] == "init", "fresh_guard: the journal starts anew")
+
+
+def t_ipc_in_use():
+    """A second sim on the same ipc:// path is refused as on a tcp port in
+    use, and the first stays reachable."""
+    ep, jp, a = new_sim("ipc_first", "ipc")
+    rc, err = run_in(["sim", "--bind", ep, "--journal", os.path.join(TMP, "ipc_second.journal"), "--duration", "5"])
+    check(rc == 1 and ("in use by process %d" % a.pid) in err and "pick another --bind" in err,
+          "ipc_in_use: the second binder is refused naming pid %d (rc %d): %s" % (a.pid, rc, err))
+    check(os.path.exists(ep[len("ipc://"):]), "ipc_in_use: the first sim's socket file is still there")
+    plan, n = make_plan(jp, "pi1", 1)
+    rc, out, err = run(["act", "--connect", ep, plan])
+    check(rc == 0, "ipc_in_use: the first sim is still reachable (rc %d): %s %s" % (rc, out, err))
+    exactly_once("ipc_in_use", jp, "pi1", n)
+    stop(a)
+    rc, err = run_in(["sim", "--bind", ep, "--journal", os.path.join(TMP, "ipc_second.journal"), "--duration", "0.5"])
+    check(rc == 0, "ipc_in_use: the path is free once the first stopped (rc %d): %s" % (rc, err))
+    # the same mistake over tcp, for comparison
+    tep, _, t = new_sim("tcp_first")
+    rc, err = run_in(["sim", "--bind", tep, "--journal", os.path.join(TMP, "tcp_second.journal"), "--duration", "5"])
+    check(rc == 1 and "Address already in use" in err and "pick another --bind" in err, "tcp in use: " + err)
+    stop(t)
+
+
+def t_sim_messages():
+    """Messages that point at the real cause: ports past 65535 or clashing,
+    --objects' range, no doubled prefixes."""
+    errs = []
+    def sim_err(args, want_rc):
+        rc, err = run_in(["sim"] + args + ["--journal", os.path.join(TMP, "msgs.journal"), "--duration", "0.5"])
+        check(rc == want_rc, "sim_messages: %s: rc %d, expected %d: %s" % (args, rc, want_rc, err))
+        errs.append(err)
+        return err
+    err = sim_err(["--bind", "tcp://127.0.0.1:65534"], 1)
+    check("65536, past 65535" in err and "at most 65533" in err, "sim_messages: port 65534: " + err)
+    endpoint()
+    ep = endpoint()
+    port = int(ep.rsplit(":", 1)[1])
+    err = sim_err(["--bind", ep, "--frame-endpoint", "tcp://127.0.0.1:%d" % (port + 1)], 1)
+    check("is also the state endpoint" in err and "--frame-endpoint" in err, "sim_messages: clash: " + err)
+    a = sim(ep, os.path.join(TMP, "msgs_a.journal"))
+    check(wait_journal(os.path.join(TMP, "msgs_a.journal"), lambda r: len(r) > 0), "sim_messages: first sim up")
+    time.sleep(0.3)
+    # one port below: its state socket would take the first one's command port
+    err = sim_err(["--bind", "tcp://127.0.0.1:%d" % (port - 1)], 1)
+    check("state socket" in err and "Address already in use" in err and "+ 1 and + 2" in err,
+          "sim_messages: companion port in use: " + err)
+    stop(a)
+    for bad in ("2", "13", "x", "-1"):
+        err = sim_err(["--bind", endpoint(), "--objects", bad], 2)
+        check("expected 0 (the seed chooses 5..9) or 3..12" in err, "sim_messages: --objects %s: %s" % (bad, err))
+    rc, out, _ = run(["sim", "--help"])
+    check("3..12" in out, "sim_messages: --help states --objects' range")
+    sim_err(["--bind", endpoint(), "--objects", "12"], 0)
+    sim_err(["--bind", "nonsense"], 1)
+    sim_err(["--bind", endpoint(), "--goal", "[[1]]"], 1)
+    sim_err(["--bind", endpoint(), "--config", os.path.join(TMP, "no-such.json")], 2)
+    import re
+    doubled = re.compile(r"(\b[\w .-]+: )\1")
+    for e in errs:
+        for line in e.splitlines():
+            check(not doubled.search(line), "sim_messages: doubled prefix: " + line)
+
 SCENARIOS = {
     "injected_failure": t_injected_failure,
     "usage": t_usage, "plan_tcp": t_plan_tcp, "plan_ipc_monitor": t_plan_ipc_monitor,
     "python_controller": t_python_controller, "kill_controller": t_kill_controller, "kill_agent": t_kill_agent,
     "faults": t_faults, "bad_messages": t_bad_messages, "estop": t_estop, "curve": t_curve,
+    "journal_lock": t_journal_lock, "fresh_guard": t_fresh_guard, "ipc_in_use": t_ipc_in_use,
+    "sim_messages": t_sim_messages,
 }
 
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "robot_io/rio.h"
 #include "robot_io/rio_msg.h"
 #include "tests/check.h"
 
@@ -897,7 +898,39 @@ static void test_copy(void) {
     CHECK(rio_msg_copy(&out, &bad, err) == EM_ERR_ARG && out.type == RIO_MSG_NONE, "copy of a broken plan: %s", err);
 }
 
+/* Issue 14: the state and frame sockets take the command port + 1 and + 2;
+ * a port whose companions overflow, or endpoints that clash, are refused
+ * saying so rather than as "a numeric port" or "another controller". */
+static void test_config_ports(void) {
+    char err[EM_ERR_LEN];
+    rio_config c;
+    rio_config_defaults(&c);
+    strcpy(c.endpoint, "tcp://127.0.0.1:65533");
+    CHECK(rio_config_finish(&c, err) == EM_OK && !strcmp(c.frame_endpoint, "tcp://127.0.0.1:65535"), "65533: %s", err);
+    rio_config_defaults(&c);
+    strcpy(c.endpoint, "tcp://127.0.0.1:65534");
+    CHECK(rio_config_finish(&c, err) == EM_ERR_ARG && strstr(err, "frames socket takes the command port + 2, 65536, past 65535") &&
+              strstr(err, "at most 65533"), "65534: %s", err);
+    rio_config_defaults(&c);
+    strcpy(c.endpoint, "tcp://127.0.0.1:65535");
+    CHECK(rio_config_finish(&c, err) == EM_ERR_ARG && strstr(err, "state socket takes the command port + 1, 65536"),
+          "65535: %s", err);
+    rio_config_defaults(&c);
+    strcpy(c.endpoint, "tcp://127.0.0.1:70000");
+    CHECK(rio_config_finish(&c, err) == EM_ERR_ARG && strstr(err, "numeric port 1..65535"), "70000: %s", err);
+    rio_config_defaults(&c);
+    strcpy(c.endpoint, "tcp://127.0.0.1:5555");
+    strcpy(c.frame_endpoint, "tcp://127.0.0.1:5556"); /* the derived state endpoint */
+    CHECK(rio_config_finish(&c, err) == EM_ERR_ARG && strstr(err, "the frame endpoint tcp://127.0.0.1:5556 is also the state endpoint"),
+          "clash: %s", err);
+    rio_config_defaults(&c);
+    strcpy(c.endpoint, "ipc:///tmp/x");
+    strcpy(c.state_endpoint, "ipc:///tmp/x");
+    CHECK(rio_config_finish(&c, err) == EM_ERR_ARG && strstr(err, "is also the command endpoint"), "ipc clash: %s", err);
+}
+
 int main(void) {
+    test_config_ports();
     test_reliable_flags();
     test_round_trips();
     test_encode_refusals();

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -252,9 +253,9 @@ static void test_crash_replay(const char *dir) {
 
     /* replay alone: the same world, every step final, nothing torn */
     char err[EM_ERR_LEN];
-    int bad = -1;
+    sim_journal_trouble bad = SIM_JOURNAL_IO;
     sim_ctrl *s = sim_ctrl_open(&cr->cfg, &bad, err);
-    CHECK(s != NULL && bad == 0, "reopen: %s", err);
+    CHECK(s != NULL && bad == SIM_JOURNAL_FINE, "reopen: %s", err);
     if (s) {
         char *snap = sim_snapshot(sim_ctrl_world(s));
         CHECK(snap && cr->snapshot && !strcmp(snap, cr->snapshot), "replayed world differs");
@@ -274,24 +275,213 @@ done:
     free(cr);
 }
 
-/* A journal that is not one: open refuses it and says the journal is the
- * trouble (`ember sim` then advises --fresh). */
+/* A damaged journal: open refuses it and says the journal is the trouble
+ * (`ember sim` then advises --fresh, which discards it). */
 static void test_bad_journal(const char *dir) {
     char path[300], err[EM_ERR_LEN];
     snprintf(path, sizeof path, "%s/bad.journal", dir);
     FILE *f = fopen(path, "w");
     if (f) {
-        fputs("{\"no_rec\":1}\n", f);
+        fputs("{\"rec\":\"accept\",\"plan\":\"p\"}\n", f); /* a journal's record, damaged */
         fclose(f);
     }
     sim_ctrl_config cfg;
     sim_ctrl_config_defaults(&cfg);
     cfg.journal_path = path;
-    int bad = 0;
+    sim_journal_trouble bad = SIM_JOURNAL_FINE;
     sim_ctrl *s = sim_ctrl_open(&cfg, &bad, err);
-    CHECK(s == NULL && bad == 1 && strstr(err, "rec"), "bad journal: %s", s ? "opened" : err);
+    CHECK(s == NULL && bad == SIM_JOURNAL_DAMAGED && strstr(err, "accept record"), "bad journal: %s", s ? "opened" : err);
+    sim_ctrl_free(s);
+    /* --fresh discards a damaged journal: a new world */
+    cfg.fresh = 1;
+    s = sim_ctrl_open(&cfg, &bad, err);
+    CHECK(s != NULL && bad == SIM_JOURNAL_FINE && !sim_ctrl_get_counts(s).from_journal, "fresh on a damaged journal: %s",
+          s ? "ok" : err);
     sim_ctrl_free(s);
     unlink(path);
+}
+
+static char *slurp(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *buf = calloc(1, 4096);
+    if (buf) buf[fread(buf, 1, 4095, f)] = 0;
+    fclose(f);
+    return buf;
+}
+
+/* Issue 14: two controllers on one journal would interleave their records
+ * (the next start then refuses the world). The second is refused, naming
+ * the first one's pid (here: this process; flock locks are per open file,
+ * so they conflict in one process too), and gets it once the first is gone. */
+static void test_journal_lock(const char *dir) {
+    char path[300], lock[310], err[EM_ERR_LEN], pid[32];
+    snprintf(path, sizeof path, "%s/shared.journal", dir);
+    snprintf(lock, sizeof lock, "%s.lock", path);
+    snprintf(pid, sizeof pid, "process %ld", (long)getpid());
+    sim_ctrl_config cfg;
+    sim_ctrl_config_defaults(&cfg);
+    cfg.journal_path = path;
+    cfg.log = stderr;
+    sim_journal_trouble why = SIM_JOURNAL_IO;
+    sim_ctrl *a = sim_ctrl_open(&cfg, &why, err);
+    CHECK(a != NULL && why == SIM_JOURNAL_FINE, "first: %s", err);
+    CHECK(access(lock, F_OK) == 0, "the lock file %s exists while the journal is open", lock);
+    sim_ctrl *b = sim_ctrl_open(&cfg, &why, err);
+    CHECK(b == NULL && why == SIM_JOURNAL_IN_USE && strstr(err, "in use by") && strstr(err, pid),
+          "second on the same journal: %s", b ? "opened" : err);
+    sim_ctrl_free(b);
+    cfg.fresh = 1; /* --fresh must not empty a journal another sim writes */
+    b = sim_ctrl_open(&cfg, &why, err);
+    CHECK(b == NULL && why == SIM_JOURNAL_IN_USE, "fresh on a journal in use: %s", b ? "opened" : err);
+    sim_ctrl_free(b);
+    cfg.fresh = 0;
+    sim_ctrl_free(a);
+    CHECK(access(lock, F_OK) != 0, "the lock file is gone after the journal closed");
+    b = sim_ctrl_open(&cfg, &why, err);
+    CHECK(b != NULL && sim_ctrl_get_counts(b).from_journal, "after the first closed: %s", b ? "ok" : err);
+    sim_ctrl_free(b);
+    /* a lock file left by a crash (kill -9) holds nothing */
+    FILE *f = fopen(lock, "w");
+    if (f) {
+        fputs("999999\n", f);
+        fclose(f);
+    }
+    b = sim_ctrl_open(&cfg, &why, err);
+    CHECK(b != NULL, "a stale lock file: %s", b ? "ok" : err);
+    sim_ctrl_free(b);
+    unlink(path);
+}
+
+/* Issue 14: --fresh replaced whatever --journal named. Now it empties a
+ * journal or an empty file only; other files and wrong paths are refused,
+ * each with its own kind of trouble (ember sim words its advice by it). */
+static void test_fresh_refusals(const char *dir) {
+    char path[400], sub[300], err[EM_ERR_LEN];
+    const char *notes = "# my notes\nnot a journal\n";
+    snprintf(path, sizeof path, "%s/README", dir);
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fputs(notes, f);
+        fclose(f);
+    }
+    sim_ctrl_config cfg;
+    sim_ctrl_config_defaults(&cfg);
+    cfg.journal_path = path;
+    sim_journal_trouble why;
+    for (int fresh = 0; fresh < 2; fresh++) {
+        cfg.fresh = fresh;
+        sim_ctrl *s = sim_ctrl_open(&cfg, &why, err);
+        CHECK(s == NULL && why == SIM_JOURNAL_NOT_JOURNAL && strstr(err, "is not a sim journal") &&
+                  strstr(err, "# my notes"), "notes file, fresh %d: %s", fresh, s ? "opened" : err);
+        sim_ctrl_free(s);
+        char *text = slurp(path);
+        CHECK(text && !strcmp(text, notes), "the notes file is unchanged (fresh %d)", fresh);
+        free(text);
+    }
+    unlink(path);
+    /* an empty file is a journal to be */
+    snprintf(path, sizeof path, "%s/empty.journal", dir);
+    f = fopen(path, "w");
+    if (f) fclose(f);
+    sim_ctrl *s = sim_ctrl_open(&cfg, &why, err);
+    CHECK(s != NULL, "fresh on an empty file: %s", s ? "ok" : err);
+    sim_ctrl_free(s);
+    /* a journal: --fresh starts a new world of the seed given */
+    cfg.fresh = 0;
+    cfg.world.seed = 5;
+    s = sim_ctrl_open(&cfg, &why, err);
+    CHECK(s && sim_ctrl_get_counts(s).from_journal && sim_ctrl_seed(s) == 1, "reopened: seed of the journal");
+    sim_ctrl_free(s);
+    cfg.fresh = 1;
+    s = sim_ctrl_open(&cfg, &why, err);
+    CHECK(s && !sim_ctrl_get_counts(s).from_journal && sim_ctrl_seed(s) == 5, "fresh journal: new world of seed 5: %s",
+          s ? "ok" : err);
+    sim_ctrl_free(s);
+    unlink(path);
+    /* a folder, a missing folder */
+    snprintf(sub, sizeof sub, "%s/afolder", dir);
+    mkdir(sub, 0700);
+    cfg.journal_path = sub;
+    s = sim_ctrl_open(&cfg, &why, err);
+    CHECK(s == NULL && why == SIM_JOURNAL_IS_FOLDER && strstr(err, "is a folder"), "a folder: %s", s ? "opened" : err);
+    sim_ctrl_free(s);
+    rmdir(sub);
+    snprintf(path, sizeof path, "%s/no/such/folder.journal", dir);
+    cfg.journal_path = path;
+    s = sim_ctrl_open(&cfg, &why, err);
+    CHECK(s == NULL && why == SIM_JOURNAL_NO_FOLDER, "a missing folder: %s", s ? "opened" : err);
+    sim_ctrl_free(s);
+    if (geteuid() != 0) { /* root writes anywhere */
+        mkdir(sub, 0500);
+        snprintf(path, sizeof path, "%s/j", sub);
+        s = sim_ctrl_open(&cfg, &why, err);
+        CHECK(s == NULL && why == SIM_JOURNAL_NO_PERMISSION, "a folder without write permission: %s", s ? "opened" : err);
+        sim_ctrl_free(s);
+        rmdir(sub);
+    }
+}
+
+/* Issue 14: the default journal no longer litters the working folder: it
+ * lives in the XDG state folder (created), one per endpoint. */
+static void test_default_journal(const char *dir) {
+    char path[600], want[600], err[EM_ERR_LEN], state[300], home[300];
+    snprintf(state, sizeof state, "%s/state", dir);
+    snprintf(home, sizeof home, "%s/home", dir);
+    setenv("XDG_STATE_HOME", state, 1);
+    ember_status st = sim_ctrl_default_journal("tcp://127.0.0.1:5555", path, sizeof path, err);
+    snprintf(want, sizeof want, "%s/ember/sim-tcp-127.0.0.1-5555.journal", state);
+    CHECK(st == EM_OK && !strcmp(path, want), "default journal: %s (expected %s)", st ? err : path, want);
+    struct stat sb;
+    snprintf(want, sizeof want, "%s/ember", state);
+    CHECK(stat(want, &sb) == 0 && S_ISDIR(sb.st_mode) && (sb.st_mode & 0777) == 0700, "%s created 0700", want);
+    st = sim_ctrl_default_journal("ipc:///tmp/my sim//x", path, sizeof path, err);
+    CHECK(st == EM_OK && strstr(path, "/ember/sim-ipc-tmp-my-sim-x.journal"), "ipc name: %s", st ? err : path);
+    setenv("XDG_STATE_HOME", "relative/state", 1); /* XDG: ignored */
+    setenv("HOME", home, 1);
+    st = sim_ctrl_default_journal("tcp://*:5555", path, sizeof path, err);
+    snprintf(want, sizeof want, "%s/.local/state/ember/sim-tcp-5555.journal", home);
+    CHECK(st == EM_OK && !strcmp(path, want), "under HOME: %s (expected %s)", st ? err : path, want);
+    unsetenv("XDG_STATE_HOME");
+    unsetenv("HOME");
+    st = sim_ctrl_default_journal("tcp://*:5555", path, sizeof path, err);
+    CHECK(st == EM_ERR_ARG && strstr(err, "HOME"), "no HOME: %s", err);
+    const char *rm[] = {"state/ember", "state", "home/.local/state/ember", "home/.local/state", "home/.local", "home"};
+    for (size_t i = 0; i < sizeof rm / sizeof rm[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, rm[i]);
+        rmdir(path);
+    }
+}
+
+/* Issue 14: a second controller binding the same ipc:// path used to take
+ * it over (libzmq unlinks the socket file) while the first ran on,
+ * unreachable. Now it is refused as a tcp port in use is, naming the pid,
+ * and the first one's socket file stays. */
+static void test_ipc_in_use(const char *dir) {
+    ctl_thread *a = calloc(1, sizeof *a), *b = calloc(1, sizeof *b);
+    if (!a || !b) goto done;
+    setup(a, dir, "ipc_a");
+    setup(b, dir, "ipc_b");
+    snprintf(b->link.endpoint, sizeof b->link.endpoint, "%s", a->link.endpoint);
+    char err[EM_ERR_LEN], pid[32], sock[300];
+    snprintf(pid, sizeof pid, "process %ld", (long)getpid());
+    snprintf(sock, sizeof sock, "%s", a->link.endpoint + 6);
+    sim_ctrl *sa = sim_ctrl_open(&a->cfg, NULL, err), *sb = sim_ctrl_open(&b->cfg, NULL, err);
+    CHECK(sa && sb, "open: %s", err);
+    if (!sa || !sb) goto free;
+    CHECK(sim_ctrl_bind(sa, &a->link, err) == EM_OK, "first bind: %s", err);
+    CHECK(sim_ctrl_bind(sb, &b->link, err) != EM_OK && strstr(err, "in use by") && strstr(err, pid) &&
+              strstr(err, "another controller bound there?"), "second bind on %s: %s", b->link.endpoint, err);
+    CHECK(access(sock, F_OK) == 0, "the first controller's socket file %s is still there", sock);
+    sim_ctrl_free(sa);
+    sa = NULL;
+    CHECK(sim_ctrl_bind(sb, &b->link, err) == EM_OK, "bind once the first is gone: %s", err);
+free:
+    sim_ctrl_free(sa);
+    sim_ctrl_free(sb);
+done:
+    free(a);
+    free(b);
 }
 
 int main(void) {
@@ -302,6 +492,10 @@ int main(void) {
     }
     test_crash_replay(dir);
     test_bad_journal(dir);
+    test_journal_lock(dir);
+    test_fresh_refusals(dir);
+    test_default_journal(dir);
+    test_ipc_in_use(dir);
     DIR *d = opendir(dir); /* journals, and ipc files libzmq left */
     for (struct dirent *e; d && (e = readdir(d));) {
         char path[sizeof dir + 300];
