@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 
@@ -22,8 +23,15 @@
 struct agent_follower {
     rio_agent *a;
     agent_follow_hooks hooks;
+    int n_runs; /* instances made: the last part of an instance id */
     char errmsg[EM_ERR_LEN];
 };
+
+/* What the run loop keeps per step. */
+typedef struct step_track {
+    int64_t started; /* ms it was heard running, 0 = not heard */
+    int replayed;    /* its final fate came from the controller's memory */
+} step_track;
 
 agent_follower *agent_follower_create(const rio_config *cfg, const agent_follow_hooks *hooks, int subscribe_state,
                                       FILE *log, char *err) {
@@ -90,44 +98,67 @@ static void read_goal(const char *fields, agent_follow_result *res) {
     cJSON_Delete(j);
 }
 
-static void on_feedback(agent_follower *f, const rio_msg *m, const rio_step *steps, int n_steps, int64_t *started) {
+static void on_feedback(agent_follower *f, const rio_msg *m, const rio_step *steps, int n_steps, step_track *track) {
     int k = -1;
     for (int i = 0; i < n_steps; i++)
         if (!strcmp(steps[i].step_id, m->step_id)) k = i;
     if (k < 0) return;
     const rio_feedback *fb = &m->u.feedback;
-    if (fb->status == RIO_FB_RUNNING) started[k] = rio_mono_ms();
-    agent_step_fate fate = {k, &steps[k], fb->status, "", "", -1};
+    if (fb->status == RIO_FB_RUNNING && !fb->replayed) track[k].started = rio_mono_ms();
+    if (fb->status >= RIO_FB_DONE) track[k].replayed = fb->replayed;
+    agent_step_fate fate = {k, &steps[k], fb->status, "", "", -1, fb->replayed, fb->replayed ? fb->fate_ts_us : 0};
     if (fb->status == RIO_FB_FAILED) {
         fate.reason = fb->reason;
         fate.text = fb->text;
-    } else if (fb->status == RIO_FB_DONE && started[k]) {
-        fate.run_s = (double)(rio_mono_ms() - started[k]) / 1000.0;
+    } else if (fb->status == RIO_FB_DONE && track[k].started && !fb->replayed) {
+        fate.run_s = (double)(rio_mono_ms() - track[k].started) / 1000.0;
     }
     if (f->hooks.fate) f->hooks.fate(f->hooks.user, &fate);
 }
 
-ember_status agent_follower_run(agent_follower *f, const char *plan_id, const rio_step *steps, int n_steps,
-                                int timeout_ms, agent_follow_result *res) {
-    memset(res, 0, sizeof *res);
-    res->end = AGENT_FOLLOW_LINK_FAILED;
-    res->n_steps = res->n_open = n_steps;
-    res->goal = -1;
+/* "<plan>:<YYMMDD-HHMMSS>-<4 hex of our session>-<n>": the time for the
+ * person choosing which run to --resume, the session part against two
+ * processes starting the same plan in the same second, n against one
+ * follower starting it twice in a second. The plan id is cut to fit. */
+static void new_instance(agent_follower *f, const char *plan_id, char out[RIO_ID_LEN]) {
+    char suffix[48];
+    time_t now = time(NULL);
+    struct tm tm;
+    localtime_r(&now, &tm);
+    const char *session = rio_agent_session(f->a);
+    int n = snprintf(suffix, sizeof suffix, ":%02d%02d%02d-%02d%02d%02d-%.4s-%d", tm.tm_year % 100, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, session, ++f->n_runs);
+    int keep = RIO_ID_LEN - 1 - n;
+    snprintf(out, RIO_ID_LEN, "%.*s%s", keep, plan_id, suffix);
+}
+
+static ember_status follow(agent_follower *f, const char *id, int resumed, const rio_step *steps, int n_steps,
+                           int timeout_ms, agent_follow_result *res) {
+    const char *plan_id = id;
     ember_status st = rio_agent_send_plan(f->a, plan_id, steps, n_steps);
     if (st) return link_err(f, st);
+    snprintf(res->instance_id, sizeof res->instance_id, "%s", plan_id);
+    if (f->hooks.sent) f->hooks.sent(f->hooks.user, plan_id, resumed);
     int64_t t0 = rio_mono_ms(), finished_at = 0;
-    int64_t *started = calloc(n_steps > 0 ? (size_t)n_steps : 1, sizeof *started); /* ms a step was heard running */
+    step_track *track = calloc(n_steps > 0 ? (size_t)n_steps : 1, sizeof *track);
     char *fields = NULL; /* the latest state's named fields */
-    if (!started) return em_err(f->errmsg, EM_ERR_NOMEM, "agent_follower_run: out of memory for %d steps", n_steps);
+    if (!track) return em_err(f->errmsg, EM_ERR_NOMEM, "agent_follower_run: out of memory for %d steps", n_steps);
+    /* An instance this follower ran before: fates it already holds get no
+     * new feedback (rio_agent hands each (step, status) out once), so they
+     * count as replayed here; the hooks saw them when they happened. */
+    for (int i = 0; resumed && i < n_steps; i++)
+        track[i].replayed = rio_agent_plan_step_status(f->a, plan_id, steps[i].step_id) >= RIO_FB_DONE;
     for (;;) {
-        int open = 0, failed = 0;
+        int open = 0, failed = 0, replayed = 0;
         for (int i = 0; i < n_steps; i++) {
-            int s = rio_agent_step_status(f->a, steps[i].step_id);
+            int s = rio_agent_plan_step_status(f->a, plan_id, steps[i].step_id);
             if (s < RIO_FB_DONE) open++;
             if (s == RIO_FB_FAILED) failed++;
+            if (s >= RIO_FB_DONE && track[i].replayed) replayed++;
         }
         res->n_open = open;
         res->n_failed = failed;
+        res->n_replayed = replayed;
         res->n_done = n_steps - open - failed;
         if (!open && !finished_at) finished_at = rio_mono_ms();
         if (finished_at && rio_mono_ms() - finished_at > FOLLOW_SETTLE_MS) {
@@ -160,14 +191,35 @@ ember_status agent_follower_run(agent_follower *f, const char *plan_id, const ri
                 fields = copy;
             }
         } else if (ev.type == RIO_EV_FEEDBACK && !strcmp(ev.msg->plan_id, plan_id)) {
-            on_feedback(f, ev.msg, steps, n_steps, started);
+            on_feedback(f, ev.msg, steps, n_steps, track);
         }
     }
     read_goal(fields, res);
     free(fields);
-    free(started);
+    free(track);
     drain(f, FOLLOW_DRAIN_MS); /* leave only when the controller has our last acks */
     return st;
+}
+
+static void result_init(agent_follow_result *res, int n_steps) {
+    memset(res, 0, sizeof *res);
+    res->end = AGENT_FOLLOW_LINK_FAILED;
+    res->n_steps = res->n_open = n_steps;
+    res->goal = -1;
+}
+
+ember_status agent_follower_run(agent_follower *f, const char *plan_id, const rio_step *steps, int n_steps,
+                                int timeout_ms, agent_follow_result *res) {
+    result_init(res, n_steps);
+    char id[RIO_ID_LEN];
+    new_instance(f, plan_id, id);
+    return follow(f, id, 0, steps, n_steps, timeout_ms, res);
+}
+
+ember_status agent_follower_resume(agent_follower *f, const char *instance_id, const rio_step *steps, int n_steps,
+                                   int timeout_ms, agent_follow_result *res) {
+    result_init(res, n_steps);
+    return follow(f, instance_id, 1, steps, n_steps, timeout_ms, res);
 }
 
 ember_status agent_follower_operate(agent_follower *f, agent_operator_cmd cmd, const char *arg, int wait_ms,
@@ -187,6 +239,11 @@ ember_status agent_follower_operate(agent_follower *f, agent_operator_cmd cmd, c
     while (rio_agent_pending(f->a) > 0 && rio_mono_ms() - t0 < wait_ms) rio_agent_poll(f->a, &ev, 20);
     if (rio_agent_pending(f->a) > 0)
         return em_err(f->errmsg, EM_ERR_IO, "%s not acknowledged within %d ms", names[cmd], wait_ms);
+    const char *reason, *text;
+    if (rio_agent_answer(f->a, &reason, &text) < 0) /* received, not carried out */
+        return em_err(f->errmsg, !strcmp(reason, RIO_REASON_UNKNOWN_PLAN) ? EM_ERR_NOT_FOUND : EM_ERR_ARG,
+                      "%s%s%s refused by the controller (%s): %s", names[cmd], arg && cmd == AGENT_OP_CANCEL ? " " : "",
+                      arg && cmd == AGENT_OP_CANCEL ? arg : "", reason, text);
     if (ack_ms) *ack_ms = rio_mono_ms() - t0;
     return EM_OK;
 }

@@ -12,6 +12,20 @@
  * controller decides what a failure means for the rest of the plan
  * (rio_ctrl aborts it); the follower reports each fate as it comes.
  *
+ * Plan instances. A controller runs a step at most once by (plan id, step
+ * id) and answers a step it has seen with its remembered fate. So that
+ * running a plan twice runs it twice (an agent loop sends many plans, a
+ * user runs the same file again), agent_follower_run sends each plan under
+ * a new instance id derived from the plan's id:
+ *     "<plan id>:<YYMMDD-HHMMSS>-<4 hex of this follower's session>-<n>"
+ * (the plan id cut to fit 63 bytes; n counts this follower's runs), given
+ * back in agent_follow_result.instance_id. agent_follower_resume sends
+ * under an exact instance id instead: the controller goes on where that
+ * instance stood and runs nothing twice; fates it answers from memory come
+ * with replayed = 1 and the time they were reached. The controller stores
+ * nothing new for this: its per-(plan, step) memory is now keyed by
+ * instance (robot_io/rio_ctrl.h says what it keeps and how long).
+ *
  * Nothing is printed: each fate and each change of the link is handed to a
  * hook, the end comes back in an agent_follow_result. The link's own log
  * (refused messages, one line each) goes to the FILE* given at create.
@@ -38,6 +52,8 @@ typedef struct agent_step_fate {
     const char *reason;    /* failed: a reason code (rio_msg.h); else "" */
     const char *text;      /* failed: the controller's sentence; else "" */
     double run_s;          /* done: seconds since it was reported running; -1 when that was not heard */
+    int replayed;          /* 1: the controller's memory, not news: the step was not run now */
+    uint64_t fate_us;      /* replayed: when the controller recorded it (µs since the epoch), 0 = unknown */
 } agent_step_fate;
 
 typedef struct agent_follow_hooks {
@@ -50,6 +66,9 @@ typedef struct agent_follow_hooks {
      * plan on the controller first. May be NULL. */
     int (*stop)(void *user);
     void *user;
+    /* The plan went out under instance_id (resumed 0: a new instance; 1:
+     * agent_follower_resume). Called once per run, before any fate. May be NULL. */
+    void (*sent)(void *user, const char *instance_id, int resumed);
 } agent_follow_hooks;
 
 typedef enum agent_follow_end {
@@ -62,6 +81,8 @@ typedef enum agent_follow_end {
 typedef struct agent_follow_result {
     agent_follow_end end;
     int n_steps, n_done, n_failed, n_open; /* n_open: steps without a final fate */
+    int n_replayed;                         /* final fates the controller answered from memory (not run now) */
+    char instance_id[RIO_ID_LEN];           /* the id the plan ran under ("" when it could not be sent) */
     int goal;                               /* the controller's state says: 1 met, 0 not met, -1 no goal */
     char goal_text[RIO_TEXT_LEN];          /* the goal in words, "" when none */
 } agent_follow_result;
@@ -86,16 +107,26 @@ const rio_msg *agent_follower_hello(const agent_follower *f);
  * not, with the reason in err. Call after agent_follower_wait_ready. */
 int agent_follower_check(const agent_follower *f, const rio_step *steps, int n_steps, char *err);
 
-/* Send the plan and follow it to its end (see agent_follow_end), calling
- * the hooks on the way, for at most timeout_ms. Fills *res in every case.
- * A negative status (message in agent_follower_errmsg) means the plan could
- * not be sent or the link failed (res->end = AGENT_FOLLOW_LINK_FAILED). */
+/* Send the plan as a new instance of plan_id (see "Plan instances" above)
+ * and follow it to its end (see agent_follow_end), calling the hooks on the
+ * way, for at most timeout_ms. Fills *res in every case. A negative status
+ * (message in agent_follower_errmsg) means the plan could not be sent or
+ * the link failed (res->end = AGENT_FOLLOW_LINK_FAILED). */
 ember_status agent_follower_run(agent_follower *f, const char *plan_id, const rio_step *steps, int n_steps,
                                 int timeout_ms, agent_follow_result *res);
+/* The same under the exact instance_id (one an earlier run reported, in
+ * this process or another): a new instance if the controller never heard
+ * of it, else continued where it stands, with remembered fates replayed.
+ * Steps whose final fate this follower already heard are counted in
+ * n_replayed without calling the fate hook again. */
+ember_status agent_follower_resume(agent_follower *f, const char *instance_id, const rio_step *steps, int n_steps,
+                                   int timeout_ms, agent_follow_result *res);
 
 /* The operator's buttons: send one command and wait up to wait_ms for the
  * controller to acknowledge it. *ack_ms (may be NULL) gets how long that
- * took. EM_ERR_IO when it was not acknowledged in time. */
+ * took. EM_ERR_IO when it was not acknowledged in time; EM_ERR_NOT_FOUND
+ * when the controller answered that it knows no such plan (a cancel; the
+ * message names the plan). */
 typedef enum agent_operator_cmd { AGENT_OP_ESTOP, AGENT_OP_RESET, AGENT_OP_CANCEL } agent_operator_cmd;
 ember_status agent_follower_operate(agent_follower *f, agent_operator_cmd cmd,
                                     const char *arg /* estop: reason or NULL; cancel: plan id */, int wait_ms,

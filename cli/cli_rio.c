@@ -77,6 +77,8 @@ const char *cli_rio_advice(const char *endpoint_flag, const char *err) {
     if (strstr(err, "no agent key is allowed")) return "; give --allow KEY.pub for each agent";
     if (strstr(err, "controller's public key is not given")) return "; give --server-key FILE.pub";
     if (strstr(err, "no command endpoint given")) return bind ? "; give --bind EP" : "; give --connect EP";
+    if (strstr(err, "this side sends plain text"))
+        return "; if the controller uses CurveZMQ, give --key FILE.key (from `ember keygen`) and --server-key CTRL.pub";
     if (bind && strstr(err, "another controller bound there?"))
         return "; pick another --bind endpoint, or stop the controller there";
     if (strstr(err, "past 65535"))

@@ -3,13 +3,21 @@
  * step's fate as it changes. Also the operator's buttons: --estop, --reset,
  * --cancel.
  *
+ * Each run sends the plan as a new instance (agent/plan_follow.h: the
+ * plan's id plus a time and a random part), printed when it goes out;
+ * --resume INSTANCE continues one, and fates the controller answers from
+ * memory are printed as such ("already done at 17:42:03, not run again").
+ *
  * Exit status: 0 every step done; 1 a step failed, the controller never
- * answered, or the time ran out; 2 bad usage or a bad plan file. Ctrl-C
+ * answered, the time ran out, the plan file cannot be read, or a cancel
+ * named a plan the controller does not know; 2 bad usage (conflicting
+ * flags, a malformed endpoint) or a plan file that is not a plan. Ctrl-C
  * cancels the plan on the controller before leaving (exit 130). */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli_rio.h"
 #include "cli_util.h"
@@ -19,11 +27,13 @@
 
 static void usage(FILE *f, const opt_spec *specs) {
     fprintf(f,
-            "usage: ember act --connect EP [options] PLAN.json\n"
-            "       ember act --connect EP --estop [REASON] | --reset | --cancel PLAN_ID\n\n"
+            "usage: ember act --connect EP [options] [--resume INSTANCE] PLAN.json\n"
+            "       ember act --connect EP --estop [REASON] | --reset | --cancel INSTANCE\n\n"
             "Sends the plan to the controller at EP (the one `ember sim --bind EP` runs), prints\n"
             "each step's fate (accepted, running, done, failed with a reason) and, when the\n"
-            "controller publishes one, whether its goal is met.\n\n"
+            "controller publishes one, whether its goal is met. Each run is a new instance of\n"
+            "the plan (its id is printed: PLAN:TIME-XXXX-N); --resume continues one, running\n"
+            "only what it has not settled.\n\n"
             "options:\n");
     opt_usage(f, specs);
 }
@@ -46,6 +56,16 @@ static void describe(const rio_step *st, char *out, size_t cap) {
     if (n < cap) snprintf(out + n, cap - n, ")");
 }
 
+/* The schema's id rule (robot_io/SCHEMA.md): 1..63 bytes of [A-Za-z0-9_.:-]. */
+static int id_ok(const char *s) {
+    size_t n = strlen(s);
+    if (n < 1 || n >= RIO_ID_LEN) return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || strchr("_.:-", *s)))
+            return 0;
+    return 1;
+}
+
 static int interrupted(void) {
     sigset_t pending;
     sigpending(&pending);
@@ -57,19 +77,54 @@ typedef struct act_out {
     int quiet;
     int peer_timeout_ms;
     const char *plan_id;
+    const char *plan_path;
+    char instance[RIO_ID_LEN]; /* set by the sent hook */
 } act_out;
+
+/* A remembered fate's time, local: "17:42:03", with the date when not today. */
+static void fate_time(uint64_t us, char *out, size_t cap) {
+    if (!us) {
+        snprintf(out, cap, "an unknown time (before the controller restarted)");
+        return;
+    }
+    time_t t = (time_t)(us / 1000000u), now = time(NULL);
+    struct tm tm, today;
+    localtime_r(&t, &tm);
+    localtime_r(&now, &today);
+    int same_day = tm.tm_year == today.tm_year && tm.tm_yday == today.tm_yday;
+    strftime(out, cap, same_day ? "%H:%M:%S" : "%Y-%m-%d %H:%M:%S", &tm);
+}
 
 static void print_fate(void *user, const agent_step_fate *f) {
     const act_out *o = user;
     if (o->quiet) return;
-    char what[512];
+    char what[512], when[64] = "", memo[160] = "";
     describe(f->step, what, sizeof what);
+    if (f->replayed) { /* the controller's memory of an earlier run of this instance, not news */
+        fate_time(f->fate_us, when, sizeof when);
+        if (f->status >= RIO_FB_DONE)
+            snprintf(memo, sizeof memo, " - already %s at %s, not run again", rio_fb_status_name(f->status), when);
+        else
+            snprintf(memo, sizeof memo, " - known to the controller since %s", when);
+    }
     if (f->status == RIO_FB_FAILED)
-        printf("%s: failed %s: %s\n", what, f->reason, f->text);
+        printf("%s: failed %s: %s%s\n", what, f->reason, f->text, memo);
     else if (f->status == RIO_FB_DONE && f->run_s >= 0)
         printf("%s: done (%.2f s)\n", what, f->run_s);
     else
-        printf("%s: %s\n", what, rio_fb_status_name(f->status));
+        printf("%s: %s%s\n", what, rio_fb_status_name(f->status), memo);
+    fflush(stdout);
+}
+
+static void print_sent(void *user, const char *instance_id, int resumed) {
+    act_out *o = user;
+    snprintf(o->instance, sizeof o->instance, "%s", instance_id);
+    if (o->quiet) return;
+    if (resumed)
+        printf("plan %s: resuming instance %s\n", o->plan_id, instance_id);
+    else
+        printf("plan %s: running as %s (ember act --resume %s %s continues it)\n", o->plan_id, instance_id,
+               instance_id, o->plan_path);
     fflush(stdout);
 }
 
@@ -84,7 +139,7 @@ static void print_link(void *user, int alive, int restarted) {
 static int stop_on_signal(void *user) {
     const act_out *o = user;
     if (!interrupted()) return 0;
-    fprintf(stderr, "ember act: interrupted; cancelling plan %s\n", o->plan_id);
+    fprintf(stderr, "ember act: interrupted; cancelling plan %s\n", o->instance[0] ? o->instance : o->plan_id);
     return 1;
 }
 
@@ -93,7 +148,7 @@ int ember_cmd_act(int argc, char **argv) {
     rio_config_defaults(&cfg);
     strcpy(cfg.name, "act");
     char err[EM_ERR_LEN];
-    const char *plan_path = NULL, *op = NULL, *op_arg = NULL, *estop = NULL, *cancel = NULL;
+    const char *plan_path = NULL, *op = NULL, *op_arg = NULL, *estop = NULL, *cancel = NULL, *resume = NULL;
     double timeout_s = 300, wait_s = 10;
     bool no_check = false, quiet = false, reset = false;
     opt_spec link[CLI_RIO_OPTS_N];
@@ -107,7 +162,9 @@ int ember_cmd_act(int argc, char **argv) {
         {.kind = OPT_KIND_CALL, .lng = "--estop", .meta = "REASON", .fn = act_estop, .user = &estop,
          .flags = OPT_VALUE_OPTIONAL, .help = "stop the robot now (an operator's button)"},
         OPT_FLAG(NULL, "--reset", &reset, "clear an emergency stop"),
-        OPT_STR(NULL, "--cancel", "PLAN_ID", &cancel, "cancel a plan"),
+        OPT_STR(NULL, "--cancel", "INSTANCE", &cancel, "cancel a plan instance (the id a run printed)"),
+        OPT_STR(NULL, "--resume", "INSTANCE", &resume,
+                "continue this plan instance (the id a run printed) instead of starting a new one"),
         OPT_END};
     int n_pos = 0, prc = opt_parse("ember act", specs, argc, argv, &plan_path, 1, &n_pos, err);
     if (prc == OPT_HELP) { usage(stdout, specs); return 0; }
@@ -120,6 +177,19 @@ int ember_cmd_act(int argc, char **argv) {
     if (!cfg.endpoint[0]) { fprintf(stderr, "ember act: --connect EP is required\n"); usage(stderr, specs); return 2; }
     if (!op && !plan_path) { fprintf(stderr, "ember act: no PLAN.json given\n"); usage(stderr, specs); return 2; }
     if (op && plan_path) { fprintf(stderr, "ember act: --%s takes no plan file\n", op); return 2; }
+    if (resume && !plan_path) { fprintf(stderr, "ember act: --resume needs the plan file the instance ran\n"); return 2; }
+    if (resume && !id_ok(resume)) {
+        fprintf(stderr, "ember act: --resume '%s': not an instance id (1..%d bytes of A-Z a-z 0-9 _ . : -)\n", resume,
+                RIO_ID_LEN - 1);
+        return 2;
+    }
+    { /* a malformed endpoint or timing is the command line's fault: usage, not a runtime failure */
+        rio_config chk = cfg;
+        if (rio_config_finish(&chk, err)) {
+            fprintf(stderr, "ember act: %s%s\n", err, cli_rio_advice("--connect", err));
+            return 2;
+        }
+    }
 
     char plan_id[RIO_ID_LEN] = "";
     rio_step *steps = NULL;
@@ -127,7 +197,7 @@ int ember_cmd_act(int argc, char **argv) {
     if (plan_path) {
         size_t n;
         char *text = cli_read_file("ember act", plan_path, &n, err);
-        if (!text) { fprintf(stderr, "%s\n", err); return 2; }
+        if (!text) { fprintf(stderr, "%s\n", err); return 1; } /* like a missing model: a runtime failure */
         ember_status st = rio_plan_parse(text, n, plan_id, &steps, &n_steps, err);
         free(text);
         if (st) { fprintf(stderr, "ember act: %s: %s\n", plan_path, err); return 2; }
@@ -152,18 +222,23 @@ int ember_cmd_act(int argc, char **argv) {
     sigprocmask(SIG_BLOCK, &block, NULL);
 
     int rc = 1;
-    act_out out = {quiet, cfg.peer_timeout_ms, plan_id};
-    agent_follow_hooks hooks = {print_fate, print_link, stop_on_signal, &out};
+    act_out out = {.quiet = quiet, .peer_timeout_ms = cfg.peer_timeout_ms, .plan_id = plan_id, .plan_path = plan_path};
+    agent_follow_hooks hooks = {.fate = print_fate, .link = print_link, .stop = stop_on_signal, .user = &out,
+                                .sent = print_sent};
     agent_follower *f = agent_follower_create(&cfg, &hooks, !op, stderr, err);
     if (!f) { fprintf(stderr, "ember act: %s%s\n", err, cli_rio_advice("--connect", err)); free(steps); return 1; }
     if (agent_follower_wait_ready(f, (int)(wait_s * 1000))) {
-        fprintf(stderr, "ember act: %s\n", agent_follower_errmsg(f));
+        fprintf(stderr, "ember act: %s%s\n", agent_follower_errmsg(f), cli_rio_advice("--connect", agent_follower_errmsg(f)));
         goto done;
     }
     if (op) {
         agent_operator_cmd cmd = !strcmp(op, "estop") ? AGENT_OP_ESTOP : !strcmp(op, "reset") ? AGENT_OP_RESET : AGENT_OP_CANCEL;
         int64_t ms;
-        if (agent_follower_operate(f, cmd, op_arg, (int)(wait_s * 1000), &ms)) {
+        ember_status st = agent_follower_operate(f, cmd, op_arg, (int)(wait_s * 1000), &ms);
+        if (st == EM_ERR_NOT_FOUND) {
+            fprintf(stderr, "ember act: %s; give the instance id a run printed (\"plan P: running as P:...\")\n",
+                    agent_follower_errmsg(f));
+        } else if (st) {
             fprintf(stderr, "ember act: %s\n", agent_follower_errmsg(f));
         } else {
             printf("%s acknowledged in %lld ms\n", op, (long long)ms);
@@ -181,10 +256,15 @@ int ember_cmd_act(int argc, char **argv) {
         }
     }
     agent_follow_result res;
-    if (agent_follower_run(f, plan_id, steps, n_steps, (int)(timeout_s * 1000), &res))
-        fprintf(stderr, "ember act: %s\n", agent_follower_errmsg(f));
+    ember_status rst = resume ? agent_follower_resume(f, resume, steps, n_steps, (int)(timeout_s * 1000), &res)
+                              : agent_follower_run(f, plan_id, steps, n_steps, (int)(timeout_s * 1000), &res);
+    if (rst) fprintf(stderr, "ember act: %s\n", agent_follower_errmsg(f));
     if (res.end == AGENT_FOLLOW_FINISHED) {
-        printf("plan %s: %d of %d steps done%s\n", plan_id, n_steps - res.n_failed, n_steps, res.n_failed ? ", failed" : "");
+        char memo[96] = "";
+        if (res.n_replayed)
+            snprintf(memo, sizeof memo, " (%d settled before this run, not run again)", res.n_replayed);
+        printf("plan %s: %d of %d steps done%s%s\n", plan_id, n_steps - res.n_failed, n_steps,
+               res.n_failed ? ", failed" : "", memo);
         rc = res.n_failed ? 1 : 0;
     } else if (res.end == AGENT_FOLLOW_TIMED_OUT) {
         fprintf(stderr, "ember act: timed out after %.0f s with %d step(s) unfinished\n", timeout_s, res.n_open);

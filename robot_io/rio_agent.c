@@ -47,6 +47,11 @@ struct rio_agent {
     sent_step *steps;
     int n_steps, cap_steps;
 
+    /* The controller's answer to the last command sent (rio_agent_answer). */
+    uint64_t last_cmd_seq;
+    int last_answer; /* 0 none yet, 1 done as asked, -1 refused */
+    char answer_reason[RIO_NAME_LEN], answer_text[RIO_TEXT_LEN];
+
     struct { rio_event ev; rio_msg msg; } queue[QUEUE_LEN];
     int q_head, q_len;
     frame_slot frames[MAX_CAMERAS];
@@ -164,6 +169,11 @@ static void on_command_channel(rio_agent *a, rio_msg *m) {
     switch (m->type) {
     case RIO_MSG_ACK:
         rio_link_acked(&a->link, m->u.ack.session, m->u.ack.seq);
+        if (a->last_cmd_seq && m->u.ack.seq == a->last_cmd_seq && !strcmp(m->u.ack.session, a->link.session)) {
+            a->last_answer = m->u.ack.reason[0] ? -1 : 1;
+            snprintf(a->answer_reason, sizeof a->answer_reason, "%s", m->u.ack.reason);
+            snprintf(a->answer_text, sizeof a->answer_text, "%s", m->u.ack.text);
+        }
         break;
     case RIO_MSG_HELLO:
         if (m->u.hello.refused[0]) rio_link_log(&a->link, "the controller refuses us: %s", m->u.hello.refused);
@@ -408,10 +418,15 @@ ember_status rio_agent_wait_ready(rio_agent *a, int timeout_ms) {
             const char *what = !a->have_hello ? "no hello on the command channel"
                                : (want_state && !a->got_state) ? "nothing on the state channel"
                                                               : "nothing on the frame channel";
+            /* cli_rio_advice matches "this side sends plain text": a CurveZMQ
+             * controller completes no handshake with a plain client and so
+             * looks exactly like no controller at all */
             return em_err(a->link.errmsg, EM_ERR_IO,
                           "rio: no controller answered at %s within %d ms (%s): is it running there%s?",
                           a->link.cfg.endpoint, timeout_ms, what,
-                          a->link.cfg.curve ? ", and does it allow our CurveZMQ key" : "");
+                          a->link.cfg.curve ? ", and does it allow our CurveZMQ key"
+                                            : ", and without CurveZMQ (this side sends plain text, which an "
+                                              "encrypted controller never answers)");
         }
         if (deadline - now < wait) wait = (int)(deadline - now);
         if (wait > 50) wait = 50;
@@ -421,6 +436,13 @@ ember_status rio_agent_wait_ready(rio_agent *a, int timeout_ms) {
         if (a->sub_frame) items[n++] = (zmq_pollitem_t){a->sub_frame, 0, ZMQ_POLLIN, 0};
         zmq_poll(items, n, wait);
     }
+}
+
+/* A command went out as seq: its ack is the answer rio_agent_answer gives. */
+static void sent_command(rio_agent *a, uint64_t seq) {
+    a->last_cmd_seq = seq;
+    a->last_answer = 0;
+    a->answer_reason[0] = a->answer_text[0] = 0;
 }
 
 const rio_msg *rio_agent_hello(const rio_agent *a) { return a->have_hello ? &a->hello : NULL; }
@@ -440,6 +462,7 @@ ember_status rio_agent_send_plan(rio_agent *a, const char *plan_id, const rio_st
     m.u.plan.steps = (rio_step *)steps; /* borrowed for the encode */
     m.u.plan.n_steps = n_steps;
     ember_status st = rio_link_send(&a->link, a->cmd, NULL, NULL, &m, NULL, 0, 1);
+    if (!st) sent_command(a, m.seq);
     return st;
 }
 
@@ -453,6 +476,7 @@ ember_status rio_agent_send_step(rio_agent *a, const char *plan_id, const rio_st
     snprintf(m.step_id, sizeof m.step_id, "%s", st_in->step_id);
     m.u.step = *st_in;
     ember_status st = rio_link_send(&a->link, a->cmd, NULL, NULL, &m, NULL, 0, 1);
+    if (!st) sent_command(a, m.seq);
     rio_msg_clear(&m);
     return st;
 }
@@ -461,6 +485,7 @@ static ember_status send_simple(rio_agent *a, rio_msg *m) {
     if (!strcmp(a->role, "monitor"))
         return em_err(a->link.errmsg, EM_ERR_ARG, "rio_agent: a monitor cannot send %s", rio_msg_type_name(m->type));
     ember_status st = rio_link_send(&a->link, a->cmd, NULL, NULL, m, NULL, 0, 1);
+    if (!st) sent_command(a, m->seq);
     rio_msg_clear(m);
     return st;
 }
@@ -492,6 +517,19 @@ int rio_agent_step_status(const rio_agent *a, const char *step_id) {
     return -1;
 }
 
+int rio_agent_plan_step_status(const rio_agent *a, const char *plan_id, const char *step_id) {
+    for (int i = a->n_steps - 1; i >= 0; i--)
+        if (!strcmp(a->steps[i].st.step_id, step_id) && !strcmp(a->steps[i].plan_id, plan_id)) return a->steps[i].status;
+    return -1;
+}
+
+int rio_agent_answer(const rio_agent *a, const char **reason, const char **text) {
+    if (reason) *reason = a->answer_reason;
+    if (text) *text = a->answer_text;
+    return a->last_answer;
+}
+
+const char *rio_agent_session(const rio_agent *a) { return a->link.session; }
 int rio_agent_pending(const rio_agent *a) { return a->link.n_out; }
 int rio_agent_peer_alive(const rio_agent *a) { return a->peer_alive; }
 const rio_stats *rio_agent_stats(const rio_agent *a) { return &a->link.stats; }

@@ -62,8 +62,20 @@ ember_status rio_agent_reset(rio_agent *a);
  * Returns 1 with *ev filled, 0 on timeout, or a negative ember_status. */
 int rio_agent_poll(rio_agent *a, rio_event *ev, int timeout_ms);
 
-/* The last status heard for a step, or -1 when none. */
+/* The last status heard for a step, or -1 when none. By step id alone the
+ * newest plan sent with that step id counts; rio_agent_plan_step_status
+ * names the plan (two instances of one plan share their step ids). */
 int rio_agent_step_status(const rio_agent *a, const char *step_id);
+int rio_agent_plan_step_status(const rio_agent *a, const char *plan_id, const char *step_id);
+/* The controller's answer to the last command sent (plan, step, cancel,
+ * estop, reset): 0 not acknowledged yet; 1 acknowledged; -1 acknowledged
+ * but not carried out, with the reason code (RIO_REASON_UNKNOWN_PLAN: a
+ * cancel of a plan the controller never heard of) and its sentence in
+ * *reason and *text (may be NULL; valid until the next command). A
+ * controller older than schema 1.1 always answers 1. */
+int rio_agent_answer(const rio_agent *a, const char **reason, const char **text);
+/* This side's session id: random, new at each rio_agent_create. */
+const char *rio_agent_session(const rio_agent *a);
 /* Reliable messages sent and not yet acknowledged. */
 int rio_agent_pending(const rio_agent *a);
 int rio_agent_peer_alive(const rio_agent *a);

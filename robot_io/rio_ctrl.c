@@ -24,6 +24,7 @@ typedef struct step_rec {
     rio_step st;
     rio_fb_status status;
     char reason[RIO_NAME_LEN], text[RIO_TEXT_LEN];
+    uint64_t fate_us; /* when status was reached (wall clock, µs), 0 = unknown (restored) */
     int started; /* handed out before (now, or before a restart) */
     int plan;    /* index into plans */
 } step_rec;
@@ -170,14 +171,19 @@ static void publish_copy(rio_ctrl *c, const rio_msg *m) {
 }
 
 /* Send a step's current fate to the commanding agent (reliably) and a copy
- * to monitors. A newer fate replaces an unacknowledged older one. */
-static void send_fate(rio_ctrl *c, const step_rec *r) {
+ * to monitors. A newer fate replaces an unacknowledged older one.
+ * replayed: the fate comes from memory (the step arrived again), marked so
+ * with the time it was reached, so that an agent never reports an old
+ * "done" as something that just happened. */
+static void send_fate(rio_ctrl *c, const step_rec *r, int replayed) {
     rio_link_forget(&c->link, RIO_MSG_FEEDBACK, r->plan_id, r->st.step_id);
     rio_msg m;
     rio_msg_init(&m, RIO_MSG_FEEDBACK);
     snprintf(m.plan_id, sizeof m.plan_id, "%s", r->plan_id);
     snprintf(m.step_id, sizeof m.step_id, "%s", r->st.step_id);
     m.u.feedback.status = r->status;
+    m.u.feedback.replayed = replayed;
+    m.u.feedback.fate_ts_us = replayed ? r->fate_us : 0;
     if (r->status == RIO_FB_FAILED) {
         snprintf(m.u.feedback.reason, sizeof m.u.feedback.reason, "%s", r->reason[0] ? r->reason : RIO_REASON_INTERNAL);
         snprintf(m.u.feedback.text, sizeof m.u.feedback.text, "%s", r->text);
@@ -197,7 +203,8 @@ static void set_fate(rio_ctrl *c, step_rec *r, rio_fb_status status, const char 
     r->status = status;
     snprintf(r->reason, sizeof r->reason, "%s", reason ? reason : "");
     snprintf(r->text, sizeof r->text, "%s", text ? text : "");
-    send_fate(c, r);
+    r->fate_us = rio_now_us();
+    send_fate(c, r, 0);
 }
 
 /* The library settles a step itself (refused, aborted, cancelled, estop). */
@@ -222,8 +229,8 @@ static void close_plan(rio_ctrl *c, int plan, int from, const char *reason, cons
 
 static void on_step(rio_ctrl *c, const char *plan_id, const rio_step *st, int base) {
     int i = find_step(c, plan_id, st->step_id);
-    if (i >= 0) { /* seen before: never run again, just say where it stands */
-        send_fate(c, &c->steps[i]);
+    if (i >= 0) { /* seen before: never run again, just say where it stood (from memory) */
+        send_fate(c, &c->steps[i], 1);
         return;
     }
     step_rec *r = add_step(c, plan_id, st, base);
@@ -266,9 +273,25 @@ static void on_step(rio_ctrl *c, const char *plan_id, const rio_step *st, int ba
     set_fate(c, r, RIO_FB_ACCEPTED, NULL, NULL);
 }
 
+/* A cancel names a plan (and step) this controller has heard of? If not,
+ * the reason for the ack says so: the operator must learn that nothing was
+ * cancelled (a typo, or an instance id of another run), not "acknowledged". */
+static int cancel_unknown(rio_ctrl *c, const rio_msg *m, char *text) {
+    if (find_plan(c, m->plan_id, 0, 0) < 0) {
+        snprintf(text, RIO_TEXT_LEN, "no plan %.63s has been sent to this controller (since its memory began)",
+                 m->plan_id);
+        return 1;
+    }
+    if (m->step_id[0] && find_step(c, m->plan_id, m->step_id) < 0) {
+        snprintf(text, RIO_TEXT_LEN, "plan %.63s has no step %.63s here", m->plan_id, m->step_id);
+        return 1;
+    }
+    return 0;
+}
+
 static void on_cancel(rio_ctrl *c, const rio_msg *m) {
     int plan = find_plan(c, m->plan_id, 0, 0);
-    if (plan < 0) return; /* nothing to cancel; the ack is answer enough */
+    if (plan < 0) return; /* answered by cancel_unknown */
     int from = 0;
     if (m->step_id[0]) {
         int i = find_step(c, m->plan_id, m->step_id);
@@ -410,6 +433,23 @@ static void on_message(rio_ctrl *c, const rio_route *route, rio_msg *m) {
             c->plans[p].owner = *route;
             rio_link_reroute(&c->link, m->plan_id, route);
         }
+    }
+    char why[RIO_TEXT_LEN];
+    if (m->type == RIO_MSG_CANCEL && cancel_unknown(c, m, why)) {
+        /* acked with a reason instead of rio_link_ack's plain ack; a resend
+         * is answered the same way (nothing to do twice), so the duplicate
+         * window is not needed here */
+        rio_msg ack;
+        rio_msg_init(&ack, RIO_MSG_ACK);
+        snprintf(ack.u.ack.session, sizeof ack.u.ack.session, "%s", m->session);
+        ack.u.ack.seq = m->seq;
+        snprintf(ack.u.ack.reason, sizeof ack.u.ack.reason, "%s", RIO_REASON_UNKNOWN_PLAN);
+        snprintf(ack.u.ack.text, sizeof ack.u.ack.text, "%s", why);
+        rio_link_send(&c->link, c->cmd, route, NULL, &ack, NULL, 0, 1);
+        rio_msg_clear(&ack);
+        c->link.stats.refused++;
+        rio_link_log(&c->link, "cancel from %s refused: %s", m->from, why);
+        return;
     }
     if (rio_link_ack(&c->link, c->cmd, route, m)) return; /* a duplicate: acked again, nothing more */
     publish_copy(c, m);

@@ -6,9 +6,13 @@
  * What the library does for the vendor, so every controller gets it right:
  *  - acknowledges every reliable message and resends its own feedback until
  *    the agent acknowledges it (resend_ms, doubling to 16x);
- *  - runs each step at most once by step id: a step seen again (a resend, a
- *    duplicate, an agent that restarted and sent its plan again) is not
- *    handed out again; its current fate is sent back instead;
+ *  - runs each step at most once by (plan id, step id): a step seen again (a
+ *    resend, a duplicate, an agent resuming a plan instance) is not handed
+ *    out again; its current fate is sent back instead. What it keeps per
+ *    step: plan id, step, status, reason, text and the time of the status
+ *    (the oldest finished steps are forgotten beyond 65536). Agents make a
+ *    new plan id per run (agent/plan_follow.h), so this memory is keyed by
+ *    plan instance, not by a plan file's id;
  *  - checks every step against the declared skills (types, ranges, allowed
  *    values) and fails it "bad_args"/"unknown_skill" without bothering the
  *    vendor;
@@ -18,8 +22,13 @@
  *  - estop: the event comes out of the next poll before anything else
  *    queued; every open step is failed "estop" and new steps are refused
  *    until a reset;
- *  - heartbeats to the agents it knows and declares the agent lost after
+ *  - heartbeats every client it has heard from (agents and monitors alike:
+ *    a monitor too declares its controller lost after peer_timeout_ms of
+ *    silence on the command channel) and declares the agent lost after
  *    peer_timeout_ms of silence;
+ *  - a step that arrives again is answered with its remembered fate marked
+ *    replayed (with the time it was reached), never run again; a cancel of
+ *    a plan or step it never heard of is acked with reason "unknown_plan";
  *  - refuses malformed, oversized and newer-major-version messages with a
  *    logged reason and a counter, and, with CurveZMQ, any client whose
  *    public key is not in cfg->allowed.

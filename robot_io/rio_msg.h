@@ -28,7 +28,7 @@
 #include "core/status.h"
 
 #define RIO_SCHEMA_MAJOR 1
-#define RIO_SCHEMA_MINOR 0
+#define RIO_SCHEMA_MINOR 1
 
 #define RIO_ID_LEN 64       /* plan/step/session ids: 1..63 bytes of [A-Za-z0-9_.:-] */
 #define RIO_NAME_LEN 32     /* skill, argument, sender, camera, reason names: 1..31 bytes */
@@ -124,11 +124,18 @@ typedef enum rio_fb_status {
 #define RIO_REASON_CANCELLED "cancelled"
 #define RIO_REASON_ABORTED "aborted"           /* an earlier step of its plan failed */
 #define RIO_REASON_INTERNAL "internal"
+/* In an ack's reason (not a step's): the command was received but names a
+ * plan (or a step) the controller has never heard of, so nothing was done. */
+#define RIO_REASON_UNKNOWN_PLAN "unknown_plan"
 
 typedef struct rio_feedback {
     rio_fb_status status;
     char reason[RIO_NAME_LEN]; /* failed only: a code above (or a vendor's) */
     char text[RIO_TEXT_LEN];   /* failed only: a sentence for people */
+    /* 1: not news but the controller's memory of the step, sent because the
+     * step arrived again (a resumed or re-sent plan); nothing was run for it */
+    int replayed;
+    uint64_t fate_ts_us;       /* replayed: when the step reached this status (0: unknown, e.g. before a restart) */
 } rio_feedback;
 
 typedef struct rio_hello {
@@ -177,7 +184,12 @@ typedef struct rio_msg {
         rio_state state;
         rio_frame frame;
         struct { char reason[RIO_TEXT_LEN]; } estop;
-        struct { char session[RIO_ID_LEN]; uint64_t seq; } ack; /* the acked message's sender session and seq */
+        struct {
+            char session[RIO_ID_LEN]; /* the acked message's sender session and seq */
+            uint64_t seq;
+            char reason[RIO_NAME_LEN]; /* "": done as asked; else received but not carried out (unknown_plan) */
+            char text[RIO_TEXT_LEN];   /* with a reason: a sentence for people */
+        } ack;
     } u;
 } rio_msg;
 

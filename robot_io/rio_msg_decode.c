@@ -303,6 +303,13 @@ static ember_status dec_feedback(const dec *d, const cJSON *o, rio_feedback *f) 
     while (s < RIO_FB_COUNT && strcmp(rio_fb_status_name((rio_fb_status)s), status)) s++;
     if (s == RIO_FB_COUNT) return bad(d, "", "status", "expected accepted, running, done or failed, got \"%s\"", status);
     f->status = (rio_fb_status)s;
+    /* schema 1.1: a fate sent from memory; absent in older messages (news) */
+    const cJSON *rep = cJSON_GetObjectItemCaseSensitive(o, "replayed");
+    if (rep && !cJSON_IsBool(rep)) return bad(d, "", "replayed", "expected a bool, got %s", json_kind(rep));
+    f->replayed = cJSON_IsTrue(rep);
+    double fate_ts = 0;
+    if ((st = get_num(d, o, "", "fate_ts", 0, 0, RIO_CODEC_INT_LIMIT - 1, 1, &fate_ts, NULL))) return st;
+    f->fate_ts_us = (uint64_t)fate_ts;
     if (f->status != RIO_FB_FAILED) return EM_OK; /* reason and text belong to failures only */
     if ((st = get_str(d, o, "", "reason", 1, RIO_RULE_NAME, f->reason))) return st;
     return get_str(d, o, "", "text", 0, RIO_RULE_TEXT, f->text);
@@ -431,7 +438,9 @@ static ember_status dec_envelope(rio_msg *m, const cJSON *o, char *err) {
         double seq = 0;
         if ((st = get_num(&d, a, "ack", "seq", 1, 1, RIO_CODEC_INT_LIMIT - 1, 1, &seq, NULL))) return st;
         m->u.ack.seq = (uint64_t)seq;
-        return EM_OK;
+        /* schema 1.1: a command received but not carried out; absent: done as asked */
+        if ((st = get_str(&d, o, "", "reason", 0, RIO_RULE_NAME, m->u.ack.reason))) return st;
+        return get_str(&d, o, "", "text", 0, RIO_RULE_TEXT, m->u.ack.text);
     }
     case RIO_MSG_HEARTBEAT:
     case RIO_MSG_RESET:
@@ -522,6 +531,16 @@ ember_status rio_plan_parse(const char *json, size_t len, char *plan_id, rio_ste
     } else if (!cJSON_IsObject(root)) {
         st = em_err(err, EM_ERR_FORMAT, "rio_plan_parse: expected a plan object, a list of steps or one step, got %s",
                     json_kind(root));
+    } else if (!cJSON_GetObjectItemCaseSensitive(root, "steps") &&
+               (cJSON_GetObjectItemCaseSensitive(root, "plan") || (!cJSON_GetObjectItemCaseSensitive(root, "id") &&
+                                                                  !cJSON_GetObjectItemCaseSensitive(root, "skill")))) {
+        /* neither a plan (no "steps") nor a step (no "id", no "skill"):
+         * naming a missing "id" would send the writer the wrong way */
+        st = em_err(err, EM_ERR_FORMAT,
+                    "rio_plan_parse: an object with no \"steps\" list%s; a plan file is one of: a plan "
+                    "{\"plan\": ID, \"steps\": [STEP, ...]}, a bare list of steps [STEP, ...], or one step; "
+                    "a STEP is {\"id\": ID, \"skill\": NAME, \"args\": {...}}",
+                    cJSON_GetObjectItemCaseSensitive(root, "plan") ? " (it has \"plan\")" : " and no step fields");
     } else if (!cJSON_GetObjectItemCaseSensitive(root, "steps")) {
         if (!(s = calloc(1, sizeof *s))) {
             st = em_err(err, EM_ERR_NOMEM, "rio_plan_parse: out of memory");

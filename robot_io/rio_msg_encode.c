@@ -317,8 +317,12 @@ ember_status rio_msg_encode(const rio_msg *m, char **json, size_t *len, char *er
             st = enc_bad(&e, "", "status", "status %d unknown", (int)f->status);
             break;
         }
-        if ((st = add(&e, o, "status", cJSON_CreateString(rio_fb_status_name(f->status)))) || f->status != RIO_FB_FAILED)
+        if ((st = add(&e, o, "status", cJSON_CreateString(rio_fb_status_name(f->status))))) break;
+        if (f->replayed && (st = add(&e, o, "replayed", cJSON_CreateTrue()))) break;
+        if (f->replayed && f->fate_ts_us &&
+            (st = put_uint(&e, o, "", "fate_ts", f->fate_ts_us, 0, (uint64_t)RIO_CODEC_INT_LIMIT - 1)))
             break;
+        if (f->status != RIO_FB_FAILED) break;
         if ((st = put_str(&e, o, "", "reason", f->reason, RIO_RULE_NAME))) break;
         if (f->text[0]) st = put_str(&e, o, "", "text", f->text, RIO_RULE_TEXT);
         break;
@@ -332,7 +336,9 @@ ember_status rio_msg_encode(const rio_msg *m, char **json, size_t *len, char *er
         cJSON *a;
         if ((st = put_list(&e, o, "ack", 1, &a))) break;
         if ((st = put_str(&e, a, "ack", "session", m->u.ack.session, RIO_RULE_ID))) break;
-        st = put_uint(&e, a, "ack", "seq", m->u.ack.seq, 1, (uint64_t)RIO_CODEC_INT_LIMIT - 1);
+        if ((st = put_uint(&e, a, "ack", "seq", m->u.ack.seq, 1, (uint64_t)RIO_CODEC_INT_LIMIT - 1))) break;
+        if (m->u.ack.reason[0] && (st = put_str(&e, o, "", "reason", m->u.ack.reason, RIO_RULE_NAME))) break;
+        if (m->u.ack.reason[0] && m->u.ack.text[0]) st = put_str(&e, o, "", "text", m->u.ack.text, RIO_RULE_TEXT);
         break;
     }
     default: break;

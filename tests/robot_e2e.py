@@ -146,10 +146,35 @@ def new_sim(name, kind="tcp", *extra):
 
 
 def exactly_once(name, jp, plan_id, n):
+    # plan_id: an instance id, or a plan's id: `ember act` runs each plan
+    # file as an instance "<plan>:<time>-<hex>-<n>" (agent/plan_follow.h)
     c = commits(jp)
-    mine = {k: v for k, v in c.items() if k[0] == plan_id}
+    mine = {k: v for k, v in c.items() if k[0] == plan_id or k[0].startswith(plan_id + ":")}
     check(len(mine) == n, "%s: %d of %d steps committed" % (name, len(mine), n))
     check(all(v == 1 for v in mine.values()), "%s: a step committed more than once: %s" % (name, mine))
+
+
+def instance_of(out):
+    """The instance id `ember act` printed ("plan P: running as P:...")."""
+    for line in out.splitlines():
+        if " running as " in line:
+            return line.split(" running as ")[1].split()[0]
+    check(False, "no instance id printed:\n" + out)
+    return "none"
+
+
+def py_controller(ep, log):
+    p = subprocess.Popen([sys.executable, os.path.join(ROOT, "robot_io/examples/controller.py"), "--bind", ep],
+                         stderr=open(os.path.join(TMP, log), "ab"))
+    procs.append(p)
+    return p
+
+
+def write_json(name, obj):
+    path = os.path.join(TMP, name)
+    with open(path, "w") as f:
+        f.write(obj if isinstance(obj, str) else json.dumps(obj))
+    return path
 
 
 # ---- scenarios -------------------------------------------------------------
@@ -161,10 +186,13 @@ def t_plan_tcp():
     check(rc == 0, "plan_tcp: act exit 0 (got %d): %s %s" % (rc, out, err))
     check(out.count(": done") == n, "plan_tcp: every step printed done:\n" + out)
     exactly_once("plan_tcp", jp, "p1", n)
-    # the same plan again (an agent restarted after the end): nothing re-runs
-    rc, out, _ = run(["act", "--connect", ep, plan])
-    check(rc == 0 and out.count(": done") == n, "plan_tcp: re-sent plan reports done:\n" + out)
-    exactly_once("plan_tcp (re-sent)", jp, "p1", n)
+    # the same instance again (an agent restarted after the end): nothing
+    # re-runs, and each fate says it is the controller's memory
+    inst = instance_of(out)
+    rc, out, _ = run(["act", "--connect", ep, "--resume", inst, plan])
+    check(rc == 0 and out.count(": done - already done at ") == n and "not run again" in out,
+          "plan_tcp: resumed instance reports remembered fates as such:\n" + out)
+    exactly_once("plan_tcp (resumed)", jp, inst, n)
     stop(p)
 
 
@@ -224,10 +252,11 @@ def t_kill_agent():
     ep, jp, p = new_sim("kill_agent")
     plan, n = make_plan(jp, "p4", 3)
     act = start(["act", "--connect", ep, plan], "kill_agent.act.log")
+    inst = instance_of(act.stdout.readline().decode())
     check(wait_journal(jp, lambda r: sum(x["rec"] == "commit" for x in r) >= 2), "kill_agent: two steps committed")
     act.send_signal(signal.SIGKILL)
     act.wait()
-    rc, out, err = run(["act", "--connect", ep, plan])
+    rc, out, err = run(["act", "--connect", ep, "--resume", inst, plan])
     check(rc == 0 and out.count(": done") == n, "kill_agent: restarted act resumed (rc %d):\n%s%s" % (rc, out, err))
     exactly_once("kill_agent", jp, "p4", n)
     stop(p)
@@ -362,7 +391,10 @@ def t_curve():
     check(rc == 1, "curve: intruder refused (rc %d): %s" % (rc, err))
     rc, out, err = run(["act", "--connect", ep, "--wait", "2", plan2])
     check(rc == 1, "curve: plain-text agent refused (rc %d)" % rc)
-    check(not any(x.get("plan") == "p12" for x in journal(jp)), "curve: nothing of the intruder reached the journal")
+    check(not any(str(x.get("plan", "")).startswith("p12") for x in journal(jp)),
+          "curve: nothing of the intruder reached the journal")
+    check("--server-key" in err and "CurveZMQ" in err,
+          "curve: a plain-text client is told encryption may be why nobody answers: " + err)
     stop(p)
     rc, _, err = run(["sim", "--bind", endpoint(), "--journal", os.path.join(TMP, "nokey.journal"),
                       "--allow", key("agent", ".pub"), "--duration", "1"])
@@ -375,7 +407,7 @@ def t_usage():
     rc, _, err = run(["sim"])
     check(rc == 2 and "--bind" in err, "sim without --bind: usage error")
     rc, _, err = run(["act", "--connect", "tcp://127.0.0.1:1", "/nonexistent.json"])
-    check(rc == 2, "act with a missing plan file: exit 2")
+    check(rc == 1 and "/nonexistent.json" in err, "act with a missing plan file: exit 1 (runtime, like a missing model): " + err)
     bad = os.path.join(TMP, "bad.json")
     with open(bad, "w") as f:
         f.write('{"plan": "p", "steps": [{"id": "s 1", "skill": "pick"}]}')
@@ -386,7 +418,7 @@ def t_usage():
     rc, _, err = run(["sim", "--bind", "tcp://127.0.0.1:5", "--fail-rate", "2"])
     check(rc == 2, "sim --fail-rate 2: usage error")
     rc, _, err = run(["monitor", "--connect", "nonsense"])
-    check(rc == 1 and "expected tcp://" in err, "monitor with a bad endpoint: " + err)
+    check(rc == 2 and "expected tcp://" in err, "monitor with a bad endpoint: usage error (2): " + err)
 
 
 def t_injected_failure():
@@ -555,7 +587,163 @@ def t_sim_messages():
         for line in e.splitlines():
             check(not doubled.search(line), "sim_messages: doubled prefix: " + line)
 
+
+# ---- issue 14: the robot tools as a user meets them -------------------------
+
+def t_monitor_frames_keep():
+    """Item 4: --save-frames never overwrites; numbering goes on after the
+    highest number already in the folder."""
+    ep, jp, p = new_sim("frames_keep")
+    frames = os.path.join(TMP, "frames_keep")
+    os.mkdir(frames)
+    old = os.path.join(frames, "top-000005.png")
+    with open(old, "wb") as f:
+        f.write(b"an earlier run's frame")
+    rc, _, err = run(["monitor", "--connect", ep, "--save-frames", frames, "--duration", "2"])
+    check(rc == 0, "frames_keep: first monitor (rc %d): %s" % (rc, err))
+    with open(old, "rb") as f:
+        check(f.read() == b"an earlier run's frame", "frames_keep: an existing frame file was overwritten")
+    nums = lambda: sorted(int(n.split("-")[1].split(".")[0]) for n in os.listdir(frames))
+    first = nums()
+    check(len(first) >= 3 and first[0] == 5 and first[1] == 6, "frames_keep: numbering went on after 5: %s" % first)
+    snap = {n: open(os.path.join(frames, n), "rb").read() for n in os.listdir(frames)}
+    rc, _, err = run(["monitor", "--connect", ep, "--save-frames", frames, "--duration", "2"])
+    check(rc == 0, "frames_keep: second monitor (rc %d): %s" % (rc, err))
+    second = [k for k in nums() if k not in first]
+    check(second and min(second) == max(first) + 1, "frames_keep: second run went on after %d: %s" % (max(first), second))
+    check(all(open(os.path.join(frames, n), "rb").read() == b for n, b in snap.items()),
+          "frames_keep: the second run overwrote a frame of the first")
+    stop(p)
+
+
+def t_act_rerun():
+    """Item 5: each `ember act` run is a new plan instance; a resumed one
+    labels remembered fates; after estop + reset the same file runs."""
+    ep, jp, p = new_sim("rerun")
+    plan = write_json("home_plan.json", {"plan": "home1", "steps": [{"id": "h1", "skill": "home", "args": {}}]})
+    rc, out1, err = run(["act", "--connect", ep, plan])
+    check(rc == 0 and ": done (" in out1 and "already" not in out1, "rerun: first run (rc %d):\n%s%s" % (rc, out1, err))
+    rc, out2, err = run(["act", "--connect", ep, plan])
+    check(rc == 0 and ": done (" in out2 and "already" not in out2, "rerun: second run ran again (rc %d):\n%s%s"
+          % (rc, out2, err))
+    i1, i2 = instance_of(out1), instance_of(out2)
+    check(i1 != i2 and i1.startswith("home1:") and i2.startswith("home1:"), "rerun: two instances %s %s" % (i1, i2))
+    exactly_once("rerun first", jp, i1, 1)
+    exactly_once("rerun second", jp, i2, 1)
+    rc, out, err = run(["act", "--connect", ep, "--resume", i1, plan])
+    check(rc == 0 and "already done at " in out and "not run again" in out and "settled before this run" in out,
+          "rerun: resumed instance labelled (rc %d):\n%s%s" % (rc, out, err))
+    exactly_once("rerun resumed", jp, i1, 1)
+    # estop, the plan refused, reset, the same plan file again: it runs
+    rc, out, err = run(["act", "--connect", ep, "--estop", "test"])
+    check(rc == 0, "rerun: estop (rc %d): %s" % (rc, err))
+    rc, out3, _ = run(["act", "--connect", ep, plan])
+    check(rc == 1 and "failed estop" in out3 and "already" not in out3, "rerun: refused during estop:\n" + out3)
+    rc, out, err = run(["act", "--connect", ep, "--reset"])
+    check(rc == 0, "rerun: reset (rc %d): %s" % (rc, err))
+    rc, out, err = run(["act", "--connect", ep, plan])
+    check(rc == 0 and "estop is on" not in out and ": done (" in out,
+          "rerun: the same plan file after estop+reset runs (rc %d):\n%s%s" % (rc, out, err))
+    # the refused instance, resumed: its fate is memory, and says so
+    rc, out, _ = run(["act", "--connect", ep, "--resume", instance_of(out3), plan])
+    check(rc == 1 and "failed estop" in out and "already failed at " in out,
+          "rerun: the estop-refused instance resumed says it is memory:\n" + out)
+    stop(p)
+
+
+def t_operator_usage():
+    """Item 6: a cancel of an unknown plan is reported (exit 1); conflicting
+    operator commands are usage errors (exit 2)."""
+    for combo in (["--estop", "--reset"], ["--reset", "--estop"], ["--estop", "x", "--cancel", "p"],
+                  ["--cancel", "p", "--reset"]):
+        rc, _, err = run(["act", "--connect", "tcp://127.0.0.1:1"] + combo)
+        check(rc == 2 and "give one of" in err, "operator: %s is a usage error (rc %d): %s" % (combo, rc, err))
+    ep, jp, p = new_sim("op_cancel")
+    rc, out, err = run(["act", "--connect", ep, "--cancel", "no-such-plan"])
+    check(rc == 1 and "no-such-plan" in err and "unknown_plan" in err and "acknowledged" not in out,
+          "operator: cancel of an unknown plan reported (rc %d): %s %s" % (rc, out, err))
+    plan = write_json("op_plan.json", {"plan": "op1", "steps": [{"id": "h1", "skill": "home", "args": {}}]})
+    rc, out, _ = run(["act", "--connect", ep, plan])
+    rc, out, err = run(["act", "--connect", ep, "--cancel", instance_of(out)])
+    check(rc == 0 and "cancel acknowledged" in out, "operator: cancel of a known instance (rc %d): %s" % (rc, err))
+    stop(p)
+    ep = endpoint()
+    py = py_controller(ep, "op_py.log")
+    rc, out, err = run(["act", "--connect", ep, "--cancel", "no-such-plan"])
+    check(rc == 1 and "unknown_plan" in err, "operator: the Python example too (rc %d): %s" % (rc, err))
+    stop(py)
+
+
+def t_monitor_lost():
+    """Item 7: controllers heartbeat monitors too; a monitor that loses its
+    controller says so and exits 1, unless --keep-waiting."""
+    ep = endpoint()
+    py = py_controller(ep, "mon_py.log")
+    rc, out, err = run(["monitor", "--connect", ep, "--duration", "4"])
+    check(rc == 0 and "lost" not in err, "monitor_lost: Python controller kept the monitor (rc %d): %s" % (rc, err))
+    mon = start(["monitor", "--connect", ep, "--peer-timeout-ms", "1000"], "mon_lost_py.log")
+    time.sleep(1.5)
+    py.kill()
+    py.wait()
+    t = time.time()
+    try:
+        mon.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+    text = open(os.path.join(TMP, "mon_lost_py.log")).read()
+    check(mon.returncode == 1 and "controller lost" in text,
+          "monitor_lost: exit 1 after the Python controller died (rc %s): %s" % (mon.returncode, text))
+    check(time.time() - t < 5, "monitor_lost: exited %.1f s after the loss" % (time.time() - t))
+    # the C sim: lost -> exit; with --keep-waiting: back after a restart
+    ep, jp, p = new_sim("mon_lost")
+    mon = start(["monitor", "--connect", ep, "--peer-timeout-ms", "1000", "--no-frames"], "mon_lost_sim.log")
+    keep = start(["monitor", "--connect", ep, "--peer-timeout-ms", "1000", "--no-frames", "--keep-waiting"],
+                 "mon_keep_sim.log")
+    time.sleep(1.5)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    try:
+        mon.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+    text = open(os.path.join(TMP, "mon_lost_sim.log")).read()
+    check(mon.returncode == 1 and "controller lost" in text, "monitor_lost: sim: exit 1 (rc %s): %s"
+          % (mon.returncode, text))
+    time.sleep(0.5)
+    p = sim(ep, jp, "--seed", "3")
+    check(wait_journal(jp, lambda r: True, 5), "monitor_lost: sim restarted")
+    t = time.time()
+    while time.time() - t < 10 and "controller back" not in open(os.path.join(TMP, "mon_keep_sim.log")).read():
+        time.sleep(0.1)
+    check(keep.poll() is None, "monitor_lost: --keep-waiting kept waiting")
+    text = open(os.path.join(TMP, "mon_keep_sim.log")).read()
+    check("controller lost" in text and "waiting for it" in text and "controller back" in text,
+          "monitor_lost: --keep-waiting said lost and back: " + text)
+    stop(keep)
+    stop(p)
+
+
+def t_act_exit_codes():
+    """Items 11 and 12: a malformed endpoint is a usage error (2); a plan
+    file without steps lists the accepted shapes."""
+    wave = os.path.join(ROOT, "robot_io/examples/wave_plan.json")
+    rc, _, err = run(["act", "--connect", "nonsense", wave])
+    check(rc == 2 and "expected tcp://" in err, "exit codes: act with a malformed endpoint: 2 (rc %d): %s" % (rc, err))
+    rc, _, err = run(["act", "--connect", "tcp://127.0.0.1:1", os.path.join(TMP, "missing-plan.json")])
+    check(rc == 1 and "missing-plan.json" in err, "exit codes: missing plan file: 1 (rc %d): %s" % (rc, err))
+    nosteps = write_json("nosteps.json", {"plan": "x"})
+    rc, _, err = run(["act", "--connect", "tcp://127.0.0.1:1", nosteps])
+    check(rc == 2 and "a plan file is one of" in err and "bare list of steps" in err and 'field "id"' not in err,
+          "exit codes: a plan without steps lists the shapes (rc %d): %s" % (rc, err))
+    rc, _, err = run(["act", "--connect", "tcp://127.0.0.1:1", "--resume", "x:1", "--reset"])
+    check(rc == 2, "exit codes: --resume with an operator command: 2 (rc %d): %s" % (rc, err))
+    rc, _, err = run(["act", "--connect", "tcp://127.0.0.1:1", "--wait", "0.5", wave])
+    check(rc == 1 and "--server-key" in err, "exit codes: no answer mentions CurveZMQ (rc %d): %s" % (rc, err))
+
+
 SCENARIOS = {
+    "monitor_frames_keep": t_monitor_frames_keep, "act_rerun": t_act_rerun, "operator_usage": t_operator_usage,
+    "monitor_lost": t_monitor_lost, "act_exit_codes": t_act_exit_codes,
     "injected_failure": t_injected_failure,
     "usage": t_usage, "plan_tcp": t_plan_tcp, "plan_ipc_monitor": t_plan_ipc_monitor,
     "python_controller": t_python_controller, "kill_controller": t_kill_controller, "kill_agent": t_kill_agent,

@@ -126,6 +126,10 @@ typedef struct seen_fates {
     double run_s[64];
     int stop_after_running; /* stop hook: stop once a step is heard running */
     int heard_running;
+    int replayed[64];
+    uint64_t fate_us[64];
+    char instance[RIO_ID_LEN]; /* from the sent hook */
+    int n_sent, resumed;
 } seen_fates;
 
 static void on_fate(void *user, const agent_step_fate *f) {
@@ -136,7 +140,16 @@ static void on_fate(void *user, const agent_step_fate *f) {
     s->status[s->n] = f->status;
     snprintf(s->reason[s->n], RIO_NAME_LEN, "%s", f->reason);
     s->run_s[s->n] = f->run_s;
+    s->replayed[s->n] = f->replayed;
+    s->fate_us[s->n] = f->fate_us;
     s->n++;
+}
+
+static void on_sent(void *user, const char *instance_id, int resumed) {
+    seen_fates *s = user;
+    snprintf(s->instance, sizeof s->instance, "%s", instance_id);
+    s->n_sent++;
+    s->resumed = resumed;
 }
 
 static int on_stop(void *user) {
@@ -179,7 +192,7 @@ static rio_step failing(const char *id, int index) {
 
 static agent_follower *follower(ctl *t, seen_fates *seen, int subscribe) {
     char err[EM_ERR_LEN];
-    agent_follow_hooks hooks = {on_fate, NULL, on_stop, seen};
+    agent_follow_hooks hooks = {.fate = on_fate, .stop = on_stop, .user = seen, .sent = on_sent};
     agent_follower *f = agent_follower_create(&t->cfg, &hooks, subscribe, stderr, err);
     CHECK(f != NULL, "create: %s", err);
     if (!f) return NULL;
@@ -226,13 +239,80 @@ static void test_in_order(ctl *t) {
     }
     CHECK(res.goal == 1 && !strcmp(res.goal_text, "wave three times"), "goal %d '%s'", res.goal, res.goal_text);
 
-    /* The same plan again (an agent restarted after the end): nothing runs twice. */
+    /* Each run is a new instance of the plan, named after it. */
+    char first[RIO_ID_LEN];
+    snprintf(first, sizeof first, "%s", res.instance_id);
+    CHECK(!strncmp(first, "pa:", 3) && strlen(first) > 3, "instance id '%s' derived from pa", first);
+    CHECK(seen.n_sent == 1 && !seen.resumed && !strcmp(seen.instance, first), "sent hook: %d '%s'", seen.n_sent,
+          seen.instance);
+    CHECK(res.n_replayed == 0, "first run: %d replayed", res.n_replayed);
+    for (int k = 0; k < seen.n; k++) CHECK(!seen.replayed[k], "first run: fate %d marked replayed", k);
+
+    /* The same plan again: a new instance, so it runs again (the old
+     * behaviour, a silent replay of remembered fates reported as success,
+     * is what issue 14 item 5 reported). */
     seen0 = atomic_load(&t->n_seen);
     memset(&seen, 0, sizeof seen);
     st = agent_follower_run(f, "pa", steps, 3, 10000, &res);
-    CHECK(st == EM_OK && res.end == AGENT_FOLLOW_FINISHED && res.n_done == 3, "rerun: end %d done %d", res.end,
+    CHECK(st == EM_OK && res.end == AGENT_FOLLOW_FINISHED && res.n_done == 3 && res.n_replayed == 0,
+          "second run: end %d done %d replayed %d", res.end, res.n_done, res.n_replayed);
+    CHECK(atomic_load(&t->n_seen) - seen0 == 3, "second run handed out %d steps, expected 3",
+          atomic_load(&t->n_seen) - seen0);
+    CHECK(strcmp(res.instance_id, first) && !strncmp(res.instance_id, "pa:", 3), "second instance '%s' vs '%s'",
+          res.instance_id, first);
+
+    /* Resuming the first instance in the same follower: it knows the fates
+     * itself; nothing is handed out, all three count as replayed. */
+    seen0 = atomic_load(&t->n_seen);
+    st = agent_follower_resume(f, first, steps, 3, 10000, &res);
+    CHECK(st == EM_OK && res.n_done == 3 && res.n_replayed == 3, "resume here: done %d replayed %d", res.n_done,
+          res.n_replayed);
+    CHECK(atomic_load(&t->n_seen) == seen0, "resume here handed out %d steps", atomic_load(&t->n_seen) - seen0);
+    agent_follower_free(f);
+
+    /* Resuming the first instance from a new follower (an agent restarted
+     * after the end): nothing runs twice, and every fate says it comes from
+     * the controller's memory, with its time. */
+    seen0 = atomic_load(&t->n_seen);
+    memset(&seen, 0, sizeof seen);
+    if (!(f = follower(t, &seen, 1))) return;
+    uint64_t before = rio_now_us();
+    st = agent_follower_resume(f, first, steps, 3, 10000, &res);
+    CHECK(st == EM_OK && res.end == AGENT_FOLLOW_FINISHED && res.n_done == 3, "resume: end %d done %d", res.end,
           res.n_done);
-    CHECK(atomic_load(&t->n_seen) == seen0, "rerun handed out %d steps again", atomic_load(&t->n_seen) - seen0);
+    CHECK(!strcmp(res.instance_id, first) && seen.resumed, "resumed as '%s'", res.instance_id);
+    CHECK(atomic_load(&t->n_seen) == seen0, "resume handed out %d steps again", atomic_load(&t->n_seen) - seen0);
+    CHECK(res.n_replayed == 3, "resume: %d of 3 fates marked replayed", res.n_replayed);
+    CHECK(seen.n == 3, "resume: %d fates reported, expected 3 (done, from memory)", seen.n);
+    for (int k = 0; k < seen.n; k++)
+        CHECK(seen.replayed[k] && seen.fate_us[k] > 0 && seen.fate_us[k] < before && seen.run_s[k] < 0,
+              "resume: fate %d replayed %d at %llu (before %llu), run_s %.3f", k, seen.replayed[k],
+              (unsigned long long)seen.fate_us[k], (unsigned long long)before, seen.run_s[k]);
+    agent_follower_free(f);
+}
+
+/* A cancel naming a plan the controller never heard of is answered as such,
+ * not "acknowledged"; a known one is acknowledged. */
+static void test_cancel_unknown(ctl *t) {
+    seen_fates seen = {0};
+    agent_follower *op = follower(t, &seen, 0);
+    if (!op) return;
+    ember_status st = agent_follower_operate(op, AGENT_OP_CANCEL, "no-such-plan", 5000, NULL);
+    CHECK(st == EM_ERR_NOT_FOUND && strstr(agent_follower_errmsg(op), "no-such-plan") &&
+              strstr(agent_follower_errmsg(op), "unknown_plan"),
+          "cancel of an unknown plan: %d %s", st, agent_follower_errmsg(op));
+    agent_follower_free(op);
+
+    agent_follower *f = follower(t, &seen, 1);
+    if (!f) return;
+    rio_step steps[1] = {wave("k1", 0, 10)};
+    agent_follow_result res;
+    st = agent_follower_run(f, "pk", steps, 1, 10000, &res);
+    CHECK(st == EM_OK && res.n_done == 1, "pk: done %d", res.n_done);
+    st = agent_follower_operate(f, AGENT_OP_CANCEL, res.instance_id, 5000, NULL);
+    CHECK(st == EM_OK, "cancel of a known (finished) plan: %s", agent_follower_errmsg(f));
+    st = agent_follower_operate(f, AGENT_OP_CANCEL, "pk", 5000, NULL);
+    CHECK(st == EM_ERR_NOT_FOUND, "cancel by the plan's id, not its instance: %d %s", st, agent_follower_errmsg(f));
     agent_follower_free(f);
 }
 
@@ -336,6 +416,14 @@ static void test_estop(ctl *t) {
     rio_step after[1] = {wave("e1", 0, 10)};
     st = agent_follower_run(f, "pe", after, 1, 10000, &res);
     CHECK(st == EM_OK && res.n_done == 1, "after reset: done %d (%s)", res.n_done, agent_follower_errmsg(f));
+    /* the plan refused during the estop, sent again after the reset: it runs
+     * (it used to be answered "estop is on" from memory) */
+    memset(&seen, 0, sizeof seen);
+    seen0 = atomic_load(&t->n_seen);
+    st = agent_follower_run(f, "pd", again, 1, 10000, &res);
+    CHECK(st == EM_OK && res.n_done == 1 && res.n_replayed == 0, "pd after reset: done %d failed %d (%s)", res.n_done,
+          res.n_failed, agent_follower_errmsg(f));
+    CHECK(atomic_load(&t->n_seen) - seen0 == 1, "pd after reset: handed out %d", atomic_load(&t->n_seen) - seen0);
     agent_follower_free(f);
 }
 
@@ -394,6 +482,7 @@ int main(void) {
         test_estop(t);
         test_stop_cancels(t);
         test_check(t);
+        test_cancel_unknown(t);
     }
     atomic_store(&t->quit, 1);
     pthread_join(th, NULL);

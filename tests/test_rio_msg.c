@@ -117,6 +117,8 @@ static int make_full(rio_msg *m, rio_msg_type t) {
         m->u.feedback.status = RIO_FB_FAILED;
         snprintf(m->u.feedback.reason, RIO_NAME_LEN, RIO_REASON_GRASP_SLIPPED);
         snprintf(m->u.feedback.text, RIO_TEXT_LEN, "slipped\tat \"4 cm\"\\ \x01");
+        m->u.feedback.replayed = 1; /* schema 1.1 */
+        m->u.feedback.fate_ts_us = 1732456790300000ull;
         break;
     case RIO_MSG_STATE: {
         rio_state *s = &m->u.state;
@@ -145,6 +147,8 @@ static int make_full(rio_msg *m, rio_msg_type t) {
     case RIO_MSG_ACK:
         snprintf(m->u.ack.session, RIO_ID_LEN, "sim-5f1c2a");
         m->u.ack.seq = 17;
+        snprintf(m->u.ack.reason, RIO_NAME_LEN, RIO_REASON_UNKNOWN_PLAN); /* schema 1.1 */
+        snprintf(m->u.ack.text, RIO_TEXT_LEN, "no plan p9 here");
         break;
     default: break;
     }
@@ -214,6 +218,8 @@ static const char *msg_diff(const rio_msg *a, const rio_msg *b) {
         if (a->u.feedback.status != b->u.feedback.status) return "status";
         if (strcmp(a->u.feedback.reason, b->u.feedback.reason) || strcmp(a->u.feedback.text, b->u.feedback.text))
             return "reason/text";
+        if (a->u.feedback.replayed != b->u.feedback.replayed || a->u.feedback.fate_ts_us != b->u.feedback.fate_ts_us)
+            return "replayed/fate_ts";
         return NULL;
     case RIO_MSG_STATE: {
         const rio_state *x = &a->u.state, *y = &b->u.state;
@@ -234,6 +240,7 @@ static const char *msg_diff(const rio_msg *a, const rio_msg *b) {
     case RIO_MSG_ESTOP: return strcmp(a->u.estop.reason, b->u.estop.reason) ? "estop reason" : NULL;
     case RIO_MSG_ACK:
         if (strcmp(a->u.ack.session, b->u.ack.session) || a->u.ack.seq != b->u.ack.seq) return "ack";
+        if (strcmp(a->u.ack.reason, b->u.ack.reason) || strcmp(a->u.ack.text, b->u.ack.text)) return "ack reason/text";
         return NULL;
     default: return NULL;
     }
@@ -256,13 +263,13 @@ static void test_round_trips(void) {
             continue;
         }
         CHECK(strlen(json) == len && !strchr(json, '\n'), "%s: one line of %zu bytes", json, len);
-        CHECK(!strncmp(json, "{\"v\":\"1.0\",\"type\":\"", 19), "%s starts with v and type", json);
+        CHECK(!strncmp(json, "{\"v\":\"1.1\",\"type\":\"", 19), "%s starts with v and type", json);
         st = rio_msg_decode(&d, json, len, err);
         CHECK(st == EM_OK, "decode %s: %s\n%s", rio_msg_type_name((rio_msg_type)t), err, json);
         if (st == EM_OK) {
             const char *diff = msg_diff(&m, &d);
             CHECK(diff == NULL, "%s: round trip differs in %s", rio_msg_type_name((rio_msg_type)t), diff);
-            CHECK(d.v_major == 1 && d.v_minor == 0, "version %d.%d", d.v_major, d.v_minor);
+            CHECK(d.v_major == 1 && d.v_minor == RIO_SCHEMA_MINOR, "version %d.%d", d.v_major, d.v_minor);
             /* Encoding what was decoded gives the same bytes. */
             CHECK(rio_msg_encode(&d, &json2, &len2, err) == EM_OK, "re-encode: %s", err);
             CHECK(json2 && len2 == len && !memcmp(json, json2, len), "re-encoding differs:\n%s\n%s", json,
@@ -397,9 +404,15 @@ static void test_schema_examples(void) {
         blocks++;
         p = end;
     }
-    for (int t = 1; t < RIO_MSG_TYPE_COUNT; t++)
-        CHECK(seen[t] == 1, "SCHEMA.md has %d examples of %s, want 1", seen[t], rio_msg_type_name((rio_msg_type)t));
-    CHECK(blocks == RIO_MSG_TYPE_COUNT - 1, "%d json blocks", blocks);
+    /* every type has an example; some have a second one for a 1.1 field
+     * (a replayed feedback, an ack with a reason) */
+    int n_examples = 0;
+    for (int t = 1; t < RIO_MSG_TYPE_COUNT; t++) {
+        CHECK(seen[t] >= 1 && seen[t] <= 2, "SCHEMA.md has %d examples of %s, want 1 or 2", seen[t],
+              rio_msg_type_name((rio_msg_type)t));
+        n_examples += seen[t];
+    }
+    CHECK(blocks == n_examples && blocks >= RIO_MSG_TYPE_COUNT - 1, "%d json blocks, %d examples", blocks, n_examples);
     CHECK(strstr(doc, "\n## Transport\n\nSee TRANSPORT.md.") != NULL, "Transport section");
 
     /* The PLAN.json example (a plain block after its heading) parses. */
@@ -448,8 +461,8 @@ static const struct reject_case {
     {"{\"v\":\"1.x\",\"type\":\"heartbeat\"}", EM_ERR_FORMAT, "MAJOR.MINOR"},
     {"{\"v\":\"9999999.0\",\"type\":\"heartbeat\"}", EM_ERR_FORMAT, "MAJOR.MINOR"},
     {"{\"v\":\"2.0\",\"type\":\"teleport\",\"seq\":\"x\"}", EM_ERR_UNSUPPORTED,
-     "schema 2.0 is newer than this build's 1.0; upgrade Ember"},
-    {"{\"v\":\"0.9\",\"type\":\"heartbeat\"}", EM_ERR_UNSUPPORTED, "schema 0.9 is older than this build's 1.0"},
+     "schema 2.0 is newer than this build's 1.1; upgrade Ember"},
+    {"{\"v\":\"0.9\",\"type\":\"heartbeat\"}", EM_ERR_UNSUPPORTED, "schema 0.9 is older than this build's 1.1"},
     /* type and common fields */
     {"{\"v\":\"1.0\",\"type\":\"teleport\",\"seq\":1}", EM_ERR_FORMAT, "unknown message type \"teleport\""},
     {"{\"v\":\"1.0\",\"type\":\"none\",\"seq\":1}", EM_ERR_FORMAT, "unknown message type"},
@@ -526,6 +539,10 @@ static const struct reject_case {
     {"{" ENV("feedback") ",\"plan\":\"p1\",\"step\":\"s1\",\"status\":\"failed\",\"reason\":\"x\",\"text\":5}",
      EM_ERR_FORMAT, "field \"text\": expected a string"},
     {"{" ENV("feedback") ",\"plan\":\"p1\",\"status\":\"done\"}", EM_ERR_FORMAT, "field \"step\": missing"},
+    {"{" ENV("feedback") ",\"plan\":\"p1\",\"step\":\"s1\",\"status\":\"done\",\"replayed\":\"yes\"}", EM_ERR_FORMAT,
+     "field \"replayed\": expected a bool, got a string"},
+    {"{" ENV("feedback") ",\"plan\":\"p1\",\"step\":\"s1\",\"status\":\"done\",\"replayed\":true,\"fate_ts\":-1}",
+     EM_ERR_FORMAT, "field \"fate_ts\""},
     /* state */
     {"{" ENV("state") ",\"layout\":[\"a\"],\"vector\":[1,2]}", EM_ERR_FORMAT, "field \"vector\": 2 entries, but layout has 1"},
     {"{" ENV("state") ",\"layout\":[\"a\"],\"vector\":[\"1\"]}", EM_ERR_FORMAT, "field \"vector[0]\": expected a number"},
@@ -551,6 +568,8 @@ static const struct reject_case {
     {"{" ENV("ack") ",\"ack\":[]}", EM_ERR_FORMAT, "field \"ack\": expected an object"},
     {"{" ENV("ack") ",\"ack\":{\"session\":\"x\"}}", EM_ERR_FORMAT, "field \"ack.seq\": missing"},
     {"{" ENV("ack") ",\"ack\":{\"seq\":3}}", EM_ERR_FORMAT, "field \"ack.session\": missing"},
+    {"{" ENV("ack") ",\"ack\":{\"session\":\"x\",\"seq\":3},\"reason\":\"no such plan\"}", EM_ERR_FORMAT,
+     "field \"reason\""},
     /* hello and skill declarations */
     {"{" ENV("hello") "}", EM_ERR_FORMAT, "hello: field \"role\": missing"},
     {"{" ENV("hello") ",\"role\":\"controller\",\"cameras\":[\"a\",\"b\",\"c\",\"d\",\"e\"]}", EM_ERR_FORMAT,
@@ -681,6 +700,19 @@ static void test_edges(void) {
     CHECK(rio_msg_decode(&m, expo, strlen(expo), err) == EM_OK && m.seq == 17 && !m.u.feedback.reason[0],
           "exponent: %s", err);
     CHECK(m.reliable == 1 && m.u.feedback.status == RIO_FB_DONE, "feedback done");
+    /* A 1.0 message (no "replayed", no ack reason) decodes as news / done as asked. */
+    CHECK(!m.u.feedback.replayed && !m.u.feedback.fate_ts_us, "1.0 feedback is not replayed");
+    CHECK(rio_msg_decode(&m, unknown3, strlen(unknown3), err) == EM_OK && !m.u.ack.reason[0] && !m.u.ack.text[0],
+          "1.0 ack has no reason: %s", err);
+    const char *replay = "{\"v\":\"1.1\",\"type\":\"feedback\",\"seq\":2,\"ts\":0,\"from\":\"a\",\"session\":\"s\","
+                         "\"plan\":\"p\",\"step\":\"q\",\"status\":\"done\",\"replayed\":true,\"fate_ts\":1732456790300000}";
+    CHECK(rio_msg_decode(&m, replay, strlen(replay), err) == EM_OK && m.u.feedback.replayed &&
+              m.u.feedback.fate_ts_us == 1732456790300000ull,
+          "replayed feedback: %s", err);
+    const char *refused = "{" ENV("ack") ",\"ack\":{\"session\":\"x\",\"seq\":3},\"reason\":\"unknown_plan\",\"text\":\"no p\"}";
+    CHECK(rio_msg_decode(&m, refused, strlen(refused), err) == EM_OK && !strcmp(m.u.ack.reason, "unknown_plan") &&
+              !strcmp(m.u.ack.text, "no p"),
+          "ack with a reason: %s", err);
 
     /* A repeated key: the first counts (cJSON's lookup), so the bad second
      * index is not seen; a repeated argument name is refused (see REJECTS). */
@@ -844,6 +876,10 @@ static void test_plan_parse(void) {
         {"{\"id\":\"a\"}", "field \"skill\": missing"},
         {"42", "expected a plan object, a list of steps or one step, got a number"},
         {"[1]", "steps[0]\": expected an object"},
+        /* no "steps": the three accepted shapes are listed, not a missing "id" */
+        {"{\"plan\":\"p\"}", "a plan file is one of: a plan {\"plan\": ID, \"steps\": [STEP, ...]}, a bare list"},
+        {"{\"plan\":\"p\",\"stpes\":[]}", "(it has \"plan\")"},
+        {"{\"note\":\"empty\"}", "no \"steps\" list and no step fields"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         steps = (rio_step *)&n; /* must be reset */

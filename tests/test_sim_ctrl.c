@@ -174,14 +174,14 @@ static agent_follow_result run_plan(ctl_thread *t, const char *plan_id, const ri
     if (atomic_load(&t->ready) == 1) {
         char err[EM_ERR_LEN];
         crash_on c = {crash_index >= 0 ? t : NULL, crash_index};
-        agent_follow_hooks hooks = {on_fate, NULL, NULL, &c};
+        agent_follow_hooks hooks = {.fate = on_fate, .user = &c};
         rio_config link = t->link;
         strcpy(link.name, "agent");
         agent_follower *f = agent_follower_create(&link, &hooks, 1, stderr, err);
         CHECK(f != NULL, "follower: %s", err);
         if (f) {
             CHECK(agent_follower_wait_ready(f, 5000) == EM_OK, "wait_ready: %s", agent_follower_errmsg(f));
-            ember_status st = agent_follower_run(f, plan_id, steps, 3, 30000, &res);
+            ember_status st = agent_follower_resume(f, plan_id, steps, 3, 30000, &res); /* the journal names it */
             CHECK(st == EM_OK, "run: %s", agent_follower_errmsg(f));
             agent_follower_free(f);
         }

@@ -10,7 +10,11 @@ What a controller must do, per the schema: answer hello with its skills;
 ack every reliable message (plan, step, cancel, estop, reset) by the
 sender's session and seq; run each step at most once by (plan, step) id, in
 index order; send feedback (accepted, running, done | failed) reliably,
-resending until the agent acks it; heartbeat; publish a heartbeat on the two
+resending until the agent acks it; answer a step seen before with its
+remembered fate marked "replayed" (and the time it was reached), never run
+it again; ack a cancel of a plan it never heard of with reason
+"unknown_plan"; heartbeat every client (agent or monitor) heard from in the
+last peer timeout on the command channel; publish a heartbeat on the two
 PUB sockets so subscribers know they are connected.
 """
 import argparse
@@ -21,7 +25,8 @@ import time
 
 import zmq
 
-SCHEMA = "1.0"
+SCHEMA = "1.1"
+PEER_TIMEOUT = 2.0  # seconds of silence after which a client is forgotten (TRANSPORT.md)
 SKILLS = [
     {"name": "wave", "doc": "wave the arm N times",
      "args": [{"name": "times", "type": "integer", "min": 1, "max": 5}]},
@@ -53,6 +58,7 @@ class Controller:
             self.pubs.append(s)
         self.name, self.session, self.seq = name, os.urandom(8).hex(), 0
         self.agent = None          # routing id of the commanding agent
+        self.clients = {}          # routing id -> last heard (monotonic): agents and monitors, all heartbeated
         self.steps = {}            # (plan, step) -> {"step":..., "status":...}
         self.order = []            # (plan, step) in arrival order
         self.outbox = {}           # seq -> [bytes, next_send, interval]
@@ -74,19 +80,23 @@ class Controller:
         except zmq.ZMQError:
             pass  # agent gone or not yet there: the outbox resends
 
-    def feedback(self, key, status, reason=None, text=None):
-        self.steps[key]["status"] = status
+    def feedback(self, key, status, reason=None, text=None, replayed=False):
+        rec = self.steps[key]
+        if not replayed:
+            rec.update(status=status, reason=reason, text=text, at=int(time.time() * 1e6))
         f = {"plan": key[0], "step": key[1], "status": status}
+        if replayed:  # memory, not news: the agent must not report it as just happened
+            f.update(replayed=True, fate_ts=rec["at"])
         if status == "failed":
-            f.update(reason=reason, text=text)
+            f.update(reason=rec["reason"], text=rec["text"] or "")
         if self.agent is not None:
             self.send(self.agent, self.envelope("feedback", **f), reliable=True)
         print("controller: %s/%s %s" % (key[0], key[1], status), file=sys.stderr, flush=True)
 
     def on_step(self, plan, st):
         key = (plan, st["id"])
-        if key in self.steps:              # seen before: never again, say where it stands
-            self.feedback(key, self.steps[key]["status"])
+        if key in self.steps:              # seen before: never again, say where it stood
+            self.feedback(key, self.steps[key]["status"], replayed=True)
             return
         self.steps[key] = {"step": st, "status": "accepted"}
         self.order.append(key)
@@ -102,6 +112,7 @@ class Controller:
         if major != 1:
             print("controller: refused schema %s" % msg.get("v"), file=sys.stderr)
             return
+        self.clients[route] = time.monotonic()
         if t == "ack":
             if msg["ack"]["session"] == self.session:
                 self.outbox.pop(msg["ack"]["seq"], None)
@@ -116,7 +127,16 @@ class Controller:
             return
         if t in ("plan", "step", "cancel", "estop", "reset"):
             self.agent = route
-            self.send(route, self.envelope("ack", ack={"session": msg["session"], "seq": msg["seq"]}))
+            ack = {"ack": {"session": msg["session"], "seq": msg["seq"]}}
+            if t == "cancel" and not any(k[0] == msg["plan"] for k in self.steps):
+                ack.update(reason="unknown_plan", text="no plan %s was sent here" % msg["plan"])
+            self.send(route, self.envelope("ack", **ack))
+            if t == "cancel" and "reason" not in ack:
+                for key in self.order:     # the whole plan (a step-level cancel is not offered here)
+                    if key[0] == msg["plan"] and self.steps[key]["status"] in ("accepted", "running"):
+                        if self.running and self.running[0] == key:
+                            self.running = None
+                        self.feedback(key, "failed", "cancelled", "cancelled by the agent")
             if t == "plan":
                 for i, st in enumerate(msg["steps"]):
                     st.setdefault("index", i)
@@ -172,8 +192,14 @@ class Controller:
                 hb = json.dumps(self.envelope("heartbeat"), separators=(",", ":")).encode()
                 for p in self.pubs:
                     p.send_multipart([b"heartbeat", hb])
-                if self.agent is not None:
-                    self.send(self.agent, self.envelope("heartbeat"))
+                # every client heard from lately, monitors too: a monitor
+                # declares us lost after the peer timeout without them
+                now = time.monotonic()
+                for route, heard in list(self.clients.items()):
+                    if now - heard > PEER_TIMEOUT:
+                        del self.clients[route]
+                    else:
+                        self.send(route, self.envelope("heartbeat"))
 
 
 def main():
