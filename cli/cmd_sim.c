@@ -124,9 +124,9 @@ int ember_cmd_sim(int argc, char **argv) {
     /* The link's config is checked before the journal is opened: a typo in
      * --bind must not leave a journal (a world) named after it behind. */
     rio_config checked = cfg;
-    if (rio_config_finish(&checked, err)) {
+    if (rio_config_finish(&checked, err)) { /* a malformed --bind is the command line's fault: usage */
         fprintf(stderr, "ember sim: %s%s\n", err, cli_rio_advice("--bind", err));
-        return 1;
+        return 2;
     }
     int named = journal_path != NULL;
     if (!named) {

@@ -489,7 +489,7 @@ def t_journal_lock():
     check(os.listdir(work) == [], "journal_lock: working folder still empty: %s" % os.listdir(work))
     before = sorted(os.listdir(os.path.dirname(jp)))
     rc, err = run_in(["sim", "--bind", "tcp://127.0.0.1:65534", "--duration", "0.5"], work, xdg)
-    check(rc == 1 and sorted(os.listdir(os.path.dirname(jp))) == before,
+    check(rc == 2 and sorted(os.listdir(os.path.dirname(jp))) == before,
           "journal_lock: a bad --bind leaves no journal behind: %s" % os.listdir(os.path.dirname(jp)))
 
 
@@ -557,12 +557,12 @@ def t_sim_messages():
         check(rc == want_rc, "sim_messages: %s: rc %d, expected %d: %s" % (args, rc, want_rc, err))
         errs.append(err)
         return err
-    err = sim_err(["--bind", "tcp://127.0.0.1:65534"], 1)
+    err = sim_err(["--bind", "tcp://127.0.0.1:65534"], 2)
     check("65536, past 65535" in err and "at most 65533" in err, "sim_messages: port 65534: " + err)
     endpoint()
     ep = endpoint()
     port = int(ep.rsplit(":", 1)[1])
-    err = sim_err(["--bind", ep, "--frame-endpoint", "tcp://127.0.0.1:%d" % (port + 1)], 1)
+    err = sim_err(["--bind", ep, "--frame-endpoint", "tcp://127.0.0.1:%d" % (port + 1)], 2)
     check("is also the state endpoint" in err and "--frame-endpoint" in err, "sim_messages: clash: " + err)
     a = sim(ep, os.path.join(TMP, "msgs_a.journal"))
     check(wait_journal(os.path.join(TMP, "msgs_a.journal"), lambda r: len(r) > 0), "sim_messages: first sim up")
@@ -578,7 +578,7 @@ def t_sim_messages():
     rc, out, _ = run(["sim", "--help"])
     check("3..12" in out, "sim_messages: --help states --objects' range")
     sim_err(["--bind", endpoint(), "--objects", "12"], 0)
-    sim_err(["--bind", "nonsense"], 1)
+    sim_err(["--bind", "nonsense"], 2)  # a malformed endpoint is a usage error
     sim_err(["--bind", endpoint(), "--goal", "[[1]]"], 1)
     sim_err(["--bind", endpoint(), "--config", os.path.join(TMP, "no-such.json")], 2)
     import re
