@@ -9,9 +9,10 @@
  * memory are printed as such ("already done at 17:42:03, not run again").
  *
  * Exit status: 0 every step done; 1 a step failed, the controller never
- * answered, the time ran out, the plan file cannot be read, or a cancel
- * named a plan the controller does not know; 2 bad usage (conflicting
- * flags, a malformed endpoint) or a plan file that is not a plan. Ctrl-C
+ * answered, the time ran out, the plan file cannot be read or is not a plan
+ * (a bad file, as a corrupt model is), or a cancel named a plan the
+ * controller does not know; 2 bad usage (conflicting flags, a malformed
+ * endpoint). Ctrl-C
  * cancels the plan on the controller before leaving (exit 130). */
 #include <signal.h>
 #include <stdio.h>
@@ -200,7 +201,7 @@ int ember_cmd_act(int argc, char **argv) {
         if (!text) { fprintf(stderr, "%s\n", err); return 1; } /* like a missing model: a runtime failure */
         ember_status st = rio_plan_parse(text, n, plan_id, &steps, &n_steps, err);
         free(text);
-        if (st) { fprintf(stderr, "ember act: %s: %s\n", plan_path, err); return 2; }
+        if (st) { fprintf(stderr, "ember act: %s: %s\n", plan_path, err); return 1; } /* a bad file: runtime, as a corrupt model */
         if (!plan_id[0]) { /* a bare list of steps: the file's name, so a rerun resumes the same plan */
             const char *base = strrchr(plan_path, '/') ? strrchr(plan_path, '/') + 1 : plan_path;
             size_t k = 0;

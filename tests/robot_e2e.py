@@ -412,7 +412,7 @@ def t_usage():
     with open(bad, "w") as f:
         f.write('{"plan": "p", "steps": [{"id": "s 1", "skill": "pick"}]}')
     rc, _, err = run(["act", "--connect", "tcp://127.0.0.1:1", bad])
-    check(rc == 2 and "s 1" in err, "act with a bad step id: exit 2 naming it: " + err)
+    check(rc == 1 and "s 1" in err, "act with a bad step id: exit 1 (a bad file, as a corrupt model) naming it: " + err)
     rc, _, err = run(["act", "--connect", "tcp://127.0.0.1:1", "--wait", "0.5", os.path.join(ROOT, "robot_io/examples/wave_plan.json")])
     check(rc == 1 and "no controller answered" in err, "act with nobody there: exit 1: " + err)
     rc, _, err = run(["sim", "--bind", "tcp://127.0.0.1:5", "--fail-rate", "2"])
@@ -733,7 +733,7 @@ def t_act_exit_codes():
     check(rc == 1 and "missing-plan.json" in err, "exit codes: missing plan file: 1 (rc %d): %s" % (rc, err))
     nosteps = write_json("nosteps.json", {"plan": "x"})
     rc, _, err = run(["act", "--connect", "tcp://127.0.0.1:1", nosteps])
-    check(rc == 2 and "a plan file is one of" in err and "bare list of steps" in err and 'field "id"' not in err,
+    check(rc == 1 and "a plan file is one of" in err and "bare list of steps" in err and 'field "id"' not in err,
           "exit codes: a plan without steps lists the shapes (rc %d): %s" % (rc, err))
     rc, _, err = run(["act", "--connect", "tcp://127.0.0.1:1", "--resume", "x:1", "--reset"])
     check(rc == 2, "exit codes: --resume with an operator command: 2 (rc %d): %s" % (rc, err))
