@@ -601,7 +601,7 @@ void rio_ctrl_free(rio_ctrl *c) {
 }
 
 ember_status rio_ctrl_restore(rio_ctrl *c, const char *plan_id, const rio_step *st, rio_fb_status status,
-                              const char *reason, const char *text) {
+                              const char *reason, const char *text, uint64_t fate_us) {
     if (find_step(c, plan_id, st->step_id) >= 0) return EM_OK;
     step_rec *r = add_step(c, plan_id, st, st->index);
     if (!r) return em_err(c->link.errmsg, EM_ERR_NOMEM, "rio_ctrl_restore: out of memory");
@@ -609,6 +609,7 @@ ember_status rio_ctrl_restore(rio_ctrl *c, const char *plan_id, const rio_step *
     r->started = status == RIO_FB_RUNNING;
     snprintf(r->reason, sizeof r->reason, "%s", reason ? reason : "");
     snprintf(r->text, sizeof r->text, "%s", text ? text : "");
+    r->fate_us = fate_us;
     if (status == RIO_FB_FAILED) c->plans[r->plan].closed = 1;
     c->restored = 1;
     return EM_OK;

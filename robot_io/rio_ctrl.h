@@ -74,9 +74,10 @@ void rio_ctrl_free(rio_ctrl *c); /* NULL is a no-op */
 /* Before the first poll, after a restart: a step this controller had
  * accepted, with its last known status (RIO_FB_ACCEPTED: not started;
  * RIO_FB_RUNNING: started, will be handed out again with ev->resumed = 1;
- * DONE/FAILED: finished, only its fate is sent back). */
+ * DONE/FAILED: finished, only its fate is sent back, marked replayed, with
+ * fate_us: when it was reached, wall clock µs, 0 if unknown). */
 ember_status rio_ctrl_restore(rio_ctrl *c, const char *plan_id, const rio_step *st, rio_fb_status status,
-                              const char *reason, const char *text);
+                              const char *reason, const char *text, uint64_t fate_us);
 /* After a restart: the estop was on. */
 void rio_ctrl_restore_estop(rio_ctrl *c, int on);
 

@@ -21,6 +21,7 @@ typedef struct jstep {
     rio_step st;
     rio_fb_status status;
     char reason[RIO_NAME_LEN], text[RIO_TEXT_LEN];
+    uint64_t fate_us; /* when it was committed (the record's "us", wall clock µs); 0 unknown */
 } jstep;
 
 struct sim_ctrl {
@@ -235,6 +236,10 @@ static int replay_line(void *user, const char *line, size_t len, char *err) {
             js->status = RIO_FB_FAILED;
             snprintf(js->reason, sizeof js->reason, "%s", rec_str(r, "reason"));
             snprintf(js->text, sizeof js->text, "%s", rec_str(r, "text"));
+            /* every record carries its time ("us", rec_new): a fate answered
+             * from memory after a restart can say when it was reached */
+            const cJSON *t = cJSON_GetObjectItemCaseSensitive(r, "us");
+            js->fate_us = cJSON_IsNumber(t) && t->valuedouble > 0 ? (uint64_t)t->valuedouble : 0;
         } else {
             js->status = RIO_FB_ACCEPTED;
         }
@@ -249,6 +254,10 @@ static int replay_line(void *user, const char *line, size_t len, char *err) {
             js->status = status && !strcmp(status, "done") ? RIO_FB_DONE : RIO_FB_FAILED;
             snprintf(js->reason, sizeof js->reason, "%s", rec_str(r, "reason"));
             snprintf(js->text, sizeof js->text, "%s", rec_str(r, "text"));
+            /* every record carries its time ("us", rec_new): a fate answered
+             * from memory after a restart can say when it was reached */
+            const cJSON *t = cJSON_GetObjectItemCaseSensitive(r, "us");
+            js->fate_us = cJSON_IsNumber(t) && t->valuedouble > 0 ? (uint64_t)t->valuedouble : 0;
         }
     } else if (!strcmp(kind, "estop")) {
         s->estop = 1;
@@ -473,7 +482,7 @@ ember_status sim_ctrl_bind(sim_ctrl *s, const rio_config *link, char *err) {
     if (!(s->c = rio_ctrl_create(link, &s->hello, &hooks, err))) return EM_ERR_IO;
     for (int i = 0; i < s->n_steps; i++) {
         jstep *js = &s->steps[i];
-        if ((st = rio_ctrl_restore(s->c, js->plan_id, &js->st, js->status, js->reason, js->text))) {
+        if ((st = rio_ctrl_restore(s->c, js->plan_id, &js->st, js->status, js->reason, js->text, js->fate_us))) {
             em_err(err, st, "%s", rio_ctrl_errmsg(s->c));
             rio_ctrl_free(s->c);
             s->c = NULL;

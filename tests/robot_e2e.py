@@ -651,6 +651,22 @@ def t_act_rerun():
     stop(p)
 
 
+def t_resume_after_restart():
+    """A fate the sim reloads from its journal after a restart is answered
+    with the time it was reached, not 'an unknown time'."""
+    ep, jp, p = new_sim("resume_restart")
+    plan = write_json("rr_plan.json", {"plan": "rr1", "steps": [{"id": "h1", "skill": "home", "args": {}}]})
+    rc, out, err = run(["act", "--connect", ep, plan])
+    check(rc == 0, "resume_restart: first run (rc %d): %s" % (rc, err))
+    stop(p)
+    p = sim(ep, jp, "--seed", "3")
+    check(wait_journal(jp, lambda r: True, 5), "resume_restart: sim restarted")
+    rc, out2, err = run(["act", "--connect", ep, "--resume", instance_of(out), plan])
+    check(rc == 0 and "already done at " in out2 and "unknown time" not in out2,
+          "resume_restart: the reloaded fate says when (rc %d):\n%s%s" % (rc, out2, err))
+    stop(p)
+
+
 def t_operator_usage():
     """Item 6: a cancel of an unknown plan is reported (exit 1); conflicting
     operator commands are usage errors (exit 2)."""
@@ -743,7 +759,7 @@ def t_act_exit_codes():
 
 SCENARIOS = {
     "monitor_frames_keep": t_monitor_frames_keep, "act_rerun": t_act_rerun, "operator_usage": t_operator_usage,
-    "monitor_lost": t_monitor_lost, "act_exit_codes": t_act_exit_codes,
+    "monitor_lost": t_monitor_lost, "act_exit_codes": t_act_exit_codes, "resume_restart": t_resume_after_restart,
     "injected_failure": t_injected_failure,
     "usage": t_usage, "plan_tcp": t_plan_tcp, "plan_ipc_monitor": t_plan_ipc_monitor,
     "python_controller": t_python_controller, "kill_controller": t_kill_controller, "kill_agent": t_kill_agent,
