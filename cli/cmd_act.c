@@ -202,7 +202,7 @@ int ember_cmd_act(int argc, char **argv) {
         ember_status st = rio_plan_parse(text, n, plan_id, &steps, &n_steps, err);
         free(text);
         if (st) { fprintf(stderr, "ember act: %s: %s\n", plan_path, err); return 1; } /* a bad file: runtime, as a corrupt model */
-        if (!plan_id[0]) { /* a bare list of steps: the file's name, so a rerun resumes the same plan */
+        if (!plan_id[0]) { /* a bare list of steps: the file's name is the plan's id */
             const char *base = strrchr(plan_path, '/') ? strrchr(plan_path, '/') + 1 : plan_path;
             size_t k = 0;
             for (; base[k] && base[k] != '.' && k < RIO_ID_LEN - 1; k++) {
@@ -212,6 +212,15 @@ int ember_cmd_act(int argc, char **argv) {
             }
             plan_id[k] = 0;
             if (!k) strcpy(plan_id, "plan");
+        }
+        /* an instance is PLAN:...: resuming one with another plan's file
+         * would hand the controller steps it never saw under that id */
+        const size_t pl = strlen(plan_id);
+        if (resume && (strncmp(resume, plan_id, pl) || resume[pl] != ':')) {
+            fprintf(stderr, "ember act: --resume %s is not an instance of plan '%s' (%s); give the plan file it ran\n",
+                    resume, plan_id, plan_path);
+            free(steps);
+            return 2;
         }
     }
 

@@ -664,6 +664,10 @@ def t_resume_after_restart():
     rc, out2, err = run(["act", "--connect", ep, "--resume", instance_of(out), plan])
     check(rc == 0 and "already done at " in out2 and "unknown time" not in out2,
           "resume_restart: the reloaded fate says when (rc %d):\n%s%s" % (rc, out2, err))
+    other = write_json("rr_other.json", {"plan": "other", "steps": [{"id": "h1", "skill": "home", "args": {}}]})
+    rc, _, err = run(["act", "--connect", ep, "--resume", instance_of(out), other])
+    check(rc == 2 and "is not an instance of plan 'other'" in err,
+          "resume_restart: an instance resumed with another plan's file is refused (rc %d): %s" % (rc, err))
     stop(p)
 
 
