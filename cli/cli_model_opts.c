@@ -95,7 +95,7 @@ ember_status cli_model_open(const cli_model_opts *o, bool quiet, cli_model *cm, 
     cm->be = cli_backend_open(o->backend, o->device, o->threads, o->model, quiet, &cm->prog, cm->desc, sizeof cm->desc, err);
     if (!cm->be) return EM_ERR_UNSUPPORTED;
     const long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    if (!quiet && cores > 0 && o->threads > cores && !strncmp(cm->desc, "cpu", 3))
+    if (!quiet && cores > 0 && o->threads > cores && !strcmp(cm->be->ops->name, "cpu"))
         fprintf(stderr, "ember: warning: --threads %d is more than the %ld cores online; the extra threads only wait\n",
                 o->threads, cores);
     const double t0 = now_ms();

@@ -223,12 +223,12 @@ static ember_status forward(lm_ctx *c, const int32_t *tokens, const float *embd,
  * (lm/generate.h: prefix reuse). */
 static ember_status decode_slices(lm_ctx *c, const int32_t *tokens, const float *embd, int64_t n, char *err) {
     const int64_t start = c->n_past, d = c->m->hp.n_embd;
-    const uint64_t alone = n == 1 ? LM_KEY_ALONE : 0;
-    for (int64_t i = 0; i < n; i++)
-        c->keys[start + i] = (tokens ? lm_key_token(tokens[i]) : lm_key_embd(embd + i * d, d)) | alone;
     for (int64_t i = 0, nb; i < n; i += nb) {
         nb = n - i < c->n_batch ? n - i : c->n_batch;
         if (n - i - nb == 1 && nb > 2) nb--;
+        const uint64_t alone = nb == 1 ? LM_KEY_ALONE : 0; /* a decode step, or --batch 1 */
+        for (int64_t r = i; r < i + nb; r++)
+            c->keys[start + r] = (tokens ? lm_key_token(tokens[r]) : lm_key_embd(embd + r * d, d)) | alone;
         ember_status st = forward(c, tokens ? tokens + i : NULL, embd ? embd + i * d : NULL, nb, err);
         if (st != EM_OK) {
             c->n_past = start; /* nothing of a failed call stays in the cache */
