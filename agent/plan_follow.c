@@ -20,10 +20,25 @@
 /* A stopped plan's cancel gets this long to be acknowledged. */
 #define FOLLOW_CANCEL_MS 1000
 
+/* The newest frame of one camera, with its own copy of the image bytes
+ * (an event's bytes live only until the next poll). */
+typedef struct frame_keep {
+    rio_msg msg;  /* msg.u.frame.data points into data */
+    void *data;
+    size_t cap;
+    uint64_t n;   /* frames of this camera heard so far */
+} frame_keep;
+
 struct agent_follower {
     rio_agent *a;
     agent_follow_hooks hooks;
     int n_runs; /* instances made: the last part of an instance id */
+    /* the newest observation, kept during and between runs */
+    rio_msg state;       /* type RIO_MSG_NONE until a state was heard */
+    uint64_t state_n;    /* states heard */
+    int64_t state_ms;    /* rio_mono_ms when the newest was heard */
+    frame_keep frames[AGENT_MAX_CAMERAS];
+    int estop;           /* an estop copy heard and no reset since */
     char errmsg[EM_ERR_LEN];
 };
 
@@ -41,7 +56,8 @@ agent_follower *agent_follower_create(const rio_config *cfg, const agent_follow_
         return NULL;
     }
     if (hooks) f->hooks = *hooks;
-    if (!(f->a = rio_agent_create(cfg, "agent", subscribe_state ? RIO_SUB_STATE : 0, log, err))) {
+    int sub = (subscribe_state & AGENT_SUB_STATE ? RIO_SUB_STATE : 0) | (subscribe_state & AGENT_SUB_FRAMES ? RIO_SUB_FRAMES : 0);
+    if (!(f->a = rio_agent_create(cfg, "agent", sub, log, err))) {
         free(f);
         return NULL;
     }
@@ -51,8 +67,96 @@ agent_follower *agent_follower_create(const rio_config *cfg, const agent_follow_
 void agent_follower_free(agent_follower *f) {
     if (!f) return;
     rio_agent_free(f->a);
+    rio_msg_clear(&f->state);
+    for (int i = 0; i < AGENT_MAX_CAMERAS; i++) {
+        f->frames[i].msg.u.frame.data = NULL;
+        rio_msg_clear(&f->frames[i].msg);
+        free(f->frames[i].data);
+    }
     free(f);
 }
+
+static ember_status link_err(agent_follower *f, ember_status st);
+
+void agent_follower_set_hooks(agent_follower *f, const agent_follow_hooks *hooks) {
+    memset(&f->hooks, 0, sizeof f->hooks);
+    if (hooks) f->hooks = *hooks;
+}
+
+/* Keep the newest state and frames, and whether an estop is on, from any
+ * event (during a run or between runs). Out of memory keeps the older one. */
+static void observe(agent_follower *f, const rio_event *ev) {
+    const rio_msg *m = ev->msg;
+    char err[EM_ERR_LEN];
+    if (!m) return;
+    if (ev->type == RIO_EV_STATE) {
+        rio_msg copy;
+        if (rio_msg_copy(&copy, m, err) != EM_OK) return;
+        rio_msg_clear(&f->state);
+        f->state = copy;
+        f->state_n++;
+        f->state_ms = rio_mono_ms();
+    } else if (ev->type == RIO_EV_FRAME) {
+        const rio_frame *fr = &m->u.frame;
+        int slot = -1;
+        for (int i = 0; i < AGENT_MAX_CAMERAS && slot < 0; i++)
+            if (f->frames[i].n && !strcmp(f->frames[i].msg.u.frame.camera, fr->camera)) slot = i;
+        for (int i = 0; i < AGENT_MAX_CAMERAS && slot < 0; i++)
+            if (!f->frames[i].n) slot = i;
+        if (slot < 0) return; /* more cameras than we keep: the first ones win */
+        frame_keep *k = &f->frames[slot];
+        if (fr->size > k->cap) {
+            void *p = realloc(k->data, fr->size);
+            if (!p) return;
+            k->data = p, k->cap = fr->size;
+        }
+        memcpy(k->data, fr->data, fr->size);
+        k->msg = *m; /* a frame owns nothing on the heap but its borrowed bytes */
+        k->msg.u.frame.data = k->data;
+        k->n++;
+    } else if (ev->type == RIO_EV_EVENT) {
+        if (m->type == RIO_MSG_ESTOP) f->estop = 1;
+        if (m->type == RIO_MSG_RESET) f->estop = 0;
+    } else if (ev->type == RIO_EV_FEEDBACK && m->u.feedback.status == RIO_FB_FAILED &&
+               !strcmp(m->u.feedback.reason, RIO_REASON_ESTOP)) {
+        f->estop = 1; /* refused or halted by an estop we did not hear */
+    }
+}
+
+ember_status agent_follower_poll(agent_follower *f, int timeout_ms) {
+    int64_t t0 = rio_mono_ms();
+    for (;;) {
+        int64_t left = timeout_ms - (rio_mono_ms() - t0);
+        rio_event ev;
+        int r = rio_agent_poll(f->a, &ev, left > 0 ? (int)left : 0);
+        if (r < 0) return link_err(f, (ember_status)r);
+        if (r == 0) return EM_OK;
+        observe(f, &ev);
+        if (ev.type == RIO_EV_PEER_LOST || ev.type == RIO_EV_PEER_BACK)
+            if (f->hooks.link) f->hooks.link(f->hooks.user, ev.type == RIO_EV_PEER_BACK, ev.restarted);
+    }
+}
+
+const rio_msg *agent_follower_state(const agent_follower *f, uint64_t *n, int64_t *heard_ms) {
+    if (n) *n = f->state_n;
+    if (heard_ms) *heard_ms = f->state_ms;
+    return f->state_n ? &f->state : NULL;
+}
+
+const rio_msg *agent_follower_frame(const agent_follower *f, const char *camera, uint64_t *n) {
+    for (int i = 0; i < AGENT_MAX_CAMERAS; i++)
+        if (f->frames[i].n && (!camera || !strcmp(f->frames[i].msg.u.frame.camera, camera))) {
+            if (n) *n = f->frames[i].n;
+            return &f->frames[i].msg;
+        }
+    if (n) *n = 0;
+    return NULL;
+}
+
+int agent_follower_estopped(const agent_follower *f) { return f->estop; }
+void agent_follower_clear_estop(agent_follower *f) { f->estop = 0; }
+
+
 
 static ember_status link_err(agent_follower *f, ember_status st) {
     return em_err(f->errmsg, st < 0 ? st : EM_ERR_IO, "%s", rio_agent_errmsg(f->a));
@@ -120,7 +224,7 @@ static void on_feedback(agent_follower *f, const rio_msg *m, const rio_step *ste
  * person choosing which run to --resume, the session part against two
  * processes starting the same plan in the same second, n against one
  * follower starting it twice in a second. The plan id is cut to fit. */
-static void new_instance(agent_follower *f, const char *plan_id, char out[RIO_ID_LEN]) {
+void agent_follower_instance(agent_follower *f, const char *plan_id, char out[RIO_ID_LEN]) {
     char suffix[48];
     time_t now = time(NULL);
     struct tm tm;
@@ -182,6 +286,7 @@ static ember_status follow(agent_follower *f, const char *id, int resumed, const
             break;
         }
         if (r == 0) continue;
+        observe(f, &ev);
         if (ev.type == RIO_EV_PEER_LOST || ev.type == RIO_EV_PEER_BACK) {
             if (f->hooks.link) f->hooks.link(f->hooks.user, ev.type == RIO_EV_PEER_BACK, ev.restarted);
         } else if (ev.type == RIO_EV_STATE && ev.msg->u.state.fields_json) {
@@ -212,7 +317,7 @@ ember_status agent_follower_run(agent_follower *f, const char *plan_id, const ri
                                 int timeout_ms, agent_follow_result *res) {
     result_init(res, n_steps);
     char id[RIO_ID_LEN];
-    new_instance(f, plan_id, id);
+    agent_follower_instance(f, plan_id, id);
     return follow(f, id, 0, steps, n_steps, timeout_ms, res);
 }
 

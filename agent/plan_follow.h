@@ -87,13 +87,22 @@ typedef struct agent_follow_result {
     char goal_text[RIO_TEXT_LEN];          /* the goal in words, "" when none */
 } agent_follow_result;
 
+/* Cameras whose newest frame a follower keeps. */
+#define AGENT_MAX_CAMERAS 4
+/* What a follower subscribes to (bits). */
+enum { AGENT_SUB_STATE = 1, AGENT_SUB_FRAMES = 2 };
+
 /* Connect to the controller at cfg->endpoint (asynchronous; see
- * agent_follower_wait_ready). subscribe_state: 1 to hear the controller's
- * state (its goal); operators pass 0. log: the link's log (NULL = stderr).
- * NULL on failure with the reason in err. */
+ * agent_follower_wait_ready). subscribe_state: AGENT_SUB_* bits:
+ * AGENT_SUB_STATE (1) to hear the controller's state (its goal), and
+ * AGENT_SUB_FRAMES for its camera frames (the agent loop's observations);
+ * operators pass 0. log: the link's log (NULL = stderr). NULL on failure
+ * with the reason in err. */
 agent_follower *agent_follower_create(const rio_config *cfg, const agent_follow_hooks *hooks, int subscribe_state,
                                       FILE *log, char *err);
 void agent_follower_free(agent_follower *f); /* NULL is a no-op */
+/* Replace the hooks (an agent loop takes them over from its creator). */
+void agent_follower_set_hooks(agent_follower *f, const agent_follow_hooks *hooks);
 
 /* Wait until the controller answered (EM_OK) or timeout_ms passed
  * (EM_ERR_IO, "no controller answered ..." in agent_follower_errmsg). */
@@ -131,6 +140,31 @@ typedef enum agent_operator_cmd { AGENT_OP_ESTOP, AGENT_OP_RESET, AGENT_OP_CANCE
 ember_status agent_follower_operate(agent_follower *f, agent_operator_cmd cmd,
                                     const char *arg /* estop: reason or NULL; cancel: plan id */, int wait_ms,
                                     int64_t *ack_ms);
+
+/* Observations. The follower keeps the newest state message and the
+ * newest frame of each camera (up to AGENT_MAX_CAMERAS, with their own copy
+ * of the image bytes) from everything it hears, during runs and in
+ * agent_follower_poll, which only listens (for up to timeout_ms; link
+ * changes go to the link hook). Returned messages stay valid until the
+ * follower hears the next one of their kind (the next run or poll). */
+ember_status agent_follower_poll(agent_follower *f, int timeout_ms);
+/* The newest state (NULL before one); *n: states heard so far, *heard_ms:
+ * rio_mono_ms() when it arrived (both may be NULL). */
+const rio_msg *agent_follower_state(const agent_follower *f, uint64_t *n, int64_t *heard_ms);
+/* The newest frame of camera (NULL: of the first camera heard), NULL
+ * before one; *n: frames of that camera heard so far (may be NULL). */
+const rio_msg *agent_follower_frame(const agent_follower *f, const char *camera, uint64_t *n);
+/* 1 when an estop was heard (a copy of one, from any agent, or a step
+ * failed "estop") and no reset since: nothing should be sent. */
+int agent_follower_estopped(const agent_follower *f);
+void agent_follower_clear_estop(agent_follower *f);
+
+/* The next new instance id of plan_id (see "Plan instances"): what
+ * agent_follower_run would send under. An agent that must write the id
+ * down before the plan goes out (its log) takes it here and sends with
+ * agent_follower_resume, which starts an instance the controller never
+ * heard of as a new one. */
+void agent_follower_instance(agent_follower *f, const char *plan_id, char out[RIO_ID_LEN]);
 
 const rio_stats *agent_follower_stats(const agent_follower *f);
 const char *agent_follower_errmsg(const agent_follower *f);

@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 static int set_str(char *dst, size_t cap, const char *flag, const char *v, char *err) {
     if (strlen(v) >= cap) {
@@ -86,4 +87,49 @@ const char *cli_rio_advice(const char *endpoint_flag, const char *err) {
     if (strstr(err, "is also the"))
         return "; give --state-endpoint and --frame-endpoint apart from each other and from the command endpoint";
     return "";
+}
+
+void cli_step_describe(const rio_step *st, char *out, size_t cap) {
+    size_t n = (size_t)snprintf(out, cap, "%s %s(", st->step_id, st->skill);
+    for (int i = 0; i < st->n_args && n < cap; i++) {
+        const rio_arg *a = &st->args[i];
+        const char *sep = i ? ", " : "";
+        if (a->type == RIO_ARG_STRING) n += (size_t)snprintf(out + n, cap - n, "%s%s=%s", sep, a->name, a->str);
+        else if (a->type == RIO_ARG_BOOL) n += (size_t)snprintf(out + n, cap - n, "%s%s=%s", sep, a->name, a->boolean ? "true" : "false");
+        else n += (size_t)snprintf(out + n, cap - n, "%s%s=%g", sep, a->name, a->num);
+    }
+    if (n < cap) snprintf(out + n, cap - n, ")");
+}
+
+/* A remembered fate's time, local: "17:42:03", with the date when not today. */
+static void fate_time(uint64_t us, char *out, size_t cap) {
+    if (!us) {
+        snprintf(out, cap, "an unknown time (before the controller restarted)");
+        return;
+    }
+    time_t t = (time_t)(us / 1000000u), now = time(NULL);
+    struct tm tm, today;
+    localtime_r(&t, &tm);
+    localtime_r(&now, &today);
+    int same_day = tm.tm_year == today.tm_year && tm.tm_yday == today.tm_yday;
+    strftime(out, cap, same_day ? "%H:%M:%S" : "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+void cli_print_fate(FILE *out, const agent_step_fate *f) {
+    char what[512], when[64] = "", memo[160] = "";
+    cli_step_describe(f->step, what, sizeof what);
+    if (f->replayed) { /* the controller's memory of an earlier run of this instance, not news */
+        fate_time(f->fate_us, when, sizeof when);
+        if (f->status >= RIO_FB_DONE)
+            snprintf(memo, sizeof memo, " - already %s at %s, not run again", rio_fb_status_name(f->status), when);
+        else
+            snprintf(memo, sizeof memo, " - known to the controller since %s", when);
+    }
+    if (f->status == RIO_FB_FAILED)
+        fprintf(out, "%s: failed %s: %s%s\n", what, f->reason, f->text, memo);
+    else if (f->status == RIO_FB_DONE && f->run_s >= 0)
+        fprintf(out, "%s: done (%.2f s)\n", what, f->run_s);
+    else
+        fprintf(out, "%s: %s%s\n", what, rio_fb_status_name(f->status), memo);
+    fflush(out);
 }

@@ -14,6 +14,9 @@
 #define EMBER_CLI_CLI_RIO_H
 
 #include "opt.h"
+#include <stdio.h>
+
+#include "agent/plan_follow.h"
 #include "robot_io/rio.h"
 
 /* Entries cli_rio_specs writes, OPT_END included. */
@@ -31,5 +34,11 @@ const char *cli_rio_advice(const char *endpoint_flag, const char *err);
  * for a controller, "--connect" for an agent); the other is refused with a
  * message saying so. */
 void cli_rio_specs(rio_config *cfg, const char *endpoint_flag, opt_spec *specs);
+
+/* A step as `ember act` and `ember agent` print it: "s1 pick(object=red_cube)". */
+void cli_step_describe(const rio_step *st, char *out, size_t cap);
+/* One fate as they print it, a line on out: "s1 pick(object=red_cube): done (0.41 s)",
+ * "...: failed grasp_slipped: <text>", remembered fates with when they happened. */
+void cli_print_fate(FILE *out, const agent_step_fate *f);
 
 #endif
