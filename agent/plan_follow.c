@@ -94,6 +94,13 @@ static void observe(agent_follower *f, const rio_event *ev) {
         if (rio_msg_copy(&copy, m, err) != EM_OK) return;
         rio_msg_clear(&f->state);
         f->state = copy;
+        /* a controller that says whether its estop is on (the sim does):
+         * believed over what we heard, which misses estops from before we
+         * connected and resets we did not hear */
+        cJSON *j = copy.u.state.fields_json ? cJSON_Parse(copy.u.state.fields_json) : NULL;
+        cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "estop");
+        if (cJSON_IsBool(e)) f->estop = cJSON_IsTrue(e);
+        cJSON_Delete(j);
         f->state_n++;
         f->state_ms = rio_mono_ms();
     } else if (ev->type == RIO_EV_FRAME) {

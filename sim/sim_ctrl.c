@@ -354,6 +354,17 @@ static int publish_state(sim_ctrl *s, char *err) {
     rio_state st;
     memset(&st, 0, sizeof st);
     if (sim_state(s->w, &st, err)) return -1;
+    /* the controller's estop beside the world's fields: an agent that
+     * connects during one learns it before it sends anything */
+    cJSON *f = cJSON_Parse(st.fields_json);
+    char *with = f && cJSON_AddBoolToObject(f, "estop", rio_ctrl_estopped(s->c)) ? cJSON_PrintUnformatted(f) : NULL;
+    cJSON_Delete(f);
+    if (!with) {
+        free(st.fields_json);
+        return em_err(err, EM_ERR_NOMEM, "sim: out of memory for the state's fields"), -1;
+    }
+    free(st.fields_json);
+    st.fields_json = with;
     ember_status rc = rio_ctrl_publish_state(s->c, &st);
     free(st.fields_json);
     if (rc) em_err(err, rc, "%s", rio_ctrl_errmsg(s->c));
