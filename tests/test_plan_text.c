@@ -472,6 +472,40 @@ static size_t mutate(char *buf, size_t len, size_t cap, uint64_t *rng) {
     return len;
 }
 
+/* EMBER_PLAN_DUMP=DIR writes each registry's grammar (LABEL.gbnf) and its
+ * plans and mutants with the parser's verdict (LABEL.cases: "1" or "0", a
+ * tab, the text with \n, \\ and \xHH escapes, one per line), so another
+ * GBNF engine (llama.cpp's, lm/grammar.c) can be held to the same verdicts. */
+static FILE *dump_open(const char *label, const char *ext, const char *gbnf) {
+    const char *dir = getenv("EMBER_PLAN_DUMP");
+    if (!dir || !*dir) return NULL;
+    char path[512], name[64];
+    size_t k = 0;
+    for (const char *c = label; *c && k < sizeof name - 1; c++) name[k++] = *c == ' ' ? '_' : *c;
+    name[k] = 0;
+    snprintf(path, sizeof path, "%s/%s.%s", dir, name, ext);
+    FILE *f = fopen(path, "w");
+    if (f && gbnf) {
+        fputs(gbnf, f);
+        fclose(f);
+        return NULL;
+    }
+    return f;
+}
+
+static void dump_case(FILE *f, int verdict, const char *s, size_t len) {
+    if (!f) return;
+    fprintf(f, "%d\t", verdict);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '\n') fputs("\\n", f);
+        else if (c == '\\') fputs("\\\\", f);
+        else if (c < 0x20 || c >= 0x7f) fprintf(f, "\\x%02x", c);
+        else fputc(c, f);
+    }
+    fputc('\n', f);
+}
+
 /* Everything for one registry: grammar checks, random plans, mutations. */
 static void exercise(const char *label, const agent_skills *reg, uint64_t seed, int n_plans) {
     char err[EM_ERR_LEN];
@@ -479,6 +513,8 @@ static void exercise(const char *label, const agent_skills *reg, uint64_t seed, 
     char *gbnf = NULL;
     CHECK(agent_plan_grammar(reg, max_steps, &gbnf, err) == EM_OK, "%s: %s", label, err);
     if (!gbnf) return;
+    dump_open(label, "gbnf", gbnf);
+    FILE *cases = dump_open(label, "cases", NULL);
     gram g;
     char *ere = grammar_ere(&g, gbnf);
     CHECK(ere != NULL, "%s: the grammar is not well-formed: %s\n%s", label, g.err, gbnf);
@@ -497,6 +533,7 @@ static void exercise(const char *label, const agent_skills *reg, uint64_t seed, 
         ember_status st = agent_plan_parse(reg, text, strlen(text), max_steps, "p", &back, &n_back, err);
         CHECK(st == EM_OK, "%s: a rendered plan does not parse: %s\n%s", label, err, text);
         if (have_re) CHECK(ere_match(&re, text), "%s: the grammar refuses a rendered plan:\n%s", label, text);
+        dump_case(cases, st == EM_OK, text, strlen(text));
         if (st == EM_OK) {
             CHECK(n_back == n, "%s: %d steps back, %d sent", label, n_back, n);
             for (int i = 0; i < n && i < n_back; i++) {
@@ -551,6 +588,7 @@ static void exercise(const char *label, const agent_skills *reg, uint64_t seed, 
             int p_ok = agent_plan_parse(reg, buf, len, max_steps, NULL, &back, &n_back, err) == EM_OK;
             n_mut++;
             n_mut_ok += p_ok;
+            dump_case(cases, p_ok, buf, len);
             if (g_ok != p_ok) {
                 if (disagree < 5) fprintf(stderr, "%s: grammar %d, parser %d (%s) on:\n%s\n", label, g_ok, p_ok, p_ok ? "" : err, buf);
                 disagree++;
@@ -568,6 +606,7 @@ static void exercise(const char *label, const agent_skills *reg, uint64_t seed, 
     printf("%s: %d plans round-tripped; %d mutants (%d still valid), grammar %zu bytes, regex %zu bytes\n", label,
            n_plans, n_mut, n_mut_ok, strlen(gbnf), ere ? strlen(ere) : 0);
     if (have_re) regfree(&re);
+    if (cases) fclose(cases);
     free(ere);
     free(gbnf);
 }
