@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent/plan_text.h"
@@ -901,6 +902,36 @@ static void test_sim_text(void) {
         CHECK(!strcmp(line, "place_at(x=-12.50, y=40.125)"), "a value off the grid is written as it is: %s", line);
     }
     free(steps);
+
+    /* what it costs (printed, not judged): making the grammar, parsing a plan */
+    {
+        struct timespec t0, t1;
+        char *gtext = NULL;
+        int reps = 200;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        for (int r = 0; r < reps; r++) {
+            free(gtext);
+            gtext = NULL;
+            agent_plan_grammar(reg, 16, &gtext, err);
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double g_us = ((double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec)) / 1e3 / reps;
+        snprintf(plan, sizeof plan,
+                 "pick(object=\"%s\")\nplace_at(x=-12.50, y=40.00)\npush(object=\"%s\", direction=\"left\", distance=20.00)\n"
+                 "move_to(x=0.00, y=0.00)\nhome()\n\n", obj, obj);
+        reps = 2000;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        for (int r = 0; r < reps; r++) {
+            rio_step *ps = NULL;
+            int pn = 0;
+            agent_plan_parse(reg, plan, strlen(plan), 8, NULL, &ps, &pn, err);
+            free(ps);
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double p_us = ((double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec)) / 1e3 / reps;
+        printf("sim grammar: %zu bytes made in %.1f us; a 5-step plan parsed in %.2f us\n", gtext ? strlen(gtext) : 0, g_us, p_us);
+        free(gtext);
+    }
 
     /* errors name the line and the column */
     struct { const char *text; const char *want; } bad[] = {
