@@ -344,7 +344,7 @@ static const char *seen(const lex *x, char *buf, size_t n) {
 
 static ember_status parse_fixed(lex *x, const rio_arg_spec *sp, const agent_arg_dom *d, rio_arg *out) {
     size_t start = x->at;
-    char text[40], sbuf_[40];
+    char text[40], sb[40];
     int neg = eat(x, "-"), n_int = 0, n_frac = 0;
     long long m = 0;
     while (peek(x) >= '0' && peek(x) <= '9') {
@@ -354,11 +354,11 @@ static ember_status parse_fixed(lex *x, const rio_arg_spec *sp, const agent_arg_
         m = m * 10 + (peek(x) - '0');
         x->at++, n_int++;
     }
-    if (!n_int) return fail(x, "\"%s\": expected a digit, found %s", sp->name, seen(x, sbuf_, sizeof sbuf_));
+    if (!n_int) return fail(x, "\"%s\": expected a digit, found %s", sp->name, seen(x, sb, sizeof sb));
     if (d->decimals > 0) {
         if (!eat(x, "."))
             return fail(x, "\"%s\": expected \".\" and %d decimals, found %s", sp->name, d->decimals,
-                        seen(x, sbuf_, sizeof sbuf_));
+                        seen(x, sb, sizeof sb));
         while (peek(x) >= '0' && peek(x) <= '9' && n_frac < d->decimals) {
             m = m * 10 + (peek(x) - '0');
             x->at++, n_frac++;
@@ -560,9 +560,9 @@ done:
 /* ---------------------------------------------------------------------------
  * Rendering */
 
-/* v as plan text for a value of type t with d decimals: fixed point when v
+/* v as plan text with d decimals: fixed point when v
  * is that grid point exactly, else the shortest %g that reads back as v. */
-static void put_num(sbuf *b, double v, rio_arg_type t, int d) {
+static void put_num(sbuf *b, double v, int d) {
     double lim = 1e15;
     if (isfinite(v) && fabs(v) * pow(10, d) < lim) {
         long long n = llround(v * pow(10, d));
@@ -572,7 +572,6 @@ static void put_num(sbuf *b, double v, rio_arg_type t, int d) {
             return;
         }
     }
-    (void)t;
     for (int prec = 15; prec <= 17; prec++) {
         char text[40];
         snprintf(text, sizeof text, "%.*g", prec, v);
@@ -589,7 +588,7 @@ static void put_value(sbuf *b, const rio_arg *a, const rio_arg_spec *sp, int dec
     case RIO_ARG_NUMBER:
     case RIO_ARG_INTEGER: {
         int integer = sp ? sp->type == RIO_ARG_INTEGER : t == RIO_ARG_INTEGER;
-        put_num(b, a->num, t, integer ? 0 : sp ? decimals : 0);
+        put_num(b, a->num, integer ? 0 : sp ? decimals : 0);
         break;
     }
     case RIO_ARG_STRING: {
