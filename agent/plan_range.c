@@ -214,7 +214,8 @@ static void print_seq(sbuf *b, const struct seq *e, int decimals, agent_pattern_
         }
         if (in_lit) puts_(b, "\""), in_lit = 0;
         int run = 1;
-        while (i + run < e->len && i + run != point_at && e->lo[i + run] == e->lo[i] && e->hi[i + run] == e->hi[i]) run++;
+        while (i + run < e->len && i + run != point_at && e->lo[i + run] == e->lo[i] && e->hi[i + run] == e->hi[i])
+            run++;
         char cls[32];
         if (e->lo[i] == '0' && e->hi[i] == '9')
             snprintf(cls, sizeof cls, "%s[0-9]", gbnf && !first ? " " : "");

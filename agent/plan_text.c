@@ -122,7 +122,8 @@ int agent_json_quote(const char *s, char *out, size_t n) {
             int k = utf8_next((const unsigned char *)s + i, len - i, &cp);
             if (!k) valid = 0, k = 1, cp = ch; /* a bad byte, for logs only */
             if (cp > 0xffff)
-                snprintf(e, sizeof e, "\\u%04x\\u%04x", 0xd800 + ((cp - 0x10000) >> 10), 0xdc00 + ((cp - 0x10000) & 0x3ff));
+                snprintf(e, sizeof e, "\\u%04x\\u%04x", 0xd800 + ((cp - 0x10000) >> 10),
+                         0xdc00 + ((cp - 0x10000) & 0x3ff));
             else
                 snprintf(e, sizeof e, "\\u%04x", cp);
             cput(&c, e, strlen(e));
@@ -350,7 +351,8 @@ static ember_status parse_fixed(lex *x, const rio_arg_spec *sp, const agent_arg_
     while (peek(x) >= '0' && peek(x) <= '9') {
         if (n_int == 1 && x->s[x->at - 1] == '0') return fail(x, "\"%s\": a leading zero", sp->name);
         if (n_int == AGENT_PLAN_MAX_DIGITS - d->decimals)
-            return fail(x, "\"%s\": more than %d digits before the point", sp->name, AGENT_PLAN_MAX_DIGITS - d->decimals);
+            return fail(x, "\"%s\": more than %d digits before the point", sp->name,
+                        AGENT_PLAN_MAX_DIGITS - d->decimals);
         m = m * 10 + (peek(x) - '0');
         x->at++, n_int++;
     }
@@ -366,9 +368,12 @@ static ember_status parse_fixed(lex *x, const rio_arg_spec *sp, const agent_arg_
         if (n_frac < d->decimals)
             return fail(x, "\"%s\": expected %d decimals, found %d", sp->name, d->decimals, n_frac);
     }
-    if (peek(x) == '.' || (peek(x) >= '0' && peek(x) <= '9'))
-        return fail(x, "\"%s\": %s", sp->name,
-                    d->decimals ? "more decimals than the format's" : sp->type == RIO_ARG_INTEGER ? "an integer has no point" : "numbers have no point with 0 decimals");
+    if (peek(x) == '.' || (peek(x) >= '0' && peek(x) <= '9')) {
+        const char *why = d->decimals                    ? "more decimals than the format's"
+                          : sp->type == RIO_ARG_INTEGER ? "an integer has no point"
+                                                         : "numbers have no point with 0 decimals";
+        return fail(x, "\"%s\": %s", sp->name, why);
+    }
     if (neg && m == 0) return x->at = start, fail(x, "\"%s\": \"-0\" is written \"0\"", sp->name);
     long long n = neg ? -m : m;
     if (n < d->lo || n > d->hi) {
@@ -410,17 +415,20 @@ static ember_status parse_value(lex *x, const rio_arg_spec *sp, const agent_arg_
             }
             char list[160];
             size_t used = 0;
+            int k = 0;
             list[0] = 0;
-            for (int k = 0; k < d->n_enum && used + 40 < sizeof list; k++)
+            for (; k < d->n_enum && used + 40 < sizeof list; k++)
                 used += (size_t)snprintf(list + used, sizeof list - used, "%s\"%.30s\"", k ? ", " : "",
                                          sp->enums[d->enum_idx[k]]);
-            return fail(x, "\"%s\": expected one of %s%s, found %s", sp->name, list,
-                        used + 40 >= sizeof list ? ", ..." : "", seen(x, sb, sizeof sb));
+            return fail(x, "\"%s\": expected one of %s%s, found %s", sp->name, list, k < d->n_enum ? ", ..." : "",
+                        seen(x, sb, sizeof sb));
         }
-        if (!eat(x, "\"")) return fail(x, "\"%s\": expected a string in quotes, found %s", sp->name, seen(x, sb, sizeof sb));
+        if (!eat(x, "\""))
+            return fail(x, "\"%s\": expected a string in quotes, found %s", sp->name, seen(x, sb, sizeof sb));
         size_t k = 0;
         while (peek(x) >= 0 && str_char_ok((char)peek(x))) {
-            if (k == AGENT_PLAN_STR_MAX) return fail(x, "\"%s\": a string holds at most %d bytes", sp->name, AGENT_PLAN_STR_MAX);
+            if (k == AGENT_PLAN_STR_MAX)
+                return fail(x, "\"%s\": a string holds at most %d bytes", sp->name, AGENT_PLAN_STR_MAX);
             out->str[k++] = x->s[x->at++];
         }
         out->str[k] = 0;
@@ -541,8 +549,10 @@ ember_status agent_plan_parse(const agent_skills *reg, const char *text, size_t 
     }
     if (!ended) {
         lex x = {"", 0, 0, line, err};
-        rc = fail(&x, n ? "the plan does not end with an empty line" : "no steps; a plan has 1..%d steps then an empty line",
-                  max_steps);
+        if (n)
+            rc = fail(&x, "the plan does not end with an empty line");
+        else
+            rc = fail(&x, "no steps; a plan has 1..%d steps then an empty line", max_steps);
     } else if (at != len) {
         lex x = {text + at, len - at, 0, line, err};
         rc = fail(&x, "text after the plan's empty line");

@@ -193,7 +193,8 @@ agent_skills *agent_skills_load(const char *path, int decimals, char *err) {
         em_err(err, EM_ERR_FORMAT, "agent_skills_load: %s: %s", path, msg);
         goto done;
     }
-    if (!(r = agent_skills_create(skills, n, decimals, msg))) em_err(err, EM_ERR_ARG, "agent_skills_load: %s: %s", path, msg);
+    if (!(r = agent_skills_create(skills, n, decimals, msg)))
+        em_err(err, EM_ERR_ARG, "agent_skills_load: %s: %s", path, msg);
 done:
     fclose(f);
     free(buf);
