@@ -237,4 +237,11 @@ const rio_arg *rio_step_arg(const rio_step *st, const char *name);
  * files ({"plan":"p1","steps":[...]}): *plan_id gets the plan's id. */
 ember_status rio_plan_parse(const char *json, size_t len, char *plan_id, rio_step **steps, int *n_steps, char *err);
 
+/* Parse a skills file: the skills in a hello's form, either an object with
+ * a "skills" list (a whole hello envelope will do) or the bare list; 1..32
+ * skills, every field checked as in a hello. *skills is malloc'd (caller
+ * frees), *n_skills its length. Used for an agent without a controller at
+ * hand (agent/skills.h). */
+ember_status rio_skills_parse(const char *json, size_t len, rio_skill **skills, int *n_skills, char *err);
+
 #endif

@@ -269,30 +269,38 @@ static ember_status dec_skill(const dec *d, const cJSON *o, const char *path, ri
     return EM_OK;
 }
 
+/* The n skills of arr (a hello's "skills" list), names unique. *skills is
+ * set as soon as it exists so that the caller frees it on failure. */
+static ember_status dec_skill_list(const dec *d, const cJSON *arr, int n, rio_skill **skills, int *n_skills) {
+    ember_status st;
+    const cJSON *it;
+    if (n == 0) return EM_OK;
+    rio_skill *s = calloc((size_t)n, sizeof *s);
+    if (!s) return em_err(d->err, EM_ERR_NOMEM, "%s: out of memory for %d skills", d->fn, n);
+    *skills = s;
+    *n_skills = n;
+    int i = 0;
+    cJSON_ArrayForEach(it, arr) {
+        char path[32];
+        snprintf(path, sizeof path, "skills[%d]", i);
+        if ((st = dec_skill(d, it, path, &s[i]))) return st;
+        for (int k = 0; k < i; k++)
+            if (!strcmp(s[k].name, s[i].name)) return bad(d, path, "name", "duplicate skill \"%s\"", s[i].name);
+        i++;
+    }
+    return EM_OK;
+}
+
 static ember_status dec_hello(const dec *d, const cJSON *o, rio_hello *h) {
     ember_status st;
     if ((st = get_str(d, o, "", "role", 1, RIO_RULE_NAME, h->role))) return st;
     if ((st = get_str(d, o, "", "refused", 0, RIO_RULE_TEXT, h->refused))) return st;
     if ((st = get_names(d, o, "layout", 0, RIO_MAX_STATE, h->layout, &h->n_layout))) return st;
     if ((st = get_names(d, o, "cameras", 0, RIO_CODEC_MAX_CAMERAS, h->cameras, &h->n_cameras))) return st;
-    const cJSON *arr, *it;
+    const cJSON *arr;
     int n;
     if ((st = get_list(d, o, "", "skills", 0, 0, RIO_MAX_SKILLS, &arr, &n))) return st;
-    if (n == 0) return EM_OK;
-    if (!(h->skills = calloc((size_t)n, sizeof *h->skills)))
-        return em_err(d->err, EM_ERR_NOMEM, "%s: hello: out of memory for %d skills", d->fn, n);
-    h->n_skills = n;
-    int i = 0;
-    cJSON_ArrayForEach(it, arr) {
-        char path[32];
-        snprintf(path, sizeof path, "skills[%d]", i);
-        if ((st = dec_skill(d, it, path, &h->skills[i]))) return st;
-        for (int k = 0; k < i; k++)
-            if (!strcmp(h->skills[k].name, h->skills[i].name))
-                return bad(d, path, "name", "duplicate skill \"%s\"", h->skills[i].name);
-        i++;
-    }
-    return EM_OK;
+    return dec_skill_list(d, arr, n, &h->skills, &h->n_skills);
 }
 
 static ember_status dec_feedback(const dec *d, const cJSON *o, rio_feedback *f) {
@@ -563,5 +571,41 @@ done:
     }
     *steps = s;
     *n_steps = n;
+    return EM_OK;
+}
+
+/* Two forms: an object with a "skills" list (a hello envelope, or just
+ * {"skills": [...]}), or the bare list; other members are ignored. */
+ember_status rio_skills_parse(const char *json, size_t len, rio_skill **skills, int *n_skills, char *err) {
+    dec d = {"rio_skills_parse", NULL, err};
+    cJSON *root = NULL;
+    const cJSON *arr = NULL;
+    rio_skill *s = NULL;
+    int n = 0, n_dec = 0;
+    ember_status st;
+    *skills = NULL;
+    *n_skills = 0;
+    if (len > PLAN_FILE_MAX)
+        return em_err(err, EM_ERR_RANGE, "rio_skills_parse: %zu bytes is oversized (limit %d)", len, PLAN_FILE_MAX);
+    if ((st = parse_json("rio_skills_parse", json, len, &root, err))) return st;
+    if (cJSON_IsArray(root)) {
+        arr = root;
+        n = cJSON_GetArraySize(root);
+        if (n > RIO_MAX_SKILLS) st = bad(&d, "", "skills", "expected at most %d entries, got %d", RIO_MAX_SKILLS, n);
+    } else if (cJSON_IsObject(root)) {
+        st = get_list(&d, root, "", "skills", 1, 0, RIO_MAX_SKILLS, &arr, &n);
+    } else {
+        st = em_err(err, EM_ERR_FORMAT, "rio_skills_parse: expected {\"skills\": [...]} or a list of skills, got %s",
+                    json_kind(root));
+    }
+    if (!st && n == 0) st = bad(&d, "", "skills", "expected at least one skill");
+    if (!st) st = dec_skill_list(&d, arr, n, &s, &n_dec);
+    cJSON_Delete(root);
+    if (st) {
+        free(s);
+        return st;
+    }
+    *skills = s;
+    *n_skills = n_dec;
     return EM_OK;
 }
