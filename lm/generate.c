@@ -34,6 +34,7 @@ const char *lm_stop_reason_name(enum lm_stop_reason r) {
     case LM_STOP_BUDGET: return "budget";
     case LM_STOP_CTX_FULL: return "context-full";
     case LM_STOP_CALLBACK: return "callback";
+    case LM_STOP_GRAMMAR: return "grammar";
     }
     return "?";
 }
@@ -238,6 +239,7 @@ ember_status lm_gen_generate(lm_gen *g, const lm_gen_params *p, lm_gen_result *r
         size_t nw = lm_detok_push(&dt, tok, g->piece, g->piece_cap);
         if ((rc = stream_text(g, p, g->piece, nw, false, err)) < 0) { st = rc; goto done; }
         if (rc) { r->stop = rc == 1 ? LM_STOP_STRING : LM_STOP_CALLBACK; break; }
+        if (p->filter.complete && p->filter.complete(p->filter.user)) { r->stop = LM_STOP_GRAMMAR; break; }
         if (r->n_tokens >= limit) break;
         if (lm_n_past(c) >= lm_n_ctx(c)) { r->stop = LM_STOP_CTX_FULL; break; }
         const double ts = now_ms();

@@ -36,7 +36,9 @@
  * before each draw, mask() clears allow[t] for every token that may not come
  * next, and the sampler sees those tokens' logits as -inf; after the draw,
  * accept() is told the token chosen. Nothing is retried: a token the filter
- * forbids is never produced. A filter that allows nothing is an error.
+ * forbids is never produced. A filter that allows nothing is an error; one
+ * whose complete() says nothing more may follow ends the generation
+ * (LM_STOP_GRAMMAR). lm/grammar.h makes such a filter from a GBNF grammar.
  *
  * Ownership: the generator borrows the context and vocabulary (they must
  * outlive it) and owns its scratch buffers; one thread at a time. Steady-state
@@ -57,6 +59,9 @@ typedef struct lm_token_filter {
     /* allow: n_vocab bytes, all 1 on entry; clear the forbidden ones. */
     ember_status (*mask)(void *user, uint8_t *allow, int n_vocab, char *err);
     ember_status (*accept)(void *user, int32_t tok, char *err);
+    /* After accept, may be NULL: true when nothing more may follow (a
+     * grammar is complete); generation stops with LM_STOP_GRAMMAR. */
+    bool (*complete)(void *user);
     void *user;
 } lm_token_filter;
 
@@ -67,6 +72,7 @@ enum lm_stop_reason {
     LM_STOP_BUDGET,   /* max_tokens sampled */
     LM_STOP_CTX_FULL, /* the context has no room for the next token */
     LM_STOP_CALLBACK, /* on_text or on_token returned nonzero */
+    LM_STOP_GRAMMAR,  /* the token filter is complete: nothing more may follow */
 };
 const char *lm_stop_reason_name(enum lm_stop_reason r);
 
