@@ -64,6 +64,8 @@ void cli_model_opts_specs(cli_model_opts *o, opt_spec *specs) {
                  "stop when the text contains TEXT (which is not printed); repeatable"),
         OPT_STR(NULL, "--system", "TEXT", &o->system, "a system message for the chat template"),
         OPT_STR(NULL, "--chat-template", "T", &o->chat_template, "chatml or smolvlm (default: detected from the model)"),
+        OPT_STR(NULL, "--grammar-file", "FILE", &o->grammar_file,
+                "constrain the output to a GBNF grammar (llama.cpp's syntax); it ends when the grammar is complete"),
         OPT_END,
     };
     memcpy(specs, t, sizeof t);
@@ -77,6 +79,18 @@ int cli_model_opts_finish(cli_model_opts *o, const char *prog, char *err) {
     }
     o->backend = cli_backend_names[o->backend_choice];
     o->kv_type = kv_types[o->kv_choice];
+    if (o->grammar_file) { /* a typo in a grammar is the command line's fault: found before any model loads */
+        char e[EM_ERR_LEN];
+        size_t n;
+        char *text = cli_read_file(prog, o->grammar_file, &n, e);
+        lm_grammar *g = text ? lm_grammar_parse(text, n, e) : NULL;
+        free(text);
+        if (!g) {
+            snprintf(err, OPT_ERR_LEN, "%s: --grammar-file %.100s: %.300s", prog, o->grammar_file, e);
+            return OPT_ERROR;
+        }
+        lm_grammar_free(g);
+    }
     return OPT_OK;
 }
 
@@ -105,6 +119,16 @@ ember_status cli_model_open(const cli_model_opts *o, bool quiet, cli_model *cm, 
         cli_model_close(cm);
         return EM_ERR_IO;
     }
+    if (o->grammar_file) {
+        size_t n;
+        if (!(cm->grammar_text = cli_read_file("ember", o->grammar_file, &n, err)) ||
+            !(cm->grammar = lm_grammar_parse(cm->grammar_text, n, err)) ||
+            !(cm->gvocab = lm_grammar_vocab_create(cm->m->vocab, err)) ||
+            !(cm->gm = lm_grammar_matcher_create(cm->grammar, cm->gvocab, err))) {
+            cli_model_close(cm);
+            return EM_ERR_ARG;
+        }
+    }
     cm->load_ms = now_ms() - t0;
     if (!quiet && o->n_ctx > cm->m->hp.n_ctx_train)
         fprintf(stderr, "ember: warning: --ctx %d is past the %d positions %s was trained on; answers past them may degrade\n",
@@ -119,6 +143,10 @@ const char *cli_seed_field(const cli_model_opts *o, char buf[32]) {
 }
 
 void cli_model_close(cli_model *cm) {
+    lm_grammar_matcher_free(cm->gm);
+    lm_grammar_vocab_free(cm->gvocab);
+    lm_grammar_free(cm->grammar);
+    free(cm->grammar_text);
     lm_gen_free(cm->gen);
     lm_ctx_free(cm->ctx);
     lm_model_free(cm->m);
@@ -153,6 +181,10 @@ ember_status cli_model_answer(cli_model *cm, const cli_model_opts *o, const char
     gp.on_text = cli_write_stdout;
     gp.on_token = on_token;
     gp.user = user;
+    if (cm->gm) {
+        lm_grammar_matcher_reset(cm->gm);
+        gp.filter = lm_grammar_matcher_filter(cm->gm);
+    }
     if ((st = lm_gen_generate(cm->gen, &gp, res, err))) return st;
     if (res->stop == LM_STOP_CTX_FULL)
         fprintf(stderr, "\n%s: context full after %lld positions (raise --ctx)\n", prog, (long long)lm_n_past(cm->ctx));

@@ -9,6 +9,7 @@
  *   --repeat-penalty R    --repeat-last-n N   --seed N (full 64-bit)
  *   --ignore-eos          --stop TEXT (repeatable)
  *   --system TEXT         --chat-template chatml|smolvlm
+ *   --grammar-file FILE   (llama.cpp's GBNF: sampling only sees what it allows; it ends the answer when complete)
  *
  * Use, in a command's argument parser:
  *
@@ -48,12 +49,13 @@
 #include "core/backend_open.h"
 #include "core/types.h"
 #include "lm/generate.h"
+#include "lm/grammar.h"
 #include "lm/model.h"
 #include "lm/sampler.h"
 #include "opt.h"
 
 /* Entries cli_model_opts_specs writes, OPT_END included. */
-#define CLI_MODEL_OPTS_N 20
+#define CLI_MODEL_OPTS_N 21
 /* Stop strings a command takes at most. */
 #define CLI_MAX_STOP 16
 
@@ -72,6 +74,7 @@ typedef struct cli_model_opts {
     int n_stop;
     const char *system;        /* --system: a system message for the chat template */
     const char *chat_template; /* --chat-template: chatml or smolvlm; NULL: detected from the model */
+    const char *grammar_file;  /* --grammar-file: GBNF (lm/grammar.h); checked by _finish, used by cli_model_open */
     /* what the table writes; read the fields above instead */
     int backend_choice, kv_choice;
     const char *backend_env; /* EMBER_BACKEND when it names no backend: refused by _finish */
@@ -87,8 +90,9 @@ void cli_model_opts_init(cli_model_opts *o);
 /* Fill specs[0..CLI_MODEL_OPTS_N) with the group's table (OPT_END last),
  * pointing into o: splice it into a command's table with OPT_GROUP(specs). */
 void cli_model_opts_specs(cli_model_opts *o, opt_spec *specs);
-/* After opt_parse: set backend and kv_type from what was parsed, and refuse
- * a bad EMBER_BACKEND that no --backend overrode. OPT_OK, or OPT_ERROR with
+/* After opt_parse: set backend and kv_type from what was parsed, refuse
+ * a bad EMBER_BACKEND that no --backend overrode, and a --grammar-file that
+ * cannot be read or parsed (its line and column). OPT_OK, or OPT_ERROR with
  * "PROG: ..." in err (OPT_ERR_LEN bytes; a usage error, exit 2). */
 int cli_model_opts_finish(cli_model_opts *o, const char *prog, char *err);
 
@@ -102,6 +106,10 @@ typedef struct cli_model {
     char desc[EM_BACKEND_DESC_LEN]; /* the backend, for the summary line */
     cli_progress prog;              /* weight-upload progress (must stay put while loading) */
     double load_ms;                 /* model load and context creation */
+    char *grammar_text;             /* --grammar-file's text, NULL without one */
+    lm_grammar *grammar;            /* and compiled, with its matcher over the model's vocabulary */
+    lm_grammar_vocab *gvocab;
+    lm_grammar_matcher *gm;
 } cli_model;
 
 /* Open the backend (saying on stderr why Vulkan was not used, unless quiet),
@@ -117,7 +125,8 @@ void cli_model_close(cli_model *cm);
  * "PROG: ...": 2 for an unknown --chat-template, 1 otherwise. */
 int cli_model_chat(const cli_model *cm, const cli_model_opts *o, const char *prog, const char *user, char **out);
 
-/* Prefill p and generate as o says (budget, sampling, stop strings),
+/* Prefill p and generate as o says (budget, sampling, stop strings, the
+ * grammar from the start),
  * streaming the text to stdout and a newline after it; a full context is
  * said on stderr with the flag to raise it. on_token/user: as
  * lm_gen_params's (may be NULL). The tokens are lm_gen_tokens(cm->gen). */
