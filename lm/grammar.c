@@ -160,6 +160,10 @@ typedef struct gm_state {
     uint32_t hash;
     int32_t mask;     /* index into masks, -1: not computed */
     uint8_t can_end, complete;
+    /* What the stacks' tops can match, for pruning the trie walk without a
+     * step per byte: ASCII code points, and whether any code point >= 0x80 */
+    uint8_t summary, nonascii;
+    uint64_t ascii[2];
 } gm_state;
 
 typedef struct gm_mask {
@@ -331,7 +335,7 @@ static int32_t intern(lm_grammar_matcher *m) {
         m->tab = tab, m->tab_cap = cap;
     }
     const uint32_t id = m->n_states++;
-    m->states[id] = (gm_state){off, n, h, -1, (uint8_t)can_end, (uint8_t)(can_end && count == 1)};
+    m->states[id] = (gm_state){off, n, h, -1, (uint8_t)can_end, (uint8_t)(can_end && count == 1), 0, 0, {0, 0}};
     for (uint32_t j = h & (m->tab_cap - 1);; j = (j + 1) & (m->tab_cap - 1))
         if (!m->tab[j]) { m->tab[j] = id + 1; break; }
     m->n_keys += n;
@@ -502,16 +506,43 @@ typedef struct walk_ctx {
 
 static const int8_t utf8_len[16] = {1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2, 2, 3, 4};
 
+static void summarise(lm_grammar_matcher *m, gm_state *st) {
+    const lm_grammar *g = m->g;
+    const uint32_t *k = m->keys + st->key_off;
+    for (uint32_t j = 0, at = 1; j < k[0]; j++) {
+        const uint32_t len = k[at];
+        if (len) {
+            const gr_set *set = &g->sets[g->el[k[at + len]].arg];
+            for (uint32_t c = 0; c < 128; c++)
+                if (gr_set_match(g, set, c)) st->ascii[c >> 6] |= 1ull << (c & 63);
+            if (set->any || set->neg) st->nonascii = 1;
+            for (uint32_t q = 0; q < set->n; q++)
+                if (g->ranges[2 * (set->off + q) + 1] >= 0x80) st->nonascii = 1;
+        }
+        at += 1 + len;
+    }
+    st->summary = 1;
+}
+
 static void walk(walk_ctx *w, int32_t node, int32_t s, uint32_t v, int n, int from_prev) {
     const lm_grammar_vocab *gv = w->m->gv;
     const gv_node *nd = &gv->nodes[node];
     w->nodes++;
     if (nd->tok_n && node != 0 && (n == 0 || partial_ok(w->m, s, v, n)))
         for (uint32_t i = 0; i < nd->tok_n; i++) w->out[w->n_out++] = gv->toks[nd->tok_off + i];
+    gm_state *st = &w->m->states[s];
+    if (!st->summary) summarise(w->m, st);
+    const uint64_t a0 = st->ascii[0], a1 = st->ascii[1];
+    const int nonascii = st->nonascii;
     for (int32_t c = nd->first_child; c >= 0; c = gv->nodes[c].next_sibling) {
         const uint8_t b = gv->nodes[c].byte;
         uint32_t v2;
         int n2;
+        /* a character no stack can take: the whole branch is refused. A
+         * lead byte of C2..DF, E1..EF, F1..FF decodes to >= 0x80 whatever
+         * follows (C0, C1, E0, F0 can spell small values, overlong) */
+        if (n == 0 && b < 0x80 && !((b < 64 ? a0 >> b : a1 >> (b - 64)) & 1)) continue;
+        if (n == 0 && b >= 0xC2 && b != 0xE0 && b != 0xF0 && !nonascii) continue;
         if (n > 0) {
             if (from_prev && (b >> 6) != 2) continue; /* the unfinished character of the last token: invalid */
             v2 = (v << 6) + (b & 0x3F), n2 = n - 1;
