@@ -55,10 +55,12 @@ void agent_log_close(agent_log *l) {
 ember_status agent_log_write(agent_log *l, const char *type, const char *run, cJSON *rec, char *err) {
     ember_status st = EM_OK;
     char *s = NULL;
-    /* type, run and time first: a person reading the file sees them first */
+    /* type, run and time first: a person reading the file sees them first.
+     * Milliseconds: 13 digits, which a JSON number (a double printed to 15
+     * digits by cJSON) keeps exactly; microseconds would not. */
     cJSON *head = cJSON_CreateObject();
     if (!head || !rec || !cJSON_AddStringToObject(head, "type", type) || !cJSON_AddStringToObject(head, "run", run) ||
-        !cJSON_AddNumberToObject(head, "t_us", (double)rio_now_us())) {
+        !cJSON_AddNumberToObject(head, "t_ms", (double)(rio_now_us() / 1000))) {
         st = em_err(err, EM_ERR_NOMEM, "agent log: out of memory");
         goto done;
     }

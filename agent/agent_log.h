@@ -3,7 +3,7 @@
  * taken, so a run can be replayed, inspected, and resumed after the agent
  * itself restarts.
  *
- * Records (every one has "type", "run" and "t_us", microseconds since the
+ * Records (every one has "type", "run" and "t_ms", milliseconds since the
  * epoch); agent/README.md documents each field:
  *   run      a run starts: the instruction, the model files, the budgets
  *   plan     a planning cycle's decision, written before its steps go out:
@@ -42,7 +42,7 @@ typedef struct agent_log agent_log;
 agent_log *agent_log_open(const char *path, char *err);
 void agent_log_close(agent_log *l); /* NULL is a no-op */
 
-/* Add "type", "run" and "t_us" to rec, append it as one line, fsync; rec
+/* Add "type", "run" and "t_ms" to rec, append it as one line, fsync; rec
  * is deleted in every case. EM_ERR_IO when the disk refuses. */
 ember_status agent_log_write(agent_log *l, const char *type, const char *run, cJSON *rec, char *err);
 
