@@ -50,4 +50,25 @@ static inline int gr_set_match(const lm_grammar *g, const gr_set *s, uint32_t c)
     return found != (int)s->neg;
 }
 
+/* The vocabulary's byte trie (grammar_vocab.c builds it, grammar.c walks
+ * it): nodes in preorder, node 0 the empty prefix; a node's tokens are
+ * those whose bytes end there. */
+typedef struct gv_node {
+    int32_t first_child, next_sibling; /* -1: none */
+    uint32_t tok_off, tok_n;           /* tokens whose bytes end here: toks[tok_off..+tok_n) */
+    uint8_t byte;
+} gv_node;
+
+struct lm_grammar_vocab {
+    const lm_vocab *v;
+    int n_vocab;
+    gv_node *nodes;
+    uint32_t n_nodes;
+    int32_t *toks;
+    int32_t *eog;
+    int n_eog;
+    char **piece;       /* each token's bytes as the grammar reads them (NULL: never allowed) */
+    uint16_t *piece_len;
+};
+
 #endif

@@ -138,6 +138,13 @@ static int check_one(const peer *p, const char *base) {
                 text[k++] = (char)strtol(hex, NULL, 16);
                 c += 2;
             }
+            else if (*c) { /* not an escape: the backslash and the character */
+                text[k++] = '\\';
+                text[k++] = *c;
+            } else {
+                text[k++] = '\\';
+                break;
+            }
         }
         int got = peer_accepts(p, g, text, k);
         n++, n_ok += got;

@@ -4,7 +4,8 @@
  *   gbnf_check GRAMMAR.gbnf < TEXTS > CASES
  *
  * TEXTS: one text per line, with the escapes \n \t \r \\ and \xHH (so a
- * text can hold newlines and any byte). CASES: per text "1" (the grammar
+ * text can hold newlines and any byte); a backslash before anything else
+ * is itself. CASES: per text "1" (the grammar
  * accepts the whole text and may end after it) or "0", a tab, the text as
  * given. A grammar that does not parse is exit 1 with the parser's message
  * (line and column). */
@@ -42,11 +43,15 @@ static size_t unescape(const char *in, char *out) {
         if (*c == 'n') out[k++] = '\n';
         else if (*c == 't') out[k++] = '\t';
         else if (*c == 'r') out[k++] = '\r';
+        else if (*c == '\\') out[k++] = '\\';
         else if (*c == 'x' && c[1] && c[2]) {
             char hex[3] = {c[1], c[2], 0};
             out[k++] = (char)strtol(hex, NULL, 16);
             c += 2;
-        } else out[k++] = *c;
+        } else { /* not an escape: the backslash and the character */
+            out[k++] = '\\';
+            out[k++] = *c;
+        }
     }
     return k;
 }

@@ -118,3 +118,11 @@ foreach(name fuzz_png fuzz_jpeg)
     PKGS PNG JPEG
     FALLBACK_LIBS ember_vision)
 endforeach()
+
+# The GBNF parser and matcher (lm/gbnf_parse.c, lm/grammar.c): grammars from
+# users' files; 20 s.
+ember_fuzz_target(fuzz_gbnf SECONDS 20
+  SOURCES ${CMAKE_SOURCE_DIR}/lm/gbnf_parse.c ${CMAKE_SOURCE_DIR}/lm/grammar.c ${CMAKE_SOURCE_DIR}/core/status.c
+  HEADERS ${CMAKE_SOURCE_DIR}/lm/grammar.h ${CMAKE_SOURCE_DIR}/lm/grammar_internal.h ${CMAKE_SOURCE_DIR}/lm/generate.h
+          ${CMAKE_SOURCE_DIR}/lm/vocab.h ${CMAKE_SOURCE_DIR}/core/status.h
+  FALLBACK_LIBS ember_lib)
