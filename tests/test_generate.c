@@ -241,7 +241,7 @@ int main(int argc, char **argv) {
         if (!sampled) sp.temp = 0;
         gp = lm_gen_defaults(20, &sp);
         gp.ignore_eog = true;
-        gp.filter = (lm_token_filter){mf_mask, mf_accept, &f};
+        gp.filter = (lm_token_filter){mf_mask, mf_accept, NULL, &f};
         gp.on_token = on_token;
         memset(&s, 0, sizeof s);
         gp.user = &s;
@@ -258,7 +258,7 @@ int main(int argc, char **argv) {
     {   /* greedy under a filter = the best allowed logit: check the first step */
         mod_filter f = {.mod = 5, .eog = -1};
         gp = lm_gen_defaults(1, &greedy);
-        gp.filter = (lm_token_filter){mf_mask, mf_accept, &f};
+        gp.filter = (lm_token_filter){mf_mask, mf_accept, NULL, &f};
         CHECK(lm_gen_prefill(g, &p, &r, err) == EM_OK, "prefill: %s", err);
         const float *lg = lm_logits(c);
         int32_t best = -1;
@@ -272,7 +272,7 @@ int main(int argc, char **argv) {
     {   /* a filter that leaves only end-of-generation: one token, no text */
         mod_filter f = {.mod = 1 << 30, .eog = eog, .only_eog = true};
         gp = lm_gen_defaults(20, &greedy);
-        gp.filter = (lm_token_filter){mf_mask, mf_accept, &f};
+        gp.filter = (lm_token_filter){mf_mask, mf_accept, NULL, &f};
         gp.on_text = on_text;
         memset(&s, 0, sizeof s);
         gp.user = &s;
@@ -284,7 +284,7 @@ int main(int argc, char **argv) {
     {
         mod_filter f = {.mod = 3, .eog = -1, .allow_none = true};
         gp = lm_gen_defaults(5, &greedy);
-        gp.filter = (lm_token_filter){mf_mask, mf_accept, &f};
+        gp.filter = (lm_token_filter){mf_mask, mf_accept, NULL, &f};
         CHECK(lm_gen_prefill(g, &p, &r, err) == EM_OK, "prefill: %s", err);
         CHECK(lm_gen_generate(g, &gp, &r, err) != EM_OK && strstr(err, "allows no token"), "empty mask refused: %s", err);
     }
