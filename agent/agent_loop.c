@@ -589,7 +589,7 @@ static int follow(agent_loop *L, const char *instance, const rio_step *steps, in
         agent_follower_operate(L->P.follower, AGENT_OP_CANCEL, instance, 2000, NULL);
     char fb[RIO_TEXT_LEN * 2];
     outcome_feedback(L, steps, n_steps, &fr, fb, sizeof fb);
-    static const char *const ends[] = {"finished", "timed_out", "stopped", "link_failed"};
+    static const char *const ends[] = {"finished", "timed_out", "stopped", "link_failed", "cancelled"};
     if (L->log) {
         cJSON *r = cJSON_CreateObject();
         if (r) {
@@ -609,7 +609,8 @@ static int follow(agent_loop *L, const char *instance, const rio_step *steps, in
     if (fr.end == AGENT_FOLLOW_STOPPED) return end_run(L, AGENT_END_INTERRUPTED, "interrupted; the plan was cancelled") ? -1 : 1;
     if (agent_follower_estopped(L->P.follower))
         return end_run(L, AGENT_END_ESTOP, "estop: nothing more is sent until a reset") ? -1 : 1;
-    if (L->cancelled) return end_run(L, AGENT_END_CANCELLED, "a step was cancelled by an operator") ? -1 : 1;
+    if (L->cancelled || fr.end == AGENT_FOLLOW_CANCELLED)
+        return end_run(L, AGENT_END_CANCELLED, "the plan was cancelled by an operator") ? -1 : 1;
     if (fr.end == AGENT_FOLLOW_FINISHED && fr.n_failed == 0 && fr.goal != 0)
         return end_run(L, AGENT_END_SUCCESS, fr.goal == 1 ? "the goal is met%s%s" : "the plan ran to its end%s%s",
                        fr.goal_text[0] ? ": " : "", fr.goal_text) ? -1 : 1;
@@ -669,6 +670,12 @@ static int plan_cycle(agent_loop *L, uint64_t *state_n) {
         if (count > best_count) best = v, best_count = count;
     }
     plan_out *p = &plans[best];
+    /* an estop heard while observing or planning: nothing goes out */
+    agent_follower_poll(L->P.follower, 0);
+    if (agent_follower_estopped(L->P.follower)) {
+        for (int v = 0; v < n; v++) plan_out_free(&plans[v]);
+        return end_run(L, AGENT_END_ESTOP, "estop (heard while planning): nothing is sent until a reset") ? -1 : 1;
+    }
     res->cycles++;
     res->replans = res->cycles - 1;
 

@@ -259,6 +259,7 @@ static ember_status follow(agent_follower *f, const char *id, int resumed, const
      * count as replayed here; the hooks saw them when they happened. */
     for (int i = 0; resumed && i < n_steps; i++)
         track[i].replayed = rio_agent_plan_step_status(f->a, plan_id, steps[i].step_id) >= RIO_FB_DONE;
+    int cancelled = 0; /* an operator's cancel of this plan was heard */
     for (;;) {
         int open = 0, failed = 0, replayed = 0;
         for (int i = 0; i < n_steps; i++) {
@@ -274,6 +275,10 @@ static ember_status follow(agent_follower *f, const char *id, int resumed, const
         if (!open && !finished_at) finished_at = rio_mono_ms();
         if (finished_at && rio_mono_ms() - finished_at > FOLLOW_SETTLE_MS) {
             res->end = AGENT_FOLLOW_FINISHED;
+            break;
+        }
+        if (cancelled) { /* its feedback goes to the canceller: the copy is what we hear */
+            res->end = AGENT_FOLLOW_CANCELLED;
             break;
         }
         if (f->hooks.stop && f->hooks.stop(f->hooks.user)) {
@@ -302,6 +307,9 @@ static ember_status follow(agent_follower *f, const char *id, int resumed, const
                 free(fields);
                 fields = copy;
             }
+        } else if (ev.type == RIO_EV_EVENT && ev.msg && ev.msg->type == RIO_MSG_CANCEL &&
+                   !strcmp(ev.msg->plan_id, plan_id) && strcmp(ev.msg->session, rio_agent_session(f->a))) {
+            cancelled = 1;
         } else if (ev.type == RIO_EV_FEEDBACK && !strcmp(ev.msg->plan_id, plan_id)) {
             on_feedback(f, ev.msg, steps, n_steps, track);
         }

@@ -76,6 +76,7 @@ typedef enum agent_follow_end {
     AGENT_FOLLOW_TIMED_OUT,    /* timeout_ms passed with steps unfinished */
     AGENT_FOLLOW_STOPPED,      /* the stop hook asked; the plan was cancelled */
     AGENT_FOLLOW_LINK_FAILED,  /* the link itself failed (agent_follower_errmsg) */
+    AGENT_FOLLOW_CANCELLED,    /* another agent (an operator) cancelled the plan: heard as a copy of its cancel */
 } agent_follow_end;
 
 typedef struct agent_follow_result {

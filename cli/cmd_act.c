@@ -238,6 +238,8 @@ int ember_cmd_act(int argc, char **argv) {
         fprintf(stderr, "ember act: timed out after %.0f s with %d step(s) unfinished\n", timeout_s, res.n_open);
     } else if (res.end == AGENT_FOLLOW_STOPPED) {
         rc = 130;
+    } else if (res.end == AGENT_FOLLOW_CANCELLED) {
+        fprintf(stderr, "ember act: the plan was cancelled by another agent (an operator)\n");
     }
     /* The controller's own judgement, when its state carries a goal. */
     if (res.goal >= 0 && rc != 130) {

@@ -88,10 +88,19 @@ def check_log(name, path, expect_end=None):
     return mine, end
 
 
-def no_step_twice(name, jp):
+def no_step_twice(name, jp, log=None):
+    """Every step the sim ran is committed once in its journal; with the
+    agent's log, every step the log says was done is one of them."""
     c = R.commits(jp)
     R.check(all(v == 1 for v in c.values()), name + ": a step committed more than once: %s" %
             {k: v for k, v in c.items() if v != 1})
+    if log:
+        recs = log_records(log)
+        inst = {r["cycle"]: r["instance"] for r in recs if r["type"] == "plan"}
+        done = [(inst[r["cycle"]], r["step"]) for r in recs if r["type"] == "fate" and r["status"] == "done"
+                and r["cycle"] in inst]
+        R.check(all(c.get(k) == 1 for k in done), name + ": a step done in the log is not committed once: %s" %
+                [k for k in done if c.get(k) != 1][:3])
     return c
 
 
@@ -115,7 +124,7 @@ def t_episodes():
             R.check(len(p["saw"]["state"]) == 33, name + ": the state vector is logged")
         if end["result"] != "success" and end["cycles"] > 1:
             R.check(any(r["type"] == "outcome" and r["feedback"] for r in mine), name + ": a replan says why")
-        no_step_twice(name, jp)
+        no_step_twice(name, jp, log)
         R.stop(sim)
 
 
@@ -179,7 +188,7 @@ def t_kill_agent():
     R.check("resuming instance" in out, "kill_agent: the restarted agent resumes the open plan:\n" + out)
     mine, end = check_log("kill_agent", log)
     R.check(len([r for r in mine if r["type"] == "run"]) == 1, "kill_agent: one run in the log")
-    no_step_twice("kill_agent", jp)
+    no_step_twice("kill_agent", jp, log)
     # a finished run: the same command starts a new run
     rc, out, err = R.run(agent_args(ep, log, "--max-steps", "1", "--max-replans", "0", "stack"))
     R.check("resuming" not in out, "kill_agent: a finished run is not resumed")
@@ -209,7 +218,7 @@ def t_restart_controller():
     out = out.decode(errors="replace")
     R.check("agent: " in out, "restart_ctrl: the agent ended cleanly:\n" + out)
     check_log("restart_ctrl", log)
-    no_step_twice("restart_ctrl", jp)
+    no_step_twice("restart_ctrl", jp, log)
     R.stop(sim)
 
 
@@ -236,8 +245,44 @@ def t_estop():
     log2 = os.path.join(R.TMP, "estop_agent2.jsonl")
     rc, out, err = R.run(agent_args(ep, log2, "--max-steps", "4", "stack"))
     R.check(rc == 1, "estop: a run during the estop fails")
+    mine2, end2 = check_log("estop2", log2, ("estop",))
+    R.check(not [r for r in mine2 if r["type"] == "plan"], "estop: a run started during the estop sends nothing")
     R.run(["act", "--connect", ep, "--reset"])
     no_step_twice("estop", jp)
+    R.stop(sim)
+
+
+def t_interrupt_cancel():
+    """Ctrl-C ends the run (exit 130) and cancels the plan on the controller;
+    an operator's cancel of the running plan ends it as cancelled (exit 1)."""
+    ep, jp, sim = R.new_sim("interrupt", "ipc", "--step-s", "1.5", "--fps", "2")
+    for how in ("sigint", "cancel"):
+        log = os.path.join(R.TMP, "interrupt_%s.jsonl" % how)
+        a = R.start(agent_args(ep, log, "--max-steps", "8", "--max-replans", "3", "stack"), "interrupt.agent.log")
+        R.check(wait_log(log, lambda r: any(x["type"] == "run" for x in r)), how + ": the run started")
+        run = log_records(log)[-1]["run"]
+        # a step of this run running on the sim (started, not committed): interrupt it there
+        def running(recs):
+            done = {(x["plan"], x["step"]) for x in recs if x["rec"] == "commit"}
+            now = time.time() * 1e6  # running for 0.3 s at least: not a step refused at its start
+            return [x for x in recs if x["rec"] == "start" and x["plan"].startswith(run) and
+                    (x["plan"], x["step"]) not in done and now - x["us"] > 3e5]
+        R.check(R.wait_journal(jp, lambda r: running(r), timeout=60), how + ": a step is running")
+        if how == "sigint":
+            a.send_signal(signal.SIGINT)
+        else:
+            inst = running(R.journal(jp))[-1]["plan"]
+            rc, out, err = R.run(["act", "--connect", ep, "--cancel", inst])
+            R.check(rc == 0, "cancel: acknowledged: " + err)
+        try:
+            out, _ = a.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            a.kill()
+            out, _ = a.communicate()
+        want = 130 if how == "sigint" else 1
+        R.check(a.returncode == want, "%s: exit %d (got %s)" % (how, want, a.returncode))
+        check_log(how, log, ("interrupted",) if how == "sigint" else ("cancelled",))
+    no_step_twice("interrupt", jp)
     R.stop(sim)
 
 
@@ -301,6 +346,7 @@ SCENARIOS = {
     "budgets": t_budgets,
     "votes": t_votes,
     "refused": t_refused,
+    "interrupt_cancel": t_interrupt_cancel,
     "kill_agent": t_kill_agent,
     "restart_controller": t_restart_controller,
     "estop": t_estop,
