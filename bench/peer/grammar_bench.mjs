@@ -2,14 +2,15 @@
 // grammar_bench.mjs - what llama.cpp's GBNF grammar costs per generated token, through
 // node-llama-cpp's prebuilt CPU library: the side figure beside Ember's grammar table.
 //
-//   node bench/peer/grammar_bench.mjs MODEL.gguf N GRAMMAR.gbnf...
+//   node bench/peer/grammar_bench.mjs MODEL.gguf N REPS GRAMMAR.gbnf...
 //
 // MODEL: any model with weights; use a tiny random one over the vocabulary of interest
 // (e.g. `mkmodel --vocab ggml-vocab-gpt-2.gguf --layers 1 --dim 64 --heads 2 --ffn 128
 // --ctx 2048`) so the forward pass is small beside the grammar. For each grammar, and once
 // without one, it samples up to N tokens (temperature 1, top-k/top-p/min-p off, seed 1,
-// 1 thread) after a one-token prompt ("{"), after one untimed warm-up run, and prints the mean
-// wall time per token. The grammar's cost per token is the difference to the run without.
+// 1 thread) after a one-token prompt ("{"), REPS times after one untimed warm-up run, the
+// configurations interleaved (so a load change on a shared machine hits all alike), and prints
+// the median over the runs of the mean wall time per token. The grammar's cost per token is the difference to the run without.
 //
 // Why `confidence: true`: node-llama-cpp's sampler (AddonSampler::sampleAndReleaseLock) first
 // samples without the grammar and asks the grammar about the chosen token alone, applying the
@@ -25,10 +26,10 @@ import { fileURLToPath } from "node:url";
 import { dirname, join, basename } from "node:path";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const [modelPath, nArg, ...grammarPaths] = process.argv.slice(2);
-const n = Number(nArg);
-if (!modelPath || !(n > 0)) {
-    process.stderr.write("usage: node grammar_bench.mjs MODEL.gguf N GRAMMAR.gbnf...\n");
+const [modelPath, nArg, repsArg, ...grammarPaths] = process.argv.slice(2);
+const n = Number(nArg), reps = Number(repsArg);
+if (!modelPath || !(n > 0) || !(reps > 0)) {
+    process.stderr.write("usage: node grammar_bench.mjs MODEL.gguf N REPS GRAMMAR.gbnf...\n");
     process.exit(2);
 }
 const nlc = await import(join(here, "node_modules", "node-llama-cpp", "dist", "index.js"));
@@ -55,14 +56,24 @@ async function run(grammar) {
 
 const rows = [["(none)", null]];
 for (const p of grammarPaths) rows.push([basename(p), await llama.createGrammar({ grammar: readFileSync(p, "utf8") })]);
-let base = null;
-for (const [name, g] of rows) {
-    await run(g); // warm-up
-    const { made, ms } = await run(g);
-    const per = ms / made;
-    if (!g) base = per;
-    const extra = g ? ` grammar_ms_per_token=${(per - base).toFixed(3)}` : "";
-    console.log(`grammar_bench: grammar=${name} tokens=${made} ms_per_token=${per.toFixed(3)}${extra}`);
+const per = rows.map(() => []);
+let made = rows.map(() => 0);
+for (const [, g] of rows) await run(g); // warm-up
+for (let r = 0; r < reps; r++) {
+    for (let i = 0; i < rows.length; i++) {
+        const res = await run(rows[i][1]);
+        per[i].push(res.ms / res.made);
+        made[i] = res.made;
+    }
 }
+const median = (a) => { const b = [...a].sort((x, y) => x - y); const m = b.length >> 1;
+                        return b.length % 2 ? b[m] : (b[m - 1] + b[m]) / 2; };
+const base = median(per[0]);
+rows.forEach(([name, g], i) => {
+    const med = median(per[i]);
+    const extra = g ? ` grammar_ms_per_token=${(med - base).toFixed(3)}` : "";
+    console.log(`grammar_bench: grammar=${name} tokens=${made[i]} reps=${reps} ms_per_token=${med.toFixed(3)} ` +
+                `(min ${Math.min(...per[i]).toFixed(3)}, max ${Math.max(...per[i]).toFixed(3)})${extra}`);
+});
 await context.dispose();
 await model.dispose();
