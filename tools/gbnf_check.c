@@ -7,7 +7,7 @@
  * text can hold newlines and any byte); a backslash before anything else
  * is itself. CASES: per text "1" (the grammar
  * accepts the whole text and may end after it) or "0", a tab, the text as
- * given. A grammar that does not parse is exit 1 with the parser's message
+ * given; an empty line is the empty text. A grammar that does not parse is exit 1 with the parser's message
  * (line and column). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,7 +72,8 @@ int main(int argc, char **argv) {
     if (!g) return fprintf(stderr, "gbnf_check: %s: %s\n", argv[1], err), 1;
     char *texts = slurp(stdin, &tlen), *buf = texts ? malloc(tlen + 1) : NULL;
     if (!buf) return fprintf(stderr, "gbnf_check: out of memory\n"), 1;
-    for (char *line = texts, *next; line && *line; line = next) {
+    /* every line is a text, an empty one the empty text; the last newline ends the last line */
+    for (char *line = texts, *next; line && line < texts + tlen; line = next) {
         next = strchr(line, '\n');
         if (next) *next++ = 0;
         size_t k = unescape(line, buf);
