@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/plan_sbuf.h"
 #include "agent/plan_text.h"
 
 /* 10^k for k = 0..18 */
@@ -165,32 +166,7 @@ static void magnitudes(seqs *q, long long p, long long r, int decimals) {
 }
 
 /* ---------------------------------------------------------------------------
- * Printing */
-
-typedef struct sbuf {
-    char *p;
-    size_t n, cap;
-    int failed;
-} sbuf;
-
-static void put(sbuf *b, const char *s, size_t len) {
-    if (b->failed) return;
-    if (b->n + len + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 256;
-        while (cap < b->n + len + 1) cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->failed = 1;
-            return;
-        }
-        b->p = p, b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, len);
-    b->n += len;
-    b->p[b->n] = 0;
-}
-
-static void puts_(sbuf *b, const char *s) { put(b, s, strlen(s)); }
+ * Printing (into plan_sbuf.h's growing string) */
 
 /* One sequence: literal runs ("50.0"), classes ([1-4]), runs of one class
  * with a count ([0-9]{3}); the point goes before the last `decimals` digits. */

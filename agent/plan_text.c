@@ -17,33 +17,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/plan_sbuf.h"
 #include "agent/plan_text.h"
 
 /* ---------------------------------------------------------------------------
- * A growing string */
-
-typedef struct sbuf {
-    char *p;
-    size_t n, cap;
-    int failed;
-} sbuf;
-
-static void put(sbuf *b, const char *s, size_t len) {
-    if (b->failed) return;
-    if (b->n + len + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 1024;
-        while (cap < b->n + len + 1) cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->failed = 1;
-            return;
-        }
-        b->p = p, b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, len);
-    b->n += len;
-    b->p[b->n] = 0;
-}
+ * A growing string (plan_sbuf.h), formatted */
 
 static void putf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void putf(sbuf *b, const char *fmt, ...) {

@@ -133,3 +133,10 @@ void cli_print_fate(FILE *out, const agent_step_fate *f) {
         fprintf(out, "%s: %s%s\n", what, rio_fb_status_name(f->status), memo);
     fflush(out);
 }
+
+void cli_print_link(const char *prog, int peer_timeout_ms, int alive, int restarted) {
+    if (!alive)
+        fprintf(stderr, "%s: controller lost (silent for %d ms); waiting for it\n", prog, peer_timeout_ms);
+    else
+        fprintf(stderr, "%s: controller back%s\n", prog, restarted ? " after a restart; resuming the plan" : "");
+}

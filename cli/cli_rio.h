@@ -40,5 +40,8 @@ void cli_step_describe(const rio_step *st, char *out, size_t cap);
 /* One fate as they print it, a line on out: "s1 pick(object=red_cube): done (0.41 s)",
  * "...: failed grasp_slipped: <text>", remembered fates with when they happened. */
 void cli_print_fate(FILE *out, const agent_step_fate *f);
+/* A change of the link as they print it on stderr: "PROG: controller lost
+ * (silent for N ms); waiting for it", "PROG: controller back[ after a restart; ...]". */
+void cli_print_link(const char *prog, int peer_timeout_ms, int alive, int restarted);
 
 #endif

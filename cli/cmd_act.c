@@ -89,10 +89,7 @@ static void print_sent(void *user, const char *instance_id, int resumed) {
 
 static void print_link(void *user, int alive, int restarted) {
     const act_out *o = user;
-    if (!alive)
-        fprintf(stderr, "ember act: controller lost (silent for %d ms); waiting for it\n", o->peer_timeout_ms);
-    else
-        fprintf(stderr, "ember act: controller back%s\n", restarted ? " after a restart; resuming the plan" : "");
+    cli_print_link("ember act", o->peer_timeout_ms, alive, restarted);
 }
 
 static int stop_on_signal(void *user) {

@@ -85,10 +85,7 @@ static void print_replan(void *user, const char *why) {
 
 static void print_link(void *user, int alive, int restarted) {
     const agent_out *o = user;
-    if (!alive)
-        fprintf(stderr, "ember agent: controller lost (silent for %d ms); waiting for it\n", o->peer_timeout_ms);
-    else
-        fprintf(stderr, "ember agent: controller back%s\n", restarted ? " after a restart; resuming the plan" : "");
+    cli_print_link("ember agent", o->peer_timeout_ms, alive, restarted);
 }
 
 static int stop_on_signal(void *user) {
