@@ -558,7 +558,7 @@ static void outcome_feedback(agent_loop *L, const rio_step *steps, int n_steps, 
                              char *fb, size_t cap) {
     fb[0] = '\0';
     if (fr->end == AGENT_FOLLOW_TIMED_OUT) {
-        snprintf(fb, cap, "the plan did not finish within %d s and was cancelled", L->prm.timeout_ms / 1000);
+        snprintf(fb, cap, "the plan did not finish within %.1f s and was cancelled", L->prm.timeout_ms / 1000.0);
         return;
     }
     if (L->fail_index >= 0 && L->fail_index < n_steps) {

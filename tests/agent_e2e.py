@@ -286,6 +286,21 @@ def t_interrupt_cancel():
     R.stop(sim)
 
 
+def t_timeout():
+    """A plan that does not finish within --timeout is cancelled and replanned from a new observation."""
+    ep, jp, sim = R.new_sim("timeout_agent", "ipc", "--step-s", "2.0", "--fps", "2")
+    log = os.path.join(R.TMP, "timeout.jsonl")
+    rc, out, err = R.run(agent_args(ep, log, "--timeout", "0.6", "--max-replans", "1", "--max-steps", "6", "stack"))
+    mine, end = check_log("timeout", log, ("replan_budget", "success", "step_budget"))
+    outs = [r for r in mine if r["type"] == "outcome" and r.get("end") == "timed_out"]
+    R.check(outs and "did not finish" in outs[0]["feedback"], "timeout: a plan timed out and said so: %s" % outs[:1])
+    if outs and outs[0]["cycle"] < end["cycles"]:
+        R.check(any(r["type"] == "plan" and r["cycle"] == outs[0]["cycle"] + 1 for r in mine),
+                "timeout: the next plan followed")
+    no_step_twice("timeout", jp, log)
+    R.stop(sim)
+
+
 def t_refused():
     """A controller that refuses a step: planning with a skill it does not offer (--skills) is
     refused step by step (unknown_skill) and replanned from the failure."""
@@ -346,6 +361,7 @@ SCENARIOS = {
     "budgets": t_budgets,
     "votes": t_votes,
     "refused": t_refused,
+    "timeout": t_timeout,
     "interrupt_cancel": t_interrupt_cancel,
     "kill_agent": t_kill_agent,
     "restart_controller": t_restart_controller,
