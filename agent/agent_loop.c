@@ -572,7 +572,7 @@ static void outcome_feedback(agent_loop *L, const rio_step *steps, int n_steps, 
 
 /* Follow a sent plan to its end, log the outcome; returns 1 when the run
  * ended (res filled), 0 to plan again, < 0 on an error. */
-static int follow(agent_loop *L, const char *instance, const rio_step *steps, int n_steps, int resumed) {
+static int follow(agent_loop *L, const char *instance, const rio_step *steps, int n_steps) {
     agent_loop_result *res = L->res;
     agent_follow_result fr;
     char err[EM_ERR_LEN];
@@ -580,7 +580,6 @@ static int follow(agent_loop *L, const char *instance, const rio_step *steps, in
     L->fail_index = -1;
     L->cancelled = 0;
     ember_status st = agent_follower_resume(L->P.follower, instance, steps, n_steps, L->prm.timeout_ms, &fr);
-    (void)resumed;
     if (st) return end_run(L, AGENT_END_LINK, "%s", agent_follower_errmsg(L->P.follower)) ? -1 : 1;
     res->steps_done += fr.n_done;
     res->steps_failed += fr.n_failed;
@@ -744,7 +743,7 @@ static int plan_cycle(agent_loop *L, uint64_t *state_n) {
     }
     L->step_base = res->steps_sent;
     res->steps_sent += p->n_steps;
-    int rc = follow(L, instance, p->steps, p->n_steps, 0);
+    int rc = follow(L, instance, p->steps, p->n_steps);
     for (int v = 0; v < n; v++) plan_out_free(&plans[v]);
     return rc;
 fail:
@@ -818,7 +817,7 @@ ember_status agent_loop_run(agent_loop *L, agent_loop_result *res) {
             L->step_base = prev.steps_sent - prev.n_steps;
             agent_plan_info info = {L->cycle, "", prev.steps, prev.n_steps, prev.instance, 1, 1, 1, 0, 0, 0, 0, 0, 0};
             if (L->H.plan) L->H.plan(L->H.user, &info);
-            rc = follow(L, prev.instance, prev.steps, prev.n_steps, 1);
+            rc = follow(L, prev.instance, prev.steps, prev.n_steps);
         }
     } else {
         run_id(L);

@@ -241,7 +241,6 @@ static int32_t step(lm_grammar_matcher *m, int32_t s, uint32_t c) {
         if (!gr_is_end(g, top + 1)) buf[n++] = top + 1;
         expand(m, buf, n);
         if (buf != local) free(buf);
-        k = m->keys + m->states[s].key_off; /* expand never interns: keys do not move, but be plain */
     }
     const int32_t next = intern(m);
     if (m->failed) return GM_DEAD;
