@@ -161,7 +161,6 @@ const rio_msg *agent_follower_frame(const agent_follower *f, const char *camera,
 }
 
 int agent_follower_estopped(const agent_follower *f) { return f->estop; }
-void agent_follower_clear_estop(agent_follower *f) { f->estop = 0; }
 
 
 

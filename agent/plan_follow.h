@@ -158,7 +158,6 @@ const rio_msg *agent_follower_frame(const agent_follower *f, const char *camera,
 /* 1 when an estop was heard (a copy of one, from any agent, or a step
  * failed "estop") and no reset since: nothing should be sent. */
 int agent_follower_estopped(const agent_follower *f);
-void agent_follower_clear_estop(agent_follower *f);
 
 /* The next new instance id of plan_id (see "Plan instances"): what
  * agent_follower_run would send under. An agent that must write the id

@@ -149,7 +149,6 @@ fail:
 int state_enc_tokens(const state_enc *se) { return se->k; }
 int state_enc_n_embd(const state_enc *se) { return se->n_embd; }
 int state_enc_n_fields(const state_enc *se) { return se->n_in; }
-const char *state_enc_field(const state_enc *se, int i) { return i >= 0 && i < se->n_in ? se->fields[i] : NULL; }
 
 ember_status state_enc_bind(state_enc *se, const char *const *names, int n, char *err) {
     se->bound = 0;

@@ -41,7 +41,6 @@ void state_enc_free(state_enc *se);
 int state_enc_tokens(const state_enc *se);  /* k */
 int state_enc_n_embd(const state_enc *se);  /* the width it encodes to */
 int state_enc_n_fields(const state_enc *se);
-const char *state_enc_field(const state_enc *se, int i);
 
 /* Match the encoder's fields by name in a controller's layout (n names).
  * EM_ERR_NOT_FOUND names the first field the layout lacks. */
