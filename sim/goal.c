@@ -10,7 +10,8 @@
 
 #include "sim/world_internal.h"
 
-static const char *const pred_names[] = {"in", "on", "holding", "at"};
+static const char *const pred_names[] = {"in", "on", "holding", "at", "empty"};
+#define N_PRED_KINDS 5
 
 /* ------------------------------------------------------------- parsing */
 
@@ -51,14 +52,14 @@ ember_status sim_goal_parse(sim_world *w, const char *goal_json, const char *fn,
             goto done;
         }
         int kind = -1;
-        for (int i = 0; i < 4; i++)
+        for (int i = 0; i < N_PRED_KINDS; i++)
             if (!strcmp(name->valuestring, pred_names[i])) kind = i;
         if (kind < 0) {
-            rc = em_err(err, EM_ERR_FORMAT, "%s: predicate %d: unknown predicate \"%s\" (in, on, holding, at)", fn, n,
+            rc = em_err(err, EM_ERR_FORMAT, "%s: predicate %d: unknown predicate \"%s\" (in, on, holding, at, empty)", fn, n,
                         name->valuestring);
             goto done;
         }
-        static const int arity[] = {3, 3, 2, 5};
+        static const int arity[] = {3, 3, 2, 5, 2};
         if (cJSON_GetArraySize(p) != arity[kind]) {
             rc = em_err(err, EM_ERR_FORMAT, "%s: predicate %d: \"%s\" takes %d elements, found %d", fn, n, pred_names[kind],
                         arity[kind], cJSON_GetArraySize(p));
@@ -67,7 +68,12 @@ ember_status sim_goal_parse(sim_world *w, const char *goal_json, const char *fn,
         q->kind = (sim_pred_kind)kind;
         if ((rc = pred_obj(w, cJSON_GetArrayItem(p, 1), n, 1, fn, &q->a, err)) != EM_OK) goto done;
         const sim_object *a = &w->obj[q->a];
-        if (q->kind != SIM_PRED_AT && a->kind != SIM_BLOCK) {
+        if (q->kind == SIM_PRED_EMPTY && !sim_is_container(w, q->a)) {
+            rc = em_err(err, EM_ERR_ARG, "%s: predicate %d: %s is a %s; \"empty\" is about bowls and trays", fn, n, a->id,
+                        sim_kind_name(a->kind));
+            goto done;
+        }
+        if (q->kind != SIM_PRED_AT && q->kind != SIM_PRED_EMPTY && a->kind != SIM_BLOCK) {
             rc = em_err(err, EM_ERR_ARG, "%s: predicate %d: %s is a %s; \"%s\" is about blocks", fn, n, a->id,
                         sim_kind_name(a->kind), pred_names[kind]);
             goto done;
@@ -160,6 +166,13 @@ static int pred_holds(const sim_world *w, const sim_pred *q, char *why) {
                      q->y);
         return 0;
     }
+    case SIM_PRED_EMPTY:
+        for (int i = 0; i < w->n; i++)
+            if (w->g.holding != i && w->obj[i].kind == SIM_BLOCK && sim_container_of(w, i) == q->a) {
+                if (why) snprintf(why, RIO_TEXT_LEN, "%s is still in %s", w->obj[i].id, a->id);
+                return 0;
+            }
+        return 1;
     }
     return 0;
 }
@@ -194,6 +207,7 @@ void sim_goal_describe(const sim_world *w, const sim_pred *p, int n, char *out, 
         case SIM_PRED_AT:
             r = snprintf(out + len, cap - len, "%s%s%s at (%.0f, %.0f)", sep, k ? "" : "move ", a, p[k].x, p[k].y);
             break;
+        case SIM_PRED_EMPTY: r = snprintf(out + len, cap - len, "%sclear %s", sep, a); break;
         }
         if (r < 0) break;
         len += (size_t)r;
@@ -202,76 +216,100 @@ void sim_goal_describe(const sim_world *w, const sim_pred *p, int n, char *out, 
 
 /* -------------------------------------------------------------- random */
 
-/* Candidates a scripted pick-and-place can always reach: reachable blocks
- * with nothing on them (the held block counts), and reachable containers
- * with room. */
-static int movable(const sim_world *w, int i) {
-    return w->obj[i].kind == SIM_BLOCK && sim_reachable(w, i) && sim_top_of(w, i) < 0;
+/* A block phrase for an instruction: by colour and shape, or, for a
+ * labelled block now and then, by its label only ("the block labelled
+ * K7"), so the plan needs the image to name it. */
+static void block_phrase(const sim_world *w, int i, uint64_t *s, char *out, size_t cap) {
+    if (w->obj[i].label[0] && sim_rng_below(s, 5) < 2) snprintf(out, cap, "the block labelled %s", w->obj[i].label);
+    else sim_phrase(w, i, out, cap);
 }
 
+static int reachable_block(const sim_world *w, int i) {
+    return w->obj[i].kind == SIM_BLOCK && sim_reachable(w, i);
+}
+
+/* Draw one task: predicates and the instruction. 0 when drawn. */
+static int draw_task(const sim_world *w, uint64_t *s, sim_pred *p, int *n, char *text, size_t cap) {
+    int blocks[SIM_MAX_OBJECTS], conts[SIM_MAX_OBJECTS], full[SIM_MAX_OBJECTS], nb = 0, nc = 0, nf = 0;
+    for (int i = 0; i < w->n; i++) {
+        if (reachable_block(w, i)) blocks[nb++] = i;
+        if (sim_is_container(w, i) && sim_reachable(w, i)) {
+            conts[nc++] = i;
+            for (int j = 0; j < w->n; j++)
+                if (w->obj[j].kind == SIM_BLOCK && w->g.holding != j && sim_container_of(w, j) == i) { full[nf++] = i; break; }
+        }
+    }
+    if (!nb) return -1;
+    char a[80], b[80], c[80], d[80];
+    int r = sim_rng_below(s, 100), x = blocks[sim_rng_below(s, nb)];
+    memset(p, 0, 2 * sizeof *p);
+    p[0].b = p[1].b = -1;
+    block_phrase(w, x, s, a, sizeof a);
+    if (r < 30 && nc) {
+        static const char *const verbs[] = {"put", "place", "move"};
+        int k = conts[sim_rng_below(s, nc)];
+        sim_phrase(w, k, c, sizeof c);
+        p[0] = (sim_pred){SIM_PRED_IN, x, k, 0, 0, 0}, *n = 1;
+        snprintf(text, cap, "%s %s %s %s", verbs[sim_rng_below(s, 3)], a, sim_rng_below(s, 2) ? "in" : "into", c);
+    } else if (r < 42 && nc && nb >= 2) {
+        int y = blocks[sim_rng_below(s, nb)], k = conts[sim_rng_below(s, nc)], k2 = conts[sim_rng_below(s, nc)];
+        if (y == x) return -1;
+        block_phrase(w, y, s, b, sizeof b);
+        sim_phrase(w, k, c, sizeof c);
+        sim_phrase(w, k2, d, sizeof d);
+        p[0] = (sim_pred){SIM_PRED_IN, x, k, 0, 0, 0}, p[1] = (sim_pred){SIM_PRED_IN, y, k2, 0, 0, 0}, *n = 2;
+        if (k == k2) snprintf(text, cap, "put %s and %s in %s", a, b, c);
+        else snprintf(text, cap, "put %s in %s and %s in %s", a, c, b, d);
+    } else if (r < 67 && nb >= 2) {
+        int y = blocks[sim_rng_below(s, nb)];
+        if (y == x || w->g.holding == y) return -1;
+        block_phrase(w, y, s, b, sizeof b);
+        p[0] = (sim_pred){SIM_PRED_ON, x, y, 0, 0, 0}, *n = 1;
+        snprintf(text, cap, "%s %s on %s", sim_rng_below(s, 2) ? "stack" : "put", a, b);
+    } else if (r < 80) {
+        static const char *const verbs[] = {"pick up", "grab", "hold"};
+        p[0] = (sim_pred){SIM_PRED_HOLDING, x, -1, 0, 0, 0}, *n = 1;
+        snprintf(text, cap, "%s %s", verbs[sim_rng_below(s, 3)], a);
+    } else if (nf) {
+        static const char *const verbs[] = {"clear", "empty"};
+        int k = full[sim_rng_below(s, nf)];
+        sim_phrase(w, k, c, sizeof c);
+        p[0] = (sim_pred){SIM_PRED_EMPTY, k, -1, 0, 0, 0}, *n = 1;
+        snprintf(text, cap, "%s %s", verbs[sim_rng_below(s, 2)], c);
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+/* A task the expert can do from here (sim_expert_plan finds a plan of at
+ * most 8 steps), not met already: in, in twice, on, holding, empty; blocks
+ * named by colour and shape or by label. */
 ember_status sim_random_goal(const sim_world *w, uint64_t seed, char **goal_json, char **text, char *err) {
     *goal_json = NULL;
     if (text) *text = NULL;
-    int blocks[SIM_MAX_OBJECTS], conts[SIM_MAX_OBJECTS], nb = 0, nc = 0;
-    for (int i = 0; i < w->n; i++) {
-        if (movable(w, i)) blocks[nb++] = i;
-        if (sim_is_container(w, i) && sim_reachable(w, i) && sim_occupants(w, i) + 2 <= sim_capacity(w, i)) conts[nc++] = i;
-    }
-    if (nb == 0) return em_err(err, EM_ERR_NOT_FOUND, "sim_random_goal: no block within reach is free to move");
-
     sim_world tmp = *w; /* scratch: the goal is parsed against the same objects */
     uint64_t s = sim_mix64(seed ^ w->cfg.seed);
-    sim_pred p[2], best[2];
-    int n = 0, n_best = 0;
-    /* A few tries to find a goal that is not already met; keep the last
-     * well-formed one in case every try is met already. */
-    for (int tries = 0; tries < 16; tries++) {
-        memset(p, 0, sizeof p);
-        n = 0;
-        int r = sim_rng_below(&s, 100);
-        int a = blocks[sim_rng_below(&s, nb)];
-        if (r < 55 && nc > 0) {
-            p[0] = (sim_pred){SIM_PRED_IN, a, conts[sim_rng_below(&s, nc)], 0, 0, 0};
-            n = 1;
-            /* Sometimes a second block into a container too. */
-            if (nb >= 2 && sim_rng_below(&s, 3) == 0) {
-                int b2 = blocks[sim_rng_below(&s, nb)];
-                if (b2 != a) p[1] = (sim_pred){SIM_PRED_IN, b2, conts[sim_rng_below(&s, nc)], 0, 0, 0}, n = 2;
-            }
-        } else if (r < 85 && nb >= 2) {
-            int b = blocks[sim_rng_below(&s, nb)];
-            if (b == a) continue;
-            /* A stack needs its base clear of the gripper's load. */
-            if (w->g.holding == b) continue;
-            p[0] = (sim_pred){SIM_PRED_ON, a, b, 0, 0, 0};
-            n = 1;
-        } else {
-            p[0] = (sim_pred){SIM_PRED_HOLDING, a, -1, 0, 0, 0};
-            n = 1;
-        }
+    char instr[512];
+    rio_step steps[8];
+    int found = 0;
+    for (int tries = 0; tries < 64 && !found; tries++) {
+        sim_pred p[2];
+        int n = 0, ns = 0;
+        if (draw_task(w, &s, p, &n, instr, sizeof instr)) continue;
         memcpy(tmp.goal, p, sizeof p);
         tmp.n_goal = n;
-        memcpy(best, p, sizeof p);
-        n_best = n;
-        if (sim_goal_met(&tmp, NULL) == 0) break;
+        char e[EM_ERR_LEN];
+        found = sim_goal_met(&tmp, NULL) == 0 && sim_expert_plan(&tmp, steps, 8, &ns, e) == EM_OK;
     }
-    n = n_best;
-    memcpy(p, best, sizeof p);
-    if (n == 0) return em_err(err, EM_ERR_NOT_FOUND, "sim_random_goal: found no goal to pose in this world");
-    tmp.n_goal = n;
-    memcpy(tmp.goal, p, sizeof p);
+    if (!found) return em_err(err, EM_ERR_NOT_FOUND, "sim_random_goal: found no task to pose in this world");
     cJSON *arr = sim_goal_to_cjson(&tmp);
     char *json = arr ? cJSON_PrintUnformatted(arr) : NULL;
     cJSON_Delete(arr);
     if (!json) return em_err(err, EM_ERR_NOMEM, "sim_random_goal: out of memory");
-    if (text) {
-        char buf[RIO_TEXT_LEN];
-        sim_goal_describe(w, p, n, buf, sizeof buf);
-        *text = strdup(buf);
-        if (!*text) {
-            free(json);
-            return em_err(err, EM_ERR_NOMEM, "sim_random_goal: out of memory");
-        }
+    if (text && !(*text = strdup(instr))) {
+        free(json);
+        return em_err(err, EM_ERR_NOMEM, "sim_random_goal: out of memory");
     }
     *goal_json = json;
     return EM_OK;

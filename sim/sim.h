@@ -91,18 +91,39 @@ ember_status sim_render_png(const sim_world *w, int width, int height, uint8_t *
 void sim_render_shutdown(void);
 
 /* Goal: a JSON array of predicates, each ["in", obj, container],
- * ["on", obj, obj], ["holding", obj] or ["at", obj, x, y, tolerance]. */
+ * ["on", obj, obj], ["holding", obj], ["at", obj, x, y, tolerance] or
+ * ["empty", container] (no block in it, directly or through a stack). */
 ember_status sim_set_goal(sim_world *w, const char *goal_json, char *err);
 /* 1 when every predicate holds, 0 when not (why: a sentence naming the first
  * that fails, RIO_TEXT_LEN bytes; may be NULL), -1 when no goal is set. */
 int sim_goal_met(const sim_world *w, char *why);
 
-/* A random goal this world can reach from its present state (blocks
- * within reach and uncovered, containers with room), drawn from seed: the
- * predicate array in *goal_json and an English instruction ("put the red
- * cube in the blue bowl") in *text (may be NULL); both malloc'd, the caller
- * frees them. The world is not changed: pass *goal_json to sim_set_goal. */
+/* A random task this world can do from its present state (the expert finds
+ * a plan of at most 8 steps) and whose goal is not met yet, drawn from seed:
+ * one block into a container, two blocks into containers, a block on
+ * another, a block held, a container emptied; blocks named by colour and
+ * shape or by label alone ("the block labelled K7"). The predicate array in
+ * *goal_json and the English instruction ("stack the block labelled K7 on
+ * the green cube") in *text (may be NULL); both malloc'd, the caller frees
+ * them. The world is not changed: pass *goal_json to sim_set_goal. */
 ember_status sim_random_goal(const sim_world *w, uint64_t seed, char **goal_json, char **text, char *err);
+
+/* The scripted expert (expert.c): the plan that reaches the goal from the
+ * present state by fixed rules (put away what the gripper holds, clear what
+ * rests on a block top first, displaced blocks into the spare container),
+ * each step run through the skills on a scratch copy; at most max_steps
+ * steps (EM_ERR_RANGE past that). Steps have skill and arguments filled,
+ * step ids "x1", "x2"...; the world is not changed. */
+ember_status sim_expert_plan(const sim_world *w, rio_step *steps, int max_steps, int *n_steps, char *err);
+
+/* n_moves earlier pick-and-place moves (into containers, onto blocks; when
+ * may_hold, sometimes the last block stays held), through the skills and
+ * without failures: scenes with stacks, filled bowls, a loaded gripper.
+ * Deterministic in (world, seed). */
+ember_status sim_scramble(sim_world *w, uint64_t seed, int n_moves, int may_hold, char *err);
+
+/* Change the injected failure rate (0..1) of a live world. */
+void sim_set_fail_rate(sim_world *w, double r);
 
 /* The whole world (config, objects, gripper, goal; not a running step) as
  * one JSON line, and back: the journal's snapshot. There is no generator

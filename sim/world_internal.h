@@ -93,11 +93,11 @@ typedef struct sim_motion {
     double fail_u, fail_v;  /* its deterministic draws (slip direction, push fraction) */
 } sim_motion;
 
-typedef enum sim_pred_kind { SIM_PRED_IN = 0, SIM_PRED_ON, SIM_PRED_HOLDING, SIM_PRED_AT } sim_pred_kind;
+typedef enum sim_pred_kind { SIM_PRED_IN = 0, SIM_PRED_ON, SIM_PRED_HOLDING, SIM_PRED_AT, SIM_PRED_EMPTY } sim_pred_kind;
 
 typedef struct sim_pred {
     sim_pred_kind kind;
-    int a, b;            /* object indices (b: container or lower block) */
+    int a, b;            /* object indices (b: container or lower block; empty: a is the container) */
     double x, y, tol;    /* "at" */
 } sim_pred;
 
