@@ -181,15 +181,47 @@ static ember_status fail(agent_loop *L, ember_status st, const char *fmt, ...) {
     return st;
 }
 
-/* The default user turn: what the model sees of the world, the task, and
- * what happened so far ({history}: one line per fate, Inner Monologue). */
-static const char *default_prompt(const agent_loop *L, int n_cams) {
-    if (L->P.vision && !n_cams) return L->P.state ? "Robot state: <state>\nTask: {instruction}\n{history}Plan:"
-                                                  : "Task: {instruction}\n{history}Plan:";
-    if (L->P.vision && L->P.state) return "Camera: <img>\nRobot state: <state>\nTask: {instruction}\n{history}Plan:";
-    if (L->P.vision) return "Camera: <img>\nTask: {instruction}\n{history}Plan:";
-    if (L->P.state) return "Robot state: <state>\nTask: {instruction}\n{history}Plan:";
+const char *agent_loop_default_user(int have_vision, int have_state, int n_cameras) {
+    if (have_vision && !n_cameras) have_vision = 0;
+    if (have_vision && have_state) return "Camera: <img>\nRobot state: <state>\nTask: {instruction}\n{history}Plan:";
+    if (have_vision) return "Camera: <img>\nTask: {instruction}\n{history}Plan:";
+    if (have_state) return "Robot state: <state>\nTask: {instruction}\n{history}Plan:";
     return "Task: {instruction}\n{history}Plan:";
+}
+
+ember_status agent_loop_system_text(const agent_skills *skills, char **out, char *err) {
+    char *desc = NULL;
+    *out = NULL;
+    ember_status st = agent_skills_describe(skills, &desc, err);
+    if (st) return st;
+    const char *fmt = "You control a robot arm. Answer with a plan: one skill call per line, "
+                      "arguments as name=value, then an empty line. The skills:\n%s";
+    size_t n = strlen(fmt) + strlen(desc) + 1;
+    if ((*out = malloc(n))) snprintf(*out, n, fmt, desc);
+    free(desc);
+    return *out ? EM_OK : em_err(err, EM_ERR_NOMEM, "out of memory");
+}
+
+char *agent_loop_user_text(const char *tmpl, const char *instruction, char *const *history, int n_history) {
+    size_t hl = 0;
+    for (int i = 0; i < n_history; i++) hl += strlen(history[i]) + 1;
+    size_t cap = strlen(tmpl) + strlen(instruction) + hl + 64;
+    char *out = malloc(cap), *o = out;
+    if (!out) return NULL;
+    for (const char *s = tmpl; *s;) {
+        if (!strncmp(s, "{instruction}", 13)) {
+            o += sprintf(o, "%s", instruction);
+            s += 13;
+        } else if (!strncmp(s, "{history}", 9)) {
+            if (n_history) o += sprintf(o, "So far:\n");
+            for (int i = 0; i < n_history; i++) o += sprintf(o, "%s\n", history[i]);
+            s += 9;
+        } else {
+            *o++ = *s++;
+        }
+    }
+    *o = '\0';
+    return out;
 }
 
 /* (Re)compile the plan grammar for at most n steps. */
@@ -236,22 +268,15 @@ ember_status agent_loop_prepare(agent_loop *L, char *err) {
     }
     const char *cams[4];
     for (int i = 0; i < h->n_cameras && i < 4; i++) cams[i] = h->cameras[i];
-    const char *user = L->prm.prompt ? L->prm.prompt : default_prompt(L, h->n_cameras);
+    const char *user = L->prm.prompt ? L->prm.prompt : agent_loop_default_user(L->P.vision != NULL, L->P.state != NULL, h->n_cameras);
     if (!(L->spec = agent_mm_spec_parse(user, cams, h->n_cameras < 4 ? h->n_cameras : 4, L->P.vision != NULL,
                                         L->P.state != NULL, err)))
         return EM_ERR_ARG;
     if (L->prm.system) {
         if (!(L->system = strdup(L->prm.system))) return em_err(err, EM_ERR_NOMEM, "out of memory");
     } else {
-        char *desc = NULL;
-        ember_status st = agent_skills_describe(L->skills, &desc, err);
+        ember_status st = agent_loop_system_text(L->skills, &L->system, err);
         if (st) return st;
-        const char *fmt = "You control a robot arm. Answer with a plan: one skill call per line, "
-                          "arguments as name=value, then an empty line. The skills:\n%s";
-        size_t n = strlen(fmt) + strlen(desc) + 1;
-        if ((L->system = malloc(n))) snprintf(L->system, n, fmt, desc);
-        free(desc);
-        if (!L->system) return em_err(err, EM_ERR_NOMEM, "out of memory");
     }
     if (!(L->gv = lm_grammar_vocab_create(L->P.model->vocab, err))) return EM_ERR_NOMEM;
     int n = L->prm.max_plan_steps < L->prm.max_steps ? L->prm.max_plan_steps : L->prm.max_steps;
@@ -275,28 +300,8 @@ static void history_add(agent_loop *L, const char *line) {
 
 /* The user turn: the template with {instruction} and {history} filled. */
 static char *user_text(agent_loop *L, char *err) {
-    size_t hl = 0;
-    for (int i = 0; i < L->n_history; i++) hl += strlen(L->history[i]) + 1;
-    const char *tmpl = agent_mm_spec_text(L->spec);
-    size_t cap = strlen(tmpl) + strlen(L->prm.instruction) + hl + 64;
-    char *out = malloc(cap), *o = out;
-    if (!out) {
-        em_err(err, EM_ERR_NOMEM, "out of memory");
-        return NULL;
-    }
-    for (const char *s = tmpl; *s;) {
-        if (!strncmp(s, "{instruction}", 13)) {
-            o += sprintf(o, "%s", L->prm.instruction);
-            s += 13;
-        } else if (!strncmp(s, "{history}", 9)) {
-            if (L->n_history) o += sprintf(o, "So far:\n");
-            for (int i = 0; i < L->n_history; i++) o += sprintf(o, "%s\n", L->history[i]);
-            s += 9;
-        } else {
-            *o++ = *s++;
-        }
-    }
-    *o = '\0';
+    char *out = agent_loop_user_text(agent_mm_spec_text(L->spec), L->prm.instruction, L->history, L->n_history);
+    if (!out) em_err(err, EM_ERR_NOMEM, "out of memory");
     return out;
 }
 

@@ -144,6 +144,16 @@ ember_status agent_loop_prepare(agent_loop *L, char *err);
  * a negative status only when it could not run at all (errmsg). */
 ember_status agent_loop_run(agent_loop *L, agent_loop_result *res);
 const char *agent_loop_errmsg(const agent_loop *L);
+/* The turns the loop writes by default (the default model is trained on
+ * exactly these, agent/datagen.h): the user turn's template for what is
+ * loaded ("Camera: <img>\nRobot state: <state>\nTask: {instruction}\n
+ * {history}Plan:"), the system turn for a set of skills (*out malloc'd),
+ * and a template filled ({history}: "So far:\n" and one line each, or
+ * nothing; malloc'd, NULL when out of memory). */
+const char *agent_loop_default_user(int have_vision, int have_state, int n_cameras);
+ember_status agent_loop_system_text(const agent_skills *skills, char **out, char *err);
+char *agent_loop_user_text(const char *tmpl, const char *instruction, char *const *history, int n_history);
+
 /* The grammar text the plans are generated under (after prepare). */
 const char *agent_loop_grammar(const agent_loop *L);
 

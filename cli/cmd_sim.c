@@ -92,6 +92,7 @@ int ember_cmd_sim(int argc, char **argv) {
         OPT_DOUBLE(NULL, "--fail-rate", "P", &scfg.fail_rate, 0, 1, "chance that a grasp slips"),
         OPT_CALL(NULL, "--objects", "N", objects_flag, &scfg.n_objects,
                  "objects on the table, 3..12 (default 0: the seed chooses 5..9)"),
+        OPT_INT(NULL, "--scramble", "N", &scfg.scramble, 0, 16, "start from N earlier moves (stacks, filled bowls)"),
         OPT_DOUBLE(NULL, "--step-s", "S", &scfg.step_s, 0.001, 60, "seconds of motion per skill"),
         OPT_DOUBLE(NULL, "--fps", "N", &fps, 0, 120, "camera frames per second, 0 = none"),
         OPT_SIZE(NULL, "--frame-size", "WxH", frame_size, 16, 4096, "frame size"),

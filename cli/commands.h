@@ -14,6 +14,7 @@ int ember_cmd_keygen(int argc, char **argv);
 int ember_cmd_sim(int argc, char **argv);
 int ember_cmd_act(int argc, char **argv);
 int ember_cmd_agent(int argc, char **argv);
+int ember_cmd_eval(int argc, char **argv);
 int ember_cmd_monitor(int argc, char **argv);
 
 #endif

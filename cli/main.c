@@ -22,6 +22,7 @@ static const struct {
     {"tokenize", ember_cmd_tokenize, "print the token ids of a text"},
     {"sim", ember_cmd_sim, "run the simulated tabletop robot (a controller on the robot link)"},
     {"act", ember_cmd_act, "run a scripted plan on a robot controller and print each step's fate"},
+    {"eval", ember_cmd_eval, "the model on held-out data of the simulated world: exact match per family, closed-loop episodes"},
     {"agent", ember_cmd_agent, "plan an instruction into skills, run it on a robot controller, replan on feedback"},
     {"monitor", ember_cmd_monitor, "print every message a controller publishes, one JSON line each"},
     {"keygen", ember_cmd_keygen, "make a CurveZMQ keypair for the robot link"},

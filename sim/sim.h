@@ -33,6 +33,7 @@ typedef struct sim_config {
     double fail_rate;    /* 0..1: chance that a pick slips (other injected faults scale from it) */
     double step_s;       /* seconds of simulated motion per skill (default 0.4) */
     int n_objects;       /* 0 = chosen by the seed (5..9), else SIM_OBJECTS_MIN..SIM_OBJECTS_MAX */
+    int scramble;        /* earlier moves applied at creation (sim_scramble), 0..16 */
 } sim_config;
 
 /* Objects one may ask for: fewer than 3 leaves no block, container and
@@ -121,6 +122,20 @@ ember_status sim_expert_plan(const sim_world *w, rio_step *steps, int max_steps,
  * without failures: scenes with stacks, filled bowls, a loaded gripper.
  * Deterministic in (world, seed). */
 ember_status sim_scramble(sim_world *w, uint64_t seed, int n_moves, int may_hold, char *err);
+
+/* Questions about the world as it is, with their one right answer
+ * (questions.c): visual (colour, shape, count, left/right, nearer, what a
+ * container holds), ocr (labels and signs), state (the gripper, where a
+ * block is). Drawn from (world, family, seed); 0 when drawn, -1 when the
+ * world offers none of the family (no labelled block, ...). */
+typedef enum sim_qa_family { SIM_QA_VISUAL = 0, SIM_QA_OCR, SIM_QA_STATE, SIM_QA_FAMILIES } sim_qa_family;
+typedef struct sim_qa {
+    sim_qa_family family;
+    char question[200];
+    char answer[200];
+} sim_qa;
+int sim_question(const sim_world *w, sim_qa_family f, uint64_t seed, sim_qa *q);
+const char *sim_qa_family_name(sim_qa_family f); /* "visual", "ocr", "state" */
 
 /* Change the injected failure rate (0..1) of a live world. */
 void sim_set_fail_rate(sim_world *w, double r);

@@ -41,6 +41,7 @@ void sim_config_defaults(sim_config *cfg) {
     cfg->fail_rate = 0.0;
     cfg->step_s = 0.4;
     cfg->n_objects = 0;
+    cfg->scramble = 0;
 }
 
 /* ------------------------------------------------------------ failures */
@@ -381,6 +382,10 @@ sim_world *sim_create(const sim_config *cfg, char *err) {
     w->n_goal = -1;
     w->g = (sim_gripper){SIM_HOME_X, SIM_HOME_Y, SIM_HOME_Z, 1, -1};
     generate(w);
+    if (c.scramble > 0 && sim_scramble(w, c.seed, c.scramble > 16 ? 16 : c.scramble, 1, err)) {
+        free(w);
+        return NULL;
+    }
     return w;
 }
 

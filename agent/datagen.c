@@ -1,0 +1,179 @@
+/* datagen.c - scenes for the default model (see datagen.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/agent_loop.h"
+#include "agent/datagen.h"
+#include "agent/plan_text.h"
+#include "agent/skills.h"
+#include "lm/chat.h"
+#include "sim/sim.h"
+
+#define HELDOUT_BASE 1000000000000ull
+
+const char *agent_data_family_name(agent_data_family f) {
+    static const char *const names[AGENT_DATA_FAMILIES] = {"visual", "ocr", "state", "plan", "replan"};
+    return (unsigned)f < AGENT_DATA_FAMILIES ? names[f] : "?";
+}
+
+uint64_t agent_data_seed(int split, uint64_t index) {
+    return split == AGENT_DATA_HELDOUT ? HELDOUT_BASE + 1 + index : 1 + index % HELDOUT_BASE;
+}
+
+agent_data_params agent_data_defaults(void) {
+    agent_data_params p = {.width = 320, .height = 240, .per_family = {2, 2, 2, 1, 1}};
+    return p;
+}
+
+int agent_data_scramble(uint64_t seed) { return (int)(seed % 4); }
+
+/* The world of a seed as every scene and episode starts: drawn, then
+ * scrambled by 0..3 earlier moves. */
+static sim_world *scene_world(uint64_t seed, double fail_rate, char *err) {
+    sim_config cfg;
+    sim_config_defaults(&cfg);
+    cfg.seed = seed, cfg.fail_rate = fail_rate, cfg.scramble = agent_data_scramble(seed);
+    return sim_create(&cfg, err);
+}
+
+ember_status agent_data_episode(uint64_t seed, double fail_rate, sim_world **w, char **goal_json, char **instruction,
+                                char *err) {
+    *goal_json = *instruction = NULL;
+    if (!(*w = scene_world(seed, fail_rate, err))) return EM_ERR_ARG;
+    ember_status st = sim_random_goal(*w, seed * 7 + 3, goal_json, instruction, err);
+    if (st) {
+        sim_free(*w);
+        *w = NULL;
+    }
+    return st;
+}
+
+static ember_status add_frame(agent_data_scene *sc, const sim_world *w, const agent_data_params *p, char *err) {
+    agent_data_frame *f = &sc->frame[sc->n_frames];
+    if (!(f->rgb = malloc((size_t)p->width * (size_t)p->height * 3))) return em_err(err, EM_ERR_NOMEM, "out of memory");
+    f->width = p->width, f->height = p->height;
+    ember_status st = sim_render_rgb(w, p->width, p->height, f->rgb, err);
+    if (st) return st;
+    rio_state rs;
+    memset(&rs, 0, sizeof rs);
+    if ((st = sim_state(w, &rs, err))) return st;
+    f->n_state = rs.n;
+    memcpy(f->state, rs.vector, sizeof rs.vector[0] * (size_t)rs.n);
+    if (!sc->n_layout) {
+        sc->n_layout = rs.n;
+        memcpy(sc->layout, rs.layout, sizeof rs.layout[0] * (size_t)rs.n);
+    }
+    free(rs.fields_json);
+    sc->n_frames++;
+    return EM_OK;
+}
+
+static ember_status add_item(agent_data_scene *sc, agent_data_family fam, int frame, const char *system, const char *user,
+                             const char *answer, const char *question, char *err) {
+    if (sc->n_items == AGENT_DATA_MAX_ITEMS) return em_err(err, EM_ERR_RANGE, "more than %d items in a scene", AGENT_DATA_MAX_ITEMS);
+    agent_data_item *it = &sc->item[sc->n_items];
+    memset(it, 0, sizeof *it);
+    it->family = fam, it->frame = frame;
+    ember_status st = lm_chat_prompt("chatml", NULL, system, user, &it->prompt, err);
+    if (st) return st;
+    sc->n_items++;
+    if (!(it->answer = strdup(answer)) || !(it->question = strdup(question))) return em_err(err, EM_ERR_NOMEM, "out of memory");
+    return EM_OK;
+}
+
+/* The plan item for world w with its goal set (and the history lines the
+ * agent would have written). */
+static ember_status add_plan(agent_data_scene *sc, agent_data_family fam, int frame, const sim_world *w,
+                             const char *instruction, char *const *history, int n_history, char *err) {
+    rio_hello hello;
+    memset(&hello, 0, sizeof hello);
+    ember_status st = sim_describe(w, &hello, err);
+    if (st) return st;
+    agent_skills *reg = agent_skills_from_hello(&hello, -1, err);
+    free(hello.skills);
+    if (!reg) return EM_ERR_ARG;
+    char *system = NULL, *user = NULL, *answer = NULL;
+    rio_step steps[8];
+    int n = 0;
+    if (!(st = agent_loop_system_text(reg, &system, err)) && !(st = sim_expert_plan(w, steps, 8, &n, err)) &&
+        !(st = agent_plan_render(reg, steps, n, &answer, err))) {
+        if (!(user = agent_loop_user_text(agent_loop_default_user(1, 1, 1), instruction, history, n_history)))
+            st = em_err(err, EM_ERR_NOMEM, "out of memory");
+        else if (!(st = add_item(sc, fam, frame, system, user, answer, instruction, err)))
+            st = agent_plan_grammar(reg, 8, &sc->item[sc->n_items - 1].grammar, err);
+    }
+    free(system), free(user), free(answer);
+    agent_skills_free(reg);
+    return st;
+}
+
+/* The task after one of its picks slipped: run the expert's plan on w up
+ * to that pick with the failure forced, then plan again from there. */
+static ember_status add_replan(agent_data_scene *sc, sim_world *w, const char *instruction, uint64_t seed,
+                               const agent_data_params *p, char *err) {
+    rio_step steps[8];
+    int n = 0;
+    ember_status st = sim_expert_plan(w, steps, 8, &n, err);
+    if (st) return st;
+    int picks[8], np = 0;
+    for (int k = 0; k < n; k++)
+        if (!strcmp(steps[k].skill, "pick")) picks[np++] = k;
+    if (!np) return EM_OK;
+    int fail_at = picks[seed % (uint64_t)np];
+    char reason[RIO_NAME_LEN], text[RIO_TEXT_LEN];
+    for (int k = 0; k <= fail_at; k++) {
+        sim_set_fail_rate(w, k == fail_at ? 1.0 : 0.0);
+        if ((st = sim_step_begin(w, &steps[k], reason, err))) return st;
+        int r;
+        while ((r = sim_tick(w, 1.0, reason, text)) == 0) {}
+        if ((r < 0) != (k == fail_at)) return em_err(err, EM_ERR_INTERNAL, "step %d: the forced failure did not go as planned", k + 1);
+    }
+    sim_set_fail_rate(w, 0);
+    if (sim_goal_met(w, NULL) != 0) return EM_OK; /* the slip happened to finish the task */
+    rio_hello hello;
+    memset(&hello, 0, sizeof hello);
+    if ((st = sim_describe(w, &hello, err))) return st;
+    agent_skills *reg = agent_skills_from_hello(&hello, -1, err);
+    free(hello.skills);
+    if (!reg) return EM_ERR_ARG;
+    char line[RIO_TEXT_LEN * 2];
+    agent_step_fate_line(reg, fail_at + 1, &steps[fail_at], RIO_FB_FAILED, reason, line, sizeof line);
+    agent_skills_free(reg);
+    char *hist[1] = {line};
+    if ((st = add_frame(sc, w, p, err))) return st;
+    return add_plan(sc, AGENT_DATA_REPLAN, sc->n_frames - 1, w, instruction, hist, 1, err);
+}
+
+ember_status agent_data_scene_make(uint64_t seed, const agent_data_params *p, agent_data_scene *sc, char *err) {
+    memset(sc, 0, sizeof *sc);
+    sc->seed = seed;
+    sim_world *w = scene_world(seed, 0, err);
+    if (!w) return EM_ERR_ARG;
+    ember_status st = add_frame(sc, w, p, err);
+    for (int f = 0; f < SIM_QA_FAMILIES && !st; f++) {
+        for (int k = 0; k < p->per_family[f] && !st; k++) {
+            sim_qa q;
+            if (sim_question(w, (sim_qa_family)f, seed * 131 + (uint64_t)(k * 8 + f), &q)) continue;
+            char user[320];
+            snprintf(user, sizeof user, "Camera: <img>\nRobot state: <state>\nQuestion: %s", q.question);
+            st = add_item(sc, (agent_data_family)f, 0, NULL, user, q.answer, q.question, err);
+        }
+    }
+    char *goal = NULL, *instruction = NULL;
+    if (!st && (p->per_family[AGENT_DATA_PLAN] || p->per_family[AGENT_DATA_REPLAN]) &&
+        sim_random_goal(w, seed * 7 + 3, &goal, &instruction, err) == EM_OK && !(st = sim_set_goal(w, goal, err))) {
+        if (p->per_family[AGENT_DATA_PLAN]) st = add_plan(sc, AGENT_DATA_PLAN, 0, w, instruction, NULL, 0, err);
+        if (!st && p->per_family[AGENT_DATA_REPLAN]) st = add_replan(sc, w, instruction, seed, p, err);
+    }
+    free(goal), free(instruction);
+    sim_free(w);
+    if (st) agent_data_scene_free(sc);
+    return st;
+}
+
+void agent_data_scene_free(agent_data_scene *sc) {
+    for (int i = 0; i < sc->n_frames; i++) free(sc->frame[i].rgb);
+    for (int i = 0; i < sc->n_items; i++) free(sc->item[i].prompt), free(sc->item[i].answer), free(sc->item[i].question), free(sc->item[i].grammar);
+    memset(sc, 0, sizeof *sc);
+}

@@ -1,0 +1,208 @@
+#!/usr/bin/python3
+"""train.py - train the default model on mkdata's splits (tools/train/README.md).
+
+  /usr/bin/python3 tools/train/train.py --data DATA/train --heldout DATA/heldout --run RUN
+        [--steps N] [--minutes M] [--threads 2] [--seed 1]
+
+Seeded; resumable: RUN/ckpt.pt is written every --ckpt-minutes (to a
+temporary name, then renamed) and at the end, and a new call with the same
+RUN goes on from it (the tokenizer, config and state normalisation are
+fixed at the first call). Progress on stderr; RUN/loss.tsv gets one line per
+--log-every steps and RUN/heldout.tsv the teacher-forced exact match per
+family on held-out items at every checkpoint. --minutes stops the run
+cleanly after that much time (a session's budget); --steps is the length of
+the learning-rate schedule.
+"""
+import argparse
+import json
+import math
+import os
+import random
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import data  # noqa: E402
+import model as M  # noqa: E402
+import tok  # noqa: E402
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def pixels(split, frames):
+    a = torch.from_numpy(np.ascontiguousarray(split.frames[frames])).float()  # [n][S][S][3]
+    return (a.permute(0, 3, 1, 2) / 255.0 - 0.5) / 0.5
+
+
+def batch_loss(net, split, enc, idx, c, stats=None):
+    """Mean cross-entropy over the answer tokens of items idx; stats gets
+    per-family teacher-forced exact matches when given."""
+    frames = sorted({split.items[i]["frame"] for i in idx})
+    fpos = {f: k for k, f in enumerate(frames)}
+    rows = net.image_rows(pixels(split, frames))                          # [F][T][dim]
+    srows = net.state(torch.from_numpy(split.states[frames]))             # [F][k][dim]
+    T = rows.shape[1]
+    total, count = 0.0, 0
+    # two length groups, so the short questions are not padded to a plan's length
+    idx = sorted(idx, key=lambda i: len(enc[i][0]))
+    groups = [idx[: len(idx) // 2], idx[len(idx) // 2:]] if len(idx) > 1 else [idx]
+    for g in groups:
+        if not g:
+            continue
+        L = max(len(enc[i][0]) for i in g)
+        B = len(g)
+        ids = torch.zeros(B, L, dtype=torch.long)
+        tgt = torch.full((B, L), -100, dtype=torch.long)
+        for b, i in enumerate(g):
+            s, _, _, n = enc[i]
+            ids[b, :len(s)] = torch.tensor(s)
+            tgt[b, n - 1:len(s) - 1] = torch.tensor(s[n:])
+        x = net.lm.embed(ids)
+        bi = torch.tensor([b for b in range(B)])
+        fi = torch.tensor([fpos[split.items[i]["frame"]] for i in g])
+        ip = torch.tensor([enc[i][1] for i in g])                         # [B][2T]
+        sp = torch.tensor([enc[i][2] for i in g])                         # [B][k]
+        x = x.index_put((bi[:, None].expand_as(ip), ip), torch.cat([rows, rows], 1)[fi])
+        x = x.index_put((bi[:, None].expand_as(sp), sp), srows[fi])
+        h = net.lm(x)
+        sel = tgt != -100
+        logits = net.lm.logits(h[sel])
+        loss = F.cross_entropy(logits, tgt[sel], reduction="sum")
+        total = total + loss
+        count += int(sel.sum())
+        if stats is not None:
+            ok = (logits.argmax(-1) == tgt[sel])
+            row = sel.nonzero()[:, 0]
+            for b, i in enumerate(g):
+                fam = split.items[i]["family"]
+                good = bool(ok[row == b].all())
+                s = stats.setdefault(fam, [0, 0])
+                s[0] += good
+                s[1] += 1
+    return total / max(count, 1)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--heldout", required=True)
+    ap.add_argument("--run", required=True)
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--minutes", type=float, default=1e9)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--frames", type=int, default=6, help="frames per step (all their items)")
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--ckpt-minutes", type=float, default=5)
+    ap.add_argument("--log-every", type=int, default=10)
+    ap.add_argument("--heldout-items", type=int, default=300)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    os.makedirs(a.run, exist_ok=True)
+    t_start = time.time()
+    train = data.Split(a.data)
+    held = data.Split(a.heldout)
+    ck_path = os.path.join(a.run, "ckpt.pt")
+    if os.path.exists(ck_path):
+        ck = torch.load(ck_path)
+        c, tk = ck["config"], tok.Tokenizer.from_json(ck["tokenizer"])
+        log(f"train: resuming {ck_path} at step {ck['step']}")
+    else:
+        ck = None
+        random.seed(a.seed)
+        torch.manual_seed(a.seed)
+        tk = tok.train(train.texts(), M.DEFAULT["vocab"])
+        c = dict(M.DEFAULT, vocab=len(tk.tokens), image=train.S, n_state=train.n_layout)
+        st = train.states
+        mean = st.mean(0)
+        scale = st.std(0)
+        scale[scale < 1e-3] = 1.0
+        c["state_mean"], c["state_scale"] = [float(v) for v in mean], [float(v) for v in scale]
+        c["layout"] = train.meta["layout"]
+        log(f"train: new run, vocabulary {len(tk.tokens)} tokens")
+    tpt = (c["image"] // c["patch"] // c["scale_factor"]) ** 2
+    net = M.Model(c, c["state_mean"], c["state_scale"])
+    opt = torch.optim.AdamW(net.parameters(), lr=a.lr, betas=(0.9, 0.95), weight_decay=0.05)
+    step = 0
+    rng = np.random.default_rng(a.seed)
+    if ck:
+        net.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        step = ck["step"]
+        rng = np.random.default_rng(a.seed + step)
+        torch.set_rng_state(ck["torch_rng"])
+    n_params = sum(p.numel() for p in net.parameters())
+    log(f"train: {n_params / 1e6:.2f} M parameters, {len(train.items)} items on {train.frames.shape[0]} frames")
+    t0 = time.time()
+    enc = [data.encode_item(tk, it, tpt, c["state_k"]) for it in train.items]
+    h_idx = list(range(min(a.heldout_items, len(held.items))))
+    h_enc = {i: data.encode_item(tk, held.items[i], tpt, c["state_k"]) for i in h_idx}
+    log(f"train: tokenized in {time.time() - t0:.1f} s")
+    by_frame = {}
+    for i, it in enumerate(train.items):
+        by_frame.setdefault(it["frame"], []).append(i)
+    frame_ids = np.array(sorted(by_frame))
+
+    def save():
+        tmp = ck_path + ".tmp"
+        torch.save({"config": c, "tokenizer": tk.to_json(), "model": net.state_dict(), "opt": opt.state_dict(),
+                    "step": step, "torch_rng": torch.get_rng_state()}, tmp)
+        os.replace(tmp, ck_path)
+
+    def heldout():
+        net.eval()
+        stats = {}
+        with torch.no_grad():
+            for k in range(0, len(h_idx), 24):
+                batch_loss(net, held, h_enc, h_idx[k:k + 24], c, stats)
+        net.train()
+        line = "  ".join(f"{f} {s[0] / s[1]:.3f}" for f, s in sorted(stats.items()))
+        with open(os.path.join(a.run, "heldout.tsv"), "a") as f:
+            f.write(f"{step}\t" + "\t".join(f"{f}={s[0] / s[1]:.4f}" for f, s in sorted(stats.items())) + "\n")
+        log(f"train: step {step}: held-out teacher-forced exact match: {line}")
+
+    lossf = open(os.path.join(a.run, "loss.tsv"), "a")
+    t_ck = time.time()
+    t_log, ema = time.time(), None
+    while step < a.steps:
+        lr = a.lr * min(1.0, (step + 1) / 100) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(step, a.steps) / a.steps)))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        fr = rng.choice(frame_ids, size=a.frames, replace=False)
+        idx = [i for f in fr for i in by_frame[int(f)]]
+        loss = batch_loss(net, train, enc, idx, c)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        opt.step()
+        step += 1
+        ema = float(loss) if ema is None else 0.95 * ema + 0.05 * float(loss)
+        if step % a.log_every == 0:
+            dt = time.time() - t_log
+            t_log = time.time()
+            lossf.write(f"{step}\t{time.time() - t_start:.1f}\t{float(loss):.4f}\t{ema:.4f}\t{lr:.2e}\n")
+            lossf.flush()
+            eta = (a.steps - step) * dt / a.log_every
+            log(f"train: step {step}/{a.steps}  loss {ema:.4f}  lr {lr:.1e}  {dt / a.log_every:.2f} s/step  "
+                f"eta {eta / 60:.0f} min")
+        stop = (time.time() - t_start) / 60 >= a.minutes
+        if time.time() - t_ck >= a.ckpt_minutes * 60 or step == a.steps or stop:
+            save()
+            heldout()
+            t_ck = time.time()
+        if stop:
+            log(f"train: --minutes {a.minutes} reached at step {step}; run again to go on")
+            break
+    save()
+    json.dump(c, open(os.path.join(a.run, "config.json"), "w"), indent=1)
+    json.dump(tk.to_json(), open(os.path.join(a.run, "tokenizer.json"), "w"))
+
+
+if __name__ == "__main__":
+    main()
