@@ -23,6 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "agent/agent_loop.h"
 #include "agent/datagen.h"
 #include "agent/mm_prompt.h"
@@ -61,10 +63,32 @@ typedef struct evalctx {
     state_enc *se;
     lm_grammar_vocab *gv;
     int verbose;
+    int free_plans;  /* plans without the grammar (for the PyTorch reference) */
+    FILE *answers;   /* one JSON line per item, or NULL */
 } evalctx;
 
+/* An item's line in --answers: where it is from, the prompt's positions
+ * (token ids; -1 where an embedding row goes), the answer wanted and got. */
+static void write_answer(evalctx *E, const agent_data_scene *sc, int k, const lm_prompt *p, const char *got) {
+    cJSON *o = cJSON_CreateObject(), *toks = cJSON_CreateArray();
+    char seed[32];
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)sc->seed);
+    cJSON_AddStringToObject(o, "scene", seed);
+    cJSON_AddNumberToObject(o, "item", k);
+    cJSON_AddStringToObject(o, "family", agent_data_family_name(sc->item[k].family));
+    cJSON_AddStringToObject(o, "want", sc->item[k].answer);
+    cJSON_AddStringToObject(o, "got", got);
+    for (int64_t i = 0; i < p->n; i++) cJSON_AddItemToArray(toks, cJSON_CreateNumber(p->embd_row[i] >= 0 ? -1 : p->tokens[i]));
+    cJSON_AddItemToObject(o, "tokens", toks);
+    char *line = cJSON_PrintUnformatted(o);
+    if (line) fprintf(E->answers, "%s\n", line);
+    free(line);
+    cJSON_Delete(o);
+}
+
 /* One item: its answer in out; EM_OK unless it could not be run. */
-static ember_status answer(evalctx *E, const agent_data_scene *sc, const agent_data_item *it, text_buf *out, char *err) {
+static ember_status answer(evalctx *E, const agent_data_scene *sc, int k, text_buf *out, char *err) {
+    const agent_data_item *it = &sc->item[k];
     static const char *const cams[1] = {"top"};
     agent_mm_spec *spec = agent_mm_spec_parse(it->prompt, cams, 1, 1, 1, err);
     if (!spec) return EM_ERR_ARG;
@@ -85,7 +109,7 @@ static ember_status answer(evalctx *E, const agent_data_scene *sc, const agent_d
     lm_sampler_params sp = lm_sampler_defaults(1);
     sp.temp = 0;
     lm_gen_params gp = lm_gen_defaults(it->grammar ? 240 : 48, &sp);
-    if (!st && it->grammar) {
+    if (!st && it->grammar && !E->free_plans) {
         if (!(g = lm_grammar_parse(it->grammar, strlen(it->grammar), err)) || !(gm = lm_grammar_matcher_create(g, E->gv, err)))
             st = EM_ERR_INTERNAL;
         else
@@ -94,6 +118,7 @@ static ember_status answer(evalctx *E, const agent_data_scene *sc, const agent_d
     out->n = 0, out->s[0] = 0;
     gp.on_text = on_text, gp.user = out;
     if (!st) st = lm_gen_generate(E->cm->gen, &gp, &r, err);
+    if (!st && E->answers) write_answer(E, sc, k, &p, out->s);
     lm_grammar_matcher_free(gm);
     lm_grammar_free(g);
     lm_prompt_free(&p);
@@ -122,7 +147,7 @@ static int run_items(evalctx *E, int per_family, uint64_t first, int *n_out, int
             if (n_out[it->family] >= per_family) continue;
             text_buf out;
             double t0 = now_ms();
-            if (answer(E, &sc, it, &out, err)) return agent_data_scene_free(&sc), -1;
+            if (answer(E, &sc, k, &out, err)) return agent_data_scene_free(&sc), -1;
             ms_out[it->family] += now_ms() - t0;
             int ok = !strcmp(out.s, it->answer);
             n_out[it->family]++, ok_out[it->family] += ok;
@@ -166,6 +191,11 @@ static void ep_plan(void *user, const agent_plan_info *p) {
         printf(" %s;", what);
     }
     printf("\n");
+}
+
+static void ep_fate(void *user, const agent_step_fate *f) {
+    const episode_out *o = user;
+    if (o->verbose) printf("%s ", o->prefix), cli_print_fate(stdout, f);
 }
 
 static void ep_replan(void *user, const char *why) {
@@ -242,7 +272,7 @@ static int run_episode(evalctx *E, uint64_t seed, double fail_rate, int votes, c
     snprintf(prefix, sizeof prefix, "  ep%d", index);
     episode_out eo = {E->verbose, prefix};
     agent_loop_parts parts = {E->cm->m, E->cm->ctx, E->cm->gen, E->enc, E->se, f, NULL, NULL};
-    agent_loop_hooks hooks = {ep_plan, NULL, ep_replan, interrupted, NULL, &eo};
+    agent_loop_hooks hooks = {ep_plan, ep_fate, ep_replan, interrupted, NULL, &eo};
     if (!(L = agent_loop_create(&parts, &prm, &hooks, err)) || agent_loop_prepare(L, err)) goto done;
     if (agent_loop_run(L, res)) {
         snprintf(err, EM_ERR_LEN, "%s", agent_loop_errmsg(L));
@@ -279,7 +309,8 @@ int ember_cmd_eval(int argc, char **argv) {
     cli_model_opts mo;
     cli_model_opts_init(&mo);
     mo.n_ctx = 1024;
-    const char *mmproj = NULL, *state_path = NULL, *save_frames = NULL;
+    const char *mmproj = NULL, *state_path = NULL, *save_frames = NULL, *answers = NULL;
+    bool free_plans = false;
     int items = 50, episodes = 0, votes = 1;
     uint64_t first = 0;
     double fail_rate = 0.2, min_exact = 0, min_success = 0;
@@ -298,7 +329,9 @@ int ember_cmd_eval(int argc, char **argv) {
         OPT_DOUBLE(NULL, "--min-exact", "X", &min_exact, 0, 1, "exit 1 when a family's exact match is below X"),
         OPT_DOUBLE(NULL, "--min-success", "X", &min_success, 0, 1, "exit 1 when the episodes' success rate is below X"),
         OPT_STR(NULL, "--save-frames", "DIR", &save_frames, "save the frames each episode's plans were made from"),
-        OPT_FLAG("-v", "--verbose", &verbose, "print every item and every plan"),
+        OPT_STR(NULL, "--answers", "FILE", &answers, "write every item's prompt tokens and answers (JSON lines)"),
+        OPT_FLAG(NULL, "--free-plans", &free_plans, "generate plans without the plan grammar (greedy as a reference would)"),
+        OPT_FLAG("-v", "--verbose", &verbose, "print every item, every plan and every step's fate"),
         OPT_END};
     int prc = opt_parse("ember eval", specs, argc, argv, NULL, 0, NULL, perr);
     if (prc == OPT_HELP) { usage(stdout, specs); return 0; }
@@ -317,7 +350,7 @@ int ember_cmd_eval(int argc, char **argv) {
     int rc = 1;
     cli_model cm = {0};
     vision_mmproj *mp = NULL;
-    evalctx E = {&cm, NULL, NULL, NULL, verbose};
+    evalctx E = {&cm, NULL, NULL, NULL, verbose, free_plans, NULL};
     char tmpdir[] = "/tmp/ember-eval-XXXXXX";
     int have_tmp = 0;
     if (cli_model_open(&mo, 1, &cm, err)) goto fail;
@@ -326,6 +359,10 @@ int ember_cmd_eval(int argc, char **argv) {
     if (!(E.enc = vision_encoder_create(mp, &ep, err))) goto fail;
     if (!(E.se = state_enc_load(state_path, cm.be, err))) goto fail;
     if (!(E.gv = lm_grammar_vocab_create(cm.m->vocab, err))) goto fail;
+    if (answers && !(E.answers = fopen(answers, "w"))) {
+        snprintf(err, sizeof err, "--answers %s: %s", answers, strerror(errno));
+        goto fail;
+    }
     printf("model: %s (%s)\n", mo.model, cm.desc);
     int below = 0;
     if (items > 0) {
@@ -374,6 +411,10 @@ int ember_cmd_eval(int argc, char **argv) {
 fail:
     fprintf(stderr, "ember eval: %s\n", err);
 done:
+    if (E.answers && fclose(E.answers) && rc == 0) {
+        fprintf(stderr, "ember eval: --answers %s: %s\n", answers, strerror(errno));
+        rc = 1;
+    }
     if (have_tmp) rmdir(tmpdir);
     lm_grammar_vocab_free(E.gv);
     state_enc_free(E.se);

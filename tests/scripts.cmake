@@ -58,3 +58,23 @@ if(EMBER_VULKAN)
            WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
   set_tests_properties(vision_ref_vulkan PROPERTIES ENVIRONMENT "${EMBER_SCRIPT_ENV}" LABELS vulkan TIMEOUT 900 SKIP_RETURN_CODE 77)
 endif()
+
+# The shipped default model (assets/ember-default*.gguf, trained by tools/train/):
+# PyTorch on the exported files against Ember (prompt positions and greedy
+# answers, CPU and lavapipe), the text model against llama.cpp, and `ember eval`
+# on a small held-out set with thresholds.
+add_test(NAME default_model_ref COMMAND ${EMBER_BASH} ${CMAKE_CURRENT_SOURCE_DIR}/default_model_test.sh ref cpu
+         WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(default_model_ref PROPERTIES ENVIRONMENT "${EMBER_SCRIPT_ENV}" TIMEOUT 600)
+add_test(NAME default_model_eval COMMAND ${EMBER_BASH} ${CMAKE_CURRENT_SOURCE_DIR}/default_model_test.sh eval
+         WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(default_model_eval PROPERTIES ENVIRONMENT "${EMBER_SCRIPT_ENV}" TIMEOUT 900)
+add_test(NAME default_model_peer COMMAND ${EMBER_BASH} ${CMAKE_CURRENT_SOURCE_DIR}/default_model_test.sh peer
+         WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(default_model_peer PROPERTIES ENVIRONMENT "${EMBER_SCRIPT_ENV}" LABELS peer TIMEOUT 600 SKIP_RETURN_CODE 77)
+if(EMBER_VULKAN)
+  add_test(NAME default_model_ref_vulkan COMMAND ${EMBER_BASH} ${CMAKE_CURRENT_SOURCE_DIR}/default_model_test.sh ref vulkan
+           WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(default_model_ref_vulkan PROPERTIES ENVIRONMENT "${EMBER_SCRIPT_ENV};EMBER_VK_VALIDATE=1"
+                       LABELS vulkan TIMEOUT 900)
+endif()

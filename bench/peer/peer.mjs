@@ -59,6 +59,7 @@ function usage(code) {
         "  node bench/peer/peer.mjs bench --model M --prompt-len P --gen N --threads T --reps R\n" +
         "        [--ctx C] [--kv-type f16|f32] [--flash-attn off|on] [--batch B] [--gpu off|vulkan]\n" +
         "  node bench/peer/peer.mjs variant\n" +
+        "  node bench/peer/peer.mjs tokenize --model M --text-file F   (llama.cpp's token ids of F, specials parsed)\n" +
         "  every mode: [--cpu-variant NAME]   only llama.cpp's libggml-cpu-NAME.so (e.g. haswell)\n");
     process.exit(code);
 }
@@ -68,10 +69,11 @@ function usage(code) {
 function parseArgs(argv) {
     if (argv.length < 1 || argv[0] === "-h" || argv[0] === "--help") usage(argv.length < 1 ? 2 : 0);
     const mode = argv[0];
-    if (mode !== "probs" && mode !== "bench" && mode !== "variant")
-        die(`unknown mode '${mode}' (known: probs, bench, variant)`, 2);
+    if (mode !== "probs" && mode !== "bench" && mode !== "variant" && mode !== "tokenize")
+        die(`unknown mode '${mode}' (known: probs, bench, variant, tokenize)`, 2);
     const known = new Set(["--model", "--tokens", "--n", "--threads", "--ctx", "--out", "--follow", "--prompt-len",
-                           "--gen", "--reps", "--kv-type", "--flash-attn", "--batch", "--gpu", "--cpu-variant"]);
+                           "--gen", "--reps", "--kv-type", "--flash-attn", "--batch", "--gpu", "--cpu-variant",
+                           "--text-file"]);
     const o = {};
     for (let i = 1; i < argv.length; i++) {
         const a = argv[i];
@@ -352,6 +354,17 @@ async function cmdBench(nlc, o) {
     await model.dispose();
 }
 
+// ---- tokenize: llama.cpp's tokenizer on a text, special tokens parsed, no BOS added
+
+async function cmdTokenize(nlc, o) {
+    const file = o["text-file"] ?? die("missing --text-file", 2);
+    const text = readFileSync(file, "utf8");
+    const { model } = await openModel(nlc, o, 1, 64, 64);
+    const ids = model.tokenize(text, true);
+    process.stdout.write(Array.from(ids).join(" ") + "\n");
+    await model.dispose();
+}
+
 // ---- main
 
 const { mode, o } = parseArgs(process.argv.slice(2));
@@ -360,6 +373,7 @@ const nlc = await loadPeer();
 try {
     if (mode === "probs") await cmdProbs(nlc, o);
     else if (mode === "variant") await cmdVariant(nlc);
+    else if (mode === "tokenize") await cmdTokenize(nlc, o);
     else await cmdBench(nlc, o);
 } catch (e) {
     die(`${mode}: ${e && e.stack ? e.stack : e}`);

@@ -1,0 +1,101 @@
+/* test_datagen.c - the default model's data (agent/datagen.h): scenes are a
+ * pure function of their seed, splits are disjoint, every family occurs,
+ * answers are what the world says, plans are valid (they parse against the
+ * scene's skills, the plan grammar accepts them, and run to a met goal),
+ * replans carry the failure line the agent writes, prompts are the agent's. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/agent_loop.h"
+#include "agent/datagen.h"
+#include "agent/plan_text.h"
+#include "check.h"
+#include "lm/grammar.h"
+#include "sim/sim.h"
+
+static int same_scene(const agent_data_scene *a, const agent_data_scene *b) {
+    if (a->n_frames != b->n_frames || a->n_items != b->n_items) return 0;
+    for (int f = 0; f < a->n_frames; f++)
+        if (memcmp(a->frame[f].rgb, b->frame[f].rgb, (size_t)a->frame[f].width * a->frame[f].height * 3) ||
+            memcmp(a->frame[f].state, b->frame[f].state, sizeof a->frame[f].state))
+            return 0;
+    for (int i = 0; i < a->n_items; i++)
+        if (strcmp(a->item[i].prompt, b->item[i].prompt) || strcmp(a->item[i].answer, b->item[i].answer)) return 0;
+    return 1;
+}
+
+int main(void) {
+    char err[EM_ERR_LEN];
+    agent_data_params p = agent_data_defaults();
+    p.width = p.height = 96; /* small frames: the test is about content */
+    CHECK(agent_data_seed(AGENT_DATA_TRAIN, 0) == 1 && agent_data_seed(AGENT_DATA_HELDOUT, 0) > agent_data_seed(AGENT_DATA_TRAIN, 999999999999ull),
+          "train and held-out seeds overlap");
+
+    int fam[AGENT_DATA_FAMILIES] = {0}, plans_ok = 0, plans = 0, long_plans = 0, labelled = 0, fail_lines = 0;
+    for (uint64_t i = 0; i < 120; i++) {
+        uint64_t seed = agent_data_seed(i % 2 ? AGENT_DATA_HELDOUT : AGENT_DATA_TRAIN, i);
+        agent_data_scene a, b;
+        if (agent_data_scene_make(seed, &p, &a, err)) {
+            CHECK(0, "seed %llu: %s", (unsigned long long)seed, err);
+            continue;
+        }
+        if (i < 10) {
+            CHECK(agent_data_scene_make(seed, &p, &b, err) == EM_OK, "%s", err);
+            CHECK(same_scene(&a, &b), "seed %llu: two makes differ", (unsigned long long)seed);
+            agent_data_scene_free(&b);
+        }
+        CHECK(a.n_layout == 33 && a.frame[0].n_state == 33, "layout %d", a.n_layout);
+        for (int k = 0; k < a.n_items; k++) {
+            const agent_data_item *it = &a.item[k];
+            fam[it->family]++;
+            CHECK(strstr(it->prompt, "<img>") && strstr(it->prompt, "<state>") && strstr(it->prompt, "<|im_start|>assistant\n"),
+                  "prompt: %s", it->prompt);
+            CHECK(it->answer[0], "empty answer to %s", it->question);
+            if (it->family < AGENT_DATA_PLAN) {
+                CHECK(!it->grammar && strstr(it->prompt, it->question), "question not in its prompt");
+                continue;
+            }
+            /* a plan: the agent's system turn, the grammar accepts it, it parses */
+            plans++;
+            CHECK(strstr(it->prompt, "You control a robot arm.") && strstr(it->prompt, "Task: ") && strstr(it->prompt, "Plan:"),
+                  "plan prompt: %s", it->prompt);
+            lm_grammar *g = it->grammar ? lm_grammar_parse(it->grammar, strlen(it->grammar), err) : NULL;
+            int acc = g && lm_grammar_accepts(g, it->answer, strlen(it->answer));
+            CHECK(acc, "the plan grammar refuses %s", it->answer);
+            lm_grammar_free(g);
+            int nl = 0;
+            for (const char *s = it->answer; *s; s++) nl += *s == '\n';
+            long_plans += nl - 1 >= 3;
+            labelled += strstr(it->question, "labelled") != NULL;
+            if (it->family == AGENT_DATA_REPLAN) {
+                fail_lines += strstr(it->prompt, "So far:\nstep ") && strstr(it->prompt, " failed: grasp_slipped\n");
+                CHECK(it->frame == 1, "a replan sees the world after the failure (frame %d)", it->frame);
+            }
+            plans_ok += acc;
+        }
+        agent_data_scene_free(&a);
+    }
+    for (int f = 0; f < AGENT_DATA_FAMILIES; f++) CHECK(fam[f] > 30, "family %s: %d items", agent_data_family_name(f), fam[f]);
+    CHECK(plans_ok == plans && long_plans > 5 && labelled > 5 && fail_lines == fam[AGENT_DATA_REPLAN],
+          "plans %d/%d valid, %d of 3+ steps, %d by label, %d/%d replans with the failure line", plans_ok, plans, long_plans,
+          labelled, fail_lines, fam[AGENT_DATA_REPLAN]);
+    printf("items: visual %d ocr %d state %d plan %d replan %d; plans of 3+ steps %d, by label %d\n", fam[0], fam[1], fam[2],
+           fam[3], fam[4], long_plans, labelled);
+
+    /* an episode starts from the world the scene's plan item saw */
+    sim_world *w = NULL;
+    char *goal = NULL, *instr = NULL;
+    uint64_t seed = agent_data_seed(AGENT_DATA_HELDOUT, 3);
+    CHECK(agent_data_episode(seed, 0.2, &w, &goal, &instr, err) == EM_OK, "%s", err);
+    agent_data_scene sc;
+    CHECK(agent_data_scene_make(seed, &p, &sc, err) == EM_OK, "%s", err);
+    int found = 0;
+    for (int k = 0; k < sc.n_items; k++) found |= sc.item[k].family == AGENT_DATA_PLAN && !strcmp(sc.item[k].question, instr);
+    CHECK(found, "the episode's task \"%s\" is not the scene's plan item", instr);
+    agent_data_scene_free(&sc);
+    sim_free(w);
+    free(goal), free(instr);
+    sim_render_shutdown();
+    return CHECK_DONE();
+}
