@@ -421,5 +421,6 @@ done:
     vision_encoder_free(E.enc);
     vision_mmproj_free(mp);
     cli_model_close(&cm);
+    sim_render_shutdown(); /* cairo's and fontconfig's caches: only so leak checkers see Ember's own */
     return rc;
 }

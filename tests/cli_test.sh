@@ -98,6 +98,11 @@ expect 0 "warning: --ctx 1024 is past the 512 positions" -- "$ember" generate -m
 expect 1 "mm.gguf.*it is a vision projector: give it to --mmproj" -- "$ember" run -m "$tmp/mm.gguf" --mmproj "$tmp/m.gguf" -p hi --image x.png
 expect 1 "m.gguf.*it is a language model: give it to -m" -- "$ember" run -m "$tmp/m.gguf" --mmproj "$tmp/m.gguf" -p hi --image x.png
 expect 1 "it is a vision projector" -- "$ember" generate -m "$tmp/mm.gguf" -p hi
+# ember eval: its three files are required; a text model where the projector goes is named
+expect 2 "--mmproj and --state-encoder are required" -- "$ember" eval -m "$tmp/m.gguf"
+expect 2 "--fail-rate '2'" -- "$ember" eval -m "$tmp/m.gguf" --mmproj x --state-encoder y --fail-rate 2
+expect 1 "not a vision projector .general.architecture is .llama." -- "$ember" eval -m "$tmp/m.gguf" --mmproj "$tmp/m.gguf" --state-encoder "$tmp/m.gguf"
+expect 2 "--scramble '17'" -- "$ember" sim --bind ipc://$tmp/s --scramble 17
 # a file shorter than the GGUF magic, and the start of it: truncated
 printf 'GG' >"$tmp/gg.gguf"
 expect 1 "gg.gguf: truncated" -- "$ember" info "$tmp/gg.gguf"

@@ -8,6 +8,7 @@
 #                                          distributions of text prompts within 1e-3, same greedy tokens
 #   default_model_test.sh eval             `ember eval` on a small held-out set and a few closed-loop
 #                                          episodes, failing below the thresholds in this file
+#   default_model_test.sh eval-small       one item per family and one episode (the sanitizer pass)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ember="$(realpath -m "${EMBER_BIN:-build/ember}")"
@@ -83,6 +84,9 @@ eval)
   "$ember" eval -m $m.gguf --mmproj $m-mmproj.gguf --state-encoder $m-state.gguf -t 2 \
     --items 20 --episodes 4 --fail-rate 0.2 --min-exact "${MIN_EXACT:-0.5}" --min-success "${MIN_SUCCESS:-0.5}"
   ;;
+eval-small)
+  "$ember" eval -m $m.gguf --mmproj $m-mmproj.gguf --state-encoder $m-state.gguf -t 2 --items 1 --episodes 1 -v
+  ;;
 *)
-  echo "usage: default_model_test.sh ref cpu|vulkan | peer | eval" >&2; exit 2 ;;
+  echo "usage: default_model_test.sh ref cpu|vulkan | peer | eval | eval-small" >&2; exit 2 ;;
 esac

@@ -26,6 +26,7 @@
 #include <cjson/cJSON.h>
 
 #include "agent/datagen.h"
+#include "sim/sim.h"
 #include "cli/opt.h"
 #include "vision/preprocess.h"
 
@@ -151,6 +152,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < 3; i++)
         if (finish(out, names[i])) return 1;
     if (finish(out, "meta.json")) return 1;
+    sim_render_shutdown();
     fprintf(stderr, "mkdata: %s: %d scenes, %lld frames, items:", out, scenes, frames);
     for (int f = 0; f < AGENT_DATA_FAMILIES; f++) fprintf(stderr, " %s %lld", agent_data_family_name(f), counts[f]);
     fprintf(stderr, "\n");
