@@ -102,6 +102,7 @@ expect 1 "it is a vision projector" -- "$ember" generate -m "$tmp/mm.gguf" -p hi
 expect 2 "--mmproj and --state-encoder are required" -- "$ember" eval -m "$tmp/m.gguf"
 expect 2 "--fail-rate '2'" -- "$ember" eval -m "$tmp/m.gguf" --mmproj x --state-encoder y --fail-rate 2
 expect 1 "not a vision projector .general.architecture is .llama." -- "$ember" eval -m "$tmp/m.gguf" --mmproj "$tmp/m.gguf" --state-encoder "$tmp/m.gguf"
+expect 2 "--min-exact 'foo=0.5'" -- "$ember" eval -m "$tmp/m.gguf" --mmproj x --state-encoder y --min-exact foo=0.5
 expect 2 "--scramble '17'" -- "$ember" sim --bind ipc://$tmp/s --scramble 17
 # a file shorter than the GGUF magic, and the start of it: truncated
 printf 'GG' >"$tmp/gg.gguf"
