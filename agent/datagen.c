@@ -22,7 +22,7 @@ uint64_t agent_data_seed(int split, uint64_t index) {
 }
 
 agent_data_params agent_data_defaults(void) {
-    agent_data_params p = {.width = 320, .height = 240, .per_family = {2, 2, 2, 1, 1}};
+    agent_data_params p = {.width = 320, .height = 320, .per_family = {2, 2, 2, 1, 1}};
     return p;
 }
 

@@ -52,7 +52,7 @@ uint64_t agent_data_seed(int split, uint64_t index);
 #define AGENT_DATA_MAX_ITEMS 24
 
 typedef struct agent_data_params {
-    int width, height;                     /* the camera (320 x 240: the default model's) */
+    int width, height;                     /* the camera (320 x 320: the default model's, square at its ViT tile) */
     int per_family[AGENT_DATA_FAMILIES];   /* items per scene (plan, replan: 0 or 1) */
 } agent_data_params;
 agent_data_params agent_data_defaults(void);

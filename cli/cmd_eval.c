@@ -49,7 +49,26 @@ static double now_ms(void) {
 typedef struct text_buf {
     char s[2048];
     size_t n;
+    int n_tok;
+    int32_t top_id[3];  /* the first step's three most likely tokens, */
+    float top_logit[3]; /* and their logits (raw, before any grammar mask) */
 } text_buf;
+
+static int on_token(void *user, int32_t tok, const float *logits, int n_vocab) {
+    text_buf *b = user;
+    (void)tok;
+    if (b->n_tok++ == 0 && logits)
+        for (int k = 0; k < 3; k++) {
+            int best = -1;
+            for (int i = 0; i < n_vocab; i++) {
+                int taken = 0;
+                for (int j = 0; j < k; j++) taken |= b->top_id[j] == i;
+                if (!taken && (best < 0 || logits[i] > logits[best])) best = i;
+            }
+            b->top_id[k] = best, b->top_logit[k] = best >= 0 ? logits[best] : 0;
+        }
+    return 0;
+}
 
 static int on_text(void *user, const char *t, size_t len) {
     text_buf *b = user;
@@ -69,8 +88,9 @@ typedef struct evalctx {
 
 /* An item's line in --answers: where it is from, the prompt's positions
  * (token ids; -1 where an embedding row goes), the answer wanted and got. */
-static void write_answer(evalctx *E, const agent_data_scene *sc, int k, const lm_prompt *p, const char *got) {
-    cJSON *o = cJSON_CreateObject(), *toks = cJSON_CreateArray();
+static void write_answer(evalctx *E, const agent_data_scene *sc, int k, const lm_prompt *p, const text_buf *out) {
+    const char *got = out->s;
+    cJSON *o = cJSON_CreateObject(), *toks = cJSON_CreateArray(), *top = cJSON_CreateArray();
     char seed[32];
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)sc->seed);
     cJSON_AddStringToObject(o, "scene", seed);
@@ -80,6 +100,13 @@ static void write_answer(evalctx *E, const agent_data_scene *sc, int k, const lm
     cJSON_AddStringToObject(o, "got", got);
     for (int64_t i = 0; i < p->n; i++) cJSON_AddItemToArray(toks, cJSON_CreateNumber(p->embd_row[i] >= 0 ? -1 : p->tokens[i]));
     cJSON_AddItemToObject(o, "tokens", toks);
+    for (int i = 0; i < 3; i++) {
+        cJSON *pair = cJSON_CreateArray();
+        cJSON_AddItemToArray(pair, cJSON_CreateNumber(out->top_id[i]));
+        cJSON_AddItemToArray(pair, cJSON_CreateNumber(out->top_logit[i]));
+        cJSON_AddItemToArray(top, pair);
+    }
+    cJSON_AddItemToObject(o, "first_top", top);
     char *line = cJSON_PrintUnformatted(o);
     if (line) fprintf(E->answers, "%s\n", line);
     free(line);
@@ -115,10 +142,11 @@ static ember_status answer(evalctx *E, const agent_data_scene *sc, int k, text_b
         else
             gp.filter = lm_grammar_matcher_filter(gm);
     }
-    out->n = 0, out->s[0] = 0;
+    memset(out, 0, sizeof *out);
     gp.on_text = on_text, gp.user = out;
+    if (E->answers) gp.on_token = on_token;
     if (!st) st = lm_gen_generate(E->cm->gen, &gp, &r, err);
-    if (!st && E->answers) write_answer(E, sc, k, &p, out->s);
+    if (!st && E->answers) write_answer(E, sc, k, &p, out);
     lm_grammar_matcher_free(gm);
     lm_grammar_free(g);
     lm_prompt_free(&p);

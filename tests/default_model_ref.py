@@ -103,6 +103,7 @@ def main():
         ap.add_argument(k, required=True)
     ap.add_argument("--max-plans", type=int, default=4)
     ap.add_argument("--tie", type=float, default=1e-2)
+    ap.add_argument("--logit-tol", type=float, default=1e-2, help="first step's top-3 logits, |Ember - PyTorch|")
     a = ap.parse_args()
     torch.set_num_threads(2)
     net, c, tk, fields = load(a.model, a.mmproj, a.state)
@@ -112,7 +113,8 @@ def main():
     for it in split.items:
         by_scene.setdefault(it["scene"], []).append(it)
     tpt = (c["image"] // c["patch"] // c["scale_factor"]) ** 2
-    n = same = ties = bad = plans = 0
+    n = same = ties = bad = bad_pos = plans = 0
+    worst = 0.0
     for line in open(a.answers):
         e = json.loads(line)
         it = by_scene[e["scene"]][e["item"]]
@@ -132,6 +134,7 @@ def main():
             print(f"FAIL {e['scene']}/{e['item']} {it['family']}: prompt positions differ at {k} "
                   f"(PyTorch {mine[k:k + 5]}, Ember {e['tokens'][k:k + 5]}; lengths {len(mine)}, {len(e['tokens'])})")
             bad += 1
+            bad_pos += 1
             continue
         with torch.no_grad():
             f = it["frame"]
@@ -141,6 +144,14 @@ def main():
             x = net.lm.embed(torch.tensor(ids[:n_prompt]))
             x[torch.tensor(ip)] = torch.cat([rows, rows], 0)
             x[torch.tensor(sp)] = srows
+        with torch.no_grad():
+            first = net.lm.logits(net.lm(x[None])[0, -1])
+        d = max(abs(float(first[int(i)]) - float(v)) for i, v in e.get("first_top", []))
+        worst = max(worst, d)
+        if d > a.logit_tol:
+            bad += 1
+            print(f"FAIL {e['scene']}/{e['item']} {it['family']}: first-step logits differ by {d:.2e} (> {a.logit_tol})")
+            continue
         out, margins = greedy(net, tk, x, 240 if is_plan else 48)
         got = text_of(tk, out)
         if got == e["got"]:
@@ -156,8 +167,8 @@ def main():
         else:
             bad += 1
             print(f"FAIL {e['scene']}/{e['item']} {it['family']}: PyTorch {got!r}, Ember {e['got']!r} (step {k}, margin {m:.3f})")
-    print(f"default_model_ref: {n} items, prompt positions equal in {n - bad if bad else n}, greedy answers identical in {same}, "
-          f"near-ties {ties}, failures {bad}")
+    print(f"default_model_ref: {n} items, prompt positions equal in {n - bad_pos}, greedy answers identical in {same}, "
+          f"near-ties {ties}, failures {bad}; first-step top-3 logits within {worst:.2e} of PyTorch's")
     sys.exit(1 if bad or n == 0 else 0)
 
 
