@@ -9,9 +9,12 @@
 # robot. It prints the instruction, each plan as published, each step's
 # fate, the replans and the end; the frames each plan was made from are
 # saved as PNG files (default: demo-frames/). Exit 0 when the goal is met.
+# The default seed is held-out episode 10 of `ember eval` (the same world and
+# task: "put the block labelled K7 into the cyan bowl"), one the shipped model
+# completes; it completes 8.5% of 200 held-out episodes (tools/train/README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seed=1000000000004 fail=0.2 frames=demo-frames
+seed=1000000000011 fail=0.2 frames=demo-frames
 while [ $# -gt 0 ]; do
   case "$1" in
     --seed) seed=$2; shift 2 ;;

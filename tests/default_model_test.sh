@@ -88,7 +88,7 @@ eval)
   # tokenizer, kernels, grammar, the loop) falls under them.
   "$ember" eval -m $m.gguf --mmproj $m-mmproj.gguf --state-encoder $m-state.gguf -t 2 \
     --items 20 --episodes 4 --fail-rate 0.2 \
-    --min-exact visual=0.25 --min-exact ocr=0.05 --min-exact state=0.5 --min-exact plan=0.05
+    --min-exact visual=0.2 --min-exact state=0.6 --min-exact plan=0.1 --min-exact replan=0.05
   ;;
 eval-small)
   "$ember" eval -m $m.gguf --mmproj $m-mmproj.gguf --state-encoder $m-state.gguf -t 2 --items 1 --episodes 1 -v
