@@ -37,15 +37,12 @@ static sim_world *scene_world(uint64_t seed, double fail_rate, char *err) {
     return sim_create(&cfg, err);
 }
 
-ember_status agent_data_episode(uint64_t seed, double fail_rate, sim_world **w, char **goal_json, char **instruction,
-                                char *err) {
+ember_status agent_data_task(uint64_t seed, char **goal_json, char **instruction, char *err) {
     *goal_json = *instruction = NULL;
-    if (!(*w = scene_world(seed, fail_rate, err))) return EM_ERR_ARG;
-    ember_status st = sim_random_goal(*w, seed * 7 + 3, goal_json, instruction, err);
-    if (st) {
-        sim_free(*w);
-        *w = NULL;
-    }
+    sim_world *w = scene_world(seed, 0, err);
+    if (!w) return EM_ERR_ARG;
+    ember_status st = sim_random_goal(w, sim_task_seed(seed), goal_json, instruction, err);
+    sim_free(w);
     return st;
 }
 
@@ -162,7 +159,7 @@ ember_status agent_data_scene_make(uint64_t seed, const agent_data_params *p, ag
     }
     char *goal = NULL, *instruction = NULL;
     if (!st && (p->per_family[AGENT_DATA_PLAN] || p->per_family[AGENT_DATA_REPLAN]) &&
-        sim_random_goal(w, seed * 7 + 3, &goal, &instruction, err) == EM_OK && !(st = sim_set_goal(w, goal, err))) {
+        sim_random_goal(w, sim_task_seed(seed), &goal, &instruction, err) == EM_OK && !(st = sim_set_goal(w, goal, err))) {
         if (p->per_family[AGENT_DATA_PLAN]) st = add_plan(sc, AGENT_DATA_PLAN, 0, w, instruction, NULL, 0, err);
         if (!st && p->per_family[AGENT_DATA_REPLAN]) st = add_replan(sc, w, instruction, seed, p, err);
     }

@@ -86,12 +86,11 @@ typedef struct agent_data_scene {
 ember_status agent_data_scene_make(uint64_t seed, const agent_data_params *p, agent_data_scene *sc, char *err);
 void agent_data_scene_free(agent_data_scene *sc);
 
-/* One episode's start for closed-loop evaluation: the scrambled world of
- * the seed (the caller frees it), its task (goal JSON and instruction,
- * malloc'd). The same draw as the plan items of the scene. */
-struct sim_world;
-int agent_data_scramble(uint64_t seed); /* the scramble (sim_config.scramble) of a seed's world */
-ember_status agent_data_episode(uint64_t seed, double fail_rate, struct sim_world **w, char **goal_json,
-                                char **instruction, char *err);
+/* A closed-loop episode of a seed: its world is the sim's of that seed
+ * with sim_config.scramble = agent_data_scramble(seed); its task (goal JSON
+ * and instruction, malloc'd) is the scene's plan item, and the one `ember
+ * sim --random-goal` poses on that world (sim_task_seed). */
+int agent_data_scramble(uint64_t seed);
+ember_status agent_data_task(uint64_t seed, char **goal_json, char **instruction, char *err);
 
 #endif

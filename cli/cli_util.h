@@ -47,4 +47,10 @@ em_backend *cli_backend_open(const char *kind, int device, int threads, const ch
  * read as they come). */
 int cli_write_stdout(void *user, const char *text, size_t len);
 
+/* Ctrl-C and SIGTERM for the robot commands: blocked (no handler runs in
+ * the middle of a journal write or a send), then asked for between two
+ * rounds of a loop: cli_stop_requested() is 1 once either is pending. */
+void cli_block_stop_signals(void);
+int cli_stop_requested(void);
+
 #endif

@@ -14,7 +14,6 @@
  * controller does not know; 2 bad usage (conflicting flags, a malformed
  * endpoint). Ctrl-C
  * cancels the plan on the controller before leaving (exit 130). */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,12 +54,6 @@ static int id_ok(const char *s) {
     return 1;
 }
 
-static int interrupted(void) {
-    sigset_t pending;
-    sigpending(&pending);
-    return sigismember(&pending, SIGINT) || sigismember(&pending, SIGTERM);
-}
-
 /* The follower's hooks: each fate printed as it changes. */
 typedef struct act_out {
     int quiet;
@@ -94,7 +87,7 @@ static void print_link(void *user, int alive, int restarted) {
 
 static int stop_on_signal(void *user) {
     const act_out *o = user;
-    if (!interrupted()) return 0;
+    if (!cli_stop_requested()) return 0;
     fprintf(stderr, "ember act: interrupted; cancelling plan %s\n", o->instance[0] ? o->instance : o->plan_id);
     return 1;
 }
@@ -180,11 +173,7 @@ int ember_cmd_act(int argc, char **argv) {
     }
 
     /* Ctrl-C and SIGTERM are taken in the loop (sigpending), not by a handler. */
-    sigset_t block;
-    sigemptyset(&block);
-    sigaddset(&block, SIGINT);
-    sigaddset(&block, SIGTERM);
-    sigprocmask(SIG_BLOCK, &block, NULL);
+    cli_block_stop_signals();
 
     int rc = 1;
     act_out out = {.quiet = quiet, .peer_timeout_ms = cfg.peer_timeout_ms, .plan_id = plan_id, .plan_path = plan_path};

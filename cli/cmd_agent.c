@@ -8,7 +8,6 @@
  * step's fate is printed as `ember act` prints them. Exit 0 only when the
  * run ends in success. */
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,12 +35,6 @@ static void usage(FILE *f, const opt_spec *specs) {
             "timeout or a plan that ends short of the goal. Exit 0 only when the run succeeds.\n\n"
             "options:\n");
     opt_usage(f, specs);
-}
-
-static int interrupted(void) {
-    sigset_t pending;
-    sigpending(&pending);
-    return sigismember(&pending, SIGINT) || sigismember(&pending, SIGTERM);
 }
 
 typedef struct agent_out {
@@ -90,7 +83,7 @@ static void print_link(void *user, int alive, int restarted) {
 
 static int stop_on_signal(void *user) {
     (void)user;
-    return interrupted();
+    return cli_stop_requested();
 }
 
 int ember_cmd_agent(int argc, char **argv) {
@@ -161,11 +154,7 @@ int ember_cmd_agent(int argc, char **argv) {
         return 1;
     }
 
-    sigset_t block;
-    sigemptyset(&block);
-    sigaddset(&block, SIGINT);
-    sigaddset(&block, SIGTERM);
-    sigprocmask(SIG_BLOCK, &block, NULL);
+    cli_block_stop_signals();
 
     int rc = 1;
     cli_model cm = {0};

@@ -15,7 +15,6 @@
  * below a threshold (the tests' check). */
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -233,17 +232,13 @@ static void ep_replan(void *user, const char *why) {
 
 static int interrupted(void *user) {
     (void)user;
-    sigset_t pending;
-    sigpending(&pending);
-    return sigismember(&pending, SIGINT) || sigismember(&pending, SIGTERM);
+    return cli_stop_requested();
 }
 
 static int run_episode(evalctx *E, uint64_t seed, double fail_rate, int votes, const char *save_frames, const char *tmpdir,
                        int index, agent_loop_result *res, char *instruction_out, size_t cap, char *err) {
-    sim_world *w = NULL;
     char *goal = NULL, *instruction = NULL;
-    if (agent_data_episode(seed, fail_rate, &w, &goal, &instruction, err)) return -1;
-    sim_free(w);
+    if (agent_data_task(seed, &goal, &instruction, err)) return -1;
     snprintf(instruction_out, cap, "%s", instruction);
     char journal[200], ep[220];
     snprintf(journal, sizeof journal, "%.150s/ep%d.journal", tmpdir, index);
@@ -386,11 +381,7 @@ int ember_cmd_eval(int argc, char **argv) {
         fprintf(stderr, "ember eval: -m, --mmproj and --state-encoder are required (see --help)\n");
         return 2;
     }
-    sigset_t block;
-    sigemptyset(&block);
-    sigaddset(&block, SIGINT);
-    sigaddset(&block, SIGTERM);
-    sigprocmask(SIG_BLOCK, &block, NULL);
+    cli_block_stop_signals();
 
     int rc = 1;
     cli_model cm = {0};
@@ -440,7 +431,7 @@ int ember_cmd_eval(int argc, char **argv) {
             printf("  ep%d %s: %s - %s (%d steps, %d replans, first step %.0f ms)\n", e, ok ? "success" : "FAILED", instr,
                    agent_loop_end_name(res.end), res.steps_sent, res.replans, res.first_step_ms);
             fflush(stdout);
-            if (interrupted(NULL)) break;
+            if (cli_stop_requested()) break;
         }
         double rate = (double)success / episodes;
         below |= rate < min_success;

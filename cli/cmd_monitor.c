@@ -13,7 +13,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +22,7 @@
 #include <cairo.h>
 
 #include "cli_rio.h"
+#include "cli_util.h"
 #include "commands.h"
 #include "opt.h"
 #include "robot_io/rio_agent.h"
@@ -157,11 +157,7 @@ int ember_cmd_monitor(int argc, char **argv) {
         fprintf(stderr, "ember monitor: --save-frames %s: %s\n", dir, strerror(errno));
         return 1;
     }
-    sigset_t block;
-    sigemptyset(&block);
-    sigaddset(&block, SIGINT);
-    sigaddset(&block, SIGTERM);
-    sigprocmask(SIG_BLOCK, &block, NULL);
+    cli_block_stop_signals();
 
     rio_agent *a = rio_agent_create(&cfg, "monitor", RIO_SUB_STATE | (frames ? RIO_SUB_FRAMES : 0), stderr, err);
     if (!a) { fprintf(stderr, "ember monitor: %s%s\n", err, cli_rio_advice("--connect", err)); return 1; }
@@ -175,9 +171,7 @@ int ember_cmd_monitor(int argc, char **argv) {
     long printed = 0, saved = 0, next_frame = dir ? highest_frame(dir) + 1 : 0;
     while (count < 0 || printed < count) {
         if (duration > 0 && rio_mono_ms() - t0 > (int64_t)(duration * 1000)) break;
-        sigset_t pending;
-        sigpending(&pending);
-        if (sigismember(&pending, SIGINT) || sigismember(&pending, SIGTERM)) break;
+        if (cli_stop_requested()) break;
         rio_event ev;
         int r = rio_agent_poll(a, &ev, 100);
         if (r < 0) { fprintf(stderr, "ember monitor: %s\n", rio_agent_errmsg(a)); rc = 1; break; }

@@ -3,13 +3,13 @@
  * lets the table and every step's fate survive a restart of this process,
  * SIGKILL included) is sim/sim_ctrl.h. */
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli_rio.h"
+#include "cli_util.h"
 #include "commands.h"
 #include "opt.h"
 #include "sim/sim.h"
@@ -60,9 +60,7 @@ static const char *journal_advice(sim_journal_trouble why, int named) {
  * the controller loop, so a step's journal record is never cut by them. */
 static int sigint_or_term(void *user) {
     (void)user;
-    sigset_t pending;
-    sigpending(&pending);
-    return sigismember(&pending, SIGINT) || sigismember(&pending, SIGTERM);
+    return cli_stop_requested();
 }
 
 /* ---- the command -------------------------------------------------------- */
@@ -116,11 +114,7 @@ int ember_cmd_sim(int argc, char **argv) {
     if (!cfg.endpoint[0]) { fprintf(stderr, "ember sim: --bind EP is required\n"); usage(stderr, specs); return 2; }
     if (goal && random_goal) { fprintf(stderr, "ember sim: --goal and --random-goal exclude each other\n"); return 2; }
 
-    sigset_t block;
-    sigemptyset(&block);
-    sigaddset(&block, SIGINT);
-    sigaddset(&block, SIGTERM);
-    sigprocmask(SIG_BLOCK, &block, NULL);
+    cli_block_stop_signals();
 
     /* The link's config is checked before the journal is opened: a typo in
      * --bind must not leave a journal (a world) named after it behind. */

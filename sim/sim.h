@@ -108,6 +108,10 @@ int sim_goal_met(const sim_world *w, char *why);
  * the green cube") in *text (may be NULL); both malloc'd, the caller frees
  * them. The world is not changed: pass *goal_json to sim_set_goal. */
 ember_status sim_random_goal(const sim_world *w, uint64_t seed, char **goal_json, char **text, char *err);
+/* The seed of a world's own task: `ember sim --random-goal` and the default
+ * model's data and held-out episodes (agent/datagen.h) all draw with it, so
+ * a sim started on a held-out seed poses that episode's task. */
+static inline uint64_t sim_task_seed(uint64_t world_seed) { return world_seed * 7 + 3; }
 
 /* The scripted expert (expert.c): the plan that reaches the goal from the
  * present state by fixed rules (put away what the gripper holds, clear what

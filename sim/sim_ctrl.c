@@ -460,8 +460,7 @@ ember_status sim_ctrl_set_goal(sim_ctrl *s, const char *goal, int random, char *
     char *goal_text = NULL, *rgoal = NULL;
     ember_status st = EM_OK;
     if (random && !s->goal_json) { /* a goal from before the restart stands */
-        /* the draw held-out episodes use (agent_data_episode): seed 7s + 3 */
-        if ((st = sim_random_goal(s->w, s->seed * 7 + 3, &rgoal, &goal_text, err))) return st;
+        if ((st = sim_random_goal(s->w, sim_task_seed(s->seed), &rgoal, &goal_text, err))) return st;
         goal = rgoal;
     }
     if (goal) {

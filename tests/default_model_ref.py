@@ -49,24 +49,9 @@ def load(model_path, mmproj_path, state_path):
              state_hidden=int(sk["ember.state.hidden_length"]), state_k=int(sk["ember.state.tokens"]),
              n_state=len(sk["ember.state.fields"]))
     net = M.Model(c, list(sk["ember.state.mean"]), list(sk["ember.state.scale"]))
-    t = lambda f, n: torch.from_numpy(np.array(f.tensor(n), dtype=np.float32))  # noqa: E731
-    sd = {"lm.embed.weight": t(g, "token_embd.weight"), "lm.norm.weight": t(g, "output_norm.weight")}
-    for i in range(c["layers"]):
-        for mine, theirs in (("attn_norm.weight", "attn_norm.weight"), ("ffn_norm.weight", "ffn_norm.weight"), ("q.weight", "attn_q.weight"),
-                             ("k.weight", "attn_k.weight"), ("v.weight", "attn_v.weight"), ("o.weight", "attn_output.weight"),
-                             ("gate.weight", "ffn_gate.weight"), ("up.weight", "ffn_up.weight"), ("down.weight", "ffn_down.weight")):
-            sd[f"lm.blocks.{i}.{mine}"] = t(g, f"blk.{i}.{theirs}")
-    sd["vit.patch.weight"], sd["vit.patch.bias"] = t(v, "v.patch_embd.weight"), t(v, "v.patch_embd.bias")
-    sd["vit.pos"] = t(v, "v.position_embd.weight")
-    sd["vit.post_ln.weight"], sd["vit.post_ln.bias"] = t(v, "v.post_ln.weight"), t(v, "v.post_ln.bias")
-    for i in range(c["vit_layers"]):
-        for mine, theirs in (("ln1", "ln1"), ("ln2", "ln2"), ("q", "attn_q"), ("k", "attn_k"), ("v", "attn_v"), ("o", "attn_out"),
-                             ("up", "ffn_up"), ("down", "ffn_down")):
-            for w in ("weight", "bias"):
-                sd[f"vit.blocks.{i}.{mine}.{w}"] = t(v, f"v.blk.{i}.{theirs}.{w}")
-    sd["fc.weight"] = t(v, "mm.model.fc.weight")
-    sd["state.fc0.weight"], sd["state.fc0.bias"] = t(s, "state.fc0.weight"), t(s, "state.fc0.bias")
-    sd["state.out.weight"], sd["state.out.bias"] = t(s, "state.out.weight"), t(s, "state.out.bias")
+    files = {"text": g, "mmproj": v, "state": s}
+    sd = {mine: torch.from_numpy(np.array(files[f].tensor(theirs), dtype=np.float32))
+          for f, pairs in M.gguf_names(c).items() for mine, theirs in pairs}
     sd["state.mean"], sd["state.scale"] = net.state.mean, net.state.scale
     net.load_state_dict(sd, strict=True)
     net.eval()

@@ -84,17 +84,15 @@ int main(void) {
            fam[3], fam[4], long_plans, labelled);
 
     /* an episode starts from the world the scene's plan item saw */
-    sim_world *w = NULL;
     char *goal = NULL, *instr = NULL;
     uint64_t seed = agent_data_seed(AGENT_DATA_HELDOUT, 3);
-    CHECK(agent_data_episode(seed, 0.2, &w, &goal, &instr, err) == EM_OK, "%s", err);
+    CHECK(agent_data_task(seed, &goal, &instr, err) == EM_OK, "%s", err);
     agent_data_scene sc;
     CHECK(agent_data_scene_make(seed, &p, &sc, err) == EM_OK, "%s", err);
     int found = 0;
     for (int k = 0; k < sc.n_items; k++) found |= sc.item[k].family == AGENT_DATA_PLAN && !strcmp(sc.item[k].question, instr);
     CHECK(found, "the episode's task \"%s\" is not the scene's plan item", instr);
     agent_data_scene_free(&sc);
-    sim_free(w);
     free(goal), free(instr);
     sim_render_shutdown();
     return CHECK_DONE();

@@ -40,8 +40,15 @@ def np_(t):
     return t.detach().float().cpu().numpy()
 
 
+def tensors(w, net, pairs):
+    sd = net.state_dict()
+    for mine, theirs in pairs:
+        w.tensor(theirs, np_(sd[mine]))
+
+
 def export(net, c, tk, out, name, step):
     os.makedirs(out, exist_ok=True)
+    names = M.gguf_names(c)
     desc = f"{name}: Ember's default embodied model, trained on the simulated tabletop (step {step})"
     # ---- text model
     w = G.Writer()
@@ -70,24 +77,10 @@ def export(net, c, tk, out, name, step):
     w.add("tokenizer.ggml.padding_token_id", G.U32, tk.special["<|endoftext|>"])
     w.add("tokenizer.ggml.add_bos_token", G.BOOL, False)
     w.add("tokenizer.chat_template", G.STR, CHATML)
-    lm = net.lm
-    w.tensor("token_embd.weight", np_(lm.embed.weight))
-    for i, b in enumerate(lm.blocks):
-        p = f"blk.{i}."
-        w.tensor(p + "attn_norm.weight", np_(b.attn_norm.weight))
-        w.tensor(p + "attn_q.weight", np_(b.q.weight))
-        w.tensor(p + "attn_k.weight", np_(b.k.weight))
-        w.tensor(p + "attn_v.weight", np_(b.v.weight))
-        w.tensor(p + "attn_output.weight", np_(b.o.weight))
-        w.tensor(p + "ffn_norm.weight", np_(b.ffn_norm.weight))
-        w.tensor(p + "ffn_gate.weight", np_(b.gate.weight))
-        w.tensor(p + "ffn_up.weight", np_(b.up.weight))
-        w.tensor(p + "ffn_down.weight", np_(b.down.weight))
-    w.tensor("output_norm.weight", np_(lm.norm.weight))
+    tensors(w, net, names["text"])
     w.write(os.path.join(out, name + ".gguf"))
     # ---- vision projector
     w = G.Writer()
-    v = net.vit
     w.add("general.architecture", G.STR, "clip")
     w.add("general.name", G.STR, name + "-mmproj")
     w.add("general.description", G.STR, desc)
@@ -106,22 +99,10 @@ def export(net, c, tk, out, name, step):
     w.add("clip.vision.preproc_image_size", G.U32, c["image"])
     w.add("clip.vision.image_mean", G.ARR, [0.5, 0.5, 0.5], G.F32)
     w.add("clip.vision.image_std", G.ARR, [0.5, 0.5, 0.5], G.F32)
-    w.tensor("v.patch_embd.weight", np_(v.patch.weight))
-    w.tensor("v.patch_embd.bias", np_(v.patch.bias))
-    w.tensor("v.position_embd.weight", np_(v.pos))
-    for i, b in enumerate(v.blocks):
-        p = f"v.blk.{i}."
-        for nm, mod in (("ln1", b.ln1), ("ln2", b.ln2), ("attn_q", b.q), ("attn_k", b.k), ("attn_v", b.v),
-                        ("attn_out", b.o), ("ffn_up", b.up), ("ffn_down", b.down)):
-            w.tensor(p + nm + ".weight", np_(mod.weight))
-            w.tensor(p + nm + ".bias", np_(mod.bias))
-    w.tensor("v.post_ln.weight", np_(v.post_ln.weight))
-    w.tensor("v.post_ln.bias", np_(v.post_ln.bias))
-    w.tensor("mm.model.fc.weight", np_(net.fc.weight))
+    tensors(w, net, names["mmproj"])
     w.write(os.path.join(out, name + "-mmproj.gguf"))
     # ---- state encoder
     w = G.Writer()
-    s = net.state
     w.add("general.architecture", G.STR, "ember-state")
     w.add("general.name", G.STR, name + "-state")
     w.add("ember.state.fields", G.ARR, c["layout"], G.STR)
@@ -132,10 +113,7 @@ def export(net, c, tk, out, name, step):
     w.add("ember.state.hidden_length", G.U32, c["state_hidden"])
     w.add("ember.state.layers", G.U32, 1)
     w.add("ember.state.activation", G.STR, "gelu")
-    w.tensor("state.fc0.weight", np_(s.fc0.weight))
-    w.tensor("state.fc0.bias", np_(s.fc0.bias))
-    w.tensor("state.out.weight", np_(s.out.weight))
-    w.tensor("state.out.bias", np_(s.out.bias))
+    tensors(w, net, names["state"])
     w.write(os.path.join(out, name + "-state.gguf"))
 
 

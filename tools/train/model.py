@@ -157,3 +157,28 @@ class Model(nn.Module):
 
     def image_rows(self, pix):  # [n][3][S][S] -> [n][tokens per tile][dim]
         return self.fc(pixel_shuffle(self.vit(pix), self.c["scale_factor"]))
+
+
+def gguf_names(c):
+    """The one map between this module's parameters and the exported files'
+    tensors: {file: [(state_dict name, GGUF tensor name), ...]} for "text",
+    "mmproj" and "state" (export.py writes by it, tests/default_model_ref.py
+    reads back by it)."""
+    text = [("lm.embed.weight", "token_embd.weight")]
+    for i in range(c["layers"]):
+        for mine, theirs in (("attn_norm", "attn_norm"), ("q", "attn_q"), ("k", "attn_k"), ("v", "attn_v"),
+                             ("o", "attn_output"), ("ffn_norm", "ffn_norm"), ("gate", "ffn_gate"), ("up", "ffn_up"),
+                             ("down", "ffn_down")):
+            text.append((f"lm.blocks.{i}.{mine}.weight", f"blk.{i}.{theirs}.weight"))
+    text.append(("lm.norm.weight", "output_norm.weight"))
+    mmproj = [("vit.patch.weight", "v.patch_embd.weight"), ("vit.patch.bias", "v.patch_embd.bias"),
+              ("vit.pos", "v.position_embd.weight")]
+    for i in range(c["vit_layers"]):
+        for mine, theirs in (("ln1", "ln1"), ("ln2", "ln2"), ("q", "attn_q"), ("k", "attn_k"), ("v", "attn_v"),
+                             ("o", "attn_out"), ("up", "ffn_up"), ("down", "ffn_down")):
+            for w in ("weight", "bias"):
+                mmproj.append((f"vit.blocks.{i}.{mine}.{w}", f"v.blk.{i}.{theirs}.{w}"))
+    mmproj += [("vit.post_ln.weight", "v.post_ln.weight"), ("vit.post_ln.bias", "v.post_ln.bias"),
+               ("fc.weight", "mm.model.fc.weight")]
+    state = [(f"state.{m}.{w}", f"state.{m}.{w}") for m in ("fc0", "out") for w in ("weight", "bias")]
+    return {"text": text, "mmproj": mmproj, "state": state}
