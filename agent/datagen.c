@@ -49,6 +49,7 @@ ember_status agent_data_task(uint64_t seed, char **goal_json, char **instruction
 static ember_status add_frame(agent_data_scene *sc, const sim_world *w, const agent_data_params *p, char *err) {
     agent_data_frame *f = &sc->frame[sc->n_frames];
     if (!(f->rgb = malloc((size_t)p->width * (size_t)p->height * 3))) return em_err(err, EM_ERR_NOMEM, "out of memory");
+    sc->n_frames++; /* from here agent_data_scene_free owns it */
     f->width = p->width, f->height = p->height;
     ember_status st = sim_render_rgb(w, p->width, p->height, f->rgb, err);
     if (st) return st;
@@ -62,7 +63,6 @@ static ember_status add_frame(agent_data_scene *sc, const sim_world *w, const ag
         memcpy(sc->layout, rs.layout, sizeof rs.layout[0] * (size_t)rs.n);
     }
     free(rs.fields_json);
-    sc->n_frames++;
     return EM_OK;
 }
 
@@ -79,17 +79,23 @@ static ember_status add_item(agent_data_scene *sc, agent_data_family fam, int fr
     return EM_OK;
 }
 
+/* The skills the sim offers in world w, as the agent reads them from its hello. */
+static agent_skills *scene_skills(const sim_world *w, char *err) {
+    rio_hello hello;
+    memset(&hello, 0, sizeof hello);
+    if (sim_describe(w, &hello, err)) return NULL;
+    agent_skills *reg = agent_skills_from_hello(&hello, -1, err);
+    free(hello.skills);
+    return reg;
+}
+
 /* The plan item for world w with its goal set (and the history lines the
  * agent would have written). */
 static ember_status add_plan(agent_data_scene *sc, agent_data_family fam, int frame, const sim_world *w,
                              const char *instruction, char *const *history, int n_history, char *err) {
-    rio_hello hello;
-    memset(&hello, 0, sizeof hello);
-    ember_status st = sim_describe(w, &hello, err);
-    if (st) return st;
-    agent_skills *reg = agent_skills_from_hello(&hello, -1, err);
-    free(hello.skills);
+    agent_skills *reg = scene_skills(w, err);
     if (!reg) return EM_ERR_ARG;
+    ember_status st = EM_OK;
     char *system = NULL, *user = NULL, *answer = NULL;
     rio_step steps[8];
     int n = 0;
@@ -128,11 +134,7 @@ static ember_status add_replan(agent_data_scene *sc, sim_world *w, const char *i
     }
     sim_set_fail_rate(w, 0);
     if (sim_goal_met(w, NULL) != 0) return EM_OK; /* the slip happened to finish the task */
-    rio_hello hello;
-    memset(&hello, 0, sizeof hello);
-    if ((st = sim_describe(w, &hello, err))) return st;
-    agent_skills *reg = agent_skills_from_hello(&hello, -1, err);
-    free(hello.skills);
+    agent_skills *reg = scene_skills(w, err);
     if (!reg) return EM_ERR_ARG;
     char line[RIO_TEXT_LEN * 2];
     agent_step_fate_line(reg, fail_at + 1, &steps[fail_at], RIO_FB_FAILED, reason, line, sizeof line);
