@@ -113,7 +113,7 @@ static ember_status add_plan(agent_data_scene *sc, agent_data_family fam, int fr
 
 /* The task after one of its picks slipped: run the expert's plan on w up
  * to that pick with the failure forced, then plan again from there. */
-static ember_status add_replan(agent_data_scene *sc, sim_world *w, const char *instruction, uint64_t seed,
+static ember_status add_replan(agent_data_scene *sc, sim_world *w, const char *instruction, uint64_t pick_seed,
                                const agent_data_params *p, char *err) {
     rio_step steps[8];
     int n = 0;
@@ -123,7 +123,7 @@ static ember_status add_replan(agent_data_scene *sc, sim_world *w, const char *i
     for (int k = 0; k < n; k++)
         if (!strcmp(steps[k].skill, "pick")) picks[np++] = k;
     if (!np) return EM_OK;
-    int fail_at = picks[seed % (uint64_t)np];
+    int fail_at = picks[pick_seed % (uint64_t)np];
     char reason[RIO_NAME_LEN], text[RIO_TEXT_LEN];
     for (int k = 0; k <= fail_at; k++) {
         sim_set_fail_rate(w, k == fail_at ? 1.0 : 0.0);
@@ -134,6 +134,9 @@ static ember_status add_replan(agent_data_scene *sc, sim_world *w, const char *i
     }
     sim_set_fail_rate(w, 0);
     if (sim_goal_met(w, NULL) != 0) return EM_OK; /* the slip happened to finish the task */
+    rio_step again[8];
+    char e[EM_ERR_LEN];
+    if (sim_expert_plan(w, again, 8, &n, e) != EM_OK) return EM_OK; /* the block fell out of reach: no expert answer */
     agent_skills *reg = scene_skills(w, err);
     if (!reg) return EM_ERR_ARG;
     char line[RIO_TEXT_LEN * 2];
@@ -144,9 +147,40 @@ static ember_status add_replan(agent_data_scene *sc, sim_world *w, const char *i
     return add_plan(sc, AGENT_DATA_REPLAN, sc->n_frames - 1, w, instruction, hist, 1, err);
 }
 
+/* Task k of a scene on a fresh copy of its world: the plan item (k <
+ * per_family[PLAN]) and the replan (k < per_family[REPLAN]). Task 0 is the
+ * episode's (sim_task_seed); a later task whose instruction an earlier one
+ * had is drawn again, a few times, then left out. */
+static ember_status add_task(agent_data_scene *sc, uint64_t seed, int k, const agent_data_params *p, char *err) {
+    sim_world *w = scene_world(seed, 0, err);
+    if (!w) return EM_ERR_ARG;
+    char *goal = NULL, *instruction = NULL;
+    ember_status st = EM_OK;
+    for (int tries = 0; tries < 4; tries++) {
+        free(goal), free(instruction), goal = instruction = NULL;
+        uint64_t ts = sim_task_seed(seed) + (k ? 0x9e3779b97f4a7c15ull * (uint64_t)(k * 4 + tries) : 0);
+        if (sim_random_goal(w, ts, &goal, &instruction, err) != EM_OK) break; /* no task on this world: none */
+        int seen = 0;
+        for (int i = 0; i < sc->n_items; i++)
+            seen |= sc->item[i].family == AGENT_DATA_PLAN && !strcmp(sc->item[i].question, instruction);
+        if (!seen) {
+            st = sim_set_goal(w, goal, err);
+            if (!st && k < p->per_family[AGENT_DATA_PLAN]) st = add_plan(sc, AGENT_DATA_PLAN, 0, w, instruction, NULL, 0, err);
+            if (!st && k < p->per_family[AGENT_DATA_REPLAN]) st = add_replan(sc, w, instruction, seed + (uint64_t)k, p, err);
+            break;
+        }
+    }
+    free(goal), free(instruction);
+    sim_free(w);
+    return st;
+}
+
 ember_status agent_data_scene_make(uint64_t seed, const agent_data_params *p, agent_data_scene *sc, char *err) {
     memset(sc, 0, sizeof *sc);
     sc->seed = seed;
+    int tasks = p->per_family[AGENT_DATA_PLAN] > p->per_family[AGENT_DATA_REPLAN] ? p->per_family[AGENT_DATA_PLAN]
+                                                                                    : p->per_family[AGENT_DATA_REPLAN];
+    if (tasks > AGENT_DATA_MAX_TASKS) return em_err(err, EM_ERR_RANGE, "at most %d tasks per scene", AGENT_DATA_MAX_TASKS);
     sim_world *w = scene_world(seed, 0, err);
     if (!w) return EM_ERR_ARG;
     ember_status st = add_frame(sc, w, p, err);
@@ -159,14 +193,8 @@ ember_status agent_data_scene_make(uint64_t seed, const agent_data_params *p, ag
             st = add_item(sc, (agent_data_family)f, 0, NULL, user, q.answer, q.question, err);
         }
     }
-    char *goal = NULL, *instruction = NULL;
-    if (!st && (p->per_family[AGENT_DATA_PLAN] || p->per_family[AGENT_DATA_REPLAN]) &&
-        sim_random_goal(w, sim_task_seed(seed), &goal, &instruction, err) == EM_OK && !(st = sim_set_goal(w, goal, err))) {
-        if (p->per_family[AGENT_DATA_PLAN]) st = add_plan(sc, AGENT_DATA_PLAN, 0, w, instruction, NULL, 0, err);
-        if (!st && p->per_family[AGENT_DATA_REPLAN]) st = add_replan(sc, w, instruction, seed, p, err);
-    }
-    free(goal), free(instruction);
     sim_free(w);
+    for (int k = 0; k < tasks && !st; k++) st = add_task(sc, seed, k, p, err);
     if (st) agent_data_scene_free(sc);
     return st;
 }

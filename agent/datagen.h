@@ -49,11 +49,19 @@ const char *agent_data_family_name(agent_data_family f); /* "visual", ..., "repl
 enum { AGENT_DATA_TRAIN = 0, AGENT_DATA_HELDOUT = 1 };
 uint64_t agent_data_seed(int split, uint64_t index);
 
-#define AGENT_DATA_MAX_ITEMS 24
+#define AGENT_DATA_MAX_ITEMS 40
+#define AGENT_DATA_MAX_TASKS 4
+#define AGENT_DATA_MAX_FRAMES (1 + AGENT_DATA_MAX_TASKS)
 
+/* per_family: questions per scene for visual, ocr, state (a repeated
+ * question is kept: the held-out sets stay what they were); tasks per scene
+ * for plan (the first is the episode's task, agent_data_task; further ones
+ * are other goals on the same world, each instruction once) and replans of
+ * the first per_family[REPLAN] of those tasks, each with its own frame. A
+ * trainer gets more plans per system prompt and image this way. */
 typedef struct agent_data_params {
     int width, height;                     /* the camera (320 x 320: the default model's, square at its ViT tile) */
-    int per_family[AGENT_DATA_FAMILIES];   /* items per scene (plan, replan: 0 or 1) */
+    int per_family[AGENT_DATA_FAMILIES];   /* defaults 2, 2, 2, 1, 1; plan and replan at most AGENT_DATA_MAX_TASKS */
 } agent_data_params;
 agent_data_params agent_data_defaults(void);
 
@@ -66,7 +74,7 @@ typedef struct agent_data_frame {
 
 typedef struct agent_data_item {
     agent_data_family family;
-    int frame;      /* 0 or 1 (a replan's world) */
+    int frame;      /* 0, or a replan's own frame of the world after the failure */
     char *prompt;   /* formatted, with <img> and <state> placeholders */
     char *answer;
     char *question; /* the question or the instruction alone, for tables */
@@ -75,7 +83,7 @@ typedef struct agent_data_item {
 
 typedef struct agent_data_scene {
     uint64_t seed;
-    agent_data_frame frame[2];
+    agent_data_frame frame[AGENT_DATA_MAX_FRAMES];
     int n_frames;
     agent_data_item item[AGENT_DATA_MAX_ITEMS];
     int n_items;

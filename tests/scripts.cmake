@@ -63,6 +63,9 @@ endif()
 # PyTorch on the exported files against Ember (prompt positions and greedy
 # answers, CPU and lavapipe), the text model against llama.cpp, and `ember eval`
 # on a small held-out set with thresholds.
+# The trainer's packed batches compute exactly what each item would alone.
+add_test(NAME train_pack COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tools/train/test_pack.py)
+set_tests_properties(train_pack PROPERTIES TIMEOUT 120)
 add_test(NAME default_model_ref COMMAND ${EMBER_BASH} ${CMAKE_CURRENT_SOURCE_DIR}/default_model_test.sh ref cpu
          WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 set_tests_properties(default_model_ref PROPERTIES ENVIRONMENT "${EMBER_SCRIPT_ENV}" LABELS big TIMEOUT 900)

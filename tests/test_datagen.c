@@ -83,6 +83,50 @@ int main(void) {
     printf("items: visual %d ocr %d state %d plan %d replan %d; plans of 3+ steps %d, by label %d\n", fam[0], fam[1], fam[2],
            fam[3], fam[4], long_plans, labelled);
 
+    /* more tasks per scene (a trainer's setting): distinct instructions, the
+     * first one the episode's, each replan with its own frame, all plans valid */
+    agent_data_params m = p;
+    m.per_family[AGENT_DATA_VISUAL] = m.per_family[AGENT_DATA_OCR] = m.per_family[AGENT_DATA_STATE] = 6;
+    m.per_family[AGENT_DATA_PLAN] = 4, m.per_family[AGENT_DATA_REPLAN] = 2;
+    int tasks = 0, replans = 0;
+    for (uint64_t i = 0; i < 40; i++) {
+        uint64_t seed = agent_data_seed(AGENT_DATA_TRAIN, 1000 + i);
+        agent_data_scene a;
+        char *g0 = NULL, *i0 = NULL;
+        if (agent_data_scene_make(seed, &m, &a, err) || agent_data_task(seed, &g0, &i0, err)) {
+            CHECK(0, "seed %llu: %s", (unsigned long long)seed, err);
+            continue;
+        }
+        const char *first = NULL;
+        int frame_used[AGENT_DATA_MAX_FRAMES] = {0};
+        for (int k = 0; k < a.n_items; k++) {
+            const agent_data_item *it = &a.item[k];
+            if (it->family == AGENT_DATA_PLAN) {
+                tasks++;
+                if (!first) first = it->question;
+                for (int j = 0; j < k; j++)
+                    CHECK(a.item[j].family != AGENT_DATA_PLAN || strcmp(a.item[j].question, it->question), "task \"%s\" twice", it->question);
+                CHECK(it->frame == 0, "a plan item on frame %d", it->frame);
+            }
+            if (it->family == AGENT_DATA_REPLAN) {
+                replans++;
+                CHECK(it->frame > 0 && it->frame < a.n_frames && !frame_used[it->frame]++, "replan frame %d of %d", it->frame, a.n_frames);
+            }
+            if (it->grammar) {
+                lm_grammar *g = lm_grammar_parse(it->grammar, strlen(it->grammar), err);
+                CHECK(g && lm_grammar_accepts(g, it->answer, strlen(it->answer)), "the plan grammar refuses %s", it->answer);
+                lm_grammar_free(g);
+            }
+        }
+        CHECK(first && !strcmp(first, i0), "seed %llu: the first task is not the episode's", (unsigned long long)seed);
+        free(g0), free(i0);
+        agent_data_scene_free(&a);
+    }
+    CHECK(tasks > 120 && replans > 50, "40 scenes of 4 tasks and 2 replans: %d tasks, %d replans", tasks, replans);
+    m.per_family[AGENT_DATA_PLAN] = AGENT_DATA_MAX_TASKS + 1;
+    agent_data_scene bad;
+    CHECK(agent_data_scene_make(1, &m, &bad, err) == EM_ERR_RANGE, "more tasks than AGENT_DATA_MAX_TASKS accepted");
+
     /* an episode starts from the world the scene's plan item saw */
     char *goal = NULL, *instr = NULL;
     uint64_t seed = agent_data_seed(AGENT_DATA_HELDOUT, 3);

@@ -1,7 +1,8 @@
 /* mkdata.c - write the default model's training or held-out data
  * (agent/datagen.h) for tools/train/:
  *
- *   mkdata --split train|heldout --scenes N [--first I] [--frame-size 320] -o DIR
+ *   mkdata --split train|heldout --scenes N [--first I] [--frame-size 320]
+ *          [--per-family V,O,S,P,R] -o DIR
  *
  * DIR/frames.u8     every frame, RGB8, frame_size^2 * 3 bytes each, in order
  * DIR/states.f32    every frame's state vector (float32, n_layout each)
@@ -12,7 +13,7 @@
  * The default model's camera is square at its ViT's tile size, so Ember's
  * Idefics3 preprocessing (vision/preprocess.h: a 1 x 1 grid and the
  * overview) hands the encoder the frame itself, twice; mkdata checks that
- * on every frame through Ember's own preprocessing, so what the trainer
+ * on the first scenes' frames through Ember's own preprocessing, so what the trainer
  * reads is what Ember feeds the encoder. Files are written under temporary
  * names and renamed at the end: an interrupted run leaves no half split. */
 #include <errno.h>
@@ -59,7 +60,7 @@ static int finish(const char *dir, const char *name) {
 }
 
 int main(int argc, char **argv) {
-    const char *out = NULL;
+    const char *out = NULL, *per = NULL;
     int split_i = 0, scenes = 0, size = 320;
     uint64_t first = 0;
     static const char *const splits[] = {"train", "heldout", NULL};
@@ -68,12 +69,13 @@ int main(int argc, char **argv) {
         OPT_INT(NULL, "--scenes", "N", &scenes, 1, 100000000, "scenes to write (required)"),
         OPT_U64(NULL, "--first", "I", &first, 0, 1000000000000ull, "index of the first scene in the split"),
         OPT_INT(NULL, "--frame-size", "S", &size, 32, 2048, "the square camera's side = the ViT's tile"),
+        OPT_STR(NULL, "--per-family", "V,O,S,P,R", &per, "questions per scene (visual, ocr, state), tasks with a plan, tasks also replanned (default 2,2,2,1,1)"),
         OPT_STR("-o", NULL, "DIR", &out, "output folder (created)"),
         OPT_END};
     char err[EM_ERR_LEN > OPT_ERR_LEN ? EM_ERR_LEN : OPT_ERR_LEN];
     int rc = opt_parse("mkdata", specs, argc, argv, NULL, 0, NULL, err);
     if (rc == OPT_HELP) {
-        printf("usage: mkdata --split train|heldout --scenes N [--first I] [--frame-size S] -o DIR\n");
+        printf("usage: mkdata --split train|heldout --scenes N [--first I] [--frame-size S] [--per-family V,O,S,P,R] -o DIR\n");
         opt_usage(stdout, specs);
         return 0;
     }
@@ -90,6 +92,14 @@ int main(int argc, char **argv) {
     }
     agent_data_params p = agent_data_defaults();
     p.width = p.height = size;
+    if (per) {
+        int *n = p.per_family, used = 0;
+        if (sscanf(per, "%d,%d,%d,%d,%d%n", &n[0], &n[1], &n[2], &n[3], &n[4], &used) != 5 || per[used] || n[0] < 0 || n[1] < 0 ||
+            n[2] < 0 || n[3] < 0 || n[4] < 0 || n[0] + n[1] + n[2] + n[3] + n[4] > AGENT_DATA_MAX_ITEMS ||
+            n[3] > AGENT_DATA_MAX_TASKS || n[4] > AGENT_DATA_MAX_TASKS)
+            return fprintf(stderr, "mkdata: --per-family wants five counts V,O,S,P,R (plan and replan at most %d, %d items in all), not \"%s\"\n",
+                           AGENT_DATA_MAX_TASKS, AGENT_DATA_MAX_ITEMS, per), 2;
+    }
     long long counts[AGENT_DATA_FAMILIES] = {0}, frames = 0;
     int n_layout = 0;
     cJSON *layout = cJSON_CreateArray();
@@ -139,6 +149,9 @@ int main(int argc, char **argv) {
     cJSON_AddNumberToObject(m, "first", (double)first);
     cJSON_AddNumberToObject(m, "frames", (double)frames);
     cJSON_AddNumberToObject(m, "frame_size", size);
+    cJSON *pf = cJSON_CreateObject();
+    for (int f = 0; f < AGENT_DATA_FAMILIES; f++) cJSON_AddNumberToObject(pf, agent_data_family_name(f), p.per_family[f]);
+    cJSON_AddItemToObject(m, "per_family", pf);
     cJSON_AddItemToObject(m, "layout", layout);
     for (int f = 0; f < AGENT_DATA_FAMILIES; f++) cJSON_AddNumberToObject(c, agent_data_family_name(f), (double)counts[f]);
     cJSON_AddItemToObject(m, "items", c);

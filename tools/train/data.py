@@ -73,3 +73,55 @@ def encode_item(tk, item, tokens_per_tile, state_k):
     ids.extend(tk.encode(item["answer"]))
     ids.append(sp["<|im_end|>"])
     return ids, img_pos, state_pos, n_prompt
+
+
+def pack(encs, frames):
+    """The items of one scene (encode_item's tuples, each with its frame) as
+    one sequence: the trie of their token sequences, so a system prompt, an
+    image and a question prefix the items share are computed once. Image and
+    state rows are keyed by frame, so two frames never share a node. Each
+    node attends to its ancestors and itself, at its depth as position: for
+    every item this is exactly the causal sequence it would be alone.
+    Identical items are kept once.
+    -> dict ids [N], pos [N], parent [N] (-1 at a root), img and state
+       [(node, frame, row)], items [(input index, nodes of the target
+       positions, target ids)]."""
+    ids, pos, parent, img, state, items = [], [], [], [], [], []
+    child = {}
+    seen = set()
+    for j, ((s, ip, sp, n), fr) in enumerate(zip(encs, frames)):
+        ipx = {p: m for m, p in enumerate(ip)}
+        spx = {p: m for m, p in enumerate(sp)}
+        keys = tuple(("i", fr, ipx[k]) if k in ipx else ("s", fr, spx[k]) if k in spx else t for k, t in enumerate(s))
+        if keys in seen:
+            continue
+        seen.add(keys)
+        path, node = [], -1
+        for k, key in enumerate(keys):
+            nxt = child.get((node, key))
+            if nxt is None:
+                nxt = len(ids)
+                child[(node, key)] = nxt
+                ids.append(s[k])
+                pos.append(k)
+                parent.append(node)
+                if k in ipx:
+                    img.append((nxt, fr, ipx[k]))
+                elif k in spx:
+                    state.append((nxt, fr, spx[k]))
+            node = nxt
+            path.append(node)
+        items.append((j, path[n - 1:len(s) - 1], s[n:]))
+    return dict(ids=ids, pos=pos, parent=parent, img=img, state=state, items=items)
+
+
+def allow_matrix(parent, N):
+    """[N][N] bool: row i True at i's ancestors and i (nodes come after their parents)."""
+    a = np.zeros((N, N), dtype=bool)
+    for i, p in enumerate(parent):
+        if p >= 0:
+            a[i] = a[p]
+        a[i, i] = True
+    for i in range(len(parent), N):  # padding: itself only
+        a[i, i] = True
+    return a

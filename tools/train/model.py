@@ -113,20 +113,28 @@ class Llama(nn.Module):
         i = torch.arange(hd // 2, dtype=torch.float64)
         self.register_buffer("inv_freq", (c["rope_base"] ** (-2.0 * i / hd)).float(), persistent=False)
 
-    def rope(self, x, pos):  # x [B][H][T][hd]; adjacent pairs
-        th = pos[:, None].float() * self.inv_freq[None, :]
+    def rope(self, x, pos):  # x [B][H][T][hd], pos [T] or [B][T]; adjacent pairs
+        th = pos[..., None].float() * self.inv_freq
         cos, sin = th.cos(), th.sin()
+        if pos.dim() == 2:
+            cos, sin = cos[:, None], sin[:, None]
         x0, x1 = x[..., 0::2], x[..., 1::2]
         return torch.stack([x0 * cos - x1 * sin, x0 * sin + x1 * cos], dim=-1).flatten(-2)
 
-    def forward(self, x, pad_mask=None):
+    def forward(self, x, pos=None, allow=None):
         """x [B][T][dim] input rows -> hidden [B][T][dim] (before the output
-        product); pad_mask [B][T] True where a row is padding (at the end)."""
+        product). By default one causal sequence per row; a packed batch
+        (data.pack) gives each row's positions pos [B][T] and allow [B][T][T]
+        (True where row i may attend to row j: its ancestors in the trie)."""
         B, T, d = x.shape
         H, KV = self.c["heads"], self.c["kv_heads"]
         hd = d // H
-        pos = torch.arange(T, device=x.device)
-        mask = torch.full((T, T), float("-inf"), device=x.device).triu(1)
+        if pos is None:
+            pos = torch.arange(T, device=x.device)
+            mask = torch.full((T, T), float("-inf"), device=x.device).triu(1)
+        else:
+            mask = torch.zeros(allow.shape, device=x.device).masked_fill(~allow, float("-inf"))[:, None]
+        mask = mask.expand(B, H, T, T).reshape(B * H, T, T)  # once, not per layer
         for b in self.blocks:
             h = b.attn_norm(x)
             q = self.rope(b.q(h).view(B, T, H, hd).transpose(1, 2), pos)
@@ -135,8 +143,9 @@ class Llama(nn.Module):
             if KV != H:
                 k = k.repeat_interleave(H // KV, dim=1)
                 v = v.repeat_interleave(H // KV, dim=1)
-            s = q @ k.transpose(-1, -2) / math.sqrt(hd) + mask
-            a = torch.softmax(s, dim=-1) @ v
+            s = torch.baddbmm(mask, q.reshape(B * H, T, hd),
+                              k.reshape(B * H, T, hd).transpose(1, 2), alpha=1 / math.sqrt(hd))
+            a = torch.softmax(s, dim=-1).view(B, H, T, T) @ v
             x = x + b.o(a.transpose(1, 2).reshape(B, T, d))
             h = b.ffn_norm(x)
             x = x + b.down(F.silu(b.gate(h)) * b.up(h))

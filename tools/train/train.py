@@ -40,50 +40,68 @@ def pixels(split, frames):
     return (a.permute(0, 3, 1, 2) / 255.0 - 0.5) / 0.5
 
 
-def batch_loss(net, split, enc, idx, c, stats=None):
-    """Mean cross-entropy over the answer tokens of items idx; stats gets
-    per-family teacher-forced exact matches when given."""
-    frames = sorted({split.items[i]["frame"] for i in idx})
+def batch_loss(net, split, enc, scenes, stats=None):
+    """Mean cross-entropy over the answer tokens of the items of scenes (lists
+    of item indices, one per scene). A scene's items are packed as trie
+    sequences (data.pack), one per opening turn (the system-prompted plans,
+    the questions: they share only "<|im_start|>", and attention over a
+    sequence costs its length squared); sequences run in two length groups.
+    stats gets per-family teacher-forced exact matches when given."""
+    frames = sorted({split.items[i]["frame"] for g in scenes for i in g})
     fpos = {f: k for k, f in enumerate(frames)}
     rows = net.image_rows(pixels(split, frames))                          # [F][T][dim]
+    rows = torch.cat([rows, rows], 1)                                     # tile, then overview
     srows = net.state(torch.from_numpy(split.states[frames]))             # [F][k][dim]
-    T = rows.shape[1]
+    seqs = []  # (pack, item indices it was packed from)
+    for g in scenes:
+        turns = {}
+        for i in g:
+            turns.setdefault(tuple(enc[i][0][:2]), []).append(i)
+        for t in turns.values():
+            seqs.append((data.pack([enc[i] for i in t], [fpos[split.items[i]["frame"]] for i in t]), t))
+    seqs.sort(key=lambda q: len(q[0]["ids"]))
+    half = len(seqs) // 2
     total, count = 0.0, 0
-    # two length groups, so the short questions are not padded to a plan's length
-    idx = sorted(idx, key=lambda i: len(enc[i][0]))
-    groups = [idx[: len(idx) // 2], idx[len(idx) // 2:]] if len(idx) > 1 else [idx]
-    for g in groups:
-        if not g:
+    for group in (seqs[:half], seqs[half:]):
+        if not group:
             continue
-        L = max(len(enc[i][0]) for i in g)
-        B = len(g)
-        ids = torch.zeros(B, L, dtype=torch.long)
-        tgt = torch.full((B, L), -100, dtype=torch.long)
-        for b, i in enumerate(g):
-            s, _, _, n = enc[i]
-            ids[b, :len(s)] = torch.tensor(s)
-            tgt[b, n - 1:len(s) - 1] = torch.tensor(s[n:])
+        B, N = len(group), max(len(p["ids"]) for p, _ in group)
+        ids = torch.zeros(B, N, dtype=torch.long)
+        pos = torch.zeros(B, N, dtype=torch.long)
+        allow = torch.zeros(B, N, N, dtype=torch.bool)
+        put = {"img": ([], [], [], []), "state": ([], [], [], [])}
+        sel_b, sel_n, tgt, owner = [], [], [], []
+        for b, (p, g) in enumerate(group):
+            n = len(p["ids"])
+            ids[b, :n] = torch.tensor(p["ids"])
+            pos[b, :n] = torch.tensor(p["pos"])
+            allow[b] = torch.from_numpy(data.allow_matrix(p["parent"], N))
+            for kind in put:
+                for node, f, r in p[kind]:
+                    for lst, v in zip(put[kind], (b, node, f, r)):
+                        lst.append(v)
+            for j, nodes, t in p["items"]:
+                sel_b += [b] * len(nodes)
+                sel_n += nodes
+                tgt += t
+                owner += [g[j]] * len(nodes)
         x = net.lm.embed(ids)
-        bi = torch.tensor([b for b in range(B)])
-        fi = torch.tensor([fpos[split.items[i]["frame"]] for i in g])
-        ip = torch.tensor([enc[i][1] for i in g])                         # [B][2T]
-        sp = torch.tensor([enc[i][2] for i in g])                         # [B][k]
-        x = x.index_put((bi[:, None].expand_as(ip), ip), torch.cat([rows, rows], 1)[fi])
-        x = x.index_put((bi[:, None].expand_as(sp), sp), srows[fi])
-        h = net.lm(x)
-        sel = tgt != -100
-        logits = net.lm.logits(h[sel])
-        loss = F.cross_entropy(logits, tgt[sel], reduction="sum")
-        total = total + loss
-        count += int(sel.sum())
+        for kind, src in (("img", rows), ("state", srows)):
+            bb, nn_, ff, rr = (torch.tensor(v, dtype=torch.long) for v in put[kind])
+            if len(bb):
+                x = x.index_put((bb, nn_), src[ff, rr])
+        h = net.lm(x, pos, allow)
+        tgt = torch.tensor(tgt)
+        logits = net.lm.logits(h[torch.tensor(sel_b), torch.tensor(sel_n)])
+        total = total + F.cross_entropy(logits, tgt, reduction="sum")
+        count += len(tgt)
         if stats is not None:
-            ok = (logits.argmax(-1) == tgt[sel])
-            row = sel.nonzero()[:, 0]
-            for b, i in enumerate(g):
-                fam = split.items[i]["family"]
-                good = bool(ok[row == b].all())
-                s = stats.setdefault(fam, [0, 0])
-                s[0] += good
+            good = {}
+            for o, v in zip(owner, (logits.argmax(-1) == tgt).tolist()):
+                good[o] = good.get(o, True) and v
+            for i, v in good.items():
+                s = stats.setdefault(split.items[i]["family"], [0, 0])
+                s[0] += v
                 s[1] += 1
     return total / max(count, 1)
 
@@ -97,7 +115,7 @@ def main():
     ap.add_argument("--minutes", type=float, default=1e9)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--frames", type=int, default=6, help="frames per step (all their items)")
+    ap.add_argument("--scenes", type=int, default=4, help="scenes per step (all their items, packed)")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--ckpt-minutes", type=float, default=5)
     ap.add_argument("--log-every", type=int, default=10)
@@ -143,11 +161,15 @@ def main():
     enc = [data.encode_item(tk, it, tpt, c["state_k"]) for it in train.items]
     h_idx = list(range(min(a.heldout_items, len(held.items))))
     h_enc = {i: data.encode_item(tk, held.items[i], tpt, c["state_k"]) for i in h_idx}
+    h_scenes = {}
+    for i in h_idx:
+        h_scenes.setdefault(held.items[i]["scene"], []).append(i)
+    h_scenes = list(h_scenes.values())
     log(f"train: tokenized in {time.time() - t0:.1f} s")
-    by_frame = {}
+    by_scene = {}
     for i, it in enumerate(train.items):
-        by_frame.setdefault(it["frame"], []).append(i)
-    frame_ids = np.array(sorted(by_frame))
+        by_scene.setdefault(it["scene"], []).append(i)
+    scene_items = list(by_scene.values())
 
     def save():
         tmp = ck_path + ".tmp"
@@ -159,8 +181,8 @@ def main():
         net.eval()
         stats = {}
         with torch.no_grad():
-            for k in range(0, len(h_idx), 24):
-                batch_loss(net, held, h_enc, h_idx[k:k + 24], c, stats)
+            for k in range(0, len(h_scenes), 4):
+                batch_loss(net, held, h_enc, h_scenes[k:k + 4], stats)
         net.train()
         line = "  ".join(f"{f} {s[0] / s[1]:.3f}" for f, s in sorted(stats.items()))
         with open(os.path.join(a.run, "heldout.tsv"), "a") as f:
@@ -174,9 +196,8 @@ def main():
         lr = a.lr * min(1.0, (step + 1) / 100) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(step, a.steps) / a.steps)))
         for g in opt.param_groups:
             g["lr"] = lr
-        fr = rng.choice(frame_ids, size=a.frames, replace=False)
-        idx = [i for f in fr for i in by_frame[int(f)]]
-        loss = batch_loss(net, train, enc, idx, c)
+        pick = rng.choice(len(scene_items), size=a.scenes, replace=False)
+        loss = batch_loss(net, train, enc, [scene_items[k] for k in pick])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
