@@ -484,7 +484,14 @@ static ember_status sample_plan(agent_loop *L, int vote, int plan_steps, plan_ou
     }
     char *text = strndup(out->text, keep);
     if (!text) return fail(L, EM_ERR_NOMEM, "out of memory");
-    st = agent_plan_parse(L->skills, text, strlen(text), plan_steps, "s", &out->steps, &out->n_steps, err);
+    /* Step ids unique over the run ("c2s1": cycle 2, step 1), not "s1" in
+     * every plan: a controller may key a step's fate on its id (the sim
+     * draws injected failures from (seed, step id)), and with ids repeated
+     * per plan a first step that slipped once slipped again on every replan
+     * (the expert itself then met only 167 of 200 held-out goals). */
+    char prefix[16];
+    snprintf(prefix, sizeof prefix, "c%ds", L->cycle);
+    st = agent_plan_parse(L->skills, text, strlen(text), plan_steps, prefix, &out->steps, &out->n_steps, err);
     free(text);
     if (st && L->prm.grammar_text) { /* the user's grammar: it may allow what is not a plan */
         snprintf(L->parse_err, sizeof L->parse_err, "the plan does not parse: %.200s", err);
@@ -571,8 +578,7 @@ static void outcome_feedback(agent_loop *L, const rio_step *steps, int n_steps, 
                              L->fail_reason, fb, cap);
         return;
     }
-    if (fr->goal == 0)
-        snprintf(fb, cap, "the plan ended but the goal is not met%s%s", fr->goal_text[0] ? ": " : "", fr->goal_text);
+    if (fr->goal == 0) agent_goal_unmet_line(fr->goal_text, fb, cap);
 }
 
 /* Follow a sent plan to its end, log the outcome; returns 1 when the run

@@ -147,6 +147,122 @@ static ember_status add_replan(agent_data_scene *sc, sim_world *w, const char *i
     return add_plan(sc, AGENT_DATA_REPLAN, sc->n_frames - 1, w, instruction, hist, 1, err);
 }
 
+/* A plan with one of a model's mistakes, from the task's expert plan:
+ * kind 0 a pick names another block, 1 a step is left out, 2 a step is
+ * sent twice, 3 the plan stops early. Returns its length, 0 when the kind
+ * does not apply (no pick, no other block, one step). */
+static int mistake(const rio_step *plan, int n, const rio_skill *pick, uint64_t h, rio_step *out) {
+    int kind = (int)(h % 4), j = (int)((h >> 8) % (uint64_t)n);
+    h >>= 16;
+    switch (kind) {
+    case 0: {
+        int picks[8], np = 0;
+        for (int k = 0; k < n; k++)
+            if (!strcmp(plan[k].skill, "pick")) picks[np++] = k;
+        if (!np || !pick || pick->n_args < 1 || pick->args[0].n_enum < 2) return 0;
+        j = picks[h % (uint64_t)np];
+        const rio_arg_spec *a = &pick->args[0];
+        int e = (int)((h >> 8) % (uint64_t)(a->n_enum - 1)), self = -1;
+        for (int i = 0; i < a->n_enum; i++)
+            if (!strcmp(a->enums[i], plan[j].args[0].str)) self = i;
+        if (self >= 0 && e >= self) e++; /* any block but the right one */
+        memcpy(out, plan, sizeof *plan * (size_t)n);
+        snprintf(out[j].args[0].str, sizeof out[j].args[0].str, "%s", a->enums[e]);
+        return n;
+    }
+    case 1:
+        if (n < 2) return 0;
+        memcpy(out, plan, sizeof *plan * (size_t)j);
+        memcpy(out + j, plan + j + 1, sizeof *plan * (size_t)(n - j - 1));
+        return n - 1;
+    case 2:
+        memcpy(out, plan, sizeof *plan * (size_t)(j + 1));
+        memcpy(out + j + 1, plan + j, sizeof *plan * (size_t)(n - j));
+        return n + 1;
+    default:
+        if (n < 2) return 0;
+        memcpy(out, plan, sizeof *plan * (size_t)(j ? j : 1));
+        return j ? j : 1;
+    }
+}
+
+/* Run plan on w as the controller would, without injected failures, and
+ * write the feedback line the agent would add to its history: the first
+ * step refused or failed, numbered after the base steps sent before it, or
+ * the controller's verdict that the goal is not met. Returns 1 with line
+ * filled, 0 when the plan met the goal, < 0 on an error (err). */
+static int run_as_sent(sim_world *w, const agent_skills *reg, rio_step *plan, int n, int base, char *line, size_t cap,
+                       char *err) {
+    char reason[RIO_NAME_LEN], text[RIO_TEXT_LEN], e[EM_ERR_LEN];
+    for (int k = 0; k < n; k++) {
+        snprintf(plan[k].step_id, sizeof plan[k].step_id, "m%d", base + k + 1);
+        plan[k].index = k;
+        int r = -1;
+        reason[0] = '\0';
+        if (!sim_step_begin(w, &plan[k], reason, e))
+            while ((r = sim_tick(w, 1.0, reason, text)) == 0) {}
+        if (r < 0) {
+            agent_step_fate_line(reg, base + k + 1, &plan[k], RIO_FB_FAILED, reason[0] ? reason : RIO_REASON_PRECONDITION,
+                                 line, cap);
+            return 1;
+        }
+    }
+    int met = sim_goal_met(w, NULL);
+    if (met < 0) return em_err(err, EM_ERR_INTERNAL, "no goal set"), -1;
+    if (met) return 0;
+    agent_goal_unmet_line(sim_goal_text(w), line, cap);
+    return 1;
+}
+
+/* The task after one or two plans with a model's mistakes (mistake()),
+ * each run as sent: the frame of the world as it then is, the history the
+ * agent would have written, and the expert's plan from there. This is what
+ * the agent meets in closed loop after its own errors (a pick refused
+ * because the gripper is full, a plan that ends short of the goal), which
+ * slips alone never show. Nothing is added when a mistake happens to reach
+ * the goal or the expert has no plan left. */
+static ember_status add_recovery(agent_data_scene *sc, sim_world *w, const char *instruction, uint64_t seed,
+                                 const agent_data_params *p, char *err) {
+    rio_hello hello;
+    memset(&hello, 0, sizeof hello);
+    ember_status st = sim_describe(w, &hello, err);
+    if (st) return st;
+    agent_skills *reg = agent_skills_from_hello(&hello, -1, err);
+    const rio_skill *pick = NULL;
+    for (int i = 0; i < hello.n_skills; i++)
+        if (!strcmp(hello.skills[i].name, "pick")) pick = &hello.skills[i];
+    char lines[2][RIO_TEXT_LEN * 2];
+    char *hist[2] = {lines[0], lines[1]};
+    int n_hist = 0, base = 0, rounds = 1 + (int)(seed % 2);
+    uint64_t h = seed * 0x9e3779b97f4a7c15ull + 0x6a09e667f3bcc909ull;
+    st = reg ? EM_OK : EM_ERR_ARG;
+    for (int r = 0; r < rounds && !st; r++) {
+        rio_step plan[8], sent[9];
+        int n = 0, m = 0;
+        char e[EM_ERR_LEN];
+        if (sim_expert_plan(w, plan, 8, &n, e) != EM_OK || n == 0) break;
+        for (int tries = 0; tries < 4 && !m; tries++) {
+            h = h * 6364136223846793005ull + 1442695040888963407ull;
+            m = mistake(plan, n, pick, h >> 3, sent);
+        }
+        if (!m) break;
+        int rc = run_as_sent(w, reg, sent, m, base, lines[n_hist], sizeof lines[0], err);
+        if (rc < 0) st = EM_ERR_INTERNAL;
+        if (rc <= 0) break;
+        n_hist++;
+        base += m;
+    }
+    agent_skills_free(reg);
+    free(hello.skills);
+    if (st || !n_hist) return st;
+    rio_step again[8];
+    int n = 0;
+    char e[EM_ERR_LEN];
+    if (sim_expert_plan(w, again, 8, &n, e) != EM_OK || n == 0) return EM_OK;
+    if ((st = add_frame(sc, w, p, err))) return st;
+    return add_plan(sc, AGENT_DATA_REPLAN, sc->n_frames - 1, w, instruction, hist, n_hist, err);
+}
+
 /* Task k of a scene on a fresh copy of its world: the plan item (k <
  * per_family[PLAN]) and the replan (k < per_family[REPLAN]). Task 0 is the
  * episode's (sim_task_seed); a later task whose instruction an earlier one
@@ -166,7 +282,11 @@ static ember_status add_task(agent_data_scene *sc, uint64_t seed, int k, const a
         if (!seen) {
             st = sim_set_goal(w, goal, err);
             if (!st && k < p->per_family[AGENT_DATA_PLAN]) st = add_plan(sc, AGENT_DATA_PLAN, 0, w, instruction, NULL, 0, err);
-            if (!st && k < p->per_family[AGENT_DATA_REPLAN]) st = add_replan(sc, w, instruction, seed + (uint64_t)k, p, err);
+            /* even tasks: a slip; odd ones (training splits only: the
+             * held-out default has one replan per scene) a model's mistake */
+            if (!st && k < p->per_family[AGENT_DATA_REPLAN])
+                st = k % 2 ? add_recovery(sc, w, instruction, seed + (uint64_t)k, p, err)
+                           : add_replan(sc, w, instruction, seed + (uint64_t)k, p, err);
             break;
         }
     }

@@ -23,7 +23,15 @@
  *                       (run through the sim with the failure forced): a
  *                       second frame and state of the world as it now is,
  *                       the failure line in the prompt as the agent writes
- *                       it, the expert's plan from there.
+ *                       it, the expert's plan from there. A scene's second
+ *                       (fourth) replan is instead one after one or two
+ *                       plans with a model's mistake (a pick of another
+ *                       block, a step left out or sent twice, a plan cut
+ *                       short), run as sent: the history then holds the
+ *                       refused step ("failed: precondition", ...) or
+ *                       "the plan ended but the goal is not met: ...", as
+ *                       the agent meets them in closed loop. The held-out
+ *                       default (one replan a scene) has slips only.
  * Answers end there: a trainer appends the end-of-turn token.
  *
  * Splits: train seeds are 1..10^12, held-out seeds 10^12+1 onwards

@@ -656,6 +656,11 @@ int agent_step_fate_line(const agent_skills *reg, int number, const rio_step *st
     return len;
 }
 
+void agent_goal_unmet_line(const char *goal_text, char *out, size_t n) {
+    int has = goal_text && goal_text[0];
+    if (n) snprintf(out, n, "the plan ended but the goal is not met%s%s", has ? ": " : "", has ? goal_text : "");
+}
+
 /* ---------------------------------------------------------------------------
  * The skills for a prompt */
 

@@ -68,6 +68,11 @@ ember_status agent_plan_render(const agent_skills *reg, const rio_step *steps, i
 int agent_step_fate_line(const agent_skills *reg, int number, const rio_step *st, rio_fb_status status,
                          const char *reason, char *out, size_t n);
 
+/* The feedback line after a plan that ran to its end with the goal not met
+ * (goal_text: the controller's goal sentence, may be empty): "the plan
+ * ended but the goal is not met: put the red cube in the bowl". */
+void agent_goal_unmet_line(const char *goal_text, char *out, size_t n);
+
 /* The usable skills for a prompt, one line each, as a plan writes them:
  *     pick(object: "red_block" | "blue_block")  Grasp a block and lift it.
  *     place_at(x: number -50.00..50.00, y: number 10.00..70.00)  Put ...

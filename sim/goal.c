@@ -177,6 +177,8 @@ static int pred_holds(const sim_world *w, const sim_pred *q, char *why) {
     return 0;
 }
 
+const char *sim_goal_text(const sim_world *w) { return w->n_goal < 0 ? "" : w->goal_text; }
+
 int sim_goal_met(const sim_world *w, char *why) {
     if (why) why[0] = 0;
     if (w->n_goal < 0) {

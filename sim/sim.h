@@ -98,6 +98,9 @@ ember_status sim_set_goal(sim_world *w, const char *goal_json, char *err);
 /* 1 when every predicate holds, 0 when not (why: a sentence naming the first
  * that fails, RIO_TEXT_LEN bytes; may be NULL), -1 when no goal is set. */
 int sim_goal_met(const sim_world *w, char *why);
+/* The goal as a sentence (what the state publishes as goal.text; the
+ * controller's verdict quotes it); "" when no goal is set. */
+const char *sim_goal_text(const sim_world *w);
 
 /* A random task this world can do from its present state (the expert finds
  * a plan of at most 8 steps) and whose goal is not met yet, drawn from seed:

@@ -82,6 +82,9 @@ def check_log(name, path, expect_end=None):
             fates = {r["step"] for r in mine if r["type"] == "fate" and r["cycle"] == p["cycle"]}
             ids = {s["id"] for s in p["steps"]}
             R.check(fates == ids, name + ": plan %d: a fate for every step (%s of %s)" % (p["cycle"], fates, ids))
+    by_cycle = {p["cycle"]: [s["id"] for s in p["steps"]] for p in plans}  # a resumed plan logs its cycle again
+    ids = [i for v in by_cycle.values() for i in v]
+    R.check(len(ids) == len(set(ids)), name + ": step ids unique over the run (the sim keys a step's fate on its id): %s" % ids)
     R.check(end["cycles"] == len([r for r in mine if r["type"] == "plan" or
                                   (r["type"] == "outcome" and r.get("end") == "not_sent")]),
             name + ": the end counts every cycle")
