@@ -20,8 +20,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 DEFAULT = dict(
-    image=320, patch=16, vit_dim=128, vit_layers=4, vit_heads=4, vit_ff=512, scale_factor=4,
-    dim=192, layers=4, heads=3, kv_heads=3, ff=512, vocab=1536, ctx=1024, rope_base=10000.0,
+    image=320, patch=16, vit_dim=128, vit_layers=4, vit_heads=4, vit_ff=512, scale_factor=2,
+    dim=192, layers=4, heads=3, kv_heads=3, ff=512, vocab=1536, ctx=2048, rope_base=10000.0,
     norm_eps=1e-5, vit_eps=1e-6, state_hidden=128, state_k=4, n_state=33,
 )
 
