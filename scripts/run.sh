@@ -11,7 +11,7 @@
 # saved as PNG files (default: demo-frames/). Exit 0 when the goal is met.
 # The default seed is held-out episode 10 of `ember eval` (the same world and
 # task: "put the block labelled K7 into the cyan bowl"), one the shipped model
-# completes; it completes 8.5% of 200 held-out episodes (tools/train/README.md).
+# completes; it completes 10.5% of 200 held-out episodes (tools/train/README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seed=1000000000011 fail=0.2 frames=demo-frames
