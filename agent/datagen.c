@@ -223,19 +223,16 @@ static int run_as_sent(sim_world *w, const agent_skills *reg, rio_step *plan, in
  * the goal or the expert has no plan left. */
 static ember_status add_recovery(agent_data_scene *sc, sim_world *w, const char *instruction, uint64_t seed,
                                  const agent_data_params *p, char *err) {
-    rio_hello hello;
-    memset(&hello, 0, sizeof hello);
-    ember_status st = sim_describe(w, &hello, err);
-    if (st) return st;
-    agent_skills *reg = agent_skills_from_hello(&hello, -1, err);
+    agent_skills *reg = scene_skills(w, err);
+    if (!reg) return EM_ERR_ARG;
     const rio_skill *pick = NULL;
-    for (int i = 0; i < hello.n_skills; i++)
-        if (!strcmp(hello.skills[i].name, "pick")) pick = &hello.skills[i];
+    for (int i = 0; i < agent_skills_count(reg); i++)
+        if (!strcmp(agent_skills_all(reg)[i].name, "pick")) pick = &agent_skills_all(reg)[i];
     char lines[2][RIO_TEXT_LEN * 2];
     char *hist[2] = {lines[0], lines[1]};
     int n_hist = 0, base = 0, rounds = 1 + (int)(seed % 2);
     uint64_t h = seed * 0x9e3779b97f4a7c15ull + 0x6a09e667f3bcc909ull;
-    st = reg ? EM_OK : EM_ERR_ARG;
+    ember_status st = EM_OK;
     for (int r = 0; r < rounds && !st; r++) {
         rio_step plan[8], sent[9];
         int n = 0, m = 0;
@@ -253,7 +250,6 @@ static ember_status add_recovery(agent_data_scene *sc, sim_world *w, const char 
         base += m;
     }
     agent_skills_free(reg);
-    free(hello.skills);
     if (st || !n_hist) return st;
     rio_step again[8];
     int n = 0;

@@ -71,7 +71,8 @@ def train(texts, vocab_size, forced=("\n\n",), bare_words=True):
     with. With GPT-2's usual merges the instruction's " white" and the id's
     "white" are unrelated tokens, and a model of this size did not learn to
     map one to the other (teacher-forced, it wrote the same colour for every
-    plan); with bare words, writing a plan is copying tokens it has seen.
+    plan); with bare words, writing a plan is copying tokens it has seen
+    (needed, not enough alone: see --copy-weight in train.py).
     The pre-tokenizer is unchanged (llama.cpp's), so Ember and llama.cpp
     apply the merges as before; prompts get ~25% longer."""
     words = collections.Counter()

@@ -95,9 +95,8 @@ def batch_loss(net, split, enc, scenes, stats=None, copy=None):
                 sel_n += nodes
                 tgt += t
                 owner += [g[j]] * len(nodes)
-                if copy:
-                    tt = copy[1][g[j]]
-                    wts += [copy[0] if x in tt else 1.0 for x in t]
+                tt = copy[1][g[j]] if copy else ()
+                wts += [copy[0] if x in tt else 1.0 for x in t]
         x = net.lm.embed(ids)
         for kind, src in (("img", rows), ("state", srows)):
             bb, nn_, ff, rr = (torch.tensor(v, dtype=torch.long) for v in put[kind])
@@ -106,13 +105,9 @@ def batch_loss(net, split, enc, scenes, stats=None, copy=None):
         h = net.lm(x, pos, allow)
         tgt = torch.tensor(tgt)
         logits = net.lm.logits(h[torch.tensor(sel_b), torch.tensor(sel_n)])
-        if copy:
-            w = torch.tensor(wts)
-            total = total + (F.cross_entropy(logits, tgt, reduction="none") * w).sum()
-            count += float(w.sum())
-        else:
-            total = total + F.cross_entropy(logits, tgt, reduction="sum")
-            count += len(tgt)
+        w = torch.tensor(wts)
+        total = total + (F.cross_entropy(logits, tgt, reduction="none") * w).sum()
+        count += float(w.sum())
         if stats is not None:
             good = {}
             for o, v in zip(owner, (logits.argmax(-1) == tgt).tolist()):
@@ -183,11 +178,12 @@ def main():
     if a.short_plans:
         # A curriculum in every batch: each plan also without the ~600-token
         # system turn, packed with the scene's questions (it shares their
-        # opening and image). Without it the model wrote the same colour
-        # for every plan: finding the task's words among the system turn's
-        # object lists did not emerge; on short prompts it learns the copy
-        # that the full prompt then reuses. Ember always sends the system
-        # turn; the held-out figures are on the full prompts.
+        # opening and image). The model wrote the same colour for every
+        # plan: copying the task's words past the system turn's object
+        # lists never emerged, and a short prompt is the easier place to
+        # learn the copy (meant to carry over to the full prompt; not yet
+        # shown: tools/train/README.md). Ember always sends the system turn;
+        # the held-out figures are on the full prompts.
         for it in list(train.items):
             if it["family"] in ("plan", "replan"):
                 u = it["prompt"].find("<|im_start|>user")
