@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """default_model_ref.py - the default model's exported GGUF files run in
 PyTorch (the trainer's own model code, tools/train/model.py, with weights
-read back from the files by tests/gguf_read.py) against Ember on held-out
+read back from the files by tools/train/gguf_model.py) against Ember on held-out
 items (`ember eval --answers`): the same prompt positions (the byte-level
 BPE tokenizer of tools/train/tok.py against Ember's, and the image/state
 layout), and the same greedy answers.
@@ -26,38 +26,7 @@ here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, here)
 sys.path.insert(0, os.path.join(here, "..", "tools", "train"))
 import data  # noqa: E402
-import gguf_read  # noqa: E402
-import model as M  # noqa: E402
-import tok  # noqa: E402
-
-
-def strs(a):
-    return [x.decode("utf-8") if isinstance(x, bytes) else x for x in a]
-
-
-def load(model_path, mmproj_path, state_path):
-    g, v, s = gguf_read.GGUF(model_path), gguf_read.GGUF(mmproj_path), gguf_read.GGUF(state_path)
-    kv, vk, sk = g.kv, v.kv, s.kv
-    c = dict(M.DEFAULT)
-    c.update(dim=int(kv["llama.embedding_length"]), layers=int(kv["llama.block_count"]), ff=int(kv["llama.feed_forward_length"]),
-             heads=int(kv["llama.attention.head_count"]), kv_heads=int(kv["llama.attention.head_count_kv"]),
-             rope_base=float(kv["llama.rope.freq_base"]), norm_eps=float(kv["llama.attention.layer_norm_rms_epsilon"]),
-             vocab=len(kv["tokenizer.ggml.tokens"]), image=int(vk["clip.vision.image_size"]), patch=int(vk["clip.vision.patch_size"]),
-             vit_dim=int(vk["clip.vision.embedding_length"]), vit_layers=int(vk["clip.vision.block_count"]),
-             vit_heads=int(vk["clip.vision.attention.head_count"]), vit_ff=int(vk["clip.vision.feed_forward_length"]),
-             scale_factor=int(vk["clip.vision.projector.scale_factor"]), vit_eps=float(vk["clip.vision.attention.layer_norm_epsilon"]),
-             state_hidden=int(sk["ember.state.hidden_length"]), state_k=int(sk["ember.state.tokens"]),
-             n_state=len(sk["ember.state.fields"]))
-    net = M.Model(c, list(sk["ember.state.mean"]), list(sk["ember.state.scale"]))
-    files = {"text": g, "mmproj": v, "state": s}
-    sd = {mine: torch.from_numpy(np.array(files[f].tensor(theirs), dtype=np.float32))
-          for f, pairs in M.gguf_names(c).items() for mine, theirs in pairs}
-    sd["state.mean"], sd["state.scale"] = net.state.mean, net.state.scale
-    net.load_state_dict(sd, strict=True)
-    net.eval()
-    tk = tok.Tokenizer(strs(kv["tokenizer.ggml.tokens"]), [tuple(m.split(" ")) for m in strs(kv["tokenizer.ggml.merges"])])
-    fields = strs(sk["ember.state.fields"])
-    return net, c, tk, fields
+import gguf_model  # noqa: E402
 
 
 def greedy(net, tk, x, n_max):
@@ -91,7 +60,7 @@ def main():
     ap.add_argument("--logit-tol", type=float, default=1e-2, help="first step's top-3 logits, |Ember - PyTorch|")
     a = ap.parse_args()
     torch.set_num_threads(2)
-    net, c, tk, fields = load(a.model, a.mmproj, a.state)
+    net, c, tk, fields = gguf_model.load(a.model, a.mmproj, a.state)
     split = data.Split(a.data)
     assert list(split.meta["layout"]) == fields, "the split's state layout is not the encoder's"
     by_scene = {}

@@ -2,7 +2,7 @@
 """train.py - train the default model on mkdata's splits (tools/train/README.md).
 
   /usr/bin/python3 tools/train/train.py --data DATA/train --heldout DATA/heldout --run RUN
-        [--steps N] [--minutes M] [--threads 2] [--seed 1]
+        [--steps N] [--minutes M] [--threads 2] [--seed 1] [--init assets/ember-default]
 
 Seeded; resumable: RUN/ckpt.pt is written every --ckpt-minutes (to a
 temporary name, then renamed) and at the end, and a new call with the same
@@ -27,6 +27,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import data  # noqa: E402
+import gguf_model  # noqa: E402
 import model as M  # noqa: E402
 import tok  # noqa: E402
 
@@ -137,6 +138,8 @@ def main():
                     help="weight of plan answer tokens that copy a word of the task (1: plain mean)")
     ap.add_argument("--short-plans", type=int, default=1,
                     help="also train each plan and replan without its system turn (1: on)")
+    ap.add_argument("--init", metavar="PREFIX",
+                    help="start a new run from exported files PREFIX.gguf, PREFIX-mmproj.gguf, PREFIX-state.gguf")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     os.makedirs(a.run, exist_ok=True)
@@ -148,6 +151,18 @@ def main():
         ck = torch.load(ck_path)
         c, tk = ck["config"], tok.Tokenizer.from_json(ck["tokenizer"])
         log(f"train: resuming {ck_path} at step {ck['step']}")
+    elif a.init:
+        # Fine-tune exported files: their architecture, tokenizer and state
+        # normalisation stay (Ember and llama.cpp load the result as before).
+        ck = None
+        random.seed(a.seed)
+        torch.manual_seed(a.seed)
+        init, c, tk, fields = gguf_model.load(a.init + ".gguf", a.init + "-mmproj.gguf", a.init + "-state.gguf")
+        if fields != list(train.meta["layout"]) or c["image"] != train.S:
+            sys.exit(f"train: {a.init}: its state layout or image size is not the split's")
+        c["state_mean"], c["state_scale"] = init.state.mean.tolist(), init.state.scale.tolist()
+        c["layout"] = fields
+        log(f"train: new run from {a.init}*.gguf, vocabulary {len(tk.tokens)} tokens")
     else:
         ck = None
         random.seed(a.seed)
@@ -166,6 +181,8 @@ def main():
     opt = torch.optim.AdamW(net.parameters(), lr=a.lr, betas=(0.9, 0.95), weight_decay=0.05)
     step = 0
     rng = np.random.default_rng(a.seed)
+    if a.init and not ck:
+        net.load_state_dict(init.state_dict())
     if ck:
         net.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
