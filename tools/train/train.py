@@ -46,7 +46,13 @@ def task_tokens(tk, item):
     words a plan copies into its object and target ids."""
     p = item["prompt"]
     at = p.rfind("Task: ") if item["family"].startswith(("plan", "replan")) else -1
-    return frozenset(tk.encode(p[at + 6:p.find("\n", at)])) if at >= 0 else frozenset()
+    if at < 0:
+        return frozenset()
+    line = p[at + 6:p.find("\n", at)]
+    # the words as the line has them (" white": one token under bare words,
+    # "Ġwhite" under the shipped vocabulary) and as an id spells them
+    # ("white_cylinder": "white", "_", "cylinder")
+    return frozenset(tk.encode(line)).union(*(tk.encode(w) for w in line.split()))
 
 
 def batch_loss(net, split, enc, scenes, stats=None, copy=None):
