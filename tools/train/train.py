@@ -61,7 +61,8 @@ def batch_loss(net, split, enc, scenes, stats=None, copy=None):
     sequences (data.pack), one per opening turn (the system-prompted plans,
     the questions: they share only "<|im_start|>", and attention over a
     sequence costs its length squared); sequences run in two length groups.
-    stats gets per-family teacher-forced exact matches when given. copy:
+    stats gets per-family teacher-forced exact matches when given (and with
+    copy, "copied-token": per-token matches on the copied words). copy:
     (weight, {item: task token ids}): answer tokens that copy a word of the
     task weigh `weight` times the others in the mean."""
     frames = sorted({split.items[i]["frame"] for g in scenes for i in g})
@@ -117,8 +118,15 @@ def batch_loss(net, split, enc, scenes, stats=None, copy=None):
         count += float(w.sum())
         if stats is not None:
             good = {}
-            for o, v in zip(owner, (logits.argmax(-1) == tgt).tolist()):
+            hit = (logits.argmax(-1) == tgt).tolist()
+            for o, v in zip(owner, hit):
                 good[o] = good.get(o, True) and v
+            if copy:  # per token: do the words a plan copies from its task come out right?
+                s = stats.setdefault("copied-token", [0, 0])
+                for v, x, o in zip(hit, tgt.tolist(), owner):
+                    if x in copy[1][o]:
+                        s[0] += v
+                        s[1] += 1
             for i, v in good.items():
                 s = stats.setdefault(split.items[i]["family"], [0, 0])
                 s[0] += v
@@ -221,6 +229,7 @@ def main():
     copy = (a.copy_weight, [task_tokens(tk, it) for it in train.items]) if a.copy_weight != 1 else None
     h_idx = list(range(min(a.heldout_items, len(held.items))))
     h_enc = {i: data.encode_item(tk, held.items[i], tpt, c["state_k"]) for i in h_idx}
+    h_copy = {i: task_tokens(tk, held.items[i]) for i in h_idx}
     h_scenes = {}
     for i in h_idx:
         h_scenes.setdefault(held.items[i]["scene"], []).append(i)
@@ -242,7 +251,7 @@ def main():
         stats = {}
         with torch.no_grad():
             for k in range(0, len(h_scenes), 4):
-                batch_loss(net, held, h_enc, h_scenes[k:k + 4], stats)
+                batch_loss(net, held, h_enc, h_scenes[k:k + 4], stats, (1.0, h_copy))
         net.train()
         line = "  ".join(f"{f} {s[0] / s[1]:.3f}" for f, s in sorted(stats.items()))
         with open(os.path.join(a.run, "heldout.tsv"), "a") as f:
