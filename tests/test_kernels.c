@@ -413,6 +413,48 @@ static void test_matmul_multi(const cpu_kernels *v, enum em_type ty, em_pool *po
         }
 }
 
+/* The F32 NN product: bit-identical to the reference (one fma chain per
+ * output, over p in order), the reference within rounding of a double
+ * product, and nothing written outside the m x n block of c (strides wider
+ * than the rows, guard values around). Shapes hit every row and column
+ * remainder of the tiles (6 rows; 16 or 32 columns). */
+static void test_sgemm(const cpu_kernels *ref, const cpu_kernels *v) {
+    static const int64_t ms[] = {1, 2, 5, 6, 7, 13, 24};
+    static const int64_t ns[] = {1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 64, 100};
+    static const int64_t ks[] = {1, 3, 64, 100};
+    int bad_ref = 0, bad_exact = 0, bad_guard = 0, cases = 0;
+    for (int a = 0; a < 7; a++)
+        for (int b = 0; b < 12; b++)
+            for (int d = 0; d < 4; d++) {
+                const int64_t m = ms[a], n = ns[b], k = ks[d], lda = k + 3, ldb = n + 5, ldc = n + 7;
+                float *A = malloc(sizeof(float) * (size_t)(m * lda)), *B = malloc(sizeof(float) * (size_t)(k * ldb));
+                float *C = malloc(sizeof(float) * (size_t)((m + 1) * ldc)), *R = malloc(sizeof(float) * (size_t)(m * ldc));
+                if (!A || !B || !C || !R) { CHECK(0, "sgemm: out of memory"); return; }
+                fill(A, m * lda, 1.0f);
+                fill(B, k * ldb, 1.0f);
+                for (int64_t i = 0; i < (m + 1) * ldc; i++) C[i] = 1234.5f;
+                ref->sgemm(m, n, k, A, lda, B, ldb, R, ldc);
+                v->sgemm(m, n, k, A, lda, B, ldb, C, ldc);
+                for (int64_t i = 0; i < m; i++)
+                    for (int64_t j = 0; j < ldc; j++) {
+                        if (j >= n) { bad_guard += C[i * ldc + j] != 1234.5f; continue; }
+                        double want = 0, mag = 0;
+                        for (int64_t p = 0; p < k; p++) {
+                            want += (double)A[i * lda + p] * B[p * ldb + j];
+                            mag += fabs((double)A[i * lda + p] * B[p * ldb + j]);
+                        }
+                        bad_ref += fabs(R[i * ldc + j] - want) > 1e-6 * mag + 1e-30;
+                        bad_exact += memcmp(&C[i * ldc + j], &R[i * ldc + j], sizeof(float)) != 0;
+                    }
+                for (int64_t j = 0; j < ldc; j++) bad_guard += C[m * ldc + j] != 1234.5f;
+                cases++;
+                free(A), free(B), free(C), free(R);
+            }
+    CHECK(!bad_ref && !bad_exact && !bad_guard,
+          "%s sgemm over %d shapes: %d outputs off the double product, %d not bit-identical to the reference, "
+          "%d written outside the block", v->isa, cases, bad_ref, bad_exact, bad_guard);
+}
+
 int main(void) {
     cpu_kernels ref, vars[4];
     int nv = 0;
@@ -431,6 +473,7 @@ int main(void) {
     for (int i = 0; i < nv; i++) test_rows(&ref, &vars[i]);
     for (int i = 0; i < nv; i++) test_attention_rows(&vars[i]);
     for (int i = 0; i < nv; i++) test_attn_pv(&vars[i]);
+    for (int i = 0; i < nv; i++) test_sgemm(&ref, &vars[i]);
 
     char err[512];
     em_pool *pools[3];

@@ -10,6 +10,7 @@
  * steady-state decoding allocates nothing. */
 #include "cpu_backend.h"
 
+#include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,8 @@ typedef struct cpu_ctx {
     size_t scratch_size;
     float *att_work;     /* n_threads * att_cap floats */
     int64_t att_cap;     /* floats per thread: cpu_attend_work of the largest call */
+    float *kt;           /* the encoder attention's keys, transposed per head */
+    int64_t kt_cap;      /* floats */
     ember_status status; /* first failure since the last sync */
     char errmsg[EM_ERR_LEN];
 } cpu_ctx;
@@ -300,12 +303,93 @@ static void cpu_attention(em_backend *be, em_tensor *out, const em_tensor *q, co
     attn_run(ctx_of(be), out, q, k, v, p, true);
 }
 
-/* The encoder's attention: the same heads over plain F32 activations, every
- * row over all n_kv keys (k->nb[1] is the activation's row stride, as it is
- * a cache's). */
+/* The encoder's attention: every row over all n_kv keys of plain F32
+ * activations (a ViT tile: 1024 rows, 12 heads of 64). Row by row (attn_run)
+ * each query reads all of its head's keys and values for 2 flops a load;
+ * here a block of FULL_ROWS queries of one head goes through two products
+ * (kern->sgemm): scores S = Q K^T, a row-wise softmax, then S V, so each key
+ * and value vector loaded serves the whole block. The keys are transposed
+ * once per call (K^T per head, contiguous over positions) so both products
+ * are of the NN form; S stays in a per-thread buffer of FULL_ROWS rows,
+ * never a whole n x n matrix. Sums run in another order than attn_run's
+ * (the decoder's attention keeps that one: it must round as llama.cpp). */
+#define FULL_ROWS 24
+
+struct full_args {
+    const cpu_kernels *kern; em_tensor *out; const em_tensor *q, *k, *v; const em_attn_params *p;
+    float *kt, *work;
+    int64_t n_pad, work_cap;
+    _Atomic long long next;
+};
+
+static void full_transpose_body(void *varg, int ith, int nth) {
+    struct full_args *a = varg;
+    const int64_t n = a->p->n_kv, hd = a->p->head_dim, dims = (int64_t)a->p->n_head_kv * hd;
+    long long d0, d1;
+    em_pool_range(dims, ith, nth, &d0, &d1);
+    for (int64_t t = 0; t < n; t++) {
+        const float *kr = row_f32(a->k, t);
+        for (long long d = d0; d < d1; d++) a->kt[d * n + t] = kr[d];
+    }
+}
+
+static void full_body(void *varg, int ith, int nth) {
+    struct full_args *a = varg;
+    const em_attn_params *p = a->p;
+    const int64_t n_q = a->q->ne[1], n = p->n_kv, hd = p->head_dim, blocks = (n_q + FULL_ROWS - 1) / FULL_ROWS;
+    const int group = p->n_head / p->n_head_kv;
+    float *s = a->work + (size_t)ith * (size_t)a->work_cap, *sum = s + FULL_ROWS * a->n_pad;
+    (void)nth;
+    for (long long j; (j = atomic_fetch_add_explicit(&a->next, 1, memory_order_relaxed)) < blocks * p->n_head;) {
+        const int h = (int)(j % p->n_head), hk = h / group;
+        const int64_t i0 = j / p->n_head * FULL_ROWS, rows = n_q - i0 < FULL_ROWS ? n_q - i0 : FULL_ROWS;
+        a->kern->sgemm(rows, n, hd, row_f32(a->q, i0) + h * hd, a->q->nb[1] / sizeof(float), a->kt + hk * hd * n, n,
+                       s, a->n_pad);
+        for (int64_t r = 0; r < rows; r++) {
+            float *sr = s + r * a->n_pad, maxs = -INFINITY;
+            for (int64_t t = 0; t < n; t++) {
+                sr[t] *= p->scale;
+                if (sr[t] > maxs) maxs = sr[t];
+            }
+            for (int64_t t = n; t < a->n_pad; t++) sr[t] = -INFINITY;
+            sum[r] = (float)(1.0 / a->kern->softmax_exp(a->n_pad, sr, sr, maxs));
+        }
+        float *o = row_f32(a->out, i0) + h * hd;
+        const int64_t ldo = a->out->nb[1] / sizeof(float);
+        a->kern->sgemm(rows, hd, n, s, a->n_pad, row_f32(a->v, 0) + hk * hd, a->v->nb[1] / sizeof(float), o,
+                       ldo);
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t d = 0; d < hd; d++) o[r * ldo + d] *= sum[r];
+    }
+}
+
 static void cpu_attention_full(em_backend *be, em_tensor *out, const em_tensor *q, const em_tensor *k,
                                const em_tensor *v, const em_attn_params *p) {
-    attn_run(ctx_of(be), out, q, k, v, p, false);
+    cpu_ctx *c = ctx_of(be);
+    if (k->type != EM_TYPE_F32 || v->type != EM_TYPE_F32) { /* (no encoder stores F16 keys today) */
+        attn_run(c, out, q, k, v, p, false);
+        return;
+    }
+    const int64_t chunk = c->kern.softmax_chunk, n_pad = (p->n_kv + chunk - 1) / chunk * chunk;
+    const int64_t need = ((int64_t)FULL_ROWS * (n_pad + 1) + 15) & ~(int64_t)15;
+    const int64_t kt_need = (int64_t)p->n_head_kv * p->head_dim * p->n_kv;
+    if (need > c->att_cap) {
+        float *s = aligned_alloc(64, (size_t)need * (size_t)em_pool_size(c->pool) * sizeof(float));
+        if (!s) { cpu_fail(c, EM_ERR_NOMEM, "attention: out of memory for scores"); return; }
+        free(c->att_work);
+        c->att_work = s;
+        c->att_cap = need;
+    }
+    if (kt_need > c->kt_cap) {
+        float *t = aligned_alloc(64, (((size_t)kt_need * sizeof(float)) + 63) & ~(size_t)63);
+        if (!t) { cpu_fail(c, EM_ERR_NOMEM, "attention: out of memory for the transposed keys"); return; }
+        free(c->kt);
+        c->kt = t;
+        c->kt_cap = kt_need;
+    }
+    struct full_args a = {&c->kern, out, q, k, v, p, c->kt, c->att_work, n_pad, c->att_cap, 0};
+    em_pool_run(c->pool, full_transpose_body, &a);
+    em_pool_run_dynamic(c->pool, full_body, &a);
 }
 
 enum ew_op { EW_ADD, EW_SWIGLU, EW_GELU, EW_ADD_BIAS };
@@ -379,6 +463,7 @@ static void cpu_free(em_backend *be) {
         em_pool_free(c->pool);
         free(c->scratch);
         free(c->att_work);
+        free(c->kt);
         free(c);
     }
     free(be);

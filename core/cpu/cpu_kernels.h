@@ -63,6 +63,18 @@ typedef void (*cpu_swiglu_fn)(int64_t n, float *y, const float *g, const float *
 typedef void (*cpu_attn_pv_fn)(int64_t n, const void *v, size_t v_stride, enum em_type vt, const void *p,
                                int ncols, float *out, float *work, int tiled);
 
+/* F32 product with B row-major (the "NN" form, beta = 0):
+ *     c[i*ldc + j] = sum_p a[i*lda + p] * b[p*ldb + j]    i < m, j < n, p < k
+ * any m, n, k >= 1; strides in floats. A register tile of rows of a against
+ * vectors of b's rows (a value broadcast, an outer product per p), so no
+ * horizontal sums and each b vector serves several rows: the form of a
+ * ViT's attention, whose scores are Q by K^T (K transposed once per head)
+ * and whose output is P by V as V is stored. Every c[i][j] is one fused
+ * multiply-add chain over p in order, so all variants are bit-identical to
+ * the reference. */
+typedef void (*cpu_sgemm_fn)(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b,
+                             int64_t ldb, float *c, int64_t ldc);
+
 typedef struct cpu_kernels {
     const char *isa;                           /* "avx512", "avx2", "neon", "scalar" */
     enum em_type dot_type[EM_TYPE_COUNT];      /* activation type per weight type */
@@ -80,6 +92,7 @@ typedef struct cpu_kernels {
     cpu_swiglu_fn swiglu;
     cpu_attn_pv_fn attn_pv;
     int pv_work;                               /* attn_pv's work floats per column */
+    cpu_sgemm_fn sgemm;
 } cpu_kernels;
 
 /* Fill k for this CPU (honouring EMBER_CPU_DISABLE_* variables). */

@@ -398,6 +398,47 @@ static void attn_pv16(int64_t n, const void *v, size_t v_stride, enum em_type vt
     }
 }
 
+/* The F32 NN product (cpu_sgemm_fn): MR <= 6 rows of a by 32 columns of b
+ * in 12 accumulators, masked loads and stores at the right edge. */
+INLINE void sgemm_tile(int MR, int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb, float *c,
+                       int64_t ldc, __mmask16 m0, __mmask16 m1) {
+    __m512 acc[6][2];
+    for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    for (int64_t p = 0; p < k; p++) {
+        const __m512 b0 = _mm512_maskz_loadu_ps(m0, b + p * ldb), b1 = _mm512_maskz_loadu_ps(m1, b + p * ldb + 16);
+        for (int r = 0; r < MR; r++) {
+            const __m512 av = _mm512_set1_ps(a[r * lda + p]);
+            acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
+        }
+    }
+    for (int r = 0; r < MR; r++) {
+        _mm512_mask_storeu_ps(c + r * ldc, m0, acc[r][0]);
+        _mm512_mask_storeu_ps(c + r * ldc + 16, m1, acc[r][1]);
+    }
+}
+
+static void sgemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb, float *c,
+                  int64_t ldc) {
+    for (int64_t j = 0; j < n; j += 32) {
+        const int64_t w = n - j < 32 ? n - j : 32;
+        const __mmask16 m0 = (__mmask16)(w >= 16 ? 0xffff : (1u << w) - 1);
+        const __mmask16 m1 = (__mmask16)(w >= 32 ? 0xffff : w > 16 ? (1u << (w - 16)) - 1 : 0);
+        for (int64_t i = 0; i < m; i += 6) {
+            const float *ai = a + i * lda;
+            float *ci = c + i * ldc + j;
+            switch (m - i < 6 ? m - i : 6) {
+            case 1: sgemm_tile(1, k, ai, lda, b + j, ldb, ci, ldc, m0, m1); break;
+            case 2: sgemm_tile(2, k, ai, lda, b + j, ldb, ci, ldc, m0, m1); break;
+            case 3: sgemm_tile(3, k, ai, lda, b + j, ldb, ci, ldc, m0, m1); break;
+            case 4: sgemm_tile(4, k, ai, lda, b + j, ldb, ci, ldc, m0, m1); break;
+            case 5: sgemm_tile(5, k, ai, lda, b + j, ldb, ci, ldc, m0, m1); break;
+            default: sgemm_tile(6, k, ai, lda, b + j, ldb, ci, ldc, m0, m1); break;
+            }
+        }
+    }
+}
+
 void cpu_kernels_init_avx512(cpu_kernels *k) {
     k->vec_dot[EM_TYPE_Q8_0] = q8_0_dot;
     k->isa = "avx512";
@@ -417,4 +458,5 @@ void cpu_kernels_init_avx512(cpu_kernels *k) {
     k->swiglu = swiglu16;
     k->attn_pv = attn_pv16;
     k->pv_work = 64;
+    k->sgemm = sgemm;
 }

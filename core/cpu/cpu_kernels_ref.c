@@ -191,6 +191,22 @@ static void attn_pv(int64_t n, const void *v, size_t v_stride, enum em_type vt, 
     }
 }
 
+// ---- F32 NN product ---------------------------------------------------------
+
+/* One fmaf chain per output over p in order: what every variant computes. */
+static void sgemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb, float *c,
+                  int64_t ldc) {
+    for (int64_t i = 0; i < m; i++) {
+        float *ci = c + i * ldc;
+        for (int64_t j = 0; j < n; j++) ci[j] = 0.0f;
+        for (int64_t p = 0; p < k; p++) {
+            const float av = a[i * lda + p];
+            const float *bp = b + p * ldb;
+            for (int64_t j = 0; j < n; j++) ci[j] = fmaf(av, bp[j], ci[j]);
+        }
+    }
+}
+
 // ---- table -----------------------------------------------------------------
 
 void cpu_kernels_init_ref(cpu_kernels *k) {
@@ -226,4 +242,5 @@ void cpu_kernels_init_ref(cpu_kernels *k) {
     k->swiglu = swiglu;
     k->attn_pv = attn_pv;
     k->pv_work = 1;
+    k->sgemm = sgemm;
 }
