@@ -327,9 +327,10 @@ static void full_transpose_body(void *varg, int ith, int nth) {
     const int64_t n = a->p->n_kv, hd = a->p->head_dim, dims = (int64_t)a->p->n_head_kv * hd;
     long long d0, d1;
     em_pool_range(dims, ith, nth, &d0, &d1);
-    for (int64_t t = 0; t < n; t++) {
-        const float *kr = row_f32(a->k, t);
-        for (long long d = d0; d < d1; d++) a->kt[d * n + t] = kr[d];
+    for (int64_t t0 = 0; t0 < n; t0 += 16) { /* 16 positions: one cache line of each K^T row written at a time */
+        const int64_t t1 = t0 + 16 < n ? t0 + 16 : n;
+        for (long long d = d0; d < d1; d++)
+            for (int64_t t = t0; t < t1; t++) a->kt[d * n + t] = row_f32(a->k, t)[d];
     }
 }
 
