@@ -18,6 +18,9 @@
 # The peer is run with 1 thread and with THREADS, and its better rate is used:
 # node's event loop and libuv thread compete for the same cores, and llama.cpp's
 # spinning workers slow down badly when a core is taken.
+# LLAMA_BENCH=PATH adds a built llama-bench (ik_llama.cpp's or llama.cpp's;
+# CPU only) on the same file and THREADS: its pp PROMPT and tg GEN rates
+# (mean of REPS, its own warm-up) and the ratios against them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -92,6 +95,20 @@ for t in $peer_threads; do
   p_base=$(field rss_base_mb <<<"$line")
 done
 
+# ---- llama-bench (optional)
+lb_pre="" lb_dec=""
+if [ -n "${LLAMA_BENCH:-}" ]; then
+  [ -x "$LLAMA_BENCH" ] || { echo "bench: LLAMA_BENCH=$LLAMA_BENCH is not an executable" >&2; exit 1; }
+  if ! "$LLAMA_BENCH" -m "$model" -p "$plen" -n "$gen" -t "$threads" -r "$reps" -o csv >"$tmp/lb" 2>"$tmp/err"; then
+    echo "bench: llama-bench failed:" >&2; cat "$tmp/err" >&2; exit 1
+  fi
+  # CSV with a header row: the pp row has n_gen 0, the tg row n_prompt 0
+  lb_col() { awk -F, -v want="$1" -v col="$2" 'NR == 1 { for (i = 1; i <= NF; i++) { gsub(/"/, "", $i); c[$i] = i }; next }
+    { gsub(/"/, ""); if ((want == "pp" && $c["n_gen"] == 0) || (want == "tg" && $c["n_prompt"] == 0)) print $c[col] }' "$tmp/lb" | head -n1; }
+  lb_pre=$(lb_col pp avg_ts); lb_dec=$(lb_col tg avg_ts)
+  [ -n "$lb_pre" ] && [ -n "$lb_dec" ] || { echo "bench: no pp/tg rows in llama-bench's CSV:" >&2; cat "$tmp/lb" >&2; exit 1; }
+fi
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 p_model=$(awk -v p="$p_rss" -v b="$p_base" 'BEGIN { printf "%.1f", p / 1024 - b }')
@@ -103,6 +120,12 @@ printf "%-22s %14s %14s %12s\n" "  at threads" "$best_pre_t" "$best_dec_t" ""
 printf "%-22s %14s %14s %12s\n" "  node, no model" "" "" "$p_base"
 printf "%-22s %14s %14s %12s\n" "  above node" "" "" "$p_model"
 printf "%-22s %14s %14s\n" "ratio ember/llama.cpp" "$(ratio "$e_pre" "$best_pre")" "$(ratio "$e_dec" "$best_dec")"
+if [ -n "$lb_pre" ]; then
+  printf "%-22s %14.2f %14.2f\n" "llama-bench" "$lb_pre" "$lb_dec"
+  printf "%-22s %14s %14s\n" "ratio ember/llama-bench" "$(ratio "$e_pre" "$lb_pre")" "$(ratio "$e_dec" "$lb_dec")"
+  echo "bench: llama_bench_prefill_tps=$lb_pre llama_bench_decode_tps=$lb_dec" \
+    "ratio_prefill_llama_bench=$(ratio "$e_pre" "$lb_pre") ratio_decode_llama_bench=$(ratio "$e_dec" "$lb_dec")"
+fi
 echo "bench: ember_prefill_tps=$e_pre ember_decode_tps=$e_dec peer_prefill_tps=$best_pre peer_decode_tps=$best_dec" \
   "ratio_prefill=$(ratio "$e_pre" "$best_pre") ratio_decode=$(ratio "$e_dec" "$best_dec")" \
   "ember_rss_mib=$(mib "$e_rss") peer_rss_mib=$(mib "$p_rss") peer_base_rss_mib=$p_base"
