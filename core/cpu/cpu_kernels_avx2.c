@@ -402,14 +402,18 @@ static void attn_pv(int64_t n, const void *v, size_t v_stride, enum em_type vt, 
 }
 
 /* The F32 NN product (cpu_sgemm_fn): MR <= 6 rows of a by 16 columns of b
- * in 12 accumulators, masked loads and stores at the right edge. */
-static inline __attribute__((always_inline)) void sgemm_tile(int MR, int64_t k, const float *a, int64_t lda,
+ * in 12 accumulators. Masked loads and stores only at the right edge
+ * (FULL == 0): AMD's masked stores are microcoded and cost a whole tile's
+ * worth of the scores' products. */
+static inline __attribute__((always_inline)) void sgemm_tile(int MR, int FULL, int64_t k, const float *a, int64_t lda,
                                                              const float *b, int64_t ldb, float *c, int64_t ldc,
                                                              __m256i m0, __m256i m1) {
     __m256 acc[6][2];
     for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
     for (int64_t p = 0; p < k; p++) {
-        const __m256 b0 = _mm256_maskload_ps(b + p * ldb, m0), b1 = _mm256_maskload_ps(b + p * ldb + 8, m1);
+        const float *bp = b + p * ldb;
+        const __m256 b0 = FULL ? _mm256_loadu_ps(bp) : _mm256_maskload_ps(bp, m0);
+        const __m256 b1 = FULL ? _mm256_loadu_ps(bp + 8) : _mm256_maskload_ps(bp + 8, m1);
         for (int r = 0; r < MR; r++) {
             const __m256 av = _mm256_broadcast_ss(a + r * lda + p);
             acc[r][0] = _mm256_fmadd_ps(av, b0, acc[r][0]);
@@ -417,10 +421,25 @@ static inline __attribute__((always_inline)) void sgemm_tile(int MR, int64_t k, 
         }
     }
     for (int r = 0; r < MR; r++) {
-        _mm256_maskstore_ps(c + r * ldc, m0, acc[r][0]);
-        _mm256_maskstore_ps(c + r * ldc + 8, m1, acc[r][1]);
+        if (FULL) {
+            _mm256_storeu_ps(c + r * ldc, acc[r][0]);
+            _mm256_storeu_ps(c + r * ldc + 8, acc[r][1]);
+        } else {
+            _mm256_maskstore_ps(c + r * ldc, m0, acc[r][0]);
+            _mm256_maskstore_ps(c + r * ldc + 8, m1, acc[r][1]);
+        }
     }
 }
+
+#define SGEMM_ROWS(FULL)                                                                     \
+    switch (m - i < 6 ? m - i : 6) {                                                         \
+    case 1: sgemm_tile(1, FULL, k, ai, lda, b + j, ldb, ci, ldc, m0, m1); break;             \
+    case 2: sgemm_tile(2, FULL, k, ai, lda, b + j, ldb, ci, ldc, m0, m1); break;             \
+    case 3: sgemm_tile(3, FULL, k, ai, lda, b + j, ldb, ci, ldc, m0, m1); break;             \
+    case 4: sgemm_tile(4, FULL, k, ai, lda, b + j, ldb, ci, ldc, m0, m1); break;             \
+    case 5: sgemm_tile(5, FULL, k, ai, lda, b + j, ldb, ci, ldc, m0, m1); break;             \
+    default: sgemm_tile(6, FULL, k, ai, lda, b + j, ldb, ci, ldc, m0, m1); break;            \
+    }
 
 static void sgemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb, float *c,
                   int64_t ldc) {
@@ -432,17 +451,15 @@ static void sgemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, 
         for (int64_t i = 0; i < m; i += 6) {
             const float *ai = a + i * lda;
             float *ci = c + i * ldc + j;
-            switch (m - i < 6 ? m - i : 6) {
-            case 1: sgemm_tile(1, k, ai, lda, b + j, ldb, ci, ldc, m0, m1); break;
-            case 2: sgemm_tile(2, k, ai, lda, b + j, ldb, ci, ldc, m0, m1); break;
-            case 3: sgemm_tile(3, k, ai, lda, b + j, ldb, ci, ldc, m0, m1); break;
-            case 4: sgemm_tile(4, k, ai, lda, b + j, ldb, ci, ldc, m0, m1); break;
-            case 5: sgemm_tile(5, k, ai, lda, b + j, ldb, ci, ldc, m0, m1); break;
-            default: sgemm_tile(6, k, ai, lda, b + j, ldb, ci, ldc, m0, m1); break;
+            if (w == 16) {
+                SGEMM_ROWS(1)
+            } else {
+                SGEMM_ROWS(0)
             }
         }
     }
 }
+#undef SGEMM_ROWS
 
 void cpu_kernels_init_avx2(cpu_kernels *k) {
     k->isa = "avx2";
