@@ -280,19 +280,27 @@ static void attn_body(void *varg, int ith, int nth) {
     }
 }
 
+/* Grows the attention's per-thread work to at least need floats a thread,
+ * rounded to 64 bytes so every thread's slice is aligned; false (and the
+ * backend's status set) when out of memory. */
+static bool att_reserve(cpu_ctx *c, int64_t need) {
+    need = (need + 15) & ~(int64_t)15;
+    if (need <= c->att_cap) return true;
+    float *s = aligned_alloc(64, (size_t)need * (size_t)em_pool_size(c->pool) * sizeof(float));
+    if (!s) {
+        cpu_fail(c, EM_ERR_NOMEM, "attention: out of memory for scores");
+        return false;
+    }
+    free(c->att_work);
+    c->att_work = s;
+    c->att_cap = need;
+    return true;
+}
+
 static void attn_run(cpu_ctx *c, em_tensor *out, const em_tensor *q, const em_tensor *k, const em_tensor *v,
                      const em_attn_params *p, bool causal) {
-    /* Per thread; head_dim may differ from call to call (a vision tower and
-     * a language model). Rounded to 64 bytes so every thread's slice is
-     * aligned. */
-    const int64_t need = ((int64_t)cpu_attend_work(&c->kern, p->head_dim, p->n_kv) + 15) & ~(int64_t)15;
-    if (need > c->att_cap) {
-        float *s = aligned_alloc(64, (size_t)need * (size_t)em_pool_size(c->pool) * sizeof(float));
-        if (!s) { cpu_fail(c, EM_ERR_NOMEM, "attention: out of memory for scores"); return; }
-        free(c->att_work);
-        c->att_work = s;
-        c->att_cap = need;
-    }
+    /* head_dim may differ from call to call (a vision tower and a language model) */
+    if (!att_reserve(c, (int64_t)cpu_attend_work(&c->kern, p->head_dim, p->n_kv))) return;
     struct attn_args a = {c, out, q, k, v, p, causal, 0};
     if (q->ne[1] * p->n_head * p->n_kv * p->head_dim < CPU_PARALLEL_MIN) attn_body(&a, 0, 1);
     else em_pool_run_dynamic(c->pool, attn_body, &a);
@@ -372,15 +380,8 @@ static void cpu_attention_full(em_backend *be, em_tensor *out, const em_tensor *
         return;
     }
     const int64_t chunk = c->kern.softmax_chunk, n_pad = (p->n_kv + chunk - 1) / chunk * chunk;
-    const int64_t need = ((int64_t)FULL_ROWS * (n_pad + 1) + 15) & ~(int64_t)15;
     const int64_t kt_need = (int64_t)p->n_head_kv * p->head_dim * p->n_kv;
-    if (need > c->att_cap) {
-        float *s = aligned_alloc(64, (size_t)need * (size_t)em_pool_size(c->pool) * sizeof(float));
-        if (!s) { cpu_fail(c, EM_ERR_NOMEM, "attention: out of memory for scores"); return; }
-        free(c->att_work);
-        c->att_work = s;
-        c->att_cap = need;
-    }
+    if (!att_reserve(c, (int64_t)FULL_ROWS * (n_pad + 1))) return; /* scores, then each row's 1 / sum */
     if (kt_need > c->kt_cap) {
         float *t = aligned_alloc(64, (((size_t)kt_need * sizeof(float)) + 63) & ~(size_t)63);
         if (!t) { cpu_fail(c, EM_ERR_NOMEM, "attention: out of memory for the transposed keys"); return; }
