@@ -171,7 +171,11 @@ def main():
         ck = None
         random.seed(a.seed)
         torch.manual_seed(a.seed)
-        init, c, tk, fields = gguf_model.load(a.init + ".gguf", a.init + "-mmproj.gguf", a.init + "-state.gguf")
+        files = [a.init + x for x in (".gguf", "-mmproj.gguf", "-state.gguf")]
+        missing = [f for f in files if not os.path.isfile(f)]
+        if missing:
+            sys.exit(f"train: --init {a.init}: no such file: {', '.join(missing)}")
+        init, c, tk, fields = gguf_model.load(*files)
         if fields != list(train.meta["layout"]) or c["image"] != train.S:
             sys.exit(f"train: {a.init}: its state layout or image size is not the split's")
         c["state_mean"], c["state_scale"] = init.state.mean.tolist(), init.state.scale.tolist()
