@@ -260,7 +260,8 @@ static inline __attribute__((always_inline)) void gemm_block(int f16, int NC, in
         }
     }
     for (int c = 0; c < NC; c++)
-        for (int r = 0; r < nr; r++) y[c * ldy + r] = hsum8(acc[r][c]);
+        for (int r = 0; r < GEMM_RM; r++)
+            if (r < nr) y[c * ldy + r] = hsum8(acc[r][c]);
 }
 
 static inline __attribute__((always_inline)) void gemm_tile(int f16, int64_t k, const void *w, size_t w_stride,

@@ -142,7 +142,8 @@ INLINE void tile(int q4, int nc, int pf, int64_t nb, const char *const *wr, size
     _Pragma("GCC unroll 4")
     for (int c = 0; c < nc; c++)
         _Pragma("GCC unroll 4")
-        for (int r = 0; r < nr; r++) y[c * ldy + r] = _mm512_reduce_add_ps(acc[r][c]);
+        for (int r = 0; r < RM; r++)
+            if (r < nr) y[c * ldy + r] = _mm512_reduce_add_ps(acc[r][c]);
 }
 
 INLINE void gemm_q(int q4, int64_t k, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride,
@@ -274,7 +275,8 @@ INLINE void gemm_block(int f16, int NC, int64_t k, const char *const *wr, const 
         }
     }
     for (int c = 0; c < NC; c++)
-        for (int r = 0; r < nr; r++) y[c * ldy + r] = hsum16(acc[r][c]);
+        for (int r = 0; r < RM; r++)
+            if (r < nr) y[c * ldy + r] = hsum16(acc[r][c]);
 }
 
 INLINE void gemm_tile(int f16, int64_t k, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride,
