@@ -234,6 +234,80 @@ static float q4_0_dot(int64_t n, const void *a, const void *b) {
 
 // ---- prefill products (n > 1) -----------------------------------------------------
 
+/* Q8_0 and Q4_0 weights against activations in the panel layout
+ * (cpu_kernels_impl.h): QRM weight rows x up to QRN activation rows, one
+ * 8-lane float accumulator per output, so each weight block is loaded (and
+ * for Q4_0 unpacked) once per QRN activations and each activation block
+ * once per QRM rows. Without VNNI the byte products are vpmaddubsw pairs of
+ * |w| x sign(x, w), as in the dots above (Q4_0's nibbles made signed
+ * first). 8 accumulators, 2 activation vectors, the weight, |w|, a product
+ * and the scale fill the 16 registers; the activation scales are broadcast
+ * from memory where used, or the accumulators would spill. */
+#define QRM 4
+#define QRN 2
+
+static inline __attribute__((always_inline)) void qtile(int q4, int nc, int64_t nb, const char *const *wr,
+                                                        const char *const *xr, float *y, int64_t ldy, int nr) {
+    __m256 acc[QRM][QRN];
+    for (int r = 0; r < QRM; r++)
+        for (int c = 0; c < nc; c++) acc[r][c] = _mm256_setzero_ps();
+    const float *xd[QRN];
+    for (int c = 0; c < nc; c++) xd[c] = cpu_q8p_d(xr[c], nb);
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i xq[QRN];
+        for (int c = 0; c < nc; c++) xq[c] = _mm256_loadu_si256((const __m256i *)(xr[c] + b * 32));
+        for (int r = 0; r < QRM; r++) {
+            __m256i w;
+            float wd;
+            if (q4) {
+                const em_block_q4_0 *B = (const em_block_q4_0 *)wr[r] + b;
+                w = q4_unpack(B->qs);
+                wd = FP16(B->d);
+            } else {
+                const em_block_q8_0 *B = (const em_block_q8_0 *)wr[r] + b;
+                w = _mm256_loadu_si256((const __m256i *)B->qs);
+                wd = FP16(B->d);
+            }
+            const __m256 wdv = _mm256_set1_ps(wd);
+            const __m256i aw = _mm256_sign_epi8(w, w);
+            for (int c = 0; c < nc; c++) {
+                __m256i p = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(xq[c], w));
+                __m256i t = _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+                acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(t), _mm256_mul_ps(wdv, _mm256_broadcast_ss(xd[c] + b)),
+                                            acc[r][c]);
+            }
+        }
+    }
+    for (int c = 0; c < nc; c++)
+        for (int r = 0; r < QRM; r++)
+            if (r < nr) y[c * ldy + r] = hsum8(acc[r][c]);
+}
+
+static inline __attribute__((always_inline)) void gemm_q(int q4, int64_t k, const void *w, size_t w_stride, int nr,
+                                                         const void *x, size_t x_stride, int64_t nc, float *y,
+                                                         int64_t ldy) {
+    const int64_t nb = k / 32;
+    const char *wr[QRM];
+    /* rows past nr repeat the last one: computed, never stored */
+    for (int r = 0; r < QRM; r++) wr[r] = (const char *)w + (size_t)(r < nr ? r : nr - 1) * w_stride;
+    for (int64_t c0 = 0; c0 < nc; c0 += QRN) {
+        const char *xr[QRN];
+        for (int c = 0; c < QRN; c++) xr[c] = (const char *)x + (size_t)(c0 + c < nc ? c0 + c : c0) * x_stride;
+        if (nc - c0 >= 2) qtile(q4, 2, nb, wr, xr, y + c0 * ldy, ldy, nr);
+        else qtile(q4, 1, nb, wr, xr, y + c0 * ldy, ldy, nr);
+    }
+}
+
+static void gemm_q8_0(int64_t k, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int64_t nc,
+                      float *y, int64_t ldy) {
+    gemm_q(0, k, w, w_stride, nr, x, x_stride, nc, y, ldy);
+}
+
+static void gemm_q4_0(int64_t k, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int64_t nc,
+                      float *y, int64_t ldy) {
+    gemm_q(1, k, w, w_stride, nr, x, x_stride, nc, y, ldy);
+}
+
 /* llama.cpp's tinyBLAS tile for F32, F16 and BF16 weights (its n > 1 products when
  * k % 8 == 0 and the row count % 4 == 0): one accumulator of 8 lanes per
  * output, value i in lane i % 8, summed by hsum8. RM weight rows x up to 3
@@ -477,6 +551,9 @@ void cpu_kernels_init_avx2(cpu_kernels *k) {
     k->gemm[EM_TYPE_F32] = gemm_f32;
     k->gemm[EM_TYPE_F16] = gemm_f16;
     k->gemm[EM_TYPE_BF16] = gemm_bf16;
+    k->gemm[EM_TYPE_Q8_0] = gemm_q8_0;
+    k->gemm[EM_TYPE_Q4_0] = gemm_q4_0;
+    k->gemm_rows[EM_TYPE_Q8_0] = k->gemm_rows[EM_TYPE_Q4_0] = QRM;
     for (int t = 0; t < EM_TYPE_COUNT; t++) {
         if (t != EM_TYPE_F32 && t != EM_TYPE_F16 && t != EM_TYPE_BF16) continue;
         k->gemm_rows[t] = GEMM_RM;
