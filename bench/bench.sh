@@ -19,8 +19,9 @@
 # node's event loop and libuv thread compete for the same cores, and llama.cpp's
 # spinning workers slow down badly when a core is taken.
 # LLAMA_BENCH=PATH adds a built llama-bench (ik_llama.cpp's or llama.cpp's;
-# CPU only) on the same file and THREADS: its pp PROMPT and tg GEN rates
-# (mean of REPS, its own warm-up) and the ratios against them.
+# CPU only) on the same file and THREADS: its pp PROMPT rate and its rate for
+# GEN tokens generated after the PROMPT-token prompt (-gp, where it has it), the
+# mean of REPS after its own warm-up, and the ratios against them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -99,13 +100,27 @@ done
 lb_pre="" lb_dec=""
 if [ -n "${LLAMA_BENCH:-}" ]; then
   [ -x "$LLAMA_BENCH" ] || { echo "bench: LLAMA_BENCH=$LLAMA_BENCH is not an executable" >&2; exit 1; }
-  if ! "$LLAMA_BENCH" -m "$model" -p "$plen" -n "$gen" -t "$threads" -r "$reps" -o csv >"$tmp/lb" 2>"$tmp/err"; then
+  # Decode after the prompt, as Ember's is: ik_llama.cpp's -gp PP,TG times TG
+  # tokens generated after a PP-token prompt. Without -gp (mainline), tg runs
+  # from an empty cache, which flatters the peer by the attention over the prompt.
+  lb_args=(-p "$plen" -n "$gen") lb_tg=tg
+  if "$LLAMA_BENCH" --help 2>&1 | grep -q -- '-gp '; then lb_args=(-p "$plen" -n 0 -gp "$plen,$gen") lb_tg=gp; fi
+  if ! "$LLAMA_BENCH" -m "$model" "${lb_args[@]}" -t "$threads" -r "$reps" -o csv >"$tmp/lb" 2>"$tmp/err"; then
     echo "bench: llama-bench failed:" >&2; cat "$tmp/err" >&2; exit 1
   fi
-  # CSV with a header row: the pp row has n_gen 0, the tg row n_prompt 0
-  lb_col() { awk -F, -v want="$1" -v col="$2" 'NR == 1 { for (i = 1; i <= NF; i++) { gsub(/"/, "", $i); c[$i] = i }; next }
-    { gsub(/"/, ""); if ((want == "pp" && $c["n_gen"] == 0) || (want == "tg" && $c["n_prompt"] == 0)) print $c[col] }' "$tmp/lb" | head -n1; }
-  lb_pre=$(lb_col pp avg_ts); lb_dec=$(lb_col tg avg_ts)
+  # CSV with a header row: the pp row has n_gen 0; the tg row n_prompt 0, or
+  # for -gp both set. Quoted fields hold commas (ik_llama.cpp's "ser" is
+  # "-1,0"): a CSV reader.
+  lb_col() { python3 -c '
+import csv, sys
+want = sys.argv[2]
+for row in csv.DictReader(open(sys.argv[1])):
+    p, g = row["n_prompt"], row["n_gen"]
+    if (want == "pp" and g == "0") or (want == "tg" and p == "0") or (want == "gp" and p != "0" and g != "0"):
+        print(row[sys.argv[3]]); break
+' "$tmp/lb" "$1" "$2"; }
+  lb_pre=$(lb_col pp avg_ts); lb_dec=$(lb_col "$lb_tg" avg_ts)
+  [ "$lb_tg" = gp ] || echo "note: this llama-bench has no -gp: its decode rate is from an empty cache" >&2
   [ -n "$lb_pre" ] && [ -n "$lb_dec" ] || { echo "bench: no pp/tg rows in llama-bench's CSV:" >&2; cat "$tmp/lb" >&2; exit 1; }
 fi
 

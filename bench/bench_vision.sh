@@ -94,7 +94,10 @@ for i in $(seq "$runs"); do
     p_rss+=("$(sed -n 's/^maxrss_kb=\([0-9]*\)/\1/p' "$dir/peer.err" | awk '{printf "%.1f", $1/1024}')")
     # image chunks are the ones taking more than a few ms; the first also
     # carries llama.cpp's one-time graph set-up, so the median is quoted
-    p_tile+=("$(sed -n 's/.*mtmd batch encoding done in \([0-9]*\) ms.*/\1/p' "$dir/peer.err" | awk '$1 > 2' | med)")
+    # (mainline logs "mtmd batch encoding done in N ms" to stderr, ik_llama.cpp
+    # "image slice encoded in N ms" to stdout)
+    p_tile+=("$(cat "$dir/peer.err" "$dir/peer.out" | sed -n 's/.*\(mtmd batch encoding done\|image slice encoded\) in \([0-9]*\) ms.*/\2/p' |
+      awk '$1 > 2' | med)")
   fi
 done
 echo "ember:  tiles=$e_tiles encode_ms_per_tile=$(printf '%s\n' "${e_tile[@]}" | med) first_token_ms=$(printf '%s\n' "${e_wall[@]}" | med) (whole process) peak_rss_mib=$(printf '%s\n' "${e_rss[@]}" | med)"
@@ -108,12 +111,19 @@ fi
 echo "llama:  encode_ms_per_tile=$(printf '%s\n' "${p_tile[@]}" | med) first_token_ms=$(printf '%s\n' "${p_wall[@]}" | med) (whole process) peak_rss_mib=$(printf '%s\n' "${p_rss[@]}" | med)"
 "$mtmd" -m "$dir/model.gguf" --mmproj "$dir/mmproj.gguf" --image "$dir/frame.png" -p "$q" -n $n --temp 0 -t "$threads" -ngl 0 \
   >"$dir/peer.out" 2>"$dir/peer.err"
-echo "peer answer:  $(tr -d '\n' <"$dir/peer.out" | head -c 200)"
+# ik_llama.cpp's mtmd logs its progress to stdout: those lines are not the answer
+grep -Ev '^ *[0-9]+: +CPU$|^encoding image slice|^image slice encoded|^decoding image batch|^image decoded' "$dir/peer.out" \
+  >"$dir/peer.ans" || true
+if [ ! -s "$dir/peer.ans" ]; then
+  echo "peer answer:  (none on stdout: this build prints it among its log; see $dir/peer.err)"
+else
+  echo "peer answer:  $(tr -d '\n' <"$dir/peer.ans" | head -c 200)"
+fi
 awk -v a="$(printf '%s\n' "${e_tile[@]}" | med)" -v b="$(printf '%s\n' "${p_tile[@]}" | med)" \
     -v c="$(printf '%s\n' "${e_wall[@]}" | med)" -v d="$(printf '%s\n' "${p_wall[@]}" | med)" \
     -v e="$(printf '%s\n' "${e_rss[@]}" | med)" -v f="$(printf '%s\n' "${p_rss[@]}" | med)" \
   'BEGIN {printf "ratio ember/llama (lower is better for Ember): encode per tile %.2f, first token %.2f, peak memory %.2f\n", a/b, c/d, e/f}'
-if [ "$(tr -d '\n' <"$dir/ember.out")" = "$(tr -d '\n' <"$dir/peer.out")" ]; then
+if [ "$(tr -d '\n' <"$dir/ember.out")" = "$(tr -d '\n' <"$dir/peer.ans")" ]; then
   echo "answers: identical"
 else
   echo "answers: differ (compare the top-two margin at the first difference before calling it a bug)"
