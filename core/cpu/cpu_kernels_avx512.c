@@ -19,6 +19,7 @@
  * "zen4"): 16 lanes, its order of the final sums, its AVX-512 exp (which
  * differs from its AVX2 one in the last bit). See cpu_kernels_avx2.c. */
 #include <immintrin.h>
+#include <stdalign.h>
 #include <math.h>
 #include <string.h>
 
@@ -171,14 +172,141 @@ INLINE void gemm_q(int q4, int64_t k, const void *w, size_t w_stride, int nr, co
     }
 }
 
+/* The prefill form: weight rows interleaved, 4 bytes at a time.
+ *
+ * In the tile above every (row, activation) pair pays a convert, a multiply
+ * and an FMA per vpdpbusd, to scale its own sums. Here the IR weight rows
+ * of a call are first copied, IKB blocks at a time, into a layout where one
+ * 64-byte vector holds 4 bytes of each of 16 rows (the 4 values at
+ * 4j..4j+3 of a block, j = 0..7); then one vpdpbusd against an activation's
+ * 4 bytes, broadcast, advances 16 rows at once, the int32 lanes are whole
+ * row sums (no horizontal adds), and the scaling (convert, multiply, FMA)
+ * is paid once per 8 vpdpbusd. Weights are stored unsigned (Q8_0 q + 128,
+ * Q4_0 the raw nibble q + 8); each block's int32 sums start at -bias * s
+ * (s = the activation block's sum, from the panel). The copy costs about
+ * a tenth of the products at a prefill's hundreds of activation rows; for
+ * a few rows it would not pay, and the tile above takes them. The outputs
+ * are the same integers scaled in the same way as the tile's, summed over
+ * blocks in another order. */
+#define IR 32   /* weight rows per call: two 16-lane vectors */
+#define IRN 6   /* activation rows per register tile: 24 accumulators */
+#define IKB 32  /* blocks per repacked chunk: 37 KB on the stack */
+#define IMIN 16 /* fewer activation rows take the tile above */
+
+typedef struct ipack {
+    alignas(64) uint8_t q[IKB][8][IR][4];
+    alignas(64) float d[IKB][IR];
+} ipack;
+
+/* Blocks [b0, b0 + nbk) of rows [0, nr) of w into p; rows past nr zero. */
+static void ipack_fill(int q4, ipack *p, const char *w, size_t w_stride, int nr, int64_t b0, int nbk) {
+    for (int r = 0; r < IR; r++) {
+        const char *row = w + (size_t)r * w_stride;
+        for (int b = 0; b < nbk; b++) {
+            uint8_t v[32];
+            if (r >= nr) {
+                memset(v, 0, 32);
+                p->d[b][r] = 0.0f;
+            } else if (q4) {
+                const em_block_q4_0 *B = (const em_block_q4_0 *)row + b0 + b;
+                __m128i t = _mm_loadu_si128((const __m128i *)B->qs), m4 = _mm_set1_epi8(0x0F);
+                _mm_storeu_si128((__m128i *)v, _mm_and_si128(t, m4));
+                _mm_storeu_si128((__m128i *)(v + 16), _mm_and_si128(_mm_srli_epi16(t, 4), m4));
+                p->d[b][r] = _cvtsh_ss(B->d);
+            } else {
+                const em_block_q8_0 *B = (const em_block_q8_0 *)row + b0 + b;
+                _mm256_storeu_si256((__m256i *)v, _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)B->qs),
+                                                                   _mm256_set1_epi8((char)0x80)));
+                p->d[b][r] = _cvtsh_ss(B->d);
+            }
+            for (int j = 0; j < 8; j++) memcpy(p->q[b][j][r], v + 4 * j, 4);
+        }
+    }
+}
+
+/* IR rows x NC activation rows over the nbk blocks in p (blocks b0.. of the
+ * activations); stores (first chunk) or adds the sums to y. */
+INLINE void itile(int q4, int NC, const ipack *p, int nbk, int64_t b0, int64_t nb, const char *const *xr, float *y,
+                  int64_t ldy, int nr, int first) {
+    const int shift = q4 ? 3 : 7; /* bias: 8 for Q4_0, 128 for Q8_0 */
+    __m512 f[IRN][2];
+    const float *xd[IRN];
+    const int32_t *xs[IRN];
+    for (int c = 0; c < NC; c++) {
+        f[c][0] = f[c][1] = _mm512_setzero_ps();
+        xd[c] = cpu_q8p_d(xr[c], nb);
+        xs[c] = cpu_q8p_s(xr[c], nb);
+    }
+    for (int b = 0; b < nbk; b++) {
+        __m512i a[IRN][2];
+        for (int c = 0; c < NC; c++) a[c][0] = a[c][1] = _mm512_set1_epi32(-xs[c][b0 + b] * (1 << shift));
+        for (int j = 0; j < 8; j++) {
+            const __m512i w0 = _mm512_load_si512(p->q[b][j][0]), w1 = _mm512_load_si512(p->q[b][j][16]);
+            for (int c = 0; c < NC; c++) {
+                int32_t xv;
+                memcpy(&xv, xr[c] + (b0 + b) * 32 + 4 * j, 4);
+                const __m512i xb = _mm512_set1_epi32(xv);
+                a[c][0] = _mm512_dpbusd_epi32(a[c][0], w0, xb);
+                a[c][1] = _mm512_dpbusd_epi32(a[c][1], w1, xb);
+            }
+        }
+        const __m512 d0 = _mm512_load_ps(p->d[b]), d1 = _mm512_load_ps(p->d[b] + 16);
+        for (int c = 0; c < NC; c++) {
+            const __m512 xdv = _mm512_set1_ps(xd[c][b0 + b]);
+            f[c][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a[c][0]), _mm512_mul_ps(d0, xdv), f[c][0]);
+            f[c][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a[c][1]), _mm512_mul_ps(d1, xdv), f[c][1]);
+        }
+    }
+    const __mmask16 m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
+    const __mmask16 m1 = nr >= 32 ? 0xffff : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
+    for (int c = 0; c < NC; c++) {
+        float *yc = y + c * ldy;
+        if (!first) {
+            f[c][0] = _mm512_add_ps(f[c][0], _mm512_maskz_loadu_ps(m0, yc));
+            f[c][1] = _mm512_add_ps(f[c][1], _mm512_maskz_loadu_ps(m1, yc + 16));
+        }
+        _mm512_mask_storeu_ps(yc, m0, f[c][0]);
+        _mm512_mask_storeu_ps(yc + 16, m1, f[c][1]);
+    }
+}
+
+INLINE void gemm_qi(int q4, int64_t k, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride,
+                    int64_t nc, float *y, int64_t ldy) {
+    if (nc < IMIN) {
+        for (int r0 = 0; r0 < nr; r0 += RM)
+            gemm_q(q4, k, (const char *)w + (size_t)r0 * w_stride, w_stride, nr - r0 < RM ? nr - r0 : RM, x, x_stride,
+                   nc, y + r0, ldy);
+        return;
+    }
+    const int64_t nb = k / 32;
+    ipack p;
+    for (int64_t b0 = 0; b0 < nb; b0 += IKB) {
+        const int nbk = (int)(nb - b0 < IKB ? nb - b0 : IKB);
+        ipack_fill(q4, &p, w, w_stride, nr, b0, nbk);
+        for (int64_t c0 = 0; c0 < nc; c0 += IRN) {
+            const char *xr[IRN];
+            for (int c = 0; c < IRN; c++) xr[c] = (const char *)x + (size_t)(c0 + c < nc ? c0 + c : c0) * x_stride;
+            float *yt = y + c0 * ldy;
+            switch (nc - c0 < IRN ? nc - c0 : IRN) {
+            case 1: itile(q4, 1, &p, nbk, b0, nb, xr, yt, ldy, nr, b0 == 0); break;
+            case 2: itile(q4, 2, &p, nbk, b0, nb, xr, yt, ldy, nr, b0 == 0); break;
+            case 3: itile(q4, 3, &p, nbk, b0, nb, xr, yt, ldy, nr, b0 == 0); break;
+            case 4: itile(q4, 4, &p, nbk, b0, nb, xr, yt, ldy, nr, b0 == 0); break;
+            case 5: itile(q4, 5, &p, nbk, b0, nb, xr, yt, ldy, nr, b0 == 0); break;
+            default: itile(q4, 6, &p, nbk, b0, nb, xr, yt, ldy, nr, b0 == 0); break;
+            }
+        }
+    }
+}
+
 static void gemm_q8_0(int64_t k, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int64_t nc,
                       float *y, int64_t ldy) {
-    gemm_q(0, k, w, w_stride, nr, x, x_stride, nc, y, ldy);
+    gemm_qi(0, k, w, w_stride, nr, x, x_stride, nc, y, ldy);
 }
 
 static void gemm_q4_0(int64_t k, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int64_t nc,
                       float *y, int64_t ldy) {
-    gemm_q(1, k, w, w_stride, nr, x, x_stride, nc, y, ldy);
+    gemm_qi(1, k, w, w_stride, nr, x, x_stride, nc, y, ldy);
 }
 
 /* Decode dot, one row streaming: two blocks per register, |w| x sign(x, w)
@@ -478,8 +606,8 @@ void cpu_kernels_init_avx512(cpu_kernels *k) {
     k->isa = "avx512";
     k->gemm[EM_TYPE_Q8_0] = gemm_q8_0;
     k->gemm[EM_TYPE_Q4_0] = gemm_q4_0;
-    k->gemm_rows[EM_TYPE_Q8_0] = RM;
-    k->gemm_rows[EM_TYPE_Q4_0] = RM;
+    k->gemm_rows[EM_TYPE_Q8_0] = IR;
+    k->gemm_rows[EM_TYPE_Q4_0] = IR;
     k->vec_dot[EM_TYPE_F32] = f32_dot16;
     k->vec_dot[EM_TYPE_F16] = f16_dot16;
     k->gemm[EM_TYPE_F32] = gemm_f32;
