@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/cpu/cpu_kernels.h"
+#include "core/cpu/cpu_ops.h"
 
 static int n_pass, n_fail;
 
@@ -413,6 +414,69 @@ static void test_matmul_multi(const cpu_kernels *v, enum em_type ty, em_pool *po
         }
 }
 
+/* cpu_attend_block (a prefill's queries of one key/value head at once) must
+ * give exactly what cpu_attend_head gives query by query: causal lengths
+ * that differ within the block, GQA groups, both cache types, caches whose
+ * length is not a multiple of the tile. Only where the block form applies
+ * (cpu_attend_block_fits): elsewhere the backend keeps cpu_attend_head. */
+static void test_attend_block(const cpu_kernels *v) {
+    static const enum em_type kts[2] = {EM_TYPE_F16, EM_TYPE_F32};
+    static const int64_t n_kvs[] = {1, 17, 100, 300};
+    const int head_dim = 64, n_head_kv = 2;
+    for (int ti = 0; ti < 2; ti++)
+        for (int gi = 0; gi < 2; gi++)
+            for (int ni = 0; ni < 4; ni++) {
+                const enum em_type kt = kts[ti];
+                const int group = gi ? 3 : 1, n_kv = (int)n_kvs[ni];
+                const int64_t n_q = n_kv < 7 ? n_kv + 1 : 7; /* the last n_q rows of the cache are the queries */
+                if (!cpu_attend_block_fits(v, kt, head_dim, n_kv, n_q)) {
+                    CHECK(!v->gemm[kt] || n_q == 1, "%s attend_block: refused a tiled shape", v->isa);
+                    continue;
+                }
+                const size_t esz = kt == EM_TYPE_F16 ? 2 : 4, row = (size_t)n_head_kv * head_dim * esz;
+                const int64_t gk = v->gemm_k[kt], n_pv = (n_kv + gk - 1) / gk * gk;
+                char *kc = malloc(row * n_kv), *vc = malloc(row * n_kv), *vt = calloc(row * n_pv, 1);
+                float *tmp = malloc(sizeof(float) * n_head_kv * head_dim);
+                const int nq_max = (int)n_q * group;
+                float *q = malloc(sizeof(float) * nq_max * head_dim), *want = malloc(sizeof(float) * nq_max * head_dim),
+                      *got = malloc(sizeof(float) * nq_max * head_dim);
+                float *work = aligned_alloc(64, ((cpu_attend_work(v, head_dim, n_kv) +
+                                                  cpu_attend_block_work(v, head_dim, n_pv, nq_max)) * 4 + 63) & ~(size_t)63);
+                for (int64_t t = 0; t < n_kv; t++) {
+                    fill(tmp, n_head_kv * head_dim, 1.0f);
+                    cpu_store_row(kc + t * row, kt, tmp, n_head_kv * head_dim);
+                    fill(tmp, n_head_kv * head_dim, 1.0f);
+                    cpu_store_row(vc + t * row, kt, tmp, n_head_kv * head_dim);
+                }
+                fill(q, nq_max * head_dim, 1.0f);
+                int bad = 0;
+                for (int hk = 0; hk < n_head_kv; hk++) {
+                    for (int64_t t = 0; t < n_kv; t++)
+                        for (int d = 0; d < head_dim; d++)
+                            memcpy(vt + ((size_t)(hk * head_dim + d) * n_pv + t) * esz,
+                                   vc + t * row + (size_t)(hk * head_dim + d) * esz, esz);
+                    float *outs[64];
+                    const float *qs[64];
+                    int64_t nkv[64];
+                    const size_t off = (size_t)hk * head_dim * esz;
+                    for (int j = 0; j < nq_max; j++) {
+                        const int64_t i = j / group; /* query row i sees n_kv - n_q + i + 1 rows */
+                        nkv[j] = n_kv - n_q + i + 1;
+                        qs[j] = q + (size_t)j * head_dim;
+                        outs[j] = got + (size_t)j * head_dim;
+                        cpu_attend_head(v, want + (size_t)j * head_dim, qs[j], kc + off, vc + off, kt, row, head_dim,
+                                        nkv[j], 0.125f, n_q, work);
+                    }
+                    cpu_attend_block(v, outs, qs, nkv, nq_max, kc + off, vt + (size_t)hk * head_dim * n_pv * esz,
+                                     n_pv * esz, kt, row, head_dim, n_pv, 0.125f, n_q, work);
+                    if (memcmp(want, got, sizeof(float) * nq_max * head_dim) != 0) bad++;
+                }
+                CHECK(!bad, "%s attend_block %s group %d n_kv %d: %d of %d heads differ from cpu_attend_head", v->isa,
+                      em_type_name(kt), group, n_kv, bad, n_head_kv);
+                free(kc); free(vc); free(vt); free(tmp); free(q); free(want); free(got); free(work);
+            }
+}
+
 /* The F32 NN product: bit-identical to the reference (one fma chain per
  * output, over p in order), the reference within rounding of a double
  * product, and nothing written outside the m x n block of c (strides wider
@@ -474,6 +538,7 @@ int main(void) {
     for (int i = 0; i < nv; i++) test_attention_rows(&vars[i]);
     for (int i = 0; i < nv; i++) test_attn_pv(&vars[i]);
     for (int i = 0; i < nv; i++) test_sgemm(&ref, &vars[i]);
+    for (int i = 0; i < nv; i++) test_attend_block(&vars[i]);
 
     char err[512];
     em_pool *pools[3];

@@ -30,7 +30,8 @@ typedef struct cpu_ctx {
     size_t scratch_size;
     float *att_work;     /* n_threads * att_cap floats */
     int64_t att_cap;     /* floats per thread: cpu_attend_work of the largest call */
-    float *kt;           /* the encoder attention's keys, transposed per head */
+    float *kt;           /* per head, transposed: the encoder attention's keys, or a
+                          * prefill's values (attn_run); 64-byte aligned */
     int64_t kt_cap;      /* floats */
     ember_status status; /* first failure since the last sync */
     char errmsg[EM_ERR_LEN];
@@ -297,8 +298,96 @@ static bool att_reserve(cpu_ctx *c, int64_t need) {
     return true;
 }
 
+/* Growing c->kt to at least need floats; false (status set) when out of memory. */
+static bool kt_reserve(cpu_ctx *c, int64_t need, const char *what) {
+    if (need <= c->kt_cap) return true;
+    float *t = aligned_alloc(64, (((size_t)need * sizeof(float)) + 63) & ~(size_t)63);
+    if (!t) {
+        cpu_fail(c, EM_ERR_NOMEM, what);
+        return false;
+    }
+    free(c->kt);
+    c->kt = t;
+    c->kt_cap = need;
+    return true;
+}
+
+/* A prefill's attention in blocks (cpu_attend_block): QB query rows of one
+ * key/value head and its GQA group a work item, the value heads transposed
+ * once per call into c->kt (zeros past the cache, rows of n_pv values). */
+#define QB 8
+#define MAX_GROUP 16 /* query heads per key/value head; more take attn_body */
+
+struct ablock_args {
+    cpu_ctx *c; em_tensor *out; const em_tensor *q, *k, *v; const em_attn_params *p;
+    bool causal;
+    int64_t n_pv;      /* values per transposed row */
+    size_t esz;        /* bytes per cache value */
+    _Atomic long long next;
+};
+
+static void vt_body(void *varg, int ith, int nth) {
+    struct ablock_args *a = varg;
+    const em_attn_params *p = a->p;
+    const int64_t rows = (int64_t)p->n_head_kv * p->head_dim;
+    long long r0, r1;
+    em_pool_range(rows, ith, nth, &r0, &r1);
+    char *vt = (char *)a->c->kt;
+    for (int64_t r = r0; r < r1; r++) { /* r = hk * head_dim + d: column r of the cache rows */
+        char *dst = vt + (size_t)r * (size_t)a->n_pv * a->esz;
+        const char *src = (const char *)a->v->data + (size_t)r * a->esz;
+        if (a->esz == 2)
+            for (int64_t t = 0; t < p->n_kv; t++) memcpy(dst + t * 2, src + (size_t)t * a->v->nb[1], 2);
+        else
+            for (int64_t t = 0; t < p->n_kv; t++) memcpy(dst + t * 4, src + (size_t)t * a->v->nb[1], 4);
+        memset(dst + (size_t)p->n_kv * a->esz, 0, (size_t)(a->n_pv - p->n_kv) * a->esz);
+    }
+}
+
+static void ablock_body(void *varg, int ith, int nth) {
+    struct ablock_args *a = varg;
+    const em_attn_params *p = a->p;
+    const int64_t n_q = a->q->ne[1], n_blk = (n_q + QB - 1) / QB;
+    const int group = p->n_head / p->n_head_kv;
+    float *work = a->c->att_work + (size_t)ith * (size_t)a->c->att_cap;
+    const size_t vt_stride = (size_t)a->n_pv * a->esz;
+    (void)nth;
+    for (long long it; (it = atomic_fetch_add_explicit(&a->next, 1, memory_order_relaxed)) < p->n_head_kv * n_blk;) {
+        const int hk = (int)(it / n_blk);
+        const int64_t i0 = (it % n_blk) * QB, i1 = i0 + QB < n_q ? i0 + QB : n_q;
+        float *outs[QB * MAX_GROUP];
+        const float *qs[QB * MAX_GROUP];
+        int64_t nkv[QB * MAX_GROUP];
+        int nq = 0;
+        for (int64_t i = i0; i < i1; i++)
+            for (int h = hk * group; h < (hk + 1) * group; h++, nq++) {
+                outs[nq] = row_f32(a->out, i) + (size_t)h * p->head_dim;
+                qs[nq] = row_f32(a->q, i) + (size_t)h * p->head_dim;
+                nkv[nq] = a->causal ? p->pos0 + i + 1 : p->n_kv;
+            }
+        const size_t koff = (size_t)hk * (size_t)p->head_dim * a->esz;
+        cpu_attend_block(&a->c->kern, outs, qs, nkv, nq, (const char *)a->k->data + koff,
+                         (const char *)a->c->kt + (size_t)hk * p->head_dim * vt_stride, vt_stride, a->k->type,
+                         a->k->nb[1], p->head_dim, a->n_pv, p->scale, n_q, work);
+    }
+}
+
 static void attn_run(cpu_ctx *c, em_tensor *out, const em_tensor *q, const em_tensor *k, const em_tensor *v,
                      const em_attn_params *p, bool causal) {
+    const int64_t n_q = q->ne[1];
+    const int group = p->n_head / p->n_head_kv;
+    if (n_q > 1 && group <= MAX_GROUP && k->type == v->type && k->nb[1] == v->nb[1] &&
+        cpu_attend_block_fits(&c->kern, k->type, p->head_dim, p->n_kv, n_q)) {
+        const int64_t gk = c->kern.gemm_k[k->type];
+        struct ablock_args a = {c, out, q, k, v, p, causal, (p->n_kv + gk - 1) / gk * gk,
+                                em_type_block_bytes(k->type), 0};
+        const int64_t vt_floats = ((int64_t)p->n_head_kv * p->head_dim * a.n_pv * (int64_t)a.esz + 3) / 4;
+        if (!att_reserve(c, (int64_t)cpu_attend_block_work(&c->kern, p->head_dim, a.n_pv, QB * group))) return;
+        if (!kt_reserve(c, vt_floats, "attention: out of memory for the transposed values")) return;
+        em_pool_run(c->pool, vt_body, &a);
+        em_pool_run_dynamic(c->pool, ablock_body, &a);
+        return;
+    }
     /* head_dim may differ from call to call (a vision tower and a language model) */
     if (!att_reserve(c, (int64_t)cpu_attend_work(&c->kern, p->head_dim, p->n_kv))) return;
     struct attn_args a = {c, out, q, k, v, p, causal, 0};
@@ -382,13 +471,7 @@ static void cpu_attention_full(em_backend *be, em_tensor *out, const em_tensor *
     const int64_t chunk = c->kern.softmax_chunk, n_pad = (p->n_kv + chunk - 1) / chunk * chunk;
     const int64_t kt_need = (int64_t)p->n_head_kv * p->head_dim * p->n_kv;
     if (!att_reserve(c, (int64_t)FULL_ROWS * (n_pad + 1))) return; /* scores, then each row's 1 / sum */
-    if (kt_need > c->kt_cap) {
-        float *t = aligned_alloc(64, (((size_t)kt_need * sizeof(float)) + 63) & ~(size_t)63);
-        if (!t) { cpu_fail(c, EM_ERR_NOMEM, "attention: out of memory for the transposed keys"); return; }
-        free(c->kt);
-        c->kt = t;
-        c->kt_cap = kt_need;
-    }
+    if (!kt_reserve(c, kt_need, "attention: out of memory for the transposed keys")) return;
     struct full_args a = {&c->kern, out, q, k, v, p, c->kt, c->att_work, n_pad, c->att_cap, 0};
     em_pool_run(c->pool, full_transpose_body, &a);
     em_pool_run_dynamic(c->pool, full_body, &a);

@@ -156,3 +156,74 @@ void cpu_attend_head(const cpu_kernels *kern, float *out, const float *q, const 
     kern->attn_pv(n_kv, v, cache_stride, kv_type, p, head_dim, out, pv_work,
                   cpu_gemm_fits(kern, kv_type, head_dim, n_view, n_q));
 }
+
+/* ggml's view of the cache, padded to 256 positions, as in cpu_attend_head */
+static int64_t view_of(int64_t n_kv) { return (n_kv + 255) / 256 * 256; }
+
+int cpu_attend_block_fits(const cpu_kernels *kern, enum em_type kv_type, int head_dim, int64_t n_kv, int64_t n_q) {
+    const int64_t n_view = view_of(n_kv);
+    return cpu_gemm_fits(kern, kv_type, n_view, head_dim, n_q) && cpu_gemm_fits(kern, kv_type, head_dim, n_view, n_q);
+}
+
+/* per query: the query in the dot type, its scores, its weights, its output */
+static int64_t block_stride(const cpu_kernels *kern, int head_dim, int64_t n_pv) {
+    const int64_t chunk = kern->softmax_chunk;
+    const int64_t n_pad = (n_pv + chunk - 1) / chunk * chunk;
+    return ((int64_t)head_dim + n_pad + n_pv + (int64_t)head_dim + 15) & ~(int64_t)15;
+}
+
+size_t cpu_attend_block_work(const cpu_kernels *kern, int head_dim, int64_t n_pv, int nq) {
+    return (size_t)nq * (size_t)block_stride(kern, head_dim, n_pv) + 64;
+}
+
+void cpu_attend_block(const cpu_kernels *kern, float *const *out, const float *const *q, const int64_t *n_kv, int nq,
+                      const void *k, const void *vt, size_t vt_stride, enum em_type kv_type, size_t cache_stride,
+                      int head_dim, int64_t n_pv, float scale, int64_t n_q, float *work) {
+    const enum em_type dt = kern->dot_type[kv_type];
+    const size_t dsz = em_type_block_bytes(dt); /* F16 or F32: one value a block */
+    const int64_t chunk = kern->softmax_chunk, stride = block_stride(kern, head_dim, n_pv);
+    const int R = kern->gemm_rows[kv_type];
+    int64_t n_max = 0;
+    for (int j = 0; j < nq; j++) n_max = n_kv[j] > n_max ? n_kv[j] : n_max;
+    /* per query j at work + j * stride: qd (head_dim) | scores (n_pad) | p (n_pv) | y (head_dim) */
+    const int64_t n_pad_max = (n_pv + chunk - 1) / chunk * chunk;
+    float *const base = work;
+#define QD(j) ((void *)(base + (j) * stride))
+#define SC(j) (base + (j) * stride + head_dim)
+#define PW(j) ((void *)(base + (j) * stride + head_dim + n_pad_max))
+#define YO(j) (base + (j) * stride + head_dim + n_pad_max + n_pv)
+    const size_t xs = (size_t)stride * sizeof(float);
+
+    for (int j = 0; j < nq; j++) kern->from_float[dt](q[j], QD(j), head_dim);
+    /* scores of every query over the longest one's rows, the tiles of cpu_attend_head */
+    for (int64_t t = 0; t < n_max; t += R) {
+        const int nr = (int)(n_max - t < R ? n_max - t : R);
+        kern->gemm[kv_type](head_dim, (const char *)k + (size_t)t * cache_stride, cache_stride, nr, QD(0), xs, nq,
+                            SC(0) + t, stride);
+    }
+    for (int j = 0; j < nq; j++) {
+        float *scores = SC(j);
+        const int64_t n = n_kv[j], n_pad = (n + chunk - 1) / chunk * chunk;
+        float maxs = -INFINITY;
+        for (int64_t t = 0; t < n; t++) {
+            scores[t] *= scale;
+            if (scores[t] > maxs) maxs = scores[t];
+        }
+        for (int64_t t = n; t < n_pad; t++) scores[t] = -INFINITY;
+        const float inv = (float)(1.0 / kern->softmax_exp(n_pad, scores, scores, maxs));
+        for (int64_t t = 0; t < n; t++) scores[t] *= inv;
+        kern->from_float[dt](scores, PW(j), n);
+        memset((char *)PW(j) + (size_t)n * dsz, 0, (size_t)(n_pv - n) * dsz);
+    }
+    /* out = p V as the tile product of V's rows transposed by the weights */
+    for (int d = 0; d < head_dim; d += R) {
+        const int nr = head_dim - d < R ? head_dim - d : R;
+        kern->gemm[kv_type](n_pv, (const char *)vt + (size_t)d * vt_stride, vt_stride, nr, PW(0), xs, nq, YO(0) + d,
+                            stride);
+    }
+    for (int j = 0; j < nq; j++) memcpy(out[j], YO(j), (size_t)head_dim * sizeof(float));
+#undef QD
+#undef SC
+#undef PW
+#undef YO
+}

@@ -42,4 +42,25 @@ void cpu_attend_head(const cpu_kernels *kern, float *out, const float *q, const 
                      enum em_type kv_type, size_t cache_stride, int head_dim, int64_t n_kv, float scale,
                      int64_t n_q, float *work);
 
+
+/* cpu_attend_head for nq queries that share one key/value head (a GQA group
+ * over several query rows of a prefill), bit for bit the same, on the shapes
+ * where both of its products are gemm tiles (cpu_attend_block_fits): the
+ * scores as one tile product of the keys by all nq queries, the output as
+ * one of the values, transposed, by all nq weight rows. So each key and
+ * value vector is loaded and widened once per tile of queries, not once per
+ * query. The tile's sums do not depend on how many activation rows it
+ * takes, and attn_pv(tiled = 1) sums as the tile does over rows padded with
+ * zeros, so the results are those of cpu_attend_head.
+ * q[j], out[j], n_kv[j]: query j, its output, its cache rows (causal).
+ * vt: the value head transposed, head_dim rows of vt_stride bytes holding
+ * n_pv values each (a multiple of kern->gemm_k[kv_type], at least every
+ * n_kv[j]; zeros past the cache). n_q: the query rows of the whole call, as
+ * for cpu_attend_head. work: cpu_attend_block_work floats, 64-byte aligned. */
+int cpu_attend_block_fits(const cpu_kernels *kern, enum em_type kv_type, int head_dim, int64_t n_kv, int64_t n_q);
+size_t cpu_attend_block_work(const cpu_kernels *kern, int head_dim, int64_t n_pv, int nq);
+void cpu_attend_block(const cpu_kernels *kern, float *const *out, const float *const *q, const int64_t *n_kv, int nq,
+                      const void *k, const void *vt, size_t vt_stride, enum em_type kv_type, size_t cache_stride,
+                      int head_dim, int64_t n_pv, float scale, int64_t n_q, float *work);
+
 #endif
