@@ -41,6 +41,13 @@ done
 dir=${keep:-$(mktemp -d /tmp/ember-bvis.XXXXXX)}
 mkdir -p "$dir"
 [ -n "$keep" ] || trap 'rm -rf "$dir"' EXIT
+# ik_llama.cpp's mtmd writes llama.log into its working directory: run it in $dir
+dir=$(cd "$dir" && pwd)
+case "$mtmd" in
+  "") ;;
+  */*) mtmd=$(cd "$(dirname "$mtmd")" && pwd)/$(basename "$mtmd") ;;
+  *) mtmd=$(command -v "$mtmd" || echo "$mtmd") ;;
+esac
 
 case "$shape" in
   tiny)
@@ -88,8 +95,8 @@ for i in $(seq "$runs"); do
   e_tiles=$(sed -n 's/.* tiles=\([0-9]*\).*/\1/p' "$dir/ember.err")
   if [ -n "$mtmd" ]; then
     t0=$(now_ms)
-    /usr/bin/time -f 'maxrss_kb=%M' "$mtmd" -m "$dir/model.gguf" --mmproj "$dir/mmproj.gguf" --image "$dir/frame.png" -p "$q" \
-      -n 1 --temp 0 -t "$threads" -ngl 0 >"$dir/peer.out" 2>"$dir/peer.err" || { tail -20 "$dir/peer.err" >&2; exit 1; }
+    (cd "$dir" && /usr/bin/time -f 'maxrss_kb=%M' "$mtmd" -m "$dir/model.gguf" --mmproj "$dir/mmproj.gguf" --image "$dir/frame.png" -p "$q" \
+      -n 1 --temp 0 -t "$threads" -ngl 0 >"$dir/peer.out" 2>"$dir/peer.err") || { tail -20 "$dir/peer.err" >&2; exit 1; }
     p_wall+=($(( $(now_ms) - t0 )))
     p_rss+=("$(sed -n 's/^maxrss_kb=\([0-9]*\)/\1/p' "$dir/peer.err" | awk '{printf "%.1f", $1/1024}')")
     # image chunks are the ones taking more than a few ms; the first also
@@ -109,13 +116,13 @@ if [ -z "$mtmd" ]; then
   exit 0
 fi
 echo "llama:  encode_ms_per_tile=$(printf '%s\n' "${p_tile[@]}" | med) first_token_ms=$(printf '%s\n' "${p_wall[@]}" | med) (whole process) peak_rss_mib=$(printf '%s\n' "${p_rss[@]}" | med)"
-"$mtmd" -m "$dir/model.gguf" --mmproj "$dir/mmproj.gguf" --image "$dir/frame.png" -p "$q" -n $n --temp 0 -t "$threads" -ngl 0 \
-  >"$dir/peer.out" 2>"$dir/peer.err"
+(cd "$dir" && "$mtmd" -m "$dir/model.gguf" --mmproj "$dir/mmproj.gguf" --image "$dir/frame.png" -p "$q" -n $n --temp 0 \
+  -t "$threads" -ngl 0 >"$dir/peer.out" 2>"$dir/peer.err")
 # ik_llama.cpp's mtmd logs its progress to stdout: those lines are not the answer
 grep -Ev '^ *[0-9]+: +CPU$|^encoding image slice|^image slice encoded|^decoding image batch|^image decoded' "$dir/peer.out" \
   >"$dir/peer.ans" || true
 if [ ! -s "$dir/peer.ans" ]; then
-  echo "peer answer:  (none on stdout: this build prints it among its log; see $dir/peer.err)"
+  echo "peer answer:  (none on stdout: this build prints it among its log, in peer.err; --keep DIR keeps it)"
 else
   echo "peer answer:  $(tr -d '\n' <"$dir/peer.ans" | head -c 200)"
 fi
