@@ -13,6 +13,7 @@
  * as llama.cpp sums keeps the two on the same side of each such rounding. */
 #include <immintrin.h>
 #include <math.h>
+#include <stdalign.h>
 #include <string.h>
 
 #include "cpu_kernels_impl.h"
@@ -298,14 +299,155 @@ static inline __attribute__((always_inline)) void gemm_q(int q4, int64_t k, cons
     }
 }
 
+/* The prefill form, as in cpu_kernels_avx512.c: the 16 weight rows of a
+ * call interleaved, 32 blocks at a time on the stack, so that a vector
+ * holds 4 bytes of each of 8 rows and the products against one broadcast
+ * activation word advance 8 rows, the lanes whole row sums, the float
+ * scaling paid once per block instead of once per product. Without VNNI:
+ *  - Q8_0 keeps |w| x sign(x, w) (vpmaddubsw pairs), stored as |w| and w,
+ *    each step's pairs summed to int32 at once (two steps could overflow);
+ *  - Q4_0 stores the raw nibble (q + 8): a pair is at most 2 * 15 * 128,
+ *    so the 8 steps of a block add up in int16 (30,720 < 32,767) and are
+ *    widened once a block; the bias is 8 * the activation block's sum. */
+#define JR 16   /* weight rows per call: two 8-lane vectors */
+#define JRN 2   /* activation rows per register tile */
+#define JKB 32  /* blocks per repacked chunk */
+#define JMIN 8  /* fewer activation rows take the tile above */
+
+typedef struct jpack {
+    alignas(32) int8_t q[JKB][8][JR][4];  /* Q8_0: w; Q4_0: the nibble */
+    alignas(32) uint8_t a[JKB][8][JR][4]; /* Q8_0: |w| */
+    alignas(32) float d[JKB][JR];
+} jpack;
+
+static void jpack_fill(int q4, jpack *p, const char *w, size_t w_stride, int nr, int64_t b0, int nbk) {
+    for (int r = 0; r < JR; r++) {
+        const char *row = w + (size_t)r * w_stride;
+        for (int b = 0; b < nbk; b++) {
+            int8_t v[32];
+            uint8_t av[32];
+            if (r >= nr) {
+                memset(v, 0, 32);
+                memset(av, 0, 32);
+                p->d[b][r] = 0.0f;
+            } else if (q4) {
+                const em_block_q4_0 *B = (const em_block_q4_0 *)row + b0 + b;
+                __m128i t = _mm_loadu_si128((const __m128i *)B->qs), m4 = _mm_set1_epi8(0x0F);
+                _mm_storeu_si128((__m128i *)v, _mm_and_si128(t, m4));
+                _mm_storeu_si128((__m128i *)(v + 16), _mm_and_si128(_mm_srli_epi16(t, 4), m4));
+                p->d[b][r] = FP16(B->d);
+            } else {
+                const em_block_q8_0 *B = (const em_block_q8_0 *)row + b0 + b;
+                __m256i t = _mm256_loadu_si256((const __m256i *)B->qs);
+                _mm256_storeu_si256((__m256i *)v, t);
+                _mm256_storeu_si256((__m256i *)av, _mm256_sign_epi8(t, t));
+                p->d[b][r] = FP16(B->d);
+            }
+            for (int j = 0; j < 8; j++) {
+                memcpy(p->q[b][j][r], v + 4 * j, 4);
+                if (!q4) memcpy(p->a[b][j][r], av + 4 * j, 4);
+            }
+        }
+    }
+}
+
+static inline __attribute__((always_inline)) void jtile(int q4, int NC, const jpack *p, int nbk, int64_t b0, int64_t nb,
+                                                        const char *const *xr, float *y, int64_t ldy, int nr,
+                                                        int first) {
+    __m256 f[JRN][2];
+    const float *xd[JRN];
+    const int32_t *xs[JRN];
+    for (int c = 0; c < NC; c++) {
+        f[c][0] = f[c][1] = _mm256_setzero_ps();
+        xd[c] = cpu_q8p_d(xr[c], nb);
+        xs[c] = cpu_q8p_s(xr[c], nb);
+    }
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int b = 0; b < nbk; b++) {
+        __m256i a[JRN][2];
+        for (int c = 0; c < NC; c++) a[c][0] = a[c][1] = _mm256_setzero_si256();
+        for (int j = 0; j < 8; j++) {
+            const __m256i w0 = _mm256_load_si256((const __m256i *)p->q[b][j][0]);
+            const __m256i w1 = _mm256_load_si256((const __m256i *)p->q[b][j][8]);
+            for (int c = 0; c < NC; c++) {
+                int32_t xv;
+                memcpy(&xv, xr[c] + (b0 + b) * 32 + 4 * j, 4);
+                const __m256i xb = _mm256_set1_epi32(xv);
+                if (q4) {
+                    a[c][0] = _mm256_add_epi16(a[c][0], _mm256_maddubs_epi16(w0, xb));
+                    a[c][1] = _mm256_add_epi16(a[c][1], _mm256_maddubs_epi16(w1, xb));
+                } else {
+                    const __m256i a0 = _mm256_load_si256((const __m256i *)p->a[b][j][0]);
+                    const __m256i a1 = _mm256_load_si256((const __m256i *)p->a[b][j][8]);
+                    a[c][0] = _mm256_add_epi32(a[c][0],
+                                               _mm256_madd_epi16(_mm256_maddubs_epi16(a0, _mm256_sign_epi8(xb, w0)), ones));
+                    a[c][1] = _mm256_add_epi32(a[c][1],
+                                               _mm256_madd_epi16(_mm256_maddubs_epi16(a1, _mm256_sign_epi8(xb, w1)), ones));
+                }
+            }
+        }
+        const __m256 d0 = _mm256_load_ps(p->d[b]), d1 = _mm256_load_ps(p->d[b] + 8);
+        for (int c = 0; c < NC; c++) {
+            if (q4) {
+                const __m256i bias = _mm256_set1_epi32(xs[c][b0 + b] * 8);
+                a[c][0] = _mm256_sub_epi32(_mm256_madd_epi16(a[c][0], ones), bias);
+                a[c][1] = _mm256_sub_epi32(_mm256_madd_epi16(a[c][1], ones), bias);
+            }
+            const __m256 xdv = _mm256_broadcast_ss(xd[c] + b0 + b);
+            f[c][0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(a[c][0]), _mm256_mul_ps(d0, xdv), f[c][0]);
+            f[c][1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(a[c][1]), _mm256_mul_ps(d1, xdv), f[c][1]);
+        }
+    }
+    /* rows past nr: stored through a bounce buffer, never past y's row */
+    for (int c = 0; c < NC; c++) {
+        float *yc = y + c * ldy;
+        if (nr >= JR) {
+            if (!first) {
+                f[c][0] = _mm256_add_ps(f[c][0], _mm256_loadu_ps(yc));
+                f[c][1] = _mm256_add_ps(f[c][1], _mm256_loadu_ps(yc + 8));
+            }
+            _mm256_storeu_ps(yc, f[c][0]);
+            _mm256_storeu_ps(yc + 8, f[c][1]);
+        } else {
+            float t[JR];
+            _mm256_storeu_ps(t, f[c][0]);
+            _mm256_storeu_ps(t + 8, f[c][1]);
+            for (int r = 0; r < nr; r++) yc[r] = first ? t[r] : yc[r] + t[r];
+        }
+    }
+}
+
+static inline __attribute__((always_inline)) void gemm_qj(int q4, int64_t k, const void *w, size_t w_stride, int nr,
+                                                          const void *x, size_t x_stride, int64_t nc, float *y,
+                                                          int64_t ldy) {
+    if (nc < JMIN) {
+        for (int r0 = 0; r0 < nr; r0 += QRM)
+            gemm_q(q4, k, (const char *)w + (size_t)r0 * w_stride, w_stride, nr - r0 < QRM ? nr - r0 : QRM, x,
+                   x_stride, nc, y + r0, ldy);
+        return;
+    }
+    const int64_t nb = k / 32;
+    jpack p;
+    for (int64_t b0 = 0; b0 < nb; b0 += JKB) {
+        const int nbk = (int)(nb - b0 < JKB ? nb - b0 : JKB);
+        jpack_fill(q4, &p, w, w_stride, nr, b0, nbk);
+        for (int64_t c0 = 0; c0 < nc; c0 += JRN) {
+            const char *xr[JRN];
+            for (int c = 0; c < JRN; c++) xr[c] = (const char *)x + (size_t)(c0 + c < nc ? c0 + c : c0) * x_stride;
+            if (nc - c0 >= 2) jtile(q4, 2, &p, nbk, b0, nb, xr, y + c0 * ldy, ldy, nr, b0 == 0);
+            else jtile(q4, 1, &p, nbk, b0, nb, xr, y + c0 * ldy, ldy, nr, b0 == 0);
+        }
+    }
+}
+
 static void gemm_q8_0(int64_t k, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int64_t nc,
                       float *y, int64_t ldy) {
-    gemm_q(0, k, w, w_stride, nr, x, x_stride, nc, y, ldy);
+    gemm_qj(0, k, w, w_stride, nr, x, x_stride, nc, y, ldy);
 }
 
 static void gemm_q4_0(int64_t k, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int64_t nc,
                       float *y, int64_t ldy) {
-    gemm_q(1, k, w, w_stride, nr, x, x_stride, nc, y, ldy);
+    gemm_qj(1, k, w, w_stride, nr, x, x_stride, nc, y, ldy);
 }
 
 /* llama.cpp's tinyBLAS tile for F32, F16 and BF16 weights (its n > 1 products when
@@ -553,7 +695,7 @@ void cpu_kernels_init_avx2(cpu_kernels *k) {
     k->gemm[EM_TYPE_BF16] = gemm_bf16;
     k->gemm[EM_TYPE_Q8_0] = gemm_q8_0;
     k->gemm[EM_TYPE_Q4_0] = gemm_q4_0;
-    k->gemm_rows[EM_TYPE_Q8_0] = k->gemm_rows[EM_TYPE_Q4_0] = QRM;
+    k->gemm_rows[EM_TYPE_Q8_0] = k->gemm_rows[EM_TYPE_Q4_0] = JR;
     for (int t = 0; t < EM_TYPE_COUNT; t++) {
         if (t != EM_TYPE_F32 && t != EM_TYPE_F16 && t != EM_TYPE_BF16) continue;
         k->gemm_rows[t] = GEMM_RM;
