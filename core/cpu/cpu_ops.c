@@ -104,6 +104,22 @@ void cpu_store_row(void *dst, enum em_type t, const float *src, int64_t n) {
     }
 }
 
+/* The attention weights of one query from its n raw scores (n_pad floats
+ * of room, a multiple of softmax_chunk): scaled, softmax, then in the dot
+ * type dt at p (fp16 for an F16 cache), as llama.cpp rounds them. */
+static void attn_weights(const cpu_kernels *kern, enum em_type dt, float *scores, int64_t n, int64_t n_pad, float scale,
+                         void *p) {
+    float maxs = -INFINITY;
+    for (int64_t t = 0; t < n; t++) {
+        scores[t] *= scale;
+        if (scores[t] > maxs) maxs = scores[t];
+    }
+    for (int64_t t = n; t < n_pad; t++) scores[t] = -INFINITY;
+    const float inv = (float)(1.0 / kern->softmax_exp(n_pad, scores, scores, maxs));
+    for (int64_t t = 0; t < n; t++) scores[t] *= inv;
+    kern->from_float[dt](scores, p, n);
+}
+
 size_t cpu_attend_work(const cpu_kernels *kern, int head_dim, int64_t n_kv) {
     const int64_t n_pad = (n_kv + kern->softmax_chunk - 1) / kern->softmax_chunk * kern->softmax_chunk;
     /* scores, weights (F32 at most), query in the dot type, attn_pv's slots */
@@ -139,17 +155,7 @@ void cpu_attend_head(const cpu_kernels *kern, float *out, const float *q, const 
         for (int64_t t = 0; t < n_kv; t++)
             scores[t] = kern->vec_dot[kv_type](head_dim, (const char *)k + (size_t)t * cache_stride, qd);
     }
-    float maxs = -INFINITY;
-    for (int64_t t = 0; t < n_kv; t++) {
-        scores[t] *= scale;
-        if (scores[t] > maxs) maxs = scores[t];
-    }
-    for (int64_t t = n_kv; t < n_pad; t++) scores[t] = -INFINITY;
-
-    /* softmax, then the weights in the dot type (fp16 for an F16 cache) */
-    const float inv = (float)(1.0 / kern->softmax_exp(n_pad, scores, scores, maxs));
-    for (int64_t t = 0; t < n_kv; t++) scores[t] *= inv;
-    kern->from_float[dt](scores, p, n_kv);
+    attn_weights(kern, dt, scores, n_kv, n_pad, scale, p);
 
     /* out = p V: ggml's mul_mat of the transposed value cache by the
      * weights */
@@ -202,17 +208,8 @@ void cpu_attend_block(const cpu_kernels *kern, float *const *out, const float *c
                             SC(0) + t, stride);
     }
     for (int j = 0; j < nq; j++) {
-        float *scores = SC(j);
-        const int64_t n = n_kv[j], n_pad = (n + chunk - 1) / chunk * chunk;
-        float maxs = -INFINITY;
-        for (int64_t t = 0; t < n; t++) {
-            scores[t] *= scale;
-            if (scores[t] > maxs) maxs = scores[t];
-        }
-        for (int64_t t = n; t < n_pad; t++) scores[t] = -INFINITY;
-        const float inv = (float)(1.0 / kern->softmax_exp(n_pad, scores, scores, maxs));
-        for (int64_t t = 0; t < n; t++) scores[t] *= inv;
-        kern->from_float[dt](scores, PW(j), n);
+        const int64_t n = n_kv[j];
+        attn_weights(kern, dt, SC(j), n, (n + chunk - 1) / chunk * chunk, scale, PW(j));
         memset((char *)PW(j) + (size_t)n * dsz, 0, (size_t)(n_pv - n) * dsz);
     }
     /* out = p V as the tile product of V's rows transposed by the weights */
