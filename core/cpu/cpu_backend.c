@@ -376,7 +376,7 @@ static void attn_run(cpu_ctx *c, em_tensor *out, const em_tensor *q, const em_te
                      const em_attn_params *p, bool causal) {
     const int64_t n_q = q->ne[1];
     const int group = p->n_head / p->n_head_kv;
-    if (n_q > 1 && group <= MAX_GROUP && k->type == v->type && k->nb[1] == v->nb[1] &&
+    if (n_q > 1 && group <= MAX_GROUP && k->type == v->type &&
         cpu_attend_block_fits(&c->kern, k->type, p->head_dim, p->n_kv, n_q)) {
         const int64_t gk = c->kern.gemm_k[k->type];
         struct ablock_args a = {c, out, q, k, v, p, causal, (p->n_kv + gk - 1) / gk * gk,
