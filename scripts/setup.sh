@@ -25,10 +25,13 @@ done
 # default model's trainer (tools/train/): libopenblas0-pthread gives Debian's
 # torch (built against the generic libblas.so.3) OpenBLAS's kernels, ~15x the
 # reference BLAS on this machine's matrix products.
+# NEON: gcc's aarch64 cross compiler and qemu-user run the Arm kernels' tests
+# on this x86 machine (scripts/test.sh).
 pkgs=(build-essential cmake pkg-config libpcre2-dev nodejs npm
       libvulkan-dev glslc spirv-tools mesa-vulkan-drivers vulkan-validationlayers
       libzmq3-dev libcjson-dev libcairo2-dev fonts-dejavu-core python3 python3-zmq
-      clang libclang-rt-dev libpng-dev libjpeg62-turbo-dev python3-numpy python3-torch libopenblas0-pthread)
+      clang libclang-rt-dev libpng-dev libjpeg62-turbo-dev python3-numpy python3-torch libopenblas0-pthread
+      gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -22,6 +22,13 @@ cmake --build build -j"$jobs"
 ctest --test-dir build --output-on-failure -j"$jobs"
 
 if [ "$quick" = 0 ]; then
+  # The NEON kernels: core/ cross-built for 64-bit Arm and its kernel tests
+  # run under qemu-user, as a Cortex-A53 and as a Cortex-A76 (see
+  # CMakeLists.txt, EMBER_CORE_ONLY).
+  cmake -S . -B build-arm64 -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake -DEMBER_CORE_ONLY=ON >/dev/null
+  cmake --build build-arm64 -j"$jobs"
+  ctest --test-dir build-arm64 --output-on-failure -j"$jobs"
+
   # Sanitizers: the C tests (fuzzed GGUF files, kernels, tokenizers, decoder);
   # the peer-driven conformance tests are left to the release pass above.
   cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DEMBER_SANITIZE=ON >/dev/null

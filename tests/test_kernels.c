@@ -520,11 +520,11 @@ static void test_sgemm(const cpu_kernels *ref, const cpu_kernels *v) {
 }
 
 int main(void) {
-    cpu_kernels ref, vars[4];
+    cpu_kernels ref, vars[5];
     int nv = 0;
-    const char *isas[] = {"scalar", "avx2", "avx512", "neon"};
+    const char *isas[] = {"scalar", "avx2", "avx512", "neon", "neon-dotprod"};
     cpu_kernels_init_ref(&ref);
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         if (cpu_kernels_init_isa(&vars[nv], isas[i]) == 0) nv++;
         else printf("skip %s (not available here)\n", isas[i]);
     }

@@ -16,6 +16,13 @@
 
 #include "cpu_kernels_impl.h"
 
+#if defined(EMBER_ARM) && defined(__aarch64__)
+#include <sys/auxv.h>
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20) /* the kernel's bit for SDOT/UDOT */
+#endif
+#endif
+
 // ---- dispatch --------------------------------------------------------------
 
 static int env_on(const char *name) {
@@ -43,6 +50,11 @@ int cpu_kernels_init_isa(cpu_kernels *k, const char *isa) {
     }
 #elif defined(EMBER_ARM) && defined(__aarch64__)
     if (strcmp(isa, "neon") == 0) { cpu_kernels_init_neon(&t); *k = t; return 0; }
+    if (strcmp(isa, "neon-dotprod") == 0 && (getauxval(AT_HWCAP) & HWCAP_ASIMDDP)) {
+        cpu_kernels_init_neon_dotprod(&t);
+        *k = t;
+        return 0;
+    }
 #endif
     return -1;
 }
@@ -52,6 +64,7 @@ void cpu_kernels_init(cpu_kernels *k) {
     if (env_on("EMBER_CPU_DISABLE_SIMD")) return;
     if (!env_on("EMBER_CPU_DISABLE_AVX512") && cpu_kernels_init_isa(k, "avx512") == 0) return;
     if (cpu_kernels_init_isa(k, "avx2") == 0) return;
+    if (!env_on("EMBER_CPU_DISABLE_DOTPROD") && cpu_kernels_init_isa(k, "neon-dotprod") == 0) return;
     (void)cpu_kernels_init_isa(k, "neon");
 }
 

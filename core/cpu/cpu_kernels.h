@@ -5,9 +5,10 @@
  * product, as llama.cpp does, so results agree with it:
  *     F32 -> F32, F16 -> F16, BF16 -> BF16, Q8_0 -> Q8_0, Q4_0 -> Q8_0.
  * Variants: a portable scalar reference (cpu_kernels_ref.c) always exists; SIMD
- * variants (AVX2+FMA+F16C, AVX-512, NEON) live in their own files and are picked
- * once, at cpu_kernels_init, from what the running CPU reports, unless
- * EMBER_CPU_DISABLE_SIMD=1 (or _AVX512=1) in the environment forces a fallback.
+ * variants (AVX2+FMA+F16C, AVX-512, NEON, NEON with dotprod) live in their own
+ * files and are picked once, at cpu_kernels_init, from what the running CPU
+ * reports, unless EMBER_CPU_DISABLE_SIMD=1 (or _AVX512=1, _DOTPROD=1) in the
+ * environment forces a fallback.
  * Tests compare every variant with the reference.
  *
  * Agreement with llama.cpp to the last bit: with F16 (and BF16, Q8_0)
@@ -76,7 +77,7 @@ typedef void (*cpu_sgemm_fn)(int64_t m, int64_t n, int64_t k, const float *a, in
                              int64_t ldb, float *c, int64_t ldc);
 
 typedef struct cpu_kernels {
-    const char *isa;                           /* "avx512", "avx2", "neon", "scalar" */
+    const char *isa;                           /* "avx512", "avx2", "neon-dotprod", "neon", "scalar" */
     enum em_type dot_type[EM_TYPE_COUNT];      /* activation type per weight type */
     cpu_to_float_fn to_float[EM_TYPE_COUNT];   /* dequantize a row */
     cpu_from_float_fn from_float[EM_TYPE_COUNT]; /* quantize/convert a row */
@@ -99,7 +100,8 @@ typedef struct cpu_kernels {
 void cpu_kernels_init(cpu_kernels *k);
 /* The portable reference table (what tests compare against). */
 void cpu_kernels_init_ref(cpu_kernels *k);
-/* Fill k with one named variant ("scalar", "avx2", "avx512", "neon"), ignoring
+/* Fill k with one named variant ("scalar", "avx2", "avx512", "neon",
+ * "neon-dotprod"), ignoring
  * the environment; returns 0, or -1 (k untouched) if this build or CPU lacks it.
  * For tests and benchmarks that compare variants. */
 int cpu_kernels_init_isa(cpu_kernels *k, const char *isa);

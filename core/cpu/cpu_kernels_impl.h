@@ -27,5 +27,6 @@ static inline const int32_t *cpu_q8p_s(const void *row, int64_t nb) {
 void cpu_kernels_init_avx2(cpu_kernels *k);
 void cpu_kernels_init_avx512(cpu_kernels *k);
 void cpu_kernels_init_neon(cpu_kernels *k);
+void cpu_kernels_init_neon_dotprod(cpu_kernels *k);
 
 #endif

@@ -1,14 +1,77 @@
-/* cpu_kernels_neon.c - AArch64 NEON kernels (baseline ARMv8.0: no dotprod or
- * fp16 arithmetic extensions are assumed, so it runs on any 64-bit Arm).
+/* cpu_kernels_neon.c - AArch64 NEON kernels, compiled twice:
+ *   - as itself for baseline ARMv8.0 (no dotprod or fp16 arithmetic
+ *     assumed: any 64-bit Arm, Cortex-A53/A72 as on a Raspberry Pi 3/4),
+ *     variant "neon";
+ *   - included by cpu_kernels_neon_dotprod.c, built with +dotprod
+ *     (ARMv8.2 Cortex-A55/A76 as on a Raspberry Pi 5, Jetson Orin's A78AE),
+ *     variant "neon-dotprod": the int8 block sums become SDOT instructions.
+ * cpu_kernels_init picks the second where the CPU reports dotprod (HWCAP).
  *
  * Provided: vec_dot for F32, F16, Q8_0, Q4_0 and the Q8_0 / F16 activation
- * converters; BF16 and the matrix-matrix path use the reference / vec_dot
- * loops. Int8 dots widen with vmull_s8 and accumulate pairs with vpadalq_s16;
+ * converters; gemm tiles for F32, F16, Q8_0 and Q4_0 (prefill, the ViT's
+ * products, a prefill's attention); the F32 NN product (the ViT's
+ * attention); attn_pv in the lanes of this file's dot and tile. BF16 uses
+ * the reference. Without dotprod, int8 dots widen with vmull_s8 and add
+ * pairs with vpadalq_s16; both forms give the same exact integer sums.
  * vrndaq_f32 rounds half away from zero, exactly roundf, so the Q8_0
- * quantizer matches the reference bit for bit. */
+ * quantizer matches the reference bit for bit.
+ *
+ * Lanes: llama.cpp's ARM kernels (fp16 accumulation where the CPU has fp16
+ * arithmetic) are not reproduced bit for bit; these sum in float, in the
+ * lanes below, which every product of this file shares:
+ *   vec_dot (F32, F16): value t in slot t % 8 (two 4-lane accumulators),
+ *       then lane i = slot i + slot i + 4, then (l0 + l1) + (l2 + l3);
+ *   gemm tile (F32, F16): value t in slot t % 4, then (l0 + l1) + (l2 + l3).
+ * attn_pv sums its columns in the same slots, so a prefill's block
+ * attention (tiles) is cpu_attend_head's (attn_pv) bit for bit. */
 #include <arm_neon.h>
+#include <math.h>
+#include <string.h>
 
 #include "cpu_kernels_impl.h"
+
+#define INLINE static inline __attribute__((always_inline))
+
+/* (l0 + l1) + (l2 + l3), written out: the order every sum here ends in */
+INLINE float hsum4(float32x4_t v) {
+    return (vgetq_lane_f32(v, 0) + vgetq_lane_f32(v, 1)) + (vgetq_lane_f32(v, 2) + vgetq_lane_f32(v, 3));
+}
+
+INLINE float32x4_t f16x4_load(const em_fp16 *p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
+
+/* Eight values from i on, widened to two float vectors (values i..i+3, i+4..i+7). */
+INLINE void load8(int f16, const void *p, int64_t i, float32x4_t *lo, float32x4_t *hi) {
+    if (f16) {
+        const float16x8_t h = vreinterpretq_f16_u16(vld1q_u16((const em_fp16 *)p + i));
+        *lo = vcvt_f32_f16(vget_low_f16(h));
+        *hi = vcvt_high_f32_f16(h);
+    } else {
+        *lo = vld1q_f32((const float *)p + i);
+        *hi = vld1q_f32((const float *)p + i + 4);
+    }
+}
+
+/* The sum of 32 int8 products in four int32 lanes (exact, in either form). */
+INLINE int32x4_t dot32_i8(int8x16_t a0, int8x16_t a1, int8x16_t b0, int8x16_t b1) {
+#if defined(__ARM_FEATURE_DOTPROD)
+    return vdotq_s32(vdotq_s32(vdupq_n_s32(0), a0, b0), a1, b1);
+#else
+    int32x4_t s = vpaddlq_s16(vmull_s8(vget_low_s8(a0), vget_low_s8(b0)));
+    s = vpadalq_s16(s, vmull_high_s8(a0, b0));
+    s = vpadalq_s16(s, vmull_s8(vget_low_s8(a1), vget_low_s8(b1)));
+    return vpadalq_s16(s, vmull_high_s8(a1, b1));
+#endif
+}
+
+/* A Q4_0 block's 32 values as signed bytes: low nibbles are values 0..15,
+ * high nibbles 16..31, each minus 8. */
+INLINE void q4_unpack(const uint8_t *qs, int8x16_t *lo, int8x16_t *hi) {
+    const uint8x16_t v = vld1q_u8(qs);
+    *lo = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(v, vdupq_n_u8(0x0F))), vdupq_n_s8(8));
+    *hi = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(v, 4)), vdupq_n_s8(8));
+}
+
+// ---- conversions --------------------------------------------------------------
 
 static void f16_from_float(const float *src, void *dst, int64_t n) {
     em_fp16 *h = dst;
@@ -20,7 +83,7 @@ static void f16_from_float(const float *src, void *dst, int64_t n) {
 static void f16_to_float(const void *src, float *dst, int64_t n) {
     const em_fp16 *h = src;
     int64_t i = 0;
-    for (; i + 4 <= n; i += 4) vst1q_f32(dst + i, vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(h + i))));
+    for (; i + 4 <= n; i += 4) vst1q_f32(dst + i, f16x4_load(h + i));
     for (; i < n; i++) dst[i] = em_fp16_to_fp32(h[i]);
 }
 
@@ -46,48 +109,34 @@ static void q8_0_from_float(const float *src, void *dst, int64_t n) {
     }
 }
 
-static float f32_dot(int64_t n, const void *a, const void *b) {
-    const float *x = a, *y = b;
+// ---- dot products (decode) -------------------------------------------------------
+
+INLINE float fdot(int f16, int64_t n, const void *a, const void *b) {
     float32x4_t s0 = vdupq_n_f32(0), s1 = s0;
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        s0 = vfmaq_f32(s0, vld1q_f32(x + i), vld1q_f32(y + i));
-        s1 = vfmaq_f32(s1, vld1q_f32(x + i + 4), vld1q_f32(y + i + 4));
+        float32x4_t xl, xh, yl, yh;
+        load8(f16, a, i, &xl, &xh);
+        load8(f16, b, i, &yl, &yh);
+        s0 = vfmaq_f32(s0, xl, yl);
+        s1 = vfmaq_f32(s1, xh, yh);
     }
-    float s = vaddvq_f32(vaddq_f32(s0, s1));
-    for (; i < n; i++) s += x[i] * y[i];
+    float s = hsum4(vaddq_f32(s0, s1));
+    for (; i < n; i++)
+        s += f16 ? em_fp16_to_fp32(((const em_fp16 *)a)[i]) * em_fp16_to_fp32(((const em_fp16 *)b)[i])
+                 : ((const float *)a)[i] * ((const float *)b)[i];
     return s;
 }
 
-static float f16_dot(int64_t n, const void *a, const void *b) {
-    const em_fp16 *x = a, *y = b;
-    float32x4_t s0 = vdupq_n_f32(0), s1 = s0;
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        float16x8_t hx = vreinterpretq_f16_u16(vld1q_u16(x + i)), hy = vreinterpretq_f16_u16(vld1q_u16(y + i));
-        s0 = vfmaq_f32(s0, vcvt_f32_f16(vget_low_f16(hx)), vcvt_f32_f16(vget_low_f16(hy)));
-        s1 = vfmaq_f32(s1, vcvt_high_f32_f16(hx), vcvt_high_f32_f16(hy));
-    }
-    float s = vaddvq_f32(vaddq_f32(s0, s1));
-    for (; i < n; i++) s += em_fp16_to_fp32(x[i]) * em_fp16_to_fp32(y[i]);
-    return s;
-}
-
-/* Sum of 32 int8 products: 16-bit products, pairwise-added into int32. */
-static inline int32_t dot32_i8(int8x16_t a0, int8x16_t a1, const int8_t *y) {
-    int8x16_t b0 = vld1q_s8(y), b1 = vld1q_s8(y + 16);
-    int32x4_t s = vpaddlq_s16(vmull_s8(vget_low_s8(a0), vget_low_s8(b0)));
-    s = vpadalq_s16(s, vmull_high_s8(a0, b0));
-    s = vpadalq_s16(s, vmull_s8(vget_low_s8(a1), vget_low_s8(b1)));
-    s = vpadalq_s16(s, vmull_high_s8(a1, b1));
-    return vaddvq_s32(s);
-}
+static float f32_dot(int64_t n, const void *a, const void *b) { return fdot(0, n, a, b); }
+static float f16_dot(int64_t n, const void *a, const void *b) { return fdot(1, n, a, b); }
 
 static float q8_0_dot(int64_t n, const void *a, const void *b) {
     const em_block_q8_0 *x = a, *y = b;
     float s = 0;
     for (int64_t i = 0; i < n / 32; i++) {
-        int32_t sumi = dot32_i8(vld1q_s8(x[i].qs), vld1q_s8(x[i].qs + 16), y[i].qs);
+        const int32_t sumi = vaddvq_s32(dot32_i8(vld1q_s8(x[i].qs), vld1q_s8(x[i].qs + 16), vld1q_s8(y[i].qs),
+                                                 vld1q_s8(y[i].qs + 16)));
         s += sumi * (em_fp16_to_fp32(x[i].d) * em_fp16_to_fp32(y[i].d));
     }
     return s;
@@ -98,17 +147,241 @@ static float q4_0_dot(int64_t n, const void *a, const void *b) {
     const em_block_q8_0 *y = b;
     float s = 0;
     for (int64_t i = 0; i < n / 32; i++) {
-        uint8x16_t v = vld1q_u8(x[i].qs);
-        int8x16_t lo = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(v, vdupq_n_u8(0x0F))), vdupq_n_s8(8));
-        int8x16_t hi = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(v, 4)), vdupq_n_s8(8));
-        int32_t sumi = dot32_i8(lo, hi, y[i].qs);
+        int8x16_t lo, hi;
+        q4_unpack(x[i].qs, &lo, &hi);
+        const int32_t sumi = vaddvq_s32(dot32_i8(lo, hi, vld1q_s8(y[i].qs), vld1q_s8(y[i].qs + 16)));
         s += sumi * (em_fp16_to_fp32(x[i].d) * em_fp16_to_fp32(y[i].d));
     }
     return s;
 }
 
+// ---- gemm tiles (prefill) -------------------------------------------------------
+
+/* F32 / F16: TM weight rows x up to TN activation rows, a 4-lane float
+ * accumulator per output (value t in lane t % 4). 16 accumulators, the 8
+ * widened activation vectors and a widened weight row take 26 of the 32
+ * registers; each weight vector is widened once for TN products and each
+ * activation vector once for TM. k is a multiple of 8 (gemm_k). */
+#define TM 4
+#define TN 4
+
+INLINE void ftile(int f16, int NC, int64_t k, const char *const *wr, const char *const *xr, float *y, int64_t ldy,
+                  int nr) {
+    float32x4_t acc[TM][TN];
+    for (int r = 0; r < TM; r++)
+        for (int c = 0; c < NC; c++) acc[r][c] = vdupq_n_f32(0.0f);
+    for (int64_t i = 0; i < k; i += 8) {
+        float32x4_t xl[TN], xh[TN];
+        for (int c = 0; c < NC; c++) load8(f16, xr[c], i, &xl[c], &xh[c]);
+        for (int r = 0; r < TM; r++) {
+            float32x4_t wl, wh;
+            load8(f16, wr[r], i, &wl, &wh);
+            for (int c = 0; c < NC; c++) acc[r][c] = vfmaq_f32(vfmaq_f32(acc[r][c], wl, xl[c]), wh, xh[c]);
+        }
+    }
+    for (int c = 0; c < NC; c++)
+        for (int r = 0; r < TM; r++)
+            if (r < nr) y[c * ldy + r] = hsum4(acc[r][c]);
+}
+
+INLINE void gemm_ftile(int f16, int64_t k, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride,
+                       int64_t nc, float *y, int64_t ldy) {
+    const char *wr[TM];
+    /* rows past nr repeat the last one: computed, never stored */
+    for (int r = 0; r < TM; r++) wr[r] = (const char *)w + (size_t)(r < nr ? r : nr - 1) * w_stride;
+    for (int64_t c0 = 0; c0 < nc; c0 += TN) {
+        const char *xr[TN];
+        for (int c = 0; c < TN; c++) xr[c] = (const char *)x + (size_t)(c0 + c < nc ? c0 + c : c0) * x_stride;
+        switch (nc - c0 < TN ? nc - c0 : TN) {
+        case 1: ftile(f16, 1, k, wr, xr, y + c0 * ldy, ldy, nr); break;
+        case 2: ftile(f16, 2, k, wr, xr, y + c0 * ldy, ldy, nr); break;
+        case 3: ftile(f16, 3, k, wr, xr, y + c0 * ldy, ldy, nr); break;
+        default: ftile(f16, 4, k, wr, xr, y + c0 * ldy, ldy, nr); break;
+        }
+    }
+}
+
+static void gemm_f32(int64_t k, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int64_t nc,
+                     float *y, int64_t ldy) {
+    gemm_ftile(0, k, w, w_stride, nr, x, x_stride, nc, y, ldy);
+}
+
+static void gemm_f16(int64_t k, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int64_t nc,
+                     float *y, int64_t ldy) {
+    gemm_ftile(1, k, w, w_stride, nr, x, x_stride, nc, y, ldy);
+}
+
+/* Q8_0 / Q4_0 weights by activations in the panel layout
+ * (cpu_kernels_impl.h; its signed values and float scales are used, not the
+ * block sums): TM rows x up to TN activation rows, each block's int32 lanes
+ * converted and scaled into a float accumulator per output, so a weight
+ * block is loaded (and for Q4_0 unpacked) once per TN activations and an
+ * activation block once per TM rows. */
+INLINE void qtile(int q4, int NC, int64_t nb, const char *const *wr, const char *const *xr, float *y, int64_t ldy,
+                  int nr) {
+    float32x4_t acc[TM][TN];
+    for (int r = 0; r < TM; r++)
+        for (int c = 0; c < NC; c++) acc[r][c] = vdupq_n_f32(0.0f);
+    const float *xd[TN];
+    for (int c = 0; c < NC; c++) xd[c] = cpu_q8p_d(xr[c], nb);
+    for (int64_t b = 0; b < nb; b++) {
+        int8x16_t x0[TN], x1[TN];
+        for (int c = 0; c < NC; c++) {
+            x0[c] = vld1q_s8((const int8_t *)xr[c] + b * 32);
+            x1[c] = vld1q_s8((const int8_t *)xr[c] + b * 32 + 16);
+        }
+        for (int r = 0; r < TM; r++) {
+            int8x16_t w0, w1;
+            float wd;
+            if (q4) {
+                const em_block_q4_0 *B = (const em_block_q4_0 *)wr[r] + b;
+                q4_unpack(B->qs, &w0, &w1);
+                wd = em_fp16_to_fp32(B->d);
+            } else {
+                const em_block_q8_0 *B = (const em_block_q8_0 *)wr[r] + b;
+                w0 = vld1q_s8(B->qs);
+                w1 = vld1q_s8(B->qs + 16);
+                wd = em_fp16_to_fp32(B->d);
+            }
+            for (int c = 0; c < NC; c++)
+                acc[r][c] = vfmaq_n_f32(acc[r][c], vcvtq_f32_s32(dot32_i8(w0, w1, x0[c], x1[c])), wd * xd[c][b]);
+        }
+    }
+    for (int c = 0; c < NC; c++)
+        for (int r = 0; r < TM; r++)
+            if (r < nr) y[c * ldy + r] = hsum4(acc[r][c]);
+}
+
+INLINE void gemm_qtile(int q4, int64_t k, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride,
+                       int64_t nc, float *y, int64_t ldy) {
+    const int64_t nb = k / 32;
+    const char *wr[TM];
+    for (int r = 0; r < TM; r++) wr[r] = (const char *)w + (size_t)(r < nr ? r : nr - 1) * w_stride;
+    for (int64_t c0 = 0; c0 < nc; c0 += TN) {
+        const char *xr[TN];
+        for (int c = 0; c < TN; c++) xr[c] = (const char *)x + (size_t)(c0 + c < nc ? c0 + c : c0) * x_stride;
+        switch (nc - c0 < TN ? nc - c0 : TN) {
+        case 1: qtile(q4, 1, nb, wr, xr, y + c0 * ldy, ldy, nr); break;
+        case 2: qtile(q4, 2, nb, wr, xr, y + c0 * ldy, ldy, nr); break;
+        case 3: qtile(q4, 3, nb, wr, xr, y + c0 * ldy, ldy, nr); break;
+        default: qtile(q4, 4, nb, wr, xr, y + c0 * ldy, ldy, nr); break;
+        }
+    }
+}
+
+static void gemm_q8_0(int64_t k, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int64_t nc,
+                      float *y, int64_t ldy) {
+    gemm_qtile(0, k, w, w_stride, nr, x, x_stride, nc, y, ldy);
+}
+
+static void gemm_q4_0(int64_t k, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int64_t nc,
+                      float *y, int64_t ldy) {
+    gemm_qtile(1, k, w, w_stride, nr, x, x_stride, nc, y, ldy);
+}
+
+// ---- attention ------------------------------------------------------------------
+
+/* The attention's p . V in the slots of fdot (tiled == 0: value t in slot
+ * t % 8) or of ftile (tiled == 1: slot t % 4), as if the rows past n were
+ * zeros. Each slot is a row of ncols partial sums, so the products stay
+ * vectors over d. */
+static void attn_pv(int64_t n, const void *v, size_t v_stride, enum em_type vt, const void *p, int ncols,
+                    float *out, float *work, int tiled) {
+    const int S = tiled ? 4 : 8, f16 = vt == EM_TYPE_F16;
+    /* a short row count fills only the first n slots: clear those and one
+     * zero row that stands for the rest */
+    const int used = n < S ? (int)n : S;
+    memset(work, 0, (size_t)(used < S ? used + 1 : S) * (size_t)ncols * sizeof(float));
+    for (int64_t t = 0; t < n; t++) {
+        const char *row = (const char *)v + (size_t)t * v_stride;
+        const float pt = f16 ? em_fp16_to_fp32(((const em_fp16 *)p)[t]) : ((const float *)p)[t];
+        float *acc = work + (size_t)(t % S) * (size_t)ncols;
+        int d = 0;
+        for (; d + 4 <= ncols; d += 4) {
+            const float32x4_t rv = f16 ? f16x4_load((const em_fp16 *)row + d) : vld1q_f32((const float *)row + d);
+            vst1q_f32(acc + d, vfmaq_n_f32(vld1q_f32(acc + d), rv, pt));
+        }
+        for (; d < ncols; d++)
+            acc[d] = fmaf(f16 ? em_fp16_to_fp32(((const em_fp16 *)row)[d]) : ((const float *)row)[d], pt, acc[d]);
+    }
+    const float *L[8];
+    for (int s = 0; s < S; s++) L[s] = work + (size_t)(s < used ? s : used) * (size_t)ncols;
+    for (int d = 0; d < ncols; d++) {
+        if (tiled) {
+            out[d] = (L[0][d] + L[1][d]) + (L[2][d] + L[3][d]);
+        } else {
+            const float l0 = L[0][d] + L[4][d], l1 = L[1][d] + L[5][d];
+            const float l2 = L[2][d] + L[6][d], l3 = L[3][d] + L[7][d];
+            out[d] = (l0 + l1) + (l2 + l3);
+        }
+    }
+}
+
+// ---- F32 NN product ----------------------------------------------------------------
+
+/* MR <= 6 rows of a by NV 4-column vectors of b (up to 16 columns): 24
+ * accumulators, 4 vectors of b. Every output is one fused chain over p in
+ * order, as the reference's fmaf, so the bits are the reference's. */
+INLINE void sgemm_tile(int MR, int NV, int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb, float *c,
+                       int64_t ldc) {
+    float32x4_t acc[6][4];
+    for (int r = 0; r < MR; r++)
+        for (int v = 0; v < NV; v++) acc[r][v] = vdupq_n_f32(0.0f);
+    for (int64_t p = 0; p < k; p++) {
+        const float *bp = b + p * ldb;
+        float32x4_t bv[4];
+        for (int v = 0; v < NV; v++) bv[v] = vld1q_f32(bp + 4 * v);
+        for (int r = 0; r < MR; r++) {
+            const float av = a[r * lda + p];
+            for (int v = 0; v < NV; v++) acc[r][v] = vfmaq_n_f32(acc[r][v], bv[v], av);
+        }
+    }
+    for (int r = 0; r < MR; r++)
+        for (int v = 0; v < NV; v++) vst1q_f32(c + r * ldc + 4 * v, acc[r][v]);
+}
+
+static void sgemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb, float *c,
+                  int64_t ldc) {
+    int64_t j = 0;
+    for (; j + 16 <= n; j += 16)
+        for (int64_t i = 0; i < m; i += 6) {
+            const float *ai = a + i * lda;
+            float *ci = c + i * ldc + j;
+            switch (m - i < 6 ? m - i : 6) {
+            case 1: sgemm_tile(1, 4, k, ai, lda, b + j, ldb, ci, ldc); break;
+            case 2: sgemm_tile(2, 4, k, ai, lda, b + j, ldb, ci, ldc); break;
+            case 3: sgemm_tile(3, 4, k, ai, lda, b + j, ldb, ci, ldc); break;
+            case 4: sgemm_tile(4, 4, k, ai, lda, b + j, ldb, ci, ldc); break;
+            case 5: sgemm_tile(5, 4, k, ai, lda, b + j, ldb, ci, ldc); break;
+            default: sgemm_tile(6, 4, k, ai, lda, b + j, ldb, ci, ldc); break;
+            }
+        }
+    /* the right edge: whole vectors a row at a time, then single columns */
+    const int nv = (int)((n - j) / 4);
+    for (int64_t i = 0; nv > 0 && i < m; i++) {
+        switch (nv) {
+        case 1: sgemm_tile(1, 1, k, a + i * lda, lda, b + j, ldb, c + i * ldc + j, ldc); break;
+        case 2: sgemm_tile(1, 2, k, a + i * lda, lda, b + j, ldb, c + i * ldc + j, ldc); break;
+        default: sgemm_tile(1, 3, k, a + i * lda, lda, b + j, ldb, c + i * ldc + j, ldc); break;
+        }
+    }
+    for (j += 4 * nv; j < n; j++)
+        for (int64_t i = 0; i < m; i++) {
+            float s = 0.0f;
+            for (int64_t p = 0; p < k; p++) s = fmaf(a[i * lda + p], b[p * ldb + j], s);
+            c[i * ldc + j] = s;
+        }
+}
+
+// ---- table ---------------------------------------------------------------------------
+
+#if defined(__ARM_FEATURE_DOTPROD)
+void cpu_kernels_init_neon_dotprod(cpu_kernels *k) {
+    k->isa = "neon-dotprod";
+#else
 void cpu_kernels_init_neon(cpu_kernels *k) {
     k->isa = "neon";
+#endif
     k->to_float[EM_TYPE_F16] = f16_to_float;
     k->from_float[EM_TYPE_F16] = f16_from_float;
     k->from_float[EM_TYPE_Q8_0] = q8_0_from_float;
@@ -116,4 +389,16 @@ void cpu_kernels_init_neon(cpu_kernels *k) {
     k->vec_dot[EM_TYPE_F16] = f16_dot;
     k->vec_dot[EM_TYPE_Q8_0] = q8_0_dot;
     k->vec_dot[EM_TYPE_Q4_0] = q4_0_dot;
+    k->gemm[EM_TYPE_F32] = gemm_f32;
+    k->gemm[EM_TYPE_F16] = gemm_f16;
+    k->gemm[EM_TYPE_Q8_0] = gemm_q8_0;
+    k->gemm[EM_TYPE_Q4_0] = gemm_q4_0;
+    for (int t = 0; t < EM_TYPE_COUNT; t++) {
+        k->gemm_rows[t] = TM;
+        k->gemm_k[t] = t == EM_TYPE_F32 || t == EM_TYPE_F16 ? 8 : 32;
+        k->gemm_m[t] = 1;
+    }
+    k->attn_pv = attn_pv;
+    k->pv_work = 8;
+    k->sgemm = sgemm;
 }
