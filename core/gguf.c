@@ -772,6 +772,23 @@ const char *gguf_get_arr_str(const gguf_ctx *ctx, const char *key, uint64_t i, s
     return kv->strs[i];
 }
 
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22 /* Linux 5.14 */
+#endif
+
+/* Map [p, p+n) into the page tables now, one system call instead of a page
+ * fault per few pages at the first product: a prefill otherwise pays ~10%
+ * of its time in faults (F16 SmolLM2-135M), and llama.cpp maps its file
+ * with MAP_POPULATE for the same reason. Kernels before 5.14 refuse it
+ * (EINVAL): there the pages are only read ahead (MADV_WILLNEED). Advice
+ * only: failure changes no result. */
+void gguf_populate_pages(const gguf_ctx *ctx, const void *p, size_t n) {
+    if (!ctx->mapped || !p || n == 0) return;
+    const uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+    const uintptr_t a = (uintptr_t)p & ~(pg - 1), b = (uintptr_t)p + n;
+    if (madvise((void *)a, b - a, MADV_POPULATE_READ) != 0) (void)madvise((void *)a, b - a, MADV_WILLNEED);
+}
+
 /* Drop the whole pages of [p, p+n) from this process's memory. The mapping is
  * private and read-only, so a later access reads the file again: harmless if
  * wrong, and it lets a backend that copied the weights to its device leave

@@ -115,6 +115,9 @@ const char *gguf_get_arr_str(const gguf_ctx *ctx, const char *key, uint64_t i, s
 int64_t gguf_n_tensors(const gguf_ctx *ctx);
 const gguf_tensor_info *gguf_tensor(const gguf_ctx *ctx, int64_t i);
 const gguf_tensor_info *gguf_find_tensor(const gguf_ctx *ctx, const char *name); /* NULL if absent */
+/* Map a tensor's pages now rather than at first touch (weights a backend
+ * reads in place, whole, at every product); advice only. */
+void gguf_populate_pages(const gguf_ctx *ctx, const void *p, size_t n);
 /* Release the host pages of a tensor's data once a backend has its own copy
  * (they are read back from the file if touched again). */
 void gguf_drop_pages(const gguf_ctx *ctx, const void *p, size_t n);

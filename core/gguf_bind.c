@@ -195,16 +195,21 @@ static void computed_types(em_backend *be, char *s, size_t cap) {
             k += (size_t)snprintf(s + k, cap - k, k ? ", %s" : "%s", em_type_name((enum em_type)t));
 }
 
-static ember_status wrap(em_binder *b, const gguf_tensor_info *ti, em_tensor *t, char *err) {
+/* dense: every product reads the whole tensor, so its pages are mapped now
+ * where the backend reads the file in place; a table read by rows (dense
+ * false) keeps only the rows it is asked for resident. */
+static ember_status wrap(em_binder *b, const gguf_tensor_info *ti, em_tensor *t, bool dense, char *err) {
     t->name = ti->name;
     ember_status st = em_backend_wrap(b->be, t, ti->data, err);
+    if (st != EM_OK) return st;
     /* the backend has its own copy: the mapping's pages need not stay resident */
-    if (st == EM_OK && b->be->ops->copies_weights) gguf_drop_pages(b->g, ti->data, ti->nbytes);
+    if (b->be->ops->copies_weights) gguf_drop_pages(b->g, ti->data, ti->nbytes);
+    else if (dense) gguf_populate_pages(b->g, ti->data, ti->nbytes);
     return st;
 }
 
-ember_status em_bind_tensor(em_binder *b, const char *name, uint32_t types, int n_dims, const int64_t *ne,
-                            em_tensor *out, char *err) {
+static ember_status bind_tensor(em_binder *b, const char *name, uint32_t types, int n_dims, const int64_t *ne,
+                                bool dense, em_tensor *out, char *err) {
     const gguf_tensor_info *ti;
     ember_status st = find_shaped(b, name, n_dims, ne, &ti, err);
     if (st) return st;
@@ -222,7 +227,12 @@ ember_status em_bind_tensor(em_binder *b, const char *name, uint32_t types, int 
                     name, tn ? tn : "unknown", list);
     }
     *out = view_2d(ti->type, n_dims, ne);
-    return wrap(b, ti, out, err);
+    return wrap(b, ti, out, dense, err);
+}
+
+ember_status em_bind_tensor(em_binder *b, const char *name, uint32_t types, int n_dims, const int64_t *ne,
+                            em_tensor *out, char *err) {
+    return bind_tensor(b, name, types, n_dims, ne, true, out, err);
 }
 
 ember_status em_bind_vec(em_binder *b, const char *name, int64_t n, em_tensor *out, char *err) {
@@ -234,6 +244,11 @@ ember_status em_bind_mat(em_binder *b, const char *name, int64_t cols, int64_t r
     return em_bind_tensor(b, name, EM_BIND_WEIGHT, 2, ne, out, err);
 }
 
+ember_status em_bind_table(em_binder *b, const char *name, int64_t cols, int64_t rows, em_tensor *out, char *err) {
+    const int64_t ne[2] = {cols, rows};
+    return bind_tensor(b, name, EM_BIND_WEIGHT, 2, ne, false, out, err);
+}
+
 ember_status em_bind_tensor_f32(em_binder *b, const char *name, int n_dims, const int64_t *ne, em_tensor *out,
                                 char *err) {
     const gguf_tensor_info *ti;
@@ -241,7 +256,7 @@ ember_status em_bind_tensor_f32(em_binder *b, const char *name, int n_dims, cons
     if (st) return st;
     if (ti->type == EM_TYPE_F32) {
         *out = view_2d(EM_TYPE_F32, n_dims, ne);
-        return wrap(b, ti, out, err);
+        return wrap(b, ti, out, true, err);
     }
     if (ti->type != EM_TYPE_F16 && ti->type != EM_TYPE_BF16) {
         const char *tn = em_type_name(ti->type);

@@ -13,8 +13,8 @@
  * found and what was expected.
  *
  * Binding a tensor wraps the file's bytes into the backend (em_backend_wrap:
- * no copy on the CPU; a device copy on Vulkan, after which the host pages are
- * dropped). Wrapped weights need no release: their memory is the mapping's,
+ * no copy on the CPU, the pages mapped at once but for em_bind_table's; a
+ * device copy on Vulkan, after which the host pages are dropped). Wrapped weights need no release: their memory is the mapping's,
  * or the backend's weight arena. Tensors the binder had to allocate (an f16
  * table converted to f32 by em_bind_f32) are owned by the binder and released
  * by em_binder_free, so a loader keeps its binder as long as its weights.
@@ -88,6 +88,12 @@ ember_status em_bind_tensor(em_binder *b, const char *name, uint32_t types, int 
  * rows of `cols` values (file shape [cols, rows]). */
 ember_status em_bind_vec(em_binder *b, const char *name, int64_t n, em_tensor *out, char *err);
 ember_status em_bind_mat(em_binder *b, const char *name, int64_t cols, int64_t rows, em_tensor *out, char *err);
+/* As em_bind_mat, for a table read a row at a time (an untied token
+ * embedding): where the backend reads the file in place, the weights bound
+ * above have their pages mapped at bind time (as llama.cpp's MAP_POPULATE),
+ * so no product pays page faults; a table's are left to be read as rows are
+ * used, so it takes memory only for the tokens seen. */
+ember_status em_bind_table(em_binder *b, const char *name, int64_t cols, int64_t rows, em_tensor *out, char *err);
 /* As em_bind_tensor, but *out is always f32 (for ops that take f32 only, as
  * add does): f32 is wrapped; f16 and bf16 are converted into a tensor the
  * binder allocates and owns. */

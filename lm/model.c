@@ -74,10 +74,12 @@ lm_model *lm_model_load(const char *path, em_backend *be, char *err) {
         goto fail;
     }
     const int q_dim = hp->n_head * hp->head_dim, kv_dim = hp->n_head_kv * hp->head_dim;
-    if (em_bind_mat(b, "token_embd.weight", hp->n_embd, hp->n_vocab, &m->tok_embd, err) ||
+    /* untied, the embedding is only a table of rows (em_bind_table) */
+    const bool untied = gguf_find_tensor(m->gguf, "output.weight") != NULL;
+    if ((untied ? em_bind_table : em_bind_mat)(b, "token_embd.weight", hp->n_embd, hp->n_vocab, &m->tok_embd, err) ||
         em_bind_vec(b, "output_norm.weight", hp->n_embd, &m->output_norm, err))
         goto fail;
-    if (gguf_find_tensor(m->gguf, "output.weight")) {
+    if (untied) {
         if (em_bind_mat(b, "output.weight", hp->n_embd, hp->n_vocab, &m->output, err)) goto fail;
     } else {
         m->output = m->tok_embd;
