@@ -44,6 +44,38 @@ int main(void) {
     CHECK(outside == 0, "top-k 3 drew %d tokens outside the top 3", outside);
     CHECK(counts[0] > 0 && counts[1] > 0, "high temperature reaches the 2nd and 3rd (%d, %d)", counts[0], counts[1]);
 
+    /* top-k over ties, the chosen set in every k and logit pattern: the k
+     * best by logit, ties going to the lower id (as llama.cpp's sort),
+     * whatever the order they come in; the draws then reach each of them */
+    {
+        float tl[NV];
+        int bad = 0, unreached = 0;
+        for (int pat = 0; pat < 3; pat++) {
+            for (int i = 0; i < NV; i++)
+                tl[i] = pat == 0 ? 0.0f                                    /* all tied */
+                        : pat == 1 ? (float)((i * 37) % 10)                /* 10 levels, 100 ties each */
+                                   : (float)(((NV - i) * 7919) % 13) * 0.5f; /* ties, ids in another order */
+            for (int k = 1; k <= 64; k = k * 2 + 1) {
+                /* the expected set: rank every token by (logit desc, id asc) */
+                static char want[NV];
+                for (int i = 0; i < NV; i++) {
+                    int better = 0;
+                    for (int j = 0; j < NV; j++) better += tl[j] > tl[i] || (tl[j] == tl[i] && j < i);
+                    want[i] = better < k;
+                }
+                p = lm_sampler_defaults(11 + (uint64_t)k);
+                p.top_k = k; p.top_p = 1; p.min_p = 0; p.temp = 1e4f; /* near-uniform over the kept */
+                CHECK(draw_counts(p, tl, 40 * k, counts) == 0, "create");
+                for (int i = 0; i < NV; i++) {
+                    bad += counts[i] > 0 && !want[i];
+                    unreached += want[i] && counts[i] == 0;
+                }
+            }
+        }
+        CHECK(bad == 0, "top-k with ties: %d draws outside the expected set", bad);
+        CHECK(unreached == 0, "top-k with ties: %d kept tokens never drawn", unreached);
+    }
+
     /* top-p: with one token holding ~95% after softmax, top_p 0.5 keeps only it */
     float peaked[NV];
     for (int i = 0; i < NV; i++) peaked[i] = 0.0f;
