@@ -18,6 +18,9 @@
 # The peer is run with 1 thread and with THREADS, and its better rate is used:
 # node's event loop and libuv thread compete for the same cores, and llama.cpp's
 # spinning workers slow down badly when a core is taken.
+# PEER_CPU_VARIANT=NAME runs the peer on only llama.cpp's libggml-cpu-NAME.so
+# ("haswell": its AVX2 build, beside EMBER_CPU_DISABLE_AVX512=1 on an AVX-512
+# machine); by default llama.cpp picks the best build for the CPU.
 # LLAMA_BENCH=PATH adds a built llama-bench (ik_llama.cpp's or llama.cpp's;
 # CPU only) on the same file and THREADS: its pp PROMPT rate and its rate for
 # GEN tokens generated after the PROMPT-token prompt (-gp, where it has it), the
@@ -84,7 +87,8 @@ peer_threads="1"
 best_pre=0; best_dec=0; best_pre_t=0; best_dec_t=0; p_rss=0; p_base=0
 for t in $peer_threads; do
   if ! /usr/bin/time -f "%M" -o "$tmp/rss" node bench/peer/peer.mjs bench --model "$model" --prompt-len "$plen" \
-      --gen "$gen" --threads "$t" --reps "$reps" --gpu "$peer_gpu" >"$tmp/peer" 2>"$tmp/err"; then
+      --gen "$gen" --threads "$t" --reps "$reps" --gpu "$peer_gpu" ${PEER_CPU_VARIANT:+--cpu-variant "$PEER_CPU_VARIANT"} \
+      >"$tmp/peer" 2>"$tmp/err"; then
     echo "bench: peer.mjs bench failed:" >&2; cat "$tmp/err" >&2; exit 1
   fi
   line="$(grep '^peer:' "$tmp/peer")"
