@@ -184,33 +184,6 @@ INLINE void ftile(int f16, int NC, int64_t k, const char *const *wr, const char 
             if (r < nr) y[c * ldy + r] = hsum4(acc[r][c]);
 }
 
-INLINE void gemm_ftile(int f16, int64_t k, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride,
-                       int64_t nc, float *y, int64_t ldy) {
-    const char *wr[TM];
-    /* rows past nr repeat the last one: computed, never stored */
-    for (int r = 0; r < TM; r++) wr[r] = (const char *)w + (size_t)(r < nr ? r : nr - 1) * w_stride;
-    for (int64_t c0 = 0; c0 < nc; c0 += TN) {
-        const char *xr[TN];
-        for (int c = 0; c < TN; c++) xr[c] = (const char *)x + (size_t)(c0 + c < nc ? c0 + c : c0) * x_stride;
-        switch (nc - c0 < TN ? nc - c0 : TN) {
-        case 1: ftile(f16, 1, k, wr, xr, y + c0 * ldy, ldy, nr); break;
-        case 2: ftile(f16, 2, k, wr, xr, y + c0 * ldy, ldy, nr); break;
-        case 3: ftile(f16, 3, k, wr, xr, y + c0 * ldy, ldy, nr); break;
-        default: ftile(f16, 4, k, wr, xr, y + c0 * ldy, ldy, nr); break;
-        }
-    }
-}
-
-static void gemm_f32(int64_t k, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int64_t nc,
-                     float *y, int64_t ldy) {
-    gemm_ftile(0, k, w, w_stride, nr, x, x_stride, nc, y, ldy);
-}
-
-static void gemm_f16(int64_t k, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int64_t nc,
-                     float *y, int64_t ldy) {
-    gemm_ftile(1, k, w, w_stride, nr, x, x_stride, nc, y, ldy);
-}
-
 /* Q8_0 / Q4_0 weights by activations in the panel layout
  * (cpu_kernels_impl.h; its signed values and float scales are used, not the
  * block sums): TM rows x up to TN activation rows, each block's int32 lanes
@@ -252,31 +225,51 @@ INLINE void qtile(int q4, int NC, int64_t nb, const char *const *wr, const char 
             if (r < nr) y[c * ldy + r] = hsum4(acc[r][c]);
 }
 
-INLINE void gemm_qtile(int q4, int64_t k, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride,
+/* The tiles over all activation rows, TN at a time. form: 0 F32, 1 F16,
+ * 2 Q8_0, 3 Q4_0 (a constant after inlining). */
+enum { FORM_F32, FORM_F16, FORM_Q8_0, FORM_Q4_0 };
+
+INLINE void tile(int form, int NC, int64_t k, const char *const *wr, const char *const *xr, float *y, int64_t ldy,
+                 int nr) {
+    if (form <= FORM_F16) ftile(form == FORM_F16, NC, k, wr, xr, y, ldy, nr);
+    else qtile(form == FORM_Q4_0, NC, k / 32, wr, xr, y, ldy, nr);
+}
+
+INLINE void gemm_tiles(int form, int64_t k, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride,
                        int64_t nc, float *y, int64_t ldy) {
-    const int64_t nb = k / 32;
     const char *wr[TM];
+    /* rows past nr repeat the last one: computed, never stored */
     for (int r = 0; r < TM; r++) wr[r] = (const char *)w + (size_t)(r < nr ? r : nr - 1) * w_stride;
     for (int64_t c0 = 0; c0 < nc; c0 += TN) {
         const char *xr[TN];
         for (int c = 0; c < TN; c++) xr[c] = (const char *)x + (size_t)(c0 + c < nc ? c0 + c : c0) * x_stride;
         switch (nc - c0 < TN ? nc - c0 : TN) {
-        case 1: qtile(q4, 1, nb, wr, xr, y + c0 * ldy, ldy, nr); break;
-        case 2: qtile(q4, 2, nb, wr, xr, y + c0 * ldy, ldy, nr); break;
-        case 3: qtile(q4, 3, nb, wr, xr, y + c0 * ldy, ldy, nr); break;
-        default: qtile(q4, 4, nb, wr, xr, y + c0 * ldy, ldy, nr); break;
+        case 1: tile(form, 1, k, wr, xr, y + c0 * ldy, ldy, nr); break;
+        case 2: tile(form, 2, k, wr, xr, y + c0 * ldy, ldy, nr); break;
+        case 3: tile(form, 3, k, wr, xr, y + c0 * ldy, ldy, nr); break;
+        default: tile(form, 4, k, wr, xr, y + c0 * ldy, ldy, nr); break;
         }
     }
 }
 
+static void gemm_f32(int64_t k, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int64_t nc,
+                     float *y, int64_t ldy) {
+    gemm_tiles(FORM_F32, k, w, w_stride, nr, x, x_stride, nc, y, ldy);
+}
+
+static void gemm_f16(int64_t k, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int64_t nc,
+                     float *y, int64_t ldy) {
+    gemm_tiles(FORM_F16, k, w, w_stride, nr, x, x_stride, nc, y, ldy);
+}
+
 static void gemm_q8_0(int64_t k, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int64_t nc,
                       float *y, int64_t ldy) {
-    gemm_qtile(0, k, w, w_stride, nr, x, x_stride, nc, y, ldy);
+    gemm_tiles(FORM_Q8_0, k, w, w_stride, nr, x, x_stride, nc, y, ldy);
 }
 
 static void gemm_q4_0(int64_t k, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int64_t nc,
                       float *y, int64_t ldy) {
-    gemm_qtile(1, k, w, w_stride, nr, x, x_stride, nc, y, ldy);
+    gemm_tiles(FORM_Q4_0, k, w, w_stride, nr, x, x_stride, nc, y, ldy);
 }
 
 // ---- attention ------------------------------------------------------------------
