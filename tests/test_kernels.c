@@ -230,6 +230,21 @@ static void test_attention_rows(const cpu_kernels *v) {
         if (e > worst) worst = e;
     }
     CHECK(worst <= 4.0, "%s swiglu: worst %.2f ulp", v->isa, worst);
+
+    /* gelu over [-20, 20] (both tails, the exp paths) and around 0. In the
+     * negative tail the result is ~x e^z, and z's own float rounding (|z| ulp
+     * of it) moves e^z by |z| ulp, in the reference's float formula too: the
+     * error is counted in units of (1 + |z|) ulp. */
+    for (int i = 0; i < N; i++) x[i] = i < N / 2 ? 40.0f * (float)i / (N / 2) - 20.0f : 0.5f * frand();
+    v->gelu(N, y, x);
+    worst = 0;
+    for (int i = 0; i < N; i++) {
+        const double xv = x[i], z = 2.0 * 0.7978845608028654 * (xv + 0.044715 * xv * xv * xv);
+        const double want = xv / (1.0 + exp(-z));
+        const double e = fabs(want) < 1e-30 ? fabs(y[i]) * 1e30 : ulps(y[i], want) / (1.0 + fabs(z));
+        if (e > worst) worst = e;
+    }
+    CHECK(worst <= 4.0, "%s gelu: worst %.2f ulp per (1 + |z|)", v->isa, worst);
     free(x); free(y); free(u);
 }
 

@@ -497,7 +497,7 @@ static void ew_body(void *varg, int ith, int nth) {
             break;
         }
         case EW_SWIGLU: a->kern->swiglu(n, y, x0, row_f32(a->b, i)); break;
-        case EW_GELU: cpu_gelu_row(y, x0, n); break;
+        case EW_GELU: a->kern->gelu(n, y, x0); break;
         case EW_ADD_BIAS: {
             const float *bias = a->b->data;
             for (int64_t j = 0; j < n; j++) y[j] = x0[j] + bias[j];

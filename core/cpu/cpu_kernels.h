@@ -54,6 +54,9 @@ typedef void (*cpu_gemm_fn)(int64_t k, const void *w, size_t w_stride, int nr, c
 typedef double (*cpu_softmax_exp_fn)(int64_t n, float *y, const float *x, float max);
 /* y[i] = silu(g[i]) * u[i] = g[i] / (1 + exp(-g[i])) * u[i]. y may be g or u. */
 typedef void (*cpu_swiglu_fn)(int64_t n, float *y, const float *g, const float *u);
+/* GELU, tanh form, written as a sigmoid: y[i] = x / (1 + exp(-2c (x + 0.044715 x^3))),
+ * c = sqrt(2 / pi) (the ViT's activation). y may be x. */
+typedef void (*cpu_gelu_fn)(int64_t n, float *y, const float *x);
 /* An attention's weighted sum of values, the transpose of a dot product:
  *     out[d] = sum_t p[t] * v[t][d]      for d < ncols, t < n
  * v: n rows (row stride v_stride bytes) of type vt (F16 or F32); p: n
@@ -91,6 +94,7 @@ typedef struct cpu_kernels {
     cpu_softmax_exp_fn softmax_exp;
     int softmax_chunk;                         /* softmax_exp takes multiples of this */
     cpu_swiglu_fn swiglu;
+    cpu_gelu_fn gelu;
     cpu_attn_pv_fn attn_pv;
     int pv_work;                               /* attn_pv's work floats per column */
     cpu_sgemm_fn sgemm;

@@ -573,6 +573,20 @@ static void swiglu(int64_t n, float *y, const float *g, const float *u) {
     for (; i < n; i++) y[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
 
+/* GELU as a sigmoid of the tanh form's argument, with exp8 (the tail and
+ * the reference with expf). */
+static void gelu(int64_t n, float *y, const float *x) {
+    const float c2 = 2.0f * 0.7978845608028654f;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 v = _mm256_loadu_ps(x + i);
+        const __m256 v3 = _mm256_mul_ps(_mm256_mul_ps(v, v), v);
+        const __m256 z = _mm256_mul_ps(_mm256_set1_ps(-c2), _mm256_fmadd_ps(_mm256_set1_ps(0.044715f), v3, v));
+        _mm256_storeu_ps(y + i, _mm256_div_ps(v, _mm256_add_ps(_mm256_set1_ps(1.0f), exp8(z))));
+    }
+    for (; i < n; i++) y[i] = x[i] / (1.0f + expf(-c2 * (x[i] + 0.044715f * x[i] * x[i] * x[i])));
+}
+
 /* The attention's p . V in vec_dot's lanes (32 slots: value t in slot t % 32,
  * = accumulator (t / 8) % 4, lane t % 8) or the tile's (8 slots). Each slot
  * is a row of ncols partial sums, so the products stay vectors over d. */
@@ -705,6 +719,7 @@ void cpu_kernels_init_avx2(cpu_kernels *k) {
     k->softmax_exp = softmax_exp;
     k->softmax_chunk = 8;
     k->swiglu = swiglu;
+    k->gelu = gelu;
     k->attn_pv = attn_pv;
     k->pv_work = 32;
     k->sgemm = sgemm;

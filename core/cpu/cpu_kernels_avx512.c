@@ -527,6 +527,19 @@ static void swiglu16(int64_t n, float *y, const float *g, const float *u) {
     for (; i < n; i++) y[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
 
+/* GELU as in cpu_kernels_avx2.c, with exp16 */
+static void gelu16(int64_t n, float *y, const float *x) {
+    const float c2 = 2.0f * 0.7978845608028654f;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m512 v = _mm512_loadu_ps(x + i);
+        const __m512 v3 = _mm512_mul_ps(_mm512_mul_ps(v, v), v);
+        const __m512 z = _mm512_mul_ps(_mm512_set1_ps(-c2), _mm512_fmadd_ps(_mm512_set1_ps(0.044715f), v3, v));
+        _mm512_storeu_ps(y + i, _mm512_div_ps(v, _mm512_add_ps(_mm512_set1_ps(1.0f), exp16(z))));
+    }
+    for (; i < n; i++) y[i] = x[i] / (1.0f + expf(-c2 * (x[i] + 0.044715f * x[i] * x[i] * x[i])));
+}
+
 /* p . V in vec_dot's lanes (64 slots: t in slot t % 64, = accumulator
  * (t / 16) % 4, lane t % 16) or the tile's (16 slots); cf. the AVX2 one. */
 static void attn_pv16(int64_t n, const void *v, size_t v_stride, enum em_type vt, const void *p, int ncols,
@@ -630,6 +643,7 @@ void cpu_kernels_init_avx512(cpu_kernels *k) {
     k->softmax_exp = softmax_exp16;
     k->softmax_chunk = 16;
     k->swiglu = swiglu16;
+    k->gelu = gelu16;
     k->attn_pv = attn_pv16;
     k->pv_work = 64;
     k->sgemm = sgemm;

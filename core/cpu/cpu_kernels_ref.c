@@ -173,6 +173,14 @@ static void swiglu(int64_t n, float *y, const float *g, const float *u) {
     for (int64_t i = 0; i < n; i++) y[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
 
+static void gelu(int64_t n, float *y, const float *x) {
+    const float c2 = 2.0f * 0.7978845608028654f; /* 2 sqrt(2 / pi) */
+    for (int64_t i = 0; i < n; i++) {
+        const float v = x[i];
+        y[i] = v / (1.0f + expf(-c2 * (v + 0.044715f * v * v * v)));
+    }
+}
+
 /* Plain running sums in t order (no lanes to mimic). */
 static void attn_pv(int64_t n, const void *v, size_t v_stride, enum em_type vt, const void *p, int ncols,
                     float *out, float *work, int tiled) {
@@ -240,6 +248,7 @@ void cpu_kernels_init_ref(cpu_kernels *k) {
     k->softmax_exp = softmax_exp;
     k->softmax_chunk = 1;
     k->swiglu = swiglu;
+    k->gelu = gelu;
     k->attn_pv = attn_pv;
     k->pv_work = 1;
     k->sgemm = sgemm;

@@ -17,9 +17,10 @@
  * cpu_rope_row). LayerNorm is ggml_norm's two passes (the mean, then the
  * variance of x - mean, both summed in double) rather than one pass over x
  * and x^2, which loses digits when |mean| is large next to the spread. GELU
- * is computed in float with expf; ggml's CPU path may instead round x to
- * fp16 and look it up in a table (GGML_GELU_FP16), which we do not copy:
- * its error (x's rounding, ~5e-4 relative) is larger than the model's. */
+ * (the kernel table's gelu) is computed in float, with the variant's SIMD
+ * exp; ggml's CPU path may instead round x to fp16 and look it up in a
+ * table (GGML_GELU_FP16), which we do not copy: its error (x's rounding,
+ * ~5e-4 relative) is larger than the model's. */
 #include "cpu_ops.h"
 
 #include <math.h>
@@ -87,14 +88,6 @@ void cpu_layer_norm_row(float *y, const float *x, const float *w, const float *b
  * and glibc's expf costs a fraction of its tanhf (a ViT tile evaluates 37 M
  * of these). At large |u| exp goes to 0 or inf and the quotient to v or -0:
  * no NaN. */
-void cpu_gelu_row(float *y, const float *x, int64_t n) {
-    const float c2 = 2.0f * 0.7978845608028654f; /* 2 sqrt(2 / pi) */
-    for (int64_t i = 0; i < n; i++) {
-        const float v = x[i];
-        y[i] = v / (1.0f + expf(-c2 * (v + 0.044715f * v * v * v)));
-    }
-}
-
 void cpu_store_row(void *dst, enum em_type t, const float *src, int64_t n) {
     if (t == EM_TYPE_F32) {
         memcpy(dst, src, (size_t)n * sizeof(float));

@@ -24,10 +24,6 @@ void cpu_rope_row(float *x, int n_head, int head_dim, int n_dims, int32_t pos, f
  * no shift). y may be x. */
 void cpu_layer_norm_row(float *y, const float *x, const float *w, const float *b, int64_t n, float eps);
 
-/* y = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), elementwise (GELU,
- * tanh approximation). y may be x. */
-void cpu_gelu_row(float *y, const float *x, int64_t n);
-
 /* Convert a row of floats to the cache type (F16 or F32). */
 void cpu_store_row(void *dst, enum em_type t, const float *src, int64_t n);
 
