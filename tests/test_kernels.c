@@ -459,9 +459,9 @@ static void test_attend_block(const cpu_kernels *v) {
                                                   cpu_attend_block_work(v, head_dim, n_pv, nq_max)) * 4 + 63) & ~(size_t)63);
                 for (int64_t t = 0; t < n_kv; t++) {
                     fill(tmp, n_head_kv * head_dim, 1.0f);
-                    cpu_store_row(kc + t * row, kt, tmp, n_head_kv * head_dim);
+                    v->from_float[kt](tmp, kc + t * row, n_head_kv * head_dim);
                     fill(tmp, n_head_kv * head_dim, 1.0f);
-                    cpu_store_row(vc + t * row, kt, tmp, n_head_kv * head_dim);
+                    v->from_float[kt](tmp, vc + t * row, n_head_kv * head_dim);
                 }
                 fill(q, nq_max * head_dim, 1.0f);
                 int bad = 0;

@@ -232,15 +232,17 @@ static void cpu_rope(em_backend *be, em_tensor *x, const em_tensor *pos, const e
     else em_pool_run(ctx_of(be)->pool, rope_body, &a);
 }
 
-struct store_args { em_tensor *cache; const em_tensor *src; int64_t pos0; };
+struct store_args { const cpu_kernels *kern; em_tensor *cache; const em_tensor *src; int64_t pos0; };
 
+/* rows converted to the cache type (F16 or F32) by the variant's converter:
+ * the reference's bits (test_kernels), vectorised */
 static void store_body(void *varg, int ith, int nth) {
     struct store_args *a = varg;
     long long i0, i1;
     em_pool_range(a->src->ne[1], ith, nth, &i0, &i1);
+    const cpu_from_float_fn store = a->kern->from_float[a->cache->type];
     for (long long i = i0; i < i1; i++)
-        cpu_store_row((char *)a->cache->data + (size_t)(a->pos0 + i) * a->cache->nb[1], a->cache->type,
-                      row_f32(a->src, i), a->src->ne[0]);
+        store(row_f32(a->src, i), (char *)a->cache->data + (size_t)(a->pos0 + i) * a->cache->nb[1], a->src->ne[0]);
 }
 
 static void cpu_kv_store(em_backend *be, em_tensor *cache, const em_tensor *src, int64_t pos0) {
@@ -249,7 +251,7 @@ static void cpu_kv_store(em_backend *be, em_tensor *cache, const em_tensor *src,
         cpu_fail(c, EM_ERR_RANGE, "kv_store: rows past the end of the KV cache");
         return;
     }
-    struct store_args a = {cache, src, pos0};
+    struct store_args a = {&c->kern, cache, src, pos0};
     if (src->ne[0] * src->ne[1] < CPU_PARALLEL_MIN) store_body(&a, 0, 1);
     else em_pool_run(c->pool, store_body, &a);
 }

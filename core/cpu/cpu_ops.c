@@ -88,15 +88,6 @@ void cpu_layer_norm_row(float *y, const float *x, const float *w, const float *b
  * and glibc's expf costs a fraction of its tanhf (a ViT tile evaluates 37 M
  * of these). At large |u| exp goes to 0 or inf and the quotient to v or -0:
  * no NaN. */
-void cpu_store_row(void *dst, enum em_type t, const float *src, int64_t n) {
-    if (t == EM_TYPE_F32) {
-        memcpy(dst, src, (size_t)n * sizeof(float));
-    } else {
-        em_fp16 *d = dst;
-        for (int64_t i = 0; i < n; i++) d[i] = em_fp32_to_fp16(src[i]);
-    }
-}
-
 /* The attention weights of one query from its n raw scores (n_pad floats
  * of room, a multiple of softmax_chunk): scaled, softmax, then in the dot
  * type dt at p (fp16 for an F16 cache), as llama.cpp rounds them. */

@@ -24,9 +24,6 @@ void cpu_rope_row(float *x, int n_head, int head_dim, int n_dims, int32_t pos, f
  * no shift). y may be x. */
 void cpu_layer_norm_row(float *y, const float *x, const float *w, const float *b, int64_t n, float eps);
 
-/* Convert a row of floats to the cache type (F16 or F32). */
-void cpu_store_row(void *dst, enum em_type t, const float *src, int64_t n);
-
 /* One query head over n_kv cache rows:
  *   out[d] = sum_t softmax_t(scale * q.k_t) * v_t[d]
  * k_t, v_t: row t of the caches (cache_stride bytes apart), F16 or F32.
