@@ -84,10 +84,6 @@ void cpu_layer_norm_row(float *y, const float *x, const float *w, const float *b
     }
 }
 
-/* 0.5 v (1 + tanh(u)) written as v / (1 + exp(-2u)): the same function,
- * and glibc's expf costs a fraction of its tanhf (a ViT tile evaluates 37 M
- * of these). At large |u| exp goes to 0 or inf and the quotient to v or -0:
- * no NaN. */
 /* The attention weights of one query from its n raw scores (n_pad floats
  * of room, a multiple of softmax_chunk): scaled, softmax, then in the dot
  * type dt at p (fp16 for an F16 cache), as llama.cpp rounds them. */
