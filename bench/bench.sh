@@ -11,8 +11,10 @@
 #
 # Both evaluate the same PROMPT-token prompt (fixed ids below 1000, so any
 # vocabulary works), then GEN greedy single-token decode steps; model loading is
-# not timed. Ember runs REPS times as separate processes, the peer REPS times in
-# one process after an untimed warm-up; each reports the median. Peak memory is
+# not timed. Each side loads the model once and runs REPS timed times after an
+# untimed first run, each from an empty cache, and reports the median (Ember:
+# `ember bench`, whose first run is also shown: the first prompt after loading
+# pays the first touch of every page). Peak memory is
 # each process's max RSS (/usr/bin/time); for the peer also node's RSS with
 # llama.cpp loaded but no model, so the model's own share can be compared.
 # The peer is run with 1 thread and with THREADS, and its better rate is used:
@@ -55,31 +57,28 @@ prompt="$(seq 0 $((plen - 1)) | awk '{ printf "%s%d", (NR > 1 ? " " : ""), 1 + (
 median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 field() { sed -n "s/.*[ :]$1=\([0-9.eE+-]*\).*/\1/p" | head -n1; }
 
-# ---- Ember
-: >"$tmp/e_pre"; : >"$tmp/e_dec"; : >"$tmp/e_rss"
-for r in $(seq 1 "$reps"); do
-  if ! /usr/bin/time -f "%M" -o "$tmp/rss" "$ember" generate -m "$model" --prompt-tokens "$prompt" -n "$gen" \
-      --temp 0 --threads "$threads" --ctx "$ctx" --ignore-eos --backend "$backend" -q >/dev/null 2>"$tmp/err"; then
-    echo "bench: ember generate failed:" >&2; cat "$tmp/err" >&2; exit 1
-  fi
-  line="$(grep '^timings:' "$tmp/err" || true)"
-  [ -n "$line" ] || { echo "bench: no 'timings:' line from ember generate:" >&2; cat "$tmp/err" >&2; exit 1; }
-  pt=$(field prefill_tokens <<<"$line"); pm=$(field prefill_ms <<<"$line")
-  dt=$(field decode_tokens <<<"$line"); dm=$(field decode_ms <<<"$line")
-  awk -v t="$pt" -v m="$pm" 'BEGIN { print t / m * 1000 }' >>"$tmp/e_pre"
-  awk -v t="$dt" -v m="$dm" 'BEGIN { print t / m * 1000 }' >>"$tmp/e_dec"
-  tail -n1 "$tmp/rss" >>"$tmp/e_rss"
+# ---- Ember: `ember bench`, one process, the first run apart and the median of
+# the REPS after it (as the peers: llama-bench and peer.mjs time after an
+# untimed warm-up)
+if ! /usr/bin/time -f "%M" -o "$tmp/rss" "$ember" bench -m "$model" -p "$plen" -n "$gen" -r "$reps" \
+    --threads "$threads" --backend "$backend" -q >"$tmp/eb" 2>"$tmp/err"; then
+  echo "bench: ember bench failed:" >&2; cat "$tmp/err" "$tmp/eb" >&2; exit 1
+fi
+line="$(grep '^bench:' "$tmp/eb" || true)"
+[ -n "$line" ] || { echo "bench: no 'bench:' line from ember bench:" >&2; cat "$tmp/eb" >&2; exit 1; }
+e_pre=$(field pp_tps <<<"$line"); e_dec=$(field tg_tps <<<"$line")
+e_pre1=$(field first_pp_tps <<<"$line"); e_dec1=$(field first_tg_tps <<<"$line")
+e_rss=$(tail -n1 "$tmp/rss")
+if [ "$backend" = vulkan ]; then
+  # What a step costs the driver, from one `ember generate`: the prefill,
+  # then one forward pass per decoded token; per token = totals / (GEN + 1)
+  # passes, submits per token counted over the GEN - 1 decode steps plus the prefill.
+  "$ember" generate -m "$model" --prompt-tokens "$prompt" -n "$gen" --temp 0 --threads "$threads" --ctx "$ctx" \
+    --ignore-eos --backend "$backend" -q >/dev/null 2>"$tmp/err" || { echo "bench: ember generate failed:" >&2; cat "$tmp/err" >&2; exit 1; }
   vk="$(grep '^vulkan:' "$tmp/err" || true)"
-done
-if [ -n "${vk:-}" ]; then
-  # The last run's counters (executed): the prefill, then one forward pass per
-  # decoded token; per token = totals / (GEN + 1) passes, submits per token
-  # counted over the GEN - 1 decode steps plus the prefill.
   sub=$(field submits <<<"$vk"); dis=$(field dispatches <<<"$vk"); bar=$(field barriers <<<"$vk")
   echo "  ember vulkan per decoded token: $(awk -v d="$dis" -v b="$bar" -v s="$sub" -v n="$gen" 'BEGIN { printf "%.0f dispatches, %.0f barriers, %.2f submits", d / (n + 1), b / (n + 1), s / n }') (${vk#vulkan: })"
 fi
-e_pre=$(median <"$tmp/e_pre"); e_dec=$(median <"$tmp/e_dec")
-e_rss=$(sort -n "$tmp/e_rss" | tail -n1)
 
 # ---- llama.cpp (the peer), 1 thread and THREADS
 peer_threads="1"
@@ -134,6 +133,7 @@ p_model=$(awk -v p="$p_rss" -v b="$p_base" 'BEGIN { printf "%.1f", p / 1024 - b 
 printf "model %s, backend %s, threads %s, prompt %s, generated %s, reps %s (median)\n" "$model" "$backend" "$threads" "$plen" "$gen" "$reps"
 printf "%-22s %14s %14s %12s\n" "" "prefill tok/s" "decode tok/s" "peak RSS MiB"
 printf "%-22s %14.2f %14.2f %12s\n" "ember" "$e_pre" "$e_dec" "$(mib "$e_rss")"
+printf "%-22s %14.2f %14.2f\n" "  first run" "$e_pre1" "$e_dec1"
 printf "%-22s %14.2f %14.2f %12s\n" "llama.cpp (best)" "$best_pre" "$best_dec" "$(mib "$p_rss")"
 printf "%-22s %14s %14s %12s\n" "  at threads" "$best_pre_t" "$best_dec_t" ""
 printf "%-22s %14s %14s %12s\n" "  node, no model" "" "" "$p_base"
@@ -142,9 +142,10 @@ printf "%-22s %14s %14s\n" "ratio ember/llama.cpp" "$(ratio "$e_pre" "$best_pre"
 if [ -n "$lb_pre" ]; then
   printf "%-22s %14.2f %14.2f\n" "llama-bench" "$lb_pre" "$lb_dec"
   printf "%-22s %14s %14s\n" "ratio ember/llama-bench" "$(ratio "$e_pre" "$lb_pre")" "$(ratio "$e_dec" "$lb_dec")"
+  printf "%-22s %14s %14s\n" "  ember's first run" "$(ratio "$e_pre1" "$lb_pre")" "$(ratio "$e_dec1" "$lb_dec")"
   echo "bench: llama_bench_prefill_tps=$lb_pre llama_bench_decode_tps=$lb_dec" \
     "ratio_prefill_llama_bench=$(ratio "$e_pre" "$lb_pre") ratio_decode_llama_bench=$(ratio "$e_dec" "$lb_dec")"
 fi
-echo "bench: ember_prefill_tps=$e_pre ember_decode_tps=$e_dec peer_prefill_tps=$best_pre peer_decode_tps=$best_dec" \
+echo "bench: ember_prefill_tps=$e_pre ember_decode_tps=$e_dec ember_first_prefill_tps=$e_pre1 ember_first_decode_tps=$e_dec1 peer_prefill_tps=$best_pre peer_decode_tps=$best_dec" \
   "ratio_prefill=$(ratio "$e_pre" "$best_pre") ratio_decode=$(ratio "$e_dec" "$best_dec")" \
   "ember_rss_mib=$(mib "$e_rss") peer_rss_mib=$(mib "$p_rss") peer_base_rss_mib=$p_base"

@@ -6,6 +6,7 @@
 #define EMBER_CLI_COMMANDS_H
 
 int ember_cmd_generate(int argc, char **argv);
+int ember_cmd_bench(int argc, char **argv);
 int ember_cmd_run(int argc, char **argv);
 int ember_cmd_devices(int argc, char **argv);
 int ember_cmd_info(int argc, char **argv);

@@ -17,6 +17,7 @@ static const struct {
 } commands[] = {
     {"run", ember_cmd_run, "answer a question about images (SmolVLM + mmproj) or a chat prompt"},
     {"generate", ember_cmd_generate, "generate text from a prompt with a GGUF model"},
+    {"bench", ember_cmd_bench, "a model's prefill and decode speed, first run and steady state (as llama-bench)"},
     {"devices", ember_cmd_devices, "list Vulkan devices and the features Ember uses"},
     {"info", ember_cmd_info, "print a GGUF file's metadata and tensors"},
     {"tokenize", ember_cmd_tokenize, "print the token ids of a text"},

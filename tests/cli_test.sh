@@ -79,6 +79,18 @@ expect 0 "" -- "$ember" --help
 expect 0 "" -- "$ember" --version
 grep -Eq "^ember [0-9]+\.[0-9]+\.[0-9]+ " "$tmp/out" && passed=$((passed + 1)) || { failed=$((failed + 1)); echo "FAIL: --version: $(cat "$tmp/out")"; }
 
+# bench: the first run apart, then REPS runs each from an empty cache (a run
+# that reused the cache or decoded nothing is a failure), their median on a
+# machine-readable line
+expect 0 "" -- "$ember" bench -m "$tmp/m.gguf" -p 16 -n 4 -r 2 -q
+if [ "$(grep -Ec '^(first|1|2|median) +[0-9.]+ +[0-9.]+$' "$tmp/out")" = 4 ] &&
+   grep -Eq '^bench: pp_tps=[1-9][0-9.]* tg_tps=[1-9][0-9.]* first_pp_tps=[1-9][0-9.]* first_tg_tps=[1-9][0-9.]* ' "$tmp/out"
+then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: bench output: $(head -c 400 "$tmp/out")"; fi
+expect 2 "do not fit a context of 8" -- "$ember" bench -m "$tmp/m.gguf" -p 16 -n 4 --ctx 8
+expect 2 "^ember bench: -r '0': expected an integer in 1..1000" -- "$ember" bench -m "$tmp/m.gguf" -r 0
+expect 2 "no model" -- "$ember" bench -p 4
+expect 1 "trunc.gguf" -- "$ember" bench -m "$tmp/trunc.gguf" -p 4 -n 1
+
 # a full context cuts the answer short: a failure (1), the text still printed
 expect 1 "context full" -- "$ember" generate -m "$tmp/m.gguf" --prompt-tokens "1 2 3 4" --ctx 8 -n 20 --ignore-eos --temp 0
 [ -s "$tmp/out" ] && passed=$((passed + 1)) || { failed=$((failed + 1)); echo "FAIL: context full: no text on stdout"; }
