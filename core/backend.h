@@ -46,6 +46,11 @@ typedef struct em_tensor {
  * logits): a GPU backend keeps it in host-visible memory so the transfer is
  * a memcpy, not a staged copy with a submit of its own. */
 #define EM_TENSOR_HOST_IO 1u
+/* Filled a part at a time as a context grows (the KV cache): a host backend
+ * leaves its pages uncommitted until they are written, so a long context
+ * costs memory only as it is used. Other host tensors are committed at
+ * allocation (their pages mapped then, not at first touch). */
+#define EM_TENSOR_GROWS 2u
 
 /* A contiguous tensor description (no memory yet). */
 em_tensor em_tensor_make(enum em_type type, int64_t ne0, int64_t ne1, int64_t ne2, int64_t ne3);

@@ -75,8 +75,8 @@ lm_ctx *lm_ctx_create(const lm_model *m, const lm_ctx_params *p, char *err) {
     c->v_cache = calloc((size_t)hp->n_layer, sizeof *c->v_cache);
     if (!c->k_cache || !c->v_cache) { em_err(err, EM_ERR_NOMEM, "lm_ctx_create: out of memory"); goto fail; }
     for (int l = 0; l < hp->n_layer; l++) {
-        if (alloc_act(c, &c->k_cache[l], kvt, kv_dim, c->n_ctx, "k_cache", err) ||
-            alloc_act(c, &c->v_cache[l], kvt, kv_dim, c->n_ctx, "v_cache", err)) {
+        if (alloc_flags(c, &c->k_cache[l], kvt, kv_dim, c->n_ctx, "k_cache", EM_TENSOR_GROWS, err) ||
+            alloc_flags(c, &c->v_cache[l], kvt, kv_dim, c->n_ctx, "v_cache", EM_TENSOR_GROWS, err)) {
             /* say what the asked context costs, so the fix is clear */
             char e[EM_ERR_LEN];
             snprintf(e, sizeof e, "%s", err);

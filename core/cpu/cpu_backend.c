@@ -10,9 +10,8 @@
  * largest call seen, so steady-state decoding allocates nothing.
  *
  * Host memory is committed when it is allocated (host_alloc), not at first
- * touch: the first prompt after loading then runs at the speed of every
- * later one, and a context too large for the machine fails at creation with
- * a message instead of the process being killed in the middle of a task. */
+ * touch, so the first prompt after loading does not pay for it; the KV
+ * cache (EM_TENSOR_GROWS) is the exception, committed as positions fill. */
 #include "cpu_backend.h"
 
 #include <errno.h>
@@ -61,23 +60,24 @@ static void cpu_fail(cpu_ctx *c, ember_status st, const char *msg) {
 #define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
 #endif
 
-/* n bytes, 64-byte aligned for SIMD loads, their pages committed now; NULL
- * when out of memory. Not cleared: every op writes its output before it is
- * read (the KV cache row by row as positions fill).
+/* n bytes, 64-byte aligned for SIMD loads, their pages committed now when
+ * commit is set; NULL when out of memory. Not cleared: every op writes its
+ * output before it is read (the KV cache row by row as positions fill).
  *
  * Why commit: a page's first touch costs a fault (and zeroing), in the
  * kernel and, in a virtual machine, in the hypervisor too. Left to the first
- * prompt, a 512-token prefill of a 135M model faults in ~11,500 pages (the
- * activations of 512 rows, the KV cache it fills, the scratch), which on the
- * 2-core development VM made it 380 ms where later ones take 250-270.
- * MADV_POPULATE_WRITE maps them in one call; it fails with ENOMEM where
- * the memory is not there, which becomes this allocation's failure. On
- * kernels before 5.14 (EINVAL) the pages stay lazy, as before. llama.cpp
- * commits its KV cache at creation too (it clears the buffer). */
-static void *host_alloc(size_t n) {
+ * prompt, a 512-token prefill of a 135M model faulted in ~11,500 pages (the
+ * activations of 512 rows, the scratch, the KV cache it fills): on the 2-core
+ * development VM, ~8,600 of them outside the KV cache, ~10% of that prefill.
+ * MADV_POPULATE_WRITE maps them in one call; it fails with ENOMEM where the
+ * memory is not there, which becomes this allocation's failure. On kernels
+ * before 5.14 (EINVAL) the pages stay lazy. The KV cache is not committed:
+ * a 4096-position context would cost its whole cache (94 MiB for a 135M
+ * model) before the first token. */
+static void *host_alloc(size_t n, bool commit) {
     n = (n + 63) & ~(size_t)63;
     void *p = aligned_alloc(64, n ? n : 64);
-    if (!p || n == 0) return p;
+    if (!p || n == 0 || !commit) return p;
     const uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
     const uintptr_t a = (uintptr_t)p & ~(pg - 1), b = (uintptr_t)p + n;
     if (madvise((void *)a, b - a, MADV_POPULATE_WRITE) != 0 && errno != EINVAL) {
@@ -89,7 +89,7 @@ static void *host_alloc(size_t n) {
 
 static ember_status cpu_alloc(em_backend *be, em_tensor *t, char *err) {
     size_t n = em_tensor_nbytes(t);
-    void *p = host_alloc(n);
+    void *p = host_alloc(n, !(t->flags & EM_TENSOR_GROWS));
     if (!p) return em_err(err, EM_ERR_NOMEM, "cpu_alloc: %s: %zu bytes: out of memory", t->name ? t->name : "tensor", n);
     t->data = p;
     t->extra = p; /* owned: release frees it */
@@ -209,7 +209,7 @@ static void cpu_layer_norm(em_backend *be, em_tensor *out, const em_tensor *x, c
 
 static ember_status grow_scratch(cpu_ctx *c, size_t need) {
     if (need <= c->scratch_size) return EM_OK;
-    void *p = host_alloc(need);
+    void *p = host_alloc(need, true);
     if (!p) return EM_ERR_NOMEM;
     free(c->scratch);
     c->scratch = p;
@@ -324,7 +324,7 @@ static void attn_body(void *varg, int ith, int nth) {
 static bool att_reserve(cpu_ctx *c, int64_t need) {
     need = (need + 15) & ~(int64_t)15;
     if (need <= c->att_cap) return true;
-    float *s = host_alloc((size_t)need * (size_t)em_pool_size(c->pool) * sizeof(float));
+    float *s = host_alloc((size_t)need * (size_t)em_pool_size(c->pool) * sizeof(float), true);
     if (!s) {
         cpu_fail(c, EM_ERR_NOMEM, "attention: out of memory for scores");
         return false;
@@ -338,7 +338,7 @@ static bool att_reserve(cpu_ctx *c, int64_t need) {
 /* Growing c->kt to at least need floats; false (status set) when out of memory. */
 static bool kt_reserve(cpu_ctx *c, int64_t need, const char *what) {
     if (need <= c->kt_cap) return true;
-    float *t = host_alloc((size_t)need * sizeof(float));
+    float *t = host_alloc((size_t)need * sizeof(float), true);
     if (!t) {
         cpu_fail(c, EM_ERR_NOMEM, what);
         return false;
