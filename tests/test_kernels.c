@@ -221,6 +221,23 @@ static void test_attention_rows(const cpu_kernels *v) {
     v->softmax_exp(N - 64, y, x, -3.0f);
     CHECK(fabs(y[0] - exp(3.0)) <= 3e-7 * exp(3.0), "%s softmax_exp with max -3: y[0] = %g", v->isa, y[0]);
 
+    /* scale_max: the reference's bits and max for every length up to 70
+     * (vector bodies and tails), the max placed anywhere, NaNs skipped */
+    cpu_kernels ref;
+    cpu_kernels_init_ref(&ref);
+    for (int n = 0; n <= 70; n++) {
+        for (int pos = 0; pos < (n ? n : 1); pos += 5) {
+            float a[70], b[70];
+            for (int i = 0; i < n; i++) a[i] = b[i] = -50.0f + 10.0f * frand();
+            if (n) a[pos] = b[pos] = 1e3f + (float)pos;
+            if (n > 3 && pos != n - 2) a[n - 2] = b[n - 2] = NAN;
+            const float ma = v->scale_max(n, a, 0.125f), mb = ref.scale_max(n, b, 0.125f);
+            const float want = n ? 0.125f * (1e3f + (float)pos) : -INFINITY;
+            CHECK(memcmp(a, b, (size_t)n * sizeof(float)) == 0 && ma == want && mb == want,
+                  "%s scale_max n=%d max at %d: %g, reference %g, want %g", v->isa, n, pos, ma, mb, want);
+        }
+    }
+
     for (int i = 0; i < N; i++) { x[i] = 100.0f * frand(); u[i] = frand(); }
     v->swiglu(N, y, x, u);
     worst = 0;

@@ -52,6 +52,11 @@ typedef void (*cpu_gemm_fn)(int64_t k, const void *w, size_t w_stride, int nr, c
  * a softmax's numerators and denominator. n is a multiple of softmax_chunk
  * (x padded with -INFINITY past the real values: their y is 0). y may be x. */
 typedef double (*cpu_softmax_exp_fn)(int64_t n, float *y, const float *x, float max);
+/* x[i] *= scale for i < n, returning the largest product (-INFINITY for
+ * n == 0; NaNs are skipped): the attention scores' scaling and the max their
+ * softmax subtracts, in one pass. Exact, so every variant gives the
+ * reference's bits. */
+typedef float (*cpu_scale_max_fn)(int64_t n, float *x, float scale);
 /* y[i] = silu(g[i]) * u[i] = g[i] / (1 + exp(-g[i])) * u[i]. y may be g or u. */
 typedef void (*cpu_swiglu_fn)(int64_t n, float *y, const float *g, const float *u);
 /* GELU, tanh form, written as a sigmoid: y[i] = x / (1 + exp(-2c (x + 0.044715 x^3))),
@@ -93,6 +98,7 @@ typedef struct cpu_kernels {
     int gemm_m[EM_TYPE_COUNT];
     cpu_softmax_exp_fn softmax_exp;
     int softmax_chunk;                         /* softmax_exp takes multiples of this */
+    cpu_scale_max_fn scale_max;
     cpu_swiglu_fn swiglu;
     cpu_gelu_fn gelu;
     cpu_attn_pv_fn attn_pv;

@@ -562,6 +562,28 @@ static double softmax_exp(int64_t n, float *y, const float *x, float max) {
     return sum;
 }
 
+/* max(x, m) keeps m where x is NaN, as the reference's x > m does. */
+static float scale_max(int64_t n, float *x, float scale) {
+    const __m256 sv = _mm256_set1_ps(scale);
+    __m256 mv = _mm256_set1_ps(-INFINITY);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + i), sv);
+        _mm256_storeu_ps(x + i, v);
+        mv = _mm256_max_ps(v, mv);
+    }
+    alignas(32) float l[8];
+    _mm256_store_ps(l, mv);
+    float m = -INFINITY;
+    for (int j = 0; j < 8; j++)
+        if (l[j] > m) m = l[j];
+    for (; i < n; i++) {
+        x[i] *= scale;
+        if (x[i] > m) m = x[i];
+    }
+    return m;
+}
+
 static void swiglu(int64_t n, float *y, const float *g, const float *u) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
@@ -717,6 +739,7 @@ void cpu_kernels_init_avx2(cpu_kernels *k) {
         k->gemm_m[t] = 4;
     }
     k->softmax_exp = softmax_exp;
+    k->scale_max = scale_max;
     k->softmax_chunk = 8;
     k->swiglu = swiglu;
     k->gelu = gelu;

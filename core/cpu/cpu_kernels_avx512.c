@@ -516,6 +516,20 @@ static double softmax_exp16(int64_t n, float *y, const float *x, float max) {
     return sum;
 }
 
+/* max(x, m) keeps m where x is NaN, as the reference's x > m does; the
+ * tail is masked (its lanes stay -inf). */
+static float scale_max16(int64_t n, float *x, float scale) {
+    const __m512 sv = _mm512_set1_ps(scale);
+    __m512 mv = _mm512_set1_ps(-INFINITY);
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        const __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), sv);
+        _mm512_mask_storeu_ps(x + i, m, v);
+        mv = _mm512_mask_max_ps(mv, m, v, mv);
+    }
+    return _mm512_reduce_max_ps(mv);
+}
+
 static void swiglu16(int64_t n, float *y, const float *g, const float *u) {
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) {
@@ -584,43 +598,69 @@ static void attn_pv16(int64_t n, const void *v, size_t v_stride, enum em_type vt
     }
 }
 
-/* The F32 NN product (cpu_sgemm_fn): MR <= 6 rows of a by 32 columns of b
- * in 12 accumulators, masked loads and stores at the right edge. */
-INLINE void sgemm_tile(int MR, int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb, float *c,
-                       int64_t ldc, __mmask16 m0, __mmask16 m1) {
-    __m512 acc[6][2];
-    for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+/* The F32 NN product (cpu_sgemm_fn): MR <= 6 rows of a by NV x 16 columns
+ * of b in MR x NV accumulators, masked loads and stores at the right edge.
+ * NV = 4 (64 columns, 24 accumulators) is the main tile: a step loads 4 b
+ * vectors and broadcasts 6 a values for 24 FMAs, and a head of 64 (the
+ * ViT's S V product) is one column panel, so its S rows and V are read
+ * once per 6 rows. The loops are unrolled by pragma (gcc's own limit would
+ * leave the accumulators in memory). Each output is one FMA chain over k in
+ * order, whatever the tile: the bits are the reference's. */
+INLINE void sgemm_tile(int MR, int NV, int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb, float *c,
+                       int64_t ldc, const __mmask16 *m) {
+    __m512 acc[6][4];
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; r++)
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; v++) acc[r][v] = _mm512_setzero_ps();
     for (int64_t p = 0; p < k; p++) {
-        const __m512 b0 = _mm512_maskz_loadu_ps(m0, b + p * ldb), b1 = _mm512_maskz_loadu_ps(m1, b + p * ldb + 16);
+        __m512 bv[4];
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; v++) bv[v] = _mm512_maskz_loadu_ps(m[v], b + p * ldb + 16 * v);
+#pragma GCC unroll 8
         for (int r = 0; r < MR; r++) {
             const __m512 av = _mm512_set1_ps(a[r * lda + p]);
-            acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
-            acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
+#pragma GCC unroll 8
+            for (int v = 0; v < NV; v++) acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
         }
     }
-    for (int r = 0; r < MR; r++) {
-        _mm512_mask_storeu_ps(c + r * ldc, m0, acc[r][0]);
-        _mm512_mask_storeu_ps(c + r * ldc + 16, m1, acc[r][1]);
-    }
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; r++)
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; v++) _mm512_mask_storeu_ps(c + r * ldc + 16 * v, m[v], acc[r][v]);
 }
+
+#define SGEMM_ROWS(NV)                                                                                       \
+    for (int64_t i = 0; i < m; i += 6) {                                                                     \
+        const float *ai = a + i * lda;                                                                       \
+        float *ci = c + i * ldc + j;                                                                         \
+        switch (m - i < 6 ? m - i : 6) {                                                                     \
+        case 1: sgemm_tile(1, NV, k, ai, lda, b + j, ldb, ci, ldc, mk); break;                               \
+        case 2: sgemm_tile(2, NV, k, ai, lda, b + j, ldb, ci, ldc, mk); break;                               \
+        case 3: sgemm_tile(3, NV, k, ai, lda, b + j, ldb, ci, ldc, mk); break;                               \
+        case 4: sgemm_tile(4, NV, k, ai, lda, b + j, ldb, ci, ldc, mk); break;                               \
+        case 5: sgemm_tile(5, NV, k, ai, lda, b + j, ldb, ci, ldc, mk); break;                               \
+        default: sgemm_tile(6, NV, k, ai, lda, b + j, ldb, ci, ldc, mk); break;                              \
+        }                                                                                                    \
+    }
 
 static void sgemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb, float *c,
                   int64_t ldc) {
-    for (int64_t j = 0; j < n; j += 32) {
-        const int64_t w = n - j < 32 ? n - j : 32;
-        const __mmask16 m0 = (__mmask16)(w >= 16 ? 0xffff : (1u << w) - 1);
-        const __mmask16 m1 = (__mmask16)(w >= 32 ? 0xffff : w > 16 ? (1u << (w - 16)) - 1 : 0);
-        for (int64_t i = 0; i < m; i += 6) {
-            const float *ai = a + i * lda;
-            float *ci = c + i * ldc + j;
-            switch (m - i < 6 ? m - i : 6) {
-            case 1: sgemm_tile(1, k, ai, lda, b + j, ldb, ci, ldc, m0, m1); break;
-            case 2: sgemm_tile(2, k, ai, lda, b + j, ldb, ci, ldc, m0, m1); break;
-            case 3: sgemm_tile(3, k, ai, lda, b + j, ldb, ci, ldc, m0, m1); break;
-            case 4: sgemm_tile(4, k, ai, lda, b + j, ldb, ci, ldc, m0, m1); break;
-            case 5: sgemm_tile(5, k, ai, lda, b + j, ldb, ci, ldc, m0, m1); break;
-            default: sgemm_tile(6, k, ai, lda, b + j, ldb, ci, ldc, m0, m1); break;
-            }
+    for (int64_t j = 0; j < n; j += 64) {
+        const int64_t w = n - j < 64 ? n - j : 64;
+        __mmask16 mk[4];
+        for (int v = 0; v < 4; v++) {
+            const int64_t l = w - 16 * v;
+            mk[v] = (__mmask16)(l >= 16 ? 0xffff : l > 0 ? (1u << l) - 1 : 0);
+        }
+        if (w > 48) {
+            SGEMM_ROWS(4)
+        } else if (w > 32) {
+            SGEMM_ROWS(3)
+        } else if (w > 16) {
+            SGEMM_ROWS(2)
+        } else {
+            SGEMM_ROWS(1)
         }
     }
 }
@@ -641,6 +681,7 @@ void cpu_kernels_init_avx512(cpu_kernels *k) {
     k->gemm_k[EM_TYPE_F32] = k->gemm_k[EM_TYPE_F16] = 16;
     k->gemm_m[EM_TYPE_F32] = k->gemm_m[EM_TYPE_F16] = 4;
     k->softmax_exp = softmax_exp16;
+    k->scale_max = scale_max16;
     k->softmax_chunk = 16;
     k->swiglu = swiglu16;
     k->gelu = gelu16;

@@ -169,6 +169,15 @@ static double softmax_exp(int64_t n, float *y, const float *x, float max) {
     return sum;
 }
 
+static float scale_max(int64_t n, float *x, float scale) {
+    float m = -INFINITY;
+    for (int64_t i = 0; i < n; i++) {
+        x[i] *= scale;
+        if (x[i] > m) m = x[i];
+    }
+    return m;
+}
+
 static void swiglu(int64_t n, float *y, const float *g, const float *u) {
     for (int64_t i = 0; i < n; i++) y[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
@@ -251,6 +260,7 @@ void cpu_kernels_init_ref(cpu_kernels *k) {
     for (int t = 0; t < EM_TYPE_COUNT; t++) k->gemm_k[t] = k->gemm_m[t] = 1;
     k->softmax_exp = softmax_exp;
     k->softmax_chunk = 1;
+    k->scale_max = scale_max;
     k->swiglu = swiglu;
     k->gelu = gelu;
     k->attn_pv = attn_pv;
