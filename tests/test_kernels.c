@@ -184,6 +184,39 @@ static void test_rows(const cpu_kernels *ref, const cpu_kernels *v) {
     free(x); free(y); free(z); free(a); free(b); free(c); free(xs);
 }
 
+/* vec_dot_rows: every row's score bit for bit the variant's own vec_dot
+ * (a decode step's scores must round as the single-row dots do), over
+ * lengths with and without leftovers past n & ~63, longer than the widened
+ * query, and row counts around the batch of 16. */
+static void test_dot_rows(const cpu_kernels *v) {
+    static const enum em_type tys[] = {EM_TYPE_F32, EM_TYPE_F16};
+    static const int64_t ns[] = {32, 64, 80, 128, 200, 256, 320};
+    static const int64_t rs[] = {1, 15, 16, 17, 40};
+    for (int a = 0; a < 2; a++) {
+        const enum em_type ty = tys[a];
+        if (!v->vec_dot_rows[ty]) continue;
+        for (int b = 0; b < 7; b++)
+            for (int c = 0; c < 5; c++) {
+                const int64_t n = ns[b], nrows = rs[c];
+                const size_t stride = em_row_bytes(ty, n + 8);
+                char *rows = malloc(stride * (size_t)nrows), *x = malloc(em_row_bytes(ty, n));
+                float *f = malloc((size_t)(n + 8) * sizeof(float)), *out = malloc((size_t)nrows * sizeof(float));
+                for (int64_t r = 0; r < nrows; r++) {
+                    fill(f, n + 8, 1.0f);
+                    v->from_float[ty](f, rows + (size_t)r * stride, n + 8);
+                }
+                fill(f, n, 1.0f);
+                v->from_float[ty](f, x, n);
+                v->vec_dot_rows[ty](n, rows, stride, nrows, x, out);
+                int bad = 0;
+                for (int64_t r = 0; r < nrows; r++) bad += out[r] != v->vec_dot[ty](n, rows + (size_t)r * stride, x);
+                CHECK(!bad, "%s %s vec_dot_rows n=%lld rows=%lld: %d rows not vec_dot's", v->isa, em_type_name(ty),
+                      (long long)n, (long long)nrows, bad);
+                free(rows); free(x); free(f); free(out);
+            }
+    }
+}
+
 // ---- attention and activation rows --------------------------------------------------
 
 /* Relative distance in units of the float's last place. */
@@ -568,6 +601,7 @@ int main(void) {
     test_quantizer_semantics();
     for (int i = 0; i < nv; i++) test_rows(&ref, &vars[i]);
     for (int i = 0; i < nv; i++) test_attention_rows(&vars[i]);
+    for (int i = 0; i < nv; i++) test_dot_rows(&vars[i]);
     for (int i = 0; i < nv; i++) test_attn_pv(&vars[i]);
     for (int i = 0; i < nv; i++) test_sgemm(&ref, &vars[i]);
     for (int i = 0; i < nv; i++) test_attend_block(&vars[i]);

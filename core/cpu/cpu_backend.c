@@ -306,6 +306,17 @@ static void attn_body(void *varg, int ith, int nth) {
     const int64_t n_q = a->q->ne[1];
     const int group = p->n_head / p->n_head_kv;
     float *work = a->c->att_work + (size_t)ith * (size_t)a->c->att_cap;
+    if (n_q == 1) { /* a decode step: contiguous heads per thread (attn_run) */
+        long long h0, h1;
+        em_pool_range(p->n_head, ith, nth, &h0, &h1);
+        for (long long h = h0; h < h1; h++) {
+            const size_t koff = (size_t)(h / group) * (size_t)p->head_dim * em_type_block_bytes(a->k->type);
+            cpu_attend_head(&a->c->kern, row_f32(a->out, 0) + (size_t)h * p->head_dim, row_f32(a->q, 0) + (size_t)h * p->head_dim,
+                            (const char *)a->k->data + koff, (const char *)a->v->data + koff, a->k->type, a->k->nb[1],
+                            p->head_dim, a->causal ? p->pos0 + 1 : p->n_kv, p->scale, n_q, work);
+        }
+        return;
+    }
     (void)nth;
     for (long long j; (j = atomic_fetch_add_explicit(&a->next, 1, memory_order_relaxed)) < n_q * p->n_head;) {
         const int64_t i = j / p->n_head; /* query row */
@@ -429,6 +440,13 @@ static void attn_run(cpu_ctx *c, em_tensor *out, const em_tensor *q, const em_te
     if (!att_reserve(c, (int64_t)cpu_attend_work(&c->kern, p->head_dim, p->n_kv))) return;
     struct attn_args a = {c, out, q, k, v, p, causal, 0};
     if (q->ne[1] * p->n_head * p->n_kv * p->head_dim < CPU_PARALLEL_MIN) attn_body(&a, 0, 1);
+    /* One query row (a decode step) is split statically, each thread a run of
+     * consecutive heads: the heads sharing a key/value head then mostly
+     * share a thread, and its cache reads (from L2 after the first head,
+     * not from memory again on the other core); a decode step's attention
+     * at 768 cached positions took half the time so. Several rows go to
+     * whichever thread is free. */
+    else if (q->ne[1] == 1) em_pool_run(c->pool, attn_body, &a);
     else em_pool_run_dynamic(c->pool, attn_body, &a);
 }
 

@@ -41,6 +41,10 @@ typedef void (*cpu_to_float_fn)(const void *src, float *dst, int64_t n);
 typedef void (*cpu_from_float_fn)(const float *src, void *dst, int64_t n);
 /* Dot product of n values: a in the weight type, b in its dot type. */
 typedef float (*cpu_vec_dot_fn)(int64_t n, const void *a, const void *b);
+/* out[t] = vec_dot(n, rows + t * stride, x) for t < nrows, bit for bit: a
+ * decode step's attention scores, one query against every cached key. */
+typedef void (*cpu_vec_dot_rows_fn)(int64_t n, const void *rows, size_t stride, int64_t nrows, const void *x,
+                                    float *out);
 /* Matrix-matrix micro-kernel (the n > 1 path): for the nr weight rows at w
  * (row stride w_stride, nr <= gemm_rows) and nc activation rows at x (row
  * stride x_stride, any nc >= 1), y[c*ldy + r] = dot(w row r, x row c).
@@ -90,6 +94,7 @@ typedef struct cpu_kernels {
     cpu_to_float_fn to_float[EM_TYPE_COUNT];   /* dequantize a row */
     cpu_from_float_fn from_float[EM_TYPE_COUNT]; /* quantize/convert a row */
     cpu_vec_dot_fn vec_dot[EM_TYPE_COUNT];     /* indexed by weight type */
+    cpu_vec_dot_rows_fn vec_dot_rows[EM_TYPE_COUNT]; /* optional (NULL: vec_dot per row) */
     cpu_gemm_fn gemm[EM_TYPE_COUNT];           /* optional (NULL: vec_dot loops) */
     int gemm_rows[EM_TYPE_COUNT];              /* weight rows per gemm call */
     /* Shapes the gemm is used for: k a multiple of gemm_k and every matrix's

@@ -174,6 +174,66 @@ static float f16_dot(int64_t n, const void *a, const void *b) {
     return (float)s;
 }
 
+/* vec_dot of x against many rows (cpu_vec_dot_rows_fn), 8 rows at a time:
+ * each row's accumulators combined as dot4x8 does, then the 8 hsum8_hadd
+ * trees summed together: the two 128-bit halves of two rows added at once
+ * (vperm2f128), then hadd twice, which pairs the same lanes hsum8_hadd
+ * does. Row 2a + b lands in lane 4b + a; one permute orders them. The
+ * query is widened once (up to 256 values); leftovers past n & ~31 are
+ * added per row as the dots add them. */
+static inline __attribute__((always_inline)) void dot_rows(int f16, int64_t n, const void *rows, size_t stride,
+                                                            int64_t nrows, const void *x, float *out) {
+    const int64_t np = n & ~(int64_t)31;
+    int64_t t = 0;
+    if (np > 0 && np <= 256) {
+        alignas(32) float xw[256];
+        for (int64_t i = 0; i < np; i += 8) _mm256_store_ps(xw + i, load8(f16, x, i));
+        const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+        for (; t + 8 <= nrows; t += 8) {
+            __m256 v[8];
+            for (int r = 0; r < 8; r++) {
+                const char *row = (const char *)rows + (size_t)(t + r) * stride;
+                __m256 a[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+                for (int64_t i = 0; i < np; i += 32)
+                    for (int j = 0; j < 4; j++)
+                        a[j] = _mm256_fmadd_ps(load8(f16, row, i + 8 * j), _mm256_load_ps(xw + i + 8 * j), a[j]);
+                v[r] = _mm256_add_ps(_mm256_add_ps(a[0], a[2]), _mm256_add_ps(a[1], a[3]));
+            }
+            __m256 w[4];
+            for (int i = 0; i < 4; i++)
+                w[i] = _mm256_add_ps(_mm256_permute2f128_ps(v[2 * i], v[2 * i + 1], 0x20),
+                                     _mm256_permute2f128_ps(v[2 * i], v[2 * i + 1], 0x31));
+            const __m256 z = _mm256_hadd_ps(_mm256_hadd_ps(w[0], w[1]), _mm256_hadd_ps(w[2], w[3]));
+            alignas(32) float hs[8];
+            _mm256_store_ps(hs, _mm256_permutevar8x32_ps(z, order));
+            for (int r = 0; r < 8; r++) {
+                const char *row = (const char *)rows + (size_t)(t + r) * stride;
+                if (f16) {
+                    double d = hs[r];
+                    for (int64_t i = np; i < n; i++)
+                        d += (double)(em_fp16_to_fp32(((const em_fp16 *)row)[i]) * em_fp16_to_fp32(((const em_fp16 *)x)[i]));
+                    out[t + r] = (float)d;
+                } else {
+                    float f = hs[r];
+                    for (int64_t i = np; i < n; i++) f = fmaf(((const float *)row)[i], ((const float *)x)[i], f);
+                    out[t + r] = f;
+                }
+            }
+        }
+    }
+    for (; t < nrows; t++)
+        out[t] = f16 ? f16_dot(n, (const char *)rows + (size_t)t * stride, x)
+                     : f32_dot(n, (const char *)rows + (size_t)t * stride, x);
+}
+
+static void f32_dot_rows(int64_t n, const void *rows, size_t stride, int64_t nrows, const void *x, float *out) {
+    dot_rows(0, n, rows, stride, nrows, x, out);
+}
+
+static void f16_dot_rows(int64_t n, const void *rows, size_t stride, int64_t nrows, const void *x, float *out) {
+    dot_rows(1, n, rows, stride, nrows, x, out);
+}
+
 /* ggml's AVX2 BF16 dot: the same 4 x 8 lanes (its multiply-add contracted
  * to an FMA by the compiler), but the lanes summed as hsum8, and the
  * leftovers in double. */
@@ -619,15 +679,32 @@ static void attn_pv(int64_t n, const void *v, size_t v_stride, enum em_type vt, 
      * zero row that stands for the rest */
     const int used = n < S ? (int)n : S;
     memset(work, 0, (size_t)(used < S ? used + 1 : S) * (size_t)ncols * sizeof(float));
-    for (int64_t t = 0; t < n; t++) {
+    /* Slot by slot: a slot's chain (rows t = s, s + S, ...) stays in
+     * registers, 32 columns at a time, instead of a load and a store of the
+     * slot per row; the same FMAs in the same order. */
+    const int d8 = ncols & ~7;
+    for (int d = 0; d < d8; d += 32) {
+        const int nv = d8 - d >= 32 ? 4 : (d8 - d) / 8;
+        for (int sl = 0; sl < used; sl++) {
+            __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+            for (int64_t t = sl; t < n; t += S) {
+                const char *row = (const char *)v + (size_t)t * v_stride;
+                const __m256 pv = _mm256_set1_ps(f16 ? _cvtsh_ss(((const em_fp16 *)p)[t]) : ((const float *)p)[t]);
+                if (nv == 4) {
+                    for (int j = 0; j < 4; j++) acc[j] = _mm256_fmadd_ps(load8(f16, row, d + 8 * j), pv, acc[j]);
+                } else {
+                    for (int j = 0; j < nv; j++) acc[j] = _mm256_fmadd_ps(load8(f16, row, d + 8 * j), pv, acc[j]);
+                }
+            }
+            float *w = work + (size_t)sl * (size_t)ncols + d;
+            for (int j = 0; j < nv; j++) _mm256_storeu_ps(w + 8 * j, acc[j]);
+        }
+    }
+    for (int64_t t = 0; t < n && d8 < ncols; t++) {
         const char *row = (const char *)v + (size_t)t * v_stride;
         const float pt = f16 ? _cvtsh_ss(((const em_fp16 *)p)[t]) : ((const float *)p)[t];
-        const __m256 pv = _mm256_set1_ps(pt);
         float *acc = work + (size_t)(t % S) * (size_t)ncols;
-        int d = 0;
-        for (; d + 8 <= ncols; d += 8)
-            _mm256_storeu_ps(acc + d, _mm256_fmadd_ps(load8(f16, row, d), pv, _mm256_loadu_ps(acc + d)));
-        for (; d < ncols; d++)
+        for (int d = d8; d < ncols; d++)
             acc[d] = fmaf(f16 ? _cvtsh_ss(((const em_fp16 *)row)[d]) : ((const float *)row)[d], pt, acc[d]);
     }
     /* lane l of accumulator a is slot a * 8 + l; the sums below are each
@@ -723,6 +800,8 @@ void cpu_kernels_init_avx2(cpu_kernels *k) {
     k->from_float[EM_TYPE_Q8_0] = q8_0_from_float;
     k->vec_dot[EM_TYPE_F32] = f32_dot;
     k->vec_dot[EM_TYPE_F16] = f16_dot;
+    k->vec_dot_rows[EM_TYPE_F32] = f32_dot_rows;
+    k->vec_dot_rows[EM_TYPE_F16] = f16_dot_rows;
     k->vec_dot[EM_TYPE_BF16] = bf16_dot;
     k->vec_dot[EM_TYPE_Q8_0] = q8_0_dot;
     k->vec_dot[EM_TYPE_Q4_0] = q4_0_dot;

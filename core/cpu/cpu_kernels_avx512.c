@@ -412,6 +412,73 @@ static float f16_dot16(int64_t n, const void *a, const void *b) {
     return (float)s;
 }
 
+/* vec_dot of x against many rows (cpu_vec_dot_rows_fn), 16 rows at a time:
+ * each row's 4 accumulators are combined as dot4x16 does, and the 16 hsum16
+ * trees are summed together by a transposed reduction: at each level a
+ * shuffle pairs the halves hsum16 would add, for two vectors at once, so
+ * every lane sees the same additions in the same tree (45 shuffles and adds
+ * for 16 rows, where 16 separate trees and calls cost several times that).
+ * The result lands with row 4a + b in lane 4b + a; one permute orders it.
+ * The leftovers past n & ~63 are added per row as the dots add them. */
+INLINE __m512 pair_add(__m512 a, __m512 b, int lo, int hi) {
+    return _mm512_add_ps(_mm512_shuffle_f32x4(a, b, lo), _mm512_shuffle_f32x4(a, b, hi));
+}
+
+INLINE void dot_rows(int f16, int64_t n, const void *rows, size_t stride, int64_t nrows, const void *x, float *out) {
+    const int64_t np = n & ~(int64_t)63;
+    int64_t t = 0;
+    if (np > 0 && np <= 256) { /* x widened once; a query of up to 256 values */
+        __m512 xv[16];
+        for (int64_t i = 0; i < np; i += 16) xv[i / 16] = load16(f16, x, i, 0xffff);
+        const __m512i order = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+        for (; t + 16 <= nrows; t += 16) {
+            __m512 v[16];
+            for (int r = 0; r < 16; r++) {
+                const char *row = (const char *)rows + (size_t)(t + r) * stride;
+                __m512 s[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+                for (int64_t i = 0; i < np; i += 64)
+                    for (int j = 0; j < 4; j++)
+                        s[j] = _mm512_fmadd_ps(load16(f16, row, i + 16 * j, 0xffff), xv[i / 16 + j], s[j]);
+                v[r] = _mm512_add_ps(_mm512_add_ps(s[0], s[2]), _mm512_add_ps(s[1], s[3]));
+            }
+            __m512 w[8], u[4], y[2];
+            for (int i = 0; i < 8; i++) w[i] = pair_add(v[2 * i], v[2 * i + 1], 0x44, 0xEE); /* 256-bit halves */
+            for (int i = 0; i < 4; i++) u[i] = pair_add(w[2 * i], w[2 * i + 1], 0x88, 0xDD); /* 128-bit halves */
+            for (int i = 0; i < 2; i++) /* 64-bit halves */
+                y[i] = _mm512_add_ps(
+                    _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(u[2 * i]), _mm512_castps_pd(u[2 * i + 1]))),
+                    _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(u[2 * i]), _mm512_castps_pd(u[2 * i + 1]))));
+            const __m512 z = _mm512_add_ps(_mm512_shuffle_ps(y[0], y[1], 0x88), _mm512_shuffle_ps(y[0], y[1], 0xDD));
+            alignas(64) float hs[16];
+            _mm512_store_ps(hs, _mm512_permutexvar_ps(order, z));
+            for (int r = 0; r < 16; r++) {
+                const char *row = (const char *)rows + (size_t)(t + r) * stride;
+                if (f16) {
+                    double d = hs[r];
+                    for (int64_t i = np; i < n; i++)
+                        d += (double)(_cvtsh_ss(((const em_fp16 *)row)[i]) * _cvtsh_ss(((const em_fp16 *)x)[i]));
+                    out[t + r] = (float)d;
+                } else {
+                    float f = hs[r];
+                    for (int64_t i = np; i < n; i++) f = fmaf(((const float *)row)[i], ((const float *)x)[i], f);
+                    out[t + r] = f;
+                }
+            }
+        }
+    }
+    for (; t < nrows; t++)
+        out[t] = f16 ? f16_dot16(n, (const char *)rows + (size_t)t * stride, x)
+                     : f32_dot16(n, (const char *)rows + (size_t)t * stride, x);
+}
+
+static void f32_dot_rows(int64_t n, const void *rows, size_t stride, int64_t nrows, const void *x, float *out) {
+    dot_rows(0, n, rows, stride, nrows, x, out);
+}
+
+static void f16_dot_rows(int64_t n, const void *rows, size_t stride, int64_t nrows, const void *x, float *out) {
+    dot_rows(1, n, rows, stride, nrows, x, out);
+}
+
 /* F32 and F16 products over several activation rows (prefill, and a ViT's
  * 1024-row tiles): tinyBLAS's sums (one 16-lane accumulator per output,
  * k % 16 == 0, which gemm_k asks of every caller), in any tile shape. FRM
@@ -565,16 +632,30 @@ static void attn_pv16(int64_t n, const void *v, size_t v_stride, enum em_type vt
     memset(work, 0, (size_t)(used < S ? used + 1 : S) * (size_t)ncols * sizeof(float));
     const int d16 = ncols & ~15;
     const __mmask16 tail = (__mmask16)((1u << (ncols - d16)) - 1);
-    for (int64_t t = 0; t < n; t++) {
-        const char *row = (const char *)v + (size_t)t * v_stride;
-        const __m512 pv = _mm512_set1_ps(f16 ? _cvtsh_ss(((const em_fp16 *)p)[t]) : ((const float *)p)[t]);
-        float *acc = work + (size_t)(t % S) * (size_t)ncols;
-        for (int d = 0; d <= d16; d += 16) {
-            const __mmask16 m = d < d16 ? (__mmask16)0xffff : tail;
-            if (!m) break;
-            const __m512 x = f16 ? _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const em_fp16 *)row + d))
-                                 : _mm512_maskz_loadu_ps(m, (const float *)row + d);
-            _mm512_mask_storeu_ps(acc + d, m, _mm512_fmadd_ps(x, pv, _mm512_maskz_loadu_ps(m, acc + d)));
+    /* Slot by slot: a slot's chain (rows t = s, s + S, ...) stays in
+     * registers, 4 columns vectors at a time, instead of a load and a store
+     * of the slot per row; the same FMAs in the same order. */
+    for (int d = 0; d <= d16; d += 64) {
+        __mmask16 m[4];
+        for (int j = 0; j < 4; j++) {
+            const int c = d + 16 * j;
+            m[j] = c < d16 ? (__mmask16)0xffff : c == d16 ? tail : 0;
+        }
+        if (!m[0]) break;
+        for (int sl = 0; sl < used; sl++) {
+            __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+            for (int64_t t = sl; t < n; t += S) {
+                const char *row = (const char *)v + (size_t)t * v_stride;
+                const __m512 pv = _mm512_set1_ps(f16 ? _cvtsh_ss(((const em_fp16 *)p)[t]) : ((const float *)p)[t]);
+                for (int j = 0; j < 4; j++) {
+                    const int c = d + 16 * j;
+                    const __m512 x = f16 ? _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m[j], (const em_fp16 *)row + c))
+                                         : _mm512_maskz_loadu_ps(m[j], (const float *)row + c);
+                    acc[j] = _mm512_fmadd_ps(x, pv, acc[j]);
+                }
+            }
+            float *w = work + (size_t)sl * (size_t)ncols;
+            for (int j = 0; j < 4; j++) _mm512_mask_storeu_ps(w + d + 16 * j, m[j], acc[j]);
         }
     }
     /* each column's own sums, 16 columns to a vector (masked at the end) */
@@ -675,6 +756,8 @@ void cpu_kernels_init_avx512(cpu_kernels *k) {
     k->gemm_rows[EM_TYPE_Q4_0] = IR;
     k->vec_dot[EM_TYPE_F32] = f32_dot16;
     k->vec_dot[EM_TYPE_F16] = f16_dot16;
+    k->vec_dot_rows[EM_TYPE_F32] = f32_dot_rows;
+    k->vec_dot_rows[EM_TYPE_F16] = f16_dot_rows;
     k->gemm[EM_TYPE_F32] = gemm_f32;
     k->gemm[EM_TYPE_F16] = gemm_f16;
     k->gemm_rows[EM_TYPE_F32] = k->gemm_rows[EM_TYPE_F16] = FRM;

@@ -89,11 +89,7 @@ void cpu_layer_norm_row(float *y, const float *x, const float *w, const float *b
  * type dt at p (fp16 for an F16 cache), as llama.cpp rounds them. */
 static void attn_weights(const cpu_kernels *kern, enum em_type dt, float *scores, int64_t n, int64_t n_pad, float scale,
                          void *p) {
-    float maxs = -INFINITY;
-    for (int64_t t = 0; t < n; t++) {
-        scores[t] *= scale;
-        if (scores[t] > maxs) maxs = scores[t];
-    }
+    const float maxs = kern->scale_max(n, scores, scale);
     for (int64_t t = n; t < n_pad; t++) scores[t] = -INFINITY;
     const float inv = (float)(1.0 / kern->softmax_exp(n_pad, scores, scores, maxs));
     for (int64_t t = 0; t < n; t++) scores[t] *= inv;
@@ -131,6 +127,8 @@ void cpu_attend_head(const cpu_kernels *kern, float *out, const float *q, const 
             kern->gemm[kv_type](head_dim, (const char *)k + (size_t)t * cache_stride, cache_stride, nr, qd, 0, 1,
                                 scores + t, 1);
         }
+    } else if (kern->vec_dot_rows[kv_type]) {
+        kern->vec_dot_rows[kv_type](head_dim, k, cache_stride, n_kv, qd, scores);
     } else {
         for (int64_t t = 0; t < n_kv; t++)
             scores[t] = kern->vec_dot[kv_type](head_dim, (const char *)k + (size_t)t * cache_stride, qd);
