@@ -92,6 +92,64 @@ static vision_image pattern(int w, int h) {
     return img;
 }
 
+/* llama.cpp's bicubic written directly (5 cubics per output value), as
+ * preprocess.c had it before its separable form: the oracle that form must
+ * match bit for bit. */
+static float ref_cubic(float p0, float p1, float p2, float p3, float t) {
+    float d0 = p0 - p1, d2 = p2 - p1, d3 = p3 - p1, a0 = p1;
+    float a1 = (float)(-1.0 / 3 * d0 + d2 - 1.0 / 6 * d3);
+    float a2 = (float)(1.0 / 2 * d0 + 1.0 / 2 * d2);
+    float a3 = (float)(-1.0 / 6 * d0 - 1.0 / 2 * d2 + 1.0 / 6 * d3);
+    return a0 + a1 * t + a2 * t * t + a3 * t * t * t;
+}
+
+static int ref_clamp(int x, int lo, int hi) { return x < lo ? lo : x > hi ? hi : x; }
+
+static void ref_bicubic(const vision_image *src, int tw, int th, uint8_t *dst) {
+    const int w = src->w, h = src->h;
+    const float tx = (float)w / (float)tw, ty = (float)h / (float)th;
+#define PX(xx, yy, k) ((float)src->rgb[((size_t)ref_clamp(yy, 0, h - 1) * w + ref_clamp(xx, 0, w - 1)) * 3 + (k)])
+    for (int i = 0; i < th; i++) {
+        const int y = (int)(ty * (float)i);
+        const float dy = ty * (float)i - (float)y;
+        for (int j = 0; j < tw; j++) {
+            const int x = (int)(tx * (float)j);
+            const float dx = tx * (float)j - (float)x;
+            for (int k = 0; k < 3; k++) {
+                float C[4];
+                for (int jj = 0; jj < 4; jj++) {
+                    const int yy = y - 1 + jj;
+                    C[jj] = ref_cubic(PX(x - 1, yy, k), PX(x, yy, k), PX(x + 1, yy, k), PX(x + 2, yy, k), dx);
+                }
+                float v = roundf(ref_cubic(C[0], C[1], C[2], C[3], dy));
+                dst[((size_t)i * tw + j) * 3 + k] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+            }
+        }
+    }
+#undef PX
+}
+
+/* The separable bicubic against the direct one, bit for bit: up, down,
+ * mixed, 1-pixel sources and targets, random pixels. */
+static void test_bicubic_exact(void) {
+    char err[EM_ERR_LEN];
+    static const int sz[][4] = {{37, 23, 90, 50}, {300, 200, 64, 43}, {512, 384, 512, 384}, {1, 1, 7, 5},
+                                {9, 1, 3, 4},    {5, 17, 11, 2},    {640, 480, 333, 777}, {2, 3, 1, 1}};
+    uint32_t rng = 12345;
+    for (size_t c = 0; c < sizeof sz / sizeof sz[0]; c++) {
+        vision_image src = {sz[c][0], sz[c][1], malloc((size_t)sz[c][0] * sz[c][1] * 3)}, d = {0};
+        for (size_t i = 0; i < (size_t)sz[c][0] * sz[c][1] * 3; i++) src.rgb[i] = (uint8_t)((rng = rng * 1664525u + 1013904223u) >> 24);
+        uint8_t *want = malloc((size_t)sz[c][2] * sz[c][3] * 3);
+        ref_bicubic(&src, sz[c][2], sz[c][3], want);
+        CHECK(vision_resize_bicubic(&src, sz[c][2], sz[c][3], &d, err) == EM_OK &&
+                  memcmp(d.rgb, want, (size_t)sz[c][2] * sz[c][3] * 3) == 0,
+              "bicubic %dx%d -> %dx%d differs from the direct form", sz[c][0], sz[c][1], sz[c][2], sz[c][3]);
+        vision_image_free(&d);
+        free(want);
+        free(src.rgb);
+    }
+}
+
 static void test_resize(void) {
     char err[EM_ERR_LEN];
     vision_image src = pattern(37, 23), d = {0};
@@ -167,6 +225,7 @@ int main(void) {
     test_shuffle();
     test_plan();
     test_resize();
+    test_bicubic_exact();
     test_tiles();
     return CHECK_DONE();
 }

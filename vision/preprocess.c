@@ -60,32 +60,68 @@ static float cubic(float p0, float p1, float p2, float p3, float t) {
     return a0 + a1 * t + a2 * t * t + a3 * t * t * t;
 }
 
+/* Separable: output (i, j) is the cubic over 4 source rows of the cubic
+ * over 4 columns of each, and the column pass of a source row is the same
+ * for every output row that uses it. So each needed source row's column
+ * pass (tw x 3 values) is computed once into a ring of 4 rows (the rows an
+ * output row needs are consecutive, so row r lives in slot r & 3) and the
+ * row pass reads them: 5 cubics per output value become about 1 + 4 ty,
+ * with the same float operations on the same values (bit for bit the
+ * direct form, which tests/test_vision.c keeps as its reference). */
+static void bicubic_cols(const vision_image *src, int yy, int tw, const int *xs, const float *dxs, float *hr) {
+    const int w = src->w;
+    const uint8_t *row = src->rgb + (size_t)yy * w * 3;
+    for (int j = 0; j < tw; j++) {
+        const int x = xs[j];
+        const int c0 = clampi(x - 1, 0, w - 1) * 3, c1 = clampi(x, 0, w - 1) * 3;
+        const int c2 = clampi(x + 1, 0, w - 1) * 3, c3 = clampi(x + 2, 0, w - 1) * 3;
+        for (int k = 0; k < 3; k++)
+            hr[j * 3 + k] = cubic((float)row[c0 + k], (float)row[c1 + k], (float)row[c2 + k], (float)row[c3 + k], dxs[j]);
+    }
+}
+
 ember_status vision_resize_bicubic(const vision_image *src, int tw, int th, vision_image *dst, char *err) {
     ember_status st = image_alloc(dst, tw, th, err);
     if (st) return st;
     const int w = src->w, h = src->h;
+    int *xs = malloc((size_t)tw * sizeof *xs);
+    float *dxs = malloc((size_t)tw * sizeof *dxs), *ring = malloc((size_t)4 * tw * 3 * sizeof *ring);
+    if (!xs || !dxs || !ring) {
+        free(xs);
+        free(dxs);
+        free(ring);
+        vision_image_free(dst);
+        return em_err(err, EM_ERR_NOMEM, "vision_resize_bicubic: %d x %d: out of memory", tw, th);
+    }
     /* no half-pixel centres: output j samples source x = j * w / tw */
     const float tx = (float)w / (float)tw, ty = (float)h / (float)th;
-#define PX(xx, yy, k) ((float)src->rgb[((size_t)clampi(yy, 0, h - 1) * w + clampi(xx, 0, w - 1)) * 3 + (k)])
+    for (int j = 0; j < tw; j++) {
+        xs[j] = (int)(tx * (float)j);
+        dxs[j] = tx * (float)j - (float)xs[j];
+    }
+    int tag[4] = {-1, -1, -1, -1};
     for (int i = 0; i < th; i++) {
         const int y = (int)(ty * (float)i);
         const float dy = ty * (float)i - (float)y;
-        for (int j = 0; j < tw; j++) {
-            const int x = (int)(tx * (float)j);
-            const float dx = tx * (float)j - (float)x;
-            uint8_t *d = dst->rgb + ((size_t)i * tw + j) * 3;
-            for (int k = 0; k < 3; k++) {
-                float C[4];
-                for (int jj = 0; jj < 4; jj++) {
-                    const int yy = y - 1 + jj;
-                    C[jj] = cubic(PX(x - 1, yy, k), PX(x, yy, k), PX(x + 1, yy, k), PX(x + 2, yy, k), dx);
-                }
-                float v = roundf(cubic(C[0], C[1], C[2], C[3], dy));
-                d[k] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+        const float *H[4];
+        for (int jj = 0; jj < 4; jj++) {
+            const int r = clampi(y - 1 + jj, 0, h - 1), slot = r & 3;
+            float *hr = ring + (size_t)slot * tw * 3;
+            if (tag[slot] != r) {
+                bicubic_cols(src, r, tw, xs, dxs, hr);
+                tag[slot] = r;
             }
+            H[jj] = hr;
+        }
+        uint8_t *d = dst->rgb + (size_t)i * tw * 3;
+        for (int j = 0; j < tw * 3; j++) {
+            const float v = roundf(cubic(H[0][j], H[1][j], H[2][j], H[3][j], dy));
+            d[j] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
         }
     }
-#undef PX
+    free(xs);
+    free(dxs);
+    free(ring);
     return EM_OK;
 }
 
@@ -138,15 +174,23 @@ static ember_status refine(const vision_image *src, int tw, int th, vision_image
     return EM_OK;
 }
 
-/* Normalise the S x S window at (x0, y0) of img into planar floats. */
+/* Normalise the S x S window at (x0, y0) of img into planar floats. A byte
+ * has 256 values: each channel's are computed once, with the same float
+ * operations, into a table. */
 static void normalize_tile(const vision_preproc_params *p, const vision_image *img, int x0, int y0, float *dst) {
     const int S = p->tile;
     const size_t plane = (size_t)S * S;
+    float lut[3][256];
+    for (int c = 0; c < 3; c++)
+        for (int v = 0; v < 256; v++) lut[c][v] = ((float)v / 255.0f - p->mean[c]) / p->std[c];
     for (int y = 0; y < S; y++) {
         const uint8_t *row = img->rgb + ((size_t)(y0 + y) * img->w + x0) * 3;
-        for (int x = 0; x < S; x++)
-            for (int c = 0; c < 3; c++)
-                dst[c * plane + (size_t)y * S + x] = ((float)row[x * 3 + c] / 255.0f - p->mean[c]) / p->std[c];
+        float *d0 = dst + (size_t)y * S, *d1 = d0 + plane, *d2 = d1 + plane;
+        for (int x = 0; x < S; x++) {
+            d0[x] = lut[0][row[x * 3]];
+            d1[x] = lut[1][row[x * 3 + 1]];
+            d2[x] = lut[2][row[x * 3 + 2]];
+        }
     }
 }
 
