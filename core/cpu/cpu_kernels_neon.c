@@ -131,6 +131,57 @@ INLINE float fdot(int f16, int64_t n, const void *a, const void *b) {
 static float f32_dot(int64_t n, const void *a, const void *b) { return fdot(0, n, a, b); }
 static float f16_dot(int64_t n, const void *a, const void *b) { return fdot(1, n, a, b); }
 
+/* fdot of x against many rows (cpu_vec_dot_rows_fn), 4 rows at a time: two
+ * pairwise adds sum the 4 rows' hsum4 trees together, the same additions
+ * ((l0 + l1) + (l2 + l3)) in every lane; the leftovers past n & ~7 are added
+ * per row as fdot adds them. The query is widened once (up to 256 values). */
+INLINE void dot_rows(int f16, int64_t n, const void *rows, size_t stride, int64_t nrows, const void *x, float *out) {
+    const int64_t n8 = n & ~(int64_t)7;
+    int64_t t = 0;
+    if (n8 > 0 && n8 <= 256) {
+        float xw[256];
+        for (int64_t i = 0; i < n8; i += 8) {
+            float32x4_t lo, hi;
+            load8(f16, x, i, &lo, &hi);
+            vst1q_f32(xw + i, lo);
+            vst1q_f32(xw + i + 4, hi);
+        }
+        for (; t + 4 <= nrows; t += 4) {
+            float32x4_t v[4];
+            for (int r = 0; r < 4; r++) {
+                const char *row = (const char *)rows + (size_t)(t + r) * stride;
+                float32x4_t s0 = vdupq_n_f32(0), s1 = s0;
+                for (int64_t i = 0; i < n8; i += 8) {
+                    float32x4_t wl, wh;
+                    load8(f16, row, i, &wl, &wh);
+                    s0 = vfmaq_f32(s0, wl, vld1q_f32(xw + i));
+                    s1 = vfmaq_f32(s1, wh, vld1q_f32(xw + i + 4));
+                }
+                v[r] = vaddq_f32(s0, s1);
+            }
+            float hs[4];
+            vst1q_f32(hs, vpaddq_f32(vpaddq_f32(v[0], v[1]), vpaddq_f32(v[2], v[3])));
+            for (int r = 0; r < 4; r++) {
+                const char *a = (const char *)rows + (size_t)(t + r) * stride;
+                float s = hs[r];
+                for (int64_t i = n8; i < n; i++)
+                    s += f16 ? em_fp16_to_fp32(((const em_fp16 *)a)[i]) * em_fp16_to_fp32(((const em_fp16 *)x)[i])
+                             : ((const float *)a)[i] * ((const float *)x)[i];
+                out[t + r] = s;
+            }
+        }
+    }
+    for (; t < nrows; t++) out[t] = fdot(f16, n, (const char *)rows + (size_t)t * stride, x);
+}
+
+static void f32_dot_rows(int64_t n, const void *rows, size_t stride, int64_t nrows, const void *x, float *out) {
+    dot_rows(0, n, rows, stride, nrows, x, out);
+}
+
+static void f16_dot_rows(int64_t n, const void *rows, size_t stride, int64_t nrows, const void *x, float *out) {
+    dot_rows(1, n, rows, stride, nrows, x, out);
+}
+
 static float q8_0_dot(int64_t n, const void *a, const void *b) {
     const em_block_q8_0 *x = a, *y = b;
     float s = 0;
@@ -285,16 +336,33 @@ static void attn_pv(int64_t n, const void *v, size_t v_stride, enum em_type vt, 
      * zero row that stands for the rest */
     const int used = n < S ? (int)n : S;
     memset(work, 0, (size_t)(used < S ? used + 1 : S) * (size_t)ncols * sizeof(float));
-    for (int64_t t = 0; t < n; t++) {
+    /* Slot by slot: a slot's chain (rows t = s, s + S, ...) stays in
+     * registers, 32 columns at a time, instead of a load and a store of the
+     * slot per row; the same FMAs in the same order. */
+    const int d4 = ncols & ~3;
+    for (int d = 0; d < d4; d += 32) {
+        const int nv = d4 - d >= 32 ? 8 : (d4 - d) / 4;
+        for (int sl = 0; sl < used; sl++) {
+            float32x4_t acc[8];
+            for (int j = 0; j < 8; j++) acc[j] = vdupq_n_f32(0.0f);
+            for (int64_t t = sl; t < n; t += S) {
+                const char *row = (const char *)v + (size_t)t * v_stride;
+                const float pt = f16 ? em_fp16_to_fp32(((const em_fp16 *)p)[t]) : ((const float *)p)[t];
+                for (int j = 0; j < nv; j++) {
+                    const int c = d + 4 * j;
+                    const float32x4_t rv = f16 ? f16x4_load((const em_fp16 *)row + c) : vld1q_f32((const float *)row + c);
+                    acc[j] = vfmaq_n_f32(acc[j], rv, pt);
+                }
+            }
+            float *w = work + (size_t)sl * (size_t)ncols + d;
+            for (int j = 0; j < nv; j++) vst1q_f32(w + 4 * j, acc[j]);
+        }
+    }
+    for (int64_t t = 0; t < n && d4 < ncols; t++) {
         const char *row = (const char *)v + (size_t)t * v_stride;
         const float pt = f16 ? em_fp16_to_fp32(((const em_fp16 *)p)[t]) : ((const float *)p)[t];
         float *acc = work + (size_t)(t % S) * (size_t)ncols;
-        int d = 0;
-        for (; d + 4 <= ncols; d += 4) {
-            const float32x4_t rv = f16 ? f16x4_load((const em_fp16 *)row + d) : vld1q_f32((const float *)row + d);
-            vst1q_f32(acc + d, vfmaq_n_f32(vld1q_f32(acc + d), rv, pt));
-        }
-        for (; d < ncols; d++)
+        for (int d = d4; d < ncols; d++)
             acc[d] = fmaf(f16 ? em_fp16_to_fp32(((const em_fp16 *)row)[d]) : ((const float *)row)[d], pt, acc[d]);
     }
     const float *L[8];
@@ -380,6 +448,8 @@ void cpu_kernels_init_neon(cpu_kernels *k) {
     k->from_float[EM_TYPE_Q8_0] = q8_0_from_float;
     k->vec_dot[EM_TYPE_F32] = f32_dot;
     k->vec_dot[EM_TYPE_F16] = f16_dot;
+    k->vec_dot_rows[EM_TYPE_F32] = f32_dot_rows;
+    k->vec_dot_rows[EM_TYPE_F16] = f16_dot_rows;
     k->vec_dot[EM_TYPE_Q8_0] = q8_0_dot;
     k->vec_dot[EM_TYPE_Q4_0] = q4_0_dot;
     k->gemm[EM_TYPE_F32] = gemm_f32;
