@@ -26,7 +26,9 @@
 # LLAMA_BENCH=PATH adds a built llama-bench (ik_llama.cpp's or llama.cpp's;
 # CPU only) on the same file and THREADS: its pp PROMPT rate and its rate for
 # GEN tokens generated after the PROMPT-token prompt (-gp, where it has it), the
-# mean of REPS after its own warm-up, and the ratios against them.
+# mean of REPS after its own warm-up. It runs ROUNDS times (default 3), each
+# followed at once by an `ember bench`; the ratios are taken within each such
+# pair and their median reported, as the machine's speed drifts between pairs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,6 +37,7 @@ model="$1"
 threads="${2:-$(nproc)}"
 ember="${EMBER_BIN:-build/ember}"
 reps="${REPS:-3}"
+rounds="${ROUNDS:-3}"
 plen="${PROMPT:-128}"
 gen="${GEN:-128}"
 backend="${BACKEND:-cpu}"
@@ -46,7 +49,7 @@ fi
 [ -x "$ember" ] || { echo "bench: ember binary '$ember' missing (cmake --build build, or set EMBER_BIN)" >&2; exit 1; }
 [ -x /usr/bin/time ] || { echo "bench: /usr/bin/time is missing (apt-get install time)" >&2; exit 1; }
 [ -d bench/peer/node_modules/node-llama-cpp ] || { echo "bench: the llama.cpp peer is not installed: run scripts/setup.sh" >&2; exit 1; }
-case "$threads$reps$plen$gen" in *[!0-9]*) echo "bench: THREADS, REPS, PROMPT, GEN must be integers" >&2; exit 2 ;; esac
+case "$threads$reps$rounds$plen$gen" in *[!0-9]*) echo "bench: THREADS, REPS, ROUNDS, PROMPT, GEN must be integers" >&2; exit 2 ;; esac
 
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
@@ -108,9 +111,6 @@ if [ -n "${LLAMA_BENCH:-}" ]; then
   # from an empty cache, which flatters the peer by the attention over the prompt.
   lb_args=(-p "$plen" -n "$gen") lb_tg=tg
   if "$LLAMA_BENCH" --help 2>&1 | grep -q -- '-gp '; then lb_args=(-p "$plen" -n 0 -gp "$plen,$gen") lb_tg=gp; fi
-  if ! "$LLAMA_BENCH" -m "$model" "${lb_args[@]}" -t "$threads" -r "$reps" -o csv >"$tmp/lb" 2>"$tmp/err"; then
-    echo "bench: llama-bench failed:" >&2; cat "$tmp/err" >&2; exit 1
-  fi
   # CSV with a header row: the pp row has n_gen 0; the tg row n_prompt 0, or
   # for -gp both set. Quoted fields hold commas (ik_llama.cpp's "ser" is
   # "-1,0"): a CSV reader.
@@ -122,9 +122,29 @@ for row in csv.DictReader(open(sys.argv[1])):
     if (want == "pp" and g == "0") or (want == "tg" and p == "0") or (want == "gp" and p != "0" and g != "0"):
         print(row[sys.argv[3]]); break
 ' "$tmp/lb" "$1" "$2"; }
-  lb_pre=$(lb_col pp avg_ts); lb_dec=$(lb_col "$lb_tg" avg_ts)
+  # ROUNDS pairs, each llama-bench then `ember bench` right after it: on a
+  # shared machine the speed drifts by tens of percent over minutes, so each
+  # ratio is taken within a pair and the median of the pairs' ratios counts.
+  : >"$tmp/lb_pre"; : >"$tmp/lb_dec"; : >"$tmp/r_pre"; : >"$tmp/r_dec"; : >"$tmp/r_pre1"
+  for r in $(seq 1 "$rounds"); do
+    if ! "$LLAMA_BENCH" -m "$model" "${lb_args[@]}" -t "$threads" -r "$reps" -o csv >"$tmp/lb" 2>"$tmp/err"; then
+      echo "bench: llama-bench failed:" >&2; cat "$tmp/err" >&2; exit 1
+    fi
+    p=$(lb_col pp avg_ts); d=$(lb_col "$lb_tg" avg_ts)
+    [ -n "$p" ] && [ -n "$d" ] || { echo "bench: no pp/tg rows in llama-bench's CSV:" >&2; cat "$tmp/lb" >&2; exit 1; }
+    "$ember" bench -m "$model" -p "$plen" -n "$gen" -r "$reps" --threads "$threads" --backend "$backend" -q \
+      >"$tmp/eb" 2>"$tmp/err" || { echo "bench: ember bench failed:" >&2; cat "$tmp/err" >&2; exit 1; }
+    l="$(grep '^bench:' "$tmp/eb")"
+    echo "$p" >>"$tmp/lb_pre"; echo "$d" >>"$tmp/lb_dec"
+    awk -v a="$(field pp_tps <<<"$l")" -v b="$p" 'BEGIN { print a / b }' >>"$tmp/r_pre"
+    awk -v a="$(field tg_tps <<<"$l")" -v b="$d" 'BEGIN { print a / b }' >>"$tmp/r_dec"
+    awk -v a="$(field first_pp_tps <<<"$l")" -v b="$p" 'BEGIN { print a / b }' >>"$tmp/r_pre1"
+    echo "  round $r: llama-bench pp $p tg $d; ember pp $(field pp_tps <<<"$l") tg $(field tg_tps <<<"$l") (first run pp $(field first_pp_tps <<<"$l"))"
+  done
   [ "$lb_tg" = gp ] || echo "note: this llama-bench has no -gp: its decode rate is from an empty cache" >&2
-  [ -n "$lb_pre" ] && [ -n "$lb_dec" ] || { echo "bench: no pp/tg rows in llama-bench's CSV:" >&2; cat "$tmp/lb" >&2; exit 1; }
+  lb_pre=$(median <"$tmp/lb_pre"); lb_dec=$(median <"$tmp/lb_dec")
+  lbr_pre=$(median <"$tmp/r_pre"); lbr_dec=$(median <"$tmp/r_dec"); lbr_pre1=$(median <"$tmp/r_pre1")
+  span() { sort -g "$1" | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.2f-%.2f", lo, hi }'; }
 fi
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
@@ -140,11 +160,13 @@ printf "%-22s %14s %14s %12s\n" "  node, no model" "" "" "$p_base"
 printf "%-22s %14s %14s %12s\n" "  above node" "" "" "$p_model"
 printf "%-22s %14s %14s\n" "ratio ember/llama.cpp" "$(ratio "$e_pre" "$best_pre")" "$(ratio "$e_dec" "$best_dec")"
 if [ -n "$lb_pre" ]; then
-  printf "%-22s %14.2f %14.2f\n" "llama-bench" "$lb_pre" "$lb_dec"
-  printf "%-22s %14s %14s\n" "ratio ember/llama-bench" "$(ratio "$e_pre" "$lb_pre")" "$(ratio "$e_dec" "$lb_dec")"
-  printf "%-22s %14s %14s\n" "  ember's first run" "$(ratio "$e_pre1" "$lb_pre")" "$(ratio "$e_dec1" "$lb_dec")"
+  printf "%-22s %14.2f %14.2f\n" "llama-bench (median)" "$lb_pre" "$lb_dec"
+  printf "%-22s %14.2f %14.2f   (median of %s paired rounds; range %s / %s)\n" "ratio ember/llama-bench" "$lbr_pre" "$lbr_dec" \
+    "$rounds" "$(span "$tmp/r_pre")" "$(span "$tmp/r_dec")"
+  printf "%-22s %14.2f\n" "  ember's first run" "$lbr_pre1"
   echo "bench: llama_bench_prefill_tps=$lb_pre llama_bench_decode_tps=$lb_dec" \
-    "ratio_prefill_llama_bench=$(ratio "$e_pre" "$lb_pre") ratio_decode_llama_bench=$(ratio "$e_dec" "$lb_dec")"
+    "ratio_prefill_llama_bench=$(printf %.2f "$lbr_pre") ratio_decode_llama_bench=$(printf %.2f "$lbr_dec")" \
+    "ratio_first_prefill_llama_bench=$(printf %.2f "$lbr_pre1")"
 fi
 echo "bench: ember_prefill_tps=$e_pre ember_decode_tps=$e_dec ember_first_prefill_tps=$e_pre1 ember_first_decode_tps=$e_dec1 peer_prefill_tps=$best_pre peer_decode_tps=$best_dec" \
   "ratio_prefill=$(ratio "$e_pre" "$best_pre") ratio_decode=$(ratio "$e_dec" "$best_dec")" \
