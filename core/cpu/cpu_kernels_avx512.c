@@ -420,9 +420,9 @@ static float f16_dot16(int64_t n, const void *a, const void *b) {
  * for 16 rows, where 16 separate trees and calls cost several times that).
  * The result lands with row 4a + b in lane 4b + a; one permute orders it.
  * The leftovers past n & ~63 are added per row as the dots add them. */
-INLINE __m512 pair_add(__m512 a, __m512 b, int lo, int hi) {
-    return _mm512_add_ps(_mm512_shuffle_f32x4(a, b, lo), _mm512_shuffle_f32x4(a, b, hi));
-}
+/* a macro, not a function: the shuffles' selectors must be immediates even
+ * in an unoptimised (sanitizer) build */
+#define PAIR_ADD(a, b, lo, hi) _mm512_add_ps(_mm512_shuffle_f32x4((a), (b), (lo)), _mm512_shuffle_f32x4((a), (b), (hi)))
 
 INLINE void dot_rows(int f16, int64_t n, const void *rows, size_t stride, int64_t nrows, const void *x, float *out) {
     const int64_t np = n & ~(int64_t)63;
@@ -442,8 +442,8 @@ INLINE void dot_rows(int f16, int64_t n, const void *rows, size_t stride, int64_
                 v[r] = _mm512_add_ps(_mm512_add_ps(s[0], s[2]), _mm512_add_ps(s[1], s[3]));
             }
             __m512 w[8], u[4], y[2];
-            for (int i = 0; i < 8; i++) w[i] = pair_add(v[2 * i], v[2 * i + 1], 0x44, 0xEE); /* 256-bit halves */
-            for (int i = 0; i < 4; i++) u[i] = pair_add(w[2 * i], w[2 * i + 1], 0x88, 0xDD); /* 128-bit halves */
+            for (int i = 0; i < 8; i++) w[i] = PAIR_ADD(v[2 * i], v[2 * i + 1], 0x44, 0xEE); /* 256-bit halves */
+            for (int i = 0; i < 4; i++) u[i] = PAIR_ADD(w[2 * i], w[2 * i + 1], 0x88, 0xDD); /* 128-bit halves */
             for (int i = 0; i < 2; i++) /* 64-bit halves */
                 y[i] = _mm512_add_ps(
                     _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(u[2 * i]), _mm512_castps_pd(u[2 * i + 1]))),
