@@ -69,7 +69,10 @@ int ember_cmd_bench(int argc, char **argv) {
     if (rc == OPT_OK) rc = cli_model_opts_finish(&mo, "ember bench", oerr);
     if (rc != OPT_OK) { fprintf(stderr, "%s\n", oerr); return 2; }
     if (!mo.model) { fprintf(stderr, "ember bench: no model: give -m MODEL.gguf (see --help)\n"); return 2; }
-    if (mo.n_predict < 1) { fprintf(stderr, "ember bench: -n must be at least 1 token\n"); return 2; }
+    if (mo.n_predict < 2) { /* the first token comes from the prefill's logits: no decode step to time */
+        fprintf(stderr, "ember bench: -n must be at least 2 tokens (the first is sampled from the prefill)\n");
+        return 2;
+    }
     if (mo.n_ctx == 0) mo.n_ctx = n_prompt + mo.n_predict + 16;
     if ((int64_t)n_prompt + mo.n_predict > mo.n_ctx) {
         fprintf(stderr, "ember bench: %d prompt + %d generated tokens do not fit a context of %d (raise --ctx)\n",

@@ -89,7 +89,8 @@ then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: bench outp
 expect 2 "do not fit a context of 8" -- "$ember" bench -m "$tmp/m.gguf" -p 16 -n 4 --ctx 8
 expect 2 "^ember bench: -r '0': expected an integer in 1..1000" -- "$ember" bench -m "$tmp/m.gguf" -r 0
 expect 2 "no model" -- "$ember" bench -p 4
-expect 1 "trunc.gguf" -- "$ember" bench -m "$tmp/trunc.gguf" -p 4 -n 1
+expect 2 "^ember bench: -n must be at least 2 tokens" -- "$ember" bench -m "$tmp/m.gguf" -n 1
+expect 1 "trunc.gguf" -- "$ember" bench -m "$tmp/trunc.gguf" -p 4 -n 2
 
 # a full context cuts the answer short: a failure (1), the text still printed
 expect 1 "context full" -- "$ember" generate -m "$tmp/m.gguf" --prompt-tokens "1 2 3 4" --ctx 8 -n 20 --ignore-eos --temp 0

@@ -419,9 +419,9 @@ static float f16_dot16(int64_t n, const void *a, const void *b) {
  * every lane sees the same additions in the same tree (45 shuffles and adds
  * for 16 rows, where 16 separate trees and calls cost several times that).
  * The result lands with row 4a + b in lane 4b + a; one permute orders it.
- * The leftovers past n & ~63 are added per row as the dots add them. */
-/* a macro, not a function: the shuffles' selectors must be immediates even
- * in an unoptimised (sanitizer) build */
+ * The leftovers past n & ~63 are added per row as the dots add them.
+ * PAIR_ADD is a macro, not a function, so the shuffles' selectors stay
+ * immediates in an unoptimised (sanitizer) build. */
 #define PAIR_ADD(a, b, lo, hi) _mm512_add_ps(_mm512_shuffle_f32x4((a), (b), (lo)), _mm512_shuffle_f32x4((a), (b), (hi)))
 
 INLINE void dot_rows(int f16, int64_t n, const void *rows, size_t stride, int64_t nrows, const void *x, float *out) {
