@@ -22,7 +22,20 @@ import zmq
 EMBER = os.path.abspath(os.environ.get("EMBER_BIN", "build/ember"))
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TMP = tempfile.mkdtemp(prefix="ember-robot-")
-BASE = 20000 + (os.getpid() * 7) % 30000
+def _ephemeral_low():
+    """The first port the kernel hands out to outgoing connections."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+# Endpoints take 3 ports each (command, state, frames), counted up from BASE.
+# They stay below the ephemeral range: a port there can be taken at any time
+# by another test's outgoing connection (a sim once failed to bind its frame
+# socket, 49160, so: "Address already in use").
+BASE = 10000 + (os.getpid() * 7) % max(1000, _ephemeral_low() - 10000 - 1000)
 _port = [BASE]
 failures = []
 passed = [0]
