@@ -300,33 +300,27 @@ struct attn_args {
     _Atomic long long next;
 };
 
+/* Query row i, head h of the call: one cpu_attend_head. */
+static void attn_one(const struct attn_args *a, int64_t i, int h, float *work) {
+    const em_attn_params *p = a->p;
+    const size_t koff = (size_t)(h / (p->n_head / p->n_head_kv)) * (size_t)p->head_dim * em_type_block_bytes(a->k->type);
+    cpu_attend_head(&a->c->kern, row_f32(a->out, i) + (size_t)h * p->head_dim, row_f32(a->q, i) + (size_t)h * p->head_dim,
+                    (const char *)a->k->data + koff, (const char *)a->v->data + koff, a->k->type, a->k->nb[1],
+                    p->head_dim, a->causal ? p->pos0 + i + 1 : p->n_kv, p->scale, a->q->ne[1], work);
+}
+
 static void attn_body(void *varg, int ith, int nth) {
     struct attn_args *a = varg;
-    const em_attn_params *p = a->p;
-    const int64_t n_q = a->q->ne[1];
-    const int group = p->n_head / p->n_head_kv;
+    const int64_t n_q = a->q->ne[1], n_head = a->p->n_head;
     float *work = a->c->att_work + (size_t)ith * (size_t)a->c->att_cap;
-    if (n_q == 1) { /* a decode step: contiguous heads per thread (attn_run) */
+    if (n_q == 1) { /* a decode step: a run of consecutive heads per thread (attn_run) */
         long long h0, h1;
-        em_pool_range(p->n_head, ith, nth, &h0, &h1);
-        for (long long h = h0; h < h1; h++) {
-            const size_t koff = (size_t)(h / group) * (size_t)p->head_dim * em_type_block_bytes(a->k->type);
-            cpu_attend_head(&a->c->kern, row_f32(a->out, 0) + (size_t)h * p->head_dim, row_f32(a->q, 0) + (size_t)h * p->head_dim,
-                            (const char *)a->k->data + koff, (const char *)a->v->data + koff, a->k->type, a->k->nb[1],
-                            p->head_dim, a->causal ? p->pos0 + 1 : p->n_kv, p->scale, n_q, work);
-        }
+        em_pool_range(n_head, ith, nth, &h0, &h1);
+        for (long long h = h0; h < h1; h++) attn_one(a, 0, (int)h, work);
         return;
     }
-    (void)nth;
-    for (long long j; (j = atomic_fetch_add_explicit(&a->next, 1, memory_order_relaxed)) < n_q * p->n_head;) {
-        const int64_t i = j / p->n_head; /* query row */
-        const int h = (int)(j % p->n_head);
-        const int hk = h / group;
-        const size_t koff = (size_t)hk * (size_t)p->head_dim * em_type_block_bytes(a->k->type);
-        cpu_attend_head(&a->c->kern, row_f32(a->out, i) + (size_t)h * p->head_dim, row_f32(a->q, i) + (size_t)h * p->head_dim,
-                        (const char *)a->k->data + koff, (const char *)a->v->data + koff, a->k->type, a->k->nb[1],
-                        p->head_dim, a->causal ? p->pos0 + i + 1 : p->n_kv, p->scale, n_q, work);
-    }
+    for (long long j; (j = atomic_fetch_add_explicit(&a->next, 1, memory_order_relaxed)) < n_q * n_head;)
+        attn_one(a, j / n_head, (int)(j % n_head), work);
 }
 
 /* Grows the attention's per-thread work to at least need floats a thread,

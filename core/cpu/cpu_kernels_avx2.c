@@ -206,19 +206,8 @@ static inline __attribute__((always_inline)) void dot_rows(int f16, int64_t n, c
             const __m256 z = _mm256_hadd_ps(_mm256_hadd_ps(w[0], w[1]), _mm256_hadd_ps(w[2], w[3]));
             alignas(32) float hs[8];
             _mm256_store_ps(hs, _mm256_permutevar8x32_ps(z, order));
-            for (int r = 0; r < 8; r++) {
-                const char *row = (const char *)rows + (size_t)(t + r) * stride;
-                if (f16) {
-                    double d = hs[r];
-                    for (int64_t i = np; i < n; i++)
-                        d += (double)(em_fp16_to_fp32(((const em_fp16 *)row)[i]) * em_fp16_to_fp32(((const em_fp16 *)x)[i]));
-                    out[t + r] = (float)d;
-                } else {
-                    float f = hs[r];
-                    for (int64_t i = np; i < n; i++) f = fmaf(((const float *)row)[i], ((const float *)x)[i], f);
-                    out[t + r] = f;
-                }
-            }
+            for (int r = 0; r < 8; r++)
+                out[t + r] = cpu_dot_leftover(f16, hs[r], (const char *)rows + (size_t)(t + r) * stride, x, np, n);
         }
     }
     for (; t < nrows; t++)

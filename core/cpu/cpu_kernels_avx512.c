@@ -451,19 +451,8 @@ INLINE void dot_rows(int f16, int64_t n, const void *rows, size_t stride, int64_
             const __m512 z = _mm512_add_ps(_mm512_shuffle_ps(y[0], y[1], 0x88), _mm512_shuffle_ps(y[0], y[1], 0xDD));
             alignas(64) float hs[16];
             _mm512_store_ps(hs, _mm512_permutexvar_ps(order, z));
-            for (int r = 0; r < 16; r++) {
-                const char *row = (const char *)rows + (size_t)(t + r) * stride;
-                if (f16) {
-                    double d = hs[r];
-                    for (int64_t i = np; i < n; i++)
-                        d += (double)(_cvtsh_ss(((const em_fp16 *)row)[i]) * _cvtsh_ss(((const em_fp16 *)x)[i]));
-                    out[t + r] = (float)d;
-                } else {
-                    float f = hs[r];
-                    for (int64_t i = np; i < n; i++) f = fmaf(((const float *)row)[i], ((const float *)x)[i], f);
-                    out[t + r] = f;
-                }
-            }
+            for (int r = 0; r < 16; r++)
+                out[t + r] = cpu_dot_leftover(f16, hs[r], (const char *)rows + (size_t)(t + r) * stride, x, np, n);
         }
     }
     for (; t < nrows; t++)

@@ -11,6 +11,8 @@
 #ifndef EMBER_CPU_KERNELS_IMPL_H
 #define EMBER_CPU_KERNELS_IMPL_H
 
+#include <math.h>
+
 #include "cpu_kernels.h"
 
 static inline size_t cpu_q8p_row_bytes(int64_t k) {
@@ -21,6 +23,21 @@ static inline const float *cpu_q8p_d(const void *row, int64_t nb) {
 }
 static inline const int32_t *cpu_q8p_s(const void *row, int64_t nb) {
     return (const int32_t *)((const char *)row + nb * 36);
+}
+
+/* The x86 F32/F16 dots' leftovers (values i0..n past their SIMD steps) added
+ * to the lanes' sum as those dots add them: F16 in double, F32 by fmaf. For
+ * the vec_dot_rows variants, which must give each row the dot's bits. */
+static inline float cpu_dot_leftover(int f16, float lanes, const void *row, const void *x, int64_t i0, int64_t n) {
+    if (f16) {
+        double d = lanes;
+        for (int64_t i = i0; i < n; i++)
+            d += (double)(em_fp16_to_fp32(((const em_fp16 *)row)[i]) * em_fp16_to_fp32(((const em_fp16 *)x)[i]));
+        return (float)d;
+    }
+    float f = lanes;
+    for (int64_t i = i0; i < n; i++) f = fmaf(((const float *)row)[i], ((const float *)x)[i], f);
+    return f;
 }
 
 /* Each overlays its functions on a table already filled by cpu_kernels_init_ref. */
