@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 #define OUTBOX_MAX 4096 /* unacknowledged reliable messages before sends fail */
 #define LOG_EVERY 1000  /* after 20 lines of one kind, log only every 1000th */
@@ -119,8 +120,12 @@ void rio_link_close(rio_link *l) {
     zmq_msg_close(&l->blob); /* initialised at init, live or not */
     if (l->zap) zmq_close(l->zap);
     if (l->zctx) zmq_ctx_term(l->zctx);
-    /* after the context: its sockets (closed by the caller) are gone now */
-    for (int i = 0; i < l->n_ipc_lock; i++) em_lockfile_release(l->ipc_lock[i]);
+    /* after the context: its sockets (closed by the caller) are gone now, so
+     * their files can go, before the locks that say whose they are */
+    for (int i = 0; i < l->n_ipc_lock; i++) {
+        unlink(l->ipc_path[i]);
+        em_lockfile_release(l->ipc_lock[i]);
+    }
     memset(l, 0, sizeof *l);
 }
 
@@ -143,6 +148,7 @@ static int ipc_lock(rio_link *l, void *s, const char *role, const char *endpoint
     int e;
     em_lockfile *lk = l->n_ipc_lock < 3 ? em_lockfile_take(path, &holder, &e, why) : NULL;
     if (lk) {
+        snprintf(l->ipc_path[l->n_ipc_lock], sizeof l->ipc_path[0], "%s", endpoint + 6);
         l->ipc_lock[l->n_ipc_lock++] = lk;
         return 0;
     }

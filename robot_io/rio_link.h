@@ -68,8 +68,11 @@ typedef struct rio_link {
 
     /* PATH.lock of each ipc://PATH this side binds, held until close:
      * libzmq unlinks a socket file in its way, so without them a second
-     * controller would silently take the path from a running first one. */
+     * controller would silently take the path from a running first one.
+     * The socket files themselves are unlinked at close, while the locks are
+     * still held (libzmq leaves them behind). */
     em_lockfile *ipc_lock[3];
+    char ipc_path[3][RIO_ENDPOINT_LEN];
     int n_ipc_lock;
 } rio_link;
 

@@ -475,7 +475,17 @@ static void test_ipc_in_use(const char *dir) {
     CHECK(access(sock, F_OK) == 0, "the first controller's socket file %s is still there", sock);
     sim_ctrl_free(sa);
     sa = NULL;
+    /* a closed controller leaves no socket files (they piled up in /tmp) */
+    char state[320], frames[320];
+    snprintf(state, sizeof state, "%s.state", sock);
+    snprintf(frames, sizeof frames, "%s.frames", sock);
+    CHECK(access(sock, F_OK) != 0 && access(state, F_OK) != 0 && access(frames, F_OK) != 0,
+          "socket files of %s left after close", sock);
     CHECK(sim_ctrl_bind(sb, &b->link, err) == EM_OK, "bind once the first is gone: %s", err);
+    CHECK(access(sock, F_OK) == 0, "the second controller's socket file %s", sock);
+    sim_ctrl_free(sb);
+    sb = NULL;
+    CHECK(access(sock, F_OK) != 0, "the second controller's socket file %s left after close", sock);
 free:
     sim_ctrl_free(sa);
     sim_ctrl_free(sb);
@@ -496,7 +506,7 @@ int main(void) {
     test_fresh_refusals(dir);
     test_default_journal(dir);
     test_ipc_in_use(dir);
-    DIR *d = opendir(dir); /* journals, and ipc files libzmq left */
+    DIR *d = opendir(dir); /* journals */
     for (struct dirent *e; d && (e = readdir(d));) {
         char path[sizeof dir + 300];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
