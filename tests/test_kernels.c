@@ -482,7 +482,9 @@ static void test_matmul_multi(const cpu_kernels *v, enum em_type ty, em_pool *po
 /* cpu_attend_block (a prefill's queries of one key/value head at once) must
  * give exactly what cpu_attend_head gives query by query: causal lengths
  * that differ within the block, GQA groups, both cache types, caches whose
- * length is not a multiple of the tile. Only where the block form applies
+ * length is not a multiple of the tile, and queries at the end of the cache
+ * or at its start (a prefill's first block, whose value product stops
+ * long before the view's end). Only where the block form applies
  * (cpu_attend_block_fits): elsewhere the backend keeps cpu_attend_head. */
 static void test_attend_block(const cpu_kernels *v) {
     static const enum em_type kts[2] = {EM_TYPE_F16, EM_TYPE_F32};
@@ -490,9 +492,10 @@ static void test_attend_block(const cpu_kernels *v) {
     const int head_dim = 64, n_head_kv = 2;
     for (int ti = 0; ti < 2; ti++)
         for (int gi = 0; gi < 2; gi++)
-            for (int ni = 0; ni < 4; ni++) {
+            for (int ni = 0; ni < 8; ni++) {
+                const int at_start = ni >= 4;
                 const enum em_type kt = kts[ti];
-                const int group = gi ? 3 : 1, n_kv = (int)n_kvs[ni];
+                const int group = gi ? 3 : 1, n_kv = (int)n_kvs[ni % 4];
                 const int64_t n_q = n_kv < 7 ? n_kv + 1 : 7; /* the last n_q rows of the cache are the queries */
                 if (!cpu_attend_block_fits(v, kt, head_dim, n_kv, n_q)) {
                     CHECK(!v->gemm[kt] || n_q == 1, "%s attend_block: refused a tiled shape", v->isa);
@@ -525,8 +528,9 @@ static void test_attend_block(const cpu_kernels *v) {
                     int64_t nkv[64];
                     const size_t off = (size_t)hk * head_dim * esz;
                     for (int j = 0; j < nq_max; j++) {
-                        const int64_t i = j / group; /* query row i sees n_kv - n_q + i + 1 rows */
-                        nkv[j] = n_kv - n_q + i + 1;
+                        /* query row i sees n_kv - n_q + i + 1 rows, or at the start i + 1 (at most all) */
+                        const int64_t i = j / group;
+                        nkv[j] = at_start ? (i + 1 < n_kv ? i + 1 : n_kv) : n_kv - n_q + i + 1;
                         qs[j] = q + (size_t)j * head_dim;
                         outs[j] = got + (size_t)j * head_dim;
                         cpu_attend_head(v, want + (size_t)j * head_dim, qs[j], kc + off, vc + off, kt, row, head_dim,
@@ -536,8 +540,8 @@ static void test_attend_block(const cpu_kernels *v) {
                                      n_pv * esz, kt, row, head_dim, n_pv, 0.125f, n_q, work);
                     if (memcmp(want, got, sizeof(float) * nq_max * head_dim) != 0) bad++;
                 }
-                CHECK(!bad, "%s attend_block %s group %d n_kv %d: %d of %d heads differ from cpu_attend_head", v->isa,
-                      em_type_name(kt), group, n_kv, bad, n_head_kv);
+                CHECK(!bad, "%s attend_block %s group %d n_kv %d%s: %d of %d heads differ from cpu_attend_head", v->isa,
+                      em_type_name(kt), group, n_kv, at_start ? " (queries at the start)" : "", bad, n_head_kv);
                 free(kc); free(vc); free(vt); free(tmp); free(q); free(want); free(got); free(work);
             }
 }
@@ -584,6 +588,26 @@ static void test_sgemm(const cpu_kernels *ref, const cpu_kernels *v) {
           "%d written outside the block", v->isa, cases, bad_ref, bad_exact, bad_guard);
 }
 
+/* RoPE's rotation: the reference's bits for 1..70 pairs (every tail of the
+ * SIMD steps), over angles across the circle. A swapped fma operand order
+ * (x1's product fused instead of x0's) differs from it in some low bits. */
+static void test_rope(const cpu_kernels *ref, const cpu_kernels *v) {
+    int bad = 0;
+    for (int n = 1; n <= 70; n++) {
+        float x[140], y[140], cs[140];
+        fill(x, 2 * n, 4.0f);
+        memcpy(y, x, sizeof x);
+        for (int i = 0; i < n; i++) {
+            const float t = frand() * 3.14159265f * 4.0f;
+            cs[2 * i] = cosf(t), cs[2 * i + 1] = sinf(t);
+        }
+        v->rope(n, x, cs);
+        ref->rope(n, y, cs);
+        bad += memcmp(x, y, sizeof(float) * 2 * (size_t)n) != 0;
+    }
+    CHECK(!bad, "%s rope: %d of 70 lengths differ from the reference", v->isa, bad);
+}
+
 int main(void) {
     cpu_kernels ref, vars[5];
     int nv = 0;
@@ -605,6 +629,7 @@ int main(void) {
     for (int i = 0; i < nv; i++) test_attn_pv(&vars[i]);
     for (int i = 0; i < nv; i++) test_sgemm(&ref, &vars[i]);
     for (int i = 0; i < nv; i++) test_attend_block(&vars[i]);
+    for (int i = 0; i < nv; i++) test_rope(&ref, &vars[i]);
 
     char err[512];
     em_pool *pools[3];

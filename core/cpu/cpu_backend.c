@@ -250,19 +250,19 @@ static void cpu_matmul_multi_op(em_backend *be, int n_w, em_tensor *const *outs,
     cpu_matmul_multi(&c->kern, c->pool, wt, jobs, n_w, k, x->data, n, c->scratch);
 }
 
-struct rope_args { em_tensor *x; const int32_t *pos; const em_rope_params *p; };
+struct rope_args { const cpu_kernels *kern; em_tensor *x; const int32_t *pos; const em_rope_params *p; };
 
 static void rope_body(void *varg, int ith, int nth) {
     struct rope_args *a = varg;
     long long i0, i1;
     em_pool_range(a->x->ne[2], ith, nth, &i0, &i1);
     for (long long i = i0; i < i1; i++)
-        cpu_rope_row((float *)((char *)a->x->data + (size_t)i * a->x->nb[2]), (int)a->x->ne[1],
+        cpu_rope_row(a->kern, (float *)((char *)a->x->data + (size_t)i * a->x->nb[2]), (int)a->x->ne[1],
                      (int)a->x->ne[0], a->p->n_dims, a->pos[i], a->p->freq_base, a->p->freq_scale);
 }
 
 static void cpu_rope(em_backend *be, em_tensor *x, const em_tensor *pos, const em_rope_params *p) {
-    struct rope_args a = {x, pos->data, p};
+    struct rope_args a = {&ctx_of(be)->kern, x, pos->data, p};
     if (em_tensor_nelements(x) < CPU_PARALLEL_MIN) rope_body(&a, 0, 1);
     else em_pool_run(ctx_of(be)->pool, rope_body, &a);
 }

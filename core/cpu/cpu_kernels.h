@@ -66,6 +66,13 @@ typedef void (*cpu_swiglu_fn)(int64_t n, float *y, const float *g, const float *
 /* GELU, tanh form, written as a sigmoid: y[i] = x / (1 + exp(-2c (x + 0.044715 x^3))),
  * c = sqrt(2 / pi) (the ViT's activation). y may be x. */
 typedef void (*cpu_gelu_fn)(int64_t n, float *y, const float *x);
+/* RoPE's rotation of n_pairs adjacent pairs (x[2i], x[2i+1]) in place by
+ * the angles whose cosine and sine are cs[2i], cs[2i+1]:
+ *     x0 c - x1 s,  x0 s + x1 c,
+ * each one fused multiply-add of x0's product onto the rounded product of
+ * x1 (what GCC makes of ggml's rotation in llama.cpp's x86-64 FMA builds),
+ * so every variant gives the reference's bits. */
+typedef void (*cpu_rope_fn)(int64_t n_pairs, float *x, const float *cs);
 /* An attention's weighted sum of values, the transpose of a dot product:
  *     out[d] = sum_t p[t] * v[t][d]      for d < ncols, t < n
  * v: n rows (row stride v_stride bytes) of type vt (F16 or F32); p: n
@@ -106,6 +113,7 @@ typedef struct cpu_kernels {
     cpu_scale_max_fn scale_max;
     cpu_swiglu_fn swiglu;
     cpu_gelu_fn gelu;
+    cpu_rope_fn rope;
     cpu_attn_pv_fn attn_pv;
     int pv_work;                               /* attn_pv's work floats per column */
     cpu_sgemm_fn sgemm;

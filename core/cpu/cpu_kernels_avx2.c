@@ -663,6 +663,24 @@ static void gelu(int64_t n, float *y, const float *x) {
     for (; i < n; i++) y[i] = x[i] / (1.0f + expf(-c2 * (x[i] + 0.044715f * x[i] * x[i] * x[i])));
 }
 
+/* 4 pairs a step: x0 in both lanes of a pair times (c, s), onto x1 in both
+ * times (-s, c): each lane the reference's one FMA and one product. */
+static void rope(int64_t n_pairs, float *x, const float *cs) {
+    const __m256 neg_even = _mm256_castsi256_ps(_mm256_setr_epi32(INT32_MIN, 0, INT32_MIN, 0, INT32_MIN, 0, INT32_MIN, 0));
+    int64_t i = 0;
+    for (; i + 4 <= n_pairs; i += 4) {
+        const __m256 v = _mm256_loadu_ps(x + 2 * i), c = _mm256_loadu_ps(cs + 2 * i);
+        const __m256 d = _mm256_xor_ps(_mm256_permute_ps(c, 0xB1), neg_even); /* (-s, c) */
+        _mm256_storeu_ps(x + 2 * i,
+                         _mm256_fmadd_ps(_mm256_moveldup_ps(v), c, _mm256_mul_ps(_mm256_movehdup_ps(v), d)));
+    }
+    for (; i < n_pairs; i++) {
+        const float x0 = x[2 * i], x1 = x[2 * i + 1], c = cs[2 * i], s = cs[2 * i + 1];
+        x[2 * i] = fmaf(x0, c, -(x1 * s));
+        x[2 * i + 1] = fmaf(x0, s, x1 * c);
+    }
+}
+
 /* The attention's p . V in vec_dot's lanes (32 slots: value t in slot t % 32,
  * = accumulator (t / 8) % 4, lane t % 8) or the tile's (8 slots). Each slot
  * is a row of ncols partial sums, so the products stay vectors over d. */
@@ -816,6 +834,7 @@ void cpu_kernels_init_avx2(cpu_kernels *k) {
     k->softmax_chunk = 8;
     k->swiglu = swiglu;
     k->gelu = gelu;
+    k->rope = rope;
     k->attn_pv = attn_pv;
     k->pv_work = 32;
     k->sgemm = sgemm;

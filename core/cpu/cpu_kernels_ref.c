@@ -186,6 +186,16 @@ static void swiglu(int64_t n, float *y, const float *g, const float *u) {
  * and an exp costs a fraction of a tanh (a ViT tile evaluates 37 M of
  * these; the SIMD variants use their vector exp). At large |u| exp goes to
  * 0 or inf and the quotient to v or -0: no NaN. */
+/* fmaf is the FMA instruction where the CPU has one (glibc picks it at load
+ * time), and exact in software where not: the same bits either way. */
+static void rope(int64_t n_pairs, float *x, const float *cs) {
+    for (int64_t i = 0; i < n_pairs; i++) {
+        const float x0 = x[2 * i], x1 = x[2 * i + 1], c = cs[2 * i], s = cs[2 * i + 1];
+        x[2 * i] = fmaf(x0, c, -(x1 * s));
+        x[2 * i + 1] = fmaf(x0, s, x1 * c);
+    }
+}
+
 static void gelu(int64_t n, float *y, const float *x) {
     const float c2 = 2.0f * 0.7978845608028654f; /* 2 sqrt(2 / pi) */
     for (int64_t i = 0; i < n; i++) {
@@ -263,6 +273,7 @@ void cpu_kernels_init_ref(cpu_kernels *k) {
     k->scale_max = scale_max;
     k->swiglu = swiglu;
     k->gelu = gelu;
+    k->rope = rope;
     k->attn_pv = attn_pv;
     k->pv_work = 1;
     k->sgemm = sgemm;

@@ -37,32 +37,20 @@ void cpu_rms_norm_row(float *y, const float *x, const float *w, int64_t n, float
     }
 }
 
-void cpu_rope_row(float *x, int n_head, int head_dim, int n_dims, int32_t pos, float freq_base,
-                  float freq_scale) {
+void cpu_rope_row(const cpu_kernels *kern, float *x, int n_head, int head_dim, int n_dims, int32_t pos,
+                  float freq_base, float freq_scale) {
     const float theta_scale = powf(freq_base, -2.0f / (float)n_dims);
     float theta = (float)pos;
-    /* cos/sin per pair are the same for every head: compute once (n_dims <= 1024). */
-    float cs[512], sn[512];
+    /* cos, sin per pair, the same for every head: computed once (n_dims <= 1024) */
+    float cs[1024];
     const int n_pairs = n_dims / 2 < 512 ? n_dims / 2 : 512;
     for (int i = 0; i < n_pairs; i++) {
         const float t = theta * freq_scale;
-        cs[i] = cosf(t);
-        sn[i] = sinf(t);
+        cs[2 * i] = cosf(t);
+        cs[2 * i + 1] = sinf(t);
         theta *= theta_scale;
     }
-    /* x0 cos - x1 sin and x0 sin + x1 cos, each as one fused multiply-add
-     * of x0's product onto the rounded product of x1: what GCC makes of
-     * ggml's rotation in llama.cpp's x86-64 builds with FMA (found by
-     * comparing with its library bit for bit). fmaf is the FMA instruction
-     * where the CPU has one (glibc picks it at load time). */
-    for (int h = 0; h < n_head; h++) {
-        float *v = x + (int64_t)h * head_dim;
-        for (int i = 0; i < n_pairs; i++) {
-            const float x0 = v[2 * i], x1 = v[2 * i + 1];
-            v[2 * i] = fmaf(x0, cs[i], -(x1 * sn[i]));
-            v[2 * i + 1] = fmaf(x0, sn[i], x1 * cs[i]);
-        }
-    }
+    for (int h = 0; h < n_head; h++) kern->rope(n_pairs, x + (int64_t)h * head_dim, cs);
 }
 
 void cpu_layer_norm_row(float *y, const float *x, const float *w, const float *b, int64_t n, float eps) {
@@ -185,16 +173,21 @@ void cpu_attend_block(const cpu_kernels *kern, float *const *out, const float *c
         kern->gemm[kv_type](head_dim, (const char *)k + (size_t)t * cache_stride, cache_stride, nr, QD(0), xs, nq,
                             SC(0) + t, stride);
     }
+    /* The value product stops at the block's last cache row (rounded up to
+     * the tile's k step): past it every weight is zero, and a zero product
+     * leaves each lane's sum as it is, so the bits are those over n_pv. A
+     * causal prefill's blocks then do half the work of the whole view. */
+    const int64_t gk = kern->gemm_k[kv_type], n_used = (n_max + gk - 1) / gk * gk < n_pv ? (n_max + gk - 1) / gk * gk : n_pv;
     for (int j = 0; j < nq; j++) {
         const int64_t n = n_kv[j];
         attn_weights(kern, dt, SC(j), n, (n + chunk - 1) / chunk * chunk, scale, PW(j));
-        memset((char *)PW(j) + (size_t)n * dsz, 0, (size_t)(n_pv - n) * dsz);
+        memset((char *)PW(j) + (size_t)n * dsz, 0, (size_t)(n_used - n) * dsz);
     }
     /* out = p V as the tile product of V's rows transposed by the weights */
     for (int d = 0; d < head_dim; d += R) {
         const int nr = head_dim - d < R ? head_dim - d : R;
-        kern->gemm[kv_type](n_pv, (const char *)vt + (size_t)d * vt_stride, vt_stride, nr, PW(0), xs, nq, YO(0) + d,
-                            stride);
+        kern->gemm[kv_type](n_used, (const char *)vt + (size_t)d * vt_stride, vt_stride, nr, PW(0), xs, nq,
+                            YO(0) + d, stride);
     }
     for (int j = 0; j < nq; j++) memcpy(out[j], YO(j), (size_t)head_dim * sizeof(float));
 #undef QD

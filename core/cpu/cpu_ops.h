@@ -16,8 +16,8 @@ void cpu_rms_norm_row(float *y, const float *x, const float *w, int64_t n, float
 
 /* Rotate adjacent pairs (x[2i], x[2i+1]) of each of n_head heads of head_dim
  * values, angle pos * freq_scale * base^(-2i/n_dims), for i < n_dims/2. */
-void cpu_rope_row(float *x, int n_head, int head_dim, int n_dims, int32_t pos, float freq_base,
-                  float freq_scale);
+void cpu_rope_row(const cpu_kernels *kern, float *x, int n_head, int head_dim, int n_dims, int32_t pos,
+                  float freq_base, float freq_scale);
 
 /* y = (x - mean) / sqrt(var + eps) * w + b over the row, var the biased
  * variance (torch.nn.LayerNorm, ggml_norm); w and b may be NULL (no scale,
