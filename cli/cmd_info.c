@@ -1,5 +1,6 @@
 /* cmd_info.c - `ember info FILE.gguf`: print a GGUF file's header, every
- * key/value and every tensor, then totals by type.
+ * key/value and every tensor, then the type mix (tensors, bytes and bits per
+ * weight by type), as a user checks what a downloaded file is made of.
  *
  * Long values are shortened so a vocabulary of 250k tokens prints in a few
  * lines: strings at MAX_STR bytes, arrays at their first MAX_ELEMS elements
@@ -25,7 +26,8 @@ static void usage(FILE *f, const opt_spec *specs) {
             "usage: ember info [--full] FILE.gguf\n"
             "\n"
             "Print a GGUF file's version, alignment, every key with its type and value,\n"
-            "every tensor (name, type, shape, offset, bytes) and totals by type.\n"
+            "every tensor (name, type, shape, offset, bytes), the file type (general.file_type)\n"
+            "and the type mix: tensors, bytes, weights and bits per weight of each type.\n"
             "\n");
     opt_usage(f, specs);
 }
@@ -170,8 +172,9 @@ int ember_cmd_info(int argc, char **argv) {
 
     int64_t n_t = gguf_n_tensors(g);
     uint64_t count_by_type[EM_TYPE_COUNT] = {0}, bytes_by_type[EM_TYPE_COUNT] = {0}, total = 0;
+    uint64_t weights_by_type[EM_TYPE_COUNT] = {0}, n_weights = 0;
     printf("\ntensors: %" PRId64 "\n", n_t);
-    if (n_t) printf("  %-40s %-6s %-28s %14s %14s\n", "name", "type", "shape", "offset", "bytes");
+    if (n_t) printf("  %-40s %-7s %-28s %14s %14s\n", "name", "type", "shape", "offset", "bytes");
     for (int64_t i = 0; i < n_t; i++) {
         const gguf_tensor_info *t = gguf_tensor(g, i);
         char shape[128];
@@ -179,17 +182,33 @@ int ember_cmd_info(int argc, char **argv) {
         for (int d = 0; d < t->n_dims && len < (int)sizeof shape; d++)
             len += snprintf(shape + len, sizeof shape - (size_t)len, "%s%" PRId64, d ? ", " : "", t->ne[d]);
         if (len < (int)sizeof shape) snprintf(shape + len, sizeof shape - (size_t)len, "]");
-        printf("  %-40s %-6s %-28s %14" PRIu64 " %14zu\n", t->name, em_type_name(t->type), shape, t->offset, t->nbytes);
+        printf("  %-40s %-7s %-28s %14" PRIu64 " %14zu\n", t->name, em_type_name(t->type), shape, t->offset, t->nbytes);
         count_by_type[t->type]++;
         bytes_by_type[t->type] += t->nbytes;
         total += t->nbytes;
+        uint64_t nel = 1;
+        for (int d = 0; d < t->n_dims; d++) nel *= (uint64_t)t->ne[d];
+        weights_by_type[t->type] += nel;
+        n_weights += nel;
     }
 
-    printf("\ntotals: %" PRId64 " tensors, %" PRIu64 " bytes (%.2f MiB)\n", n_t, total, (double)total / (1024.0 * 1024.0));
+    /* The type mix: what a user checks of a file they downloaded (a
+     * "Q4_K_M" file is Q4_K, Q6_K and others, per tensor). */
+    printf("\ntotals: %" PRId64 " tensors, %" PRIu64 " bytes (%.2f MiB), %.2f bits per weight\n", n_t, total,
+           (double)total / (1024.0 * 1024.0), n_weights ? 8.0 * (double)total / (double)n_weights : 0.0);
+    int64_t ft;
+    char ferr[EM_ERR_LEN];
+    if (gguf_find_key(g, "general.file_type") >= 0 && gguf_get_int(g, "general.file_type", &ft, ferr) == EM_OK) {
+        const char *fname = ft >= 0 && ft <= UINT32_MAX ? em_ftype_name((uint32_t)ft & ~1024u) : NULL;
+        printf("file type: %" PRId64 " (%s%s)\n", ft, fname ? fname : "unknown to Ember", ft & 1024 ? ", guessed" : "");
+    }
+    if (n_t) printf("  %-8s %8s %14s %7s %14s %6s\n", "type", "tensors", "bytes", "bytes%", "weights", "bpw");
     for (int ty = 0; ty < EM_TYPE_COUNT; ty++)
         if (count_by_type[ty])
-            printf("  %-6s %6" PRIu64 " tensors %14" PRIu64 " bytes%s\n", em_type_name((enum em_type)ty), count_by_type[ty],
-                   bytes_by_type[ty], em_type_supported((enum em_type)ty) ? "" : "  (not supported for compute)");
+            printf("  %-8s %8" PRIu64 " %14" PRIu64 " %6.1f%% %14" PRIu64 " %6.2f%s\n", em_type_name((enum em_type)ty),
+                   count_by_type[ty], bytes_by_type[ty], total ? 100.0 * (double)bytes_by_type[ty] / (double)total : 0.0,
+                   weights_by_type[ty], weights_by_type[ty] ? 8.0 * (double)bytes_by_type[ty] / (double)weights_by_type[ty] : 0.0,
+                   em_type_supported((enum em_type)ty) ? "" : "  (not supported for compute)");
     gguf_close(g);
     if (fflush(stdout) != 0) {
         fprintf(stderr, "ember info: writing the output failed\n");

@@ -31,12 +31,24 @@ enum em_type {
     EM_TYPE_Q5_K = 13,
     EM_TYPE_Q6_K = 14,
     EM_TYPE_Q8_K = 15,
+    EM_TYPE_IQ2_XXS = 16,
+    EM_TYPE_IQ2_XS = 17,
+    EM_TYPE_IQ3_XXS = 18,
+    EM_TYPE_IQ1_S = 19,
+    EM_TYPE_IQ4_NL = 20,
+    EM_TYPE_IQ3_S = 21,
+    EM_TYPE_IQ2_S = 22,
+    EM_TYPE_IQ4_XS = 23,
     EM_TYPE_I8 = 24,
     EM_TYPE_I16 = 25,
     EM_TYPE_I32 = 26,
     EM_TYPE_I64 = 27,
     EM_TYPE_F64 = 28,
+    EM_TYPE_IQ1_M = 29,
     EM_TYPE_BF16 = 30,
+    EM_TYPE_TQ1_0 = 34,
+    EM_TYPE_TQ2_0 = 35,
+    EM_TYPE_MXFP4 = 39,
     EM_TYPE_COUNT = 40, /* bound for tables indexed by type */
 };
 
@@ -63,7 +75,9 @@ _Static_assert(sizeof(em_block_q4_0) == 18, "Q4_0 block layout");
 const char *em_type_name(enum em_type t);
 /* true for types Ember can load and compute with (F32 F16 BF16 Q8_0 Q4_0). */
 bool em_type_supported(enum em_type t);
-/* true for any id with a known size (may still be unsupported for compute). */
+/* true for any id with a known size (may still be unsupported for compute):
+ * every type llama.cpp writes to GGUF files, so any of them can be read and
+ * listed (ember info) even where Ember cannot compute with it. */
 bool em_type_known(enum em_type t);
 /* Values per block (1 for plain types) and bytes per block; 0 if unknown. */
 int em_type_block(enum em_type t);
@@ -71,6 +85,11 @@ size_t em_type_block_bytes(enum em_type t);
 /* Bytes of a row of n values; 0 if the type is unknown or n is not a multiple
  * of the block size. */
 size_t em_row_bytes(enum em_type t, int64_t n);
+
+/* The name of a general.file_type value (llama.cpp's llama_ftype: "Q4_K_M",
+ * "MOSTLY_F16" as "F16", ...), with " (guessed)" never added: the caller
+ * masks the guessed bit (1024) off first. NULL for a value not known. */
+const char *em_ftype_name(uint32_t ftype);
 
 /* ---- fp16 / bf16 conversion (exact, round-to-nearest-even on the way down) */
 
