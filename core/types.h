@@ -5,6 +5,15 @@
  *   Q8_0: 32 values = fp16 d + int8 q[32];             value = d * q
  *   Q4_0: 32 values = fp16 d + 16 bytes of nibbles;    value = d * (nib - 8),
  *         byte j holds value j (low nibble) and value j+16 (high nibble).
+ *   Q4_1: 32 values = fp16 d, fp16 m + nibbles as Q4_0; value = d * nib + m.
+ *   Q5_0: 32 values = fp16 d + qh[4] + nibbles;        value = d * (q - 16),
+ *         q = nib | (bit j of the little-endian 32-bit qh) << 4.
+ *   Q5_1: 32 values = fp16 d, fp16 m + qh[4] + nibbles; value = d * q + m.
+ *   IQ4_NL: 32 values = fp16 d + nibbles as Q4_0;      value = d * kvalues[nib],
+ *         a fixed non-linear table of 16 levels (core/cpu/cpu_quant_32.c).
+ *   Q8_1: 32 values = fp16 d, fp16 s + int8 q[32];     value = d * q; s is
+ *         d * sum(q), an activation type only (the dot type of Q4_1/Q5_1: the
+ *         weights' m times s is the offset's share of the product).
  * A row of n values of type t takes em_row_bytes(t, n) bytes; n must be a
  * multiple of em_type_block(t). */
 #ifndef EMBER_TYPES_H
@@ -54,6 +63,7 @@ enum em_type {
 
 #define EM_QK8_0 32
 #define EM_QK4_0 32
+#define EM_QK32 32 /* values per block of every 32-value type below */
 
 typedef uint16_t em_fp16; /* IEEE half, raw bits */
 typedef uint16_t em_bf16; /* bfloat16, raw bits */
@@ -68,12 +78,45 @@ typedef struct {
     uint8_t qs[EM_QK4_0 / 2];
 } em_block_q4_0;
 
+typedef struct {
+    em_fp16 d, m;
+    uint8_t qs[EM_QK32 / 2];
+} em_block_q4_1;
+
+typedef struct {
+    em_fp16 d;
+    uint8_t qh[4]; /* bytes, not a uint32_t: the block is 22 bytes, 2-aligned */
+    uint8_t qs[EM_QK32 / 2];
+} em_block_q5_0;
+
+typedef struct {
+    em_fp16 d, m;
+    uint8_t qh[4];
+    uint8_t qs[EM_QK32 / 2];
+} em_block_q5_1;
+
+typedef struct {
+    em_fp16 d;
+    uint8_t qs[EM_QK32 / 2];
+} em_block_iq4_nl;
+
+typedef struct {
+    em_fp16 d, s;
+    int8_t qs[EM_QK32];
+} em_block_q8_1;
+
 _Static_assert(sizeof(em_block_q8_0) == 34, "Q8_0 block layout");
 _Static_assert(sizeof(em_block_q4_0) == 18, "Q4_0 block layout");
+_Static_assert(sizeof(em_block_q4_1) == 20, "Q4_1 block layout");
+_Static_assert(sizeof(em_block_q5_0) == 22, "Q5_0 block layout");
+_Static_assert(sizeof(em_block_q5_1) == 24, "Q5_1 block layout");
+_Static_assert(sizeof(em_block_iq4_nl) == 18, "IQ4_NL block layout");
+_Static_assert(sizeof(em_block_q8_1) == 36, "Q8_1 block layout");
 
 /* Name ("q8_0"), or NULL for an id Ember does not know. */
 const char *em_type_name(enum em_type t);
-/* true for types Ember can load and compute with (F32 F16 BF16 Q8_0 Q4_0). */
+/* true for types Ember can load and compute with (F32 F16 BF16 Q8_0 Q4_0
+ * Q4_1 Q5_0 Q5_1 IQ4_NL; Q8_1 is an activation type, not a weight type). */
 bool em_type_supported(enum em_type t);
 /* true for any id with a known size (may still be unsupported for compute):
  * every type llama.cpp writes to GGUF files, so any of them can be read and

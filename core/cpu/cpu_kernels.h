@@ -3,7 +3,8 @@
  *
  * Each weight type has a "dot type" the activations are converted to before a
  * product, as llama.cpp does, so results agree with it:
- *     F32 -> F32, F16 -> F16, BF16 -> BF16, Q8_0 -> Q8_0, Q4_0 -> Q8_0.
+ *     F32 -> F32, F16 -> F16, BF16 -> BF16, Q8_0 -> Q8_0, Q4_0 -> Q8_0,
+ *     Q5_0 -> Q8_0, IQ4_NL -> Q8_0, Q4_1 -> Q8_1, Q5_1 -> Q8_1.
  * Variants: a portable scalar reference (cpu_kernels_ref.c) always exists; SIMD
  * variants (AVX2+FMA+F16C, AVX-512, NEON, NEON with dotprod) live in their own
  * files and are picked once, at cpu_kernels_init, from what the running CPU
@@ -132,9 +133,21 @@ int cpu_kernels_init_isa(cpu_kernels *k, const char *isa);
 /* Reference quantizers with llama.cpp's rounding, used by writers and tests. */
 void cpu_quantize_row_q8_0_ref(const float *x, em_block_q8_0 *y, int64_t n);
 void cpu_quantize_row_q4_0_ref(const float *x, em_block_q4_0 *y, int64_t n);
-/* The activation quantizer (from_float[EM_TYPE_Q8_0]): llama.cpp's runtime
- * rounding (127/amax multiplier, ties to even), which differs from _ref. */
+/* The 32-value types of cpu_quant_32.c, each llama.cpp's quantize_row_*_ref. */
+void cpu_quantize_row_q4_1_ref(const float *x, em_block_q4_1 *y, int64_t n);
+void cpu_quantize_row_q5_0_ref(const float *x, em_block_q5_0 *y, int64_t n);
+void cpu_quantize_row_q5_1_ref(const float *x, em_block_q5_1 *y, int64_t n);
+void cpu_quantize_row_iq4_nl_ref(const float *x, em_block_iq4_nl *y, int64_t n);
+/* IQ4_NL as llama-quantize writes it (from_float[EM_TYPE_IQ4_NL], so what
+ * cpu_quantize and the model writers use): llama.cpp's quantize_iq4_nl
+ * without an importance matrix, which searches 15 more scales per block
+ * than its _ref does and so often picks other levels. */
+void cpu_quantize_row_iq4_nl(const float *x, em_block_iq4_nl *y, int64_t n);
+/* The activation quantizers (from_float[EM_TYPE_Q8_0], [EM_TYPE_Q8_1]):
+ * llama.cpp's runtime rounding (127/amax multiplier, ties to even), which
+ * differs from _ref; Q8_1's s is d * sum(q) from the unrounded d. */
 void cpu_quantize_row_q8_0_act(const float *x, em_block_q8_0 *y, int64_t n);
+void cpu_quantize_row_q8_1_act(const float *x, em_block_q8_1 *y, int64_t n);
 /* Quantize nrows rows of ncols floats into dst of type t (any supported type);
  * returns bytes written, 0 if t is unsupported or ncols not a block multiple. */
 size_t cpu_quantize(enum em_type t, const float *src, void *dst, int64_t nrows, int64_t ncols);

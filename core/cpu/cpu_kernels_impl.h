@@ -40,6 +40,16 @@ static inline float cpu_dot_leftover(int f16, float lanes, const void *row, cons
     return f;
 }
 
+/* IQ4_NL's 16 levels (llama.cpp's kvalues_iq4nl), for the variants' dots. */
+extern const int8_t cpu_iq4nl_values[16];
+
+/* The 32-value block types of cpu_quant_32.c (Q4_1, Q5_0, Q5_1, IQ4_NL and
+ * the Q8_1 activations): their scalar kernels and dot types, entered by
+ * cpu_kernels_init_ref. */
+void cpu_quant_32_init_ref(cpu_kernels *k);
+/* Their AVX2 dots (cpu_quant_32_avx2.c), entered by cpu_kernels_init_avx2. */
+void cpu_quant_32_init_avx2(cpu_kernels *k);
+
 /* Each overlays its functions on a table already filled by cpu_kernels_init_ref. */
 void cpu_kernels_init_avx2(cpu_kernels *k);
 void cpu_kernels_init_avx512(cpu_kernels *k);

@@ -266,6 +266,7 @@ void cpu_kernels_init_ref(cpu_kernels *k) {
     k->vec_dot[EM_TYPE_BF16] = bf16_dot;
     k->vec_dot[EM_TYPE_Q8_0] = q8_0_dot;
     k->vec_dot[EM_TYPE_Q4_0] = q4_0_dot;
+    cpu_quant_32_init_ref(k); /* Q4_1, Q5_0, Q5_1, IQ4_NL (cpu_quant_32.c) */
 
     for (int t = 0; t < EM_TYPE_COUNT; t++) k->gemm_k[t] = k->gemm_m[t] = 1;
     k->softmax_exp = softmax_exp;
