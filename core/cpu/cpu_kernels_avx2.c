@@ -817,6 +817,7 @@ void cpu_kernels_init_avx2(cpu_kernels *k) {
     k->vec_dot[EM_TYPE_BF16] = bf16_dot;
     k->vec_dot[EM_TYPE_Q8_0] = q8_0_dot;
     k->vec_dot[EM_TYPE_Q4_0] = q4_0_dot;
+    cpu_quant_32_init_avx2(k); /* Q4_1, Q5_0, Q5_1, IQ4_NL (cpu_quant_32_avx2.c) */
     k->gemm[EM_TYPE_F32] = gemm_f32;
     k->gemm[EM_TYPE_F16] = gemm_f16;
     k->gemm[EM_TYPE_BF16] = gemm_bf16;
