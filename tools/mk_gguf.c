@@ -36,6 +36,10 @@ uint32_t mk_gguf_file_type(enum em_type t) {
     case EM_TYPE_F32: return 0;
     case EM_TYPE_F16: return 1;
     case EM_TYPE_Q4_0: return 2;
+    case EM_TYPE_Q4_1: return 3;
+    case EM_TYPE_Q5_0: return 8;
+    case EM_TYPE_Q5_1: return 9;
+    case EM_TYPE_IQ4_NL: return 25;
     case EM_TYPE_Q8_0: return 7;
     case EM_TYPE_BF16: return 32;
     default: return 0;
