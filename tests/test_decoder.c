@@ -237,6 +237,10 @@ int main(void) {
         {EM_TYPE_BF16, true, 2e-2, 2e-2},
         {EM_TYPE_Q8_0, false, 2e-2, 2e-2},
         {EM_TYPE_Q4_0, true, 2e-2, 2e-2},
+        {EM_TYPE_Q4_1, false, 2e-2, 2e-2}, /* Q8_1 activations */
+        {EM_TYPE_Q5_0, true, 2e-2, 2e-2},
+        {EM_TYPE_Q5_1, true, 2e-2, 2e-2},
+        {EM_TYPE_IQ4_NL, false, 2e-2, 2e-2},
     };
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
         /* fresh copies of the float weights, since writing rounds them */

@@ -47,8 +47,27 @@ static void fill(float *x, int64_t n, float scale) {
     }
 }
 
-static const enum em_type types[] = {EM_TYPE_F32, EM_TYPE_F16, EM_TYPE_BF16, EM_TYPE_Q8_0, EM_TYPE_Q4_0};
-#define N_TYPES 5
+static const enum em_type types[] = {EM_TYPE_F32,  EM_TYPE_F16,  EM_TYPE_BF16, EM_TYPE_Q8_0,  EM_TYPE_Q4_0,
+                                     EM_TYPE_Q4_1, EM_TYPE_Q5_0, EM_TYPE_Q5_1, EM_TYPE_IQ4_NL};
+#define N_TYPES 9
+
+/* Weights with an offset (Q4_1, Q5_1) meet Q8_1 activations, whose s is
+ * d * sum(q) rounded to fp16, and the kernels use that s for the offset's
+ * share of each block (as llama.cpp's do), where a product of the
+ * dequantized values has d * sum(q) itself. This is the difference, in
+ * double: what a reference built from dequantized values must add. */
+static double q8_1_s_rounding(enum em_type ty, const void *w, const void *xq, int64_t k) {
+    if (ty != EM_TYPE_Q4_1 && ty != EM_TYPE_Q5_1) return 0;
+    const em_block_q8_1 *y = xq;
+    double e = 0;
+    for (int64_t b = 0; b < k / 32; b++) {
+        const em_fp16 m = ty == EM_TYPE_Q4_1 ? ((const em_block_q4_1 *)w)[b].m : ((const em_block_q5_1 *)w)[b].m;
+        int sum = 0;
+        for (int j = 0; j < 32; j++) sum += y[b].qs[j];
+        e += (double)em_fp16_to_fp32(m) * ((double)em_fp16_to_fp32(y[b].s) - (double)em_fp16_to_fp32(y[b].d) * sum);
+    }
+    return e;
+}
 
 // ---- fp16 / bf16 --------------------------------------------------------------
 
@@ -118,6 +137,134 @@ static void test_quantizer_semantics(void) {
     for (int j = 0; j < 32; j++) x[j] = 0.0f;
     cpu_quantize_row_q8_0_ref(x, &b8, 32);
     CHECK(b8.d == 0 && b8.qs[7] == 0, "q8_0 of zeros");
+
+    /* the 32-value types on blocks they represent exactly: the scale, the
+     * offset and every level known */
+    cpu_kernels ref;
+    cpu_kernels_init_ref(&ref);
+    float y[32];
+    em_block_q4_1 b41;
+    for (int j = 0; j < 32; j++) x[j] = (float)(j % 16) - 4.0f; /* [-4, 11]: m = -4, d = 1 */
+    cpu_quantize_row_q4_1_ref(x, &b41, 32);
+    CHECK(em_fp16_to_fp32(b41.d) == 1.0f && em_fp16_to_fp32(b41.m) == -4.0f && b41.qs[3] == 0x33 && b41.qs[15] == 0xFF,
+          "q4_1 d %g m %g qs[3] %02x qs[15] %02x", em_fp16_to_fp32(b41.d), em_fp16_to_fp32(b41.m), b41.qs[3], b41.qs[15]);
+    ref.to_float[EM_TYPE_Q4_1](&b41, y, 32);
+    CHECK(memcmp(x, y, sizeof x) == 0, "q4_1 of an exact block does not round trip");
+
+    em_block_q5_0 b50;
+    for (int j = 0; j < 32; j++) x[j] = (float)j - 16.0f; /* max |x| = 16 at j = 0: -16 -> d = 1, q = j */
+    cpu_quantize_row_q5_0_ref(x, &b50, 32);
+    CHECK(em_fp16_to_fp32(b50.d) == 1.0f && b50.qh[0] == 0 && b50.qh[1] == 0 && b50.qh[2] == 0xFF && b50.qh[3] == 0xFF &&
+          b50.qs[1] == 0x11, "q5_0 d %g qh %02x%02x%02x%02x qs[1] %02x: want 1, ffff0000 (values 16-31 have the 5th bit), 11",
+          em_fp16_to_fp32(b50.d), b50.qh[3], b50.qh[2], b50.qh[1], b50.qh[0], b50.qs[1]);
+    ref.to_float[EM_TYPE_Q5_0](&b50, y, 32);
+    CHECK(memcmp(x, y, sizeof x) == 0, "q5_0 of an exact block does not round trip");
+    for (int j = 0; j < 32; j++) x[j] = 16.0f - (float)j; /* the largest positive: d = -1 */
+    cpu_quantize_row_q5_0_ref(x, &b50, 32);
+    ref.to_float[EM_TYPE_Q5_0](&b50, y, 32);
+    CHECK(em_fp16_to_fp32(b50.d) == -1.0f && y[0] == 16.0f && y[31] == -15.0f, "q5_0 negative scale: d %g, %g .. %g",
+          em_fp16_to_fp32(b50.d), y[0], y[31]);
+
+    em_block_q5_1 b51;
+    for (int j = 0; j < 32; j++) x[j] = 0.5f * (float)j + 1.0f; /* m = 1, d = 0.5 */
+    cpu_quantize_row_q5_1_ref(x, &b51, 32);
+    CHECK(em_fp16_to_fp32(b51.d) == 0.5f && em_fp16_to_fp32(b51.m) == 1.0f, "q5_1 d %g m %g", em_fp16_to_fp32(b51.d),
+          em_fp16_to_fp32(b51.m));
+    ref.to_float[EM_TYPE_Q5_1](&b51, y, 32);
+    CHECK(memcmp(x, y, sizeof x) == 0, "q5_1 of an exact block does not round trip");
+
+    /* IQ4_NL: a block on the table's levels times 1/4, every level present;
+     * both the _ref and the file quantizer find the scale and the levels */
+    static const int8_t lv[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+    for (int j = 0; j < 32; j++) x[j] = 0.25f * lv[(j * 7) % 16];
+    em_block_iq4_nl bnl;
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 0) cpu_quantize_row_iq4_nl_ref(x, &bnl, 32);
+        else cpu_quantize_row_iq4_nl(x, &bnl, 32);
+        ref.to_float[EM_TYPE_IQ4_NL](&bnl, y, 32);
+        CHECK(em_fp16_to_fp32(bnl.d) == 0.25f && memcmp(x, y, sizeof x) == 0, "iq4_nl %s: d %g, values %sexact",
+              pass ? "file quantizer" : "_ref", em_fp16_to_fp32(bnl.d), memcmp(x, y, sizeof x) ? "not " : "");
+    }
+    for (int j = 0; j < 32; j++) x[j] = 0.0f;
+    cpu_quantize_row_iq4_nl(x, &bnl, 32);
+    CHECK(bnl.d == 0 && bnl.qs[0] == 0x88 && bnl.qs[15] == 0x88, "iq4_nl of zeros: d %04x qs %02x (want level 8, 1)",
+          bnl.d, bnl.qs[0]);
+
+    /* Q8_1 activations: the Q8_0 activation rounding, and s = d * sum(q) */
+    for (int j = 0; j < 32; j++) x[j] = j == 5 ? 127.0f : (float)j + 0.5f;
+    em_block_q8_1 b81;
+    cpu_quantize_row_q8_1_act(x, &b81, 32);
+    cpu_quantize_row_q8_0_act(x, &b8, 32);
+    int sum = 0;
+    for (int j = 0; j < 32; j++) sum += b81.qs[j];
+    CHECK(memcmp(b81.qs, b8.qs, 32) == 0 && b81.d == b8.d && em_fp16_to_fp32(b81.s) == em_fp16_to_fp32(em_fp32_to_fp16((float)sum)),
+          "q8_1 activations: qs as q8_0's, d %04x (q8_0 %04x), s %g for sum %d", b81.d, b8.d, em_fp16_to_fp32(b81.s), sum);
+}
+
+/* Quantize, dequantize: every value within its block's bound (how far
+ * rounding to a level can move it, plus the fp16 rounding of the scale and
+ * offset), over blocks of all kinds: wide and narrow ranges, one sign only,
+ * constant, zero, a single outlier. */
+static void test_round_trip(void) {
+    static const enum em_type tys[] = {EM_TYPE_Q8_0, EM_TYPE_Q4_0, EM_TYPE_Q4_1, EM_TYPE_Q5_0, EM_TYPE_Q5_1, EM_TYPE_IQ4_NL};
+    enum { NB = 600 };
+    float *x = malloc(NB * 32 * 4), *y = malloc(NB * 32 * 4);
+    void *q = malloc(NB * 36);
+    for (int b = 0; b < NB; b++) {
+        float *xb = x + b * 32;
+        const float scale = powf(10.0f, (float)(b % 9) - 4.0f);
+        for (int j = 0; j < 32; j++) {
+            switch (b % 6) {
+            case 0: xb[j] = scale * frand(); break;
+            case 1: xb[j] = scale * (1.0f + 0.5f * frand()); break;          /* one sign */
+            case 2: xb[j] = -scale * (2.0f + frand()); break;
+            case 3: xb[j] = b % 12 == 3 ? scale : 0.0f; break;               /* constant or zero */
+            case 4: xb[j] = j == b % 32 ? 40.0f * scale : scale * frand(); break; /* an outlier */
+            default: xb[j] = scale * frand() * frand() * frand(); break;    /* most near zero */
+            }
+        }
+    }
+    cpu_kernels ref;
+    cpu_kernels_init_ref(&ref);
+    for (int t = 0; t < 6; t++) {
+        const enum em_type ty = tys[t];
+        const size_t bb = em_type_block_bytes(ty);
+        cpu_quantize(ty, x, q, 1, NB * 32);
+        ref.to_float[ty](q, y, NB * 32);
+        int bad = 0;
+        char first[160] = "";
+        for (int b = 0; b < NB; b++) {
+            const char *blk = (const char *)q + b * bb;
+            const float d = fabsf(em_fp16_to_fp32(*(const em_fp16 *)blk));
+            float amax = 0, m = 0;
+            for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[b * 32 + j]));
+            if (ty == EM_TYPE_Q4_1 || ty == EM_TYPE_Q5_1) m = fabsf(em_fp16_to_fp32(((const em_fp16 *)blk)[1]));
+            /* levels: half a step (a whole one where the far end clamps);
+             * scale and offset: fp16 rounding (2^-11 relative) times the
+             * largest level, plus fp16's smallest step */
+            const double dd = fmax(d * 0x1p-11, 0x1p-25), dm = fmax(m * 0x1p-11, 0x1p-25);
+            double lim;
+            switch (ty) {
+            case EM_TYPE_Q8_0: lim = 0.5 * d + 127 * dd; break;
+            case EM_TYPE_Q4_0: lim = 1.0 * d + 8 * dd; break;
+            case EM_TYPE_Q5_0: lim = 1.0 * d + 16 * dd; break;
+            case EM_TYPE_Q4_1: lim = 0.5 * d + 15 * dd + dm; break;
+            case EM_TYPE_Q5_1: lim = 0.5 * d + 31 * dd + dm; break;
+            /* the widest gap between levels is 24 (89 to 113), and the fitted
+             * scale may leave the largest value a little past the end */
+            default: lim = 12.0 * d + 127 * dd + 0.03 * amax; break;
+            }
+            lim = lim * 1.0001 + 1e-6 * amax;
+            for (int j = 0; j < 32; j++) {
+                const float e = fabsf(y[b * 32 + j] - x[b * 32 + j]);
+                if (!(e <= lim) && !bad++)
+                    snprintf(first, sizeof first, "block %d value %d: %g -> %g (d %g, bound %g)", b, j, x[b * 32 + j],
+                             y[b * 32 + j], d, lim);
+            }
+        }
+        CHECK(!bad, "%s round trip: %d values past their bound, first %s", em_type_name(ty), bad, first);
+    }
+    free(x); free(y); free(q);
 }
 
 // ---- one variant: conversions and dots -------------------------------------------
@@ -161,7 +308,7 @@ static void test_rows(const cpu_kernels *ref, const cpu_kernels *v) {
         double e = 0, s = 0;
         for (int64_t i = 0; i < n; i++) { e += (y[i] - x[i]) * (double)(y[i] - x[i]); s += x[i] * (double)x[i]; }
         double lim = ty == EM_TYPE_F32 ? 0 : ty == EM_TYPE_F16 ? 1e-7 : ty == EM_TYPE_BF16 ? 1e-5
-                   : ty == EM_TYPE_Q8_0 ? 1e-4 : 1e-2;
+                   : ty == EM_TYPE_Q8_0 ? 1e-4 : ty == EM_TYPE_Q5_0 || ty == EM_TYPE_Q5_1 ? 3e-3 : 1e-2;
         CHECK(e / s <= lim, "%s %s round trip NMSE %g > %g", v->isa, tn, e / s, lim);
 
         /* vec_dot on a few lengths, against the reference dot */
@@ -179,6 +326,16 @@ static void test_rows(const cpu_kernels *ref, const cpu_kernels *v) {
             free(wb);
             CHECK(fabs(r - q) <= 1e-5 * mag + 1e-30, "%s %s vec_dot(%lld) = %.9g, reference %.9g", v->isa, tn,
                   (long long)len, q, r);
+            /* and the reference against the dequantized values' product in double */
+            double want = q8_1_s_rounding(ty, a, c, len);
+            float *da = malloc(len * 4), *db = malloc(len * 4);
+            ref->to_float[ty](a, da, len);
+            ref->to_float[dt](c, db, len);
+            for (int64_t i = 0; i < len; i++) want += (double)da[i] * db[i];
+            free(da);
+            free(db);
+            CHECK(fabs(r - want) <= 1e-5 * mag + 1e-30, "%s reference vec_dot(%lld) = %.9g, dequantized values give %.9g",
+                  tn, (long long)len, r, want);
         }
     }
     free(x); free(y); free(z); free(a); free(b); free(c); free(xs);
@@ -375,16 +532,17 @@ static void mm_case_make(struct mm_case *c, const cpu_kernels *ref, enum em_type
     fill(wf, m * k, 0.1f);
     fill(c->x, n * k, 1.0f);
     cpu_quantize(ty, wf, c->w, m, k);
-    void *tmp = malloc(k * 4 + 64);
     for (int64_t r = 0; r < m; r++) ref->to_float[ty]((char *)c->w + r * rb, wq + r * k, k);
     enum em_type dt = ref->dot_type[ty];
+    const size_t xrb = em_row_bytes(dt, k);
+    char *xb = malloc(xrb * n);
     for (int64_t i = 0; i < n; i++) {
-        ref->from_float[dt](c->x + i * k, tmp, k);
-        ref->to_float[dt](tmp, xq + i * k, k);
+        ref->from_float[dt](c->x + i * k, xb + i * xrb, k);
+        ref->to_float[dt](xb + i * xrb, xq + i * k, k);
     }
     for (int64_t i = 0; i < n; i++)
         for (int64_t r = 0; r < m; r++) {
-            double s = 0, sa = 0, se = 0;
+            double s = q8_1_s_rounding(ty, (char *)c->w + r * rb, xb + i * xrb, k), sa = 0, se = 0;
             for (int64_t j = 0; j < k; j++) {
                 s += (double)wq[r * k + j] * xq[i * k + j];
                 sa += fabs((double)wq[r * k + j] * xq[i * k + j]);
@@ -394,7 +552,7 @@ static void mm_case_make(struct mm_case *c, const cpu_kernels *ref, enum em_type
             c->wabs[i * m + r] = sa;
             c->exact[i * m + r] = se;
         }
-    free(tmp); free(wf); free(wq); free(xq);
+    free(wf); free(wq); free(xq); free(xb);
 }
 
 static void mm_case_free(struct mm_case *c) {
@@ -623,6 +781,7 @@ int main(void) {
 
     test_half_conversions();
     test_quantizer_semantics();
+    test_round_trip();
     for (int i = 0; i < nv; i++) test_rows(&ref, &vars[i]);
     for (int i = 0; i < nv; i++) test_attention_rows(&vars[i]);
     for (int i = 0; i < nv; i++) test_dot_rows(&vars[i]);
