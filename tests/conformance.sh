@@ -22,7 +22,8 @@
 # so next-token distributions are sharp (top probabilities ~0.05-0.5); without
 # it a 50k-token softmax is so flat (top ~2e-4) that no |dp| bound could catch
 # anything. Scale 5 for the float types, which carry the fine checks (a RoPE
-# base 10% off gives |dp| ~2e-2 there, 20x the tolerance); 2.5 for Q8_0/Q4_0,
+# base 10% off gives |dp| ~2e-2 there, 20x the tolerance); 2.5 for Q8_0/Q4_0
+# (and the other 32-value block types: Q4_1, Q5_0, Q5_1, IQ4_NL),
 # whose coarser roundings a sharper softmax would amplify past 1e-2 (measured:
 # at 2.5 the worst case is ~5e-3; at 3, one Q4_0 prompt reaches 1.3e-2 against
 # llama.cpp and 1.2e-2 between Ember's own scalar and AVX-512 paths).
@@ -34,8 +35,13 @@
 # AVX-512) are a matching pair, F32 and F16 models (and BF16 ones on AVX2)
 # must agree to 1e-6 (what is
 # left is the final softmax: node-llama-cpp's in float, Ember's in double):
-# any ulp of difference upstream would show as ~1e-4 here. BF16 and the
-# quantized types keep the tolerances below.
+# any ulp of difference upstream would show as ~1e-4 here. So must Q4_1, Q5_0
+# and Q5_1 models: llama.cpp runs their products, prefill included, through
+# its vec_dot (no tile, no repacking), whose sums cpu_quant_32_avx2.c repeats,
+# and Ember's Q8_0/Q8_1 activations are its bits (measured: 1.5e-8 at most).
+# BF16 on AVX-512, Q8_0, Q4_0 and IQ4_NL (llama.cpp repacks IQ4_NL weights
+# into interleaved rows and sums them in another order: ~8e-4 measured) keep
+# the tolerances below.
 #
 # Cost, and the limit mode's 16 steps. CI runs the Vulkan half on lavapipe
 # (Mesa's CPU Vulkan device) with the validation layer on. There the V3D
@@ -74,7 +80,9 @@
 # here (by load).
 #
 #   tests/conformance.sh [--only TYPE[,TYPE..]] [--backend B] [--cpu-isa avx2] [--gen N] [--peer-only] [--keep]
-#     --only       run the variants of these types (f32 f16 bf16 q8_0 q4_0)
+#     --only       run the variants of these types (f32 f16 bf16 q8_0 q4_0 q4_1
+#                  q5_0 q5_1 iq4_nl; the default: the first five, the types
+#                  the Vulkan backend computes with too)
 #     --cpu-isa avx2  play an AVX2-only machine on an AVX-512 one: Ember's AVX2
 #                  kernels (EMBER_CPU_DISABLE_AVX512=1) against llama.cpp's AVX2
 #                  build (peer.mjs --cpu-variant haswell), with the bit-level
@@ -193,6 +201,14 @@ variants=(
   "q8_0-deep30-tied q8_0 1 30 128 4 2 256"
   "q4_0-gqa-tied  q4_0 1 2 256 8 2 512"
   "q4_0-gqa-untied q4_0 0 2 256 8 2 512"
+  "q4_1-gqa-tied  q4_1 1 2 256 8 2 512"
+  "q4_1-gqa-untied q4_1 0 2 256 8 2 512"
+  "q5_0-gqa-tied  q5_0 1 2 256 8 2 512"
+  "q5_0-gqa-untied q5_0 0 2 256 8 2 512"
+  "q5_1-gqa-tied  q5_1 1 2 256 8 2 512"
+  "q5_1-gqa-untied q5_1 0 2 256 8 2 512"
+  "iq4_nl-gqa-tied iq4_nl 1 2 256 8 2 512"
+  "iq4_nl-gqa-untied iq4_nl 0 2 256 8 2 512"
 )
 
 tol_for() {
@@ -240,7 +256,7 @@ fi
 # Whether Ember's kernels ($1: the isa `ember generate` names) and llama.cpp's
 # CPU build sum alike for type $2 (see the header).
 exact_pair() {
-  case "$2" in f32|f16|bf16) ;; *) return 1 ;; esac
+  case "$2" in f32|f16|bf16|q4_1|q5_0|q5_1) ;; *) return 1 ;; esac
   case "$1:$peer_variant" in
     avx2:haswell) return 0 ;;
     *:*) [ "$2" != bf16 ] || return 1 ;; # AVX-512 builds: vdpbf16ps, or products in their own order
