@@ -286,6 +286,43 @@ static void test_cpu_build(const char *variant, const char *isa, const float *x)
     free(y); free(a); free(b);
 }
 
+/* The known-answer row of tests/test_kernels.c (test_known_blocks): the
+ * same generator, and the FNV-1a hash of llama.cpp's blocks for it, which
+ * that test holds cpu_quantize to where the peer is absent. */
+static void kat_row(float *x, int n) {
+    uint32_t s = 12345;
+    for (int i = 0; i < n; i++) {
+        s = s * 1664525u + 1013904223u;
+        const float v = (float)((int32_t)(s >> 8) - (1 << 23)) / (float)(1 << 23);
+        x[i] = (i / 32) % 9 == 5 ? 0.0f : v * (float)(1 << ((i / 32) % 7)) / 64.0f;
+    }
+}
+
+static uint32_t fnv1a(const void *p, size_t n) {
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++) h = (h ^ ((const uint8_t *)p)[i]) * 16777619u;
+    return h;
+}
+
+static void test_known_blocks(void *base) {
+    quantize_chunk_fn chunk = (quantize_chunk_fn)sym(base, "ggml_quantize_chunk");
+    if (!chunk) return;
+    enum { KN = 64 * 32 };
+    static float x[KN];
+    static char q[64 * 36];
+    kat_row(x, KN);
+    static const struct { enum em_type ty; uint32_t hash; } want[] = {
+        {EM_TYPE_Q4_0, 0x848eab81}, {EM_TYPE_Q4_1, 0x5ed78214}, {EM_TYPE_Q5_0, 0xa5137538},
+        {EM_TYPE_Q5_1, 0xbe752831}, {EM_TYPE_IQ4_NL, 0x1da08a17}};
+    for (int t = 0; t < 5; t++) {
+        const size_t nbytes = chunk((int)want[t].ty, x, q, 0, 1, KN, NULL);
+        const uint32_t h = fnv1a(q, nbytes);
+        printf("known blocks %s: llama.cpp's hash 0x%08x\n", em_type_name(want[t].ty), h);
+        CHECK(h == want[t].hash, "%s: llama.cpp's blocks of the known-answer row hash to 0x%08x, test_kernels has 0x%08x",
+              em_type_name(want[t].ty), h, want[t].hash);
+    }
+}
+
 int main(void) {
     void *base = open_lib("libggml-base.so");
     if (!base) {
@@ -296,6 +333,7 @@ int main(void) {
     float *x = malloc(sizeof(float) * NROWS * K);
     fill(x);
     test_file_quantizers(base, x);
+    test_known_blocks(base);
 #if defined(__x86_64__)
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) {

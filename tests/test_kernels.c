@@ -201,6 +201,38 @@ static void test_quantizer_semantics(void) {
           "q8_1 activations: qs as q8_0's, d %04x (q8_0 %04x), s %g for sum %d", b81.d, b8.d, em_fp16_to_fp32(b81.s), sum);
 }
 
+/* Known answers without the peer: the blocks cpu_quantize writes for a fixed
+ * row (64 blocks, 7 magnitudes, zero blocks), by their FNV-1a hash, which
+ * are llama.cpp's own: tests/kernels_peer.c hashes what llama.cpp's
+ * ggml_quantize_chunk (llama-quantize's quantizer) writes for the same row
+ * and holds it to these numbers. */
+static void kat_row(float *x, int n) {
+    uint32_t s = 12345;
+    for (int i = 0; i < n; i++) {
+        s = s * 1664525u + 1013904223u;
+        const float v = (float)((int32_t)(s >> 8) - (1 << 23)) / (float)(1 << 23);
+        x[i] = (i / 32) % 9 == 5 ? 0.0f : v * (float)(1 << ((i / 32) % 7)) / 64.0f;
+    }
+}
+
+static void test_known_blocks(void) {
+    enum { KN = 64 * 32 };
+    static float x[KN];
+    static char q[64 * 36];
+    kat_row(x, KN);
+    static const struct { enum em_type ty; uint32_t hash; } want[] = {
+        {EM_TYPE_Q4_0, 0x848eab81}, {EM_TYPE_Q4_1, 0x5ed78214}, {EM_TYPE_Q5_0, 0xa5137538},
+        {EM_TYPE_Q5_1, 0xbe752831}, {EM_TYPE_IQ4_NL, 0x1da08a17}};
+    for (int t = 0; t < 5; t++) {
+        const size_t nbytes = cpu_quantize(want[t].ty, x, q, 1, KN);
+        uint32_t h = 2166136261u;
+        for (size_t i = 0; i < nbytes; i++) h = (h ^ (uint8_t)q[i]) * 16777619u;
+        CHECK(nbytes == em_row_bytes(want[t].ty, KN) && h == want[t].hash,
+              "%s: blocks of the known-answer row hash to 0x%08x, llama.cpp's to 0x%08x", em_type_name(want[t].ty), h,
+              want[t].hash);
+    }
+}
+
 /* Quantize, dequantize: every value within its block's bound (how far
  * rounding to a level can move it, plus the fp16 rounding of the scale and
  * offset), over blocks of all kinds: wide and narrow ranges, one sign only,
@@ -782,6 +814,7 @@ int main(void) {
     test_half_conversions();
     test_quantizer_semantics();
     test_round_trip();
+    test_known_blocks();
     for (int i = 0; i < nv; i++) test_rows(&ref, &vars[i]);
     for (int i = 0; i < nv; i++) test_attention_rows(&vars[i]);
     for (int i = 0; i < nv; i++) test_dot_rows(&vars[i]);
