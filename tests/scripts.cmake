@@ -22,6 +22,12 @@ foreach(type f32 f16 bf16 q8_0 q4_0)
                        SKIP_RETURN_CODE 77)
 endforeach()
 
+# Files written by `ember quantize` (lm/quantize.h) from an F32 model: what
+# llama.cpp computes on them, as for mkmodel's.
+add_test(NAME conformance_quantize COMMAND ${EMBER_BASH} ${CMAKE_CURRENT_SOURCE_DIR}/conformance.sh --only quantize
+         WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(conformance_quantize PROPERTIES ENVIRONMENT "${EMBER_SCRIPT_ENV}" LABELS peer TIMEOUT 600)
+
 # The same on the Vulkan backend (lavapipe in CI), as the device is and in the
 # Raspberry Pi 5 limit mode, with the Khronos validation layer on: any
 # validation message fails the run. Each also compares with Ember's CPU backend.

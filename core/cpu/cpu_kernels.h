@@ -135,8 +135,10 @@ void cpu_quantize_row_q4_0_ref(const float *x, em_block_q4_0 *y, int64_t n);
 /* The activation quantizer (from_float[EM_TYPE_Q8_0]): llama.cpp's runtime
  * rounding (127/amax multiplier, ties to even), which differs from _ref. */
 void cpu_quantize_row_q8_0_act(const float *x, em_block_q8_0 *y, int64_t n);
-/* Quantize nrows rows of ncols floats into dst of type t (any supported type);
- * returns bytes written, 0 if t is unsupported or ncols not a block multiple. */
+/* Quantize nrows rows of ncols floats into dst of type t (any supported type)
+ * as llama.cpp's quantizer writes weights (its _ref functions, no importance
+ * matrix); returns bytes written, 0 if t is unsupported or ncols not a block
+ * multiple. */
 size_t cpu_quantize(enum em_type t, const float *src, void *dst, int64_t nrows, int64_t ncols);
 
 /* Matrix product on the pool:
