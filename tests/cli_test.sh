@@ -84,6 +84,13 @@ expect 0 "" -- "$ember" info "$tmp/q.gguf"
 grep -q "file type: 2 (Q4_0)" "$tmp/out" && passed=$((passed + 1)) || { failed=$((failed + 1)); echo "FAIL: quantize output's info: $(tail -5 "$tmp/out")"; }
 expect 0 "" -- "$ember" quantize --dry-run --allow-requantize "$tmp/m.gguf" - Q4_K_M
 grep -Eq "^blk.0.attn_q.weight +q8_0 +q5_0" "$tmp/out" && passed=$((passed + 1)) || { failed=$((failed + 1)); echo "FAIL: quantize --dry-run: $(head -5 "$tmp/out")"; }
+# a vision projector: the matrices quantized, the patch and position embeddings kept (as llama.cpp's rules)
+"$build/mkmmproj" --text-dim 64 --preset tiny -o "$tmp/mmp.gguf" 2>/dev/null
+expect 0 "wrote" -- "$ember" quantize -q "$tmp/mmp.gguf" "$tmp/mmp-q8.gguf" Q8_0
+expect 0 "" -- "$ember" info "$tmp/mmp-q8.gguf"
+grep -Eq "^  v.blk.0.attn_q.weight +q8_0" "$tmp/out" && grep -Eq "^  v.patch_embd.weight +f32" "$tmp/out" &&
+  grep -Eq "^  v.position_embd.weight +f32" "$tmp/out" && passed=$((passed + 1)) ||
+  { failed=$((failed + 1)); echo "FAIL: mmproj quantize: $(grep -E 'attn_q.weight|embd' "$tmp/out" | head -4)"; }
 expect 0 "" -- "$ember" tokenize -m "$vocab" -p "Hello world"
 [ "$(cat "$tmp/out")" = "15496 995" ] && passed=$((passed + 1)) || { failed=$((failed + 1)); echo "FAIL: tokenize: $(cat "$tmp/out")"; }
 expect 0 "" -- "$ember" --help
