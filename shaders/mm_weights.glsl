@@ -2,7 +2,8 @@
  * matmul.comp. The including shader declares the weight binding as
  *     readonly buffer W { uint w[]; };
  * and picks the type with one of -DW_F32, -DW_F16, -DW_BF16, -DW_Q8_0,
- * -DW_Q4_0. Addresses are byte offsets into w.
+ * -DW_Q4_0, -DW_Q4_1, -DW_Q5_0, -DW_Q5_1, -DW_IQ4_NL. Addresses are byte
+ * offsets into w.
  *
  * Quant blocks (Q8_0: 34 bytes, Q4_0: 18) and F16/BF16 rows of odd length
  * start on 2-byte boundaries, so a 32-bit value may straddle two words. The
@@ -67,6 +68,64 @@ uvec2 mm_quarter_cols(uint u) {
     return uvec2(c, c + 16u);
 }
 
+#elif defined(W_Q4_1) || defined(W_Q5_0) || defined(W_Q5_1) || defined(W_IQ4_NL)
+
+/* The 32-value blocks with nibbles laid out as Q4_0's (byte j: value j in
+ * its low nibble, value j + 16 in its high one), and per type:
+ *   Q4_1   (20 bytes): fp16 d, fp16 m, nibbles;               d q + m
+ *   Q5_0   (22 bytes): fp16 d, qh (bit j: value j's 5th bit), nibbles; d (q - 16)
+ *   Q5_1   (24 bytes): fp16 d, fp16 m, qh, nibbles;           d q + m
+ *   IQ4_NL (18 bytes): fp16 d, nibbles indexing a 16-level table; d t[q]
+ * Types with a min return the values whole and d = 1: the callers scale
+ * lo and hi by d, which a min does not follow. */
+#if defined(W_Q4_1)
+#define MM_BLOCK_BYTES 20u
+#define MM_QS 4u
+#elif defined(W_Q5_0)
+#define MM_BLOCK_BYTES 22u
+#define MM_QS 6u
+#elif defined(W_Q5_1)
+#define MM_BLOCK_BYTES 24u
+#define MM_QS 8u
+#else
+#define MM_BLOCK_BYTES 18u
+#define MM_QS 2u
+const float mm_iq4nl[16] = float[16](-127.0, -104.0, -83.0, -65.0, -49.0, -35.0, -22.0, -10.0,
+                                     1.0, 13.0, 25.0, 38.0, 53.0, 69.0, 89.0, 113.0);
+#endif
+
+void mm_quarter(uint row_byte, uint u, out float d, out vec4 lo, out vec4 hi) {
+    const uint blk = row_byte + (u >> 2) * MM_BLOCK_BYTES, qq = u & 3u;
+    const float scale = EM_LOAD_F16(w, blk);
+    const uvec4 q = (uvec4(mm_load4_a2(blk + MM_QS + qq * 4u)) >> uvec4(0, 8, 16, 24)) & 255u;
+    uvec4 ql = q & 15u, qh4 = q >> 4;
+#if defined(W_Q5_0) || defined(W_Q5_1)
+    const uint qh = mm_load4_a2(blk + MM_QS - 4u);
+    const uvec4 bit = uvec4(0, 1, 2, 3) + qq * 4u;
+    ql |= ((uvec4(qh) >> bit) & 1u) << 4;
+    qh4 |= ((uvec4(qh) >> (bit + 16u)) & 1u) << 4;
+#endif
+#if defined(W_IQ4_NL)
+    d = scale;
+    lo = vec4(mm_iq4nl[ql.x], mm_iq4nl[ql.y], mm_iq4nl[ql.z], mm_iq4nl[ql.w]);
+    hi = vec4(mm_iq4nl[qh4.x], mm_iq4nl[qh4.y], mm_iq4nl[qh4.z], mm_iq4nl[qh4.w]);
+#elif defined(W_Q5_0)
+    d = scale;
+    lo = vec4(ql) - 16.0;
+    hi = vec4(qh4) - 16.0;
+#else /* Q4_1, Q5_1 */
+    const float m = EM_LOAD_F16(w, blk + 2u);
+    d = 1.0;
+    lo = vec4(ql) * scale + m;
+    hi = vec4(qh4) * scale + m;
+#endif
+}
+
+uvec2 mm_quarter_cols(uint u) {
+    const uint c = (u >> 2) * 32u + (u & 3u) * 4u;
+    return uvec2(c, c + 16u);
+}
+
 #elif defined(W_F16) || defined(W_BF16)
 
 /* Values j and j+1 at byte b (b even). */
@@ -89,10 +148,10 @@ float mm_single(uint b) {
 }
 
 #elif !defined(W_F32)
-#error "set one of W_F32 W_F16 W_BF16 W_Q8_0 W_Q4_0"
+#error "set one of W_F32 W_F16 W_BF16 W_Q8_0 W_Q4_0 W_Q4_1 W_Q5_0 W_Q5_1 W_IQ4_NL"
 #endif
 
-#if defined(W_Q8_0) || defined(W_Q4_0)
+#if defined(W_Q8_0) || defined(W_Q4_0) || defined(W_Q4_1) || defined(W_Q5_0) || defined(W_Q5_1) || defined(W_IQ4_NL)
 #define MM_QUANT 1
 #endif
 
