@@ -10,6 +10,7 @@ int ember_cmd_bench(int argc, char **argv);
 int ember_cmd_run(int argc, char **argv);
 int ember_cmd_devices(int argc, char **argv);
 int ember_cmd_info(int argc, char **argv);
+int ember_cmd_quantize(int argc, char **argv);
 int ember_cmd_tokenize(int argc, char **argv);
 int ember_cmd_keygen(int argc, char **argv);
 int ember_cmd_sim(int argc, char **argv);

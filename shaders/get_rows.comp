@@ -43,5 +43,62 @@ void main() {
     const uint byte = EM_LOAD_U8(tb, blk + 2u + (j % 16u));
     const uint nib = j < 16u ? (byte & 15u) : (byte >> 4);
     o[dst] = EM_LOAD_F16(tb, blk) * (float(nib) - 8.0);
+#elif defined(TYPE_Q4_1) || defined(TYPE_Q5_0) || defined(TYPE_Q5_1) || defined(TYPE_IQ4_NL)
+    /* mm_weights.glsl has the layouts */
+#if defined(TYPE_Q4_1)
+    const uint bb = 20u, qs = 4u;
+#elif defined(TYPE_Q5_0)
+    const uint bb = 22u, qs = 6u;
+#elif defined(TYPE_Q5_1)
+    const uint bb = 24u, qs = 8u;
+#else
+    const uint bb = 18u, qs = 2u;
+#endif
+    const uint blk = rb + (col / 32u) * bb, j = col % 32u;
+    const uint byte = EM_LOAD_U8(tb, blk + qs + (j % 16u));
+    uint q = j < 16u ? (byte & 15u) : (byte >> 4);
+    const float d = EM_LOAD_F16(tb, blk);
+#if defined(TYPE_Q5_0) || defined(TYPE_Q5_1)
+    q |= ((EM_LOAD_U8(tb, blk + qs - 4u + j / 8u) >> (j % 8u)) & 1u) << 4;
+#endif
+#if defined(TYPE_Q4_1) || defined(TYPE_Q5_1)
+    o[dst] = d * float(q) + EM_LOAD_F16(tb, blk + 2u);
+#elif defined(TYPE_Q5_0)
+    o[dst] = d * (float(q) - 16.0);
+#else
+    const float t[16] = float[16](-127.0, -104.0, -83.0, -65.0, -49.0, -35.0, -22.0, -10.0,
+                                  1.0, 13.0, 25.0, 38.0, 53.0, 69.0, 89.0, 113.0);
+    o[dst] = d * t[q];
+#endif
+#elif defined(TYPE_Q4_K) || defined(TYPE_Q5_K)
+    /* mm_weights.glsl has the layouts */
+#if defined(TYPE_Q4_K)
+    const uint blk = rb + (col / 256u) * 144u, qs = blk + 16u;
+#else
+    const uint blk = rb + (col / 256u) * 176u, qs = blk + 48u;
+#endif
+    const uint p = col % 256u, sb = p / 32u, l = p % 32u, sc = blk + 4u;
+    const uint byte = EM_LOAD_U8(tb, qs + 32u * (sb >> 1) + l);
+    uint q = (sb & 1u) != 0u ? byte >> 4 : byte & 15u;
+#if defined(TYPE_Q5_K)
+    q |= ((EM_LOAD_U8(tb, blk + 16u + l) >> sb) & 1u) << 4;
+#endif
+    uint scale, mn;
+    if (sb < 4u) {
+        scale = EM_LOAD_U8(tb, sc + sb) & 63u;
+        mn = EM_LOAD_U8(tb, sc + sb + 4u) & 63u;
+    } else {
+        const uint h = EM_LOAD_U8(tb, sc + sb + 4u);
+        scale = (h & 15u) | ((EM_LOAD_U8(tb, sc + sb - 4u) >> 6) << 4);
+        mn = (h >> 4) | ((EM_LOAD_U8(tb, sc + sb) >> 6) << 4);
+    }
+    o[dst] = EM_LOAD_F16(tb, blk) * float(scale) * float(q) - EM_LOAD_F16(tb, blk + 2u) * float(mn);
+#elif defined(TYPE_Q6_K)
+    const uint blk = rb + (col / 256u) * 210u, p = col % 256u;
+    const uint n = p / 128u, g = (p % 128u) / 32u, l = p % 32u;
+    const uint byte = EM_LOAD_U8(tb, blk + 64u * n + l + 32u * (g & 1u));
+    const uint q = (g >= 2u ? byte >> 4 : byte & 15u) | (((EM_LOAD_U8(tb, blk + 128u + 32u * n + l) >> (2u * g)) & 3u) << 4);
+    const float scale = float(EM_LOAD_I8(tb, blk + 192u + 8u * n + l / 16u + 2u * g));
+    o[dst] = EM_LOAD_F16(tb, blk + 208u) * scale * (float(q) - 32.0);
 #endif
 }

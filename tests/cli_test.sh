@@ -73,6 +73,24 @@ expect 2 "^ember run: --image needs --mmproj" -- "$ember" run -m "$tmp/m.gguf" -
 expect 0 "prefill_tokens=(1[0-9]|[2-9][0-9])" -- "$ember" generate -m "$tmp/m.gguf" -p "hi" -n 1 --chat
 expect 0 "" -- "$ember" info "$tmp/m.gguf"
 grep -q "blk.1.ffn_down.weight" "$tmp/out" && passed=$((passed + 1)) || { failed=$((failed + 1)); echo "FAIL: info lists tensors"; }
+# ember quantize: usage errors, bad input, a refused requantization, a mix written
+expect 2 "expected IN.gguf OUT.gguf MIX" -- "$ember" quantize "$tmp/m.gguf" "$tmp/q.gguf"
+expect 2 "mix 'Q4_X' unknown; known: F32 F16" -- "$ember" quantize "$tmp/m.gguf" "$tmp/q.gguf" Q4_X
+expect 1 "trunc.gguf" -- "$ember" quantize "$tmp/trunc.gguf" "$tmp/q.gguf" Q8_0
+expect 1 "already q8_0: requantizing" -- "$ember" quantize "$tmp/m.gguf" "$tmp/q.gguf" Q4_0
+[ ! -e "$tmp/q.gguf" ] && passed=$((passed + 1)) || { failed=$((failed + 1)); echo "FAIL: a refused quantize wrote its output"; }
+expect 0 "wrote .*q.gguf" -- "$ember" quantize --allow-requantize "$tmp/m.gguf" "$tmp/q.gguf" Q4_0
+expect 0 "" -- "$ember" info "$tmp/q.gguf"
+grep -q "file type: 2 (Q4_0)" "$tmp/out" && passed=$((passed + 1)) || { failed=$((failed + 1)); echo "FAIL: quantize output's info: $(tail -5 "$tmp/out")"; }
+expect 0 "" -- "$ember" quantize --dry-run --allow-requantize "$tmp/m.gguf" - Q4_K_M
+grep -Eq "^blk.0.attn_q.weight +q8_0 +q5_0" "$tmp/out" && passed=$((passed + 1)) || { failed=$((failed + 1)); echo "FAIL: quantize --dry-run: $(head -5 "$tmp/out")"; }
+# a vision projector: the matrices quantized, the patch and position embeddings kept (as llama.cpp's rules)
+"$build/mkmmproj" --text-dim 64 --preset tiny -o "$tmp/mmp.gguf" 2>/dev/null
+expect 0 "wrote" -- "$ember" quantize -q "$tmp/mmp.gguf" "$tmp/mmp-q8.gguf" Q8_0
+expect 0 "" -- "$ember" info "$tmp/mmp-q8.gguf"
+grep -Eq "^  v.blk.0.attn_q.weight +q8_0" "$tmp/out" && grep -Eq "^  v.patch_embd.weight +f32" "$tmp/out" &&
+  grep -Eq "^  v.position_embd.weight +f32" "$tmp/out" && passed=$((passed + 1)) ||
+  { failed=$((failed + 1)); echo "FAIL: mmproj quantize: $(grep -E 'attn_q.weight|embd' "$tmp/out" | head -4)"; }
 expect 0 "" -- "$ember" tokenize -m "$vocab" -p "Hello world"
 [ "$(cat "$tmp/out")" = "15496 995" ] && passed=$((passed + 1)) || { failed=$((failed + 1)); echo "FAIL: tokenize: $(cat "$tmp/out")"; }
 expect 0 "" -- "$ember" --help

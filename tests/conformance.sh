@@ -81,8 +81,9 @@
 #
 #   tests/conformance.sh [--only TYPE[,TYPE..]] [--backend B] [--cpu-isa avx2] [--gen N] [--peer-only] [--keep]
 #     --only       run the variants of these types (f32 f16 bf16 q8_0 q4_0 q4_1
-#                  q5_0 q5_1 iq4_nl; the default: the first five, the types
-#                  the Vulkan backend computes with too)
+#                  q5_0 q5_1 iq4_nl, and quantize: F32 models through `ember
+#                  quantize`; the default: all but q4_1 q5_0 q5_1 iq4_nl, which
+#                  run as ctest's conformance_<type>)
 #     --cpu-isa avx2  play an AVX2-only machine on an AVX-512 one: Ember's AVX2
 #                  kernels (EMBER_CPU_DISABLE_AVX512=1) against llama.cpp's AVX2
 #                  build (peer.mjs --cpu-variant haswell), with the bit-level
@@ -111,7 +112,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-only="f32,f16,bf16,q8_0,q4_0"
+only="f32,f16,bf16,q8_0,q4_0,quantize"
 backend=cpu
 cpu_isa=""
 peer_only=0
@@ -209,6 +210,10 @@ variants=(
   "q5_1-gqa-untied q5_1 0 2 256 8 2 512"
   "iq4_nl-gqa-tied iq4_nl 1 2 256 8 2 512"
   "iq4_nl-gqa-untied iq4_nl 0 2 256 8 2 512"
+  # type "quantize": an F32 model through `ember quantize` to the mix named
+  # last (its files are byte-identical to llama-quantize's for these mixes)
+  "quantize-q4_0-tied quantize 1 2 192 6 2 384 Q4_0"
+  "quantize-q8_0-untied quantize 0 2 256 8 2 512 Q8_0"
 )
 
 tol_for() {
@@ -279,14 +284,20 @@ peer_probs() { # model tokens threads out [peer.mjs options]
 failures=0
 checks=0
 for v in "${variants[@]}"; do
-  read -r name type tied layers dim heads kvh ffn <<<"$v"
+  read -r name type tied layers dim heads kvh ffn mix <<<"$v"
   case ",$only," in *",$type,"*) ;; *) continue ;; esac
   model="$work/$name.gguf"
   tied_flag=()
   [ "$tied" = 1 ] && tied_flag=(--tied)
-  "$mkmodel" --vocab "$vocab" --type "$type" --layers "$layers" --dim "$dim" --heads "$heads" \
+  mk_type="$type"
+  [ "$type" = quantize ] && mk_type=f32
+  "$mkmodel" --vocab "$vocab" --type "$mk_type" --layers "$layers" --dim "$dim" --heads "$heads" \
     --kv-heads "$kvh" --ffn "$ffn" --ctx "$ctx" --std 0.04 --logit-scale "$(logit_scale_for "$type")" --seed 7 "${tied_flag[@]}" -o "$model" 2>/dev/null \
     || fail "mkmodel could not write $name"
+  if [ "$type" = quantize ]; then
+    "$ember" quantize -q "$model" "$work/$name.$mix.gguf" "$mix" || fail "ember quantize $mix could not write $name"
+    model="$work/$name.$mix.gguf"
+  fi
   tol="$(tol_for "$type")"
   t_ember=0 t_cpu=0 t_peer=0
   for i in "${!prompts[@]}"; do

@@ -13,8 +13,7 @@
  * constant, zero, outliers, tiny and large scales):
  *   - cpu_quantize (what mkmodel writes) against ggml_quantize_chunk without
  *     an importance matrix (what llama-quantize writes): byte for byte, for
- *     Q4_0, Q4_1, Q5_0, Q5_1 and IQ4_NL (Q8_0: the count of differing
- *     blocks is printed; Ember's writers round Q8_0 as its activations);
+ *     Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and IQ4_NL;
  *   - Ember's cpu_quantize_row_*_ref against quantize_row_*_ref: byte for
  *     byte (IQ4_NL's _ref leaves an all-zero block's levels as they were in
  *     the previous block, so zero blocks are compared by their scale);
@@ -162,13 +161,8 @@ static void test_file_quantizers(void *base, const float *x) {
         size_t nt = chunk((int)q->ty, x, theirs, 0, NROWS, K, NULL);
         size_t nm = cpu_quantize(q->ty, x, mine, NROWS, K);
         int bad = nt == nm ? blocks_differ(q->ty, x, mine, theirs, nb, 0, &first) : -1;
-        if (q->ty == EM_TYPE_Q8_0)
-            /* Ember writes Q8_0 weights with its activation rounding (cpu_quantize
-             * uses from_float), llama-quantize with _ref's: compared below */
-            printf("note q8_0: cpu_quantize and ggml_quantize_chunk: %d of %lld blocks differ\n", bad, (long long)nb);
-        else
-            CHECK(bad == 0, "%s: cpu_quantize and ggml_quantize_chunk: %zu and %zu bytes, %d of %lld blocks differ (first %d)",
-                  tn, nm, nt, bad, (long long)nb, first);
+        CHECK(bad == 0, "%s: cpu_quantize and ggml_quantize_chunk: %zu and %zu bytes, %d of %lld blocks differ (first %d)",
+              tn, nm, nt, bad, (long long)nb, first);
         /* quantize_row_*_ref */
         row_fn their_ref = (row_fn)sym(base, q->ref_name);
         if (their_ref) {

@@ -10,8 +10,7 @@ add_test(NAME probcmp COMMAND ${EMBER_BASH} ${CMAKE_CURRENT_SOURCE_DIR}/probcmp_
 set_tests_properties(probcmp PROPERTIES ENVIRONMENT "${EMBER_SCRIPT_ENV}")
 
 # Ember against llama.cpp, one test per tensor type so ctest -j runs them side
-# by side and a failure names its type. (The Vulkan backend does not compute
-# with Q4_1, Q5_0, Q5_1 or IQ4_NL yet: those run on the CPU only.)
+# by side and a failure names its type.
 foreach(type f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 iq4_nl)
   add_test(NAME conformance_${type} COMMAND ${EMBER_BASH} ${CMAKE_CURRENT_SOURCE_DIR}/conformance.sh --only ${type}
            WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
@@ -22,6 +21,12 @@ foreach(type f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 iq4_nl)
   set_tests_properties(conformance_avx2_${type} PROPERTIES ENVIRONMENT "${EMBER_SCRIPT_ENV}" LABELS peer TIMEOUT 600
                        SKIP_RETURN_CODE 77)
 endforeach()
+
+# Files written by `ember quantize` (lm/quantize.h) from an F32 model: what
+# llama.cpp computes on them, as for mkmodel's.
+add_test(NAME conformance_quantize COMMAND ${EMBER_BASH} ${CMAKE_CURRENT_SOURCE_DIR}/conformance.sh --only quantize
+         WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(conformance_quantize PROPERTIES ENVIRONMENT "${EMBER_SCRIPT_ENV}" LABELS peer TIMEOUT 600)
 
 # The same on the Vulkan backend (lavapipe in CI), as the device is and in the
 # Raspberry Pi 5 limit mode, with the Khronos validation layer on: any

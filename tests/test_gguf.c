@@ -711,6 +711,32 @@ static void test_cli(const char *model_path) {
     if (text) { text = realloc(text, n + 1); text[n] = 0; }
     CHECK(rc == 1 && text && strstr(text, "gguf_open") && strstr(text, "cli_trunc.gguf"), "rc %d: %s", rc, text ? text : "");
     free(text);
+    /* The type mix of a file with types Ember does not compute with (as a
+     * downloaded IQ or ternary file): it opens, and info names each type,
+     * its bits per weight and the file type. */
+    char mix[256];
+    tmp_path(mix, sizeof mix, "mix.gguf");
+    static unsigned char blocks[256 * 4];
+    const int64_t ne256[1] = {256}, ne64[1] = {64};
+    gguf_writer *w = gguf_writer_create(args);
+    CHECK(w && !gguf_writer_set_u32(w, "general.file_type", 15) &&
+              !gguf_writer_add_tensor(w, "a", EM_TYPE_IQ2_XXS, 1, ne256, blocks) &&
+              !gguf_writer_add_tensor(w, "b", EM_TYPE_IQ4_XS, 1, ne256, blocks) &&
+              !gguf_writer_add_tensor(w, "c", EM_TYPE_TQ1_0, 1, ne256, blocks) &&
+              !gguf_writer_add_tensor(w, "d", EM_TYPE_MXFP4, 1, ne64, blocks) && !gguf_writer_write(w, mix),
+          "write mix.gguf: %s", w ? gguf_writer_errmsg(w) : args);
+    gguf_writer_free(w);
+    snprintf(args, sizeof args, "info '%s'", mix);
+    rc = run_cli(args, out);
+    text = (char *)read_all(out, &n);
+    if (text) { text = realloc(text, n + 1); text[n] = 0; }
+    /* 66, 136, 54 bytes per 256 and 2 x 17 per 64: 2.06, 4.25, 1.69 and 4.25 bits */
+    CHECK(rc == 0 && text && strstr(text, "file type: 15 (Q4_K_M)") && strstr(text, "4 tensors, 290 bytes") &&
+              strstr(text, "iq2_xxs         1             66") && strstr(text, "  2.06  (not supported for compute)") &&
+              strstr(text, "iq4_xs") && strstr(text, "tq1_0") && strstr(text, "  1.69  (not") &&
+              strstr(text, "mxfp4           1             34"),
+          "info on mix.gguf (rc %d):\n%s", rc, text ? text : "");
+    free(text);
     CHECK(run_cli("info", out) == 2, "no file: usage error");
     CHECK(run_cli("info --help", out) == 0, "--help");
 }

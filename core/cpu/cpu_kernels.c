@@ -70,11 +70,16 @@ void cpu_kernels_init(cpu_kernels *k) {
 
 // ---- whole-tensor quantization ---------------------------------------------
 
+static void q8_0_weight_row(const float *src, void *dst, int64_t n) { cpu_quantize_row_q8_0_ref(src, dst, n); }
+
 size_t cpu_quantize(enum em_type t, const float *src, void *dst, int64_t nrows, int64_t ncols) {
     cpu_kernels k;
     cpu_kernels_init_ref(&k);
     size_t rb = em_row_bytes(t, ncols);
     if (!em_type_supported(t) || rb == 0 || nrows < 0 || !k.from_float[t]) return 0;
+    /* weights take llama.cpp's _ref rounding (its quantizer's), not the
+     * activations' runtime one that from_float[Q8_0] holds */
+    if (t == EM_TYPE_Q8_0) k.from_float[t] = q8_0_weight_row;
     for (int64_t r = 0; r < nrows; r++) k.from_float[t](src + r * ncols, (char *)dst + r * rb, ncols);
     return rb * (size_t)nrows;
 }

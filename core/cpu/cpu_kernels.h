@@ -148,8 +148,10 @@ void cpu_quantize_row_iq4_nl(const float *x, em_block_iq4_nl *y, int64_t n);
  * differs from _ref; Q8_1's s is d * sum(q) from the unrounded d. */
 void cpu_quantize_row_q8_0_act(const float *x, em_block_q8_0 *y, int64_t n);
 void cpu_quantize_row_q8_1_act(const float *x, em_block_q8_1 *y, int64_t n);
-/* Quantize nrows rows of ncols floats into dst of type t (any supported type);
- * returns bytes written, 0 if t is unsupported or ncols not a block multiple. */
+/* Quantize nrows rows of ncols floats into dst of type t (any supported type)
+ * as llama.cpp's quantizer writes weights (its _ref functions, IQ4_NL's
+ * quantize_iq4_nl; no importance matrix); returns bytes written, 0 if t is
+ * unsupported or ncols not a block multiple. */
 size_t cpu_quantize(enum em_type t, const float *src, void *dst, int64_t nrows, int64_t ncols);
 
 /* Matrix product on the pool:

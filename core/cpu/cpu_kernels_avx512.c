@@ -396,6 +396,18 @@ INLINE float dot4x16(int f16, int64_t np, const void *x, const void *y) {
     return hsum16(_mm512_add_ps(_mm512_add_ps(s[0], s[2]), _mm512_add_ps(s[1], s[3])));
 }
 
+/* Activations to F16 before each F16 product (and the KV cache's stores):
+ * 16 at a time, vcvtps2ph rounding to nearest even as em_fp32_to_fp16; the
+ * tail masked. */
+static void f16_from_float16(const float *src, void *dst, int64_t n) {
+    em_fp16 *h = dst;
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1);
+        _mm256_mask_storeu_epi16(h + i, m,
+                                 _mm512_cvtps_ph(_mm512_maskz_loadu_ps(m, src + i), _MM_FROUND_TO_NEAREST_INT));
+    }
+}
+
 static float f32_dot16(int64_t n, const void *a, const void *b) {
     const float *x = a, *y = b;
     const int64_t np = n & ~(int64_t)63;
@@ -739,6 +751,7 @@ void cpu_kernels_init_avx512(cpu_kernels *k) {
     k->vec_dot[EM_TYPE_Q8_0] = q8_0_dot;
     k->vec_dot[EM_TYPE_Q4_0] = q4_0_dot;
     k->isa = "avx512";
+    k->from_float[EM_TYPE_F16] = f16_from_float16;
     k->gemm[EM_TYPE_Q8_0] = gemm_q8_0;
     k->gemm[EM_TYPE_Q4_0] = gemm_q4_0;
     k->gemm_rows[EM_TYPE_Q8_0] = IR;

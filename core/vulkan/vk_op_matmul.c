@@ -1,6 +1,6 @@
 /* vk_op_matmul.c - matrix products on Vulkan:
  *     out[i][r] = sum_j w[r][j] * x[i][j]      r < m, i < n, j < k
- * w: [m][k] F32, F16, BF16, Q8_0 or Q4_0, read as stored (quant blocks are
+ * w: [m][k] F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q4_K, Q5_K or Q6_K, read as stored (quant blocks are
  * decoded in registers and shared memory, never copied dequantized);
  * x: F32 [n][k]; out: F32 [n][m]. Row strides (nb[1]) of all three may be
  * wider than a row (views).
@@ -82,13 +82,20 @@ static const char *mm_type_name(enum em_type t) {
     case EM_TYPE_BF16: return "bf16";
     case EM_TYPE_Q8_0: return "q8_0";
     case EM_TYPE_Q4_0: return "q4_0";
+    case EM_TYPE_Q4_1: return "q4_1";
+    case EM_TYPE_Q5_0: return "q5_0";
+    case EM_TYPE_Q5_1: return "q5_1";
+    case EM_TYPE_IQ4_NL: return "iq4_nl";
+    case EM_TYPE_Q4_K: return "q4_k";
+    case EM_TYPE_Q5_K: return "q5_k";
+    case EM_TYPE_Q6_K: return "q6_k";
     default: return NULL;
     }
 }
 
 bool vk_op_matmul_supports(const vk_ctx *c, enum em_type t) {
     (void)c; /* every kernel is portable: 32-bit storage, fp32 arithmetic */
-    return mm_type_name(t) != NULL;
+    return mm_type_name(t) != NULL && em_type_supported(t); /* the CPU is the reference the kernels are tested against */
 }
 
 static uint32_t mm_pow2_floor(uint32_t v) {
@@ -283,7 +290,7 @@ static bool mm_check(vk_ctx *c, const em_tensor *out, const em_tensor *w, const 
     const char *wn = w->name ? w->name : "weight";
     const enum em_type t = w->type;
     if (!mm_type_name(t) || x->type != EM_TYPE_F32 || out->type != EM_TYPE_F32) {
-        vk_fail(c, EM_ERR_UNSUPPORTED, "matmul: %s: types %d x %d -> %d; want F32/F16/BF16/Q8_0/Q4_0 x F32 -> F32",
+        vk_fail(c, EM_ERR_UNSUPPORTED, "matmul: %s: types %d x %d -> %d; want F32/F16/BF16/Q8_0/Q4_0/Q4_1/Q5_0/Q5_1/IQ4_NL/Q4_K/Q5_K/Q6_K x F32 -> F32",
                 wn, (int)t, (int)x->type, (int)out->type);
         return false;
     }
