@@ -48,15 +48,33 @@ static inline int32_t kq_scaled_bsums(const int16_t *bsums, const int16_t *sc) {
 
 static inline void store32(uint8_t *dst, __m256i v) { _mm256_storeu_si256((__m256i *)dst, v); }
 
-/* Q4_K/Q5_K's 6-bit scales and mins (layout in cpu_quant_k.c) */
-static inline void kq_scale_min(int j, const uint8_t *s, int *sc, int *m) {
-    if (j < 4) {
-        *sc = s[j] & 63;
-        *m = s[j + 4] & 63;
-    } else {
-        *sc = (s[j + 4] & 0x0F) | ((s[j - 4] >> 6) << 4);
-        *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
-    }
+/* Q4_K/Q5_K's 12 bytes (layout in cpu_quant_k.c) to 8 scales and 8 mins,
+ * four at a time with 32-bit masks: a shift by 6 or 4 brings the next byte's
+ * bits in at the top of each byte, and the mask drops them. */
+static inline void kq_scales_mins(const uint8_t *s, uint8_t *sc, uint8_t *m) {
+    const uint32_t lo6 = 0x3f3f3f3f, lo4 = 0x0f0f0f0f, two = 0x03030303;
+    uint32_t a[3], v[4];
+    memcpy(a, s, 12);
+    v[0] = a[0] & lo6;                                         /* scales 0-3 */
+    v[1] = (a[2] & lo4) | (((a[0] >> 6) & two) << 4);          /* scales 4-7 */
+    v[2] = a[1] & lo6;                                         /* mins 0-3 */
+    v[3] = ((a[2] >> 4) & lo4) | (((a[1] >> 6) & two) << 4);   /* mins 4-7 */
+    memcpy(sc, v, 8);
+    memcpy(m, v + 2, 8);
+}
+
+/* Q3_K's 16 6-bit scales, unbiased, as int16: low nibbles from bytes 0-7,
+ * top bit pairs from bytes 8-11 (pair j / 4 of byte 8 + j % 4). */
+static inline void kq_q3_scales(const uint8_t *s, int16_t *sc) {
+    const uint32_t lo4 = 0x0f0f0f0f, two = 0x03030303;
+    uint32_t a[3], v[4];
+    memcpy(a, s, 12);
+    v[0] = (a[0] & lo4) | ((a[2] & two) << 4);
+    v[1] = (a[1] & lo4) | (((a[2] >> 2) & two) << 4);
+    v[2] = ((a[0] >> 4) & lo4) | (((a[2] >> 4) & two) << 4);
+    v[3] = ((a[1] >> 4) & lo4) | (((a[2] >> 6) & two) << 4);
+    const __m128i b = _mm_sub_epi8(_mm_loadu_si128((const __m128i *)v), _mm_set1_epi8(32));
+    _mm256_storeu_si256((__m256i *)sc, _mm256_cvtepi8_epi16(b));
 }
 
 static float q2_K_dot(int64_t n, const void *a, const void *b) {
@@ -100,19 +118,16 @@ static float q3_K_dot(int64_t n, const void *a, const void *b) {
                 store32(u + 128 * h + 32 * s, _mm256_or_si256(lo, _mm256_slli_epi16(hb, 2)));
             }
         }
-        const uint8_t *s = x[i].scales;
-        for (int j = 0; j < 16; j++) {
-            const int lo = j < 8 ? s[j] & 0x0F : s[j - 8] >> 4;
-            sc[j] = (int16_t)((lo | (((s[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) - 32);
-        }
+        kq_q3_scales(x[i].scales, sc);
         const int32_t isum = kq_block_dot(u, y[i].qs, sc) - 4 * kq_scaled_bsums(y[i].bsums, sc);
         sumf += em_fp16_to_fp32(x[i].d) * y[i].d * (float)isum;
     }
     return sumf;
 }
 
-/* Q4_K (qh NULL) and Q5_K: values of sub-block j are nibble j % 2 of bytes 32 (j / 2) .. +31 */
-static inline float q45_K_dot(int64_t n, const em_block_q4_K *x4, const em_block_q5_K *x5, const em_block_q8_K *y) {
+/* Q4_K (qh NULL) and Q5_K: values of sub-block j are nibble j % 2 of bytes 32 (j / 2) .. +31.
+ * Inlined into each, so the type tests fold away. */
+static inline __attribute__((always_inline)) float q45_K_dot(int64_t n, const em_block_q4_K *x4, const em_block_q5_K *x5, const em_block_q8_K *y) {
     const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
     alignas(32) uint8_t u[QK];
     alignas(32) int16_t sc[16], mn[16];
@@ -130,12 +145,12 @@ static inline float q45_K_dot(int64_t n, const em_block_q4_K *x4, const em_block
             store32(u + 64 * c, lo);
             store32(u + 64 * c + 32, hi);
         }
-        for (int j = 0; j < 8; j++) {
-            int a, m;
-            kq_scale_min(j, s, &a, &m);
-            sc[2 * j] = sc[2 * j + 1] = (int16_t)a;
-            mn[2 * j] = mn[2 * j + 1] = (int16_t)m;
-        }
+        uint8_t s8[8], m8[8];
+        kq_scales_mins(s, s8, m8);
+        /* per 16 values: each sub-block's scale and min twice */
+        const __m128i sv = _mm_loadl_epi64((const __m128i *)s8), mv = _mm_loadl_epi64((const __m128i *)m8);
+        _mm256_store_si256((__m256i *)sc, _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(sv, sv)));
+        _mm256_store_si256((__m256i *)mn, _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mv, mv)));
         const int32_t isum = kq_block_dot(u, y[i].qs, sc), summ = kq_scaled_bsums(y[i].bsums, mn);
         const float d = em_fp16_to_fp32(x4 ? x4[i].d : x5[i].d) * y[i].d;
         const float dmin = em_fp16_to_fp32(x4 ? x4[i].dmin : x5[i].dmin) * y[i].d;
