@@ -3,7 +3,8 @@
  *
  * Each weight type has a "dot type" the activations are converted to before a
  * product, as llama.cpp does, so results agree with it:
- *     F32 -> F32, F16 -> F16, BF16 -> BF16, Q8_0 -> Q8_0, Q4_0 -> Q8_0.
+ *     F32 -> F32, F16 -> F16, BF16 -> BF16, Q8_0 -> Q8_0, Q4_0 -> Q8_0,
+ *     Q2_K..Q6_K -> Q8_K (cpu_quant_k.c; no gemm tile: vec_dot rows).
  * Variants: a portable scalar reference (cpu_kernels_ref.c) always exists; SIMD
  * variants (AVX2+FMA+F16C, AVX-512, NEON, NEON with dotprod) live in their own
  * files and are picked once, at cpu_kernels_init, from what the running CPU
@@ -135,6 +136,16 @@ void cpu_quantize_row_q4_0_ref(const float *x, em_block_q4_0 *y, int64_t n);
 /* The activation quantizer (from_float[EM_TYPE_Q8_0]): llama.cpp's runtime
  * rounding (127/amax multiplier, ties to even), which differs from _ref. */
 void cpu_quantize_row_q8_0_act(const float *x, em_block_q8_0 *y, int64_t n);
+/* The K-quants' reference quantizers (llama.cpp mainline's
+ * quantize_row_q*_K_ref, no importance matrix) and the Q8_K activation
+ * quantizer (from_float[EM_TYPE_Q8_K], the one ggml's x86 backend uses);
+ * n a multiple of 256. */
+void cpu_quantize_row_q2_K_ref(const float *x, em_block_q2_K *y, int64_t n);
+void cpu_quantize_row_q3_K_ref(const float *x, em_block_q3_K *y, int64_t n);
+void cpu_quantize_row_q4_K_ref(const float *x, em_block_q4_K *y, int64_t n);
+void cpu_quantize_row_q5_K_ref(const float *x, em_block_q5_K *y, int64_t n);
+void cpu_quantize_row_q6_K_ref(const float *x, em_block_q6_K *y, int64_t n);
+void cpu_quantize_row_q8_K(const float *x, em_block_q8_K *y, int64_t n);
 /* Quantize nrows rows of ncols floats into dst of type t (any supported type)
  * as llama.cpp's quantizer writes weights (its _ref functions, no importance
  * matrix); returns bytes written, 0 if t is unsupported or ncols not a block
