@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* Help text starts at this column; a longer option name gets its own line. */
 #define OPT_HELP_COL 30
@@ -106,7 +107,7 @@ static int apply(const char *prog, const char *flag, const opt_spec *o, const ch
     case OPT_KIND_CHOICE: {
         int n = 0;
         for (; o->choices[n]; n++)
-            if (!strcmp(v, o->choices[n])) {
+            if (!strcasecmp(v, o->choices[n])) { /* q4_K or q4_k */
                 *(int *)o->dest = n;
                 return 0;
             }

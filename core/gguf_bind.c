@@ -223,6 +223,10 @@ static ember_status bind_tensor(em_binder *b, const char *name, uint32_t types, 
     if (!computes_with(b->be, ti->type)) {
         char list[128];
         computed_types(b->be, list, sizeof list);
+        if (em_type_supported(ti->type)) /* the CPU reference has it, this backend not yet */
+            return fail(b, err, EM_ERR_UNSUPPORTED,
+                        "%s has type %s, which the %s backend does not compute with yet (it does: %s; the cpu "
+                        "backend computes with %s)", name, tn, b->be->ops->name, list, tn);
         return fail(b, err, EM_ERR_UNSUPPORTED, "%s has type %s, which Ember does not compute with yet (supported: %s)",
                     name, tn ? tn : "unknown", list);
     }

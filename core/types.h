@@ -14,6 +14,17 @@
  *   Q8_1: 32 values = fp16 d, fp16 s + int8 q[32];     value = d * q; s is
  *         d * sum(q), an activation type only (the dot type of Q4_1/Q5_1: the
  *         weights' m times s is the offset's share of the product).
+ * K-quants ("super-blocks") store 256 values as 8 or 16 sub-blocks, each with
+ * a small integer scale (and for Q2_K/Q4_K/Q5_K a min) that is itself scaled by
+ * the block's fp16 d (and dmin):
+ *   Q4_K: value = d * sc * q - dmin * m,  q 4 bits, 8 sub-blocks of 32, sc and
+ *         m 6 bits each, packed in 12 bytes;
+ *   Q5_K: as Q4_K with a fifth bit per value in qh;
+ *   Q6_K: value = d * sc * (q - 32), q 6 bits (low 4 in ql, high 2 in qh),
+ *         16 sub-blocks of 16, sc int8;
+ *   Q2_K, Q3_K: 2 and 3 bits, 16 sub-blocks of 16 (see cpu_quant_k.c).
+ *   Q8_K is their activation type only: float d, int8 q[256] and the sums of
+ *   each 16 q (bsums), which a dot product uses to subtract the mins.
  * A row of n values of type t takes em_row_bytes(t, n) bytes; n must be a
  * multiple of em_type_block(t). */
 #ifndef EMBER_TYPES_H
@@ -113,10 +124,61 @@ _Static_assert(sizeof(em_block_q5_1) == 24, "Q5_1 block layout");
 _Static_assert(sizeof(em_block_iq4_nl) == 18, "IQ4_NL block layout");
 _Static_assert(sizeof(em_block_q8_1) == 36, "Q8_1 block layout");
 
+/* ---- K-quants: 256-value super-blocks, ggml's layouts (ggml-common.h) */
+#define EM_QK_K 256
+#define EM_K_SCALE_SIZE 12 /* Q4_K/Q5_K: 8 6-bit scales and 8 6-bit mins */
+
+typedef struct {
+    uint8_t scales[EM_QK_K / 16]; /* per 16 values: scale (low nibble), min (high nibble) */
+    uint8_t qs[EM_QK_K / 4];      /* 2-bit values */
+    em_fp16 d, dmin;
+} em_block_q2_K;
+
+typedef struct {
+    uint8_t hmask[EM_QK_K / 8];   /* third bit of each value */
+    uint8_t qs[EM_QK_K / 4];      /* low 2 bits */
+    uint8_t scales[12];           /* 16 6-bit scales */
+    em_fp16 d;
+} em_block_q3_K;
+
+typedef struct {
+    em_fp16 d, dmin;
+    uint8_t scales[EM_K_SCALE_SIZE];
+    uint8_t qs[EM_QK_K / 2];      /* nibbles */
+} em_block_q4_K;
+
+typedef struct {
+    em_fp16 d, dmin;
+    uint8_t scales[EM_K_SCALE_SIZE];
+    uint8_t qh[EM_QK_K / 8];      /* fifth bit of each value */
+    uint8_t qs[EM_QK_K / 2];      /* low nibbles */
+} em_block_q5_K;
+
+typedef struct {
+    uint8_t ql[EM_QK_K / 2];      /* low 4 bits */
+    uint8_t qh[EM_QK_K / 4];      /* high 2 bits */
+    int8_t scales[EM_QK_K / 16];
+    em_fp16 d;
+} em_block_q6_K;
+
+typedef struct {
+    float d;
+    int8_t qs[EM_QK_K];
+    int16_t bsums[EM_QK_K / 16];  /* sum of each 16 qs */
+} em_block_q8_K;
+
+_Static_assert(sizeof(em_block_q2_K) == 84, "Q2_K block layout");
+_Static_assert(sizeof(em_block_q3_K) == 110, "Q3_K block layout");
+_Static_assert(sizeof(em_block_q4_K) == 144, "Q4_K block layout");
+_Static_assert(sizeof(em_block_q5_K) == 176, "Q5_K block layout");
+_Static_assert(sizeof(em_block_q6_K) == 210, "Q6_K block layout");
+_Static_assert(sizeof(em_block_q8_K) == 292, "Q8_K block layout");
+
 /* Name ("q8_0"), or NULL for an id Ember does not know. */
 const char *em_type_name(enum em_type t);
 /* true for types Ember can load and compute with (F32 F16 BF16 Q8_0 Q4_0
- * Q4_1 Q5_0 Q5_1 IQ4_NL; Q8_1 is an activation type, not a weight type). */
+ * Q4_1 Q5_0 Q5_1 IQ4_NL, the K-quants Q2_K..Q6_K; Q8_1 and Q8_K are
+ * activation types, not weight types). */
 bool em_type_supported(enum em_type t);
 /* true for any id with a known size (may still be unsupported for compute):
  * every type llama.cpp writes to GGUF files, so any of them can be read and

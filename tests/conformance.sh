@@ -80,10 +80,10 @@
 # here (by load).
 #
 #   tests/conformance.sh [--only TYPE[,TYPE..]] [--backend B] [--cpu-isa avx2] [--gen N] [--peer-only] [--keep]
-#     --only       run the variants of these types (f32 f16 bf16 q8_0 q4_0 q4_1
-#                  q5_0 q5_1 iq4_nl, and quantize: F32 models through `ember
-#                  quantize`; the default: all but q4_1 q5_0 q5_1 iq4_nl, which
-#                  run as ctest's conformance_<type>)
+#     --only       run the variants of these types (f32 f16 bf16 q8_0 q4_0, and
+#                  quantize: F32 models through `ember quantize`; not in the
+#                  default list: q4_1 q5_0 q5_1 iq4_nl, and on the CPU only
+#                  q2_k q3_k q4_k q5_k q6_k)
 #     --cpu-isa avx2  play an AVX2-only machine on an AVX-512 one: Ember's AVX2
 #                  kernels (EMBER_CPU_DISABLE_AVX512=1) against llama.cpp's AVX2
 #                  build (peer.mjs --cpu-variant haswell), with the bit-level
@@ -214,6 +214,17 @@ variants=(
   # last (its files are byte-identical to llama-quantize's for these mixes)
   "quantize-q4_0-tied quantize 1 2 192 6 2 384 Q4_0"
   "quantize-q8_0-untied quantize 0 2 256 8 2 512 Q8_0"
+  # The K-quants: 256-value super-blocks, so dim and ffn are multiples of 256.
+  "q2_k-gqa-tied  q2_k 1 2 256 8 2 512"
+  "q2_k-gqa-untied q2_k 0 2 256 8 2 512"
+  "q3_k-gqa-tied  q3_k 1 2 256 8 2 512"
+  "q3_k-gqa-untied q3_k 0 2 256 8 2 512"
+  "q4_k-gqa-tied  q4_k 1 2 256 8 2 512"
+  "q4_k-gqa-untied q4_k 0 2 256 8 2 512"
+  "q5_k-gqa-tied  q5_k 1 2 256 8 2 512"
+  "q5_k-gqa-untied q5_k 0 2 256 8 2 512"
+  "q6_k-gqa-tied  q6_k 1 2 256 8 2 512"
+  "q6_k-gqa-untied q6_k 0 2 256 8 2 512"
 )
 
 tol_for() {

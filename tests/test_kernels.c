@@ -47,9 +47,13 @@ static void fill(float *x, int64_t n, float scale) {
     }
 }
 
-static const enum em_type types[] = {EM_TYPE_F32,  EM_TYPE_F16,  EM_TYPE_BF16, EM_TYPE_Q8_0,  EM_TYPE_Q4_0,
-                                     EM_TYPE_Q4_1, EM_TYPE_Q5_0, EM_TYPE_Q5_1, EM_TYPE_IQ4_NL};
-#define N_TYPES 9
+static const enum em_type types[] = {EM_TYPE_F32,  EM_TYPE_F16,  EM_TYPE_BF16, EM_TYPE_Q8_0,   EM_TYPE_Q4_0,
+                                     EM_TYPE_Q4_1, EM_TYPE_Q5_0, EM_TYPE_Q5_1, EM_TYPE_IQ4_NL, EM_TYPE_Q2_K,
+                                     EM_TYPE_Q3_K, EM_TYPE_Q4_K, EM_TYPE_Q5_K, EM_TYPE_Q6_K};
+#define N_TYPES ((int)(sizeof types / sizeof types[0]))
+
+/* The K-quants' rows are whole 256-value super-blocks. */
+static int is_kquant(enum em_type t) { return em_type_block(t) == EM_QK_K; }
 
 /* Weights with an offset (Q4_1, Q5_1) meet Q8_1 activations, whose s is
  * d * sum(q) rounded to fp16, and the kernels use that s for the offset's
@@ -138,10 +142,51 @@ static void test_quantizer_semantics(void) {
     cpu_quantize_row_q8_0_ref(x, &b8, 32);
     CHECK(b8.d == 0 && b8.qs[7] == 0, "q8_0 of zeros");
 
-    /* the 32-value types on blocks they represent exactly: the scale, the
-     * offset and every level known */
+    /* Q8_K (the K-quants' activations): the scale carries the sign of the
+     * value of largest magnitude (-127 / max), ties round to even, and bsums
+     * are the sums of each 16 values. With max = -127 the scale is 1. */
+    float xk[256];
+    em_block_q8_K bk;
+    for (int j = 0; j < 256; j++) xk[j] = (float)(j % 7) - 2.5f; /* -2.5 .. 3.5 */
+    xk[40] = -127.0f;
+    cpu_quantize_row_q8_K(xk, &bk, 256);
+    int sum0 = 0;
+    for (int j = 0; j < 16; j++) sum0 += bk.qs[j];
+    CHECK(bk.d == 1.0f && bk.qs[40] == -127, "q8_K d = %g, q[40] = %d", bk.d, bk.qs[40]);
+    CHECK(bk.qs[0] == -2 && bk.qs[1] == -2 && bk.qs[2] == 0 && bk.qs[3] == 0 && bk.qs[6] == 4,
+          "q8_K rounds ties to even: %d %d %d %d %d", bk.qs[0], bk.qs[1], bk.qs[2], bk.qs[3], bk.qs[6]);
+    CHECK(bk.bsums[0] == sum0, "q8_K bsums[0] = %d, want %d", bk.bsums[0], sum0);
+    xk[40] = 127.0f; /* largest positive: the scale flips sign, the values do not */
+    cpu_quantize_row_q8_K(xk, &bk, 256);
+    CHECK(bk.d == -1.0f && bk.qs[40] == -127 && bk.qs[6] == -4, "q8_K with a positive max: d = %g, q[40] = %d",
+          bk.d, bk.qs[40]);
+    memset(xk, 0, sizeof xk);
+    cpu_quantize_row_q8_K(xk, &bk, 256);
+    CHECK(bk.d == 0 && bk.qs[9] == 0 && bk.bsums[3] == 0, "q8_K of zeros");
+
+    /* The K-quants of an all-zero super-block decode to zeros; a row of one
+     * repeated positive value decodes to it within its format's step. */
     cpu_kernels ref;
     cpu_kernels_init_ref(&ref);
+    static const enum em_type kts[] = {EM_TYPE_Q2_K, EM_TYPE_Q3_K, EM_TYPE_Q4_K, EM_TYPE_Q5_K, EM_TYPE_Q6_K};
+    for (int t = 0; t < 5; t++) {
+        unsigned char blk[256];
+        float back[256];
+        memset(xk, 0, sizeof xk);
+        ref.from_float[kts[t]](xk, blk, 256);
+        ref.to_float[kts[t]](blk, back, 256);
+        int bad = 0;
+        for (int j = 0; j < 256; j++) bad += back[j] != 0.0f;
+        CHECK(!bad, "%s of zeros: %d values decode nonzero", em_type_name(kts[t]), bad);
+        for (int j = 0; j < 256; j++) xk[j] = 0.75f;
+        ref.from_float[kts[t]](xk, blk, 256);
+        ref.to_float[kts[t]](blk, back, 256);
+        bad = 0;
+        for (int j = 0; j < 256; j++) bad += fabsf(back[j] - 0.75f) > 0.75f / 8;
+        CHECK(!bad, "%s of 0.75s: %d values decode off (first %g)", em_type_name(kts[t]), bad, back[0]);
+    }
+    /* the 32-value types on blocks they represent exactly: the scale, the
+     * offset and every level known */
     float y[32];
     em_block_q4_1 b41;
     for (int j = 0; j < 32; j++) x[j] = (float)(j % 16) - 4.0f; /* [-4, 11]: m = -4, d = 1 */
@@ -302,21 +347,25 @@ static void test_round_trip(void) {
 // ---- one variant: conversions and dots -------------------------------------------
 
 static void test_rows(const cpu_kernels *ref, const cpu_kernels *v) {
-    const int64_t n = 32 * 37;
-    float *x = malloc(n * 4), *y = malloc(n * 4), *z = malloc(n * 4);
-    void *a = malloc(n * 4), *b = malloc(n * 4), *c = malloc(n * 4);
-    fill(x, n, 3.0f);
+    const int64_t n_max = 256 * 5; /* 37 blocks of 32 (an odd count), 5 super-blocks of 256 */
+    float *x = malloc(n_max * 4), *y = malloc(n_max * 4), *z = malloc(n_max * 4);
+    void *a = malloc(n_max * 4), *b = malloc(n_max * 4), *c = malloc(n_max * 4);
+    fill(x, n_max, 3.0f);
     /* specials for the float formats: subnormals, overflow, ties, zeros */
     float specials[] = {0x1p-24f, 0x3p-25f, -0x1p-20f, 65520.0f, -1e9f, 1.0f + 0x1p-11f, 0.0f, -0.0f,
                         0x1p-130f, 1.0f + 0x1p-8f, 3.0e38f, -7.5f};
-    float *xs = malloc(n * 4);
-    memcpy(xs, x, n * 4);
+    float *xs = malloc(n_max * 4);
+    memcpy(xs, x, n_max * 4);
     for (int i = 0; i < 12; i++) xs[i * 97] = specials[i];
     for (int i = 64; i < 96; i++) x[i] = 0.0f; /* a zero block: d = 0 */
+    for (int i = 768; i < 1024; i++) x[i] = 0.0f; /* a zero super-block */
+    for (int i = 1024 + 32; i < 1024 + 64; i++) x[i] = 0.0f; /* a zero sub-block */
+    for (int i = 1024 + 96; i < 1024 + 112; i++) x[i] = 0.5f; /* a constant one */
 
     for (int t = 0; t < N_TYPES; t++) {
         enum em_type ty = types[t];
         const char *tn = em_type_name(ty);
+        const int64_t n = is_kquant(ty) ? 256 * 5 : 32 * 37;
         const float *src = (ty == EM_TYPE_F16 || ty == EM_TYPE_BF16) ? xs : x;
         size_t rb = em_row_bytes(ty, n);
         ref->from_float[ty](src, a, n);
@@ -340,14 +389,17 @@ static void test_rows(const cpu_kernels *ref, const cpu_kernels *v) {
         double e = 0, s = 0;
         for (int64_t i = 0; i < n; i++) { e += (y[i] - x[i]) * (double)(y[i] - x[i]); s += x[i] * (double)x[i]; }
         double lim = ty == EM_TYPE_F32 ? 0 : ty == EM_TYPE_F16 ? 1e-7 : ty == EM_TYPE_BF16 ? 1e-5
-                   : ty == EM_TYPE_Q8_0 ? 1e-4 : ty == EM_TYPE_Q5_0 || ty == EM_TYPE_Q5_1 ? 3e-3 : 1e-2;
+                   : ty == EM_TYPE_Q8_0 ? 1e-4 : ty == EM_TYPE_Q6_K ? 4e-4 : ty == EM_TYPE_Q5_K ? 1.5e-3
+                   : ty == EM_TYPE_Q4_K ? 6e-3 : ty == EM_TYPE_Q3_K ? 3e-2 : ty == EM_TYPE_Q2_K ? 0.1
+                   : ty == EM_TYPE_Q5_0 || ty == EM_TYPE_Q5_1 ? 3e-3 : 1e-2;
         CHECK(e / s <= lim, "%s %s round trip NMSE %g > %g", v->isa, tn, e / s, lim);
 
         /* vec_dot on a few lengths, against the reference dot */
         enum em_type dt = ref->dot_type[ty];
         fill(z, n, 1.0f);
         ref->from_float[dt](z, c, n);
-        for (int64_t len = 32; len <= n; len = len * 2 + 32) {
+        const int64_t blk = em_type_block(ty) > 32 ? em_type_block(ty) : 32;
+        for (int64_t len = blk; len <= n; len = len * 2 + blk) {
             float r = ref->vec_dot[ty](len, a, c), q = v->vec_dot[ty](len, a, c);
             double mag = 0;
             float *wa = malloc(len * 4), *wb = malloc(len * 4);
@@ -630,7 +682,8 @@ static void mm_check(const struct mm_case *c, const cpu_kernels *v, em_pool *poo
 static void test_matmul_multi(const cpu_kernels *v, enum em_type ty, em_pool *pool) {
     static const int64_t ms[3] = {13, 192, 64 + 5};
     static const int64_t ns[] = {1, 2, 5, 17};
-    const int64_t k = 288, ldy_pad = 3; /* n = 17: n * k above OWN_CONVERT_MAX, the shared conversion */
+    /* n = 17: n * k above OWN_CONVERT_MAX, the shared conversion */
+    const int64_t k = is_kquant(ty) ? 512 : 288, ldy_pad = 3;
     const int nth = pool ? em_pool_size(pool) : 1;
     const size_t rb = em_row_bytes(ty, k);
     for (int nj = 1; nj <= 3; nj++)
@@ -830,18 +883,20 @@ int main(void) {
         if (!pools[t]) { printf("FAIL %s\n", err); return 1; }
     }
     static const int64_t ks[] = {32, 64, 96, 576, 1536 + 32};
+    static const int64_t ks_k[] = {256, 768}; /* K-quants: one and three super-blocks */
     static const int64_t ms[] = {1, 3, 13, 24, 192, 577};
     static const int64_t ns[] = {1, 2, 5, 8, 17, 33};
     for (int t = 0; t < N_TYPES; t++)
-        for (int a = 0; a < 5; a++)
+        for (int a = 0; a < (is_kquant(types[t]) ? 2 : 5); a++)
             for (int b = 0; b < 6; b++)
                 for (int c = 0; c < 6; c++) {
+                    const int64_t k = is_kquant(types[t]) ? ks_k[a] : ks[a];
                     struct mm_case mc;
-                    mm_case_make(&mc, &ref, types[t], ms[b], ks[a], ns[c]);
+                    mm_case_make(&mc, &ref, types[t], ms[b], k, ns[c]);
                     for (int i = 0; i < nv; i++)
                         for (int p = 0; p < 3; p++) {
                             /* the scalar variant is slow: one pool size for big shapes */
-                            if (i == 0 && p != 1 && ks[a] * ms[b] * ns[c] > 1000000) continue;
+                            if (i == 0 && p != 1 && k * ms[b] * ns[c] > 1000000) continue;
                             mm_check(&mc, &vars[i], pools[p]);
                         }
                     mm_case_free(&mc);

@@ -109,6 +109,8 @@ static void test_values(void) {
     CHECK(parse("--seed 18446744073709551615", &v, NULL, 0, NULL, err) == OPT_OK && v.seed == UINT64_MAX &&
               v.seed_seen, "u64 max: %s", err);
     CHECK(parse("--seed 0", &v, NULL, 0, NULL, err) == OPT_OK && v.seed == 0 && v.seed_seen, "seed 0");
+    /* choices match without regard to case (mkmodel --type q4_K or q4_k) */
+    CHECK(parse("--kv-type F32", &v, NULL, 0, NULL, err) == OPT_OK && v.kv == 1, "choice case: %d", v.kv);
     /* a value may start with '-' */
     CHECK(parse("-m -x.gguf", &v, NULL, 0, NULL, err) == OPT_OK && !strcmp(v.model, "-x.gguf"), "dash value");
 }

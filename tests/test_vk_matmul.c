@@ -30,8 +30,9 @@
 
 #define TOL_EXACT 1e-5
 
-enum { N_TYPES = 5 };
-static const enum em_type types[N_TYPES] = {EM_TYPE_F32, EM_TYPE_F16, EM_TYPE_BF16, EM_TYPE_Q8_0, EM_TYPE_Q4_0};
+enum { N_TYPES = 8 };
+static const enum em_type types[N_TYPES] = {EM_TYPE_F32, EM_TYPE_F16,  EM_TYPE_BF16, EM_TYPE_Q8_0,
+                                            EM_TYPE_Q4_0, EM_TYPE_Q4_K, EM_TYPE_Q5_K, EM_TYPE_Q6_K};
 
 /* Limits against the CPU backend. Float types: the same products in
  * another summation order (fp32 rounding, ~1e-6 seen): 1e-4. Q8_0/Q4_0: the
@@ -43,7 +44,7 @@ static double cpu_tol(enum em_type t) {
     /* Q8_0/Q4_0: the CPU quantizes activations to Q8_0 blocks; BF16: it rounds
      * them to bf16 (8-bit mantissa: up to 2^-9 relative per value, ~1e-2 on a
      * sum of few terms). The GPU keeps fp32 for all three. */
-    return t == EM_TYPE_Q8_0 || t == EM_TYPE_Q4_0 || t == EM_TYPE_BF16 ? 3e-2 : 1e-4;
+    return em_type_block(t) > 1 || t == EM_TYPE_BF16 ? 3e-2 : 1e-4;
 }
 
 static int type_index(enum em_type t) {
@@ -212,13 +213,14 @@ static const int64_t ns[] = {1, 2, 5, 8, 9, 20, 33, 130};
 static void test_shapes(vkt *T) {
     static const int64_t ms[] = {1, 7, 64, 67, 300};
     static const int64_t ks_all[] = {32, 96, 576, 13, 100};
+    static const int64_t ks_k[] = {256, 768, 1536}; /* the K types' 256-value blocks */
     for (int ti = 0; ti < N_TYPES; ti++) {
         const enum em_type t = types[ti];
         const int nk = em_type_block(t) == 1 ? 5 : 3;
         for (size_t mi = 0; mi < sizeof ms / sizeof ms[0]; mi++)
             for (int ki = 0; ki < nk; ki++) {
                 tw W;
-                tw_make(T, &W, t, ms[mi], ks_all[ki], mi % 2 == 1);
+                tw_make(T, &W, t, ms[mi], em_type_block(t) == 256 ? ks_k[ki] : ks_all[ki], mi % 2 == 1);
                 for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++)
                     run_case(T, &W, ns[ni], ni % 3 == 1, "shapes");
                 tw_free(&W);
@@ -285,10 +287,11 @@ static void test_replay(vkt *T) {
  * need several dispatches. */
 static void test_small_range(vkt *T) {
     for (int ti = 0; ti < N_TYPES; ti++) {
-        static const int64_t cases[][2] = {{300, 576}, {67, 96}};
+        static const int64_t cases[][2] = {{300, 576}, {67, 96}}, cases_k[][2] = {{300, 512}, {67, 256}};
         for (int ci = 0; ci < 2; ci++) {
             tw W;
-            tw_make(T, &W, types[ti], cases[ci][0], cases[ci][1], ci == 1);
+            const int kq = em_type_block(types[ti]) == 256;
+            tw_make(T, &W, types[ti], kq ? cases_k[ci][0] : cases[ci][0], kq ? cases_k[ci][1] : cases[ci][1], ci == 1);
             for (int ni = 0; ni < 7; ni += 3) { /* n = 1, 8, 33 */
                 vk_backend_stats s0, s1;
                 vk_backend_get_stats(T->vk, &s0);

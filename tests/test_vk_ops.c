@@ -16,6 +16,7 @@
  * last bits), 0 for the bias add (one float add on both sides). */
 #include "vk_test_util.h"
 
+#include "core/cpu/cpu_kernels.h"
 #include "core/types.h"
 
 
@@ -27,6 +28,10 @@ static void *make_table(vkt *T, enum em_type t, int64_t rows, int64_t dim) {
     for (int64_t r = 0; r < rows; r++) {
         vkt_fill(T, f, (size_t)dim, 1.0f);
         unsigned char *row = buf + (size_t)r * rb;
+        if (em_type_block(t) == 256) { /* the K types: as llama.cpp's quantizer writes them */
+            cpu_quantize(t, f, row, 1, dim);
+            continue;
+        }
         for (int64_t b = 0; b < dim; b += 32) {
             int nb = dim - b < 32 ? (int)(dim - b) : 32;
             switch (t) {
@@ -61,12 +66,13 @@ static void *make_table(vkt *T, enum em_type t, int64_t rows, int64_t dim) {
 }
 
 static void test_get_rows(vkt *T) {
-    const enum em_type types[] = {EM_TYPE_F32, EM_TYPE_F16, EM_TYPE_BF16, EM_TYPE_Q8_0, EM_TYPE_Q4_0};
-    const int64_t dims[] = {32, 96, 576};
-    for (size_t ti = 0; ti < 5; ti++)
+    const enum em_type types[] = {EM_TYPE_F32, EM_TYPE_F16,  EM_TYPE_BF16, EM_TYPE_Q8_0,
+                                  EM_TYPE_Q4_0, EM_TYPE_Q4_K, EM_TYPE_Q5_K, EM_TYPE_Q6_K};
+    const int64_t dims[] = {32, 96, 576}, dims_k[] = {256, 512, 1536};
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++)
         for (size_t di = 0; di < 3; di++) {
             enum em_type t = types[ti];
-            const int64_t rows = 301, dim = dims[di], n = 7;
+            const int64_t rows = 301, dim = em_type_block(t) == 256 ? dims_k[di] : dims[di], n = 7;
             void *tab = make_table(T, t, rows, dim);
             em_tensor shape = em_tensor_make(t, dim, rows, 1, 1), tc, tv;
             vkt_weight(T, &tc, &tv, &shape, tab);

@@ -42,6 +42,12 @@ uint32_t mk_gguf_file_type(enum em_type t) {
     case EM_TYPE_IQ4_NL: return 25;
     case EM_TYPE_Q8_0: return 7;
     case EM_TYPE_BF16: return 32;
+    /* a file of one K-quant: llama-quantize --pure writes these (the _S mixes) */
+    case EM_TYPE_Q2_K: return 10;
+    case EM_TYPE_Q3_K: return 11;
+    case EM_TYPE_Q4_K: return 14;
+    case EM_TYPE_Q5_K: return 16;
+    case EM_TYPE_Q6_K: return 18;
     default: return 0;
     }
 }

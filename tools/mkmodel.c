@@ -52,9 +52,11 @@ typedef struct mk_opts {
     int preset;   /* --preset, an index into mk_presets; -1: none */
 } mk_opts;
 
-static const char *const mk_type_names[] = {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "iq4_nl", NULL};
-static const enum em_type mk_type_ids[] = {EM_TYPE_F32,  EM_TYPE_F16,  EM_TYPE_BF16, EM_TYPE_Q8_0,  EM_TYPE_Q4_0,
-                                           EM_TYPE_Q4_1, EM_TYPE_Q5_0, EM_TYPE_Q5_1, EM_TYPE_IQ4_NL};
+static const char *const mk_type_names[] = {"f32",  "f16",  "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1",
+                                            "iq4_nl", "q2_K", "q3_K", "q4_K", "q5_K", "q6_K", NULL};
+static const enum em_type mk_type_ids[] = {EM_TYPE_F32,    EM_TYPE_F16,  EM_TYPE_BF16, EM_TYPE_Q8_0, EM_TYPE_Q4_0,
+                                           EM_TYPE_Q4_1,   EM_TYPE_Q5_0, EM_TYPE_Q5_1, EM_TYPE_IQ4_NL, EM_TYPE_Q2_K,
+                                           EM_TYPE_Q3_K,   EM_TYPE_Q4_K, EM_TYPE_Q5_K, EM_TYPE_Q6_K};
 static const char *const mk_presets[] = {"smollm2-135m", NULL};
 
 static void usage(FILE *f, const opt_spec *specs) {
@@ -96,8 +98,9 @@ static int parse_args(int argc, char **argv, mk_opts *o) {
                    "smollm2-135m: dim 576, 30 layers, 9 heads, 3 kv heads, ffn 1536,\n"
                    "ctx 2048, rope base 100000, eps 1e-5, tied (later options override)"),
         OPT_CHOICE(NULL, "--type", "T", &o->type_i, mk_type_names,
-                   "f32 | f16 | bf16 | q8_0 | q4_0 | q4_1 | q5_0 | q5_1 | iq4_nl\n"
-                   "for matrices and token_embd"),
+                   "f32 | f16 | bf16 | q8_0 | q4_0 | q4_1 | q5_0 | q5_1 | iq4_nl |\n"
+                   "q2_K .. q6_K (any case) for matrices and token_embd; the\n"
+                   "K-quants need --dim and --ffn multiples of 256"),
         OPT_INT(NULL, "--layers", "L", &o->n_layer, 1, 1024, "blocks"),
         OPT_INT(NULL, "--dim", "D", &o->dim, 2, 1 << 16, "embedding length"),
         OPT_INT(NULL, "--heads", "H", &o->n_head, 1, 4096, "attention heads"),

@@ -5,6 +5,7 @@
  * product, as llama.cpp does, so results agree with it:
  *     F32 -> F32, F16 -> F16, BF16 -> BF16, Q8_0 -> Q8_0, Q4_0 -> Q8_0,
  *     Q5_0 -> Q8_0, IQ4_NL -> Q8_0, Q4_1 -> Q8_1, Q5_1 -> Q8_1.
+ *     Q2_K..Q6_K -> Q8_K (cpu_quant_k.c; no gemm tile: vec_dot rows).
  * Variants: a portable scalar reference (cpu_kernels_ref.c) always exists; SIMD
  * variants (AVX2+FMA+F16C, AVX-512, NEON, NEON with dotprod) live in their own
  * files and are picked once, at cpu_kernels_init, from what the running CPU
@@ -148,6 +149,16 @@ void cpu_quantize_row_iq4_nl(const float *x, em_block_iq4_nl *y, int64_t n);
  * differs from _ref; Q8_1's s is d * sum(q) from the unrounded d. */
 void cpu_quantize_row_q8_0_act(const float *x, em_block_q8_0 *y, int64_t n);
 void cpu_quantize_row_q8_1_act(const float *x, em_block_q8_1 *y, int64_t n);
+/* The K-quants' reference quantizers (llama.cpp mainline's
+ * quantize_row_q*_K_ref, no importance matrix) and the Q8_K activation
+ * quantizer (from_float[EM_TYPE_Q8_K], the one ggml's x86 backend uses);
+ * n a multiple of 256. */
+void cpu_quantize_row_q2_K_ref(const float *x, em_block_q2_K *y, int64_t n);
+void cpu_quantize_row_q3_K_ref(const float *x, em_block_q3_K *y, int64_t n);
+void cpu_quantize_row_q4_K_ref(const float *x, em_block_q4_K *y, int64_t n);
+void cpu_quantize_row_q5_K_ref(const float *x, em_block_q5_K *y, int64_t n);
+void cpu_quantize_row_q6_K_ref(const float *x, em_block_q6_K *y, int64_t n);
+void cpu_quantize_row_q8_K(const float *x, em_block_q8_K *y, int64_t n);
 /* Quantize nrows rows of ncols floats into dst of type t (any supported type)
  * as llama.cpp's quantizer writes weights (its _ref functions, IQ4_NL's
  * quantize_iq4_nl; no importance matrix); returns bytes written, 0 if t is

@@ -839,4 +839,5 @@ void cpu_kernels_init_avx2(cpu_kernels *k) {
     k->attn_pv = attn_pv;
     k->pv_work = 32;
     k->sgemm = sgemm;
+    cpu_kernels_init_kquants_avx2(k);
 }

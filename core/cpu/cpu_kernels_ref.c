@@ -278,4 +278,5 @@ void cpu_kernels_init_ref(cpu_kernels *k) {
     k->attn_pv = attn_pv;
     k->pv_work = 1;
     k->sgemm = sgemm;
+    cpu_kernels_init_kquants(k);
 }
