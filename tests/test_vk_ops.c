@@ -28,7 +28,8 @@ static void *make_table(vkt *T, enum em_type t, int64_t rows, int64_t dim) {
     for (int64_t r = 0; r < rows; r++) {
         vkt_fill(T, f, (size_t)dim, 1.0f);
         unsigned char *row = buf + (size_t)r * rb;
-        if (em_type_block(t) == 256) { /* the K types: as llama.cpp's quantizer writes them */
+        if (t != EM_TYPE_F32 && t != EM_TYPE_F16 && t != EM_TYPE_BF16 && t != EM_TYPE_Q8_0 && t != EM_TYPE_Q4_0) {
+            /* the other types as llama.cpp's quantizer writes them */
             cpu_quantize(t, f, row, 1, dim);
             continue;
         }
@@ -66,8 +67,9 @@ static void *make_table(vkt *T, enum em_type t, int64_t rows, int64_t dim) {
 }
 
 static void test_get_rows(vkt *T) {
-    const enum em_type types[] = {EM_TYPE_F32, EM_TYPE_F16,  EM_TYPE_BF16, EM_TYPE_Q8_0,
-                                  EM_TYPE_Q4_0, EM_TYPE_Q4_K, EM_TYPE_Q5_K, EM_TYPE_Q6_K};
+    const enum em_type types[] = {EM_TYPE_F32,  EM_TYPE_F16,  EM_TYPE_BF16, EM_TYPE_Q8_0,
+                                  EM_TYPE_Q4_0, EM_TYPE_Q4_1, EM_TYPE_Q5_0, EM_TYPE_Q5_1,
+                                  EM_TYPE_IQ4_NL, EM_TYPE_Q4_K, EM_TYPE_Q5_K, EM_TYPE_Q6_K};
     const int64_t dims[] = {32, 96, 576}, dims_k[] = {256, 512, 1536};
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++)
         for (size_t di = 0; di < 3; di++) {
