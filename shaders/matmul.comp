@@ -7,7 +7,7 @@
  * activation rows). It steps along k in slices of BK = 32 values, one quant
  * block per weight row:
  *   - the workgroup loads the slice of its BM weight rows into shared memory,
- *     dequantized on the fly from the blocks (quarter blocks for Q8_0/Q4_0,
+ *     dequantized on the fly from the blocks (8-value units for the quantized types,
  *     so adjacent invocations read adjacent bytes of one block), and the
  *     slice of its BN activation rows;
  *   - each invocation then accumulates a TM x TN register tile from shared

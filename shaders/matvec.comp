@@ -10,7 +10,7 @@
  *   - its WG invocations stride over the rows together: invocation t takes
  *     units t, t + WG, t + 2 WG, ... of each row, a unit being one value for
  *     F32, one 32-bit word (a pair of values) for F16/BF16, a quarter block
- *     (8 values) for Q8_0/Q4_0; the ROWS rows share each activation load;
+ *     (8 values) for the quantized types; the ROWS rows share each activation load;
  *   - each invocation keeps ROWS x NCOLS partial sums in registers, reduced
  *     across the workgroup once at the end: a shared-memory tree (any
  *     subgroup size), or with EM_SUBGROUP subgroupAdd then one shared-memory
