@@ -31,20 +31,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "core/cpu/cpu_kernels.h"
 
-static int n_pass, n_fail;
-
-#define CHECK(cond, ...)                                \
-    do {                                                \
-        if (cond) n_pass++;                             \
-        else {                                          \
-            n_fail++;                                   \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-            printf(__VA_ARGS__);                        \
-            printf("\n");                               \
-        }                                               \
-    } while (0)
 
 typedef size_t (*quantize_chunk_fn)(int type, const float *src, void *dst, int64_t start, int64_t nrows,
                                     int64_t n_per_row, const float *imatrix);
@@ -65,7 +54,7 @@ static void *open_lib(const char *name) {
 
 static void *sym(void *h, const char *name) {
     void *p = h ? dlsym(h, name) : NULL;
-    if (!p) printf("FAIL: the peer has no %s\n", name), n_fail++;
+    CHECK(p != NULL, "the peer has no %s", name);
     return p;
 }
 
@@ -206,7 +195,8 @@ static void test_cpu_build(const char *variant, const char *isa, const float *x)
     char lib[64];
     snprintf(lib, sizeof lib, "libggml-cpu-%s.so", variant);
     void *h = open_lib(lib);
-    if (!h) { printf("FAIL: %s: %s\n", lib, dlerror()); n_fail++; return; }
+    CHECK(h != NULL, "%s: %s", lib, dlerror());
+    if (!h) return;
     void (*cpu_init)(void) = (void (*)(void))dlsym(h, "ggml_cpu_init");
     if (cpu_init) cpu_init();
     cpu_kernels ref, var;
@@ -340,6 +330,5 @@ int main(void) {
         test_cpu_build("zen4", "avx512", x);
 #endif
     free(x);
-    printf("%d passed, %d failed\n", n_pass, n_fail);
-    return n_fail ? 1 : 0;
+    return CHECK_DONE();
 }

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "core/cpu/cpu_kernels.h"
 
 typedef size_t (*quantize_chunk_fn)(int type, const float *src, void *dst, int64_t start, int64_t nrows,
@@ -31,17 +32,6 @@ typedef void (*to_float_fn)(const void *x, float *y, int64_t k);
 typedef void (*from_float_fn)(const float *x, void *y, int64_t k);
 typedef void (*vec_dot_fn)(int n, float *s, size_t bs, const void *vx, size_t bx, const void *vy, size_t by, int nrc);
 
-static int n_pass, n_fail;
-#define CHECK(cond, ...)                                  \
-    do {                                                  \
-        if (cond) n_pass++;                               \
-        else {                                            \
-            n_fail++;                                     \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);   \
-            printf(__VA_ARGS__);                          \
-            printf("\n");                                 \
-        }                                                 \
-    } while (0)
 
 static void *open_lib(const char *dir, const char *name) {
     char path[1024];
@@ -231,6 +221,5 @@ int main(int argc, char **argv) {
         }
     }
     free(x); free(act); free(ya); free(yb); free(qa); free(qb); free(ka); free(kb);
-    printf("%d passed, %d failed\n", n_pass, n_fail);
-    return n_fail ? 1 : 0;
+    return CHECK_DONE();
 }

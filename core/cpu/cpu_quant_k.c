@@ -47,6 +47,21 @@ static inline int kq_round(float v) {
 
 static inline int kq_clamp(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
 
+/* The value of largest magnitude among x[0..n), with its sign (the first
+ * such, as llama.cpp keeps it); its magnitude goes to *amax. */
+static inline float kq_signed_max(int n, const float *x, float *amax) {
+    float a = 0, max = 0;
+    for (int i = 0; i < n; i++) {
+        const float ax = fabsf(x[i]);
+        if (ax > a) {
+            a = ax;
+            max = x[i];
+        }
+    }
+    *amax = a;
+    return max;
+}
+
 /* Q4_K/Q5_K's 12 bytes: sub-blocks 0-3 keep scale and min in the low 6 bits
  * of bytes 0-3 and 4-7; sub-blocks 4-7 keep their low 4 bits as nibbles of
  * bytes 8-11 and their top 2 bits in the spare top bits of bytes 0-7. */
@@ -167,14 +182,8 @@ static float kq_fit_scale_min(int n, int nmax, const float *x, const float *w, u
  * (-(nmax +- 0.1 k) / max), each with its least-squares scale, keeping the
  * one that explains most of the weighted sum of squares. */
 static float kq_fit_scale(int n, int nmax, const float *x, int8_t *L) {
-    float amax = 0, max = 0;
-    for (int i = 0; i < n; i++) {
-        const float ax = fabsf(x[i]);
-        if (ax > amax) {
-            amax = ax;
-            max = x[i];
-        }
-    }
+    float amax;
+    const float max = kq_signed_max(n, x, &amax);
     if (amax < KQ_EPS) {
         memset(L, 0, (size_t)n);
         return 0.0f;
@@ -213,14 +222,8 @@ static float kq_fit_scale(int n, int nmax, const float *x, int8_t *L) {
  * single values to the level their own least-squares solution asks for when
  * that explains more of the weighted (x^2) sum of squares. */
 static float kq_fit_scale_q3(int n, int nmax, const float *x, int8_t *L) {
-    float amax = 0, max = 0;
-    for (int i = 0; i < n; i++) {
-        const float ax = fabsf(x[i]);
-        if (ax > amax) {
-            amax = ax;
-            max = x[i];
-        }
-    }
+    float amax;
+    const float max = kq_signed_max(n, x, &amax);
     if (amax < KQ_EPS) {
         memset(L, 0, (size_t)n);
         return 0.0f;
@@ -672,14 +675,8 @@ static float q6_K_dot(int64_t n, const void *a, const void *b) {
  * all-zero block gets d = 0, zero values and zero sums. */
 void cpu_quantize_row_q8_K(const float *x, em_block_q8_K *y, int64_t n) {
     for (int64_t i = 0; i < n / QK; i++, x += QK) {
-        float amax = 0, max = 0;
-        for (int j = 0; j < QK; j++) {
-            const float ax = fabsf(x[j]);
-            if (ax > amax) {
-                amax = ax;
-                max = x[j];
-            }
-        }
+        float amax;
+        const float max = kq_signed_max(QK, x, &amax);
         if (!amax) {
             memset(&y[i], 0, sizeof y[i]);
             continue;
