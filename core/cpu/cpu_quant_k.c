@@ -348,14 +348,9 @@ void cpu_quantize_row_q3_K_ref(const float *x, em_block_q3_K *y, int64_t n) {
     int8_t L[QK];
     float scales[QK / 16];
     for (int64_t i = 0; i < n / QK; i++, x += QK) {
-        float max_scale = 0, amax = 0;
-        for (int j = 0; j < QK / 16; j++) {
-            scales[j] = kq_fit_scale_q3(16, 4, x + 16 * j, L + 16 * j);
-            if (fabsf(scales[j]) > amax) {
-                amax = fabsf(scales[j]);
-                max_scale = scales[j];
-            }
-        }
+        float amax;
+        for (int j = 0; j < QK / 16; j++) scales[j] = kq_fit_scale_q3(16, 4, x + 16 * j, L + 16 * j);
+        const float max_scale = kq_signed_max(QK / 16, scales, &amax);
         memset(y[i].scales, 0, sizeof y[i].scales);
         if (max_scale) {
             const float iscale = -32.0f / max_scale;
@@ -589,14 +584,9 @@ void cpu_quantize_row_q6_K_ref(const float *x, em_block_q6_K *y, int64_t n) {
     int8_t L[QK];
     float scales[QK / 16];
     for (int64_t i = 0; i < n / QK; i++, x += QK) {
-        float max_scale = 0, max_abs = 0;
-        for (int j = 0; j < QK / 16; j++) {
-            scales[j] = kq_fit_scale(16, 32, x + 16 * j, L + 16 * j);
-            if (fabsf(scales[j]) > max_abs) {
-                max_abs = fabsf(scales[j]);
-                max_scale = scales[j];
-            }
-        }
+        float max_abs;
+        for (int j = 0; j < QK / 16; j++) scales[j] = kq_fit_scale(16, 32, x + 16 * j, L + 16 * j);
+        const float max_scale = kq_signed_max(QK / 16, scales, &max_abs);
         if (max_abs < KQ_EPS) {
             memset(&y[i], 0, sizeof y[i]);
             continue;
