@@ -11,21 +11,11 @@ set_tests_properties(probcmp PROPERTIES ENVIRONMENT "${EMBER_SCRIPT_ENV}")
 
 # Ember against llama.cpp, one test per tensor type so ctest -j runs them side
 # by side and a failure names its type.
-foreach(type f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 iq4_nl)
+foreach(type f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 iq4_nl q2_k q3_k q4_k q5_k q6_k)
   add_test(NAME conformance_${type} COMMAND ${EMBER_BASH} ${CMAKE_CURRENT_SOURCE_DIR}/conformance.sh --only ${type}
            WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
   set_tests_properties(conformance_${type} PROPERTIES ENVIRONMENT "${EMBER_SCRIPT_ENV}" LABELS peer TIMEOUT 600)
   # ... and the AVX2 pair on an AVX-512 machine (skipped where it is the default)
-  add_test(NAME conformance_avx2_${type} COMMAND ${EMBER_BASH} ${CMAKE_CURRENT_SOURCE_DIR}/conformance.sh --only ${type} --cpu-isa avx2
-           WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
-  set_tests_properties(conformance_avx2_${type} PROPERTIES ENVIRONMENT "${EMBER_SCRIPT_ENV}" LABELS peer TIMEOUT 600
-                       SKIP_RETURN_CODE 77)
-endforeach()
-# The K-quants, on the CPU only (the Vulkan backend refuses them: no shaders yet).
-foreach(type q2_k q3_k q4_k q5_k q6_k)
-  add_test(NAME conformance_${type} COMMAND ${EMBER_BASH} ${CMAKE_CURRENT_SOURCE_DIR}/conformance.sh --only ${type}
-           WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
-  set_tests_properties(conformance_${type} PROPERTIES ENVIRONMENT "${EMBER_SCRIPT_ENV}" LABELS peer TIMEOUT 600)
   add_test(NAME conformance_avx2_${type} COMMAND ${EMBER_BASH} ${CMAKE_CURRENT_SOURCE_DIR}/conformance.sh --only ${type} --cpu-isa avx2
            WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
   set_tests_properties(conformance_avx2_${type} PROPERTIES ENVIRONMENT "${EMBER_SCRIPT_ENV}" LABELS peer TIMEOUT 600
