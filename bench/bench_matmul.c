@@ -6,11 +6,18 @@
  * bytes. Prefill (n = 128..512): the 7 matmuls of one layer; reports GFLOP/s
  * (2*m*k*n per matmul).
  *
- * usage: bench_matmul [isa] [types...]   e.g. bench_matmul avx512 q8_0 q4_0
- * isa: scalar | avx2 | avx512 | neon | default (what cpu_kernels_init picks). */
+ * The K-quants' rows are whole 256-value blocks, so they run a shape with
+ * 768 and 2048 in place of 576 and 1536 (KV 256, same vocabulary).
+ *
+ * usage: bench_matmul [--rows] [isa] [types...]   e.g. bench_matmul avx512 q8_0 q6_K
+ * isa: scalar | avx2 | avx512 | neon | default (what cpu_kernels_init picks).
+ * --rows: also run each prefill without the gemm tile (vec_dot rows), the
+ * ratio in the same run. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "cli/opt.h"
@@ -22,38 +29,49 @@ static double now(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-#define DIM 576
-#define FFN 1536
-#define KVD 192
 #define VOCAB 49152
 #define LAYERS 30
 
-static const int64_t shapes[7][2] = {{DIM, DIM}, {KVD, DIM}, {KVD, DIM}, {DIM, DIM}, {FFN, DIM}, {FFN, DIM}, {DIM, FFN}};
+/* {rows, k} of q, k, v, o, gate, up, down */
+static void layer_shapes(enum em_type ty, int64_t shapes[7][2], int64_t *dim, int64_t *ffn) {
+    const int kq = em_type_block(ty) == EM_QK_K;
+    const int64_t d = kq ? 768 : 576, f = kq ? 2048 : 1536, kv = kq ? 256 : 192;
+    const int64_t s[7][2] = {{d, d}, {kv, d}, {kv, d}, {d, d}, {f, d}, {f, d}, {d, f}};
+    memcpy(shapes, s, sizeof s);
+    *dim = d;
+    *ffn = f;
+}
 
-static void bench_type(const cpu_kernels *kern, enum em_type ty, em_pool *pool) {
+static void bench_type(const cpu_kernels *kern_in, enum em_type ty, em_pool *pool, bool rows) {
     const int nth = em_pool_size(pool);
+    int64_t shapes[7][2], dim, ffn;
+    layer_shapes(ty, shapes, &dim, &ffn);
+    cpu_kernels kern_rows = *kern_in;
+    kern_rows.gemm[ty] = NULL;
+    const cpu_kernels *kern = kern_in;
     /* all weights of a token, back to back */
     size_t off[LAYERS * 7 + 1], total = 0;
     for (int l = 0; l < LAYERS; l++)
         for (int s = 0; s < 7; s++) { off[l * 7 + s] = total; total += em_row_bytes(ty, shapes[s][1]) * shapes[s][0]; }
     off[LAYERS * 7] = total;
-    total += em_row_bytes(ty, DIM) * VOCAB;
+    total += em_row_bytes(ty, dim) * VOCAB;
     char *w = aligned_alloc(64, (total + 63) & ~(size_t)63);
-    float *tmp = malloc(FFN * 4);
-    for (int i = 0; i < FFN; i++) tmp[i] = (float)((i * 7919) % 1000) / 1000.0f - 0.5f;
+    float *tmp = malloc(ffn * 4);
+    for (int i = 0; i < ffn; i++) tmp[i] = (float)((i * 7919) % 1000) / 1000.0f - 0.5f;
     /* fill with valid quantized rows (one distinct row repeated) */
-    char row[FFN * 4];
+    char *row = malloc(em_row_bytes(ty, ffn) + em_row_bytes(ty, dim));
     for (size_t p = 0; p < total;) {
-        size_t rb = em_row_bytes(ty, DIM);
-        cpu_quantize(ty, tmp, row, 1, DIM);
+        size_t rb = em_row_bytes(ty, dim);
+        cpu_quantize(ty, tmp, row, 1, dim);
         size_t c = total - p < rb ? total - p : rb;
         memcpy(w + p, row, c);
         p += c;
     }
     const int64_t nmax = 512;
-    float *x = malloc(nmax * FFN * 4), *y = malloc(nmax * VOCAB * 4);
-    for (int64_t i = 0; i < nmax * FFN; i++) x[i] = (float)((i * 31) % 199) / 199.0f - 0.5f;
-    void *scratch = malloc(cpu_matmul_scratch(kern, ty, FFN, nmax, nth));
+    float *x = malloc(nmax * ffn * 4), *y = malloc(nmax * VOCAB * 4);
+    for (int64_t i = 0; i < nmax * ffn; i++) x[i] = (float)((i * 31) % 199) / 199.0f - 0.5f;
+    size_t ss = cpu_matmul_scratch(kern_in, ty, ffn, nmax, nth), ss_rows = cpu_matmul_scratch(&kern_rows, ty, ffn, nmax, nth);
+    void *scratch = malloc(ss > ss_rows ? ss : ss_rows);
 
     /* decode */
     double best = 1e9;
@@ -64,17 +82,19 @@ static void bench_type(const cpu_kernels *kern, enum em_type ty, em_pool *pool) 
             cpu_matmul(kern, pool, ty, w + off[i], em_row_bytes(ty, shapes[s][1]), shapes[s][0], shapes[s][1], x, 1, y,
                        shapes[s][0], scratch);
         }
-        cpu_matmul(kern, pool, ty, w + off[LAYERS * 7], em_row_bytes(ty, DIM), VOCAB, DIM, x, 1, y, VOCAB, scratch);
+        cpu_matmul(kern, pool, ty, w + off[LAYERS * 7], em_row_bytes(ty, dim), VOCAB, dim, x, 1, y, VOCAB, scratch);
         double t = now() - t0;
         if (t < best) best = t;
     }
     printf("%-6s %-5s threads=%d decode: %7.3f ms/token  %6.1f GB/s  (%.1f MB)\n", kern->isa, em_type_name(ty), nth,
            best * 1e3, total / best / 1e9, total / 1e6);
 
-    /* prefill: one layer's matmuls */
+    /* prefill: one layer's matmuls, with the gemm tile and (--rows) without */
     static const int64_t ns[] = {128, 512};
-    for (int ni = 0; ni < 2; ni++) {
-        int64_t n = ns[ni];
+    for (int pass = 0; pass < (rows && kern_in->gemm[ty] ? 4 : 2); pass++) {
+        const int ni = pass % 2;
+        const int64_t n = ns[ni];
+        kern = pass < 2 ? kern_in : &kern_rows;
         double flops = 0;
         for (int s = 0; s < 7; s++) flops += 2.0 * shapes[s][0] * shapes[s][1] * n;
         best = 1e9;
@@ -87,20 +107,22 @@ static void bench_type(const cpu_kernels *kern, enum em_type ty, em_pool *pool) 
             if (t < best) best = t;
             if (t > 2.0) break; /* slow variants: one run is enough */
         }
-        printf("%-6s %-5s threads=%d prefill n=%-3lld: %7.2f ms/layer  %6.1f GFLOP/s\n", kern->isa, em_type_name(ty), nth,
-               (long long)n, best * 1e3, flops / best / 1e9);
+        printf("%-6s %-5s threads=%d prefill n=%-3lld: %7.2f ms/layer  %6.1f GFLOP/s%s\n", kern->isa, em_type_name(ty),
+               nth, (long long)n, best * 1e3, flops / best / 1e9, pass < 2 ? "" : "  (vec_dot rows)");
     }
-    free(w); free(tmp); free(x); free(y); free(scratch);
+    free(w); free(tmp); free(x); free(y); free(scratch); free(row);
 }
 
 int main(int argc, char **argv) {
-    /* usage: bench_matmul [ISA|default [TYPE...]] */
+    /* usage: bench_matmul [--rows] [ISA|default [TYPE...]] */
     const char *pos[9] = {NULL};
-    const opt_spec specs[] = {OPT_END};
+    bool rows = false;
+    const opt_spec specs[] = {OPT_FLAG(NULL, "--rows", &rows, "also time each prefill with vec_dot rows"), OPT_END};
     char perr[OPT_ERR_LEN];
     int n_pos = 0, prc = opt_parse("bench_matmul", specs, argc, argv, pos, 9, &n_pos, perr);
     if (prc == OPT_HELP) {
-        printf("usage: bench_matmul [ISA|default [TYPE...]]   (TYPE: q8_0 q4_0 f16 bf16 f32; default all)\n");
+        printf("usage: bench_matmul [--rows] [ISA|default [TYPE...]]   (TYPE: any weight type, e.g. q8_0 q4_K;\n"
+               "       default q8_0 q4_0 f16 bf16 f32)\n");
         return 0;
     }
     if (prc != OPT_OK) { fprintf(stderr, "%s\n", perr); return 2; }
@@ -115,17 +137,19 @@ int main(int argc, char **argv) {
     int nt = 0;
     static const enum em_type all[] = {EM_TYPE_Q8_0, EM_TYPE_Q4_0, EM_TYPE_F16, EM_TYPE_BF16, EM_TYPE_F32};
     for (int i = 1; i < n_pos; i++) {
-        int k = 0;
-        while (k < 5 && strcmp(pos[i], em_type_name(all[k]))) k++;
-        if (k == 5) { fprintf(stderr, "bench_matmul: type '%s': expected q8_0, q4_0, f16, bf16 or f32\n", pos[i]); return 2; }
-        tys[nt++] = all[k];
+        int t = 0;
+        while (t < EM_TYPE_COUNT && !(em_type_supported((enum em_type)t) && em_type_name((enum em_type)t) &&
+                                      strcasecmp(pos[i], em_type_name((enum em_type)t)) == 0))
+            t++;
+        if (t == EM_TYPE_COUNT) { fprintf(stderr, "bench_matmul: type '%s': not a weight type Ember computes with\n", pos[i]); return 2; }
+        tys[nt++] = (enum em_type)t;
     }
     if (nt == 0) { memcpy(tys, all, sizeof all); nt = 5; }
     char err[512];
     for (int th = 1; th <= 2; th++) {
         em_pool *pool = em_pool_create(th, err);
         if (!pool) { fprintf(stderr, "%s\n", err); return 1; }
-        for (int i = 0; i < nt; i++) bench_type(&kern, tys[i], pool);
+        for (int i = 0; i < nt; i++) bench_type(&kern, tys[i], pool, rows);
         em_pool_free(pool);
     }
     return 0;

@@ -851,6 +851,56 @@ static void test_rope(const cpu_kernels *ref, const cpu_kernels *v) {
     CHECK(!bad, "%s rope: %d of 70 lengths differ from the reference", v->isa, bad);
 }
 
+/* The K-quants' gemm tiles promise each output the bits of vec_dot on its
+ * row and column (so a prompt and the decode steps after it see one
+ * product): checked over chunk remainders (1, 3 and 5 super-blocks), row
+ * counts below a tile, and column counts around the tile's cut-overs; and
+ * that nothing is written past the nr rows of y. */
+static void test_kquant_gemm(const cpu_kernels *v) {
+    static const int64_t ks[] = {256, 768, 1280};
+    static const int nrs[] = {1, 5, 16};
+    static const int64_t ncs[] = {1, 3, 4, 5, 8, 9};
+    for (int t = 0; t < N_TYPES; t++) {
+        const enum em_type ty = types[t];
+        if (!is_kquant(ty) || !v->gemm[ty]) continue;
+        const int R = v->gemm_rows[ty];
+        int bad = 0, cases = 0;
+        for (int a = 0; a < 3; a++) {
+            const int64_t k = ks[a];
+            const size_t rb = em_row_bytes(ty, k), xrb = em_row_bytes(v->dot_type[ty], k);
+            float *f = malloc(sizeof(float) * (size_t)(k * 16));
+            char *w = malloc(rb * 16), *x = malloc(xrb * 9);
+            float *y = malloc(sizeof(float) * 9 * 20);
+            if (!f || !w || !x || !y) { CHECK(0, "kquant gemm: out of memory"); return; }
+            fill(f, k * 16, 0.1f);
+            cpu_quantize(ty, f, w, 16, k);
+            fill(f, k * 9, 1.0f);
+            for (int c = 0; c < 9; c++) v->from_float[v->dot_type[ty]](f + c * k, x + c * xrb, k);
+            for (int b = 0; b < 3; b++)
+                for (int e = 0; e < 6; e++) {
+                    const int nr = nrs[b] < R ? nrs[b] : R;
+                    const int64_t nc = ncs[e], ldy = nr + 3;
+                    for (int64_t i = 0; i < nc * ldy; i++) y[i] = 12345.0f;
+                    v->gemm[ty](k, w, rb, nr, x, xrb, nc, y, ldy);
+                    for (int64_t c = 0; c < nc; c++) {
+                        for (int r = 0; r < nr; r++) {
+                            const float want = v->vec_dot[ty](k, w + r * rb, x + c * xrb);
+                            if (memcmp(&want, &y[c * ldy + r], sizeof want) != 0 && !bad++)
+                                printf("  %s %s k=%lld nr=%d nc=%lld: y[%lld][%d] = %.9g, vec_dot %.9g\n", v->isa,
+                                       em_type_name(ty), (long long)k, nr, (long long)nc, (long long)c, r,
+                                       y[c * ldy + r], want);
+                        }
+                        for (int64_t r = nr; r < ldy; r++) bad += y[c * ldy + r] != 12345.0f;
+                    }
+                    cases++;
+                }
+            free(f); free(w); free(x); free(y);
+        }
+        CHECK(!bad, "%s %s gemm: %d outputs of %d cases not vec_dot's bits (or written past nr)", v->isa,
+              em_type_name(ty), bad, cases);
+    }
+}
+
 int main(void) {
     cpu_kernels ref, vars[5];
     int nv = 0;
@@ -875,6 +925,7 @@ int main(void) {
     for (int i = 0; i < nv; i++) test_sgemm(&ref, &vars[i]);
     for (int i = 0; i < nv; i++) test_attend_block(&vars[i]);
     for (int i = 0; i < nv; i++) test_rope(&ref, &vars[i]);
+    for (int i = 0; i < nv; i++) test_kquant_gemm(&vars[i]);
 
     char err[512];
     em_pool *pools[3];
