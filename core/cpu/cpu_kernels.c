@@ -88,12 +88,13 @@ size_t cpu_quantize(enum em_type t, const float *src, void *dst, int64_t nrows, 
 
 #define ALIGN64(x) (((x) + 63) & ~(size_t)63)
 
-/* The panel layout is used for block-quantized weights with a gemm kernel.
+/* The panel layout is used for the 32-value block types with a gemm kernel
+ * (their dot type Q8_0 or Q8_1: a panel row holds what either needs).
  * Not for decode: there one row at a time streams from memory faster (the
  * hardware prefetcher follows one sequential stream better than a tile's
  * RM interleaved short rows: measured 17.7 vs 8.9 GB/s on Zen 4). */
 static int use_panel(const cpu_kernels *kern, enum em_type wt, int64_t n) {
-    return n > 1 && kern->gemm[wt] && kern->dot_type[wt] == EM_TYPE_Q8_0;
+    return n > 1 && kern->gemm[wt] && (kern->dot_type[wt] == EM_TYPE_Q8_0 || kern->dot_type[wt] == EM_TYPE_Q8_1);
 }
 
 static size_t xrow_bytes(const cpu_kernels *kern, enum em_type wt, int64_t k, int64_t n) {
@@ -148,21 +149,33 @@ struct mm_args {
     alignas(64) _Atomic int64_t next;
 };
 
-/* Blocks [b0, b1) of one activation row into the panel layout. */
-static void pack_q8p(const cpu_kernels *kern, const float *x, int64_t k, char *row, int64_t b0,
+/* Blocks [b0, b1) of one activation row into the panel layout, quantized
+ * as the weight type's dot type: Q8_0, or Q8_1, whose s (d * sum(q) from
+ * the unrounded d, rounded to fp16, as llama.cpp's dots use it) then takes
+ * the slot of the integer sum, as a float. */
+static void pack_q8p(const cpu_kernels *kern, enum em_type dt, const float *x, int64_t k, char *row, int64_t b0,
                      int64_t b1) {
     const int64_t nb = k / 32;
     int8_t *qs = (int8_t *)row;
     float *d = (float *)(row + nb * 32);
-    int32_t *s = (int32_t *)(row + nb * 36);
+    char *s = row + nb * 36;
     for (int64_t b = b0; b < b1; b++) {
-        em_block_q8_0 blk;
-        kern->from_float[EM_TYPE_Q8_0](x + b * 32, &blk, 32);
-        int32_t sum = 0;
-        for (int j = 0; j < 32; j++) sum += blk.qs[j];
-        memcpy(qs + b * 32, blk.qs, 32);
-        d[b] = em_fp16_to_fp32(blk.d);
-        s[b] = sum;
+        if (dt == EM_TYPE_Q8_1) {
+            em_block_q8_1 blk;
+            kern->from_float[EM_TYPE_Q8_1](x + b * 32, &blk, 32);
+            const float fs = em_fp16_to_fp32(blk.s);
+            memcpy(qs + b * 32, blk.qs, 32);
+            d[b] = em_fp16_to_fp32(blk.d);
+            memcpy(s + 4 * b, &fs, 4);
+        } else {
+            em_block_q8_0 blk;
+            kern->from_float[EM_TYPE_Q8_0](x + b * 32, &blk, 32);
+            int32_t sum = 0;
+            for (int j = 0; j < 32; j++) sum += blk.qs[j];
+            memcpy(qs + b * 32, blk.qs, 32);
+            d[b] = em_fp16_to_fp32(blk.d);
+            memcpy(s + 4 * b, &sum, 4);
+        }
     }
 }
 
@@ -171,7 +184,7 @@ static void convert_rows(const struct mm_args *a, char *xq, int64_t i0, int64_t 
     const enum em_type dt = a->kern->dot_type[a->wt];
     for (int64_t i = i0; i < i1; i++) {
         char *dst = xq + i * a->xq_stride;
-        if (a->panel) pack_q8p(a->kern, a->x + i * a->k, a->k, dst, 0, a->k / 32);
+        if (a->panel) pack_q8p(a->kern, dt, a->x + i * a->k, a->k, dst, 0, a->k / 32);
         else a->kern->from_float[dt](a->x + i * a->k, dst, a->k);
     }
 }

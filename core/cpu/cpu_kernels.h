@@ -5,7 +5,7 @@
  * product, as llama.cpp does, so results agree with it:
  *     F32 -> F32, F16 -> F16, BF16 -> BF16, Q8_0 -> Q8_0, Q4_0 -> Q8_0,
  *     Q5_0 -> Q8_0, IQ4_NL -> Q8_0, Q4_1 -> Q8_1, Q5_1 -> Q8_1.
- *     Q2_K..Q6_K -> Q8_K (cpu_quant_k.c; no gemm tile: vec_dot rows).
+ *     Q2_K..Q6_K -> Q8_K (cpu_quant_k.c; x86 gemm tiles give vec_dot's bits).
  * Variants: a portable scalar reference (cpu_kernels_ref.c) always exists; SIMD
  * variants (AVX2+FMA+F16C, AVX-512, NEON, NEON with dotprod) live in their own
  * files and are picked once, at cpu_kernels_init, from what the running CPU
@@ -50,8 +50,9 @@ typedef void (*cpu_vec_dot_rows_fn)(int64_t n, const void *rows, size_t stride, 
 /* Matrix-matrix micro-kernel (the n > 1 path): for the nr weight rows at w
  * (row stride w_stride, nr <= gemm_rows) and nc activation rows at x (row
  * stride x_stride, any nc >= 1), y[c*ldy + r] = dot(w row r, x row c).
- * Activations are in the dot type, except for Q8_0 and Q4_0 weights, whose
- * activations are in the GEMM panel layout of cpu_gemm_pack_q8 (cpu_kernels.c). */
+ * Activations are in the dot type, except for the 32-value block types
+ * whose dot type is Q8_0 or Q8_1 (Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, IQ4_NL):
+ * theirs are in the GEMM panel layout of cpu_kernels_impl.h. */
 typedef void (*cpu_gemm_fn)(int64_t k, const void *w, size_t w_stride, int nr, const void *x,
                             size_t x_stride, int64_t nc, float *y, int64_t ldy);
 /* y[i] = exp(x[i] - max) for i < n, returning the sum of the y[i] in double:

@@ -353,54 +353,113 @@ static inline __attribute__((always_inline)) void gemm_q(int q4, int64_t k, cons
  * holds 4 bytes of each of 8 rows and the products against one broadcast
  * activation word advance 8 rows, the lanes whole row sums, the float
  * scaling paid once per block instead of once per product. Without VNNI:
- *  - Q8_0 keeps |w| x sign(x, w) (vpmaddubsw pairs), stored as |w| and w,
- *    each step's pairs summed to int32 at once (two steps could overflow);
- *  - Q4_0 stores the raw nibble (q + 8): a pair is at most 2 * 15 * 128,
- *    so the 8 steps of a block add up in int16 (30,720 < 32,767) and are
- *    widened once a block; the bias is 8 * the activation block's sum. */
+ *  - signed weights (Q8_0, IQ4_NL's levels) keep |w| x sign(x, w)
+ *    (vpmaddubsw pairs), stored as |w| and w, each step's pairs summed to
+ *    int32 at once (two steps could overflow);
+ *  - the others store their unsigned value u (Q4_0: q + 8, Q5_0: q + 16,
+ *    Q4_1 and Q5_1 as stored): a pair is at most 2 * 15 * 128 (4 bits) or
+ *    2 * 31 * 128 (5 bits), so 8 steps (4 for 5 bits) add up in int16
+ *    (30,720 and 31,744 < 32,767) before they are widened; the bias is
+ *    Q4_0's 8 or Q5_0's 16 times the activation block's sum, and Q4_1's and
+ *    Q5_1's offset m times that sum (Q8_1's s, as their dots take it) is
+ *    one more multiply-add per block.
+ * These sum in their own order (Q8_0 and Q4_0 as before; Q5_0, Q4_1, Q5_1
+ * and IQ4_NL since their tiles came), so a prefill agrees with llama.cpp and
+ * with the decode's vec_dot within rounding, not bit for bit. */
 #define JR 16   /* weight rows per call: two 8-lane vectors */
 #define JRN 2   /* activation rows per register tile */
 #define JKB 32  /* blocks per repacked chunk */
-#define JMIN 8  /* fewer activation rows take the tile above */
+#define JMIN 8  /* fewer activation rows take the tile above (Q8_0, Q4_0) */
+
+/* The weight types of the interleaved tile. */
+enum { JT_Q8_0, JT_Q4_0, JT_Q5_0, JT_Q4_1, JT_Q5_1, JT_IQ4_NL };
+#define JT_SIGNED(t) ((t) == JT_Q8_0 || (t) == JT_IQ4_NL)
+#define JT_WORDS16(t) ((t) == JT_Q5_0 || (t) == JT_Q5_1 ? 4 : 8) /* steps summed in int16 */
+#define JT_BIAS(t) ((t) == JT_Q4_0 ? 8 : (t) == JT_Q5_0 ? 16 : 0)
+#define JT_MIN(t) ((t) == JT_Q4_1 || (t) == JT_Q5_1)
 
 typedef struct jpack {
-    alignas(32) int8_t q[JKB][8][JR][4];  /* Q8_0: w; Q4_0: the nibble */
-    alignas(32) uint8_t a[JKB][8][JR][4]; /* Q8_0: |w| */
+    alignas(32) int8_t q[JKB][8][JR][4];  /* signed: w; else u */
+    alignas(32) uint8_t a[JKB][8][JR][4]; /* signed: |w| */
     alignas(32) float d[JKB][JR];
+    alignas(32) float m[JKB][JR];         /* Q4_1, Q5_1: the offset */
 } jpack;
 
-static void jpack_fill(int q4, jpack *p, const char *w, size_t w_stride, int nr, int64_t b0, int nbk) {
+/* Block b of a row as 32 bytes in value order (signed w, or u) and its scales. */
+static inline __attribute__((always_inline)) void jblock(int jt, const char *row, int64_t b, int8_t *v, float *d,
+                                                         float *m) {
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    const uint8_t *qs;
+    const uint8_t *qh = NULL;
+    *m = 0.0f;
+    switch (jt) {
+    case JT_Q8_0: {
+        const em_block_q8_0 *B = (const em_block_q8_0 *)row + b;
+        _mm256_storeu_si256((__m256i *)v, _mm256_loadu_si256((const __m256i *)B->qs));
+        *d = FP16(B->d);
+        return;
+    }
+    case JT_Q4_0: qs = ((const em_block_q4_0 *)row + b)->qs; *d = FP16(((const em_block_q4_0 *)row + b)->d); break;
+    case JT_IQ4_NL: qs = ((const em_block_iq4_nl *)row + b)->qs; *d = FP16(((const em_block_iq4_nl *)row + b)->d); break;
+    case JT_Q5_0: {
+        const em_block_q5_0 *B = (const em_block_q5_0 *)row + b;
+        qs = B->qs, qh = B->qh, *d = FP16(B->d);
+        break;
+    }
+    case JT_Q4_1: {
+        const em_block_q4_1 *B = (const em_block_q4_1 *)row + b;
+        qs = B->qs, *d = FP16(B->d), *m = FP16(B->m);
+        break;
+    }
+    default: {
+        const em_block_q5_1 *B = (const em_block_q5_1 *)row + b;
+        qs = B->qs, qh = B->qh, *d = FP16(B->d), *m = FP16(B->m);
+        break;
+    }
+    }
+    const __m128i t = _mm_loadu_si128((const __m128i *)qs);
+    __m128i lo = _mm_and_si128(t, m4), hi = _mm_and_si128(_mm_srli_epi16(t, 4), m4);
+    if (jt == JT_IQ4_NL) {
+        const __m128i table = _mm_loadu_si128((const __m128i *)cpu_iq4nl_values);
+        lo = _mm_shuffle_epi8(table, lo);
+        hi = _mm_shuffle_epi8(table, hi);
+    }
+    _mm_storeu_si128((__m128i *)v, lo);
+    _mm_storeu_si128((__m128i *)(v + 16), hi);
+    if (qh) { /* the fifth bit of value j: bit j of qh, little-endian */
+        uint32_t h;
+        memcpy(&h, qh, 4);
+        for (int j = 0; j < 32; j++) v[j] |= (int8_t)(((h >> j) & 1) << 4);
+    }
+}
+
+static inline __attribute__((always_inline)) void jpack_fill(int jt, jpack *p, const char *w, size_t w_stride, int nr,
+                                                             int64_t b0, int nbk) {
     for (int r = 0; r < JR; r++) {
         const char *row = w + (size_t)r * w_stride;
         for (int b = 0; b < nbk; b++) {
-            int8_t v[32];
-            uint8_t av[32];
+            alignas(32) int8_t v[32];
+            alignas(32) uint8_t av[32];
             if (r >= nr) {
                 memset(v, 0, 32);
                 memset(av, 0, 32);
-                p->d[b][r] = 0.0f;
-            } else if (q4) {
-                const em_block_q4_0 *B = (const em_block_q4_0 *)row + b0 + b;
-                __m128i t = _mm_loadu_si128((const __m128i *)B->qs), m4 = _mm_set1_epi8(0x0F);
-                _mm_storeu_si128((__m128i *)v, _mm_and_si128(t, m4));
-                _mm_storeu_si128((__m128i *)(v + 16), _mm_and_si128(_mm_srli_epi16(t, 4), m4));
-                p->d[b][r] = FP16(B->d);
+                p->d[b][r] = p->m[b][r] = 0.0f;
             } else {
-                const em_block_q8_0 *B = (const em_block_q8_0 *)row + b0 + b;
-                __m256i t = _mm256_loadu_si256((const __m256i *)B->qs);
-                _mm256_storeu_si256((__m256i *)v, t);
-                _mm256_storeu_si256((__m256i *)av, _mm256_sign_epi8(t, t));
-                p->d[b][r] = FP16(B->d);
+                jblock(jt, row, b0 + b, v, &p->d[b][r], &p->m[b][r]);
+                if (JT_SIGNED(jt)) {
+                    const __m256i t = _mm256_load_si256((const __m256i *)v);
+                    _mm256_store_si256((__m256i *)av, _mm256_sign_epi8(t, t));
+                }
             }
             for (int j = 0; j < 8; j++) {
                 memcpy(p->q[b][j][r], v + 4 * j, 4);
-                if (!q4) memcpy(p->a[b][j][r], av + 4 * j, 4);
+                if (JT_SIGNED(jt)) memcpy(p->a[b][j][r], av + 4 * j, 4);
             }
         }
     }
 }
 
-static inline __attribute__((always_inline)) void jtile(int q4, int NC, const jpack *p, int nbk, int64_t b0, int64_t nb,
+static inline __attribute__((always_inline)) void jtile(int jt, int NC, const jpack *p, int nbk, int64_t b0, int64_t nb,
                                                         const char *const *xr, float *y, int64_t ldy, int nr,
                                                         int first) {
     __m256 f[JRN][2];
@@ -415,41 +474,56 @@ static inline __attribute__((always_inline)) void jtile(int q4, int NC, const jp
     for (int b = 0; b < nbk; b++) {
         __m256i a[JRN][2];
         for (int c = 0; c < NC; c++) a[c][0] = a[c][1] = _mm256_setzero_si256();
-        for (int j = 0; j < 8; j++) {
-            const __m256i w0 = _mm256_load_si256((const __m256i *)p->q[b][j][0]);
-            const __m256i w1 = _mm256_load_si256((const __m256i *)p->q[b][j][8]);
-            for (int c = 0; c < NC; c++) {
-                int32_t xv;
-                memcpy(&xv, xr[c] + (b0 + b) * 32 + 4 * j, 4);
-                const __m256i xb = _mm256_set1_epi32(xv);
-                if (q4) {
-                    a[c][0] = _mm256_add_epi16(a[c][0], _mm256_maddubs_epi16(w0, xb));
-                    a[c][1] = _mm256_add_epi16(a[c][1], _mm256_maddubs_epi16(w1, xb));
-                } else {
-                    const __m256i a0 = _mm256_load_si256((const __m256i *)p->a[b][j][0]);
-                    const __m256i a1 = _mm256_load_si256((const __m256i *)p->a[b][j][8]);
-                    a[c][0] = _mm256_add_epi32(a[c][0],
-                                               _mm256_madd_epi16(_mm256_maddubs_epi16(a0, _mm256_sign_epi8(xb, w0)), ones));
-                    a[c][1] = _mm256_add_epi32(a[c][1],
-                                               _mm256_madd_epi16(_mm256_maddubs_epi16(a1, _mm256_sign_epi8(xb, w1)), ones));
+        for (int j0 = 0; j0 < 8; j0 += JT_WORDS16(jt)) {
+            __m256i h[JRN][2]; /* unsigned: the int16 sums */
+            for (int c = 0; c < NC; c++) h[c][0] = h[c][1] = _mm256_setzero_si256();
+            for (int j = j0; j < j0 + JT_WORDS16(jt); j++) {
+                const __m256i w0 = _mm256_load_si256((const __m256i *)p->q[b][j][0]);
+                const __m256i w1 = _mm256_load_si256((const __m256i *)p->q[b][j][8]);
+                for (int c = 0; c < NC; c++) {
+                    int32_t xv;
+                    memcpy(&xv, xr[c] + (b0 + b) * 32 + 4 * j, 4);
+                    const __m256i xb = _mm256_set1_epi32(xv);
+                    if (!JT_SIGNED(jt)) {
+                        h[c][0] = _mm256_add_epi16(h[c][0], _mm256_maddubs_epi16(w0, xb));
+                        h[c][1] = _mm256_add_epi16(h[c][1], _mm256_maddubs_epi16(w1, xb));
+                        /* Integer adds reassociate: left to itself, gcc sums the
+                         * steps as a tree, every product spilled to the stack
+                         * (Q8_0 ran 30% slower). An empty asm that takes and
+                         * gives back the sums keeps them in registers, in order. */
+                        __asm__("" : "+x"(h[c][0]), "+x"(h[c][1]));
+                    } else {
+                        const __m256i a0 = _mm256_load_si256((const __m256i *)p->a[b][j][0]);
+                        const __m256i a1 = _mm256_load_si256((const __m256i *)p->a[b][j][8]);
+                        a[c][0] = _mm256_add_epi32(a[c][0],
+                                                   _mm256_madd_epi16(_mm256_maddubs_epi16(a0, _mm256_sign_epi8(xb, w0)), ones));
+                        a[c][1] = _mm256_add_epi32(a[c][1],
+                                                   _mm256_madd_epi16(_mm256_maddubs_epi16(a1, _mm256_sign_epi8(xb, w1)), ones));
+                        __asm__("" : "+x"(a[c][0]), "+x"(a[c][1]));
+                    }
                 }
-                /* Integer adds reassociate: left to itself, gcc sums the 8
-                 * steps as a tree, every product spilled to the stack (Q8_0
-                 * ran 30% slower). An empty asm that takes and gives back the
-                 * sums keeps them in registers, added in order. */
-                __asm__("" : "+x"(a[c][0]), "+x"(a[c][1]));
             }
+            if (!JT_SIGNED(jt))
+                for (int c = 0; c < NC; c++) {
+                    a[c][0] = _mm256_add_epi32(a[c][0], _mm256_madd_epi16(h[c][0], ones));
+                    a[c][1] = _mm256_add_epi32(a[c][1], _mm256_madd_epi16(h[c][1], ones));
+                }
         }
         const __m256 d0 = _mm256_load_ps(p->d[b]), d1 = _mm256_load_ps(p->d[b] + 8);
         for (int c = 0; c < NC; c++) {
-            if (q4) {
-                const __m256i bias = _mm256_set1_epi32(xs[c][b0 + b] * 8);
-                a[c][0] = _mm256_sub_epi32(_mm256_madd_epi16(a[c][0], ones), bias);
-                a[c][1] = _mm256_sub_epi32(_mm256_madd_epi16(a[c][1], ones), bias);
+            if (JT_BIAS(jt)) {
+                const __m256i bias = _mm256_set1_epi32(xs[c][b0 + b] * JT_BIAS(jt));
+                a[c][0] = _mm256_sub_epi32(a[c][0], bias);
+                a[c][1] = _mm256_sub_epi32(a[c][1], bias);
             }
             const __m256 xdv = _mm256_broadcast_ss(xd[c] + b0 + b);
             f[c][0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(a[c][0]), _mm256_mul_ps(d0, xdv), f[c][0]);
             f[c][1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(a[c][1]), _mm256_mul_ps(d1, xdv), f[c][1]);
+            if (JT_MIN(jt)) { /* m * the activation block's sum, Q8_1's s */
+                const __m256 xsum = _mm256_broadcast_ss(cpu_q8p_s1(xr[c], nb) + b0 + b);
+                f[c][0] = _mm256_fmadd_ps(_mm256_load_ps(p->m[b]), xsum, f[c][0]);
+                f[c][1] = _mm256_fmadd_ps(_mm256_load_ps(p->m[b] + 8), xsum, f[c][1]);
+            }
         }
     }
     /* rows past nr: stored through a bounce buffer, never past y's row */
@@ -471,38 +545,40 @@ static inline __attribute__((always_inline)) void jtile(int q4, int NC, const jp
     }
 }
 
-static inline __attribute__((always_inline)) void gemm_qj(int q4, int64_t k, const void *w, size_t w_stride, int nr,
+static inline __attribute__((always_inline)) void gemm_qj(int jt, int64_t k, const void *w, size_t w_stride, int nr,
                                                           const void *x, size_t x_stride, int64_t nc, float *y,
                                                           int64_t ldy) {
-    if (nc < JMIN) {
+    if (nc < JMIN && (jt == JT_Q8_0 || jt == JT_Q4_0)) {
         for (int r0 = 0; r0 < nr; r0 += QRM)
-            gemm_q(q4, k, (const char *)w + (size_t)r0 * w_stride, w_stride, nr - r0 < QRM ? nr - r0 : QRM, x,
-                   x_stride, nc, y + r0, ldy);
+            gemm_q(jt == JT_Q4_0, k, (const char *)w + (size_t)r0 * w_stride, w_stride, nr - r0 < QRM ? nr - r0 : QRM,
+                   x, x_stride, nc, y + r0, ldy);
         return;
     }
     const int64_t nb = k / 32;
     jpack p;
     for (int64_t b0 = 0; b0 < nb; b0 += JKB) {
         const int nbk = (int)(nb - b0 < JKB ? nb - b0 : JKB);
-        jpack_fill(q4, &p, w, w_stride, nr, b0, nbk);
+        jpack_fill(jt, &p, w, w_stride, nr, b0, nbk);
         for (int64_t c0 = 0; c0 < nc; c0 += JRN) {
             const char *xr[JRN];
             for (int c = 0; c < JRN; c++) xr[c] = (const char *)x + (size_t)(c0 + c < nc ? c0 + c : c0) * x_stride;
-            if (nc - c0 >= 2) jtile(q4, 2, &p, nbk, b0, nb, xr, y + c0 * ldy, ldy, nr, b0 == 0);
-            else jtile(q4, 1, &p, nbk, b0, nb, xr, y + c0 * ldy, ldy, nr, b0 == 0);
+            if (nc - c0 >= 2) jtile(jt, 2, &p, nbk, b0, nb, xr, y + c0 * ldy, ldy, nr, b0 == 0);
+            else jtile(jt, 1, &p, nbk, b0, nb, xr, y + c0 * ldy, ldy, nr, b0 == 0);
         }
     }
 }
 
-static void gemm_q8_0(int64_t k, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int64_t nc,
-                      float *y, int64_t ldy) {
-    gemm_qj(0, k, w, w_stride, nr, x, x_stride, nc, y, ldy);
-}
-
-static void gemm_q4_0(int64_t k, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int64_t nc,
-                      float *y, int64_t ldy) {
-    gemm_qj(1, k, w, w_stride, nr, x, x_stride, nc, y, ldy);
-}
+#define JGEMM(name, jt)                                                                                           \
+    static void name(int64_t k, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int64_t nc, \
+                     float *y, int64_t ldy) {                                                                     \
+        gemm_qj(jt, k, w, w_stride, nr, x, x_stride, nc, y, ldy);                                                 \
+    }
+JGEMM(gemm_q8_0, JT_Q8_0)
+JGEMM(gemm_q4_0, JT_Q4_0)
+JGEMM(gemm_q5_0, JT_Q5_0)
+JGEMM(gemm_q4_1, JT_Q4_1)
+JGEMM(gemm_q5_1, JT_Q5_1)
+JGEMM(gemm_iq4_nl, JT_IQ4_NL)
 
 /* llama.cpp's tinyBLAS tile for F32, F16 and BF16 weights (its n > 1 products when
  * k % 8 == 0 and the row count % 4 == 0): one accumulator of 8 lanes per
@@ -823,7 +899,12 @@ void cpu_kernels_init_avx2(cpu_kernels *k) {
     k->gemm[EM_TYPE_BF16] = gemm_bf16;
     k->gemm[EM_TYPE_Q8_0] = gemm_q8_0;
     k->gemm[EM_TYPE_Q4_0] = gemm_q4_0;
-    k->gemm_rows[EM_TYPE_Q8_0] = k->gemm_rows[EM_TYPE_Q4_0] = JR;
+    k->gemm[EM_TYPE_Q5_0] = gemm_q5_0;
+    k->gemm[EM_TYPE_Q4_1] = gemm_q4_1;
+    k->gemm[EM_TYPE_Q5_1] = gemm_q5_1;
+    k->gemm[EM_TYPE_IQ4_NL] = gemm_iq4_nl;
+    static const enum em_type jts[] = {EM_TYPE_Q8_0, EM_TYPE_Q4_0, EM_TYPE_Q5_0, EM_TYPE_Q4_1, EM_TYPE_Q5_1, EM_TYPE_IQ4_NL};
+    for (size_t i = 0; i < sizeof jts / sizeof jts[0]; i++) k->gemm_rows[jts[i]] = JR;
     for (int t = 0; t < EM_TYPE_COUNT; t++) {
         if (t != EM_TYPE_F32 && t != EM_TYPE_F16 && t != EM_TYPE_BF16) continue;
         k->gemm_rows[t] = GEMM_RM;

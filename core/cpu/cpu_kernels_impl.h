@@ -1,9 +1,12 @@
 /* cpu_kernels_impl.h - private to the cpu_kernels*.c files: the variant
  * initializers and the GEMM panel layout of quantized activations.
  *
- * Panel layout ("q8p"): for Q8_0 / Q4_0 weights with n > 1, each activation row
+ * Panel layout ("q8p"): for the 32-value block types with a gemm tile
+ * (Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, IQ4_NL) and n > 1, each activation row
  * of k values (nb = k/32 blocks) is quantized exactly as Q8_0 but stored as
  *     int8 qs[nb*32] | float d[nb] | int32 s[nb]      (s = sum of the block's qs)
+ * (for the Q8_1 dot type, Q4_1's and Q5_1's, s[b] holds instead the float
+ * that Q8_1 stores as its s: cpu_q8p_s1)
  * so a micro-kernel loads two blocks' values as one contiguous 64-byte vector,
  * reads the scale as a float (already rounded through fp16, as Q8_0 stores it)
  * and can use unsigned x signed byte products: with weights biased to unsigned
@@ -23,6 +26,9 @@ static inline const float *cpu_q8p_d(const void *row, int64_t nb) {
 }
 static inline const int32_t *cpu_q8p_s(const void *row, int64_t nb) {
     return (const int32_t *)((const char *)row + nb * 36);
+}
+static inline const float *cpu_q8p_s1(const void *row, int64_t nb) {
+    return (const float *)((const char *)row + nb * 36);
 }
 
 /* The x86 F32/F16 dots' leftovers (values i0..n past their SIMD steps) added
