@@ -372,11 +372,10 @@ static inline __attribute__((always_inline)) void gemm_q(int q4, int64_t k, cons
 #define JMIN 8  /* fewer activation rows take the tile above (Q8_0, Q4_0) */
 
 /* The weight types of the interleaved tile. */
-enum { JT_Q8_0, JT_Q4_0, JT_Q5_0, JT_Q4_1, JT_Q5_1, JT_IQ4_NL };
-#define JT_SIGNED(t) ((t) == JT_Q8_0 || (t) == JT_IQ4_NL)
-#define JT_WORDS16(t) ((t) == JT_Q5_0 || (t) == JT_Q5_1 ? 4 : 8) /* steps summed in int16 */
-#define JT_BIAS(t) ((t) == JT_Q4_0 ? 8 : (t) == JT_Q5_0 ? 16 : 0)
-#define JT_MIN(t) ((t) == JT_Q4_1 || (t) == JT_Q5_1)
+#define JT_SIGNED(t) ((t) == EM_TYPE_Q8_0 || (t) == EM_TYPE_IQ4_NL)
+#define JT_WORDS16(t) ((t) == EM_TYPE_Q5_0 || (t) == EM_TYPE_Q5_1 ? 4 : 8) /* steps summed in int16 */
+#define JT_BIAS(t) ((t) == EM_TYPE_Q4_0 ? 8 : (t) == EM_TYPE_Q5_0 ? 16 : 0)
+#define JT_MIN(t) ((t) == EM_TYPE_Q4_1 || (t) == EM_TYPE_Q5_1)
 
 typedef struct jpack {
     alignas(32) int8_t q[JKB][8][JR][4];  /* signed: w; else u */
@@ -384,54 +383,6 @@ typedef struct jpack {
     alignas(32) float d[JKB][JR];
     alignas(32) float m[JKB][JR];         /* Q4_1, Q5_1: the offset */
 } jpack;
-
-/* Block b of a row as 32 bytes in value order (signed w, or u) and its scales. */
-static inline __attribute__((always_inline)) void jblock(int jt, const char *row, int64_t b, int8_t *v, float *d,
-                                                         float *m) {
-    const __m128i m4 = _mm_set1_epi8(0x0F);
-    const uint8_t *qs;
-    const uint8_t *qh = NULL;
-    *m = 0.0f;
-    switch (jt) {
-    case JT_Q8_0: {
-        const em_block_q8_0 *B = (const em_block_q8_0 *)row + b;
-        _mm256_storeu_si256((__m256i *)v, _mm256_loadu_si256((const __m256i *)B->qs));
-        *d = FP16(B->d);
-        return;
-    }
-    case JT_Q4_0: qs = ((const em_block_q4_0 *)row + b)->qs; *d = FP16(((const em_block_q4_0 *)row + b)->d); break;
-    case JT_IQ4_NL: qs = ((const em_block_iq4_nl *)row + b)->qs; *d = FP16(((const em_block_iq4_nl *)row + b)->d); break;
-    case JT_Q5_0: {
-        const em_block_q5_0 *B = (const em_block_q5_0 *)row + b;
-        qs = B->qs, qh = B->qh, *d = FP16(B->d);
-        break;
-    }
-    case JT_Q4_1: {
-        const em_block_q4_1 *B = (const em_block_q4_1 *)row + b;
-        qs = B->qs, *d = FP16(B->d), *m = FP16(B->m);
-        break;
-    }
-    default: {
-        const em_block_q5_1 *B = (const em_block_q5_1 *)row + b;
-        qs = B->qs, qh = B->qh, *d = FP16(B->d), *m = FP16(B->m);
-        break;
-    }
-    }
-    const __m128i t = _mm_loadu_si128((const __m128i *)qs);
-    __m128i lo = _mm_and_si128(t, m4), hi = _mm_and_si128(_mm_srli_epi16(t, 4), m4);
-    if (jt == JT_IQ4_NL) {
-        const __m128i table = _mm_loadu_si128((const __m128i *)cpu_iq4nl_values);
-        lo = _mm_shuffle_epi8(table, lo);
-        hi = _mm_shuffle_epi8(table, hi);
-    }
-    _mm_storeu_si128((__m128i *)v, lo);
-    _mm_storeu_si128((__m128i *)(v + 16), hi);
-    if (qh) { /* the fifth bit of value j: bit j of qh, little-endian */
-        uint32_t h;
-        memcpy(&h, qh, 4);
-        for (int j = 0; j < 32; j++) v[j] |= (int8_t)(((h >> j) & 1) << 4);
-    }
-}
 
 static inline __attribute__((always_inline)) void jpack_fill(int jt, jpack *p, const char *w, size_t w_stride, int nr,
                                                              int64_t b0, int nbk) {
@@ -445,7 +396,7 @@ static inline __attribute__((always_inline)) void jpack_fill(int jt, jpack *p, c
                 memset(av, 0, 32);
                 p->d[b][r] = p->m[b][r] = 0.0f;
             } else {
-                jblock(jt, row, b0 + b, v, &p->d[b][r], &p->m[b][r]);
+                cpu_q32_unpack((enum em_type)jt, row, b0 + b, v, &p->d[b][r], &p->m[b][r]);
                 if (JT_SIGNED(jt)) {
                     const __m256i t = _mm256_load_si256((const __m256i *)v);
                     _mm256_store_si256((__m256i *)av, _mm256_sign_epi8(t, t));
@@ -548,9 +499,9 @@ static inline __attribute__((always_inline)) void jtile(int jt, int NC, const jp
 static inline __attribute__((always_inline)) void gemm_qj(int jt, int64_t k, const void *w, size_t w_stride, int nr,
                                                           const void *x, size_t x_stride, int64_t nc, float *y,
                                                           int64_t ldy) {
-    if (nc < JMIN && (jt == JT_Q8_0 || jt == JT_Q4_0)) {
+    if (nc < JMIN && (jt == EM_TYPE_Q8_0 || jt == EM_TYPE_Q4_0)) {
         for (int r0 = 0; r0 < nr; r0 += QRM)
-            gemm_q(jt == JT_Q4_0, k, (const char *)w + (size_t)r0 * w_stride, w_stride, nr - r0 < QRM ? nr - r0 : QRM,
+            gemm_q(jt == EM_TYPE_Q4_0, k, (const char *)w + (size_t)r0 * w_stride, w_stride, nr - r0 < QRM ? nr - r0 : QRM,
                    x, x_stride, nc, y + r0, ldy);
         return;
     }
@@ -573,12 +524,12 @@ static inline __attribute__((always_inline)) void gemm_qj(int jt, int64_t k, con
                      float *y, int64_t ldy) {                                                                     \
         gemm_qj(jt, k, w, w_stride, nr, x, x_stride, nc, y, ldy);                                                 \
     }
-JGEMM(gemm_q8_0, JT_Q8_0)
-JGEMM(gemm_q4_0, JT_Q4_0)
-JGEMM(gemm_q5_0, JT_Q5_0)
-JGEMM(gemm_q4_1, JT_Q4_1)
-JGEMM(gemm_q5_1, JT_Q5_1)
-JGEMM(gemm_iq4_nl, JT_IQ4_NL)
+JGEMM(gemm_q8_0, EM_TYPE_Q8_0)
+JGEMM(gemm_q4_0, EM_TYPE_Q4_0)
+JGEMM(gemm_q5_0, EM_TYPE_Q5_0)
+JGEMM(gemm_q4_1, EM_TYPE_Q4_1)
+JGEMM(gemm_q5_1, EM_TYPE_Q5_1)
+JGEMM(gemm_iq4_nl, EM_TYPE_IQ4_NL)
 
 /* llama.cpp's tinyBLAS tile for F32, F16 and BF16 weights (its n > 1 products when
  * k % 8 == 0 and the row count % 4 == 0): one accumulator of 8 lanes per

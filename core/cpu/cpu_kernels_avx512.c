@@ -1,6 +1,7 @@
 /* cpu_kernels_avx512.c - AVX-512 (F/BW/VL/DQ/VNNI) kernels: the Q8_0 / Q4_0
  * matrix products, decode and prefill alike, on the panel layout of
- * cpu_kernels_impl.h. What is not here stays AVX2.
+ * cpu_kernels_impl.h, and the prefill tile of the other 32-value block
+ * types (Q5_0, Q4_1, Q5_1, IQ4_NL). What is not here stays AVX2.
  *
  * The product of a weight block and an activation block is one vpdpbusd
  * (unsigned x signed bytes, 4 products summed into each int32 lane), which
@@ -196,28 +197,29 @@ INLINE void gemm_q(int q4, int64_t k, const void *w, size_t w_stride, int nr, co
 typedef struct ipack {
     alignas(64) uint8_t q[IKB][8][IR][4];
     alignas(64) float d[IKB][IR];
+    alignas(64) float m[IKB][IR]; /* Q4_1, Q5_1: the offset */
 } ipack;
 
+/* The weights' bias as stored here: signed types (Q8_0, IQ4_NL's levels)
+ * are stored + 128, Q4_0 and Q5_0 are stored as q + 8 and q + 16 anyway,
+ * Q4_1 and Q5_1 are unsigned with an offset m (times Q8_1's s). */
+#define I_BIAS(t) ((t) == EM_TYPE_Q8_0 || (t) == EM_TYPE_IQ4_NL ? 128 : (t) == EM_TYPE_Q4_0 ? 8 : (t) == EM_TYPE_Q5_0 ? 16 : 0)
+#define I_MIN(t) ((t) == EM_TYPE_Q4_1 || (t) == EM_TYPE_Q5_1)
+
 /* Blocks [b0, b0 + nbk) of rows [0, nr) of w into p; rows past nr zero. */
-static void ipack_fill(int q4, ipack *p, const char *w, size_t w_stride, int nr, int64_t b0, int nbk) {
+INLINE void ipack_fill(enum em_type t, ipack *p, const char *w, size_t w_stride, int nr, int64_t b0, int nbk) {
     for (int r = 0; r < IR; r++) {
         const char *row = w + (size_t)r * w_stride;
         for (int b = 0; b < nbk; b++) {
-            uint8_t v[32];
+            alignas(32) int8_t v[32];
             if (r >= nr) {
                 memset(v, 0, 32);
-                p->d[b][r] = 0.0f;
-            } else if (q4) {
-                const em_block_q4_0 *B = (const em_block_q4_0 *)row + b0 + b;
-                __m128i t = _mm_loadu_si128((const __m128i *)B->qs), m4 = _mm_set1_epi8(0x0F);
-                _mm_storeu_si128((__m128i *)v, _mm_and_si128(t, m4));
-                _mm_storeu_si128((__m128i *)(v + 16), _mm_and_si128(_mm_srli_epi16(t, 4), m4));
-                p->d[b][r] = _cvtsh_ss(B->d);
+                p->d[b][r] = p->m[b][r] = 0.0f;
             } else {
-                const em_block_q8_0 *B = (const em_block_q8_0 *)row + b0 + b;
-                _mm256_storeu_si256((__m256i *)v, _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)B->qs),
-                                                                   _mm256_set1_epi8((char)0x80)));
-                p->d[b][r] = _cvtsh_ss(B->d);
+                cpu_q32_unpack(t, row, b0 + b, v, &p->d[b][r], &p->m[b][r]);
+                if (I_BIAS(t) == 128)
+                    _mm256_store_si256((__m256i *)v, _mm256_xor_si256(_mm256_load_si256((const __m256i *)v),
+                                                                      _mm256_set1_epi8((char)0x80)));
             }
             for (int j = 0; j < 8; j++) memcpy(p->q[b][j][r], v + 4 * j, 4);
         }
@@ -226,9 +228,8 @@ static void ipack_fill(int q4, ipack *p, const char *w, size_t w_stride, int nr,
 
 /* IR rows x NC activation rows over the nbk blocks in p (blocks b0.. of the
  * activations); stores (first chunk) or adds the sums to y. */
-INLINE void itile(int q4, int NC, const ipack *p, int nbk, int64_t b0, int64_t nb, const char *const *xr, float *y,
-                  int64_t ldy, int nr, int first) {
-    const int shift = q4 ? 3 : 7; /* bias: 8 for Q4_0, 128 for Q8_0 */
+INLINE void itile(enum em_type t, int NC, const ipack *p, int nbk, int64_t b0, int64_t nb, const char *const *xr,
+                  float *y, int64_t ldy, int nr, int first) {
     __m512 f[IRN][2];
     const float *xd[IRN];
     const int32_t *xs[IRN];
@@ -239,7 +240,7 @@ INLINE void itile(int q4, int NC, const ipack *p, int nbk, int64_t b0, int64_t n
     }
     for (int b = 0; b < nbk; b++) {
         __m512i a[IRN][2];
-        for (int c = 0; c < NC; c++) a[c][0] = a[c][1] = _mm512_set1_epi32(-xs[c][b0 + b] * (1 << shift));
+        for (int c = 0; c < NC; c++) a[c][0] = a[c][1] = _mm512_set1_epi32(I_BIAS(t) ? -xs[c][b0 + b] * I_BIAS(t) : 0);
         for (int j = 0; j < 8; j++) {
             const __m512i w0 = _mm512_load_si512(p->q[b][j][0]), w1 = _mm512_load_si512(p->q[b][j][16]);
             for (int c = 0; c < NC; c++) {
@@ -255,6 +256,11 @@ INLINE void itile(int q4, int NC, const ipack *p, int nbk, int64_t b0, int64_t n
             const __m512 xdv = _mm512_set1_ps(xd[c][b0 + b]);
             f[c][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a[c][0]), _mm512_mul_ps(d0, xdv), f[c][0]);
             f[c][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a[c][1]), _mm512_mul_ps(d1, xdv), f[c][1]);
+            if (I_MIN(t)) { /* m * the activation block's sum, Q8_1's s */
+                const __m512 xsum = _mm512_set1_ps(cpu_q8p_s1(xr[c], nb)[b0 + b]);
+                f[c][0] = _mm512_fmadd_ps(_mm512_load_ps(p->m[b]), xsum, f[c][0]);
+                f[c][1] = _mm512_fmadd_ps(_mm512_load_ps(p->m[b] + 16), xsum, f[c][1]);
+            }
         }
     }
     const __mmask16 m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
@@ -270,11 +276,11 @@ INLINE void itile(int q4, int NC, const ipack *p, int nbk, int64_t b0, int64_t n
     }
 }
 
-INLINE void gemm_qi(int q4, int64_t k, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride,
+INLINE void gemm_qi(enum em_type t, int64_t k, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride,
                     int64_t nc, float *y, int64_t ldy) {
-    if (nc < IMIN) {
+    if (nc < IMIN && (t == EM_TYPE_Q8_0 || t == EM_TYPE_Q4_0)) { /* (the other types: the tile below) */
         for (int r0 = 0; r0 < nr; r0 += RM)
-            gemm_q(q4, k, (const char *)w + (size_t)r0 * w_stride, w_stride, nr - r0 < RM ? nr - r0 : RM, x, x_stride,
+            gemm_q(t == EM_TYPE_Q4_0, k, (const char *)w + (size_t)r0 * w_stride, w_stride, nr - r0 < RM ? nr - r0 : RM, x, x_stride,
                    nc, y + r0, ldy);
         return;
     }
@@ -282,32 +288,34 @@ INLINE void gemm_qi(int q4, int64_t k, const void *w, size_t w_stride, int nr, c
     ipack p;
     for (int64_t b0 = 0; b0 < nb; b0 += IKB) {
         const int nbk = (int)(nb - b0 < IKB ? nb - b0 : IKB);
-        ipack_fill(q4, &p, w, w_stride, nr, b0, nbk);
+        ipack_fill(t, &p, w, w_stride, nr, b0, nbk);
         for (int64_t c0 = 0; c0 < nc; c0 += IRN) {
             const char *xr[IRN];
             for (int c = 0; c < IRN; c++) xr[c] = (const char *)x + (size_t)(c0 + c < nc ? c0 + c : c0) * x_stride;
             float *yt = y + c0 * ldy;
             switch (nc - c0 < IRN ? nc - c0 : IRN) {
-            case 1: itile(q4, 1, &p, nbk, b0, nb, xr, yt, ldy, nr, b0 == 0); break;
-            case 2: itile(q4, 2, &p, nbk, b0, nb, xr, yt, ldy, nr, b0 == 0); break;
-            case 3: itile(q4, 3, &p, nbk, b0, nb, xr, yt, ldy, nr, b0 == 0); break;
-            case 4: itile(q4, 4, &p, nbk, b0, nb, xr, yt, ldy, nr, b0 == 0); break;
-            case 5: itile(q4, 5, &p, nbk, b0, nb, xr, yt, ldy, nr, b0 == 0); break;
-            default: itile(q4, 6, &p, nbk, b0, nb, xr, yt, ldy, nr, b0 == 0); break;
+            case 1: itile(t, 1, &p, nbk, b0, nb, xr, yt, ldy, nr, b0 == 0); break;
+            case 2: itile(t, 2, &p, nbk, b0, nb, xr, yt, ldy, nr, b0 == 0); break;
+            case 3: itile(t, 3, &p, nbk, b0, nb, xr, yt, ldy, nr, b0 == 0); break;
+            case 4: itile(t, 4, &p, nbk, b0, nb, xr, yt, ldy, nr, b0 == 0); break;
+            case 5: itile(t, 5, &p, nbk, b0, nb, xr, yt, ldy, nr, b0 == 0); break;
+            default: itile(t, 6, &p, nbk, b0, nb, xr, yt, ldy, nr, b0 == 0); break;
             }
         }
     }
 }
 
-static void gemm_q8_0(int64_t k, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int64_t nc,
-                      float *y, int64_t ldy) {
-    gemm_qi(0, k, w, w_stride, nr, x, x_stride, nc, y, ldy);
-}
-
-static void gemm_q4_0(int64_t k, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int64_t nc,
-                      float *y, int64_t ldy) {
-    gemm_qi(1, k, w, w_stride, nr, x, x_stride, nc, y, ldy);
-}
+#define IGEMM(name, t)                                                                                            \
+    static void name(int64_t k, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int64_t nc, \
+                     float *y, int64_t ldy) {                                                                     \
+        gemm_qi(t, k, w, w_stride, nr, x, x_stride, nc, y, ldy);                                                  \
+    }
+IGEMM(gemm_q8_0, EM_TYPE_Q8_0)
+IGEMM(gemm_q4_0, EM_TYPE_Q4_0)
+IGEMM(gemm_q5_0, EM_TYPE_Q5_0)
+IGEMM(gemm_q4_1, EM_TYPE_Q4_1)
+IGEMM(gemm_q5_1, EM_TYPE_Q5_1)
+IGEMM(gemm_iq4_nl, EM_TYPE_IQ4_NL)
 
 /* Decode dot, one row streaming: two blocks per register, |w| x sign(x, w)
  * via a byte mask (no vpsignb in AVX-512), scaled per block pair. */
@@ -754,8 +762,12 @@ void cpu_kernels_init_avx512(cpu_kernels *k) {
     k->from_float[EM_TYPE_F16] = f16_from_float16;
     k->gemm[EM_TYPE_Q8_0] = gemm_q8_0;
     k->gemm[EM_TYPE_Q4_0] = gemm_q4_0;
-    k->gemm_rows[EM_TYPE_Q8_0] = IR;
-    k->gemm_rows[EM_TYPE_Q4_0] = IR;
+    k->gemm[EM_TYPE_Q5_0] = gemm_q5_0;
+    k->gemm[EM_TYPE_Q4_1] = gemm_q4_1;
+    k->gemm[EM_TYPE_Q5_1] = gemm_q5_1;
+    k->gemm[EM_TYPE_IQ4_NL] = gemm_iq4_nl;
+    static const enum em_type its[] = {EM_TYPE_Q8_0, EM_TYPE_Q4_0, EM_TYPE_Q5_0, EM_TYPE_Q4_1, EM_TYPE_Q5_1, EM_TYPE_IQ4_NL};
+    for (size_t i = 0; i < sizeof its / sizeof its[0]; i++) k->gemm_rows[its[i]] = IR;
     k->vec_dot[EM_TYPE_F32] = f32_dot16;
     k->vec_dot[EM_TYPE_F16] = f16_dot16;
     k->vec_dot_rows[EM_TYPE_F32] = f32_dot_rows;
