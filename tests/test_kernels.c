@@ -854,11 +854,12 @@ static void test_rope(const cpu_kernels *ref, const cpu_kernels *v) {
 /* The K-quants' gemm tiles promise each output the bits of vec_dot on its
  * row and column (so a prompt and the decode steps after it see one
  * product): checked over chunk remainders (1, 3 and 5 super-blocks), row
- * counts below a tile, and column counts around the tile's cut-overs; and
+ * counts up to a tile (each of its vectors part full), and column counts
+ * around the tile's cut-overs; and
  * that nothing is written past the nr rows of y. */
 static void test_kquant_gemm(const cpu_kernels *v) {
     static const int64_t ks[] = {256, 768, 1280};
-    static const int nrs[] = {1, 5, 16};
+    static const int nrs[] = {1, 5, 16, 17, 32};
     static const int64_t ncs[] = {1, 3, 4, 5, 8, 9};
     for (int t = 0; t < N_TYPES; t++) {
         const enum em_type ty = types[t];
@@ -868,15 +869,15 @@ static void test_kquant_gemm(const cpu_kernels *v) {
         for (int a = 0; a < 3; a++) {
             const int64_t k = ks[a];
             const size_t rb = em_row_bytes(ty, k), xrb = em_row_bytes(v->dot_type[ty], k);
-            float *f = malloc(sizeof(float) * (size_t)(k * 16));
-            char *w = malloc(rb * 16), *x = malloc(xrb * 9);
-            float *y = malloc(sizeof(float) * 9 * 20);
+            float *f = malloc(sizeof(float) * (size_t)(k * 32));
+            char *w = malloc(rb * 32), *x = malloc(xrb * 9);
+            float *y = malloc(sizeof(float) * 9 * 36);
             if (!f || !w || !x || !y) { CHECK(0, "kquant gemm: out of memory"); return; }
-            fill(f, k * 16, 0.1f);
-            cpu_quantize(ty, f, w, 16, k);
+            fill(f, k * 32, 0.1f);
+            cpu_quantize(ty, f, w, 32, k);
             fill(f, k * 9, 1.0f);
             for (int c = 0; c < 9; c++) v->from_float[v->dot_type[ty]](f + c * k, x + c * xrb, k);
-            for (int b = 0; b < 3; b++)
+            for (int b = 0; b < 5; b++)
                 for (int e = 0; e < 6; e++) {
                     const int nr = nrs[b] < R ? nrs[b] : R;
                     const int64_t nc = ncs[e], ldy = nr + 3;

@@ -111,7 +111,10 @@ void cpu_kernels_init_neon_dotprod(cpu_kernels *k);
 /* The K-quants' reference kernels and the Q8_K activations (cpu_quant_k.c),
  * called by cpu_kernels_init_ref. */
 void cpu_kernels_init_kquants(cpu_kernels *k);
-/* Their AVX2 dots (cpu_quant_k_avx2.c), called by cpu_kernels_init_avx2. */
+/* Their AVX2 dots and prefill tiles (cpu_quant_k_avx2.c), called by
+ * cpu_kernels_init_avx2, and the AVX-512 tiles (cpu_quant_k_avx512.c),
+ * called by cpu_kernels_init_avx512. */
 void cpu_kernels_init_kquants_avx2(cpu_kernels *k);
+void cpu_kernels_init_kquants_avx512(cpu_kernels *k);
 
 #endif
