@@ -15,6 +15,7 @@
 #define EMBER_CPU_KERNELS_IMPL_H
 
 #include <math.h>
+#include <string.h>
 
 #include "cpu_kernels.h"
 
@@ -80,6 +81,35 @@ static inline void cpu_q32_unpack(enum em_type t, const void *row, int64_t b, in
         for (int j = 0; j < 32; j++) v[j] = (int8_t)(v[j] | (((qh[j / 8] >> (j % 8)) & 1) << 4));
 }
 
+/* Q4_K/Q5_K's 12 bytes (layout in cpu_quant_k.c) to 8 scales and 8 mins,
+ * four at a time with 32-bit masks: a shift by 6 or 4 brings the next byte's
+ * bits in at the top of each byte, and the mask drops them. For the SIMD
+ * variants' unpacking. */
+static inline void cpu_kq_scales_mins(const uint8_t *s, uint8_t *sc, uint8_t *m) {
+    const uint32_t lo6 = 0x3f3f3f3f, lo4 = 0x0f0f0f0f, two = 0x03030303;
+    uint32_t a[3], v[4];
+    memcpy(a, s, 12);
+    v[0] = a[0] & lo6;                                         /* scales 0-3 */
+    v[1] = (a[2] & lo4) | (((a[0] >> 6) & two) << 4);          /* scales 4-7 */
+    v[2] = a[1] & lo6;                                         /* mins 0-3 */
+    v[3] = ((a[2] >> 4) & lo4) | (((a[1] >> 6) & two) << 4);   /* mins 4-7 */
+    memcpy(sc, v, 8);
+    memcpy(m, v + 2, 8);
+}
+
+/* Q3_K's 16 6-bit scales, still biased by 32: low nibbles from bytes 0-7,
+ * top bit pairs from bytes 8-11 (pair j / 4 of byte 8 + j % 4). */
+static inline void cpu_kq_q3_scales(const uint8_t *s, uint8_t *sc) {
+    const uint32_t lo4 = 0x0f0f0f0f, two = 0x03030303;
+    uint32_t a[3], v[4];
+    memcpy(a, s, 12);
+    v[0] = (a[0] & lo4) | ((a[2] & two) << 4);
+    v[1] = (a[1] & lo4) | (((a[2] >> 2) & two) << 4);
+    v[2] = ((a[0] >> 4) & lo4) | (((a[2] >> 4) & two) << 4);
+    v[3] = ((a[1] >> 4) & lo4) | (((a[2] >> 6) & two) << 4);
+    memcpy(sc, v, 16);
+}
+
 /* The x86 F32/F16 dots' leftovers (values i0..n past their SIMD steps) added
  * to the lanes' sum as those dots add them: F16 in double, F32 by fmaf. For
  * the vec_dot_rows variants, which must give each row the dot's bits. */
@@ -101,6 +131,11 @@ static inline float cpu_dot_leftover(int f16, float lanes, const void *row, cons
 void cpu_quant_32_init_ref(cpu_kernels *k);
 /* Their AVX2 dots (cpu_quant_32_avx2.c), entered by cpu_kernels_init_avx2. */
 void cpu_quant_32_init_avx2(cpu_kernels *k);
+
+/* The NEON dots of the 32-value block types and the K-quants
+ * (cpu_quant_neon.c, built twice), called by the NEON variants' inits. */
+void cpu_quant_init_neon(cpu_kernels *k);
+void cpu_quant_init_neon_dotprod(cpu_kernels *k);
 
 /* Each overlays its functions on a table already filled by cpu_kernels_init_ref. */
 void cpu_kernels_init_avx2(cpu_kernels *k);

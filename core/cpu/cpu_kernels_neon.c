@@ -7,8 +7,8 @@
  *     variant "neon-dotprod": the int8 block sums become SDOT instructions.
  * cpu_kernels_init picks the second where the CPU reports dotprod (HWCAP).
  *
- * Provided: vec_dot for F32, F16, Q8_0, Q4_0 and the Q8_0 / F16 activation
- * converters; gemm tiles for F32, F16, Q8_0 and Q4_0 (prefill, the ViT's
+ * Provided: vec_dot for F32, F16, Q8_0, Q4_0 (and, from cpu_quant_neon.c,
+ * the newer block types) and the Q8_0 / F16 activation converters; gemm tiles for F32, F16, Q8_0 and Q4_0 (prefill, the ViT's
  * products, a prefill's attention); the F32 NN product (the ViT's
  * attention); attn_pv in the lanes of this file's dot and tile. BF16 uses
  * the reference. Without dotprod, int8 dots widen with vmull_s8 and add
@@ -464,4 +464,9 @@ void cpu_kernels_init_neon(cpu_kernels *k) {
     k->attn_pv = attn_pv;
     k->pv_work = 8;
     k->sgemm = sgemm;
+#if defined(__ARM_FEATURE_DOTPROD)
+    cpu_quant_init_neon_dotprod(k); /* Q4_1 .. IQ4_NL, the K-quants (cpu_quant_neon.c) */
+#else
+    cpu_quant_init_neon(k);
+#endif
 }

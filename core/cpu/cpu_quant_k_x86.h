@@ -44,31 +44,10 @@ static inline int32_t kq_scaled_bsums(const int16_t *bsums, const int16_t *sc) {
 
 static inline void store32(uint8_t *dst, __m256i v) { _mm256_storeu_si256((__m256i *)dst, v); }
 
-/* Q4_K/Q5_K's 12 bytes (layout in cpu_quant_k.c) to 8 scales and 8 mins,
- * four at a time with 32-bit masks: a shift by 6 or 4 brings the next byte's
- * bits in at the top of each byte, and the mask drops them. */
-static inline void kq_scales_mins(const uint8_t *s, uint8_t *sc, uint8_t *m) {
-    const uint32_t lo6 = 0x3f3f3f3f, lo4 = 0x0f0f0f0f, two = 0x03030303;
-    uint32_t a[3], v[4];
-    memcpy(a, s, 12);
-    v[0] = a[0] & lo6;                                         /* scales 0-3 */
-    v[1] = (a[2] & lo4) | (((a[0] >> 6) & two) << 4);          /* scales 4-7 */
-    v[2] = a[1] & lo6;                                         /* mins 0-3 */
-    v[3] = ((a[2] >> 4) & lo4) | (((a[1] >> 6) & two) << 4);   /* mins 4-7 */
-    memcpy(sc, v, 8);
-    memcpy(m, v + 2, 8);
-}
-
-/* Q3_K's 16 6-bit scales, unbiased, as int16: low nibbles from bytes 0-7,
- * top bit pairs from bytes 8-11 (pair j / 4 of byte 8 + j % 4). */
+/* Q3_K's 16 scales, unbiased, as int16. */
 static inline void kq_q3_scales(const uint8_t *s, int16_t *sc) {
-    const uint32_t lo4 = 0x0f0f0f0f, two = 0x03030303;
-    uint32_t a[3], v[4];
-    memcpy(a, s, 12);
-    v[0] = (a[0] & lo4) | ((a[2] & two) << 4);
-    v[1] = (a[1] & lo4) | (((a[2] >> 2) & two) << 4);
-    v[2] = ((a[0] >> 4) & lo4) | (((a[2] >> 4) & two) << 4);
-    v[3] = ((a[1] >> 4) & lo4) | (((a[2] >> 6) & two) << 4);
+    uint8_t v[16];
+    cpu_kq_q3_scales(s, v);
     const __m128i b = _mm_sub_epi8(_mm_loadu_si128((const __m128i *)v), _mm_set1_epi8(32));
     _mm256_storeu_si256((__m256i *)sc, _mm256_cvtepi8_epi16(b));
 }
@@ -132,7 +111,7 @@ static inline __attribute__((always_inline)) void kq_unpack(int T, const void *r
             store32(o->u + 64 * c + 32, hi);
         }
         uint8_t s8[8], m8[8];
-        kq_scales_mins(s, s8, m8);
+        cpu_kq_scales_mins(s, s8, m8);
         /* per 16 values: each sub-block's scale and min twice */
         const __m128i sv = _mm_loadl_epi64((const __m128i *)s8), mv = _mm_loadl_epi64((const __m128i *)m8);
         _mm256_store_si256((__m256i *)o->sc, _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(sv, sv)));

@@ -1,0 +1,262 @@
+/* cpu_quant_neon.c - NEON dots for the newer block types: Q4_1, Q5_0, Q5_1
+ * and IQ4_NL against Q8_0 / Q8_1 activations, and the K-quants (Q2_K..Q6_K)
+ * against Q8_K. Compiled twice, as cpu_kernels_neon.c is: as itself
+ * (baseline ARMv8.0, "neon") and included by cpu_quant_neon_dotprod.c
+ * (+dotprod, "neon-dotprod": the int8 sums become SDOT). No gemm tiles:
+ * a prefill takes these row by row.
+ *
+ * The integer sums are exact in either form. A 32-value block adds one
+ * float step d_w * d_x * sum (Q4_1 and Q5_1 also m * s, in a second
+ * running sum added last); a K-quant block unpacks as the AVX2 variant
+ * does (cpu_quant_k_avx2.c: unsigned values, a scale per 16 values, the
+ * offsets through the activations' bsums) and adds one float step. These
+ * orders are their own: results agree with the reference, and with
+ * llama.cpp, within rounding (tests/test_kernels.c). */
+#include <arm_neon.h>
+#include <string.h>
+
+#include "cpu_kernels_impl.h"
+
+#define INLINE static inline __attribute__((always_inline))
+
+/* acc + the products of 16 signed bytes, 4 consecutive ones per lane. */
+INLINE int32x4_t dot16(int32x4_t acc, int8x16_t a, int8x16_t b) {
+#if defined(__ARM_FEATURE_DOTPROD)
+    return vdotq_s32(acc, a, b);
+#else
+    acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(a), vget_low_s8(b)));
+    return vpadalq_s16(acc, vmull_high_s8(a, b));
+#endif
+}
+
+// ---- 32-value blocks ----------------------------------------------------------------
+
+/* The 32 nibbles as bytes: lo = values 0..15 (low nibbles), hi = 16..31. */
+INLINE void nibbles(const uint8_t *qs, uint8x16_t *lo, uint8x16_t *hi) {
+    const uint8x16_t v = vld1q_u8(qs);
+    *lo = vandq_u8(v, vdupq_n_u8(0x0F));
+    *hi = vshrq_n_u8(v, 4);
+}
+
+/* Q5's fifth bits: 0x10 at value j where bit j % 8 of qh[j / 8] is set. */
+INLINE void fifth_bits(const uint8_t qh[4], uint8x16_t *lo, uint8x16_t *hi) {
+    static const uint8_t bit[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
+    const uint8x16_t m = vld1q_u8(bit);
+    const uint8x16_t b01 = vcombine_u8(vdup_n_u8(qh[0]), vdup_n_u8(qh[1]));
+    const uint8x16_t b23 = vcombine_u8(vdup_n_u8(qh[2]), vdup_n_u8(qh[3]));
+    *lo = vandq_u8(vtstq_u8(b01, m), vdupq_n_u8(0x10));
+    *hi = vandq_u8(vtstq_u8(b23, m), vdupq_n_u8(0x10));
+}
+
+INLINE int32_t block_dot(int8x16_t lo, int8x16_t hi, const int8_t *q) {
+    return vaddvq_s32(dot16(dot16(vdupq_n_s32(0), lo, vld1q_s8(q)), hi, vld1q_s8(q + 16)));
+}
+
+static float q4_1_dot(int64_t n, const void *a, const void *b) {
+    const em_block_q4_1 *x = a;
+    const em_block_q8_1 *y = b;
+    float s = 0, sm = 0;
+    for (int64_t i = 0; i < n / 32; i++) {
+        uint8x16_t lo, hi;
+        nibbles(x[i].qs, &lo, &hi);
+        const int32_t isum = block_dot(vreinterpretq_s8_u8(lo), vreinterpretq_s8_u8(hi), y[i].qs);
+        s += (float)isum * (em_fp16_to_fp32(x[i].d) * em_fp16_to_fp32(y[i].d));
+        sm += em_fp16_to_fp32(x[i].m) * em_fp16_to_fp32(y[i].s);
+    }
+    return s + sm;
+}
+
+static float q5_0_dot(int64_t n, const void *a, const void *b) {
+    const em_block_q5_0 *x = a;
+    const em_block_q8_0 *y = b;
+    float s = 0;
+    for (int64_t i = 0; i < n / 32; i++) {
+        uint8x16_t lo, hi, h0, h1;
+        nibbles(x[i].qs, &lo, &hi);
+        fifth_bits(x[i].qh, &h0, &h1);
+        const int8x16_t l = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(lo, h0)), vdupq_n_s8(16));
+        const int8x16_t h = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(hi, h1)), vdupq_n_s8(16));
+        s += (float)block_dot(l, h, y[i].qs) * (em_fp16_to_fp32(x[i].d) * em_fp16_to_fp32(y[i].d));
+    }
+    return s;
+}
+
+static float q5_1_dot(int64_t n, const void *a, const void *b) {
+    const em_block_q5_1 *x = a;
+    const em_block_q8_1 *y = b;
+    float s = 0, sm = 0;
+    for (int64_t i = 0; i < n / 32; i++) {
+        uint8x16_t lo, hi, h0, h1;
+        nibbles(x[i].qs, &lo, &hi);
+        fifth_bits(x[i].qh, &h0, &h1);
+        const int32_t isum = block_dot(vreinterpretq_s8_u8(vorrq_u8(lo, h0)), vreinterpretq_s8_u8(vorrq_u8(hi, h1)), y[i].qs);
+        s += (float)isum * (em_fp16_to_fp32(x[i].d) * em_fp16_to_fp32(y[i].d));
+        sm += em_fp16_to_fp32(x[i].m) * em_fp16_to_fp32(y[i].s);
+    }
+    return s + sm;
+}
+
+static float iq4_nl_dot(int64_t n, const void *a, const void *b) {
+    const em_block_iq4_nl *x = a;
+    const em_block_q8_0 *y = b;
+    const int8x16_t table = vld1q_s8(cpu_iq4nl_values);
+    float s = 0;
+    for (int64_t i = 0; i < n / 32; i++) {
+        uint8x16_t lo, hi;
+        nibbles(x[i].qs, &lo, &hi);
+        const int32_t isum = block_dot(vqtbl1q_s8(table, lo), vqtbl1q_s8(table, hi), y[i].qs);
+        s += (float)isum * (em_fp16_to_fp32(x[i].d) * em_fp16_to_fp32(y[i].d));
+    }
+    return s;
+}
+
+// ---- K-quants ---------------------------------------------------------------------
+
+#define QK EM_QK_K
+
+/* A block unpacked (as cpu_quant_k_x86.h's kq_blk): u unsigned values
+ * (Q3_K: q + 4, Q6_K: q + 32), a scale and an offset factor per 16 values
+ * (the mins, or the bias times the scale), the float scales. */
+typedef struct kq_blk {
+    uint8_t u[QK];
+    int16_t sc[16], cm[16];
+    float d, dmin;
+} kq_blk;
+
+#define KQ_SINGLE(T) ((T) == EM_TYPE_Q3_K || (T) == EM_TYPE_Q6_K)
+
+INLINE void kq_unpack(int T, const void *row, int64_t i, kq_blk *o) {
+    const uint8x16_t m3 = vdupq_n_u8(3), m4 = vdupq_n_u8(0x0F), one = vdupq_n_u8(1);
+    if (T == EM_TYPE_Q2_K) {
+        const em_block_q2_K *x = (const em_block_q2_K *)row + i;
+        for (int h = 0; h < 2; h++)
+            for (int p = 0; p < 2; p++) {
+                const uint8x16_t q = vld1q_u8(x->qs + 32 * h + 16 * p);
+                vst1q_u8(o->u + 128 * h + 16 * p, vandq_u8(q, m3));
+                vst1q_u8(o->u + 128 * h + 32 + 16 * p, vandq_u8(vshrq_n_u8(q, 2), m3));
+                vst1q_u8(o->u + 128 * h + 64 + 16 * p, vandq_u8(vshrq_n_u8(q, 4), m3));
+                vst1q_u8(o->u + 128 * h + 96 + 16 * p, vshrq_n_u8(q, 6));
+            }
+        for (int g = 0; g < 16; g++) {
+            o->sc[g] = x->scales[g] & 0x0F;
+            o->cm[g] = x->scales[g] >> 4;
+        }
+        o->d = em_fp16_to_fp32(x->d);
+        o->dmin = em_fp16_to_fp32(x->dmin);
+    } else if (T == EM_TYPE_Q3_K) {
+        const em_block_q3_K *x = (const em_block_q3_K *)row + i;
+        for (int p = 0; p < 2; p++) {
+            const uint8x16_t hm = vld1q_u8(x->hmask + 16 * p);
+            for (int h = 0; h < 2; h++) {
+                const uint8x16_t q = vld1q_u8(x->qs + 32 * h + 16 * p);
+                for (int s = 0; s < 4; s++) {
+                    /* the third bit of values 128 h + 32 s + l: bit 4 h + s of hmask[l] */
+                    const uint8x16_t hb = vandq_u8(vshlq_u8(hm, vdupq_n_s8((int8_t)-(4 * h + s))), one);
+                    const uint8x16_t lo = vandq_u8(vshlq_u8(q, vdupq_n_s8((int8_t)(-2 * s))), m3);
+                    vst1q_u8(o->u + 128 * h + 32 * s + 16 * p, vorrq_u8(lo, vshlq_n_u8(hb, 2)));
+                }
+            }
+        }
+        uint8_t s16[16];
+        cpu_kq_q3_scales(x->scales, s16);
+        for (int g = 0; g < 16; g++) {
+            o->sc[g] = (int16_t)(s16[g] - 32);
+            o->cm[g] = (int16_t)(4 * o->sc[g]);
+        }
+        o->d = em_fp16_to_fp32(x->d);
+        o->dmin = 0.0f;
+    } else if (T == EM_TYPE_Q4_K || T == EM_TYPE_Q5_K) {
+        /* values of sub-block j are nibble j % 2 of bytes 32 (j / 2) .. +31 */
+        const em_block_q4_K *x4 = T == EM_TYPE_Q4_K ? (const em_block_q4_K *)row + i : NULL;
+        const em_block_q5_K *x5 = T == EM_TYPE_Q5_K ? (const em_block_q5_K *)row + i : NULL;
+        const uint8_t *qs = x4 ? x4->qs : x5->qs, *s = x4 ? x4->scales : x5->scales;
+        for (int p = 0; p < 2; p++) {
+            const uint8x16_t hv = x5 ? vld1q_u8(x5->qh + 16 * p) : vdupq_n_u8(0);
+            for (int c = 0; c < 4; c++) {
+                const uint8x16_t q = vld1q_u8(qs + 32 * c + 16 * p);
+                uint8x16_t lo = vandq_u8(q, m4), hi = vshrq_n_u8(q, 4);
+                if (x5) {
+                    lo = vorrq_u8(lo, vshlq_n_u8(vandq_u8(vshlq_u8(hv, vdupq_n_s8((int8_t)(-2 * c))), one), 4));
+                    hi = vorrq_u8(hi, vshlq_n_u8(vandq_u8(vshlq_u8(hv, vdupq_n_s8((int8_t)(-2 * c - 1))), one), 4));
+                }
+                vst1q_u8(o->u + 64 * c + 16 * p, lo);
+                vst1q_u8(o->u + 64 * c + 32 + 16 * p, hi);
+            }
+        }
+        uint8_t s8[8], m8[8];
+        cpu_kq_scales_mins(s, s8, m8);
+        for (int g = 0; g < 16; g++) {
+            o->sc[g] = s8[g / 2];
+            o->cm[g] = m8[g / 2];
+        }
+        o->d = em_fp16_to_fp32(x4 ? x4->d : x5->d);
+        o->dmin = em_fp16_to_fp32(x4 ? x4->dmin : x5->dmin);
+    } else { /* Q6_K */
+        const em_block_q6_K *x = (const em_block_q6_K *)row + i;
+        for (int h = 0; h < 2; h++)
+            for (int p = 0; p < 2; p++) {
+                const uint8x16_t l0 = vld1q_u8(x->ql + 64 * h + 16 * p);
+                const uint8x16_t l1 = vld1q_u8(x->ql + 64 * h + 32 + 16 * p);
+                const uint8x16_t qh = vld1q_u8(x->qh + 32 * h + 16 * p);
+                for (int c = 0; c < 4; c++) {
+                    /* values 128 h + 32 c + l: nibble (c / 2) of ql[l + 32 (c % 2)], bits 2c.. of qh[l] */
+                    const uint8x16_t l = c % 2 ? l1 : l0;
+                    const uint8x16_t lo = c / 2 ? vshrq_n_u8(l, 4) : vandq_u8(l, m4);
+                    const uint8x16_t hi = vandq_u8(vshlq_u8(qh, vdupq_n_s8((int8_t)(-2 * c))), m3);
+                    vst1q_u8(o->u + 128 * h + 32 * c + 16 * p, vorrq_u8(lo, vshlq_n_u8(hi, 4)));
+                }
+            }
+        for (int g = 0; g < 16; g++) {
+            o->sc[g] = x->scales[g];
+            o->cm[g] = (int16_t)(32 * x->scales[g]);
+        }
+        o->d = em_fp16_to_fp32(x->d);
+        o->dmin = 0.0f;
+    }
+}
+
+INLINE float kq_dot(int T, int64_t n, const void *a, const void *b) {
+    const em_block_q8_K *y = b;
+    kq_blk k;
+    float sumf = 0;
+    for (int64_t i = 0; i < n / QK; i++) {
+        kq_unpack(T, a, i, &k);
+        int32x4_t acc = vdupq_n_s32(0);
+        for (int g = 0; g < 16; g++) { /* u <= 63 fits a signed byte */
+            const int32x4_t p = dot16(vdupq_n_s32(0), vreinterpretq_s8_u8(vld1q_u8(k.u + 16 * g)), vld1q_s8(y[i].qs + 16 * g));
+            acc = vmlaq_n_s32(acc, p, k.sc[g]);
+        }
+        const int16x8_t c0 = vld1q_s16(k.cm), c1 = vld1q_s16(k.cm + 8);
+        const int16x8_t b0 = vld1q_s16(y[i].bsums), b1 = vld1q_s16(y[i].bsums + 8);
+        int32x4_t m = vmull_s16(vget_low_s16(c0), vget_low_s16(b0));
+        m = vmlal_high_s16(m, c0, b0);
+        m = vmlal_s16(m, vget_low_s16(c1), vget_low_s16(b1));
+        m = vmlal_high_s16(m, c1, b1);
+        const int32_t isum = vaddvq_s32(acc), summ = vaddvq_s32(m);
+        if (KQ_SINGLE(T)) sumf += k.d * y[i].d * (float)(isum - summ);
+        else sumf += k.d * y[i].d * (float)isum - k.dmin * y[i].d * (float)summ;
+    }
+    return sumf;
+}
+
+static float q2_K_dot(int64_t n, const void *a, const void *b) { return kq_dot(EM_TYPE_Q2_K, n, a, b); }
+static float q3_K_dot(int64_t n, const void *a, const void *b) { return kq_dot(EM_TYPE_Q3_K, n, a, b); }
+static float q4_K_dot(int64_t n, const void *a, const void *b) { return kq_dot(EM_TYPE_Q4_K, n, a, b); }
+static float q5_K_dot(int64_t n, const void *a, const void *b) { return kq_dot(EM_TYPE_Q5_K, n, a, b); }
+static float q6_K_dot(int64_t n, const void *a, const void *b) { return kq_dot(EM_TYPE_Q6_K, n, a, b); }
+
+#if defined(__ARM_FEATURE_DOTPROD)
+void cpu_quant_init_neon_dotprod(cpu_kernels *k) {
+#else
+void cpu_quant_init_neon(cpu_kernels *k) {
+#endif
+    k->vec_dot[EM_TYPE_Q4_1] = q4_1_dot;
+    k->vec_dot[EM_TYPE_Q5_0] = q5_0_dot;
+    k->vec_dot[EM_TYPE_Q5_1] = q5_1_dot;
+    k->vec_dot[EM_TYPE_IQ4_NL] = iq4_nl_dot;
+    k->vec_dot[EM_TYPE_Q2_K] = q2_K_dot;
+    k->vec_dot[EM_TYPE_Q3_K] = q3_K_dot;
+    k->vec_dot[EM_TYPE_Q4_K] = q4_K_dot;
+    k->vec_dot[EM_TYPE_Q5_K] = q5_K_dot;
+    k->vec_dot[EM_TYPE_Q6_K] = q6_K_dot;
+}
