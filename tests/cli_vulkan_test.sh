@@ -31,6 +31,11 @@ if "$ember" devices >"$tmp/dev" 2>&1; then
   expect 0 "" -- "$ember" generate -m "$tmp/k.gguf" -p hi -n 2 --backend cpu
   expect 1 "weight has type q2_K, which the vulkan backend does not compute with yet .*the cpu backend computes with q2_K" -- \
     "$ember" generate -m "$tmp/k.gguf" -p hi -n 2 --backend vulkan
+  # auto with a Vulkan device index (lavapipe here) takes the CPU for such a
+  # model, saying so, and Vulkan for one it computes
+  expect 0 "the vulkan backend does not compute with q2_K yet .*running on the CPU" -- \
+    "$ember" generate -m "$tmp/k.gguf" -p hi -n 2 --backend auto --device 0
+  expect 0 "vulkan: submits=" -- "$ember" generate -m "$tmp/m.gguf" -p hi -n 2 --backend auto --device 0
   # the same greedy text on both backends (a 2-layer model: no near-ties expected)
   "$ember" generate -m "$tmp/m.gguf" -p "The robot" -n 12 --temp 0 --backend cpu >"$tmp/c.txt" 2>/dev/null
   "$ember" generate -m "$tmp/m.gguf" -p "The robot" -n 12 --temp 0 --backend vulkan >"$tmp/v.txt" 2>/dev/null
