@@ -26,7 +26,8 @@
  * AVX2 build ("haswell"), the AVX-512 one its AVX-512 builds without
  * AVX512-FP16 ("zen4", "icelake", ...). F32 and F16 models then agree
  * bit for bit but for the final softmax, and BF16 ones on AVX2, and Q4_1,
- * Q5_0 and Q5_1 ones (tests/conformance.sh checks it); BF16 on AVX-512
+ * Q5_0 and Q5_1 ones fed a token at a time (their prefill tiles sum in
+ * their own order; tests/conformance.sh checks both); BF16 on AVX-512
  * (llama.cpp uses vdpbf16ps where the CPU has it), Q8_0 and Q4_0 still sum
  * in their own order, and IQ4_NL where llama.cpp repacks its weights.
  * The table is immutable after init; any thread may use it. */
