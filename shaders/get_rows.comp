@@ -70,6 +70,22 @@ void main() {
                                   1.0, 13.0, 25.0, 38.0, 53.0, 69.0, 89.0, 113.0);
     o[dst] = d * t[q];
 #endif
+#elif defined(TYPE_Q2_K) || defined(TYPE_Q3_K)
+    /* mm_weights.glsl has the layouts; j: the value's group of 16 */
+    const uint p = col % 256u, h = p / 128u, g = (p % 128u) / 32u, l = p % 32u, j = p / 16u;
+#if defined(TYPE_Q2_K)
+    const uint blk = rb + (col / 256u) * 84u;
+    const uint q = (EM_LOAD_U8(tb, blk + 16u + 32u * h + l) >> (2u * g)) & 3u;
+    const uint sc = EM_LOAD_U8(tb, blk + j);
+    o[dst] = EM_LOAD_F16(tb, blk + 80u) * float(sc & 15u) * float(q) - EM_LOAD_F16(tb, blk + 82u) * float(sc >> 4);
+#else
+    const uint blk = rb + (col / 256u) * 110u;
+    const uint q = ((EM_LOAD_U8(tb, blk + 32u + 32u * h + l) >> (2u * g)) & 3u) |
+                   (((EM_LOAD_U8(tb, blk + l) >> (4u * h + g)) & 1u) << 2);
+    const uint lo4 = (EM_LOAD_U8(tb, blk + 96u + j % 8u) >> (4u * (j / 8u))) & 15u;
+    const uint hi2 = (EM_LOAD_U8(tb, blk + 104u + j % 4u) >> (2u * (j / 4u))) & 3u;
+    o[dst] = EM_LOAD_F16(tb, blk + 108u) * float(int(lo4 | (hi2 << 4)) - 32) * (float(q) - 4.0);
+#endif
 #elif defined(TYPE_Q4_K) || defined(TYPE_Q5_K)
     /* mm_weights.glsl has the layouts */
 #if defined(TYPE_Q4_K)

@@ -2,8 +2,8 @@
  * matmul.comp. The including shader declares the weight binding as
  *     readonly buffer W { uint w[]; };
  * and picks the type with one of -DW_F32, -DW_F16, -DW_BF16, -DW_Q8_0,
- * -DW_Q4_0, -DW_Q4_1, -DW_Q5_0, -DW_Q5_1, -DW_IQ4_NL, -DW_Q4_K, -DW_Q5_K,
- * -DW_Q6_K. Addresses are byte offsets into w.
+ * -DW_Q4_0, -DW_Q4_1, -DW_Q5_0, -DW_Q5_1, -DW_IQ4_NL, -DW_Q2_K, -DW_Q3_K,
+ * -DW_Q4_K, -DW_Q5_K, -DW_Q6_K. Addresses are byte offsets into w.
  *
  * Quant blocks (Q8_0: 34 bytes, Q4_0: 18) and F16/BF16 rows of odd length
  * start on 2-byte boundaries, so a 32-bit value may straddle two words. The
@@ -126,6 +126,64 @@ uvec2 mm_quarter_cols(uint u) {
     return uvec2(c, c + 16u);
 }
 
+#elif defined(W_Q2_K) || defined(W_Q3_K)
+
+/* The 2- and 3-bit K types: 256-value blocks with a scale per 16 values, as
+ * llama.cpp lays them. Per 128-value half h, value 32g + l (g < 4, l < 32)
+ * is bits 2g, 2g + 1 of qs byte 32h + l:
+ *   Q2_K (84 bytes): scales[16] (low nibble the scale, high the min of
+ *        value group j = v / 16), qs[64], fp16 d, fp16 dmin;
+ *                                                  d sc q - dmin m
+ *   Q3_K (110 bytes): hmask[32] (bit 4h + g of hmask[l]: value 128h + 32g
+ *        + l's third bit), qs[64], scales[12] (16 6-bit scales, biased by
+ *        32: low 4 bits in the nibbles of bytes 0..7, byte j % 8 low for
+ *        j < 8, high after; top 2 bits in bytes 8 + j % 4, bits 2 (j / 4)),
+ *        fp16 d;                                   d sc (q - 4).
+ * A unit is 4 values of 32-value run s (s = 4h + g) and the 4 at 16 on, as
+ * for the other K types, so the two halves of a unit take scales 2s and
+ * 2s + 1. The values come back whole and d = 1. */
+#if defined(W_Q2_K)
+#define MM_SUPER_BYTES 84u
+#else
+#define MM_SUPER_BYTES 110u
+#endif
+
+void mm_quarter(uint row_byte, uint u, out float d, out vec4 lo, out vec4 hi) {
+    const uint blk = row_byte + (u >> 5) * MM_SUPER_BYTES, s = (u >> 2) & 7u, l = (u & 3u) * 4u;
+    const uint h = s >> 2, g = s & 3u;
+    const uvec4 sh = uvec4(0, 8, 16, 24) + 2u * g;
+    d = 1.0;
+#if defined(W_Q2_K)
+    const uint qs0 = blk + 16u + 32u * h;
+    const uvec4 q_lo = (uvec4(mm_load4_a2(qs0 + l)) >> sh) & 3u;
+    const uvec4 q_hi = (uvec4(mm_load4_a2(qs0 + l + 16u)) >> sh) & 3u;
+    const float dd = EM_LOAD_F16(w, blk + 80u), dmin = EM_LOAD_F16(w, blk + 82u);
+    const uint sc = mm_load4_a2(blk + 2u * s); /* scale bytes 2s, 2s + 1 */
+    lo = (dd * float(sc & 15u)) * vec4(q_lo) - dmin * float((sc >> 4) & 15u);
+    hi = (dd * float((sc >> 8) & 15u)) * vec4(q_hi) - dmin * float((sc >> 12) & 15u);
+#else
+    const uint qs0 = blk + 32u + 32u * h;
+    uvec4 q_lo = (uvec4(mm_load4_a2(qs0 + l)) >> sh) & 3u;
+    uvec4 q_hi = (uvec4(mm_load4_a2(qs0 + l + 16u)) >> sh) & 3u;
+    q_lo |= ((uvec4(mm_load4_a2(blk + l)) >> (uvec4(0, 8, 16, 24) + s)) & 1u) << 2;
+    q_hi |= ((uvec4(mm_load4_a2(blk + l + 16u)) >> (uvec4(0, 8, 16, 24) + s)) & 1u) << 2;
+    /* scales 2s and 2s + 1: low bits in bytes 2g, 2g + 1 (nibble h), top
+     * bits in bytes 8 + 2 (s & 1), + 1 (bits 2 (s >> 1)) */
+    const uint lb = mm_load4_a2(blk + 96u + 2u * g) >> (4u * h);
+    const uint tb = mm_load4_a2(blk + 104u + 2u * (s & 1u)) >> (2u * (s >> 1));
+    const float s_lo = float(int((lb & 15u) | ((tb & 3u) << 4)) - 32);
+    const float s_hi = float(int(((lb >> 8) & 15u) | (((tb >> 8) & 3u) << 4)) - 32);
+    const float dd = EM_LOAD_F16(w, blk + 108u);
+    lo = (dd * s_lo) * (vec4(q_lo) - 4.0);
+    hi = (dd * s_hi) * (vec4(q_hi) - 4.0);
+#endif
+}
+
+uvec2 mm_quarter_cols(uint u) {
+    const uint c = (u >> 2) * 32u + (u & 3u) * 4u;
+    return uvec2(c, c + 16u);
+}
+
 #elif defined(W_Q4_K) || defined(W_Q5_K) || defined(W_Q6_K)
 
 /* The K types: 256-value blocks of eight 32-value sub-blocks, each with its
@@ -230,11 +288,11 @@ float mm_single(uint b) {
 }
 
 #elif !defined(W_F32)
-#error "set one of W_F32 W_F16 W_BF16 W_Q8_0 W_Q4_0 W_Q4_1 W_Q5_0 W_Q5_1 W_IQ4_NL W_Q4_K W_Q5_K W_Q6_K"
+#error "set one of W_F32 W_F16 W_BF16 W_Q8_0 W_Q4_0 W_Q4_1 W_Q5_0 W_Q5_1 W_IQ4_NL W_Q2_K W_Q3_K W_Q4_K W_Q5_K W_Q6_K"
 #endif
 
 #if defined(W_Q8_0) || defined(W_Q4_0) || defined(W_Q4_1) || defined(W_Q5_0) || defined(W_Q5_1) || defined(W_IQ4_NL) || \
-    defined(W_Q4_K) || defined(W_Q5_K) || defined(W_Q6_K)
+    defined(W_Q2_K) || defined(W_Q3_K) || defined(W_Q4_K) || defined(W_Q5_K) || defined(W_Q6_K)
 #define MM_QUANT 1
 #endif
 

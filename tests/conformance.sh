@@ -86,7 +86,7 @@
 #     --only       run the variants of these types (f32 f16 bf16 q8_0 q4_0, and
 #                  quantize: F32 models through `ember quantize`; not in the
 #                  default list: q4_1 q5_0 q5_1 iq4_nl q2_k q3_k q4_k q5_k
-#                  q6_k, which Vulkan runs too but for Q2_K and Q3_K)
+#                  q6_k, which Vulkan runs too)
 #     --cpu-isa avx2  play an AVX2-only machine on an AVX-512 one: Ember's AVX2
 #                  kernels (EMBER_CPU_DISABLE_AVX512=1) against llama.cpp's AVX2
 #                  build (peer.mjs --cpu-variant haswell), with the bit-level

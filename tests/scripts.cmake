@@ -50,8 +50,10 @@ if(EMBER_VULKAN)
   # The newer block types end to end on lavapipe, one of each kind
   # (test_vk_matmul holds every type's kernels to the exact product): Q5_0
   # and Q6_K, which llama.cpp's K mixes fall back to and bump to on
-  # SmolLM2's 576-wide rows, and Q4_K.
-  foreach(type q5_0 q4_k q6_k)
+  # SmolLM2's 576-wide rows, Q4_K, and Q3_K for the 16-value-scale K types
+  # (Q2_K reads the same 2-bit layout, with 4-bit scales and mins;
+  # ~110 s on lavapipe here).
+  foreach(type q5_0 q3_k q4_k q6_k)
     add_test(NAME conformance_vk_${type} COMMAND ${EMBER_BASH} ${CMAKE_CURRENT_SOURCE_DIR}/conformance.sh --only ${type} --backend vulkan
              WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
     set_tests_properties(conformance_vk_${type} PROPERTIES ENVIRONMENT "${EMBER_SCRIPT_ENV};EMBER_VK_VALIDATE=1"

@@ -30,10 +30,10 @@
 
 #define TOL_EXACT 1e-5
 
-enum { N_TYPES = 12 };
-static const enum em_type types[N_TYPES] = {EM_TYPE_F32,  EM_TYPE_F16,  EM_TYPE_BF16, EM_TYPE_Q8_0,
-                                            EM_TYPE_Q4_0, EM_TYPE_Q4_1, EM_TYPE_Q5_0, EM_TYPE_Q5_1,
-                                            EM_TYPE_IQ4_NL, EM_TYPE_Q4_K, EM_TYPE_Q5_K, EM_TYPE_Q6_K};
+enum { N_TYPES = 14 };
+static const enum em_type types[N_TYPES] = {EM_TYPE_F32,    EM_TYPE_F16,  EM_TYPE_BF16, EM_TYPE_Q8_0, EM_TYPE_Q4_0,
+                                            EM_TYPE_Q4_1,   EM_TYPE_Q5_0, EM_TYPE_Q5_1, EM_TYPE_IQ4_NL, EM_TYPE_Q2_K,
+                                            EM_TYPE_Q3_K,   EM_TYPE_Q4_K, EM_TYPE_Q5_K, EM_TYPE_Q6_K};
 
 /* Limits against the CPU backend. Float types: the same products in
  * another summation order (fp32 rounding, ~1e-6 seen): 1e-4. Quantized
@@ -309,11 +309,12 @@ static void test_replay(vkt *T) {
 }
 
 /* With the storage range forced to 64 KiB, a weight of m = 300 rows of k =
- * 576 (170 KB as Q8_0, 691 KB as F32) and activations of 130 rows (300 KB)
- * need several dispatches. */
+ * 576 (170 KB as Q8_0, 691 KB as F32; the K types k = 768, 76 KB as Q2_K,
+ * whose 512 would fit one range) and activations of 130 rows (300 KB) need
+ * several dispatches. */
 static void test_small_range(vkt *T) {
     for (int ti = 0; ti < N_TYPES; ti++) {
-        static const int64_t cases[][2] = {{300, 576}, {67, 96}}, cases_k[][2] = {{300, 512}, {67, 256}};
+        static const int64_t cases[][2] = {{300, 576}, {67, 96}}, cases_k[][2] = {{300, 768}, {67, 256}};
         for (int ci = 0; ci < 2; ci++) {
             tw W;
             const int kq = em_type_block(types[ti]) == 256;

@@ -67,9 +67,9 @@ static void *make_table(vkt *T, enum em_type t, int64_t rows, int64_t dim) {
 }
 
 static void test_get_rows(vkt *T) {
-    const enum em_type types[] = {EM_TYPE_F32,  EM_TYPE_F16,  EM_TYPE_BF16, EM_TYPE_Q8_0,
-                                  EM_TYPE_Q4_0, EM_TYPE_Q4_1, EM_TYPE_Q5_0, EM_TYPE_Q5_1,
-                                  EM_TYPE_IQ4_NL, EM_TYPE_Q4_K, EM_TYPE_Q5_K, EM_TYPE_Q6_K};
+    const enum em_type types[] = {EM_TYPE_F32,    EM_TYPE_F16,  EM_TYPE_BF16, EM_TYPE_Q8_0, EM_TYPE_Q4_0,
+                                  EM_TYPE_Q4_1,   EM_TYPE_Q5_0, EM_TYPE_Q5_1, EM_TYPE_IQ4_NL, EM_TYPE_Q2_K,
+                                  EM_TYPE_Q3_K,   EM_TYPE_Q4_K, EM_TYPE_Q5_K, EM_TYPE_Q6_K};
     const int64_t dims[] = {32, 96, 576}, dims_k[] = {256, 512, 1536};
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++)
         for (size_t di = 0; di < 3; di++) {

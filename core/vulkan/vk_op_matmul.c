@@ -1,7 +1,7 @@
 /* vk_op_matmul.c - matrix products on Vulkan:
  *     out[i][r] = sum_j w[r][j] * x[i][j]      r < m, i < n, j < k
- * w: [m][k] F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q4_K, Q5_K or Q6_K, read as stored (quant blocks are
- * decoded in registers and shared memory, never copied dequantized);
+ * w: [m][k] F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K, Q4_K, Q5_K or Q6_K, read as stored (quant
+ * blocks are decoded in registers and shared memory, never copied dequantized);
  * x: F32 [n][k]; out: F32 [n][m]. Row strides (nb[1]) of all three may be
  * wider than a row (views).
  *
@@ -86,6 +86,8 @@ static const char *mm_type_name(enum em_type t) {
     case EM_TYPE_Q5_0: return "q5_0";
     case EM_TYPE_Q5_1: return "q5_1";
     case EM_TYPE_IQ4_NL: return "iq4_nl";
+    case EM_TYPE_Q2_K: return "q2_k";
+    case EM_TYPE_Q3_K: return "q3_k";
     case EM_TYPE_Q4_K: return "q4_k";
     case EM_TYPE_Q5_K: return "q5_k";
     case EM_TYPE_Q6_K: return "q6_k";
@@ -290,7 +292,7 @@ static bool mm_check(vk_ctx *c, const em_tensor *out, const em_tensor *w, const 
     const char *wn = w->name ? w->name : "weight";
     const enum em_type t = w->type;
     if (!mm_type_name(t) || x->type != EM_TYPE_F32 || out->type != EM_TYPE_F32) {
-        vk_fail(c, EM_ERR_UNSUPPORTED, "matmul: %s: types %d x %d -> %d; want F32/F16/BF16/Q8_0/Q4_0/Q4_1/Q5_0/Q5_1/IQ4_NL/Q4_K/Q5_K/Q6_K x F32 -> F32",
+        vk_fail(c, EM_ERR_UNSUPPORTED, "matmul: %s: types %d x %d -> %d; want F32/F16/BF16/Q8_0/Q4_0/Q4_1/Q5_0/Q5_1/IQ4_NL/Q2_K/Q3_K/Q4_K/Q5_K/Q6_K x F32 -> F32",
                 wn, (int)t, (int)x->type, (int)out->type);
         return false;
     }

@@ -19,6 +19,8 @@ static const char *get_rows_shader(enum em_type t) {
     case EM_TYPE_Q5_0: return "get_rows_q5_0";
     case EM_TYPE_Q5_1: return "get_rows_q5_1";
     case EM_TYPE_IQ4_NL: return "get_rows_iq4_nl";
+    case EM_TYPE_Q2_K: return "get_rows_q2_k";
+    case EM_TYPE_Q3_K: return "get_rows_q3_k";
     case EM_TYPE_Q4_K: return "get_rows_q4_k";
     case EM_TYPE_Q5_K: return "get_rows_q5_k";
     case EM_TYPE_Q6_K: return "get_rows_q6_k";
