@@ -9,7 +9,6 @@
 #include <sys/stat.h>
 
 #include "core/backend_open.h"
-#include "core/gguf.h"
 #include "opt.h"
 
 char *cli_read_file(const char *cmd, const char *path, size_t *n, char *err) {
@@ -82,23 +81,6 @@ static void on_upload(void *user, size_t done) {
     }
 }
 
-/* A weight type of the model at path that be does not compute with (the
- * first tensor's name in *tensor), or -1: "auto" then takes the CPU, where
- * every type Ember loads is computed, rather than failing at load. A file
- * that does not open is left for the model's load to report. */
-static int missing_type(em_backend *be, const char *path, const char **tensor, gguf_ctx **g) {
-    char e[EM_ERR_LEN];
-    if (!path || !(*g = gguf_open(path, e))) return -1;
-    for (int64_t i = 0; i < gguf_n_tensors(*g); i++) {
-        const gguf_tensor_info *ti = gguf_tensor(*g, i);
-        if (em_type_supported(ti->type) && !be->ops->supports(be, EM_OP_MATMUL, ti->type)) {
-            *tensor = ti->name;
-            return (int)ti->type;
-        }
-    }
-    return -1;
-}
-
 em_backend *cli_backend_open(const char *kind, int device, int threads, const char *model_path, bool quiet,
                              cli_progress *prog, char *desc, size_t desc_len, char *err) {
     /* Progress only where an upload takes a noticeable time (>= 256 MiB). */
@@ -126,25 +108,6 @@ em_backend *cli_backend_open(const char *kind, int device, int threads, const ch
     }
     if (rep.vulkan_status != EM_OK && !quiet)
         fprintf(stderr, "ember: no Vulkan GPU (%s); running on the CPU\n", rep.vulkan_err);
-    if ((!kind || !strcmp(kind, "auto")) && strcmp(be->ops->name, "cpu") != 0) {
-        gguf_ctx *g = NULL;
-        const char *tensor = NULL;
-        const int t = missing_type(be, model_path, &tensor, &g);
-        if (t >= 0) {
-            if (!quiet)
-                fprintf(stderr, "ember: the %s backend does not compute with %s yet (%s); running on the CPU\n",
-                        be->ops->name, em_type_name((enum em_type)t), tensor);
-            em_backend_free(be);
-            spec.kind = "cpu";
-            spec.progress = NULL;
-            be = em_backend_open(&spec, &rep, oerr);
-        }
-        gguf_close(g);
-        if (!be) {
-            snprintf(err, EM_ERR_LEN, "%s", oerr);
-            return NULL;
-        }
-    }
     snprintf(desc, desc_len, "%s", rep.desc);
     return be;
 }

@@ -35,8 +35,7 @@ typedef struct cli_progress {
 
 /* The compute backend a command runs on: "cpu", "vulkan", or "auto" (Vulkan
  * when a real GPU is present, else the CPU, saying why on stderr unless
- * quiet; the CPU too where the model at model_path has a weight type the
- * Vulkan backend does not compute with yet). A thin wrapper over em_backend_open (core/backend_open.h) that adds
+ * quiet). A thin wrapper over em_backend_open (core/backend_open.h) that adds
  * the command line's words: the flag advice, the upload progress bar. device: a Vulkan device index or -1. model_path: for the upload
  * progress of large files (may be NULL), reported through *prog. *desc gets a
  * short description for the summary line ("vulkan: NVIDIA H100", "cpu: 2
