@@ -59,6 +59,15 @@ if(EMBER_VULKAN)
     set_tests_properties(conformance_vk_${type} PROPERTIES ENVIRONMENT "${EMBER_SCRIPT_ENV};EMBER_VK_VALIDATE=1"
                          LABELS "peer;vulkan" TIMEOUT 900)
   endforeach()
+  # Two of them in the Raspberry Pi 5 limit mode too (16 greedy steps, as
+  # above): a 32-value type and a K type, whose blocks straddle words
+  # differently (22 and 144 bytes).
+  foreach(type q5_0 q4_k)
+    add_test(NAME conformance_vk_v3d_${type} COMMAND ${EMBER_BASH} ${CMAKE_CURRENT_SOURCE_DIR}/conformance.sh --only ${type} --backend vulkan --gen 16
+             WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+    set_tests_properties(conformance_vk_v3d_${type} PROPERTIES ENVIRONMENT "${EMBER_SCRIPT_ENV};EMBER_VK_VALIDATE=1;EMBER_VK_LIMITS=v3d"
+                         LABELS "peer;vulkan" TIMEOUT 900)
+  endforeach()
 endif()
 
 # The image path (preprocessing, SigLIP, connector, layout, greedy answer)
