@@ -83,31 +83,31 @@ static inline void cpu_q32_unpack(enum em_type t, const void *row, int64_t b, in
 
 /* Q4_K/Q5_K's 12 bytes (layout in cpu_quant_k.c) to 8 scales and 8 mins,
  * four at a time with 32-bit masks: a shift by 6 or 4 brings the next byte's
- * bits in at the top of each byte, and the mask drops them. For the SIMD
- * variants' unpacking. */
-static inline void cpu_kq_scales_mins(const uint8_t *s, uint8_t *sc, uint8_t *m) {
+ * bits in at the top of each byte, and the mask drops them. v[0..1] are the
+ * scales' bytes, v[2..3] the mins', little-endian. Words, not bytes: a
+ * caller builds its vector from them in registers (a vector load of bytes
+ * just stored as words stalls on store forwarding). For the SIMD variants. */
+static inline void cpu_kq_scales_mins(const uint8_t *s, uint32_t v[4]) {
     const uint32_t lo6 = 0x3f3f3f3f, lo4 = 0x0f0f0f0f, two = 0x03030303;
-    uint32_t a[3], v[4];
+    uint32_t a[3];
     memcpy(a, s, 12);
     v[0] = a[0] & lo6;                                         /* scales 0-3 */
     v[1] = (a[2] & lo4) | (((a[0] >> 6) & two) << 4);          /* scales 4-7 */
     v[2] = a[1] & lo6;                                         /* mins 0-3 */
     v[3] = ((a[2] >> 4) & lo4) | (((a[1] >> 6) & two) << 4);   /* mins 4-7 */
-    memcpy(sc, v, 8);
-    memcpy(m, v + 2, 8);
 }
 
-/* Q3_K's 16 6-bit scales, still biased by 32: low nibbles from bytes 0-7,
- * top bit pairs from bytes 8-11 (pair j / 4 of byte 8 + j % 4). */
-static inline void cpu_kq_q3_scales(const uint8_t *s, uint8_t *sc) {
+/* Q3_K's 16 6-bit scales as bytes in v[0..3], still biased by 32: low
+ * nibbles from bytes 0-7, top bit pairs from bytes 8-11 (pair j / 4 of byte
+ * 8 + j % 4). Words, as above. */
+static inline void cpu_kq_q3_scales(const uint8_t *s, uint32_t v[4]) {
     const uint32_t lo4 = 0x0f0f0f0f, two = 0x03030303;
-    uint32_t a[3], v[4];
+    uint32_t a[3];
     memcpy(a, s, 12);
     v[0] = (a[0] & lo4) | ((a[2] & two) << 4);
     v[1] = (a[1] & lo4) | (((a[2] >> 2) & two) << 4);
     v[2] = ((a[0] >> 4) & lo4) | (((a[2] >> 4) & two) << 4);
     v[3] = ((a[1] >> 4) & lo4) | (((a[2] >> 6) & two) << 4);
-    memcpy(sc, v, 16);
 }
 
 /* The x86 F32/F16 dots' leftovers (values i0..n past their SIMD steps) added

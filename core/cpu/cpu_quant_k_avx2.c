@@ -24,38 +24,83 @@
 #include "cpu_quant_k_x86.h"
 
 static float q2_K_dot(int64_t n, const void *a, const void *b) { return kq_dot(EM_TYPE_Q2_K, n, a, b); }
-static float q3_K_dot(int64_t n, const void *a, const void *b) { return kq_dot(EM_TYPE_Q3_K, n, a, b); }
 static float q5_K_dot(int64_t n, const void *a, const void *b) { return kq_dot(EM_TYPE_Q5_K, n, a, b); }
 
-/* Q4_K and Q6_K, the two types of a Q4_K_M file, have their decode dots
- * fused: the values go from the block to the products in registers, not
- * through kq_blk (a decode step of a K model was ~20% slower that way). The
- * same integers and kq_step, so the same bits as kq_dot and the tiles. */
+/* Q3_K, Q4_K and Q6_K (the last two the types of a Q4_K_M file) have their
+ * decode dots fused: the values go from the block to the products in
+ * registers, not through kq_blk (a decode step of a Q4_K_M model was ~20%
+ * slower that way, of a Q3_K one ~2.5x). The same integers and kq_step, so
+ * the same bits as kq_dot and the tiles. */
+
+/* The products of step k (values 32k..32k+31, sub-blocks 2k and 2k + 1 of
+ * 16) scaled: half holds the 8 scales of the step's 128-value half as int16
+ * in both 128-bit lanes; a byte shuffle picks scale 2k' into lanes 0-7 and
+ * 2k' + 1 into lanes 8-15 (k' = k % 4). */
+static inline __m256i kq_scaled_step(__m256i p, __m256i half, int k) {
+    const char b0 = (char)(4 * (k % 4)), b1 = (char)(4 * (k % 4) + 2);
+    const __m256i pick = _mm256_setr_epi8(b0, b0 + 1, b0, b0 + 1, b0, b0 + 1, b0, b0 + 1, b0, b0 + 1, b0, b0 + 1, b0,
+                                          b0 + 1, b0, b0 + 1, b1, b1 + 1, b1, b1 + 1, b1, b1 + 1, b1, b1 + 1, b1, b1 + 1,
+                                          b1, b1 + 1, b1, b1 + 1, b1, b1 + 1);
+    return _mm256_madd_epi16(p, _mm256_shuffle_epi8(half, pick));
+}
+
+static inline int32_t kq_hsum_i32(__m256i acc) {
+    const __m128i s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+    const __m128i s2 = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+    return _mm_cvtsi128_si32(_mm_add_epi32(s2, _mm_shuffle_epi32(s2, 1)));
+}
+
+static float q3_K_dot(int64_t n, const void *a, const void *b) {
+    const em_block_q3_K *x = a;
+    const em_block_q8_K *y = b;
+    const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
+    float sumf = 0;
+    for (int64_t i = 0; i < n / QK; i++) {
+        alignas(32) int16_t cm[16];
+        const __m256i sc16 = kq_q3_scales16(x[i].scales);
+        _mm256_store_si256((__m256i *)cm, _mm256_slli_epi16(sc16, 2));
+        const __m256i halves[2] = {_mm256_permute2x128_si256(sc16, sc16, 0x00), _mm256_permute2x128_si256(sc16, sc16, 0x11)};
+        const __m256i hm = _mm256_loadu_si256((const __m256i *)x[i].hmask);
+        __m256i acc = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * h));
+            for (int s = 0; s < 4; s++) {
+                /* values 128 h + 32 s + l: bits 2s.. of qs[32 h + l], the third bit 4 h + s of hmask[l] */
+                const __m256i lo = _mm256_and_si256(_mm256_srli_epi16(q, 2 * s), m3);
+                const __m256i hb = _mm256_and_si256(_mm256_srli_epi16(hm, 4 * h + s), one);
+                const __m256i u = _mm256_or_si256(lo, _mm256_slli_epi16(hb, 2));
+                const __m256i p = _mm256_maddubs_epi16(u, _mm256_loadu_si256((const __m256i *)(y[i].qs + 128 * h + 32 * s)));
+                acc = _mm256_add_epi32(acc, kq_scaled_step(p, halves[h], s));
+            }
+        }
+        sumf = kq_step(EM_TYPE_Q3_K, sumf, em_fp16_to_fp32(x[i].d) * y[i].d, kq_hsum_i32(acc), 0.0f,
+                       kq_scaled_bsums(y[i].bsums, cm));
+    }
+    return sumf;
+}
 static float q4_K_dot(int64_t n, const void *a, const void *b) {
     const em_block_q4_K *x = a;
     const em_block_q8_K *y = b;
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     float sumf = 0;
     for (int64_t i = 0; i < n / QK; i++) {
-        uint8_t s8[8], m8[8];
-        cpu_kq_scales_mins(x[i].scales, s8, m8);
+        uint32_t sm[4]; /* the scales' bytes, then the mins' */
+        cpu_kq_scales_mins(x[i].scales, sm);
+        const __m128i mv = _mm_setr_epi32((int)sm[2], (int)sm[3], 0, 0);
         __m256i acc = _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) { /* bytes 32c..: sub-block 2c in the low nibbles, 2c + 1 in the high */
             const __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c));
             const __m256i plo = _mm256_maddubs_epi16(_mm256_and_si256(q, m4), _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * c)));
             const __m256i phi = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4),
                                                      _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * c + 32)));
-            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(plo, _mm256_set1_epi16(s8[2 * c])));
-            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(phi, _mm256_set1_epi16(s8[2 * c + 1])));
+            const uint32_t sw = sm[c / 2] >> (16 * (c % 2)); /* scales 2c, 2c + 1 */
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(plo, _mm256_set1_epi16((short)(sw & 0xFF))));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(phi, _mm256_set1_epi16((short)((sw >> 8) & 0xFF))));
         }
-        const __m128i mv = _mm_loadl_epi64((const __m128i *)m8);
         alignas(32) int16_t mn[16];
         _mm256_store_si256((__m256i *)mn, _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mv, mv)));
-        const __m128i s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
-        const __m128i s2 = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
-        const int32_t isum = _mm_cvtsi128_si32(_mm_add_epi32(s2, _mm_shuffle_epi32(s2, 1)));
-        const int32_t summ = kq_scaled_bsums(y[i].bsums, mn);
-        sumf = kq_step(EM_TYPE_Q4_K, sumf, em_fp16_to_fp32(x[i].d) * y[i].d, isum, em_fp16_to_fp32(x[i].dmin) * y[i].d, summ);
+        sumf = kq_step(EM_TYPE_Q4_K, sumf, em_fp16_to_fp32(x[i].d) * y[i].d, kq_hsum_i32(acc),
+                       em_fp16_to_fp32(x[i].dmin) * y[i].d, kq_scaled_bsums(y[i].bsums, mn));
     }
     return sumf;
 }
@@ -66,9 +111,7 @@ static float q6_K_dot(int64_t n, const void *a, const void *b) {
     const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
     float sumf = 0;
     for (int64_t i = 0; i < n / QK; i++) {
-        /* the 16 scales as int16; step k (32 values) takes 2k in lanes 0-7
-         * and 2k + 1 in lanes 8-15: within a 128-bit half, bytes 4k' .. of
-         * the half's 8 scales, picked by a byte shuffle */
+        /* the 16 scales as int16, each 128-value half's 8 in both lanes */
         const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[i].scales));
         const __m256i sc_lo = _mm256_permute2x128_si256(sc16, sc16, 0x00), sc_hi = _mm256_permute2x128_si256(sc16, sc16, 0x11);
         __m256i acc = _mm256_setzero_si256();
@@ -84,19 +127,13 @@ static float q6_K_dot(int64_t n, const void *a, const void *b) {
                 const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), m3);
                 const __m256i u = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
                 const __m256i p = _mm256_maddubs_epi16(u, _mm256_loadu_si256((const __m256i *)(y[i].qs + 128 * h + 32 * c)));
-                const char b0 = (char)(4 * c), b1 = (char)(4 * c + 2); /* scales 2c, 2c + 1 of this half */
-                const __m256i pick = _mm256_setr_epi8(b0, b0 + 1, b0, b0 + 1, b0, b0 + 1, b0, b0 + 1, b0, b0 + 1, b0, b0 + 1,
-                                                      b0, b0 + 1, b0, b0 + 1, b1, b1 + 1, b1, b1 + 1, b1, b1 + 1, b1, b1 + 1,
-                                                      b1, b1 + 1, b1, b1 + 1, b1, b1 + 1, b1, b1 + 1);
-                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_shuffle_epi8(sch, pick)));
+                acc = _mm256_add_epi32(acc, kq_scaled_step(p, sch, c));
             }
         }
         alignas(32) int16_t cm[16];
         _mm256_store_si256((__m256i *)cm, _mm256_slli_epi16(sc16, 5));
-        const __m128i s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
-        const __m128i s2 = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
-        const int32_t isum = _mm_cvtsi128_si32(_mm_add_epi32(s2, _mm_shuffle_epi32(s2, 1)));
-        sumf = kq_step(EM_TYPE_Q6_K, sumf, em_fp16_to_fp32(x[i].d) * y[i].d, isum, 0.0f, kq_scaled_bsums(y[i].bsums, cm));
+        sumf = kq_step(EM_TYPE_Q6_K, sumf, em_fp16_to_fp32(x[i].d) * y[i].d, kq_hsum_i32(acc), 0.0f,
+                       kq_scaled_bsums(y[i].bsums, cm));
     }
     return sumf;
 }

@@ -45,11 +45,19 @@ static inline int32_t kq_scaled_bsums(const int16_t *bsums, const int16_t *sc) {
 static inline void store32(uint8_t *dst, __m256i v) { _mm256_storeu_si256((__m256i *)dst, v); }
 
 /* Q3_K's 16 scales, unbiased, as int16. */
-static inline void kq_q3_scales(const uint8_t *s, int16_t *sc) {
-    uint8_t v[16];
+static inline __m256i kq_q3_scales16(const uint8_t *s) {
+    uint32_t v[4];
     cpu_kq_q3_scales(s, v);
-    const __m128i b = _mm_sub_epi8(_mm_loadu_si128((const __m128i *)v), _mm_set1_epi8(32));
-    _mm256_storeu_si256((__m256i *)sc, _mm256_cvtepi8_epi16(b));
+    const __m128i b = _mm_sub_epi8(_mm_setr_epi32((int)v[0], (int)v[1], (int)v[2], (int)v[3]), _mm_set1_epi8(32));
+    return _mm256_cvtepi8_epi16(b);
+}
+static inline void kq_q3_scales(const uint8_t *s, int16_t *sc) { _mm256_storeu_si256((__m256i *)sc, kq_q3_scales16(s)); }
+
+/* Q4_K/Q5_K's scales (lanes 0-7) and mins (8-15) as 16 bytes. */
+static inline __m128i kq_scales_mins16(const uint8_t *s) {
+    uint32_t v[4];
+    cpu_kq_scales_mins(s, v);
+    return _mm_setr_epi32((int)v[0], (int)v[1], (int)v[2], (int)v[3]);
 }
 
 /* One block unpacked, whatever its type: the dot and the tile both start here. */
@@ -110,10 +118,9 @@ static inline __attribute__((always_inline)) void kq_unpack(int T, const void *r
             store32(o->u + 64 * c, lo);
             store32(o->u + 64 * c + 32, hi);
         }
-        uint8_t s8[8], m8[8];
-        cpu_kq_scales_mins(s, s8, m8);
+        const __m128i smv = kq_scales_mins16(s);
         /* per 16 values: each sub-block's scale and min twice */
-        const __m128i sv = _mm_loadl_epi64((const __m128i *)s8), mv = _mm_loadl_epi64((const __m128i *)m8);
+        const __m128i sv = smv, mv = _mm_unpackhi_epi64(smv, smv);
         _mm256_store_si256((__m256i *)o->sc, _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(sv, sv)));
         _mm256_store_si256((__m256i *)o->cm, _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mv, mv)));
         o->d = em_fp16_to_fp32(x4 ? x4->d : x5->d);

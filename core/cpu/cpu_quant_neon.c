@@ -157,8 +157,10 @@ INLINE void kq_unpack(int T, const void *row, int64_t i, kq_blk *o) {
                 }
             }
         }
+        uint32_t w[4];
         uint8_t s16[16];
-        cpu_kq_q3_scales(x->scales, s16);
+        cpu_kq_q3_scales(x->scales, w);
+        memcpy(s16, w, 16);
         for (int g = 0; g < 16; g++) {
             o->sc[g] = (int16_t)(s16[g] - 32);
             o->cm[g] = (int16_t)(4 * o->sc[g]);
@@ -183,8 +185,11 @@ INLINE void kq_unpack(int T, const void *row, int64_t i, kq_blk *o) {
                 vst1q_u8(o->u + 64 * c + 32 + 16 * p, hi);
             }
         }
+        uint32_t w[4];
         uint8_t s8[8], m8[8];
-        cpu_kq_scales_mins(s, s8, m8);
+        cpu_kq_scales_mins(s, w);
+        memcpy(s8, w, 8);
+        memcpy(m8, w + 2, 8);
         for (int g = 0; g < 16; g++) {
             o->sc[g] = s8[g / 2];
             o->cm[g] = m8[g / 2];
