@@ -769,6 +769,7 @@ void cpu_kernels_init_avx512(cpu_kernels *k) {
     static const enum em_type its[] = {EM_TYPE_Q8_0, EM_TYPE_Q4_0, EM_TYPE_Q5_0, EM_TYPE_Q4_1, EM_TYPE_Q5_1, EM_TYPE_IQ4_NL};
     for (size_t i = 0; i < sizeof its / sizeof its[0]; i++) k->gemm_rows[its[i]] = IR;
     cpu_kernels_init_kquants_avx512(k);
+    cpu_quant_32_init_avx512(k);
     k->vec_dot[EM_TYPE_F32] = f32_dot16;
     k->vec_dot[EM_TYPE_F16] = f16_dot16;
     k->vec_dot_rows[EM_TYPE_F32] = f32_dot_rows;

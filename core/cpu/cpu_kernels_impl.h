@@ -131,6 +131,9 @@ static inline float cpu_dot_leftover(int f16, float lanes, const void *row, cons
 void cpu_quant_32_init_ref(cpu_kernels *k);
 /* Their AVX2 dots (cpu_quant_32_avx2.c), entered by cpu_kernels_init_avx2. */
 void cpu_quant_32_init_avx2(cpu_kernels *k);
+/* Their AVX-512 dots (cpu_quant_32_avx512.c, the AVX2 dots' bits), entered by
+ * cpu_kernels_init_avx512. */
+void cpu_quant_32_init_avx512(cpu_kernels *k);
 
 /* The NEON dots of the 32-value block types and the K-quants
  * (cpu_quant_neon.c, built twice), called by the NEON variants' inits. */
