@@ -23,14 +23,11 @@
  * meant, it is written. */
 #include "cpu_quant_k_x86.h"
 
-static float q2_K_dot(int64_t n, const void *a, const void *b) { return kq_dot(EM_TYPE_Q2_K, n, a, b); }
-static float q5_K_dot(int64_t n, const void *a, const void *b) { return kq_dot(EM_TYPE_Q5_K, n, a, b); }
-
-/* Q3_K, Q4_K and Q6_K (the last two the types of a Q4_K_M file) have their
- * decode dots fused: the values go from the block to the products in
- * registers, not through kq_blk (a decode step of a Q4_K_M model was ~20%
- * slower that way, of a Q3_K one ~2.5x). The same integers and kq_step, so
- * the same bits as kq_dot and the tiles. */
+/* The decode dots are fused: the values go from the block to the products
+ * in registers, not through kq_blk (a decode step of a Q4_K_M model was
+ * ~20% slower that way, of a Q3_K one ~2.5x). The same integers and
+ * kq_step, so the same bits as the tiles (kq_unpack's integers, summed in
+ * another grouping: int32 sums are exact). */
 
 /* The products of step k (values 32k..32k+31, sub-blocks 2k and 2k + 1 of
  * 16) scaled: half holds the 8 scales of the step's 128-value half as int16
@@ -105,6 +102,71 @@ static float q4_K_dot(int64_t n, const void *a, const void *b) {
     return sumf;
 }
 
+/* sum over g of sc[g] * bsums[g], the scales in a register */
+static inline int32_t kq_scaled_bsums16(const int16_t *bsums, __m256i sc) {
+    return kq_hsum_i32(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)bsums), sc));
+}
+
+static float q2_K_dot(int64_t n, const void *a, const void *b) {
+    const em_block_q2_K *x = a;
+    const em_block_q8_K *y = b;
+    const __m256i m3 = _mm256_set1_epi8(3);
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    float sumf = 0;
+    for (int64_t i = 0; i < n / QK; i++) {
+        /* 16 bytes: scale of sub-block g in the low nibble, its min in the high */
+        const __m128i sm = _mm_loadu_si128((const __m128i *)x[i].scales);
+        const __m256i sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(sm, m4));
+        const __m256i mn16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sm, 4), m4));
+        const __m256i halves[2] = {_mm256_permute2x128_si256(sc16, sc16, 0x00), _mm256_permute2x128_si256(sc16, sc16, 0x11)};
+        __m256i acc = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * h));
+            for (int s = 0; s < 4; s++) { /* values 128 h + 32 s + l: bits 2s.. of qs[32 h + l] */
+                const __m256i u = _mm256_and_si256(_mm256_srli_epi16(q, 2 * s), m3);
+                const __m256i p = _mm256_maddubs_epi16(u, _mm256_loadu_si256((const __m256i *)(y[i].qs + 128 * h + 32 * s)));
+                acc = _mm256_add_epi32(acc, kq_scaled_step(p, halves[h], s));
+            }
+        }
+        sumf = kq_step(EM_TYPE_Q2_K, sumf, em_fp16_to_fp32(x[i].d) * y[i].d, kq_hsum_i32(acc),
+                       em_fp16_to_fp32(x[i].dmin) * y[i].d, kq_scaled_bsums16(y[i].bsums, mn16));
+    }
+    return sumf;
+}
+
+/* Q4_K's dot with each value's fifth bit from qh: bit 2c of qh[l] for
+ * value 64c + l, bit 2c + 1 for 64c + 32 + l. */
+static float q5_K_dot(int64_t n, const void *a, const void *b) {
+    const em_block_q5_K *x = a;
+    const em_block_q8_K *y = b;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), b4 = _mm256_set1_epi8(0x10);
+    float sumf = 0;
+    for (int64_t i = 0; i < n / QK; i++) {
+        uint32_t sm[4]; /* the scales' bytes, then the mins' */
+        cpu_kq_scales_mins(x[i].scales, sm);
+        const __m128i mv = _mm_setr_epi32((int)sm[2], (int)sm[3], 0, 0);
+        const __m256i hv = _mm256_loadu_si256((const __m256i *)x[i].qh);
+        __m256i acc = _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c));
+            /* the fifth bit moved to 0x10: qh << 4 - 2c, and qh << 3 - 2c (or >> for c >= 2) */
+            const __m256i h0 = c < 2 ? _mm256_slli_epi16(hv, 4 - 2 * c) : _mm256_srli_epi16(hv, 2 * c - 4);
+            const __m256i h1 = c < 2 ? _mm256_slli_epi16(hv, 3 - 2 * c) : _mm256_srli_epi16(hv, 2 * c - 3);
+            const __m256i ulo = _mm256_or_si256(_mm256_and_si256(q, m4), _mm256_and_si256(h0, b4));
+            const __m256i uhi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), _mm256_and_si256(h1, b4));
+            const __m256i plo = _mm256_maddubs_epi16(ulo, _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * c)));
+            const __m256i phi = _mm256_maddubs_epi16(uhi, _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * c + 32)));
+            const uint32_t sw = sm[c / 2] >> (16 * (c % 2)); /* scales 2c, 2c + 1 */
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(plo, _mm256_set1_epi16((short)(sw & 0xFF))));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(phi, _mm256_set1_epi16((short)((sw >> 8) & 0xFF))));
+        }
+        const __m256i mn16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mv, mv));
+        sumf = kq_step(EM_TYPE_Q5_K, sumf, em_fp16_to_fp32(x[i].d) * y[i].d, kq_hsum_i32(acc),
+                       em_fp16_to_fp32(x[i].dmin) * y[i].d, kq_scaled_bsums16(y[i].bsums, mn16));
+    }
+    return sumf;
+}
+
 static float q6_K_dot(int64_t n, const void *a, const void *b) {
     const em_block_q6_K *x = a;
     const em_block_q8_K *y = b;
@@ -136,6 +198,16 @@ static float q6_K_dot(int64_t n, const void *a, const void *b) {
                        kq_scaled_bsums(y[i].bsums, cm));
     }
     return sumf;
+}
+
+float cpu_kq_dot_avx2(int T, int64_t n, const void *a, const void *b) {
+    switch (T) {
+    case EM_TYPE_Q2_K: return q2_K_dot(n, a, b);
+    case EM_TYPE_Q3_K: return q3_K_dot(n, a, b);
+    case EM_TYPE_Q4_K: return q4_K_dot(n, a, b);
+    case EM_TYPE_Q5_K: return q5_K_dot(n, a, b);
+    default: return q6_K_dot(n, a, b);
+    }
 }
 
 // ---- prefill tile (n > 1) ---------------------------------------------------------
@@ -244,7 +316,7 @@ static inline __attribute__((always_inline)) void gemm_kq(int T, int64_t k, cons
     if (nc < KMIN) {
         for (int64_t c = 0; c < nc; c++)
             for (int r = 0; r < nr; r++)
-                y[c * ldy + r] = kq_dot(T, k, (const char *)w + (size_t)r * w_stride, (const char *)x + c * x_stride);
+                y[c * ldy + r] = cpu_kq_dot_avx2(T, k, (const char *)w + (size_t)r * w_stride, (const char *)x + c * x_stride);
         return;
     }
     const int64_t nb = k / QK;

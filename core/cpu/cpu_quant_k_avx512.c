@@ -100,7 +100,7 @@ static inline __attribute__((always_inline)) void gemm_kq(int T, int64_t k, cons
     if (nc < KMIN) {
         for (int64_t c = 0; c < nc; c++)
             for (int r = 0; r < nr; r++)
-                y[c * ldy + r] = kq_dot(T, k, (const char *)w + (size_t)r * w_stride, (const char *)x + c * x_stride);
+                y[c * ldy + r] = cpu_kq_dot_avx2(T, k, (const char *)w + (size_t)r * w_stride, (const char *)x + c * x_stride);
         return;
     }
     const int64_t nb = k / QK;

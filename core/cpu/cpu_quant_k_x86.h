@@ -17,22 +17,6 @@
 
 #define QK EM_QK_K
 
-/* Sum over the 16 sub-blocks g of sc[g] * (u . q8 over g's 16 values). */
-static inline int32_t kq_block_dot(const uint8_t *u, const int8_t *q8, const int16_t *sc) {
-    __m256i acc = _mm256_setzero_si256();
-    for (int k = 0; k < 8; k++) {
-        const __m256i uv = _mm256_loadu_si256((const __m256i *)(u + 32 * k));
-        const __m256i qv = _mm256_loadu_si256((const __m256i *)(q8 + 32 * k));
-        const __m256i p16 = _mm256_maddubs_epi16(uv, qv); /* 16 pair sums: bytes 0-15 sub-block 2k, 16-31 2k+1 */
-        const __m256i s16 = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16(sc[2 * k])),
-                                                    _mm_set1_epi16(sc[2 * k + 1]), 1);
-        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p16, s16));
-    }
-    const __m128i s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
-    const __m128i s2 = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
-    return _mm_cvtsi128_si32(_mm_add_epi32(s2, _mm_shuffle_epi32(s2, 1)));
-}
-
 /* sum over g of sc[g] * bsums[g] */
 static inline int32_t kq_scaled_bsums(const int16_t *bsums, const int16_t *sc) {
     const __m256i p = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)bsums),
@@ -153,18 +137,9 @@ static inline float kq_step(int T, float sumf, float d, int32_t isum, float dmin
     return sumf + fmaf(d, (float)isum, -(dmin * (float)summ));
 }
 
-/* The dot of one row (the AVX2 variant's vec_dot, and the tiles' few-column case). */
-static inline __attribute__((always_inline)) float kq_dot(int T, int64_t n, const void *a, const void *b) {
-    const em_block_q8_K *y = b;
-    kq_blk k;
-    float sumf = 0;
-    for (int64_t i = 0; i < n / QK; i++) {
-        kq_unpack(T, a, i, &k);
-        const int32_t isum = kq_block_dot(k.u, y[i].qs, k.sc), summ = kq_scaled_bsums(y[i].bsums, k.cm);
-        sumf = kq_step(T, sumf, k.d * y[i].d, isum, k.dmin * y[i].d, summ);
-    }
-    return sumf;
-}
+/* The AVX2 variant's vec_dot of type T (cpu_quant_k_avx2.c): the tiles'
+ * few-column case, so that it too gives the dot's bits. */
+float cpu_kq_dot_avx2(int T, int64_t n, const void *a, const void *b);
 
 /* Rows [0, nr) of w, blocks [b0, b0 + nbk), unpacked and interleaved for a
  * prefill tile of kr rows: word j (values 4j..4j+3) of block b of row r at
