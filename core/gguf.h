@@ -154,6 +154,15 @@ ember_status gguf_writer_copy_kv(gguf_writer *w, const gguf_ctx *src);
  * referenced until gguf_writer_write. */
 ember_status gguf_writer_add_tensor(gguf_writer *w, const char *name, enum em_type type,
                                     int n_dims, const int64_t *ne, const void *data);
+/* Makes a tensor's bytes when gguf_writer_write reaches it, into buf
+ * (nbytes, owned by the writer): so a file far larger than memory can be
+ * written holding one tensor at a time. A non-zero return (with a message
+ * in err, EM_ERR_LEN bytes) stops the write, and no file is left. */
+typedef ember_status (*gguf_tensor_fill_fn)(void *user, size_t index, void *buf, size_t nbytes, char *err);
+/* Add a tensor whose data fill makes at write time; index is this tensor's
+ * place among the writer's tensors (0 for the first added). */
+ember_status gguf_writer_add_tensor_fill(gguf_writer *w, const char *name, enum em_type type, int n_dims,
+                                         const int64_t *ne, gguf_tensor_fill_fn fill, void *user);
 ember_status gguf_writer_write(gguf_writer *w, const char *path);
 /* Last error message of the writer (empty if none). */
 const char *gguf_writer_errmsg(const gguf_writer *w);

@@ -2,7 +2,8 @@
  *
  * Keys keep their insertion order (setting a key again replaces the value in
  * place), tensors too. Values are copied at set time; tensor data is only
- * referenced and read at gguf_writer_write(). The file is written to a
+ * referenced and read at gguf_writer_write(), or made then by a fill
+ * callback, one tensor at a time into one buffer. The file is written to a
  * temporary beside the target and renamed over it only when every write and
  * the close succeeded, so a failed write never leaves a half file behind. */
 #include "gguf.h"
@@ -31,6 +32,8 @@ struct wtensor {
     int n_dims;
     int64_t ne[GGUF_MAX_DIMS];
     const void *data;
+    gguf_tensor_fill_fn fill; /* or data made at write time */
+    void *user;
     size_t nbytes;
     uint64_t offset;
 };
@@ -295,8 +298,8 @@ ember_status gguf_writer_copy_kv(gguf_writer *w, const gguf_ctx *src) {
     return st;
 }
 
-ember_status gguf_writer_add_tensor(gguf_writer *w, const char *name, enum em_type type, int n_dims,
-                                    const int64_t *ne, const void *data) {
+static ember_status add_tensor(gguf_writer *w, const char *name, enum em_type type, int n_dims, const int64_t *ne,
+                               const void *data, gguf_tensor_fill_fn fill, void *user) {
     if (!w) return EM_ERR_ARG;
     if (!name || !*name) return em_err(w->err, EM_ERR_ARG, "gguf_writer_add_tensor: empty or NULL name");
     if (!em_type_known(type))
@@ -307,7 +310,7 @@ ember_status gguf_writer_add_tensor(gguf_writer *w, const char *name, enum em_ty
     for (size_t i = 0; i < w->n_t; i++)
         if (!strcmp(w->t[i].name, name))
             return em_err(w->err, EM_ERR_ARG, "gguf_writer_add_tensor: duplicate tensor name %s", name);
-    struct wtensor t = {.type = type, .n_dims = n_dims, .data = data, .ne = {1, 1, 1, 1}};
+    struct wtensor t = {.type = type, .n_dims = n_dims, .data = data, .fill = fill, .user = user, .ne = {1, 1, 1, 1}};
     for (int d = 0; d < n_dims; d++) {
         if (ne[d] < 1) return em_err(w->err, EM_ERR_ARG, "gguf_writer_add_tensor: %s: ne[%d] = %" PRId64 ", expected >= 1",
                                      name, d, ne[d]);
@@ -322,7 +325,7 @@ ember_status gguf_writer_add_tensor(gguf_writer *w, const char *name, enum em_ty
             return em_err(w->err, EM_ERR_ARG, "gguf_writer_add_tensor: %s: size overflows", name);
         bytes *= (size_t)t.ne[d];
     }
-    if (!data) return em_err(w->err, EM_ERR_ARG, "gguf_writer_add_tensor: %s: NULL data", name);
+    if (!data && !fill) return em_err(w->err, EM_ERR_ARG, "gguf_writer_add_tensor: %s: NULL data", name);
     t.nbytes = bytes;
     if (w->n_t == w->cap_t) {
         size_t cap = w->cap_t ? w->cap_t * 2 : 16;
@@ -334,6 +337,17 @@ ember_status gguf_writer_add_tensor(gguf_writer *w, const char *name, enum em_ty
     if (!(t.name = strdup(name))) return em_err(w->err, EM_ERR_NOMEM, "gguf_writer_add_tensor: %s: out of memory", name);
     w->t[w->n_t++] = t;
     return EM_OK;
+}
+
+ember_status gguf_writer_add_tensor(gguf_writer *w, const char *name, enum em_type type, int n_dims,
+                                    const int64_t *ne, const void *data) {
+    return add_tensor(w, name, type, n_dims, ne, data, NULL, NULL);
+}
+
+ember_status gguf_writer_add_tensor_fill(gguf_writer *w, const char *name, enum em_type type, int n_dims,
+                                         const int64_t *ne, gguf_tensor_fill_fn fill, void *user) {
+    if (w && !fill) return em_err(w->err, EM_ERR_ARG, "gguf_writer_add_tensor_fill: %s: NULL fill", name ? name : "?");
+    return add_tensor(w, name, type, n_dims, ne, NULL, fill, user);
 }
 
 /* ---- writing */
@@ -468,10 +482,30 @@ ember_status gguf_writer_write(gguf_writer *w, const char *path) {
         put_u64(&o, t->offset);
     }
     put_pad(&o, align);
-    for (size_t i = 0; i < w->n_t; i++) {
-        put(&o, w->t[i].data, w->t[i].nbytes);
+    size_t fill_max = 0;
+    for (size_t i = 0; i < w->n_t; i++)
+        if (w->t[i].fill && w->t[i].nbytes > fill_max) fill_max = w->t[i].nbytes;
+    void *buf = fill_max ? malloc(fill_max) : NULL;
+    if (fill_max && !buf) {
+        st = em_err(w->err, EM_ERR_NOMEM, "gguf_writer_write: %s: out of memory for a tensor of %zu bytes", path, fill_max);
+        fclose(o.f);
+        goto fail;
+    }
+    for (size_t i = 0; i < w->n_t && !o.failed; i++) {
+        const struct wtensor *t = &w->t[i];
+        if (t->fill) {
+            w->err[0] = '\0';
+            if ((st = t->fill(t->user, i, buf, t->nbytes, w->err))) {
+                if (!w->err[0]) em_err(w->err, st, "gguf_writer_write: %s: making %s failed", path, t->name);
+                free(buf);
+                fclose(o.f);
+                goto fail;
+            }
+        }
+        put(&o, t->fill ? buf : t->data, t->nbytes);
         put_pad(&o, align);
     }
+    free(buf);
     if (o.failed) {
         st = em_err(w->err, EM_ERR_IO, "gguf_writer_write: %s: write failed near byte %" PRIu64 ": %s", tmp, o.pos,
                     strerror(errno));

@@ -202,15 +202,61 @@ static ember_status plan_writable(const gguf_ctx *src, const enum em_type *types
     return EM_OK;
 }
 
+/* What the writer's fill callback needs: each tensor is made when the
+ * writer reaches it, so a file is written holding one output tensor (and
+ * a slice of rows as float) at a time, not the whole quantized model. */
+typedef struct qfill {
+    const gguf_ctx *src;
+    const enum em_type *types;
+    const lm_quant_params *p;
+    const char *out;
+    float *rows; /* QFILL_VALUES floats, or one row where a row is longer */
+    int64_t cap;
+} qfill;
+
+#define QFILL_VALUES (1 << 20) /* rows converted at once: 4 MiB of float */
+
+static ember_status fill_tensor(void *user, size_t index, void *buf, size_t nbytes, char *err) {
+    qfill *q = user;
+    const int64_t i = (int64_t)index, n = gguf_n_tensors(q->src);
+    const gguf_tensor_info *t = gguf_tensor(q->src, i);
+    const enum em_type to = q->types[i];
+    if (q->p->progress && q->p->progress(q->p->user, i, n, t, to))
+        return em_err(err, EM_ERR_RANGE, "stopped at tensor %" PRId64 " of %" PRId64 "; %s not written", i + 1, n,
+                      q->out);
+    if (to == t->type) {
+        memcpy(buf, t->data, nbytes);
+        return EM_OK;
+    }
+    /* through float, a slice of rows at a time */
+    const int64_t cols = t->ne[0], rows = (int64_t)(t->nbytes / em_row_bytes(t->type, cols));
+    const int64_t slice = cols >= QFILL_VALUES ? 1 : QFILL_VALUES / cols;
+    if (slice * cols > q->cap) {
+        float *r = realloc(q->rows, sizeof *r * (size_t)(slice * cols));
+        if (!r) return em_err(err, EM_ERR_NOMEM, "%s: out of memory for %" PRId64 " values of scratch", t->name, slice * cols);
+        q->rows = r, q->cap = slice * cols;
+    }
+    cpu_kernels ref;
+    cpu_kernels_init_ref(&ref);
+    const size_t in_rb = em_row_bytes(t->type, cols), out_rb = em_row_bytes(to, cols);
+    for (int64_t r0 = 0; r0 < rows; r0 += slice) {
+        const int64_t nr = rows - r0 < slice ? rows - r0 : slice;
+        const char *in = (const char *)t->data + (size_t)r0 * in_rb;
+        if (t->type == EM_TYPE_F32) memcpy(q->rows, in, in_rb * (size_t)nr);
+        else ref.to_float[t->type](in, q->rows, cols * nr); /* rows of whole blocks: one run */
+        if (cpu_quantize(to, q->rows, (char *)buf + (size_t)r0 * out_rb, nr, cols) != out_rb * (size_t)nr)
+            return em_err(err, EM_ERR_INTERNAL, "%s: quantizing to %s failed", t->name, em_type_name(to));
+    }
+    return EM_OK;
+}
+
 ember_status lm_quantize(const gguf_ctx *src, const char *out, const lm_quant_params *p, char *err) {
     const int64_t n = gguf_n_tensors(src);
     enum em_type *types = malloc(sizeof *types * (size_t)(n > 0 ? n : 1));
-    void **bufs = calloc((size_t)(n > 0 ? n : 1), sizeof *bufs);
-    float *row = NULL;
-    int64_t row_cap = 0;
+    qfill q = {.src = src, .types = types, .p = p, .out = out};
     gguf_writer *w = NULL;
     ember_status st;
-    if (!types || !bufs) {
+    if (!types) {
         st = em_err(err, EM_ERR_NOMEM, "lm_quantize: out of memory for %" PRId64 " tensors", n);
         goto done;
     }
@@ -221,44 +267,9 @@ ember_status lm_quantize(const gguf_ctx *src, const char *out, const lm_quant_pa
         em_err(err, st, "lm_quantize: %s", gguf_writer_errmsg(w));
         goto done;
     }
-    cpu_kernels ref;
-    cpu_kernels_init_ref(&ref);
     for (int64_t i = 0; i < n; i++) {
         const gguf_tensor_info *t = gguf_tensor(src, i);
-        if (p->progress && p->progress(p->user, i, n, t, types[i])) {
-            st = em_err(err, EM_ERR_RANGE, "lm_quantize: stopped at tensor %" PRId64 " of %" PRId64 "; %s not written",
-                        i + 1, n, out);
-            goto done;
-        }
-        const void *data = t->data;
-        if (types[i] != t->type) {
-            const int64_t cols = t->ne[0], rows = (int64_t)(t->nbytes / em_row_bytes(t->type, cols));
-            const size_t out_rb = em_row_bytes(types[i], cols);
-            if (cols > row_cap) {
-                float *r = realloc(row, sizeof *row * (size_t)cols);
-                if (!r) { st = em_err(err, EM_ERR_NOMEM, "lm_quantize: out of memory for a row of %s", t->name); goto done; }
-                row = r, row_cap = cols;
-            }
-            if (!(bufs[i] = malloc(out_rb * (size_t)rows + 1))) {
-                st = em_err(err, EM_ERR_NOMEM, "lm_quantize: out of memory for %s (%zu bytes as %s)", t->name,
-                            out_rb * (size_t)rows, em_type_name(types[i]));
-                goto done;
-            }
-            /* row by row through float: one row of scratch, whatever the size */
-            const size_t in_rb = em_row_bytes(t->type, cols);
-            for (int64_t r = 0; r < rows; r++) {
-                const char *in = (const char *)t->data + (size_t)r * in_rb;
-                if (t->type == EM_TYPE_F32) memcpy(row, in, sizeof *row * (size_t)cols);
-                else ref.to_float[t->type](in, row, cols);
-                if (cpu_quantize(types[i], row, (char *)bufs[i] + (size_t)r * out_rb, 1, cols) != out_rb) {
-                    st = em_err(err, EM_ERR_INTERNAL, "lm_quantize: %s: quantizing a row to %s failed", t->name,
-                                em_type_name(types[i]));
-                    goto done;
-                }
-            }
-            data = bufs[i];
-        }
-        if ((st = gguf_writer_add_tensor(w, t->name, types[i], t->n_dims, t->ne, data))) {
+        if ((st = gguf_writer_add_tensor_fill(w, t->name, types[i], t->n_dims, t->ne, fill_tensor, &q))) {
             em_err(err, st, "lm_quantize: %s", gguf_writer_errmsg(w));
             goto done;
         }
@@ -266,9 +277,7 @@ ember_status lm_quantize(const gguf_ctx *src, const char *out, const lm_quant_pa
     if ((st = gguf_writer_write(w, out))) em_err(err, st, "lm_quantize: %s", gguf_writer_errmsg(w));
 done:
     gguf_writer_free(w);
-    for (int64_t i = 0; bufs && i < n; i++) free(bufs[i]);
-    free(bufs);
     free(types);
-    free(row);
+    free(q.rows);
     return st;
 }

@@ -25,7 +25,9 @@
  * The keys are copied, general.file_type and general.quantization_version
  * set. The output is written to a temporary file beside OUT and renamed
  * over it when complete (gguf_writer_write): an interrupted run leaves no
- * half file at OUT. The quantized tensors are held in memory until then. */
+ * half file at OUT. Each tensor is converted when the writer reaches it
+ * (gguf_writer_add_tensor_fill), so a run holds one output tensor and 4 MiB
+ * of float rows, whatever the model's size. */
 #ifndef EMBER_LM_QUANTIZE_H
 #define EMBER_LM_QUANTIZE_H
 
@@ -46,8 +48,9 @@ typedef struct lm_quant_params {
     int ftype;              /* the mix (lm_quant_mix_parse) */
     bool pure;              /* every quantized tensor the base type: no per-tensor rules (llama-quantize --pure) */
     bool allow_requantize;  /* accept quantized inputs (dequantized first: quality is lost twice) */
-    /* Called before each tensor (i of n) is converted; returning nonzero
-     * stops the run (EM_ERR_RANGE, nothing written). May be NULL. */
+    /* Called before each tensor (i of n) is converted or copied, in file
+     * order, once the output file has been started; returning nonzero
+     * stops the run (EM_ERR_RANGE, nothing left at OUT). May be NULL. */
     int (*progress)(void *user, int64_t i, int64_t n, const gguf_tensor_info *t, enum em_type to);
     void *user;
 } lm_quant_params;

@@ -1,5 +1,6 @@
 /* test_gguf.c - the GGUF reader and writer: round trips, the shared
  * vocabularies, truncation, bit flips and hand-made hostile files. */
+#include <dirent.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdint.h>
@@ -747,12 +748,71 @@ static void rm_tmpdir(void) {
     if (system(cmd) != 0) printf("note: could not remove %s\n", tmpdir);
 }
 
+/* Tensors made at write time (gguf_writer_add_tensor_fill): the bytes a
+ * fill makes land where data would; a fill that fails stops the write,
+ * with its message, and leaves neither the file nor a temporary. */
+struct fill_user { int calls; int fail_at; };
+
+static ember_status fill_pattern(void *user, size_t index, void *buf, size_t nbytes, char *err) {
+    struct fill_user *u = user;
+    u->calls++;
+    if ((int)index == u->fail_at) return em_err(err, EM_ERR_RANGE, "fill %zu refused", index);
+    for (size_t i = 0; i < nbytes; i++) ((unsigned char *)buf)[i] = (unsigned char)(index * 31 + i);
+    return EM_OK;
+}
+
+static int dir_entries(void) {
+    DIR *d = opendir(tmpdir);
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));) n += e->d_name[0] != '.';
+    if (d) closedir(d);
+    return n;
+}
+
+static void test_writer_fill(void) {
+    char err[EM_ERR_LEN] = "", p[512];
+    tmp_path(p, sizeof p, "fill.gguf");
+    static const float data[64] = {1.5f, 2.5f};
+    const int64_t ne_a[1] = {64}, ne_b[2] = {32, 3}, ne_c[1] = {100};
+    for (int fail = 0; fail < 2; fail++) {
+        const int before = dir_entries();
+        struct fill_user u = {0, fail ? 2 : -1};
+        gguf_writer *w = gguf_writer_create(err);
+        ember_status st = w ? EM_OK : EM_ERR_NOMEM;
+        st = st ? st : gguf_writer_add_tensor_fill(w, "f.q8", EM_TYPE_Q8_0, 2, ne_b, fill_pattern, &u);
+        st = st ? st : gguf_writer_add_tensor(w, "d.f32", EM_TYPE_F32, 1, ne_a, data);
+        st = st ? st : gguf_writer_add_tensor_fill(w, "f.u8", EM_TYPE_F16, 1, ne_c, fill_pattern, &u);
+        CHECK(st == EM_OK && gguf_writer_add_tensor_fill(w, "f.null", EM_TYPE_F32, 1, ne_a, NULL, NULL) == EM_ERR_ARG,
+              "adding: %s", w ? gguf_writer_errmsg(w) : err);
+        st = gguf_writer_write(w, p);
+        if (!fail) {
+            CHECK(st == EM_OK && u.calls == 2, "write with fills: %s (%d calls)", gguf_writer_errmsg(w), u.calls);
+            gguf_ctx *g = gguf_open(p, err);
+            CHECK(g != NULL, "open: %s", err);
+            const gguf_tensor_info *a = g ? gguf_find_tensor(g, "f.q8") : NULL, *b = g ? gguf_find_tensor(g, "d.f32") : NULL,
+                                   *c = g ? gguf_find_tensor(g, "f.u8") : NULL;
+            int ok = a && b && c && a->nbytes == 3 * 34 && c->nbytes == 200 && !memcmp(b->data, data, sizeof data);
+            for (size_t i = 0; ok && i < a->nbytes; i++) ok = ((const unsigned char *)a->data)[i] == (unsigned char)i;
+            for (size_t i = 0; ok && i < c->nbytes; i++) ok = ((const unsigned char *)c->data)[i] == (unsigned char)(62 + i);
+            CHECK(ok, "the fills' bytes, in place");
+            gguf_close(g);
+            unlink(p);
+        } else {
+            CHECK(st == EM_ERR_RANGE && strstr(gguf_writer_errmsg(w), "fill 2 refused") && u.calls == 2,
+                  "failing fill: %d %s", st, gguf_writer_errmsg(w));
+            CHECK(access(p, F_OK) != 0 && dir_entries() == before, "a failed fill left a file behind");
+        }
+        gguf_writer_free(w);
+    }
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/test_gguf.XXXXXX");
     if (!mkdtemp(tmpdir)) { perror("mkdtemp"); return 1; }
     char model[256];
     test_vocab();
     test_roundtrip(model, sizeof model);
+    test_writer_fill();
     test_copy_vocab();
     test_truncation(model);
     test_bitflips(model);
