@@ -204,7 +204,8 @@ static ember_status plan_writable(const gguf_ctx *src, const enum em_type *types
 
 /* What the writer's fill callback needs: each tensor is made when the
  * writer reaches it, so a file is written holding one output tensor (and
- * a slice of rows as float) at a time, not the whole quantized model. */
+ * a slice of rows as float) at a time, not the whole quantized model; and
+ * each input tensor's pages are let go once read. */
 typedef struct qfill {
     const gguf_ctx *src;
     const enum em_type *types;
@@ -226,6 +227,7 @@ static ember_status fill_tensor(void *user, size_t index, void *buf, size_t nbyt
                       q->out);
     if (to == t->type) {
         memcpy(buf, t->data, nbytes);
+        gguf_drop_pages(q->src, t->data, t->nbytes); /* read once: a big input need not stay resident */
         return EM_OK;
     }
     /* through float, a slice of rows at a time */
@@ -247,6 +249,7 @@ static ember_status fill_tensor(void *user, size_t index, void *buf, size_t nbyt
         if (cpu_quantize(to, q->rows, (char *)buf + (size_t)r0 * out_rb, nr, cols) != out_rb * (size_t)nr)
             return em_err(err, EM_ERR_INTERNAL, "%s: quantizing to %s failed", t->name, em_type_name(to));
     }
+    gguf_drop_pages(q->src, t->data, t->nbytes);
     return EM_OK;
 }
 

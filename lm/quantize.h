@@ -26,8 +26,10 @@
  * set. The output is written to a temporary file beside OUT and renamed
  * over it when complete (gguf_writer_write): an interrupted run leaves no
  * half file at OUT. Each tensor is converted when the writer reaches it
- * (gguf_writer_add_tensor_fill), so a run holds one output tensor and 4 MiB
- * of float rows, whatever the model's size. */
+ * (gguf_writer_add_tensor_fill), and a mapped input's pages are let go
+ * once a tensor is read: a run holds about one input and one output tensor
+ * and 4 MiB of float rows, whatever the model's size (a dim-1024 F32 model
+ * of 929 MB to Q4_K_M: peak RSS 1,066 -> 263 MB, the same bytes). */
 #ifndef EMBER_LM_QUANTIZE_H
 #define EMBER_LM_QUANTIZE_H
 
