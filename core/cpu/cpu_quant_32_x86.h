@@ -1,0 +1,96 @@
+/* cpu_quant_32_x86.h - private to cpu_quant_32_avx2.c and cpu_quant_32_avx512.c:
+ * the float steps of the Q4_1, Q5_0, Q5_1 and IQ4_NL dots, written once.
+ *
+ * These are llama.cpp's x86 steps (its "haswell" build, and its AVX-512
+ * builds, which run the same code for these types): each block's 32 byte
+ * products as 8 int32 lanes of 4 consecutive values, converted to float
+ * and multiply-added with the block's scale product into one 8-lane
+ * accumulator (IQ4_NL: two, even and odd blocks, its tail block in
+ * scalar), the lanes summed as ggml's hsum_float_8; the offset terms
+ * m * s of Q4_1 and Q5_1 a scalar fused running sum added last. A file
+ * supplies only how a block's lanes are made (LANES(x block, y values)):
+ * they are exact integers whichever instructions make them, so every
+ * variant built on these steps gives the same bits. */
+#ifndef EMBER_CPU_QUANT_32_X86_H
+#define EMBER_CPU_QUANT_32_X86_H
+
+#include <immintrin.h>
+#include <math.h>
+
+#include "cpu_kernels_impl.h"
+
+#define Q32_FP16(h) _cvtsh_ss(h)
+
+/* ((l0+l4) + (l2+l6)) + ((l1+l5) + (l3+l7)), ggml's hsum_float_8. */
+static inline float q32_hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* The 32 nibbles as bytes 0..15 in value order: low nibbles are values 0..15. */
+static inline __m256i q32_nibbles(const uint8_t *qs) {
+    const __m128i v = _mm_loadu_si128((const __m128i *)qs);
+    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(0x0F));
+}
+
+/* Q4_1, Q5_1 (X: the block type) against Q8_1: scales d * d, offsets m * s. */
+#define Q32_DOT_DM(NAME, X, LANES)                                                                        \
+    static float NAME(int64_t n, const void *a, const void *b) {                                          \
+        const X *x = a;                                                                                   \
+        const em_block_q8_1 *y = b;                                                                       \
+        __m256 acc = _mm256_setzero_ps();                                                                 \
+        float summs = 0.0f;                                                                               \
+        for (int64_t i = 0; i < n / 32; i++) {                                                            \
+            summs = fmaf(Q32_FP16(x[i].m), Q32_FP16(y[i].s), summs);                                      \
+            const __m256i p = LANES(&x[i], _mm256_loadu_si256((const __m256i *)y[i].qs));                 \
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(Q32_FP16(x[i].d) * Q32_FP16(y[i].d)), _mm256_cvtepi32_ps(p), \
+                                  acc);                                                                   \
+        }                                                                                                 \
+        return q32_hsum8(acc) + summs;                                                                    \
+    }
+
+/* Q5_0 against Q8_0. */
+#define Q32_DOT_D(NAME, X, LANES)                                                                         \
+    static float NAME(int64_t n, const void *a, const void *b) {                                          \
+        const X *x = a;                                                                                   \
+        const em_block_q8_0 *y = b;                                                                       \
+        __m256 acc = _mm256_setzero_ps();                                                                 \
+        for (int64_t i = 0; i < n / 32; i++) {                                                            \
+            const __m256i p = LANES(&x[i], _mm256_loadu_si256((const __m256i *)y[i].qs));                 \
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(Q32_FP16(x[i].d) * Q32_FP16(y[i].d)), _mm256_cvtepi32_ps(p), \
+                                  acc);                                                                   \
+        }                                                                                                 \
+        return q32_hsum8(acc);                                                                            \
+    }
+
+/* IQ4_NL against Q8_0: even and odd blocks in two accumulators, the odd
+ * tail block in scalar. */
+#define Q32_DOT_IQ4NL(NAME, LANES)                                                                        \
+    static float NAME(int64_t n, const void *a, const void *b) {                                          \
+        const em_block_iq4_nl *x = a;                                                                     \
+        const em_block_q8_0 *y = b;                                                                       \
+        const int64_t nb = n / 32;                                                                        \
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;                                                   \
+        int64_t i = 0;                                                                                    \
+        for (; i + 1 < nb; i += 2) {                                                                      \
+            const __m256i p0 = LANES(&x[i], _mm256_loadu_si256((const __m256i *)y[i].qs));                \
+            const __m256i p1 = LANES(&x[i + 1], _mm256_loadu_si256((const __m256i *)y[i + 1].qs));        \
+            acc0 = _mm256_fmadd_ps(_mm256_set1_ps(Q32_FP16(y[i].d) * Q32_FP16(x[i].d)), _mm256_cvtepi32_ps(p0), \
+                                   acc0);                                                                 \
+            acc1 = _mm256_fmadd_ps(_mm256_set1_ps(Q32_FP16(y[i + 1].d) * Q32_FP16(x[i + 1].d)),           \
+                                   _mm256_cvtepi32_ps(p1), acc1);                                         \
+        }                                                                                                 \
+        float s = q32_hsum8(_mm256_add_ps(acc0, acc1));                                                   \
+        for (; i < nb; i++) {                                                                             \
+            int sumi = 0;                                                                                 \
+            for (int j = 0; j < 16; j++)                                                                  \
+                sumi += y[i].qs[j] * cpu_iq4nl_values[x[i].qs[j] & 0x0F] +                                \
+                        y[i].qs[j + 16] * cpu_iq4nl_values[x[i].qs[j] >> 4];                              \
+            s = fmaf(Q32_FP16(y[i].d) * Q32_FP16(x[i].d), (float)sumi, s);                                \
+        }                                                                                                 \
+        return s;                                                                                         \
+    }
+
+#endif
