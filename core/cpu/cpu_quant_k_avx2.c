@@ -41,37 +41,36 @@ static inline __m256i kq_scaled_step(__m256i p, __m256i half, int k) {
     return _mm256_madd_epi16(p, _mm256_shuffle_epi8(half, pick));
 }
 
-static inline int32_t kq_hsum_i32(__m256i acc) {
-    const __m128i s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
-    const __m128i s2 = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
-    return _mm_cvtsi128_si32(_mm_add_epi32(s2, _mm_shuffle_epi32(s2, 1)));
+/* The int32 lanes of a Q2_K or Q3_K block: values 128 h + 32 s + l are bits
+ * 2s.. of qs[32 h + l], and for Q3_K (hm not NULL) a third bit, bit 4 h + s
+ * of hmask[l]; halves as for kq_scaled_step. */
+static inline __attribute__((always_inline)) __m256i kq_2bit_sums(const uint8_t *qs, const __m256i *hm,
+                                                                  const __m256i halves[2], const int8_t *yq) {
+    const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
+    __m256i acc = _mm256_setzero_si256();
+    for (int h = 0; h < 2; h++) {
+        const __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * h));
+        for (int s = 0; s < 4; s++) {
+            __m256i u = _mm256_and_si256(_mm256_srli_epi16(q, 2 * s), m3);
+            if (hm) u = _mm256_or_si256(u, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(*hm, 4 * h + s), one), 2));
+            const __m256i p = _mm256_maddubs_epi16(u, _mm256_loadu_si256((const __m256i *)(yq + 128 * h + 32 * s)));
+            acc = _mm256_add_epi32(acc, kq_scaled_step(p, halves[h], s));
+        }
+    }
+    return acc;
 }
 
 static float q3_K_dot(int64_t n, const void *a, const void *b) {
     const em_block_q3_K *x = a;
     const em_block_q8_K *y = b;
-    const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
     float sumf = 0;
     for (int64_t i = 0; i < n / QK; i++) {
-        alignas(32) int16_t cm[16];
         const __m256i sc16 = kq_q3_scales16(x[i].scales);
-        _mm256_store_si256((__m256i *)cm, _mm256_slli_epi16(sc16, 2));
         const __m256i halves[2] = {_mm256_permute2x128_si256(sc16, sc16, 0x00), _mm256_permute2x128_si256(sc16, sc16, 0x11)};
         const __m256i hm = _mm256_loadu_si256((const __m256i *)x[i].hmask);
-        __m256i acc = _mm256_setzero_si256();
-        for (int h = 0; h < 2; h++) {
-            const __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * h));
-            for (int s = 0; s < 4; s++) {
-                /* values 128 h + 32 s + l: bits 2s.. of qs[32 h + l], the third bit 4 h + s of hmask[l] */
-                const __m256i lo = _mm256_and_si256(_mm256_srli_epi16(q, 2 * s), m3);
-                const __m256i hb = _mm256_and_si256(_mm256_srli_epi16(hm, 4 * h + s), one);
-                const __m256i u = _mm256_or_si256(lo, _mm256_slli_epi16(hb, 2));
-                const __m256i p = _mm256_maddubs_epi16(u, _mm256_loadu_si256((const __m256i *)(y[i].qs + 128 * h + 32 * s)));
-                acc = _mm256_add_epi32(acc, kq_scaled_step(p, halves[h], s));
-            }
-        }
+        const __m256i acc = kq_2bit_sums(x[i].qs, &hm, halves, y[i].qs);
         sumf = kq_step(EM_TYPE_Q3_K, sumf, em_fp16_to_fp32(x[i].d) * y[i].d, kq_hsum_i32(acc), 0.0f,
-                       kq_scaled_bsums(y[i].bsums, cm));
+                       kq_scaled_bsums(y[i].bsums, _mm256_slli_epi16(sc16, 2)));
     }
     return sumf;
 }
@@ -94,23 +93,16 @@ static float q4_K_dot(int64_t n, const void *a, const void *b) {
             acc = _mm256_add_epi32(acc, _mm256_madd_epi16(plo, _mm256_set1_epi16((short)(sw & 0xFF))));
             acc = _mm256_add_epi32(acc, _mm256_madd_epi16(phi, _mm256_set1_epi16((short)((sw >> 8) & 0xFF))));
         }
-        alignas(32) int16_t mn[16];
-        _mm256_store_si256((__m256i *)mn, _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mv, mv)));
+        const __m256i mn16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mv, mv));
         sumf = kq_step(EM_TYPE_Q4_K, sumf, em_fp16_to_fp32(x[i].d) * y[i].d, kq_hsum_i32(acc),
-                       em_fp16_to_fp32(x[i].dmin) * y[i].d, kq_scaled_bsums(y[i].bsums, mn));
+                       em_fp16_to_fp32(x[i].dmin) * y[i].d, kq_scaled_bsums(y[i].bsums, mn16));
     }
     return sumf;
-}
-
-/* sum over g of sc[g] * bsums[g], the scales in a register */
-static inline int32_t kq_scaled_bsums16(const int16_t *bsums, __m256i sc) {
-    return kq_hsum_i32(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)bsums), sc));
 }
 
 static float q2_K_dot(int64_t n, const void *a, const void *b) {
     const em_block_q2_K *x = a;
     const em_block_q8_K *y = b;
-    const __m256i m3 = _mm256_set1_epi8(3);
     const __m128i m4 = _mm_set1_epi8(0x0F);
     float sumf = 0;
     for (int64_t i = 0; i < n / QK; i++) {
@@ -119,17 +111,9 @@ static float q2_K_dot(int64_t n, const void *a, const void *b) {
         const __m256i sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(sm, m4));
         const __m256i mn16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sm, 4), m4));
         const __m256i halves[2] = {_mm256_permute2x128_si256(sc16, sc16, 0x00), _mm256_permute2x128_si256(sc16, sc16, 0x11)};
-        __m256i acc = _mm256_setzero_si256();
-        for (int h = 0; h < 2; h++) {
-            const __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * h));
-            for (int s = 0; s < 4; s++) { /* values 128 h + 32 s + l: bits 2s.. of qs[32 h + l] */
-                const __m256i u = _mm256_and_si256(_mm256_srli_epi16(q, 2 * s), m3);
-                const __m256i p = _mm256_maddubs_epi16(u, _mm256_loadu_si256((const __m256i *)(y[i].qs + 128 * h + 32 * s)));
-                acc = _mm256_add_epi32(acc, kq_scaled_step(p, halves[h], s));
-            }
-        }
+        const __m256i acc = kq_2bit_sums(x[i].qs, NULL, halves, y[i].qs);
         sumf = kq_step(EM_TYPE_Q2_K, sumf, em_fp16_to_fp32(x[i].d) * y[i].d, kq_hsum_i32(acc),
-                       em_fp16_to_fp32(x[i].dmin) * y[i].d, kq_scaled_bsums16(y[i].bsums, mn16));
+                       em_fp16_to_fp32(x[i].dmin) * y[i].d, kq_scaled_bsums(y[i].bsums, mn16));
     }
     return sumf;
 }
@@ -162,7 +146,7 @@ static float q5_K_dot(int64_t n, const void *a, const void *b) {
         }
         const __m256i mn16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mv, mv));
         sumf = kq_step(EM_TYPE_Q5_K, sumf, em_fp16_to_fp32(x[i].d) * y[i].d, kq_hsum_i32(acc),
-                       em_fp16_to_fp32(x[i].dmin) * y[i].d, kq_scaled_bsums16(y[i].bsums, mn16));
+                       em_fp16_to_fp32(x[i].dmin) * y[i].d, kq_scaled_bsums(y[i].bsums, mn16));
     }
     return sumf;
 }
@@ -192,10 +176,8 @@ static float q6_K_dot(int64_t n, const void *a, const void *b) {
                 acc = _mm256_add_epi32(acc, kq_scaled_step(p, sch, c));
             }
         }
-        alignas(32) int16_t cm[16];
-        _mm256_store_si256((__m256i *)cm, _mm256_slli_epi16(sc16, 5));
         sumf = kq_step(EM_TYPE_Q6_K, sumf, em_fp16_to_fp32(x[i].d) * y[i].d, kq_hsum_i32(acc), 0.0f,
-                       kq_scaled_bsums(y[i].bsums, cm));
+                       kq_scaled_bsums(y[i].bsums, _mm256_slli_epi16(sc16, 5)));
     }
     return sumf;
 }
