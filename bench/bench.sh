@@ -57,8 +57,7 @@ ctx=$((plen + gen + 16))
 # The peer's formula (peer.mjs bench), so both see the same prompt.
 prompt="$(seq 0 $((plen - 1)) | awk '{ printf "%s%d", (NR > 1 ? " " : ""), 1 + ($1 * 7919) % 997 }')"
 
-median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-field() { sed -n "s/.*[ :]$1=\([0-9.eE+-]*\).*/\1/p" | head -n1; }
+. "$(dirname "$0")/lib.sh" # lb_args_for, lb_col, field, median
 
 # ---- Ember: `ember bench`, one process, the first run apart and the median of
 # the REPS after it (as the peers: llama-bench and peer.mjs time after an
@@ -106,22 +105,7 @@ done
 lb_pre="" lb_dec=""
 if [ -n "${LLAMA_BENCH:-}" ]; then
   [ -x "$LLAMA_BENCH" ] || { echo "bench: LLAMA_BENCH=$LLAMA_BENCH is not an executable" >&2; exit 1; }
-  # Decode after the prompt, as Ember's is: ik_llama.cpp's -gp PP,TG times TG
-  # tokens generated after a PP-token prompt. Without -gp (mainline), tg runs
-  # from an empty cache, which flatters the peer by the attention over the prompt.
-  lb_args=(-p "$plen" -n "$gen") lb_tg=tg
-  if "$LLAMA_BENCH" --help 2>&1 | grep -q -- '-gp '; then lb_args=(-p "$plen" -n 0 -gp "$plen,$gen") lb_tg=gp; fi
-  # CSV with a header row: the pp row has n_gen 0; the tg row n_prompt 0, or
-  # for -gp both set. Quoted fields hold commas (ik_llama.cpp's "ser" is
-  # "-1,0"): a CSV reader.
-  lb_col() { python3 -c '
-import csv, sys
-want = sys.argv[2]
-for row in csv.DictReader(open(sys.argv[1])):
-    p, g = row["n_prompt"], row["n_gen"]
-    if (want == "pp" and g == "0") or (want == "tg" and p == "0") or (want == "gp" and p != "0" and g != "0"):
-        print(row[sys.argv[3]]); break
-' "$tmp/lb" "$1" "$2"; }
+  lb_args_for "$LLAMA_BENCH" "$plen" "$gen"
   # ROUNDS pairs, each llama-bench then `ember bench` right after it: on a
   # shared machine the speed drifts by tens of percent over minutes, so each
   # ratio is taken within a pair and the median of the pairs' ratios counts.
@@ -130,7 +114,7 @@ for row in csv.DictReader(open(sys.argv[1])):
     if ! "$LLAMA_BENCH" -m "$model" "${lb_args[@]}" -t "$threads" -r "$reps" -o csv >"$tmp/lb" 2>"$tmp/err"; then
       echo "bench: llama-bench failed:" >&2; cat "$tmp/err" >&2; exit 1
     fi
-    p=$(lb_col pp avg_ts); d=$(lb_col "$lb_tg" avg_ts)
+    p=$(lb_col "$tmp/lb" pp avg_ts); d=$(lb_col "$tmp/lb" "$lb_tg" avg_ts)
     [ -n "$p" ] && [ -n "$d" ] || { echo "bench: no pp/tg rows in llama-bench's CSV:" >&2; cat "$tmp/lb" >&2; exit 1; }
     "$ember" bench -m "$model" -p "$plen" -n "$gen" -r "$reps" --threads "$threads" --backend "$backend" -q \
       >"$tmp/eb" 2>"$tmp/err" || { echo "bench: ember bench failed:" >&2; cat "$tmp/err" >&2; exit 1; }

@@ -29,18 +29,8 @@ vocab="../shared/vocab/ggml-vocab-gpt-2.gguf"
 tmp="$(mktemp -d /tmp/ember-btypes.XXXXXX)"
 trap 'rm -rf "$tmp"' EXIT
 
-lb_args=(-p "$plen" -n "$gen") lb_tg=tg
-if "$lb" --help 2>&1 | grep -q -- '-gp '; then lb_args=(-p "$plen" -n 0 -gp "$plen,$gen") lb_tg=gp; fi
-lb_col() { python3 -c '
-import csv, sys
-want = sys.argv[2]
-for row in csv.DictReader(open(sys.argv[1])):
-    p, g = row["n_prompt"], row["n_gen"]
-    if (want == "pp" and g == "0") or (want == "tg" and p == "0") or (want == "gp" and p != "0" and g != "0"):
-        print(row["avg_ts"]); break
-' "$tmp/lb.csv" "$1"; }
-field() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p"; }
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+. "$(dirname "$0")/lib.sh" # lb_args_for, lb_col, field, median
+lb_args_for "$lb" "$plen" "$gen"
 
 printf '%-7s %10s %10s %7s %9s %9s %7s\n' type "ember pp" "peer pp" ratio "ember tg" "peer tg" ratio >"$tmp/table"
 for t in "${types[@]}"; do
@@ -51,7 +41,7 @@ for t in "${types[@]}"; do
   for r in $(seq 1 "$rounds"); do
     "$lb" -m "$m" "${lb_args[@]}" -t "$threads" -r "$reps" -o csv >"$tmp/lb.csv" 2>"$tmp/err" \
       || { echo "bench_types: llama-bench failed on $t:" >&2; cat "$tmp/err" >&2; exit 1; }
-    p=$(lb_col pp); d=$(lb_col "$lb_tg")
+    p=$(lb_col "$tmp/lb.csv" pp avg_ts); d=$(lb_col "$tmp/lb.csv" "$lb_tg" avg_ts)
     l="$("$ember" bench -m "$m" -p "$plen" -n "$gen" -r "$reps" --threads "$threads" --backend cpu -q 2>&1 | grep '^bench:')" \
       || { echo "bench_types: ember bench failed on $t" >&2; exit 1; }
     ep=$(field pp_tps <<<"$l"); ed=$(field tg_tps <<<"$l")
