@@ -7,9 +7,10 @@
  *     variant "neon-dotprod": the int8 block sums become SDOT instructions.
  * cpu_kernels_init picks the second where the CPU reports dotprod (HWCAP).
  *
- * Provided: vec_dot for F32, F16, Q8_0, Q4_0 (and, from cpu_quant_neon.c,
- * the newer block types) and the Q8_0 / F16 activation converters; gemm tiles for F32, F16, Q8_0 and Q4_0 (prefill, the ViT's
- * products, a prefill's attention); the F32 NN product (the ViT's
+ * Provided: vec_dot for F32, F16, Q8_0, Q4_0 and the Q8_0 / F16 activation
+ * converters; gemm tiles for F32, F16, Q8_0 and Q4_0 (prefill, the ViT's
+ * products, a prefill's attention; cpu_quant_neon.c has the newer block
+ * types' dots and tiles); the F32 NN product (the ViT's
  * attention); attn_pv in the lanes of this file's dot and tile. BF16 uses
  * the reference. Without dotprod, int8 dots widen with vmull_s8 and add
  * pairs with vpadalq_s16; both forms give the same exact integer sums.
@@ -31,6 +32,7 @@
 #include "cpu_kernels_impl.h"
 
 #define INLINE static inline __attribute__((always_inline))
+#include "cpu_neon_tiles.h"
 
 /* (l0 + l1) + (l2 + l3), written out: the order every sum here ends in */
 INLINE float hsum4(float32x4_t v) {
@@ -213,9 +215,6 @@ static float q4_0_dot(int64_t n, const void *a, const void *b) {
  * widened activation vectors and a widened weight row take 26 of the 32
  * registers; each weight vector is widened once for TN products and each
  * activation vector once for TM. k is a multiple of 8 (gemm_k). */
-#define TM 4
-#define TN 4
-
 INLINE void ftile(int f16, int NC, int64_t k, const char *const *wr, const char *const *xr, float *y, int64_t ldy,
                   int nr) {
     float32x4_t acc[TM][TN];
@@ -286,22 +285,7 @@ INLINE void tile(int form, int NC, int64_t k, const char *const *wr, const char 
     else qtile(form == FORM_Q4_0, NC, k / 32, wr, xr, y, ldy, nr);
 }
 
-INLINE void gemm_tiles(int form, int64_t k, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride,
-                       int64_t nc, float *y, int64_t ldy) {
-    const char *wr[TM];
-    /* rows past nr repeat the last one: computed, never stored */
-    for (int r = 0; r < TM; r++) wr[r] = (const char *)w + (size_t)(r < nr ? r : nr - 1) * w_stride;
-    for (int64_t c0 = 0; c0 < nc; c0 += TN) {
-        const char *xr[TN];
-        for (int c = 0; c < TN; c++) xr[c] = (const char *)x + (size_t)(c0 + c < nc ? c0 + c : c0) * x_stride;
-        switch (nc - c0 < TN ? nc - c0 : TN) {
-        case 1: tile(form, 1, k, wr, xr, y + c0 * ldy, ldy, nr); break;
-        case 2: tile(form, 2, k, wr, xr, y + c0 * ldy, ldy, nr); break;
-        case 3: tile(form, 3, k, wr, xr, y + c0 * ldy, ldy, nr); break;
-        default: tile(form, 4, k, wr, xr, y + c0 * ldy, ldy, nr); break;
-        }
-    }
-}
+NEON_TILES(gemm_tiles, tile)
 
 static void gemm_f32(int64_t k, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int64_t nc,
                      float *y, int64_t ldy) {
