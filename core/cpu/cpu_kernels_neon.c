@@ -249,10 +249,7 @@ INLINE void qtile(int q4, int NC, int64_t nb, const char *const *wr, const char 
     for (int c = 0; c < NC; c++) xd[c] = cpu_q8p_d(xr[c], nb);
     for (int64_t b = 0; b < nb; b++) {
         int8x16_t x0[TN], x1[TN];
-        for (int c = 0; c < NC; c++) {
-            x0[c] = vld1q_s8((const int8_t *)xr[c] + b * 32);
-            x1[c] = vld1q_s8((const int8_t *)xr[c] + b * 32 + 16);
-        }
+        neon_panel_block(NC, xr, b, x0, x1);
         for (int r = 0; r < TM; r++) {
             int8x16_t w0, w1;
             float wd;

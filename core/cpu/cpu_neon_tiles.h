@@ -6,12 +6,23 @@
  * A tile is TM weight rows x NC <= TN activation rows; NC is a constant in
  * each call the driver makes, so a short last tile or a single activation
  * row costs only its own products. Weight rows past nr repeat the last one:
- * computed, never stored. */
+ * computed, never stored. Includers define INLINE first. */
 #ifndef EMBER_CPU_NEON_TILES_H
 #define EMBER_CPU_NEON_TILES_H
 
+#include <arm_neon.h>
+
 #define TM 4
 #define TN 4
+
+/* Block b's 32 values of each of NC activation rows in the panel layout
+ * (cpu_kernels_impl.h), as two vectors each. */
+INLINE void neon_panel_block(int NC, const char *const *xr, int64_t b, int8x16_t *x0, int8x16_t *x1) {
+    for (int c = 0; c < NC; c++) {
+        x0[c] = vld1q_s8((const int8_t *)xr[c] + b * 32);
+        x1[c] = vld1q_s8((const int8_t *)xr[c] + b * 32 + 16);
+    }
+}
 
 /* NEON_TILES(name, tile): defines
  *   INLINE void name(int form, int64_t k, const void *w, size_t w_stride, int nr,

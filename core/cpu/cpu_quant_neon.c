@@ -146,10 +146,7 @@ INLINE void q32_tile(int T, int NC, int64_t k, const char *const *wr, const char
     }
     for (int64_t b = 0; b < nb; b++) {
         int8x16_t x0[TN], x1[TN];
-        for (int c = 0; c < NC; c++) {
-            x0[c] = vld1q_s8((const int8_t *)xr[c] + b * 32);
-            x1[c] = vld1q_s8((const int8_t *)xr[c] + b * 32 + 16);
-        }
+        neon_panel_block(NC, xr, b, x0, x1);
         for (int r = 0; r < TM; r++) {
             int8x16_t lo, hi;
             float d, m;
