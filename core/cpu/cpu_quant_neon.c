@@ -18,7 +18,7 @@
  * in block order, and this file is compiled without contraction into
  * fused multiply-adds (core/cpu/CMakeLists.txt), so each output of a tile
  * is the dot's bits: a prompt and the decode steps after it see one
- * product (tests/test_kernels.c: test_gemm_dot_bits). */
+ * product (tests/test_kernels.c: test_neon_gemm_bits). */
 #include <arm_neon.h>
 #include <string.h>
 
