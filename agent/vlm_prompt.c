@@ -55,8 +55,11 @@ ember_status agent_vlm_add_image(lm_prompt *p, const lm_vocab *v, const agent_vl
         }
         if (r != img->grid_y - 1 && (st = lm_prompt_add_tokens(p, &t->nl, 1, err))) return st;
     }
+    /* a grid's global image follows "\n\n"; an image of one tile (grid
+     * 0 x 0, transformers' single-image layout) is the global image alone */
     const int32_t head[3] = {t->nlnl, t->fake, t->global};
-    if ((st = lm_prompt_add_tokens(p, head, 3, err)) ||
+    const int skip = img->grid_x * img->grid_y == 0 ? 1 : 0;
+    if ((st = lm_prompt_add_tokens(p, head + skip, 3 - skip, err)) ||
         (st = lm_prompt_add_embd(p, rows, img->tokens_per_tile, t->image, err)))
         return st;
     return lm_prompt_add_tokens(p, &t->fake, 1, err);

@@ -9,6 +9,9 @@
  *       <fake_token_around_image> <row_r_col_c> <image> x T
  *     then "\n" after every row but the last;
  *   "\n\n" <fake_token_around_image> <global-img> <image> x T <fake_token_around_image>
+ * and an image of one tile (grid 0 x 0: transformers' preprocessing of an
+ * image no larger than a tile) only
+ *   <fake_token_around_image> <global-img> <image> x T <fake_token_around_image>
  * where T is the tokens per tile. Each <image> position carries one row of
  * the image's projected embeddings (tiles in the same order, overview last);
  * the <image> token id stays in the prompt as the placeholder (dumps and

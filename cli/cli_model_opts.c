@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 const char *const cli_backend_names[] = {"auto", "vulkan", "cpu", NULL};
+const char *const cli_image_resize_names[] = {"auto", "transformers", "llamacpp", NULL};
 static const char *const kv_names[] = {"f16", "f32", NULL};
 static const enum em_type kv_types[] = {EM_TYPE_F16, EM_TYPE_F32};
 

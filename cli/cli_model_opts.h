@@ -83,6 +83,13 @@ typedef struct cli_model_opts {
 /* The --backend names, in cli_backend_open's spelling; NULL-terminated. */
 extern const char *const cli_backend_names[];
 
+/* The --image-resize names, indexed by vision_resize_mode (vision/preprocess.h:
+ * "auto" is the projector's own); NULL-terminated. */
+extern const char *const cli_image_resize_names[];
+#define CLI_IMAGE_RESIZE_HELP                                                                                       \
+    "how images become tiles: transformers (Pillow LANCZOS, as SmolVLM was trained), llamacpp (llama-mtmd-cli's " \
+    "pixels), auto (the projector's: transformers for published SmolVLM files)"
+
 /* llama.cpp's defaults (those of `ember generate`): n_predict 128, temp 0.8,
  * top-k 40, top-p 0.95, min-p 0.05, repeat penalty 1 (off) over 64 tokens,
  * f16 KV cache, all cores, backend $EMBER_BACKEND or auto. */

@@ -59,7 +59,7 @@ typedef struct run_opts {
     const char *mmproj, *prompt, *prompt_file, *dump;
     const char *images[RUN_MAX_IMAGES];
     int n_images;
-    int longest_edge, max_tiles;
+    int longest_edge, max_tiles, resize;
     bool quiet, progress;
 } run_opts;
 
@@ -82,6 +82,7 @@ static int parse_args(int argc, char **argv, run_opts *o) {
                  "up to 16 tiles + 1; 512 gives one tile + the overview, far faster on a small CPU)"},
         {.kind = OPT_KIND_INT, .lng = "--image-max-tiles", .meta = "N", .dest = OPT_DEST_(&o->max_tiles, int), .lo = 1,
          .hi = 4096, .flags = OPT_NO_DEFAULT, .help = "refuse images that need more tiles than this"},
+        OPT_CHOICE(NULL, "--image-resize", "MODE", &o->resize, cli_image_resize_names, CLI_IMAGE_RESIZE_HELP),
         OPT_GROUP(model_specs),
         OPT_STR(NULL, "--dump", "DIR", &o->dump, "write pixels.f32, vit.f32, proj.f32 and prompt.json there (tests)"),
         OPT_FLAG(NULL, "--progress", &o->progress, "show each tile's progress while images encode (default: when stderr is a terminal)"),
@@ -223,7 +224,7 @@ int ember_cmd_run(int argc, char **argv) {
             goto done;
         }
         if (agent_vlm_check_pair(mp, m, o.mmproj, o.m.model, err)) goto done;
-        vision_encoder_params ep = {o.longest_edge, o.max_tiles, 0, o.dump != NULL, NULL, NULL};
+        vision_encoder_params ep = {o.longest_edge, o.max_tiles, 0, o.dump != NULL, NULL, NULL, (vision_resize_mode)o.resize};
         if (o.progress || rp.tty) ep.progress = on_tile, ep.progress_user = &rp;
         if (!(enc = vision_encoder_create(mp, &ep, err))) goto done;
     }

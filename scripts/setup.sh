@@ -20,7 +20,8 @@ done
 # Robot link: libzmq (with libsodium: CurveZMQ), cJSON, cairo + DejaVu fonts for
 # the simulated robot's camera; python3-zmq for the Python controller example
 # and the end-to-end tests; clang's libFuzzer for the fuzz tests.
-# Vision: libpng and libjpeg-turbo; Debian's numpy and torch for the PyTorch
+# Vision: libpng and libjpeg-turbo; Debian's Pillow (python3-pil) for the
+# reference of transformers' preprocessing, numpy and torch for the PyTorch
 # reference of the preprocessing, SigLIP and the projector (tests), and the
 # default model's trainer (tools/train/): libopenblas0-pthread gives Debian's
 # torch (built against the generic libblas.so.3) OpenBLAS's kernels, ~15x the
@@ -30,7 +31,7 @@ done
 pkgs=(build-essential cmake pkg-config libpcre2-dev nodejs npm
       libvulkan-dev glslc spirv-tools mesa-vulkan-drivers vulkan-validationlayers
       libzmq3-dev libcjson-dev libcairo2-dev fonts-dejavu-core python3 python3-zmq
-      clang libclang-rt-dev libpng-dev libjpeg62-turbo-dev python3-numpy python3-torch libopenblas0-pthread
+      clang libclang-rt-dev libpng-dev libjpeg62-turbo-dev python3-numpy python3-torch python3-pil libopenblas0-pthread
       gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
 missing=()
 for p in "${pkgs[@]}"; do

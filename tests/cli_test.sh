@@ -129,6 +129,10 @@ expect 0 "warning: --ctx 1024 is past the 512 positions" -- "$ember" generate -m
 expect 1 "mm.gguf.*it is a vision projector: give it to --mmproj" -- "$ember" run -m "$tmp/mm.gguf" --mmproj "$tmp/m.gguf" -p hi --image x.png
 expect 1 "m.gguf.*it is a language model: give it to -m" -- "$ember" run -m "$tmp/m.gguf" --mmproj "$tmp/m.gguf" -p hi --image x.png
 expect 1 "it is a vision projector" -- "$ember" generate -m "$tmp/mm.gguf" -p hi
+# --image-resize: a name it does not know; a projector whose ember.vision.image_resize is neither mode
+expect 2 "^ember run: --image-resize 'bicubic': expected auto, transformers or llamacpp" -- "$ember" run -m "$tmp/m.gguf" -p hi --image-resize bicubic
+"$build/mkmmproj" --text-dim 64 --image-resize llamacpp -o "$tmp/mml.gguf" 2>/dev/null && perl -0777 -pe 's/llamacpp/llamaxpp/' "$tmp/mml.gguf" >"$tmp/mmx.gguf"
+expect 1 "ember.vision.image_resize is 'llamaxpp'; expected 'transformers' or 'llamacpp'" -- "$ember" run -m "$tmp/m.gguf" --mmproj "$tmp/mmx.gguf" -p hi --image x.png
 # ember eval: its three files are required; a text model where the projector goes is named
 expect 2 "--mmproj and --state-encoder are required" -- "$ember" eval -m "$tmp/m.gguf"
 expect 2 "--fail-rate '2'" -- "$ember" eval -m "$tmp/m.gguf" --mmproj x --state-encoder y --fail-rate 2

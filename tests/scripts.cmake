@@ -70,6 +70,20 @@ if(EMBER_VULKAN)
   endforeach()
 endif()
 
+# Preprocessing in both modes against independent references (tests/
+# preprocess_ref.py, Debian python3-pil and numpy): transformers' Idefics3
+# processor with Pillow's LANCZOS (within 1 level; LANCZOS alone byte-equal)
+# and a port of mainline llama.cpp's resamplers (bit-exact). The quick set
+# runs in the sanitizer pass too; the full one adds large frames (4K, 12 MP).
+add_test(NAME preprocess_ref COMMAND ${EMBER_BASH} -c
+         "/usr/bin/python3 tests/preprocess_ref.py selftest && /usr/bin/python3 tests/preprocess_ref.py check --quick --tool \"$1\""
+         preprocess_ref $<TARGET_FILE:preprocess_dump>
+         WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(preprocess_ref PROPERTIES TIMEOUT 600 SKIP_RETURN_CODE 77)
+add_test(NAME preprocess_ref_full COMMAND /usr/bin/python3 tests/preprocess_ref.py check --tool $<TARGET_FILE:preprocess_dump>
+         WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(preprocess_ref_full PROPERTIES LABELS big TIMEOUT 900 SKIP_RETURN_CODE 77)
+
 # The image path (preprocessing, SigLIP, connector, layout, greedy answer)
 # against the PyTorch reference tests/vision_ref.py (Debian python3-torch).
 add_test(NAME vision_ref COMMAND ${EMBER_BASH} ${CMAKE_CURRENT_SOURCE_DIR}/vision_ref_test.sh cpu tiny

@@ -855,6 +855,37 @@ static void test_rope(const cpu_kernels *ref, const cpu_kernels *v) {
     CHECK(!bad, "%s rope: %d of 70 lengths differ from the reference", v->isa, bad);
 }
 
+/* The image resampler's row kernel (vision/resample.c): exact integer sums,
+ * so every variant must give the reference's bytes, over lengths around the
+ * 32-byte step and strided taps. Weights with absolute values summing to
+ * just under 2.0 in the fixed point (the int32 bound the kernel states), of
+ * random signs, so sums clamp at 0 and at 255 as well as fall between.
+ * Nothing past n is written. */
+static void test_resample_u8(const cpu_kernels *ref, const cpu_kernels *v) {
+    enum { MAXN = 200, MAXT = 25, STRIDE = 211 };
+    static uint8_t src[MAXT * STRIDE + 8];
+    uint8_t a[MAXN + 8], b[MAXN + 8];
+    int32_t k[MAXT];
+    float r[MAXT];
+    int bad = 0, cases = 0, clamped = 0;
+    for (size_t i = 0; i < sizeof src; i++) src[i] = (uint8_t)(frand() * 127.9f + 128.0f);
+    for (int n = 1; n <= MAXN; n += (n < 70 ? 1 : 13))
+        for (int taps = 1; taps <= MAXT; taps += 3) {
+            float l1 = 0.0f;
+            for (int t = 0; t < taps; t++) l1 += fabsf(r[t] = frand() + (cases % 3 ? 0.3f : 0.0f));
+            for (int t = 0; t < taps; t++) k[t] = (int32_t)(r[t] / l1 * 0.999f * (float)(2 << CPU_RESAMPLE_BITS));
+            memset(a, 0xAB, sizeof a);
+            memset(b, 0xAB, sizeof b);
+            v->resample_u8(n, a, src + (cases % 7), STRIDE, k, taps);
+            ref->resample_u8(n, b, src + (cases % 7), STRIDE, k, taps);
+            bad += memcmp(a, b, sizeof a) != 0;
+            for (int i = 0; i < n; i++) clamped += b[i] == 0 || b[i] == 255;
+            cases++;
+        }
+    CHECK(!bad, "%s resample_u8: %d of %d cases differ from the reference", v->isa, bad, cases);
+    CHECK(clamped > 100, "%s resample_u8: the cases reach the clamp (%d outputs at 0 or 255)", v->isa, clamped);
+}
+
 /* The K-quants' gemm tiles promise each output the bits of vec_dot on its
  * row and column (so a prompt and the decode steps after it see one
  * product): checked over chunk remainders (1, 3 and 5 super-blocks), row
@@ -1015,6 +1046,7 @@ int main(void) {
     for (int i = 0; i < nv; i++) test_sgemm(&ref, &vars[i]);
     for (int i = 0; i < nv; i++) test_attend_block(&vars[i]);
     for (int i = 0; i < nv; i++) test_rope(&ref, &vars[i]);
+    for (int i = 0; i < nv; i++) test_resample_u8(&ref, &vars[i]);
     for (int i = 0; i < nv; i++) test_kquant_gemm(&vars[i]);
     for (int i = 0; i < nv; i++) test_neon_gemm_bits(&vars[i]);
     test_x86_dots_agree(vars, nv);

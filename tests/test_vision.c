@@ -13,6 +13,7 @@
 #include "projector/idefics3.h"
 #include "vision/image.h"
 #include "vision/preprocess.h"
+#include "vision/resample.h"
 
 /* transformers' Idefics3Connector.pixel_shuffle, one reshape/permute at a
  * time over explicit index arithmetic (not the closed form idefics3.c uses). */
@@ -54,7 +55,7 @@ static void test_shuffle(void) {
 }
 
 static void test_plan(void) {
-    vision_preproc_params p = {512, 2048, 0, {0.5f, 0.5f, 0.5f}, {0.5f, 0.5f, 0.5f}};
+    vision_preproc_params p = {VISION_RESIZE_LLAMACPP, 512, 2048, 0, {0.5f, 0.5f, 0.5f}, {0.5f, 0.5f, 0.5f}};
     struct { int w, h, rw, rh, gx, gy; } cases[] = {
         {512, 512, 2048, 2048, 4, 4},   /* upscaled: the longest edge goes to 2048 */
         {640, 480, 2048, 1536, 4, 3},   /* 480 * 3.2 = 1536 exactly */
@@ -62,26 +63,54 @@ static void test_plan(void) {
         {100, 1000, 512, 2048, 1, 4},   /* 100 * 2.048 = 204.8 -> 512 */
         {1, 1, 2048, 2048, 4, 4},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        int rw, rh, gx, gy;
-        char err[EM_ERR_LEN];
-        ember_status st = vision_preproc_plan(&p, cases[i].w, cases[i].h, &rw, &rh, &gx, &gy, err);
-        CHECK(st == EM_OK && rw == cases[i].rw && rh == cases[i].rh && gx == cases[i].gx && gy == cases[i].gy,
-              "%dx%d: got %dx%d grid %dx%d (%s)", cases[i].w, cases[i].h, rw, rh, gx, gy, st ? err : "ok");
-    }
-    p.longest_edge = 512;
+    /* transformers: the sizes of Python's arithmetic (tests/preprocess_ref.py
+     * draws many more against Pillow) */
+    struct { int w, h, rw, rh, gx, gy; } hf[] = {
+        {512, 512, 2048, 2048, 4, 4},   {640, 480, 2048, 1536, 4, 3},  {1920, 1080, 2048, 1536, 4, 3},
+        {100, 1000, 512, 2048, 1, 4},   /* 204.8 -> 204 wide, then 512 */
+        {300, 200, 2048, 1536, 4, 3},   /* 1365.33 -> 1365, odd -> 1366, then 1536 */
+        {333, 1000, 1024, 2048, 2, 4},  /* 681.98 -> 681 -> 682, then 1024 */
+        {1, 20000, 512, 2048, 1, 4},    /* 0 wide -> 1, then 512 */
+    };
     int rw, rh, gx, gy;
     char err[EM_ERR_LEN];
-    CHECK(vision_preproc_plan(&p, 640, 480, &rw, &rh, &gx, &gy, err) == EM_OK && gx == 1 && gy == 1, "512 edge: one tile");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ember_status st = vision_preproc_plan(&p, cases[i].w, cases[i].h, &rw, &rh, &gx, &gy, err);
+        CHECK(st == EM_OK && rw == cases[i].rw && rh == cases[i].rh && gx == cases[i].gx && gy == cases[i].gy,
+              "llamacpp %dx%d: got %dx%d grid %dx%d (%s)", cases[i].w, cases[i].h, rw, rh, gx, gy, st ? err : "ok");
+    }
+    p.mode = VISION_RESIZE_TRANSFORMERS;
+    for (size_t i = 0; i < sizeof hf / sizeof hf[0]; i++) {
+        ember_status st = vision_preproc_plan(&p, hf[i].w, hf[i].h, &rw, &rh, &gx, &gy, err);
+        CHECK(st == EM_OK && rw == hf[i].rw && rh == hf[i].rh && gx == hf[i].gx && gy == hf[i].gy,
+              "transformers %dx%d: got %dx%d grid %dx%d (%s)", hf[i].w, hf[i].h, rw, rh, gx, gy, st ? err : "ok");
+    }
+    p.longest_edge = 512; /* 640 x 480 -> 512 x 384 -> 512 x 512: one tile, no grid */
+    CHECK(vision_preproc_plan(&p, 640, 480, &rw, &rh, &gx, &gy, err) == EM_OK && gx == 0 && gy == 0 && rw == 512 && rh == 512,
+          "transformers, 512 edge: a single tile (grid %dx%d)", gx, gy);
+    p.longest_edge = 8192;
+    CHECK(vision_preproc_plan(&p, 640, 480, &rw, &rh, &gx, &gy, err) == EM_ERR_ARG, "transformers caps the edge at 4096");
+    p.mode = VISION_RESIZE_AUTO;
+    p.longest_edge = 2048;
+    CHECK(vision_preproc_plan(&p, 640, 480, &rw, &rh, &gx, &gy, err) == EM_ERR_ARG, "a mode must be chosen");
+    p.mode = VISION_RESIZE_LLAMACPP;
+    p.longest_edge = 512;
+    CHECK(vision_preproc_plan(&p, 640, 480, &rw, &rh, &gx, &gy, err) == EM_OK && gx == 1 && gy == 1, "llamacpp, 512 edge: one tile");
     p.max_tiles = 4;
     p.longest_edge = 2048;
     CHECK(vision_preproc_plan(&p, 640, 480, &rw, &rh, &gx, &gy, err) == EM_ERR_RANGE && strstr(err, "tiles"),
           "max_tiles refuses 12 tiles: %s", err);
+    p.mode = VISION_RESIZE_TRANSFORMERS;
+    CHECK(vision_preproc_plan(&p, 640, 480, &rw, &rh, &gx, &gy, err) == EM_ERR_RANGE, "max_tiles, transformers");
+    p.mode = VISION_RESIZE_LLAMACPP;
     p.max_tiles = 0;
     p.tile = 8;
     p.longest_edge = 1 << 16; /* 1 x 20000 -> 1 x 8192 tiles of 8 */
     CHECK(vision_preproc_plan(&p, 1, 20000, &rw, &rh, &gx, &gy, err) == EM_ERR_RANGE, "an extreme aspect ratio is refused");
     CHECK(vision_preproc_plan(&p, 0, 10, &rw, &rh, &gx, &gy, err) == EM_ERR_ARG, "empty image refused");
+    CHECK(strcmp(vision_resize_mode_name(VISION_RESIZE_LLAMACPP), "llamacpp") == 0 &&
+              vision_resize_mode_parse("transformers") == VISION_RESIZE_TRANSFORMERS && vision_resize_mode_parse("bicubic") == 0,
+          "mode names");
 }
 
 static vision_image pattern(int w, int h) {
@@ -153,15 +182,32 @@ static void test_bicubic_exact(void) {
 static void test_resize(void) {
     char err[EM_ERR_LEN];
     vision_image src = pattern(37, 23), d = {0};
-    CHECK(vision_resize_bilinear(&src, 37, 23, &d, err) == EM_OK && memcmp(d.rgb, src.rgb, 37 * 23 * 3) == 0, "bilinear identity");
+    /* mainline's bilinear is not the identity at the same size (it steps by
+     * (w - 1) / w); its caller copies instead, as tiles_llamacpp does */
+    CHECK(vision_resize_bilinear(&src, 37, 23, &d, err) == EM_OK && memcmp(d.rgb, src.rgb, 37 * 23 * 3) != 0 &&
+              memcmp(d.rgb, src.rgb, 3) == 0,
+          "bilinear at the same size: mainline's steps");
     vision_image_free(&d);
     CHECK(vision_resize_bicubic(&src, 37, 23, &d, err) == EM_OK && memcmp(d.rgb, src.rgb, 37 * 23 * 3) == 0, "bicubic identity");
     vision_image_free(&d);
-    /* bilinear maps corners to corners */
-    CHECK(vision_resize_bilinear(&src, 90, 50, &d, err) == EM_OK, "bilinear up");
-    CHECK(memcmp(d.rgb, src.rgb, 3) == 0 && memcmp(d.rgb + ((size_t)49 * 90 + 89) * 3, src.rgb + ((size_t)22 * 37 + 36) * 3, 3) == 0,
-          "bilinear corners");
+    /* mainline's bilinear steps by (w - 1) / tw from 0: one row [0, 100, 200]
+     * to 4 columns samples x = 0, 0.5, 1, 1.5 (not corner to corner) */
+    vision_image row3 = {3, 1, malloc(9)};
+    const uint8_t r3[9] = {0, 0, 0, 100, 100, 100, 200, 200, 200};
+    memcpy(row3.rgb, r3, 9);
+    CHECK(vision_resize_bilinear(&row3, 4, 1, &d, err) == EM_OK && d.rgb[0] == 0 && d.rgb[3] == 50 && d.rgb[6] == 100 &&
+              d.rgb[9] == 150,
+          "bilinear steps: %d %d %d %d", d.rgb[0], d.rgb[3], d.rgb[6], d.rgb[9]);
     vision_image_free(&d);
+    vision_image_free(&row3);
+    /* truncation: 2 columns [0, 255] to 3: x = 0, 1/3, 2/3 -> 0, 85, 170 */
+    vision_image two2 = {2, 2, malloc(12)};
+    const uint8_t t2[12] = {0, 0, 0, 255, 255, 255, 0, 0, 0, 255, 255, 255};
+    memcpy(two2.rgb, t2, 12);
+    CHECK(vision_resize_bilinear(&two2, 3, 2, &d, err) == EM_OK && d.rgb[3] == 85 && d.rgb[6] == 170, "bilinear thirds: %d %d",
+          d.rgb[3], d.rgb[6]);
+    vision_image_free(&d);
+    vision_image_free(&two2);
     /* a flat image stays flat under both */
     vision_image flat = {16, 9, malloc(16 * 9 * 3)};
     memset(flat.rgb, 77, 16 * 9 * 3);
@@ -187,7 +233,7 @@ static void test_resize(void) {
 
 static void test_tiles(void) {
     char err[EM_ERR_LEN];
-    vision_preproc_params p = {8, 16, 0, {0.5f, 0.25f, 0.0f}, {0.5f, 0.5f, 1.0f}};
+    vision_preproc_params p = {VISION_RESIZE_LLAMACPP, 8, 16, 0, {0.5f, 0.25f, 0.0f}, {0.5f, 0.5f, 1.0f}};
     /* 16 x 8 -> refined 16 x 8 exactly (a copy): 2 x 1 grid + overview */
     vision_image img = pattern(16, 8);
     vision_tiles t = {0};
@@ -221,11 +267,83 @@ static void test_tiles(void) {
     vision_image_free(&img);
 }
 
+/* Pillow 9.4's Image.resize(LANCZOS) of pattern(11, 7), computed once with
+ * Debian's python3-pil: down to 5 x 3 (every byte) and up to 19 x 13 (the
+ * first 8 pixels and the sum of all bytes). tests/preprocess_ref.py compares
+ * many more sizes against Pillow itself. */
+static void test_lanczos(void) {
+    static const uint8_t down[45] = {13, 63,  113, 30,  80,  130, 47,  97,  147, 63,  113, 163, 80,  130, 180,
+                                     46, 96,  146, 64,  114, 164, 80,  130, 180, 95,  145, 195, 112, 162, 212,
+                                     77, 127, 177, 95,  145, 195, 110, 160, 210, 126, 176, 226, 141, 191, 241};
+    static const uint8_t up[24] = {0, 48, 98, 1, 51, 101, 6, 56, 106, 10, 60, 110, 14, 64, 114, 18, 68, 118, 22, 72, 122, 26, 76, 126};
+    char err[EM_ERR_LEN];
+    vision_image src = pattern(11, 7), d = {0};
+    CHECK(vision_resize_lanczos(&src, 5, 3, &d, err) == EM_OK && memcmp(d.rgb, down, sizeof down) == 0, "lanczos 11x7 -> 5x3 as Pillow");
+    vision_image_free(&d);
+    long sum = 0;
+    CHECK(vision_resize_lanczos(&src, 19, 13, &d, err) == EM_OK && memcmp(d.rgb, up, sizeof up) == 0, "lanczos 11x7 -> 19x13 as Pillow");
+    for (int i = 0; d.rgb && i < 19 * 13 * 3; i++) sum += d.rgb[i];
+    CHECK(sum == 95041, "lanczos 11x7 -> 19x13: byte sum %ld, Pillow's 95041", sum);
+    vision_image_free(&d);
+    CHECK(vision_resize_lanczos(&src, 11, 7, &d, err) == EM_OK && memcmp(d.rgb, src.rgb, 11 * 7 * 3) == 0, "lanczos identity");
+    vision_image_free(&d);
+    /* one axis only: a pass whose size does not change is not run */
+    vision_image h = {0}, v = {0};
+    CHECK(vision_resize_lanczos(&src, 11, 3, &v, err) == EM_OK && vision_resize_lanczos(&v, 5, 3, &h, err) == EM_OK,
+          "lanczos by axes");
+    vision_image flat = {23, 17, malloc(23 * 17 * 3)};
+    memset(flat.rgb, 201, 23 * 17 * 3);
+    int ok = 1;
+    CHECK(vision_resize_lanczos(&flat, 64, 5, &d, err) == EM_OK, "lanczos flat");
+    for (int i = 0; d.rgb && i < 64 * 5 * 3; i++) ok &= d.rgb[i] == 201;
+    CHECK(ok, "lanczos keeps a flat image flat");
+    vision_image_free(&d);
+    CHECK(vision_resize_lanczos(&flat, 0, 5, &d, err) == EM_ERR_ARG, "lanczos to an empty size refused");
+    vision_image_free(&h);
+    vision_image_free(&v);
+    vision_image_free(&flat);
+    vision_image_free(&src);
+}
+
+/* transformers' tiles: crops of the resized image, the global image its
+ * LANCZOS S x S, the double-then-float rescale; an image of one tile alone. */
+static void test_tiles_transformers(void) {
+    char err[EM_ERR_LEN];
+    vision_preproc_params p = {VISION_RESIZE_TRANSFORMERS, 8, 16, 0, {0.5f, 0.25f, 0.0f}, {0.5f, 0.5f, 1.0f}};
+    /* 16 x 8: step 1 keeps 16 x 8 (8 is even), step 2 too: crops of the image itself */
+    vision_image img = pattern(16, 8), g = {0};
+    vision_tiles t = {0};
+    CHECK(vision_preprocess(&p, &img, &t, err) == EM_OK && t.grid_x == 2 && t.grid_y == 1 && t.n_tiles == 3, "hf 16x8: %s", err);
+    if (t.pix) {
+        const uint8_t u = img.rgb[((size_t)5 * 16 + 11) * 3 + 1];
+        const float want = ((float)((double)u * (1.0 / 255.0)) - 0.25f) / 0.5f;
+        CHECK(t.pix[(size_t)1 * 3 * 64 + 1 * 64 + 5 * 8 + 3] == want, "hf tile order and rescale");
+        vision_resize_lanczos(&img, 8, 8, &g, err);
+        const float w2 = ((float)((double)g.rgb[((size_t)7 * 8 + 6) * 3 + 2] * (1.0 / 255.0)) - 0.0f) / 1.0f;
+        CHECK(g.rgb && t.pix[(size_t)2 * 3 * 64 + 2 * 64 + 7 * 8 + 6] == w2, "hf global image last, LANCZOS");
+        vision_image_free(&g);
+    }
+    vision_tiles_free(&t);
+    vision_image_free(&img);
+    /* 8 x 8 with the longest edge 8: one tile, grid 0 x 0 */
+    p.longest_edge = 8;
+    img = pattern(8, 8);
+    CHECK(vision_preprocess(&p, &img, &t, err) == EM_OK && t.grid_x == 0 && t.grid_y == 0 && t.n_tiles == 1, "hf single tile");
+    if (t.pix) {
+        const float want = ((float)((double)img.rgb[((size_t)3 * 8 + 4) * 3] * (1.0 / 255.0)) - 0.5f) / 0.5f;
+        CHECK(t.pix[3 * 8 + 4] == want, "hf single tile is the image");
+    }
+    vision_tiles_free(&t);
+    vision_image_free(&img);
+}
+
 int main(void) {
     test_shuffle();
     test_plan();
     test_resize();
     test_bicubic_exact();
     test_tiles();
+    test_lanczos();
+    test_tiles_transformers();
     return CHECK_DONE();
 }

@@ -3,18 +3,16 @@
 image path, and the check of `ember run --dump` against it.
 
 Written from the published architecture (SigLIP, HF Idefics3, LLaMA) and from
-the preprocessing llama.cpp's mtmd applies to Idefics3; no code is shared with
-Ember. Float32 torch on the CPU throughout.
+the preprocessing transformers and llama.cpp's mtmd apply to Idefics3
+(tests/preprocess_ref.py); no code is shared with Ember. Float32 torch on the CPU throughout.
 
-  preprocessing  S = clip.vision.image_size, L = clip.vision.preproc_image_size.
-                 The image is resized so its longest side is L (aspect kept),
-                 each side rounded up to a multiple of S: the "refined" image,
-                 made by llama.cpp's bicubic resize into a black canvas ("pad
-                 ceil"); it is cut into (w'/S) x (h'/S) tiles, row-major; the
-                 overview is the whole image resized to S x S by llama.cpp's
-                 bilinear resize, and comes last. Pixels are (u8/255 - mean)/std,
-                 planar [3][S][S]. The float32 arithmetic of llama.cpp's resizers
-                 (mtmd-image.cpp) is mirrored operation by operation.
+  preprocessing  S = clip.vision.image_size, L = clip.vision.preproc_image_size,
+                 in the mode Ember ran with (--image-resize; the projector's
+                 ember.vision.image_resize, transformers when absent): the
+                 references of tests/preprocess_ref.py, transformers' Idefics3
+                 processor with Pillow's LANCZOS or mainline llama.cpp's mtmd
+                 ported operation by operation. Grid tiles row-major, the
+                 global image / overview last; planar [3][S][S].
   vision         SigLIP: Conv2d(3, D, P, stride P) + bias, patches row-major,
                  + learned position embeddings; pre-norm blocks (LayerNorm,
                  attention with biases and scale 1/sqrt(head_dim), no mask;
@@ -76,6 +74,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools", "train"))  # gguf_read
 import gguf_read  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from preprocess_ref import preprocess, test_image  # noqa: E402  (exits 77 without python3-pil)
 
 try:
     import torch
@@ -158,133 +159,6 @@ def png_read(path):
     return out.reshape(h, w, bpp)[:, :, :3].copy()
 
 
-def test_image(w, h, seed):
-    """Deterministic RGB: horizontal and vertical gradients, a checkerboard of
-    blocks, a few flat rectangles, and noise, so resizers and tiles all see
-    edges, ramps and texture."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
-    img = np.zeros((h, w, 3))
-    img[..., 0] = 255 * xx / max(1, w - 1)
-    img[..., 1] = 255 * yy / max(1, h - 1)
-    blk = max(3, min(w, h) // 7)
-    img[..., 2] = np.where(((xx // blk + yy // blk) % 2) == 0, 40, 215)
-    for _ in range(4):
-        x0, y0 = rng.integers(0, w), rng.integers(0, h)
-        x1, y1 = min(w, x0 + rng.integers(2, max(3, w // 3))), min(h, y0 + rng.integers(2, max(3, h // 3)))
-        img[y0:y1, x0:x1] = rng.integers(0, 256, 3)
-    img += rng.normal(0, 18, img.shape)
-    return np.clip(np.rint(img), 0, 255).astype(np.uint8)
-
-# ------------------------------------------------------------------ preprocessing (llama.cpp's mtmd, Idefics3)
-
-
-def _round_half_away(v):
-    v = v.astype(np.float64)
-    return np.sign(v) * np.floor(np.abs(v) + 0.5)
-
-
-def _cubic_coeffs(d0, d2, d3):
-    """a1, a2, a3 as the C++ computes them: double constants (1.0/3, 1.0/6,
-    1.0/2) make each expression double, stored to a float."""
-    d0, d2, d3 = d0.astype(np.float64), d2.astype(np.float64), d3.astype(np.float64)
-    a1 = ((-1.0 / 3) * d0 + d2 - (1.0 / 6) * d3).astype(f32)
-    a2 = ((1.0 / 2) * d0 + (1.0 / 2) * d2).astype(f32)
-    a3 = ((-1.0 / 6) * d0 - (1.0 / 2) * d2 + (1.0 / 6) * d3).astype(f32)
-    return a1, a2, a3
-
-
-def _cubic_eval(a0, a1, a2, a3, t):
-    """a0 + a1*t + a2*t*t + a3*t*t*t in float32, left to right, no FMA."""
-    return a0 + a1 * t + a2 * t * t + a3 * t * t * t
-
-
-def resize_bicubic(img, tw, th):
-    """llama.cpp's resize_bicubic (mtmd-image.cpp): a cubic through 4 samples
-    along x around floor(tx*j), then along y, rounded half away from zero and
-    clamped to 0..255. Float32 variables, double temporaries, as the C++."""
-    h, w = img.shape[:2]
-    tx, ty = f32(w) / f32(tw), f32(h) / f32(th)
-    fx = tx * np.arange(tw).astype(f32)
-    fy = ty * np.arange(th).astype(f32)
-    x, y = fx.astype(np.int64), fy.astype(np.int64)
-    dx = (fx - x.astype(f32))[None, :, None]
-    dy = (fy - y.astype(f32))[:, None, None]
-    p = img.astype(np.int32)
-    cols = [np.clip(x + k, 0, w - 1) for k in (-1, 0, 1, 2)]
-    C = []
-    for jj in range(4):
-        r = np.clip(y - 1 + jj, 0, h - 1)
-        rows = p[r]                                       # [th][w][3]
-        pm, p0, p1, p2 = (rows[:, c, :] for c in cols)    # [th][tw][3]
-        d0, d2, d3 = (pm - p0).astype(f32), (p1 - p0).astype(f32), (p2 - p0).astype(f32)
-        a1, a2, a3 = _cubic_coeffs(d0, d2, d3)
-        C.append(_cubic_eval(p0.astype(f32), a1, a2, a3, dx))
-    d0, d2, d3 = C[0] - C[1], C[2] - C[1], C[3] - C[1]
-    a1, a2, a3 = _cubic_coeffs(d0, d2, d3)
-    Cc = _cubic_eval(C[1], a1, a2, a3, dy)
-    return np.clip(_round_half_away(Cc), 0, 255).astype(np.uint8)
-
-
-def resize_bilinear(img, tw, th):
-    """llama.cpp's resize_bilinear: corners mapped to corners, lerp(s, e, t) =
-    s + (e - s) * t in float32 along x then y, truncated to 8 bits."""
-    h, w = img.shape[:2]
-    xr = f32(w - 1) / f32(tw - 1) if tw > 1 else f32(0)
-    yr = f32(h - 1) / f32(th - 1) if th > 1 else f32(0)
-    px = np.arange(tw).astype(f32) * xr
-    py = np.arange(th).astype(f32) * yr
-    x0 = np.minimum(px.astype(np.int64), w - 1)
-    y0 = np.minimum(py.astype(np.int64), h - 1)
-    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
-    xf = (px - x0.astype(f32))[None, :, None]
-    yf = (py - y0.astype(f32))[:, None, None]
-    p = img.astype(f32)
-    p00, p10 = p[y0][:, x0], p[y0][:, x1]
-    p01, p11 = p[y1][:, x0], p[y1][:, x1]
-    top = p00 + (p10 - p00) * xf
-    bottom = p01 + (p11 - p01) * xf
-    return (top + (bottom - top) * yf).astype(np.int64).astype(np.uint8)
-
-
-def refined_size(w, h, S, L):
-    """Longest side to L, aspect kept, each side rounded up to a multiple of S
-    (llama.cpp's calc_size_preserved_ratio with longest_edge, in float32)."""
-    scale = min(f32(L) / f32(w), f32(L) / f32(h))
-    wb = int(np.ceil(f32(f32(w) * scale) / f32(S))) * S
-    hb = int(np.ceil(f32(f32(h) * scale) / f32(S))) * S
-    return wb, hb
-
-
-def resize_pad_ceil(img, tw, th):
-    """Aspect-preserving bicubic resize into a black tw x th canvas, centred
-    (llama.cpp's img_tool::resize with PAD_CEIL); a copy if the size is equal."""
-    h, w = img.shape[:2]
-    if (w, h) == (tw, th):
-        return img.copy()
-    s = min(f32(tw) / f32(w), f32(th) / f32(h))
-    nw = min(int(np.ceil(f32(w) * s)), tw)
-    nh = min(int(np.ceil(f32(h) * s)), th)
-    out = np.zeros((th, tw, 3), dtype=np.uint8)
-    ox, oy = (tw - nw) // 2, (th - nh) // 2
-    out[oy:oy + nh, ox:ox + nw] = resize_bicubic(img, nw, nh)
-    return out
-
-
-def preprocess(img, S, L, mean, std):
-    """-> (tiles float32 [n][3][S][S], (grid_x, grid_y), u8 tiles [n][S][S][3]),
-    grid tiles row-major then the overview."""
-    h, w = img.shape[:2]
-    wb, hb = refined_size(w, h, S, L)
-    gx, gy = wb // S, hb // S
-    refined = resize_pad_ceil(img, wb, hb)
-    u8 = [refined[ty * S:(ty + 1) * S, tx * S:(tx + 1) * S] for ty in range(gy) for tx in range(gx)]
-    u8.append(img.copy() if (w, h) == (S, S) else resize_bilinear(img, S, S))
-    u8 = np.stack(u8)
-    v = u8.astype(f32) / f32(255.0)
-    v = (v - np.asarray(mean, dtype=f32)) / np.asarray(std, dtype=f32)
-    return np.ascontiguousarray(v.transpose(0, 3, 1, 2)), (gx, gy), u8
-
 # ------------------------------------------------------------------ products in the weights' dot types
 
 # Debian's torch links the reference BLAS (about 2 GFLOPS here), but its oneDNN
@@ -362,6 +236,7 @@ class Vision:
         self.eps = float(kv["clip.vision.attention.layer_norm_epsilon"])
         self.sf = int(kv["clip.vision.projector.scale_factor"])
         self.L = int(kv.get("clip.vision.preproc_image_size", self.S))
+        self.resize = kv.get("ember.vision.image_resize", "transformers")
         self.n_embd_text = int(kv["clip.vision.projection_dim"])
         self.mean = np.asarray(kv["clip.vision.image_mean"], dtype=f32)
         self.std = np.asarray(kv["clip.vision.image_std"], dtype=f32)
@@ -582,7 +457,8 @@ def image_block(vocab, grid, tpt):
     Idefics3: per grid row r and column c (1-based) <fake_token_around_image>
     <row_r_col_c> and tpt image rows; "\\n" after each row but the last; then
     "\\n\\n" <fake_token_around_image> <global-img>, the overview's tpt rows,
-    <fake_token_around_image>. Image rows carry the <image> token id."""
+    <fake_token_around_image>; an image of one tile (grid 0 x 0) only the
+    last three. Image rows carry the <image> token id."""
     gx, gy = grid
     fake, glob, img = vocab.special("<fake_token_around_image>"), vocab.special("<global-img>"), vocab.special("<image>")
     nl, nl2 = vocab.text_token("\n"), vocab.text_token("\n\n")
@@ -604,7 +480,9 @@ def image_block(vocab, grid, tpt):
             add_image()
         if y != gy - 1:
             add_text(nl)
-    add_text(nl2, fake, glob)
+    if gx * gy:
+        add_text(nl2)
+    add_text(fake, glob)  # a single tile (grid 0 x 0, transformers' layout): the global image alone
     add_image()
     add_text(fake)
     return toks, rows
@@ -650,6 +528,11 @@ def matrix_kind(vis):
     return "quant" if ts & {gguf_read.GGML_Q8_0, gguf_read.GGML_Q4_0} else "float"
 
 
+def resize_mode(a, vis):
+    """The preprocessing Ember ran with: --image-resize, else the projector's."""
+    return vis.resize if a.image_resize == "auto" else a.image_resize
+
+
 def cmd_check(a):
     rep = Report()
     vis = Vision(a.mmproj, a.exact_act)
@@ -657,9 +540,11 @@ def cmd_check(a):
     vocab = Vocab(lm.g)
     img = png_read(a.image)
     S, D = vis.S, vis.D
-    pix, grid, _ = preprocess(img, S, vis.L, vis.mean, vis.std)
+    mode, L = resize_mode(a, vis), a.longest_edge or vis.L
+    pix, grid, _ = preprocess(img, S, L, vis.mean, vis.std, mode)
     n_tiles = pix.shape[0]
-    print(f"image {a.image}: {img.shape[1]}x{img.shape[0]} -> grid {grid[0]}x{grid[1]} + overview = {n_tiles} tiles "
+    print(f"image {a.image}: {img.shape[1]}x{img.shape[0]}, {mode} preprocessing (L {L}) -> grid {grid[0]}x{grid[1]} "
+          f"+ {'overview' if mode == 'llamacpp' else 'global image'} = {n_tiles} tiles "
           f"of {S}x{S}; vision {matrix_kind(vis)} ({gguf_read.TYPE_NAMES.get(vis.fc.type)}), "
           f"text {gguf_read.TYPE_NAMES.get(lm.output.type)}, act rounding {'off' if a.exact_act else 'on'}")
 
@@ -755,7 +640,7 @@ def cmd_run(a):
     lm = Llama(a.model, a.exact_act)
     vocab = Vocab(lm.g)
     img = png_read(a.image)
-    pix, grid, _ = preprocess(img, vis.S, vis.L, vis.mean, vis.std)
+    pix, grid, _ = preprocess(img, vis.S, a.longest_edge or vis.L, vis.mean, vis.std, resize_mode(a, vis))
     with torch.no_grad():
         vit = vis.encode(pix)
         proj = vis.project(vit)
@@ -803,54 +688,7 @@ def selftest(a):
                             want[0, ti * (side // sf) + tj, dy * D * sf + dx * D + c] = x[0, (ti * sf + dy) * side + tj * sf + dx, c]
         rep.ok(torch.equal(out, want), f"pixel shuffle side {side} sf {sf} D {D} matches the index formula")
 
-    # bilinear: corners map to corners; 2x2 -> 3x3 puts averages between them
-    src = np.array([[[0, 0, 0], [100, 10, 255]], [[50, 20, 0], [200, 30, 255]]], dtype=np.uint8)
-    out = resize_bilinear(src, 3, 3)
-    rep.ok(out[0, 1].tolist() == [50, 5, 127] and out[1, 1].tolist() == [87, 15, 127] and out[2, 2].tolist() == [200, 30, 255],
-           f"bilinear 2x2 -> 3x3: centre {out[1, 1].tolist()} (hand: (0+100+50+200)/4 = 87.5 -> 87, 15, 127.5 -> 127), "
-           f"top middle {out[0, 1].tolist()}")
-    # a 1-pixel-wide target keeps column 0 (ratio 0)
-    out = resize_bilinear(src, 1, 2)
-    rep.ok(out[:, 0].tolist() == [[0, 0, 0], [50, 20, 0]], f"bilinear to width 1 keeps column 0: {out[:, 0].tolist()}")
-    # bicubic: upscaling 2x along x of the row [0, 90]: x = int(0.5*j), dx = 0.5*j - x;
-    # j=1: x=0, dx=.5, samples (0,0,90,90): d0=0 d2=90 d3=90: a1=75 a2=45 a3=-30
-    # C = 0 + 37.5 + 11.25 - 3.75 = 45; j=3: x=1, dx=.5, samples (0,90,90,90): d0=-90 d2=0 d3=0:
-    # a1=30 a2=-45 a3=15: 90 + 15 - 11.25 + 1.875 = 95.625 -> 96 (overshoot, clamped only at 255)
-    src = np.zeros((1, 2, 3), dtype=np.uint8)
-    src[0, 1] = 90
-    out = resize_bicubic(src, 4, 1)[0, :, 0].tolist()
-    rep.ok(out == [0, 45, 90, 96], f"bicubic [0, 90] -> 4 wide: {out} (hand: 0, 45, 90, 95.625 -> 96)")
-    # float32 matters: for [0, 1] at j=1 the exact value is 0.5 (-> 1), but in
-    # float32 a1 = 0.8333333, a3 = -0.33333334 and the sum is
-    # 0.41666666 + 0.125 - 0.041666668 = 0.49999997 -> 0 (checked against a
-    # scalar C statement of the same code, with and without FMA)
-    src = np.zeros((1, 2, 3), dtype=np.uint8)
-    src[0, 1] = 1
-    out = resize_bicubic(src, 4, 1)[0, :, 0].tolist()
-    rep.ok(out == [0, 0, 1, 1], f"bicubic [0, 1] -> 4 wide: {out} (hand, float32: 0, 0.49999997 -> 0, 1, 1.0625 -> 1)")
-    # round half away from zero: [0, 3] at j=1 gives exactly 1.5 (a1 = 2.5, a2 = 1.5,
-    # a3 = -1: 1.25 + 0.375 - 0.125, all exact) -> 2
-    src[0, 1] = 3
-    out = resize_bicubic(src, 4, 1)[0, :, 0].tolist()
-    rep.ok(out == [0, 2, 3, 3], f"bicubic [0, 3] -> 4 wide: {out} (hand: 0, 1.5 -> 2, 3, 3.1875 -> 3)")
-    # same size: bicubic is the identity (dx = 0)
-    img = test_image(17, 11, 3)
-    rep.ok(np.array_equal(resize_bicubic(img, 17, 11), img), "bicubic to the same size is the identity")
-    rep.ok(np.array_equal(resize_bilinear(img, 17, 11), img), "bilinear to the same size is the identity")
-    # refined sizes and the padded canvas
-    cases = {(100, 60, 64, 128): (128, 128), (300, 200, 64, 128): (128, 128), (37, 90, 64, 128): (64, 128),
-             (512, 384, 512, 512): (512, 512), (640, 480, 512, 2048): (2048, 1536), (64, 64, 64, 128): (128, 128)}
-    for (w, h, S, L), want in cases.items():
-        got = refined_size(w, h, S, L)
-        rep.ok(got == want, f"refined size of {w}x{h} (S {S}, L {L}): {got}, expected {want}")
-    img = test_image(37, 90, 5)
-    out = resize_pad_ceil(img, 64, 128)
-    # 37x90 into 64x128: s = min(64/37, 128/90) = 1.4222, nw = ceil(52.62) = 53, nh = 128; offset x 5
-    rep.ok(out[:, :5].max() == 0 and out[:, 58:].max() == 0 and out[:, 5:58].max() > 0,
-           "pad ceil: 37x90 -> 53x128 centred in 64x128 (black columns 0-4 and 58-63)")
-    pix, grid, u8 = preprocess(test_image(100, 60, 1), 64, 128, [0.5] * 3, [0.5] * 3)
-    rep.ok(pix.shape == (5, 3, 64, 64) and grid == (2, 2), f"preprocess 100x60, S 64, L 128: {pix.shape}, grid {grid}")
-    rep.ok(abs(float(pix[0, 1, 3, 7]) - (u8[0, 3, 7, 1] / 255.0 - 0.5) / 0.5) < 1e-6, "normalisation and planar layout")
+    # the resamplers and both modes' sizes: tests/preprocess_ref.py selftest
 
     # PNG round trip
     tmp = os.path.join(a.tmp or "/tmp", f"vision_ref_selftest_{os.getpid()}.png")
@@ -893,7 +731,7 @@ def selftest(a):
             wq = g.tensor("v.blk.0.ffn_down.weight")
             err = float(np.abs(w32 - wq).max() / np.abs(w32).max())
             rep.ok(err < 1e-2, f"dequantized ffn_down matches the F32 file of the same seed within {err:.2g}")
-        pix, grid, _ = preprocess(test_image(100, 60, 1), vis.S, vis.L, vis.mean, vis.std)
+        pix, grid, _ = preprocess(test_image(100, 60, 1), vis.S, vis.L, vis.mean, vis.std, vis.resize)
         with torch.no_grad():
             vit = vis.encode(pix)
             proj = vis.project(vit)
@@ -944,6 +782,9 @@ def main(argv):
         s.add_argument("--mmproj", required=True)
         s.add_argument("--image", required=True)
         s.add_argument("--exact-act", action="store_true", help="keep activations in fp32 before every product")
+        s.add_argument("--image-resize", choices=("auto", "transformers", "llamacpp"), default="auto",
+                       help="the preprocessing Ember ran with (auto: the projector's)")
+        s.add_argument("--longest-edge", type=int, default=0, help="Ember's --image-longest-edge (0: the projector's)")
         if name == "check":
             s.add_argument("--dump", required=True)
             s.add_argument("--tol-pixel", type=float, default=1e-5)

@@ -5,9 +5,16 @@
 # `ember run --dump` compared on pixels, ViT features, projected tokens, the
 # prompt layout and the greedy answer.
 #   vision_ref_test.sh [cpu|vulkan] [tiny|256m]
-# tiny: a tiny pair on four images (grids 2x2, 1x1, 1x2, 3x2);
+# Each case names its preprocessing (vision/preprocess.h): "auto" is the
+# projector's (transformers' Idefics3 processor unless the file says
+# ember.vision.image_resize), or the --image-resize given; the reference
+# (tests/preprocess_ref.py) follows the same mode.
+# tiny: a tiny pair on five images: transformers (grid 2x2; 3x2 with a Q8_0
+# projector; a single tile, grid 0x0, with --image-longest-edge 64), llamacpp
+# by the flag (1x1 + overview) and by the projector's key (1x2 + overview);
 # 256m: SmolVLM-256M's shapes (SmolLM2-135M Q8_0 + SigLIP 768/12 layers F16,
-# longest edge 512: one tile + the overview) on a 512x384 frame.
+# longest edge 512) on a 512x384 frame: transformers (one tile, no grid) and
+# llamacpp (one tile + the overview).
 # Exit 77 (skipped) when torch is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,26 +40,31 @@ case "$shape" in
     "$build/mkmmproj" --preset tiny --text-dim 128 -o "$dir/p.gguf" 2>/dev/null
     # a Q8_0 projector too: the quantized products on the ViT's path
     "$build/mkmmproj" --preset tiny --text-dim 128 --type q8_0 --seed 7 -o "$dir/pq.gguf" 2>/dev/null
-    cases="100x60:p 64x64:p 37x90:p 300x200:pq" ;;
+    # one that says it was trained on llama.cpp's pixels
+    "$build/mkmmproj" --preset tiny --text-dim 128 --image-resize llamacpp -o "$dir/pl.gguf" 2>/dev/null
+    cases="100x60:p:auto 64x64:p:llamacpp 37x90:pl:auto 300x200:pq:transformers 100x60:p:auto:64" ;;
   256m)
     "$build/mkmodel" --vocab $vocab --smolvlm --preset smollm2-135m --ctx 4096 --type q8_0 --std 0.02 -o "$dir/m.gguf" 2>/dev/null
     "$build/mkmmproj" --preset smolvlm-256m --text-dim 576 --preproc-size 512 --type f16 -o "$dir/p.gguf" 2>/dev/null
-    cases="512x384:p" ;;
+    cases="512x384:p:auto 512x384:p:llamacpp" ;;
   *) echo "vision_ref_test.sh: shape '$shape': expected tiny or 256m" >&2; exit 2 ;;
 esac
 fail=0
 for c in $cases; do
-  size=${c%%:*} proj=${c##*:}
+  IFS=: read -r size proj mode edge <<<"$c"
   w=${size%x*} h=${size#*x}
+  opts=(--image-resize "$mode") refopts=(--image-resize "$mode")
+  if [ -n "$edge" ]; then opts+=(--image-longest-edge "$edge"); refopts+=(--longest-edge "$edge"); fi
   img="$dir/img_$size.png"
   $py tests/vision_ref.py image "$img" "$w" "$h" --seed "$w" >/dev/null
   rm -rf "$dir/dump"
   if ! "$ember" run -q -m "$dir/m.gguf" --mmproj "$dir/$proj.gguf" --image "$img" -p "What is in the image?" -n 8 \
-       --temp 0 -t 2 --backend "$backend" --dump "$dir/dump" >"$dir/out" 2>"$dir/err"; then
+       --temp 0 -t 2 --backend "$backend" "${opts[@]}" --dump "$dir/dump" >"$dir/out" 2>"$dir/err"; then
     echo "FAIL: ember run on $size ($backend):"; cat "$dir/err"; fail=1; continue
   fi
-  echo "== $size ($proj, $backend): $(grep '^timings' "$dir/err" | tr ' ' '\n' | grep -E 'tiles=|encode_ms_per_tile=' | tr '\n' ' ')"
-  if ! $py tests/vision_ref.py check --model "$dir/m.gguf" --mmproj "$dir/$proj.gguf" --image "$img" --dump "$dir/dump" "${extra[@]}"; then
+  echo "== $size ($proj, --image-resize $mode${edge:+, longest edge $edge}, $backend): $(grep '^timings' "$dir/err" | tr ' ' '\n' | grep -E 'tiles=|encode_ms_per_tile=' | tr '\n' ' ')"
+  if ! $py tests/vision_ref.py check --model "$dir/m.gguf" --mmproj "$dir/$proj.gguf" --image "$img" --dump "$dir/dump" \
+       "${refopts[@]}" "${extra[@]}"; then
     fail=1
   fi
 done

@@ -11,8 +11,9 @@
  * DIR/meta.json     sizes, counts per family, the state layout, seeds
  *
  * The default model's camera is square at its ViT's tile size, so Ember's
- * Idefics3 preprocessing (vision/preprocess.h: a 1 x 1 grid and the
- * overview) hands the encoder the frame itself, twice; mkdata checks that
+ * llama.cpp-mode Idefics3 preprocessing (vision/preprocess.h: a 1 x 1 grid
+ * and the overview; its mmproj says so, ember.vision.image_resize) hands
+ * the encoder the frame itself, twice; mkdata checks that
  * on the first scenes' frames through Ember's own preprocessing, so what the trainer
  * reads is what Ember feeds the encoder. Files are written under temporary
  * names and renamed at the end: an interrupted run leaves no half split. */
@@ -32,7 +33,7 @@
 #include "vision/preprocess.h"
 
 static int check_tiles(const agent_data_frame *f, int S, char *err) {
-    vision_preproc_params pp = {.tile = S, .longest_edge = S, .max_tiles = 0, .mean = {0.5f, 0.5f, 0.5f}, .std = {0.5f, 0.5f, 0.5f}};
+    vision_preproc_params pp = {.mode = VISION_RESIZE_LLAMACPP, .tile = S, .longest_edge = S, .max_tiles = 0, .mean = {0.5f, 0.5f, 0.5f}, .std = {0.5f, 0.5f, 0.5f}};
     vision_image img;
     vision_tiles t;
     if (vision_image_from_raw(f->rgb, f->width, f->height, (size_t)f->width * 3, VISION_RGB8, NULL, &img, err)) return -1;

@@ -62,9 +62,11 @@ typedef struct mp_opts {
     uint64_t seed;
     int type_i;   /* --type, an index into mp_type_names */
     int preset;   /* --preset, an index into mp_presets; -1: none */
+    int resize;   /* --image-resize: 0 none written, 1 transformers, 2 llamacpp */
 } mp_opts;
 
 static const char *const mp_type_names[] = {"f32", "f16", "q8_0", NULL};
+static const char *const mp_resize_names[] = {"none", "transformers", "llamacpp", NULL};
 static const enum em_type mp_type_ids[] = {EM_TYPE_F32, EM_TYPE_F16, EM_TYPE_Q8_0};
 
 /* --preset: the encoder's shape. Without one, the shape is tiny's and the
@@ -133,6 +135,9 @@ static int parse_args(int argc, char **argv, mp_opts *o) {
          .help = "weight scale (default 1/sqrt(dim)); a matrix with fan-in K\ngets N(0, S * sqrt(dim / K))"},
         OPT_U64(NULL, "--seed", "N", &o->seed, 0, UINT64_MAX, "generator seed"),
         OPT_STR(NULL, "--name", "S", &o->name, "general.name"),
+        OPT_CHOICE(NULL, "--image-resize", "MODE", &o->resize, mp_resize_names,
+                   "ember.vision.image_resize: the preprocessing the model expects (none: the key is\n"
+                   "left out, as in published files: transformers')"),
         OPT_END};
     char err[OPT_ERR_LEN];
     int rc = opt_parse_preset("mkmmproj", specs, &o->preset, mp_reset, o, argc, argv, err);
@@ -196,6 +201,7 @@ static int mp_set_keys(mk_gguf *g, const mp_opts *o) {
     if (!st) st = gguf_writer_set_arr(w, "clip.vision.image_std", GGUF_TYPE_FLOAT32, std, 3);
     if (!st) st = gguf_writer_set_u32(w, "clip.vision.projector.scale_factor", (uint32_t)o->scale_factor);
     if (!st) st = gguf_writer_set_u32(w, "clip.vision.preproc_image_size", (uint32_t)o->preproc_size);
+    if (!st && o->resize) st = gguf_writer_set_str(w, "ember.vision.image_resize", mp_resize_names[o->resize]);
     if (st) return mk_gguf_fail(g, "setting keys");
     return 0;
 }

@@ -51,6 +51,12 @@ vision_encoder *vision_encoder_create(const vision_mmproj *mp, const vision_enco
     e->pp.tile = hp->image_size;
     e->pp.longest_edge = e->p.longest_edge > 0 ? e->p.longest_edge : hp->longest_edge;
     e->pp.max_tiles = e->p.max_tiles;
+    e->pp.mode = e->p.resize != VISION_RESIZE_AUTO ? e->p.resize : hp->resize;
+    if (!vision_resize_mode_name(e->pp.mode)) {
+        em_err(err, EM_ERR_ARG, "vision_encoder_create: resize mode %d is not one of preprocess.h's", (int)e->pp.mode);
+        free(e);
+        return NULL;
+    }
     memcpy(e->pp.mean, hp->mean, sizeof e->pp.mean);
     memcpy(e->pp.std, hp->std, sizeof e->pp.std);
     if (!(e->vit = vision_vit_create(mp, err))) {
@@ -94,7 +100,8 @@ ember_status vision_encoder_plan(const vision_encoder *e, int w, int h, int *gri
  * hit would answer about the wrong frame, so 128 bits, not 64. */
 static void image_key(const vision_encoder *e, const vision_image *img, uint64_t key[2]) {
     uint64_t a = 0xcbf29ce484222325ull, b = 0x9e3779b97f4a7c15ull;
-    const uint64_t hdr[4] = {(uint64_t)img->w, (uint64_t)img->h, (uint64_t)e->pp.longest_edge, (uint64_t)e->pp.tile};
+    const uint64_t hdr[5] = {(uint64_t)img->w, (uint64_t)img->h, (uint64_t)e->pp.longest_edge, (uint64_t)e->pp.tile,
+                             (uint64_t)e->pp.mode};
     const uint8_t *hb = (const uint8_t *)hdr;
     for (size_t i = 0; i < sizeof hdr; i++) a = (a ^ hb[i]) * 0x100000001b3ull;
     const size_t n = (size_t)img->w * img->h * 3;

@@ -36,6 +36,9 @@ typedef struct vision_encoder_params {
      * minutes: this is how a command shows that it is working. */
     void (*progress)(void *user, int done, int n_tiles);
     void *progress_user;
+    /* How images become tiles (preprocess.h): VISION_RESIZE_AUTO (0) takes
+     * the projector's (mmproj.h: transformers' for published SmolVLM files). */
+    vision_resize_mode resize;
 } vision_encoder_params;
 
 typedef struct vision_embd {

@@ -42,6 +42,14 @@ static ember_status load_hparams(vision_mmproj *mp, const char *path, char *err)
         return st;
     for (int c = 0; c < 3; c++)
         if (!(hp->std[c] > 0)) return em_err(err, EM_ERR_FORMAT, "%s: clip.vision.image_std[%d] = %g; expected > 0", path, c, hp->std[c]);
+    hp->resize = VISION_RESIZE_TRANSFORMERS;
+    const char *rs = NULL;
+    if ((st = gguf_get_str(g, "ember.vision.image_resize", &rs, e)) == EM_OK) {
+        if ((hp->resize = vision_resize_mode_parse(rs)) == VISION_RESIZE_AUTO)
+            return em_err(err, EM_ERR_FORMAT, "%s: ember.vision.image_resize is '%s'; expected 'transformers' or 'llamacpp'", path, rs);
+    } else if (st != EM_ERR_NOT_FOUND) {
+        return em_err(err, st, "%s: %s", path, e);
+    }
     if (hp->image_size % hp->patch_size)
         return em_err(err, EM_ERR_FORMAT, "%s: patch size %d does not divide the image size %d", path, hp->patch_size, hp->image_size);
     const int g_side = hp->image_size / hp->patch_size;

@@ -21,6 +21,7 @@
 #include "../core/gguf.h"
 #include "../core/gguf_bind.h"
 #include "../projector/idefics3.h"
+#include "preprocess.h"
 
 typedef struct vision_hparams {
     int image_size;   /* clip.vision.image_size: a tile's side S */
@@ -32,6 +33,12 @@ typedef struct vision_hparams {
     int proj_dim;     /* clip.vision.projection_dim: the text model's width */
     int scale_factor; /* clip.vision.projector.scale_factor */
     int longest_edge; /* clip.vision.preproc_image_size (default S) */
+    /* ember.vision.image_resize ("transformers" or "llamacpp"): the
+     * preprocessing the model was trained with. Published SmolVLM files
+     * lack the key: their training used transformers' processor, the
+     * default. Ember's own trained pairs record "llamacpp" (their trainer
+     * laid frames out as a 1 x 1 grid plus the overview). */
+    vision_resize_mode resize;
     float eps;        /* clip.vision.attention.layer_norm_epsilon */
     float mean[3], std[3];
     int n_patches;       /* (S/P)^2 */

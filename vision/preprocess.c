@@ -1,15 +1,20 @@
-/* preprocess.c - Idefics3 tiling and normalisation (see preprocess.h).
+/* preprocess.c - Idefics3 tiling and normalisation, as transformers or
+ * as llama.cpp does it (see preprocess.h).
  *
- * The resamplers reproduce llama.cpp's arithmetic, including its types: the
- * bicubic's coefficients are computed in double and stored to float, its
- * polynomials evaluated in float; the bilinear truncates toward zero. Keep it
- * that way: a different rounding moves a pixel by one level, and a tile that
- * differs by one level is a different input to the encoder. */
+ * The llama.cpp resamplers reproduce its arithmetic, including its types:
+ * the bicubic's coefficients are computed in double and stored to float,
+ * its polynomials evaluated in float; the bilinear truncates toward zero.
+ * Keep it that way: a different rounding moves a pixel by one level, and a
+ * tile that differs by one level is a different input to the encoder. The
+ * transformers path is Pillow's integer LANCZOS (resample.c) and its sizes
+ * are Python's float arithmetic (int() truncation of double quotients). */
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "preprocess.h"
+#include "resample.h"
 
 static int clampi(int x, int lo, int hi) { return x < lo ? lo : x > hi ? hi : x; }
 static float lerpf(float s, float e, float t) { return s + (e - s) * t; }
@@ -26,16 +31,16 @@ ember_status vision_resize_bilinear(const vision_image *src, int tw, int th, vis
     ember_status st = image_alloc(dst, tw, th, err);
     if (st) return st;
     const int w = src->w, h = src->h;
-    /* corners map to corners: (w-1)/(tw-1) */
-    const float xr = tw > 1 ? (float)(w - 1) / (float)(tw - 1) : 0.0f;
-    const float yr = th > 1 ? (float)(h - 1) / (float)(th - 1) : 0.0f;
+    /* mainline's steps: (n - 1) / target from 0, the left sample at most
+     * n - 2 (a 1-pixel side: its one sample, where mainline asserts) */
+    const float xr = (float)(w - 1) / (float)tw, yr = (float)(h - 1) / (float)th;
     for (int y = 0; y < th; y++) {
-        const float py = (float)y * yr;
-        const int y0 = clampi((int)py, 0, h - 1), y1 = clampi(y0 + 1, 0, h - 1);
+        const float py = yr * (float)y;
+        const int y0 = clampi((int)py, 0, h > 1 ? h - 2 : 0), y1 = clampi(y0 + 1, 0, h - 1);
         const float yf = py - (float)y0;
         for (int x = 0; x < tw; x++) {
-            const float px = (float)x * xr;
-            const int x0 = clampi((int)px, 0, w - 1), x1 = clampi(x0 + 1, 0, w - 1);
+            const float px = xr * (float)x;
+            const int x0 = clampi((int)px, 0, w > 1 ? w - 2 : 0), x1 = clampi(x0 + 1, 0, w - 1);
             const float xf = px - (float)x0;
             const uint8_t *p00 = src->rgb + ((size_t)y0 * w + x0) * 3, *p10 = src->rgb + ((size_t)y0 * w + x1) * 3;
             const uint8_t *p01 = src->rgb + ((size_t)y1 * w + x0) * 3, *p11 = src->rgb + ((size_t)y1 * w + x1) * 3;
@@ -125,24 +130,107 @@ ember_status vision_resize_bicubic(const vision_image *src, int tw, int th, visi
     return EM_OK;
 }
 
+const char *vision_resize_mode_name(vision_resize_mode m) {
+    switch (m) {
+    case VISION_RESIZE_AUTO: return "auto";
+    case VISION_RESIZE_TRANSFORMERS: return "transformers";
+    case VISION_RESIZE_LLAMACPP: return "llamacpp";
+    }
+    return NULL;
+}
+
+vision_resize_mode vision_resize_mode_parse(const char *name) {
+    if (name && strcmp(name, "transformers") == 0) return VISION_RESIZE_TRANSFORMERS;
+    if (name && strcmp(name, "llamacpp") == 0) return VISION_RESIZE_LLAMACPP;
+    return VISION_RESIZE_AUTO;
+}
+
+/* transformers caps every side at 4096 ("4k resolution as absolute maximum") */
+#define HF_MAX_SIDE 4096
+
+static int ceil_to(int v, int m) { return (v + m - 1) / m * m; }
+
+/* Steps 1 and 2 of the transformers chain: (w1, h1) is the longest-edge
+ * resize, (w2, h2) the multiples of S. Python's arithmetic: `/` in double,
+ * int() truncating. */
+static void hf_sizes(const vision_preproc_params *p, int w, int h, int *w1, int *h1, int *w2, int *h2) {
+    const int L = p->longest_edge, S = p->tile;
+    double aspect = (double)w / (double)h;
+    int nw, nh;
+    if (w >= h) {
+        nw = L;
+        nh = (int)((double)nw / aspect);
+        if (nh % 2) nh++;
+    } else {
+        nh = L;
+        nw = (int)((double)nh * aspect);
+        if (nw % 2) nw++;
+    }
+    if (nh < 1) nh = 1;
+    if (nw < 1) nw = 1;
+    aspect = (double)nw / (double)nh;
+    if (nw >= nh && nw > HF_MAX_SIDE) {
+        nw = HF_MAX_SIDE;
+        nh = (int)((double)nw / aspect);
+    } else if (nh > nw && nh > HF_MAX_SIDE) {
+        nh = HF_MAX_SIDE;
+        nw = (int)((double)nh * aspect);
+    }
+    if (nh < 1) nh = 1;
+    if (nw < 1) nw = 1;
+    *w1 = nw;
+    *h1 = nh;
+    aspect = (double)nw / (double)nh;
+    int W, H;
+    if (nw >= nh) {
+        W = ceil_to(nw, S);
+        H = ceil_to((int)((double)W / aspect), S);
+    } else {
+        H = ceil_to(nh, S);
+        W = ceil_to((int)((double)H * aspect), S);
+    }
+    /* a quotient that truncates to 0 would ask Pillow for an empty image
+     * (transformers fails there); one tile's side instead */
+    *w2 = W < S ? S : W;
+    *h2 = H < S ? S : H;
+}
+
 ember_status vision_preproc_plan(const vision_preproc_params *p, int w, int h, int *refined_w, int *refined_h,
                                  int *grid_x, int *grid_y, char *err) {
     const int S = p->tile;
     if (S <= 0 || p->longest_edge <= 0)
         return em_err(err, EM_ERR_ARG, "vision_preprocess: tile %d / longest edge %d must be positive", S, p->longest_edge);
+    if (p->mode != VISION_RESIZE_TRANSFORMERS && p->mode != VISION_RESIZE_LLAMACPP)
+        return em_err(err, EM_ERR_ARG, "vision_preprocess: resize mode %d is neither transformers nor llamacpp", (int)p->mode);
     if (w <= 0 || h <= 0) return em_err(err, EM_ERR_ARG, "vision_preprocess: empty image (%d x %d)", w, h);
-    /* longest side to longest_edge, then each side up to a multiple of S */
-    const float sw = (float)p->longest_edge / (float)w, sh = (float)p->longest_edge / (float)h;
-    const float scale = sw < sh ? sw : sh;
-    const double rw = ceil((double)((float)w * scale / (float)S)), rh = ceil((double)((float)h * scale / (float)S));
+    double rw, rh;
+    if (p->mode == VISION_RESIZE_TRANSFORMERS) {
+        if (p->longest_edge > HF_MAX_SIDE)
+            return em_err(err, EM_ERR_ARG, "vision_preprocess: longest edge %d: transformers caps images at %d",
+                          p->longest_edge, HF_MAX_SIDE);
+        int w1, h1, w2, h2;
+        hf_sizes(p, w, h, &w1, &h1, &w2, &h2);
+        rw = w2 / S;
+        rh = h2 / S;
+        *refined_w = w2;
+        *refined_h = h2;
+    } else {
+        /* longest side to longest_edge, then each side up to a multiple of S */
+        const float sw = (float)p->longest_edge / (float)w, sh = (float)p->longest_edge / (float)h;
+        const float scale = sw < sh ? sw : sh;
+        rw = ceil((double)((float)w * scale / (float)S));
+        rh = ceil((double)((float)h * scale / (float)S));
+        *refined_w = (int)fmin(rw, 1 << 20) * S;
+        *refined_h = (int)fmin(rh, 1 << 20) * S;
+    }
     /* an extreme aspect ratio (1 x 20000) would ask for thousands of tiles */
     if (rw < 1 || rh < 1 || rw * rh > 4096 || (p->max_tiles > 0 && rw * rh > p->max_tiles))
         return em_err(err, EM_ERR_RANGE, "vision_preprocess: a %d x %d image needs %.0f x %.0f tiles of %d, more than the %d allowed; "
                       "crop it or lower the longest edge", w, h, rw, rh, S, p->max_tiles > 0 ? p->max_tiles : 4096);
-    *grid_x = (int)rw;
-    *grid_y = (int)rh;
-    *refined_w = (int)rw * S;
-    *refined_h = (int)rh * S;
+    /* transformers: an image of one tile is that tile alone, no grid */
+    const bool single = p->mode == VISION_RESIZE_TRANSFORMERS && rw == 1 && rh == 1;
+    *grid_x = single ? 0 : (int)rw;
+    *grid_y = single ? 0 : (int)rh;
     return EM_OK;
 }
 
@@ -182,7 +270,12 @@ static void normalize_tile(const vision_preproc_params *p, const vision_image *i
     const size_t plane = (size_t)S * S;
     float lut[3][256];
     for (int c = 0; c < 3; c++)
-        for (int v = 0; v < 256; v++) lut[c][v] = ((float)v / 255.0f - p->mean[c]) / p->std[c];
+        for (int v = 0; v < 256; v++) {
+            /* transformers rescales in double (u8 * 1/255) to float32, then
+             * normalises in float32; llama.cpp divides in float */
+            const float r = p->mode == VISION_RESIZE_TRANSFORMERS ? (float)((double)v * (1.0 / 255.0)) : (float)v / 255.0f;
+            lut[c][v] = (r - p->mean[c]) / p->std[c];
+        }
     for (int y = 0; y < S; y++) {
         const uint8_t *row = img->rgb + ((size_t)(y0 + y) * img->w + x0) * 3;
         float *d0 = dst + (size_t)y * S, *d1 = d0 + plane, *d2 = d1 + plane;
@@ -194,6 +287,53 @@ static void normalize_tile(const vision_preproc_params *p, const vision_image *i
     }
 }
 
+/* transformers' chain: two LANCZOS resizes, the crops, the global image
+ * from the second resize. */
+static ember_status tiles_transformers(const vision_preproc_params *p, const vision_image *img, int gx, int gy, float *pix,
+                                       char *err) {
+    const int S = p->tile;
+    const size_t per = (size_t)3 * S * S;
+    int w1, h1, w2, h2;
+    hf_sizes(p, img->w, img->h, &w1, &h1, &w2, &h2);
+    vision_image a = {0}, b = {0}, g = {0};
+    ember_status st = vision_resize_lanczos(img, w1, h1, &a, err);
+    if (!st) st = vision_resize_lanczos(&a, w2, h2, &b, err);
+    vision_image_free(&a);
+    if (st) return st;
+    if (gx == 0) {
+        normalize_tile(p, &b, 0, 0, pix);
+    } else {
+        for (int ty = 0; ty < gy; ty++)
+            for (int tx = 0; tx < gx; tx++) normalize_tile(p, &b, tx * S, ty * S, pix + per * (size_t)(ty * gx + tx));
+        if (!(st = vision_resize_lanczos(&b, S, S, &g, err))) normalize_tile(p, &g, 0, 0, pix + per * (size_t)(gx * gy));
+        vision_image_free(&g);
+    }
+    vision_image_free(&b);
+    return st;
+}
+
+/* llama.cpp's: the refined image (bicubic, padded), its crops, the
+ * overview from the source (bilinear). */
+static ember_status tiles_llamacpp(const vision_preproc_params *p, const vision_image *img, int rw, int rh, int gx, int gy,
+                                   float *pix, char *err) {
+    const int S = p->tile;
+    const size_t per = (size_t)3 * S * S;
+    vision_image refined = {0}, overview = {0};
+    ember_status st = refine(img, rw, rh, &refined, err);
+    if (st) return st;
+    for (int ty = 0; ty < gy; ty++)
+        for (int tx = 0; tx < gx; tx++) normalize_tile(p, &refined, tx * S, ty * S, pix + per * (size_t)(ty * gx + tx));
+    vision_image_free(&refined);
+    if (img->w == S && img->h == S) {
+        normalize_tile(p, img, 0, 0, pix + per * (size_t)(gx * gy));
+    } else {
+        if ((st = vision_resize_bilinear(img, S, S, &overview, err))) return st;
+        normalize_tile(p, &overview, 0, 0, pix + per * (size_t)(gx * gy));
+        vision_image_free(&overview);
+    }
+    return EM_OK;
+}
+
 ember_status vision_preprocess(const vision_preproc_params *p, const vision_image *img, vision_tiles *out, char *err) {
     int rw, rh, gx, gy;
     ember_status st = vision_preproc_plan(p, img->w, img->h, &rw, &rh, &gx, &gy, err);
@@ -201,20 +341,13 @@ ember_status vision_preprocess(const vision_preproc_params *p, const vision_imag
     for (int c = 0; c < 3; c++)
         if (!(p->std[c] > 0)) return em_err(err, EM_ERR_FORMAT, "vision_preprocess: image_std[%d] = %g; expected > 0", c, p->std[c]);
     const int S = p->tile, n = gx * gy + 1;
-    const size_t per = (size_t)3 * S * S;
-    float *pix = malloc(per * (size_t)n * sizeof(float));
+    float *pix = malloc((size_t)3 * S * S * (size_t)n * sizeof(float));
     if (!pix) return em_err(err, EM_ERR_NOMEM, "vision_preprocess: %d tiles of %d x %d: out of memory", n, S, S);
-    vision_image refined = {0}, overview = {0};
-    if ((st = refine(img, rw, rh, &refined, err))) goto fail;
-    for (int ty = 0; ty < gy; ty++)
-        for (int tx = 0; tx < gx; tx++) normalize_tile(p, &refined, tx * S, ty * S, pix + per * (size_t)(ty * gx + tx));
-    vision_image_free(&refined);
-    if (img->w == S && img->h == S) {
-        normalize_tile(p, img, 0, 0, pix + per * (size_t)(n - 1));
-    } else {
-        if ((st = vision_resize_bilinear(img, S, S, &overview, err))) goto fail;
-        normalize_tile(p, &overview, 0, 0, pix + per * (size_t)(n - 1));
-        vision_image_free(&overview);
+    st = p->mode == VISION_RESIZE_TRANSFORMERS ? tiles_transformers(p, img, gx, gy, pix, err)
+                                               : tiles_llamacpp(p, img, rw, rh, gx, gy, pix, err);
+    if (st) {
+        free(pix);
+        return st;
     }
     out->grid_x = gx;
     out->grid_y = gy;
@@ -222,10 +355,6 @@ ember_status vision_preprocess(const vision_preproc_params *p, const vision_imag
     out->tile = S;
     out->pix = pix;
     return EM_OK;
-fail:
-    free(pix);
-    vision_image_free(&refined);
-    return st;
 }
 
 void vision_tiles_free(vision_tiles *t) {

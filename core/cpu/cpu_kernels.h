@@ -99,6 +99,18 @@ typedef void (*cpu_attn_pv_fn)(int64_t n, const void *v, size_t v_stride, enum e
 typedef void (*cpu_sgemm_fn)(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b,
                              int64_t ldb, float *c, int64_t ldc);
 
+/* One output row of an 8-bit separable image resampler in Pillow's fixed
+ * point (CPU_RESAMPLE_BITS fraction bits, Pillow's PRECISION_BITS):
+ *     dst[i] = clamp((2^(bits-1) + sum_t k[t] * src[t * stride + i]) >> bits, 0, 255)
+ * for i < n, t < ntaps: the taps are rows stride bytes apart, so the same
+ * call makes a vertical pass and, over a transposed strip, a horizontal one.
+ * Integer sums are exact, so every variant gives the reference's bytes (and
+ * Pillow's). The sums fit an int32 for coefficients that sum to 1 in this
+ * fixed point with absolute values summing below 2 (a Lanczos kernel's: about 1.3). */
+#define CPU_RESAMPLE_BITS 22
+typedef void (*cpu_resample_u8_fn)(int64_t n, uint8_t *dst, const uint8_t *src, size_t stride, const int32_t *k,
+                                   int ntaps);
+
 typedef struct cpu_kernels {
     const char *isa;                           /* "avx512", "avx2", "neon-dotprod", "neon", "scalar" */
     enum em_type dot_type[EM_TYPE_COUNT];      /* activation type per weight type */
@@ -121,6 +133,7 @@ typedef struct cpu_kernels {
     cpu_attn_pv_fn attn_pv;
     int pv_work;                               /* attn_pv's work floats per column */
     cpu_sgemm_fn sgemm;
+    cpu_resample_u8_fn resample_u8;
 } cpu_kernels;
 
 /* Fill k for this CPU (honouring EMBER_CPU_DISABLE_* variables). */

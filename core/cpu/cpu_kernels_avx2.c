@@ -678,6 +678,42 @@ static void swiglu(int64_t n, float *y, const float *g, const float *u) {
 
 /* GELU as a sigmoid of the tanh form's argument, with exp8 (the tail and
  * the reference with expf). */
+/* 32 columns per step in four 8-lane int32 sums (the taps' products are
+ * exact, as in the reference); the sums' shift, saturating packs to bytes
+ * (the clamp) and one permute back to column order; the tail as the
+ * reference. */
+static void resample_u8(int64_t n, uint8_t *dst, const uint8_t *src, size_t stride, const int32_t *k, int ntaps) {
+    const __m256i half = _mm256_set1_epi32(1 << (CPU_RESAMPLE_BITS - 1));
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m256i a0 = half, a1 = half, a2 = half, a3 = half;
+        const uint8_t *p = src + i;
+        for (int t = 0; t < ntaps; t++, p += stride) {
+            const __m256i c = _mm256_set1_epi32(k[t]);
+            a0 = _mm256_add_epi32(a0, _mm256_mullo_epi32(c, _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p))));
+            a1 = _mm256_add_epi32(a1, _mm256_mullo_epi32(c, _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p + 8)))));
+            a2 = _mm256_add_epi32(a2, _mm256_mullo_epi32(c, _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p + 16)))));
+            a3 = _mm256_add_epi32(a3, _mm256_mullo_epi32(c, _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p + 24)))));
+        }
+        a0 = _mm256_srai_epi32(a0, CPU_RESAMPLE_BITS);
+        a1 = _mm256_srai_epi32(a1, CPU_RESAMPLE_BITS);
+        a2 = _mm256_srai_epi32(a2, CPU_RESAMPLE_BITS);
+        a3 = _mm256_srai_epi32(a3, CPU_RESAMPLE_BITS);
+        /* per 128-bit lane the packs interleave a0..a3 by 4 columns: dwords
+         * (a0 0-3, a1 0-3, a2 0-3, a3 0-3 | a0 4-7, ...); the permute
+         * restores 0..31 */
+        const __m256i b = _mm256_packus_epi16(_mm256_packs_epi32(a0, a1), _mm256_packs_epi32(a2, a3));
+        _mm256_storeu_si256((__m256i *)(dst + i), _mm256_permutevar8x32_epi32(b, order));
+    }
+    for (; i < n; i++) {
+        int32_t s = 1 << (CPU_RESAMPLE_BITS - 1);
+        for (int t = 0; t < ntaps; t++) s += (int32_t)src[(size_t)t * stride + (size_t)i] * k[t];
+        s >>= CPU_RESAMPLE_BITS;
+        dst[i] = (uint8_t)(s < 0 ? 0 : s > 255 ? 255 : s);
+    }
+}
+
 static void gelu(int64_t n, float *y, const float *x) {
     const float c2 = 2.0f * 0.7978845608028654f;
     int64_t i = 0;
@@ -871,5 +907,6 @@ void cpu_kernels_init_avx2(cpu_kernels *k) {
     k->attn_pv = attn_pv;
     k->pv_work = 32;
     k->sgemm = sgemm;
+    k->resample_u8 = resample_u8;
     cpu_kernels_init_kquants_avx2(k);
 }

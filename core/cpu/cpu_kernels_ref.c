@@ -204,6 +204,15 @@ static void gelu(int64_t n, float *y, const float *x) {
     }
 }
 
+static void resample_u8(int64_t n, uint8_t *dst, const uint8_t *src, size_t stride, const int32_t *k, int ntaps) {
+    for (int64_t i = 0; i < n; i++) {
+        int32_t s = 1 << (CPU_RESAMPLE_BITS - 1);
+        for (int t = 0; t < ntaps; t++) s += (int32_t)src[(size_t)t * stride + (size_t)i] * k[t];
+        s >>= CPU_RESAMPLE_BITS;
+        dst[i] = (uint8_t)(s < 0 ? 0 : s > 255 ? 255 : s);
+    }
+}
+
 /* Plain running sums in t order (no lanes to mimic). */
 static void attn_pv(int64_t n, const void *v, size_t v_stride, enum em_type vt, const void *p, int ncols,
                     float *out, float *work, int tiled) {
@@ -278,5 +287,6 @@ void cpu_kernels_init_ref(cpu_kernels *k) {
     k->attn_pv = attn_pv;
     k->pv_work = 1;
     k->sgemm = sgemm;
+    k->resample_u8 = resample_u8;
     cpu_kernels_init_kquants(k);
 }

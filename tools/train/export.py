@@ -97,6 +97,9 @@ def export(net, c, tk, out, name, step):
     w.add("clip.vision.projection_dim", G.U32, c["dim"])
     w.add("clip.vision.projector.scale_factor", G.U32, c["scale_factor"])
     w.add("clip.vision.preproc_image_size", G.U32, c["image"])
+    # the layout the trainer feeds (data.py: the frame as a 1 x 1 grid plus the
+    # overview) is llama.cpp's Idefics3 preprocessing, not transformers'
+    w.add("ember.vision.image_resize", G.STR, "llamacpp")
     w.add("clip.vision.image_mean", G.ARR, [0.5, 0.5, 0.5], G.F32)
     w.add("clip.vision.image_std", G.ARR, [0.5, 0.5, 0.5], G.F32)
     tensors(w, net, names["mmproj"])
