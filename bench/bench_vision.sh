@@ -5,6 +5,7 @@
 #
 #   bench/bench_vision.sh [--shape tiny|smolvlm-256m] [--edge N] [--mtmd PATH] [--threads N]
 #                         [--backend cpu|vulkan] [--runs N] [--keep DIR]
+#                         [--image-resize llamacpp|transformers]
 #
 # The pair is random-weight, written by tools/mkmodel (--smolvlm) and
 # tools/mkmmproj in the shape asked for: smolvlm-256m is SmolLM2-135M (30
@@ -13,13 +14,18 @@
 # --edge sets the mmproj's longest edge (clip.vision.preproc_image_size):
 # 512 gives one tile + the overview for the 512x384 test frame, 2048 (the
 # published files' value) 4 x 3 tiles + the overview.
+# --image-resize: Ember's preprocessing (vision/preprocess.h). llamacpp, the
+# default here, gives Ember llama-mtmd-cli's pixels and tiles (a 1 x 1 grid +
+# the overview at --edge 512), so tile counts, times and answers compare;
+# transformers (Ember's default for SmolVLM files) times Ember as a user runs
+# it (one tile at --edge 512: no overview), beside nothing of llama.cpp's.
 # llama-mtmd-cli is optional: give its path (or set LLAMA_MTMD_CLI); a
 # llama.cpp built here with `cmake --build build --target llama-mtmd-cli`.
 # Without it only Ember's figures are printed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-shape=smolvlm-256m edge=512 mtmd=${LLAMA_MTMD_CLI:-} threads=2 backend=cpu runs=3 keep=""
+shape=smolvlm-256m edge=512 mtmd=${LLAMA_MTMD_CLI:-} threads=2 backend=cpu runs=3 keep="" resize=llamacpp
 while [ $# -gt 0 ]; do
   case "$1" in
     --shape) shape=$2; shift 2 ;;
@@ -29,10 +35,12 @@ while [ $# -gt 0 ]; do
     --backend) backend=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
     --keep) keep=$2; shift 2 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    --image-resize) resize=$2; shift 2 ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "bench_vision.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
+case "$resize" in llamacpp|transformers) ;; *) echo "bench_vision.sh: --image-resize '$resize': expected llamacpp or transformers" >&2; exit 2 ;; esac
 build=${EMBER_BUILD:-build}
 ember=${EMBER_BIN:-$build/ember}
 for t in "$ember" "$build/mkmodel" "$build/mkmmproj"; do
@@ -78,7 +86,7 @@ EOF
 
 q="What is in the image?"
 n=16
-echo "pair: $shape (longest edge $edge), frame 512x384, prompt \"$q\", $n greedy tokens, $threads threads, backend $backend"
+echo "pair: $shape (longest edge $edge), frame 512x384, prompt \"$q\", $n greedy tokens, $threads threads, backend $backend, Ember's preprocessing $resize"
 med() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 # Time to first token, whole process: load, image decode, tiles, encoder,
@@ -88,7 +96,7 @@ e_wall=() e_rss=() e_tile=() p_wall=() p_rss=() p_tile=()
 for i in $(seq "$runs"); do
   t0=$(now_ms)
   /usr/bin/time -f 'maxrss_kb=%M' "$ember" run -m "$dir/model.gguf" --mmproj "$dir/mmproj.gguf" --image "$dir/frame.png" \
-    -p "$q" -n 1 --temp 0 -t "$threads" --backend "$backend" >"$dir/ember.out" 2>"$dir/ember.err" || { cat "$dir/ember.err" >&2; exit 1; }
+    -p "$q" -n 1 --temp 0 -t "$threads" --backend "$backend" --image-resize "$resize" >"$dir/ember.out" 2>"$dir/ember.err" || { cat "$dir/ember.err" >&2; exit 1; }
   e_wall+=($(( $(now_ms) - t0 )))
   e_rss+=("$(sed -n 's/^maxrss_kb=\([0-9]*\)/\1/p' "$dir/ember.err" | awk '{printf "%.1f", $1/1024}')")
   e_tile+=("$(sed -n 's/.* encode_ms_per_tile=\([0-9.]*\).*/\1/p' "$dir/ember.err")")
@@ -109,7 +117,7 @@ for i in $(seq "$runs"); do
 done
 echo "ember:  tiles=$e_tiles encode_ms_per_tile=$(printf '%s\n' "${e_tile[@]}" | med) first_token_ms=$(printf '%s\n' "${e_wall[@]}" | med) (whole process) peak_rss_mib=$(printf '%s\n' "${e_rss[@]}" | med)"
 "$ember" run -q -m "$dir/model.gguf" --mmproj "$dir/mmproj.gguf" --image "$dir/frame.png" -p "$q" -n $n --temp 0 \
-  -t "$threads" --backend "$backend" >"$dir/ember.out" 2>"$dir/ember.err"
+  -t "$threads" --backend "$backend" --image-resize "$resize" >"$dir/ember.out" 2>"$dir/ember.err"
 echo "ember answer: $(tr -d '\n' <"$dir/ember.out" | head -c 200)"
 if [ -z "$mtmd" ]; then
   echo "llama-mtmd-cli: not given (--mtmd PATH): no peer figures"

@@ -79,7 +79,7 @@ static int parse_args(int argc, char **argv, run_opts *o) {
         {.kind = OPT_KIND_INT, .lng = "--image-longest-edge", .meta = "N", .dest = OPT_DEST_(&o->longest_edge, int),
          .lo = 1, .hi = 16384, .flags = OPT_NO_DEFAULT,
          .help = "resize images to this longest side before tiling (default: the mmproj's, 2048 for SmolVLM: "
-                 "up to 16 tiles + 1; 512 gives one tile + the overview, far faster on a small CPU)"},
+                 "up to 16 tiles + 1; 512 gives a single tile (llamacpp: + the overview), far faster on a small CPU)"},
         {.kind = OPT_KIND_INT, .lng = "--image-max-tiles", .meta = "N", .dest = OPT_DEST_(&o->max_tiles, int), .lo = 1,
          .hi = 4096, .flags = OPT_NO_DEFAULT, .help = "refuse images that need more tiles than this"},
         OPT_CHOICE(NULL, "--image-resize", "MODE", &o->resize, cli_image_resize_names, CLI_IMAGE_RESIZE_HELP),

@@ -65,6 +65,17 @@ static float cubic(float p0, float p1, float p2, float p3, float t) {
     return a0 + a1 * t + a2 * t * t + a3 * t * t * t;
 }
 
+/* llama.cpp's clamp(roundf(v), 0, 255), without a call into libm (x86-64's
+ * baseline has no rounding instruction, so roundf is a function call and
+ * the row loop could not be vectorised): a float widened to double plus 0.5
+ * is exact, so truncating it rounds half away from zero where v >= 0, and
+ * where v < 0 it gives at most 0, as roundf does after the clamp. The cubic's
+ * values stay far inside int's range. */
+static inline uint8_t round_u8(float v) {
+    const int i = (int)((double)v + 0.5);
+    return (uint8_t)(i < 0 ? 0 : i > 255 ? 255 : i);
+}
+
 /* Separable: output (i, j) is the cubic over 4 source rows of the cubic
  * over 4 columns of each, and the column pass of a source row is the same
  * for every output row that uses it. So each needed source row's column
@@ -119,10 +130,7 @@ ember_status vision_resize_bicubic(const vision_image *src, int tw, int th, visi
             H[jj] = hr;
         }
         uint8_t *d = dst->rgb + (size_t)i * tw * 3;
-        for (int j = 0; j < tw * 3; j++) {
-            const float v = roundf(cubic(H[0][j], H[1][j], H[2][j], H[3][j], dy));
-            d[j] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
-        }
+        for (int j = 0; j < tw * 3; j++) d[j] = round_u8(cubic(H[0][j], H[1][j], H[2][j], H[3][j], dy));
     }
     free(xs);
     free(dxs);
