@@ -211,7 +211,7 @@ ember_status vision_preproc_plan(const vision_preproc_params *p, int w, int h, i
     if (p->mode != VISION_RESIZE_TRANSFORMERS && p->mode != VISION_RESIZE_LLAMACPP)
         return em_err(err, EM_ERR_ARG, "vision_preprocess: resize mode %d is neither transformers nor llamacpp", (int)p->mode);
     if (w <= 0 || h <= 0) return em_err(err, EM_ERR_ARG, "vision_preprocess: empty image (%d x %d)", w, h);
-    double rw, rh;
+    double rw, rh; /* the grid, in tiles */
     if (p->mode == VISION_RESIZE_TRANSFORMERS) {
         if (p->longest_edge > HF_MAX_SIDE)
             return em_err(err, EM_ERR_ARG, "vision_preprocess: longest edge %d: transformers caps images at %d",
@@ -220,21 +220,19 @@ ember_status vision_preproc_plan(const vision_preproc_params *p, int w, int h, i
         hf_sizes(p, w, h, &w1, &h1, &w2, &h2);
         rw = w2 / S;
         rh = h2 / S;
-        *refined_w = w2;
-        *refined_h = h2;
     } else {
         /* longest side to longest_edge, then each side up to a multiple of S */
         const float sw = (float)p->longest_edge / (float)w, sh = (float)p->longest_edge / (float)h;
         const float scale = sw < sh ? sw : sh;
         rw = ceil((double)((float)w * scale / (float)S));
         rh = ceil((double)((float)h * scale / (float)S));
-        *refined_w = (int)fmin(rw, 1 << 20) * S;
-        *refined_h = (int)fmin(rh, 1 << 20) * S;
     }
     /* an extreme aspect ratio (1 x 20000) would ask for thousands of tiles */
     if (rw < 1 || rh < 1 || rw * rh > 4096 || (p->max_tiles > 0 && rw * rh > p->max_tiles))
         return em_err(err, EM_ERR_RANGE, "vision_preprocess: a %d x %d image needs %.0f x %.0f tiles of %d, more than the %d allowed; "
                       "crop it or lower the longest edge", w, h, rw, rh, S, p->max_tiles > 0 ? p->max_tiles : 4096);
+    *refined_w = (int)rw * S;
+    *refined_h = (int)rh * S;
     /* transformers: an image of one tile is that tile alone, no grid */
     const bool single = p->mode == VISION_RESIZE_TRANSFORMERS && rw == 1 && rh == 1;
     *grid_x = single ? 0 : (int)rw;
