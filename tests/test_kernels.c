@@ -958,7 +958,7 @@ static void test_neon_gemm_bits(const cpu_kernels *v) {
                 for (int b = 0; b < 5; b++) {
                     const int64_t m = ms[a], n = ns[b];
                     const size_t rb = em_row_bytes(ty, k), xb = em_row_bytes(dt, k);
-                    float *f = malloc(sizeof(float) * (size_t)(k * (m > n ? m : n)));
+                    float *f = malloc(sizeof(float) * (size_t)(k * m));
                     char *w = malloc(rb * m), *xq = malloc(xb);
                     float *x = malloc(sizeof(float) * (size_t)(k * n)), *y = malloc(sizeof(float) * (size_t)(m * n));
                     void *scratch = malloc(cpu_matmul_scratch(v, ty, k, n, 1));
