@@ -290,9 +290,18 @@ int ember_cmd_run(int argc, char **argv) {
             ms_enc += e->ms_encode;
             n_tiles_total += e->n_tiles;
         }
-        if (!o.quiet)
-            fprintf(stderr, "ember: image %d: %s: %d x %d grid + overview, %d tokens%s\n", i + 1, o.images[i], e->grid_x,
-                    e->grid_y, e->n_tiles * e->tokens_per_tile, e->from_cache ? " (cached: same frame as before)" : "");
+        if (!o.quiet) {
+            const vision_resize_mode rm = vision_encoder_resize(enc);
+            char layout[64];
+            if (e->grid_x * e->grid_y == 0)
+                snprintf(layout, sizeof layout, "one tile");
+            else
+                snprintf(layout, sizeof layout, "%d x %d grid + %s", e->grid_x, e->grid_y,
+                         rm == VISION_RESIZE_LLAMACPP ? "overview" : "global image");
+            fprintf(stderr, "ember: image %d: %s: %s, %d tokens (%s preprocessing)%s\n", i + 1, o.images[i], layout,
+                    e->n_tiles * e->tokens_per_tile, vision_resize_mode_name(rm),
+                    e->from_cache ? " (cached: same frame as before)" : "");
+        }
         const size_t n = (size_t)e->n_tiles * e->tokens_per_tile * m->hp.n_embd;
         memcpy(prompt.embd + (size_t)images[i].row0 * m->hp.n_embd, e->data, n * sizeof(float));
         if (o.dump && i == 0) {

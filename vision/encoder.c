@@ -216,4 +216,6 @@ void vision_encoder_cache_stats(const vision_encoder *e, vision_cache_stats *st)
     st->entries = (size_t)e->n_cache;
 }
 
+vision_resize_mode vision_encoder_resize(const vision_encoder *e) { return e->pp.mode; }
+
 size_t vision_encoder_bytes(const vision_encoder *e) { return vision_vit_bytes(e->vit); }

@@ -74,6 +74,8 @@ typedef struct vision_cache_stats {
     size_t bytes, entries;
 } vision_cache_stats;
 void vision_encoder_cache_stats(const vision_encoder *e, vision_cache_stats *st);
+/* The preprocessing this encoder applies (never VISION_RESIZE_AUTO). */
+vision_resize_mode vision_encoder_resize(const vision_encoder *e);
 /* Bytes of activations the encoder allocated. */
 size_t vision_encoder_bytes(const vision_encoder *e);
 
