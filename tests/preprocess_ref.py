@@ -308,15 +308,17 @@ def cmd_check(a):
             if not np.array_equal(got, pil_resize(img, tw, th)):
                 bad.append((tw, th, int(np.abs(got.astype(int) - pil_resize(img, tw, th)).max())))
         rep.ok(not bad, f"LANCZOS resize of 97x61 to {len(pairs)} sizes: bytes equal to Pillow's {Image.__version__} (differ: {bad})")
-        for i, (w, h) in enumerate(sizes):
+        # and a 640 x 480 frame with a longest edge past transformers' 4096 cap (8 x 6 tiles;
+        # transformers' mode only: llama.cpp's has no cap and would make 16 x 12 tiles)
+        for i, (w, h) in enumerate(sizes + [(640, 480)]):
             img = test_image(w, h, 100 + i)
             png = os.path.join(tmp, f"img{i}.png")
             Image.fromarray(img, "RGB").save(png)
-            for S, L in CONFIGS:
+            for S, L in CONFIGS if i < len(sizes) else [(512, 8192)]:
                 if a.quick and S == 512 and w * h > 2e6:
                     continue
                 hf_pix, hf_grid, _ = preprocess_transformers(img, S, L, mean, std)
-                for mode in ("transformers", "llamacpp"):
+                for mode in ("transformers", "llamacpp") if L <= HF_MAX_SIDE else ("transformers",):
                     try:
                         meta = run_tool(tool, png, out, "--tile", str(S), "--longest-edge", str(L), "--image-resize", mode)
                     except RuntimeError as e:

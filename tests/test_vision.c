@@ -88,8 +88,10 @@ static void test_plan(void) {
     p.longest_edge = 512; /* 640 x 480 -> 512 x 384 -> 512 x 512: one tile, no grid */
     CHECK(vision_preproc_plan(&p, 640, 480, &rw, &rh, &gx, &gy, err) == EM_OK && gx == 0 && gy == 0 && rw == 512 && rh == 512,
           "transformers, 512 edge: a single tile (grid %dx%d)", gx, gy);
+    /* an edge past 4096: step 1 gives 8192 x 6144, capped to 4096 x 3072 */
     p.longest_edge = 8192;
-    CHECK(vision_preproc_plan(&p, 640, 480, &rw, &rh, &gx, &gy, err) == EM_ERR_ARG, "transformers caps the edge at 4096");
+    CHECK(vision_preproc_plan(&p, 640, 480, &rw, &rh, &gx, &gy, err) == EM_OK && rw == 4096 && rh == 3072 && gx == 8 && gy == 6,
+          "transformers caps sides at 4096: %dx%d", rw, rh);
     p.mode = VISION_RESIZE_AUTO;
     p.longest_edge = 2048;
     CHECK(vision_preproc_plan(&p, 640, 480, &rw, &rh, &gx, &gy, err) == EM_ERR_ARG, "a mode must be chosen");

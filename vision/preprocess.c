@@ -213,9 +213,6 @@ ember_status vision_preproc_plan(const vision_preproc_params *p, int w, int h, i
     if (w <= 0 || h <= 0) return em_err(err, EM_ERR_ARG, "vision_preprocess: empty image (%d x %d)", w, h);
     double rw, rh; /* the grid, in tiles */
     if (p->mode == VISION_RESIZE_TRANSFORMERS) {
-        if (p->longest_edge > HF_MAX_SIDE)
-            return em_err(err, EM_ERR_ARG, "vision_preprocess: longest edge %d: transformers caps images at %d",
-                          p->longest_edge, HF_MAX_SIDE);
         int w1, h1, w2, h2;
         hf_sizes(p, w, h, &w1, &h1, &w2, &h2);
         rw = w2 / S;
