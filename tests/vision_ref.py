@@ -76,7 +76,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import gguf_read  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from preprocess_ref import preprocess, test_image  # noqa: E402  (exits 77 without python3-pil)
+from preprocess_ref import Report, preprocess, test_image  # noqa: E402  (exits 77 without python3-pil)
 
 try:
     import torch
@@ -488,17 +488,6 @@ def image_block(vocab, grid, tpt):
     return toks, rows
 
 # ------------------------------------------------------------------ the comparison with Ember's dump
-
-
-class Report:
-    def __init__(self):
-        self.failed = 0
-
-    def ok(self, cond, msg):
-        print(("ok    " if cond else "FAIL  ") + msg)
-        if not cond:
-            self.failed += 1
-        return cond
 
 
 def read_f32(path, shape):

@@ -706,12 +706,7 @@ static void resample_u8(int64_t n, uint8_t *dst, const uint8_t *src, size_t stri
         const __m256i b = _mm256_packus_epi16(_mm256_packs_epi32(a0, a1), _mm256_packs_epi32(a2, a3));
         _mm256_storeu_si256((__m256i *)(dst + i), _mm256_permutevar8x32_epi32(b, order));
     }
-    for (; i < n; i++) {
-        int32_t s = 1 << (CPU_RESAMPLE_BITS - 1);
-        for (int t = 0; t < ntaps; t++) s += (int32_t)src[(size_t)t * stride + (size_t)i] * k[t];
-        s >>= CPU_RESAMPLE_BITS;
-        dst[i] = (uint8_t)(s < 0 ? 0 : s > 255 ? 255 : s);
-    }
+    cpu_resample_u8_cols(i, n, dst, src, stride, k, ntaps);
 }
 
 static void gelu(int64_t n, float *y, const float *x) {

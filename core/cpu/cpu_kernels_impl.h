@@ -110,6 +110,18 @@ static inline void cpu_kq_q3_scales(const uint8_t *s, uint32_t v[4]) {
     v[3] = ((a[1] >> 4) & lo4) | (((a[2] >> 6) & two) << 4);
 }
 
+/* cpu_resample_u8_fn for columns i0..n, as written in cpu_kernels.h: the
+ * reference, and the SIMD variants' columns past their last full step. */
+static inline void cpu_resample_u8_cols(int64_t i0, int64_t n, uint8_t *dst, const uint8_t *src, size_t stride,
+                                        const int32_t *k, int ntaps) {
+    for (int64_t i = i0; i < n; i++) {
+        int32_t s = 1 << (CPU_RESAMPLE_BITS - 1);
+        for (int t = 0; t < ntaps; t++) s += (int32_t)src[(size_t)t * stride + (size_t)i] * k[t];
+        s >>= CPU_RESAMPLE_BITS;
+        dst[i] = (uint8_t)(s < 0 ? 0 : s > 255 ? 255 : s);
+    }
+}
+
 /* The x86 F32/F16 dots' leftovers (values i0..n past their SIMD steps) added
  * to the lanes' sum as those dots add them: F16 in double, F32 by fmaf. For
  * the vec_dot_rows variants, which must give each row the dot's bits. */

@@ -205,12 +205,7 @@ static void gelu(int64_t n, float *y, const float *x) {
 }
 
 static void resample_u8(int64_t n, uint8_t *dst, const uint8_t *src, size_t stride, const int32_t *k, int ntaps) {
-    for (int64_t i = 0; i < n; i++) {
-        int32_t s = 1 << (CPU_RESAMPLE_BITS - 1);
-        for (int t = 0; t < ntaps; t++) s += (int32_t)src[(size_t)t * stride + (size_t)i] * k[t];
-        s >>= CPU_RESAMPLE_BITS;
-        dst[i] = (uint8_t)(s < 0 ? 0 : s > 255 ? 255 : s);
-    }
+    cpu_resample_u8_cols(0, n, dst, src, stride, k, ntaps);
 }
 
 /* Plain running sums in t order (no lanes to mimic). */
