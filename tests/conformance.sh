@@ -32,8 +32,8 @@
 # sums on the same machine (see core/cpu/cpu_kernels.h), so on the CPU backend, when
 # Ember's kernels (AVX2 or AVX-512) and the build of ggml llama.cpp loads
 # (bench/peer/peer.mjs variant: "haswell" for AVX2, "zen4", "icelake"... for
-# AVX-512) are a matching pair, F32 and F16 models (and BF16 ones on AVX2)
-# must agree to 1e-6 (what is
+# AVX-512) are a matching pair, F32 and F16 models (and BF16 ones on AVX2,
+# and on AVX-512 where both use AVX512_BF16's vdpbf16ps) must agree to 1e-6 (what is
 # left is the final softmax: node-llama-cpp's in float, Ember's in double):
 # any ulp of difference upstream would show as ~1e-4 here. So must Q4_1, Q5_0
 # and Q5_1 models fed one token at a time (--batch 1 on both sides, for the
@@ -42,7 +42,7 @@
 # and Ember's Q8_0/Q8_1 activations are its bits (measured: 1.5e-8 at most).
 # A batched prompt takes Ember's prefill tiles for them, which sum in their
 # own order (~7x faster), so the whole runs keep the tolerances below.
-# BF16 on AVX-512, Q8_0, Q4_0 and IQ4_NL (llama.cpp repacks IQ4_NL weights
+# BF16 on other AVX-512 pairs, Q8_0, Q4_0 and IQ4_NL (llama.cpp repacks IQ4_NL weights
 # into interleaved rows and sums them in another order: ~8e-4 measured) keep
 # the tolerances below.
 #
@@ -278,11 +278,16 @@ exact_pair() {
   case "$2" in f32|f16|bf16|q4_1|q5_0|q5_1) ;; *) return 1 ;; esac
   case "$1:$peer_variant" in
     avx2:haswell) return 0 ;;
-    *:*) [ "$2" != bf16 ] || return 1 ;; # AVX-512 builds: vdpbf16ps, or products in their own order
+    # BF16: vdpbf16ps on both sides (Ember's avx512-bf16 where the CPU has
+    # AVX512_BF16, llama.cpp's builds that enable it); other AVX-512 builds
+    # sum BF16 products in their own order
+    avx512-bf16:zen4|avx512-bf16:cooperlake) return 0 ;;
+    *:*) [ "$2" != bf16 ] || return 1 ;;
   esac
   case "$1:$peer_variant" in
     avx512:zen4|avx512:icelake|avx512:cascadelake|avx512:cooperlake|avx512:skylakex|avx512:cannonlake) return 0 ;;
-    avx512:sapphirerapids) [ "$2" = f32 ] ;; # its F16 dot runs in AVX512-FP16 arithmetic
+    avx512-bf16:icelake|avx512-bf16:cascadelake|avx512-bf16:skylakex|avx512-bf16:cannonlake) return 0 ;;
+    avx512*:sapphirerapids) [ "$2" = f32 ] ;; # its F16 dot runs in AVX512-FP16 arithmetic
     *) return 1 ;;
   esac
 }
@@ -363,7 +368,7 @@ for v in "${variants[@]}"; do
       || fail "$name prompt $i: the peer failed (see above)"
     t_add t_peer "$t0"
     isa=""
-    [ "$backend" = cpu ] && isa="$(sed -n 's/.*cpu: [0-9]* threads*, \([a-z0-9]*\).*/\1/p' "$work/ember.err")"
+    [ "$backend" = cpu ] && isa="$(sed -n 's/.*cpu: [0-9]* threads*, \([a-z0-9-]*\).*/\1/p' "$work/ember.err")"
     if [ "$cpu_isa" = avx2 ] && [ "$isa" != avx2 ]; then
       fail "EMBER_CPU_DISABLE_AVX512=1 did not give the AVX2 kernels (ember says '${isa:-nothing}')"
     fi

@@ -189,10 +189,13 @@ static const struct dtype dtypes[] = {
     {EM_TYPE_Q4_0, "ggml_vec_dot_q4_0_q8_0", 0}, {EM_TYPE_Q8_0, "ggml_vec_dot_q8_0_q8_0", 0},
     {EM_TYPE_Q4_1, "ggml_vec_dot_q4_1_q8_1", 1}, {EM_TYPE_Q5_0, "ggml_vec_dot_q5_0_q8_0", 1},
     {EM_TYPE_Q5_1, "ggml_vec_dot_q5_1_q8_1", 1}, {EM_TYPE_IQ4_NL, "ggml_vec_dot_iq4_nl_q8_0", 1},
+    /* AVX2 sums as haswell's; AVX512_BF16's vdpbf16ps steps as zen4's */
+    {EM_TYPE_BF16, "ggml_vec_dot_bf16", 1},
 };
 
 /* Ember's kernel table that pairs with a CPU build: the scalar reference
- * with the _generic dots, AVX2 with haswell, AVX-512 with zen4. */
+ * with the _generic dots, AVX2 with haswell, AVX-512 with AVX512_BF16 with
+ * zen4 (whose build needs that extension). */
 static void test_cpu_build(const char *variant, const char *isa, const float *x) {
     char lib[64];
     snprintf(lib, sizeof lib, "libggml-cpu-%s.so", variant);
@@ -206,7 +209,7 @@ static void test_cpu_build(const char *variant, const char *isa, const float *x)
     if (cpu_kernels_init_isa(&var, isa) != 0) { printf("skip %s: Ember has no %s here\n", variant, isa); return; }
 
     const int64_t n = (int64_t)NROWS * K, nb = n / 32;
-    char *a = malloc(nb * 36), *b = malloc(nb * 36);
+    char *a = malloc(n * 2), *b = malloc(n * 2); /* BF16 rows; the 32-value blocks take at most 36 bytes */
     /* activation quantizers */
     static const struct { enum em_type ty; const char *name; } acts[] = {
         {EM_TYPE_Q8_0, "quantize_row_q8_0"}, {EM_TYPE_Q8_1, "quantize_row_q8_1"}};
@@ -332,7 +335,7 @@ int main(void) {
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni") &&
         __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512vbmi"))
-        test_cpu_build("zen4", "avx512", x);
+        test_cpu_build("zen4", "avx512-bf16", x);
 #endif
     free(x);
     return CHECK_DONE();

@@ -1022,12 +1022,105 @@ static void test_x86_dots_agree(const cpu_kernels *vars, int nv) {
     free(x); free(y); free(a); free(b);
 }
 
+/* vdpbf16ps as Intel's manual defines it, one lane: the odd pair's product
+ * added first, then the even one's, each step one fused rounding, inputs
+ * and results below FLT_MIN read and written as zeros. */
+static float daz(float v) { return fabsf(v) < 0x1p-126f ? copysignf(0.0f, v) : v; }
+static float dp_lane(float acc, const em_bf16 *a, const em_bf16 *b) {
+    acc = daz(fmaf(daz(em_bf16_to_fp32(a[1])), daz(em_bf16_to_fp32(b[1])), daz(acc)));
+    return daz(fmaf(daz(em_bf16_to_fp32(a[0])), daz(em_bf16_to_fp32(b[0])), acc));
+}
+/* hsum16's tree: l_i + l_(i+8), + 4 on, then ((q0 + q2) + (q1 + q3)) */
+static float hsum16_ref(const float *l) {
+    float h[8], q[4];
+    for (int i = 0; i < 8; i++) h[i] = l[i] + l[i + 8];
+    for (int i = 0; i < 4; i++) q[i] = h[i] + h[i + 4];
+    return (q[0] + q[2]) + (q[1] + q[3]);
+}
+/* The AVX512_BF16 variant promises llama.cpp's bits on such CPUs
+ * (cpu_kernels_avx512.c): its dot is ggml_vec_dot_bf16's (two accumulators
+ * over steps of 64, their sums added in double, the rest one by one in
+ * double) and its tile tinyBLAS's (one accumulator per output over steps of
+ * 32). Both against a scalar model of the instruction over lengths with
+ * every kind of remainder, values from subnormal (which the instruction
+ * reads as zero) to large; cpu_matmul's tiled products against the model
+ * of the tile, over row and activation counts around the tile's 6 x 4.
+ * (kernels_peer checks the dot against llama.cpp's own where installed.) */
+static void test_bf16_dp(const cpu_kernels *v) {
+    if (strcmp(v->isa, "avx512-bf16") != 0) return;
+    const int64_t n_max = 28 * 768; /* the dots use the first 1600, the tiles up to 28 rows of 768 */
+    float *f = malloc(sizeof(float) * n_max * 2);
+    em_bf16 *a = malloc(sizeof(em_bf16) * n_max), *b = malloc(sizeof(em_bf16) * n_max);
+    if (!f || !a || !b) { CHECK(0, "bf16 dp: out of memory"); return; }
+    fill(f, n_max * 2, 2.0f);
+    for (int64_t i = 0; i < n_max; i++) {
+        a[i] = em_fp32_to_bf16(f[i] * (i % 11 == 0 ? 1e3f : 1.0f));
+        b[i] = em_fp32_to_bf16(f[n_max + i]);
+    }
+    for (int64_t i = 5; i < n_max; i += 37) b[i] = em_fp32_to_bf16(0x1p-130f); /* a subnormal */
+    for (int64_t i = 9; i < n_max; i += 41) a[i] = em_fp32_to_bf16(-0x1p-127f);
+    int bad = 0, cases = 0;
+    float l[16];
+    for (int64_t n = 1; n <= 1600; n += n < 200 ? 1 : 97, cases++) {
+        /* ggml_vec_dot_bf16: c1 over the first 32 of each 64, c2 over the second */
+        const int64_t np = n & ~(int64_t)63;
+        float l2[16];
+        for (int j = 0; j < 16; j++) l[j] = l2[j] = 0.0f;
+        for (int64_t i = 0; i < np; i += 64)
+            for (int j = 0; j < 16; j++) {
+                l[j] = dp_lane(l[j], a + i + 2 * j, b + i + 2 * j);
+                l2[j] = dp_lane(l2[j], a + i + 32 + 2 * j, b + i + 32 + 2 * j);
+            }
+        double s = hsum16_ref(l);
+        s += hsum16_ref(l2);
+        for (int64_t i = np; i < n; i++) s += (double)(em_bf16_to_fp32(a[i]) * em_bf16_to_fp32(b[i]));
+        const float want = (float)s, got = v->vec_dot[EM_TYPE_BF16](n, a, b);
+        if (memcmp(&want, &got, 4) != 0 && !bad++)
+            printf("  bf16 dot n=%lld: %.9g, the instruction's model %.9g\n", (long long)n, got, want);
+    }
+    CHECK(!bad, "avx512-bf16 dot: %d of %d lengths differ from the model of vdpbf16ps", bad, cases);
+    CHECK(v->gemm_k[EM_TYPE_BF16] == 32, "avx512-bf16 gemm_k %d, tinyBLAS steps 32", v->gemm_k[EM_TYPE_BF16]);
+    /* the tile, through cpu_matmul (which converts the float activations) */
+    static const int64_t ms[] = {4, 8, 12, 24, 28}, ns[] = {2, 3, 4, 5, 9};
+    static const int64_t ks[] = {32, 96, 768};
+    bad = cases = 0;
+    for (int ia = 0; ia < 5; ia++)
+        for (int ib = 0; ib < 5; ib++)
+            for (int ic = 0; ic < 3; ic++, cases++) {
+                const int64_t m = ms[ia], n = ns[ib], k = ks[ic];
+                float *x = malloc(sizeof(float) * n * k), *y = malloc(sizeof(float) * m * n);
+                em_bf16 *xb = malloc(sizeof(em_bf16) * k);
+                void *scratch = malloc(cpu_matmul_scratch(v, EM_TYPE_BF16, k, n, 1));
+                if (!x || !y || !xb || !scratch) { CHECK(0, "bf16 dp: out of memory"); return; }
+                fill(x, n * k, 1.0f);
+                CHECK(cpu_gemm_fits(v, EM_TYPE_BF16, m, k, n), "bf16 %lld x %lld x %lld: not tiled", (long long)m,
+                      (long long)k, (long long)n);
+                cpu_matmul(v, NULL, EM_TYPE_BF16, a, (size_t)k * 2, m, k, x, n, y, m, scratch);
+                for (int64_t c = 0; c < n; c++) {
+                    for (int64_t i = 0; i < k; i++) xb[i] = em_fp32_to_bf16(x[c * k + i]);
+                    for (int64_t r = 0; r < m; r++) {
+                        float lt[16];
+                        for (int j = 0; j < 16; j++) lt[j] = 0.0f;
+                        for (int64_t i = 0; i < k; i += 32)
+                            for (int j = 0; j < 16; j++) lt[j] = dp_lane(lt[j], a + r * k + i + 2 * j, xb + i + 2 * j);
+                        const float want = hsum16_ref(lt);
+                        if (memcmp(&want, &y[c * m + r], 4) != 0 && !bad++)
+                            printf("  bf16 tile m=%lld k=%lld n=%lld: y[%lld][%lld] = %.9g, model %.9g\n", (long long)m,
+                                   (long long)k, (long long)n, (long long)c, (long long)r, y[c * m + r], want);
+                    }
+                }
+                free(x); free(y); free(xb); free(scratch);
+            }
+    CHECK(!bad, "avx512-bf16 gemm: %d outputs of %d cases differ from the model of tinyBLAS's tile", bad, cases);
+    free(f); free(a); free(b);
+}
+
 int main(void) {
-    cpu_kernels ref, vars[5];
+    cpu_kernels ref, vars[6];
     int nv = 0;
-    const char *isas[] = {"scalar", "avx2", "avx512", "neon", "neon-dotprod"};
+    const char *isas[] = {"scalar", "avx2", "avx512", "avx512-bf16", "neon", "neon-dotprod"};
     cpu_kernels_init_ref(&ref);
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 6; i++) {
         if (cpu_kernels_init_isa(&vars[nv], isas[i]) == 0) nv++;
         else printf("skip %s (not available here)\n", isas[i]);
     }
@@ -1049,6 +1142,7 @@ int main(void) {
     for (int i = 0; i < nv; i++) test_resample_u8(&ref, &vars[i]);
     for (int i = 0; i < nv; i++) test_kquant_gemm(&vars[i]);
     for (int i = 0; i < nv; i++) test_neon_gemm_bits(&vars[i]);
+    for (int i = 0; i < nv; i++) test_bf16_dp(&vars[i]);
     test_x86_dots_agree(vars, nv);
 
     char err[512];

@@ -42,9 +42,11 @@ int cpu_kernels_init_isa(cpu_kernels *k, const char *isa) {
                  __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
                  __builtin_cpu_supports("avx512vnni");
     if (strcmp(isa, "avx2") == 0 && avx2) { cpu_kernels_init_avx2(&t); *k = t; return 0; }
-    if (strcmp(isa, "avx512") == 0 && avx512) {
+    int bf16 = strcmp(isa, "avx512-bf16") == 0;
+    if ((strcmp(isa, "avx512") == 0 || bf16) && avx512 && (!bf16 || __builtin_cpu_supports("avx512bf16"))) {
         cpu_kernels_init_avx2(&t); /* anything avx512 lacks stays avx2 */
         cpu_kernels_init_avx512(&t);
+        if (bf16) cpu_kernels_init_avx512_bf16(&t);
         *k = t;
         return 0;
     }
@@ -62,7 +64,10 @@ int cpu_kernels_init_isa(cpu_kernels *k, const char *isa) {
 void cpu_kernels_init(cpu_kernels *k) {
     cpu_kernels_init_ref(k);
     if (env_on("EMBER_CPU_DISABLE_SIMD")) return;
-    if (!env_on("EMBER_CPU_DISABLE_AVX512") && cpu_kernels_init_isa(k, "avx512") == 0) return;
+    if (!env_on("EMBER_CPU_DISABLE_AVX512")) {
+        if (!env_on("EMBER_CPU_DISABLE_BF16") && cpu_kernels_init_isa(k, "avx512-bf16") == 0) return;
+        if (cpu_kernels_init_isa(k, "avx512") == 0) return;
+    }
     if (cpu_kernels_init_isa(k, "avx2") == 0) return;
     if (!env_on("EMBER_CPU_DISABLE_DOTPROD") && cpu_kernels_init_isa(k, "neon-dotprod") == 0) return;
     (void)cpu_kernels_init_isa(k, "neon");

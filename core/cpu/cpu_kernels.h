@@ -7,9 +7,10 @@
  *     Q5_0 -> Q8_0, IQ4_NL -> Q8_0, Q4_1 -> Q8_1, Q5_1 -> Q8_1.
  *     Q2_K..Q6_K -> Q8_K (cpu_quant_k.c; x86 gemm tiles give vec_dot's bits).
  * Variants: a portable scalar reference (cpu_kernels_ref.c) always exists; SIMD
- * variants (AVX2+FMA+F16C, AVX-512, NEON, NEON with dotprod) live in their own
- * files and are picked once, at cpu_kernels_init, from what the running CPU
- * reports, unless EMBER_CPU_DISABLE_SIMD=1 (or _AVX512=1, _DOTPROD=1) in the
+ * variants (AVX2+FMA+F16C, AVX-512, AVX-512 with AVX512_BF16's BF16 products,
+ * NEON, NEON with dotprod) live in their own files and are picked once, at
+ * cpu_kernels_init, from what the running CPU reports, unless
+ * EMBER_CPU_DISABLE_SIMD=1 (or _AVX512=1, _BF16=1, _DOTPROD=1) in the
  * environment forces a fallback.
  * Tests compare every variant with the reference.
  *
@@ -27,9 +28,10 @@
  * AVX512-FP16 ("zen4", "icelake", ...). F32 and F16 models then agree
  * bit for bit but for the final softmax, and BF16 ones on AVX2, and Q4_1,
  * Q5_0 and Q5_1 ones fed a token at a time (their prefill tiles sum in
- * their own order; tests/conformance.sh checks both); BF16 on AVX-512
- * (llama.cpp uses vdpbf16ps where the CPU has it), Q8_0 and Q4_0 still sum
- * in their own order, and IQ4_NL where llama.cpp repacks its weights.
+ * their own order; tests/conformance.sh checks both), and BF16 ones where
+ * the CPU has AVX512_BF16 (vdpbf16ps, as llama.cpp's builds for such CPUs);
+ * BF16 on other AVX-512 CPUs, Q8_0 and Q4_0 still sum in their own order,
+ * and IQ4_NL where llama.cpp repacks its weights.
  * The table is immutable after init; any thread may use it. */
 #ifndef EMBER_CPU_KERNELS_H
 #define EMBER_CPU_KERNELS_H
@@ -112,7 +114,7 @@ typedef void (*cpu_resample_u8_fn)(int64_t n, uint8_t *dst, const uint8_t *src, 
                                    int ntaps);
 
 typedef struct cpu_kernels {
-    const char *isa;                           /* "avx512", "avx2", "neon-dotprod", "neon", "scalar" */
+    const char *isa;                           /* "avx512-bf16", "avx512", "avx2", "neon-dotprod", "neon", "scalar" */
     enum em_type dot_type[EM_TYPE_COUNT];      /* activation type per weight type */
     cpu_to_float_fn to_float[EM_TYPE_COUNT];   /* dequantize a row */
     cpu_from_float_fn from_float[EM_TYPE_COUNT]; /* quantize/convert a row */
@@ -140,8 +142,8 @@ typedef struct cpu_kernels {
 void cpu_kernels_init(cpu_kernels *k);
 /* The portable reference table (what tests compare against). */
 void cpu_kernels_init_ref(cpu_kernels *k);
-/* Fill k with one named variant ("scalar", "avx2", "avx512", "neon",
- * "neon-dotprod"), ignoring
+/* Fill k with one named variant ("scalar", "avx2", "avx512", "avx512-bf16",
+ * "neon", "neon-dotprod"), ignoring
  * the environment; returns 0, or -1 (k untouched) if this build or CPU lacks it.
  * For tests and benchmarks that compare variants. */
 int cpu_kernels_init_isa(cpu_kernels *k, const char *isa);

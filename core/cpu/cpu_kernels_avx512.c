@@ -552,6 +552,78 @@ static void gemm_f16(int64_t k, const void *w, size_t w_stride, int nr, const vo
     gemm_tile(1, k, w, w_stride, nr, x, x_stride, nc, y, ldy);
 }
 
+// ---- BF16 with AVX512_BF16 ---------------------------------------------------------
+
+/* Where the CPU has AVX512_BF16, llama.cpp's AVX-512 builds that enable it
+ * ("zen4", "cooperlake", "sapphirerapids") multiply BF16 by BF16 with
+ * vdpbf16ps: each 32-bit lane adds the products of its two value pairs, the
+ * odd one first, each a single-rounded fused step (inputs and results below
+ * FLT_MIN as zeros), twice the values an FMA takes. Its dot (ggml_vec_dot_bf16)
+ * runs two accumulators over steps of 64 and adds their hsum16s in double, the
+ * n % 64 left over one by one as the AVX2 dot does; its tile (tinyBLAS for
+ * bf16) one accumulator per output over steps of 32, hsum16 at the end. Both
+ * are repeated here, so BF16 models agree with such builds bit for bit. These
+ * functions take the instruction set by attribute; cpu_kernels.c enters them
+ * only where the CPU reports it (cpu_kernels_init_avx512_bf16). */
+#define BF16_TARGET __attribute__((target("avx512bf16")))
+
+BF16_TARGET static float bf16_dot_dp(int64_t n, const void *a, const void *b) {
+    const em_bf16 *x = a, *y = b;
+    const int64_t np = n & ~(int64_t)63;
+    __m512 c1 = _mm512_setzero_ps(), c2 = _mm512_setzero_ps();
+    for (int64_t i = 0; i < np; i += 64) {
+        c1 = _mm512_dpbf16_ps(c1, (__m512bh)_mm512_loadu_si512(x + i), (__m512bh)_mm512_loadu_si512(y + i));
+        c2 = _mm512_dpbf16_ps(c2, (__m512bh)_mm512_loadu_si512(x + i + 32), (__m512bh)_mm512_loadu_si512(y + i + 32));
+    }
+    double s = hsum16(c1);
+    s += hsum16(c2);
+    for (int64_t i = np; i < n; i++) s += (double)(em_bf16_to_fp32(x[i]) * em_bf16_to_fp32(y[i]));
+    return (float)s;
+}
+
+/* The tile of gemm_block's shape (FRM weight rows x NC <= 4 activation
+ * rows), 32 values a step: k % 32 == 0 (gemm_k). */
+BF16_TARGET INLINE void gemm_block_bf16(int NC, int64_t k, const char *const *wr, const char *const *xr, float *y,
+                                        int64_t ldy, int nr) {
+    __m512 acc[FRM][4];
+#pragma GCC unroll 8
+    for (int r = 0; r < FRM; r++)
+#pragma GCC unroll 8
+        for (int c = 0; c < NC; c++) acc[r][c] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < k; i += 32) {
+        __m512bh xv[4];
+#pragma GCC unroll 8
+        for (int c = 0; c < NC; c++) xv[c] = (__m512bh)_mm512_loadu_si512((const em_bf16 *)xr[c] + i);
+#pragma GCC unroll 8
+        for (int r = 0; r < FRM; r++) {
+            const __m512bh wv = (__m512bh)_mm512_loadu_si512((const em_bf16 *)wr[r] + i);
+#pragma GCC unroll 8
+            for (int c = 0; c < NC; c++) acc[r][c] = _mm512_dpbf16_ps(acc[r][c], wv, xv[c]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int c = 0; c < NC; c++)
+#pragma GCC unroll 8
+        for (int r = 0; r < FRM; r++)
+            if (r < nr) y[c * ldy + r] = hsum16(acc[r][c]);
+}
+
+BF16_TARGET static void gemm_bf16_dp(int64_t k, const void *w, size_t w_stride, int nr, const void *x,
+                                     size_t x_stride, int64_t nc, float *y, int64_t ldy) {
+    const char *wr[FRM];
+    for (int r = 0; r < FRM; r++) wr[r] = (const char *)w + (size_t)(r < nr ? r : 0) * w_stride;
+    for (int64_t c0 = 0; c0 < nc; c0 += 4) {
+        const char *xr[4];
+        for (int c = 0; c < 4; c++) xr[c] = (const char *)x + (size_t)(c0 + c < nc ? c0 + c : c0) * x_stride;
+        switch (nc - c0 < 4 ? nc - c0 : 4) {
+        case 1: gemm_block_bf16(1, k, wr, xr, y + c0 * ldy, ldy, nr); break;
+        case 2: gemm_block_bf16(2, k, wr, xr, y + c0 * ldy, ldy, nr); break;
+        case 3: gemm_block_bf16(3, k, wr, xr, y + c0 * ldy, ldy, nr); break;
+        default: gemm_block_bf16(4, k, wr, xr, y + c0 * ldy, ldy, nr); break;
+        }
+    }
+}
+
 // ---- exp, softmax, SiLU ------------------------------------------------------------
 
 /* e^x in 16 lanes, in the form ggml's AVX-512 builds use: the method of
@@ -787,4 +859,18 @@ void cpu_kernels_init_avx512(cpu_kernels *k) {
     k->attn_pv = attn_pv16;
     k->pv_work = 64;
     k->sgemm = sgemm;
+}
+
+/* Overlays cpu_kernels_init_avx512's table (the caller checks the CPU). The
+ * activations' rounding stays em_fp32_to_bf16's: llama.cpp's AVX512_BF16
+ * builds round them with vcvtne2ps2bf16, which gives the same bits but for
+ * subnormals (flushed), and vdpbf16ps reads a subnormal as zero either way. */
+void cpu_kernels_init_avx512_bf16(cpu_kernels *k) {
+    k->isa = "avx512-bf16";
+    k->vec_dot[EM_TYPE_BF16] = bf16_dot_dp;
+    k->vec_dot_rows[EM_TYPE_BF16] = NULL;
+    k->gemm[EM_TYPE_BF16] = gemm_bf16_dp;
+    k->gemm_rows[EM_TYPE_BF16] = FRM;
+    k->gemm_k[EM_TYPE_BF16] = 32;
+    k->gemm_m[EM_TYPE_BF16] = 4;
 }

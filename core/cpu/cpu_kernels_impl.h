@@ -155,6 +155,8 @@ void cpu_quant_init_neon_dotprod(cpu_kernels *k);
 /* Each overlays its functions on a table already filled by cpu_kernels_init_ref. */
 void cpu_kernels_init_avx2(cpu_kernels *k);
 void cpu_kernels_init_avx512(cpu_kernels *k);
+/* ... and, where the CPU has AVX512_BF16, on cpu_kernels_init_avx512's table. */
+void cpu_kernels_init_avx512_bf16(cpu_kernels *k);
 void cpu_kernels_init_neon(cpu_kernels *k);
 void cpu_kernels_init_neon_dotprod(cpu_kernels *k);
 
