@@ -5,12 +5,17 @@
 #
 #   bench/bench_vision.sh [--shape tiny|smolvlm-256m] [--edge N] [--mtmd PATH] [--threads N]
 #                         [--backend cpu|vulkan] [--runs N] [--keep DIR]
-#                         [--image-resize llamacpp|transformers]
+#                         [--image-resize llamacpp|transformers] [--mmproj-type f16|bf16|q8_0]
+#                         [--vision-weights stored|bf16]
 #
 # The pair is random-weight, written by tools/mkmodel (--smolvlm) and
 # tools/mkmmproj in the shape asked for: smolvlm-256m is SmolLM2-135M (30
 # layers, dim 576, Q8_0) with SmolVLM-256M's SigLIP (12 layers, dim 768,
-# 512 px tiles of 16 px patches, scale 4: 64 tokens a tile, F16).
+# 512 px tiles of 16 px patches, scale 4: 64 tokens a tile, F16, or the
+# --mmproj-type given). --vision-weights bf16 writes the f16 projector through
+# bf16 (mkmmproj --from-bf16: a file converted from a bf16 checkpoint, as
+# SmolVLM's are; both tools read the same file) and runs Ember with
+# --vision-weights bf16 (its matrices multiplied as bf16).
 # --edge sets the mmproj's longest edge (clip.vision.preproc_image_size):
 # 512 gives one tile + the overview for the 512x384 test frame, 2048 (the
 # published files' value) 4 x 3 tiles + the overview.
@@ -25,7 +30,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-shape=smolvlm-256m edge=512 mtmd=${LLAMA_MTMD_CLI:-} threads=2 backend=cpu runs=3 keep="" resize=llamacpp
+shape=smolvlm-256m edge=512 mtmd=${LLAMA_MTMD_CLI:-} threads=2 backend=cpu runs=3 keep="" resize=llamacpp mmtype=f16 vweights=stored
 while [ $# -gt 0 ]; do
   case "$1" in
     --shape) shape=$2; shift 2 ;;
@@ -36,11 +41,15 @@ while [ $# -gt 0 ]; do
     --runs) runs=$2; shift 2 ;;
     --keep) keep=$2; shift 2 ;;
     --image-resize) resize=$2; shift 2 ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    --mmproj-type) mmtype=$2; shift 2 ;;
+    --vision-weights) vweights=$2; shift 2 ;;
+    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
     *) echo "bench_vision.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
 case "$resize" in llamacpp|transformers) ;; *) echo "bench_vision.sh: --image-resize '$resize': expected llamacpp or transformers" >&2; exit 2 ;; esac
+case "$mmtype" in f16|bf16|q8_0) ;; *) echo "bench_vision.sh: --mmproj-type '$mmtype': expected f16, bf16 or q8_0" >&2; exit 2 ;; esac
+case "$vweights" in stored) fb=() ;; bf16) fb=(--from-bf16) ;; *) echo "bench_vision.sh: --vision-weights '$vweights': expected stored or bf16" >&2; exit 2 ;; esac
 build=${EMBER_BUILD:-build}
 ember=${EMBER_BIN:-$build/ember}
 for t in "$ember" "$build/mkmodel" "$build/mkmmproj"; do
@@ -65,7 +74,7 @@ case "$shape" in
   smolvlm-256m)
     "$build/mkmodel" --vocab ../shared/vocab/ggml-vocab-gpt-2.gguf --smolvlm --preset smollm2-135m --ctx 8192 --type q8_0 \
       --std 0.02 -o "$dir/model.gguf" >/dev/null
-    "$build/mkmmproj" --preset smolvlm-256m --text-dim 576 --preproc-size "$edge" --type f16 -o "$dir/mmproj.gguf" >/dev/null ;;
+    "$build/mkmmproj" --preset smolvlm-256m --text-dim 576 --preproc-size "$edge" --type "$mmtype" "${fb[@]}" -o "$dir/mmproj.gguf" >/dev/null ;;
   *) echo "bench_vision.sh: --shape '$shape': expected tiny or smolvlm-256m" >&2; exit 2 ;;
 esac
 # a 512 x 384 test frame: gradients, blocks and text-like strokes
@@ -86,7 +95,7 @@ EOF
 
 q="What is in the image?"
 n=16
-echo "pair: $shape (longest edge $edge), frame 512x384, prompt \"$q\", $n greedy tokens, $threads threads, backend $backend, Ember's preprocessing $resize"
+echo "pair: $shape (longest edge $edge, mmproj $mmtype${fb:+ from bf16}, Ember --vision-weights $vweights), frame 512x384, prompt \"$q\", $n greedy tokens, $threads threads, backend $backend, Ember's preprocessing $resize"
 med() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 # Time to first token, whole process: load, image decode, tiles, encoder,
@@ -96,7 +105,7 @@ e_wall=() e_rss=() e_tile=() p_wall=() p_rss=() p_tile=()
 for i in $(seq "$runs"); do
   t0=$(now_ms)
   /usr/bin/time -f 'maxrss_kb=%M' "$ember" run -m "$dir/model.gguf" --mmproj "$dir/mmproj.gguf" --image "$dir/frame.png" \
-    -p "$q" -n 1 --temp 0 -t "$threads" --backend "$backend" --image-resize "$resize" >"$dir/ember.out" 2>"$dir/ember.err" || { cat "$dir/ember.err" >&2; exit 1; }
+    -p "$q" -n 1 --temp 0 -t "$threads" --backend "$backend" --image-resize "$resize" --vision-weights "$vweights" >"$dir/ember.out" 2>"$dir/ember.err" || { cat "$dir/ember.err" >&2; exit 1; }
   e_wall+=($(( $(now_ms) - t0 )))
   e_rss+=("$(sed -n 's/^maxrss_kb=\([0-9]*\)/\1/p' "$dir/ember.err" | awk '{printf "%.1f", $1/1024}')")
   e_tile+=("$(sed -n 's/.* encode_ms_per_tile=\([0-9.]*\).*/\1/p' "$dir/ember.err")")
@@ -117,7 +126,7 @@ for i in $(seq "$runs"); do
 done
 echo "ember:  tiles=$e_tiles encode_ms_per_tile=$(printf '%s\n' "${e_tile[@]}" | med) first_token_ms=$(printf '%s\n' "${e_wall[@]}" | med) (whole process) peak_rss_mib=$(printf '%s\n' "${e_rss[@]}" | med)"
 "$ember" run -q -m "$dir/model.gguf" --mmproj "$dir/mmproj.gguf" --image "$dir/frame.png" -p "$q" -n $n --temp 0 \
-  -t "$threads" --backend "$backend" --image-resize "$resize" >"$dir/ember.out" 2>"$dir/ember.err"
+  -t "$threads" --backend "$backend" --image-resize "$resize" --vision-weights "$vweights" >"$dir/ember.out" 2>"$dir/ember.err"
 echo "ember answer: $(tr -d '\n' <"$dir/ember.out" | head -c 200)"
 if [ -z "$mtmd" ]; then
   echo "llama-mtmd-cli: not given (--mtmd PATH): no peer figures"

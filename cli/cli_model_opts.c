@@ -14,6 +14,7 @@
 
 const char *const cli_backend_names[] = {"auto", "vulkan", "cpu", NULL};
 const char *const cli_image_resize_names[] = {"auto", "transformers", "llamacpp", NULL};
+const char *const cli_vision_weights_names[] = {"stored", "bf16", NULL};
 static const char *const kv_names[] = {"f16", "f32", NULL};
 static const enum em_type kv_types[] = {EM_TYPE_F16, EM_TYPE_F32};
 

@@ -99,7 +99,7 @@ int ember_cmd_agent(int argc, char **argv) {
     agent_loop_params prm = agent_loop_defaults();
     const char *mmproj = NULL, *state_path = NULL, *skills_path = NULL, *instruction = NULL;
     double timeout_s = 60, wait_s = 10, tol = prm.state_tolerance;
-    int longest_edge = 0, resize = VISION_RESIZE_AUTO;
+    int longest_edge = 0, resize = VISION_RESIZE_AUTO, weights = VISION_WEIGHTS_STORED;
     bool quiet = false, new_run = false;
     opt_spec model_specs[CLI_MODEL_OPTS_N];
     cli_model_opts_specs(&mo, model_specs);
@@ -123,6 +123,7 @@ int ember_cmd_agent(int argc, char **argv) {
         {.kind = OPT_KIND_INT, .lng = "--image-longest-edge", .meta = "N", .dest = OPT_DEST_(&longest_edge, int), .lo = 1,
          .hi = 16384, .flags = OPT_NO_DEFAULT, .help = "resize frames to this longest side before tiling (default: the mmproj's)"},
         OPT_CHOICE(NULL, "--image-resize", "MODE", &resize, cli_image_resize_names, CLI_IMAGE_RESIZE_HELP),
+        OPT_CHOICE(NULL, "--vision-weights", "HOW", &weights, cli_vision_weights_names, CLI_VISION_WEIGHTS_HELP),
         OPT_DOUBLE(NULL, "--wait", "S", &wait_s, 0.001, 1e7, "wait S seconds for the controller to answer"),
         OPT_GROUP(model_specs),
         OPT_FLAG("-q", "--quiet", &quiet, "print only the final line"),
@@ -169,7 +170,7 @@ int ember_cmd_agent(int argc, char **argv) {
     /* the files first: a typo costs no model load */
     if (cli_model_open(&mo, quiet, &cm, err)) goto fail;
     if (mmproj) {
-        if (!(mp = vision_mmproj_load(mmproj, cm.be, err))) goto fail;
+        if (!(mp = vision_mmproj_load(mmproj, cm.be, (vision_weights)weights, err))) goto fail;
         if (agent_vlm_check_pair(mp, cm.m, mmproj, mo.model, err)) goto fail;
         vision_encoder_params ep = {longest_edge, 0, 0, 0, NULL, NULL, (vision_resize_mode)resize};
         if (!(enc = vision_encoder_create(mp, &ep, err))) goto fail;

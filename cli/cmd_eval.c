@@ -390,7 +390,7 @@ int ember_cmd_eval(int argc, char **argv) {
     char tmpdir[] = "/tmp/ember-eval-XXXXXX";
     int have_tmp = 0;
     if (cli_model_open(&mo, 1, &cm, err)) goto fail;
-    if (!(mp = vision_mmproj_load(mmproj, cm.be, err)) || agent_vlm_check_pair(mp, cm.m, mmproj, mo.model, err)) goto fail;
+    if (!(mp = vision_mmproj_load(mmproj, cm.be, VISION_WEIGHTS_STORED, err)) || agent_vlm_check_pair(mp, cm.m, mmproj, mo.model, err)) goto fail;
     vision_encoder_params ep = {0, 0, 0, 0, NULL, NULL, VISION_RESIZE_AUTO};
     if (!(E.enc = vision_encoder_create(mp, &ep, err))) goto fail;
     if (!(E.se = state_enc_load(state_path, cm.be, err))) goto fail;

@@ -59,7 +59,7 @@ typedef struct run_opts {
     const char *mmproj, *prompt, *prompt_file, *dump;
     const char *images[RUN_MAX_IMAGES];
     int n_images;
-    int longest_edge, max_tiles, resize;
+    int longest_edge, max_tiles, resize, weights;
     bool quiet, progress;
 } run_opts;
 
@@ -83,6 +83,7 @@ static int parse_args(int argc, char **argv, run_opts *o) {
         {.kind = OPT_KIND_INT, .lng = "--image-max-tiles", .meta = "N", .dest = OPT_DEST_(&o->max_tiles, int), .lo = 1,
          .hi = 4096, .flags = OPT_NO_DEFAULT, .help = "refuse images that need more tiles than this"},
         OPT_CHOICE(NULL, "--image-resize", "MODE", &o->resize, cli_image_resize_names, CLI_IMAGE_RESIZE_HELP),
+        OPT_CHOICE(NULL, "--vision-weights", "HOW", &o->weights, cli_vision_weights_names, CLI_VISION_WEIGHTS_HELP),
         OPT_GROUP(model_specs),
         OPT_STR(NULL, "--dump", "DIR", &o->dump, "write pixels.f32, vit.f32, proj.f32 and prompt.json there (tests)"),
         OPT_FLAG(NULL, "--progress", &o->progress, "show each tile's progress while images encode (default: when stderr is a terminal)"),
@@ -217,7 +218,7 @@ int ember_cmd_run(int argc, char **argv) {
     const lm_model *m = cm.m;
     lm_ctx *ctx = cm.ctx;
     if (o.mmproj) {
-        if (!(mp = vision_mmproj_load(o.mmproj, cm.be, err))) {
+        if (!(mp = vision_mmproj_load(o.mmproj, cm.be, (vision_weights)o.weights, err))) {
             if (strstr(err, "not a vision projector"))
                 snprintf(err + strlen(err), EM_ERR_LEN - strlen(err),
                          "; it is a language model: give it to -m and the vision projector to --mmproj");
@@ -237,6 +238,9 @@ int ember_cmd_run(int argc, char **argv) {
             fprintf(stderr, "ember: %s: SigLIP %d layers, dim %d, %d x %d tiles of %d px patches, scale %d -> %d tokens per tile\n",
                     o.mmproj, mp->hp.n_layer, mp->hp.n_embd, mp->hp.image_size, mp->hp.image_size, mp->hp.patch_size,
                     mp->hp.scale_factor, mp->hp.tokens_per_tile);
+        if (mp && mp->weights == VISION_WEIGHTS_BF16)
+            fprintf(stderr, "ember: %s: %d f16 matrices multiplied as bf16 (%zu values rounded)\n", o.mmproj, mp->n_bf16,
+                    mp->bf16_inexact);
     }
 
     /* every image decoded and its grid planned */

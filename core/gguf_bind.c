@@ -17,6 +17,7 @@ struct em_binder {
     const char *kind;   /* "vision projector" or NULL */
     em_tensor *owned;   /* tensors allocated here: released by em_binder_free */
     int n_owned, cap_owned;
+    uint16_t *f16_to_bf16; /* em_bind_mat_bf16's table: every f16 bit pattern's bf16 (top bit: inexact) */
 };
 
 em_binder *em_binder_create(const gguf_ctx *g, em_backend *be, const char *path, const char *who, const char *kind,
@@ -41,6 +42,7 @@ void em_binder_free(em_binder *b) {
     if (!b) return;
     for (int i = 0; i < b->n_owned; i++) em_backend_release(b->be, &b->owned[i]);
     free(b->owned);
+    free(b->f16_to_bf16);
     free(b->path);
     free(b);
 }
@@ -253,6 +255,22 @@ ember_status em_bind_table(em_binder *b, const char *name, int64_t cols, int64_t
     return bind_tensor(b, name, EM_BIND_WEIGHT, 2, ne, false, out, err);
 }
 
+/* A tensor for a converted copy of a file tensor, allocated on the backend
+ * and owned by the binder (released by em_binder_free, even if the caller's
+ * upload fails). */
+static ember_status alloc_owned(em_binder *b, const char *name, em_tensor *t, char *err) {
+    if (b->n_owned == b->cap_owned) {
+        int cap = b->cap_owned ? 2 * b->cap_owned : BIND_OWNED_MIN;
+        em_tensor *p = realloc(b->owned, (size_t)cap * sizeof *p);
+        if (!p) return fail(b, err, EM_ERR_NOMEM, "%s: out of memory", name);
+        b->owned = p;
+        b->cap_owned = cap;
+    }
+    ember_status st = em_backend_alloc(b->be, t, err);
+    if (st == EM_OK) b->owned[b->n_owned++] = *t;
+    return st;
+}
+
 ember_status em_bind_tensor_f32(em_binder *b, const char *name, int n_dims, const int64_t *ne, em_tensor *out,
                                 char *err) {
     const gguf_tensor_info *ti;
@@ -266,13 +284,6 @@ ember_status em_bind_tensor_f32(em_binder *b, const char *name, int n_dims, cons
         const char *tn = em_type_name(ti->type);
         return fail(b, err, EM_ERR_UNSUPPORTED, "%s is %s; Ember expects f32, f16 or bf16 here", name, tn ? tn : "?");
     }
-    if (b->n_owned == b->cap_owned) {
-        int cap = b->cap_owned ? 2 * b->cap_owned : BIND_OWNED_MIN;
-        em_tensor *p = realloc(b->owned, (size_t)cap * sizeof *p);
-        if (!p) return fail(b, err, EM_ERR_NOMEM, "%s: out of memory", name);
-        b->owned = p;
-        b->cap_owned = cap;
-    }
     em_tensor t = view_2d(EM_TYPE_F32, n_dims, ne);
     t.name = ti->name;
     const size_t n = (size_t)em_tensor_nelements(&t);
@@ -281,12 +292,63 @@ ember_status em_bind_tensor_f32(em_binder *b, const char *name, int n_dims, cons
     const uint16_t *h = ti->data;
     for (size_t i = 0; i < n; i++)
         f[i] = ti->type == EM_TYPE_F16 ? em_fp16_to_fp32(h[i]) : em_fp32_from_bits((uint32_t)h[i] << 16);
-    st = em_backend_alloc(b->be, &t, err);
-    if (st == EM_OK) {
-        b->owned[b->n_owned++] = t; /* released by em_binder_free, even if the upload fails */
-        st = b->be->ops->upload(b->be, &t, f, 0, n * sizeof(float), err);
-    }
+    st = alloc_owned(b, name, &t, err);
+    if (st == EM_OK) st = b->be->ops->upload(b->be, &t, f, 0, n * sizeof(float), err);
     free(f);
     if (st == EM_OK) *out = t;
+    return st;
+}
+
+ember_status em_bind_mat_bf16(em_binder *b, const char *name, int64_t cols, int64_t rows, em_tensor *out,
+                              size_t *inexact, char *err) {
+    const int64_t ne[2] = {cols, rows};
+    const gguf_tensor_info *ti;
+    ember_status st = find_shaped(b, name, 2, ne, &ti, err);
+    if (st) return st;
+    if (ti->type != EM_TYPE_F16) return em_bind_mat(b, name, cols, rows, out, err);
+    if (!computes_with(b->be, EM_TYPE_BF16))
+        return fail(b, err, EM_ERR_UNSUPPORTED, "%s: the %s backend does not compute with bf16, so f16 weights "
+                    "cannot be converted to it", name, b->be->ops->name);
+    /* A table of all 65536 f16 patterns (built once per binder) makes the
+     * conversion one load a value: a ViT's 90M values in ~0.1 s. Its bf16
+     * has 16 bits; whether it is exact goes in a bitmap beside it. */
+    if (!b->f16_to_bf16) {
+        uint16_t *tab = malloc(65536 * sizeof *tab + 65536 / 8);
+        if (!tab) return fail(b, err, EM_ERR_NOMEM, "%s: out of memory", name);
+        uint8_t *inex = (uint8_t *)(tab + 65536);
+        memset(inex, 0, 65536 / 8);
+        for (uint32_t u = 0; u < 65536; u++) {
+            const float v = em_fp16_to_fp32((em_fp16)u);
+            tab[u] = em_fp32_to_bf16(v);
+            if (em_fp32_from_bits((uint32_t)tab[u] << 16) != v && v == v) inex[u / 8] |= (uint8_t)(1u << (u % 8));
+        }
+        b->f16_to_bf16 = tab;
+    }
+    const uint16_t *tab = b->f16_to_bf16;
+    const uint8_t *inex = (const uint8_t *)(tab + 65536);
+    em_tensor t = view_2d(EM_TYPE_BF16, 2, ne);
+    t.name = ti->name;
+    if ((st = alloc_owned(b, name, &t, err))) return st;
+    /* through a small buffer, so no second copy of the matrix is ever whole */
+    enum { CHUNK = 1 << 18 };
+    em_bf16 *d = malloc(CHUNK * sizeof *d);
+    if (!d) return fail(b, err, EM_ERR_NOMEM, "%s: out of memory", name);
+    gguf_populate_pages(b->g, ti->data, ti->nbytes);
+    const em_fp16 *h = ti->data;
+    const size_t n = (size_t)em_tensor_nelements(&t);
+    size_t changed = 0;
+    for (size_t i0 = 0; i0 < n && st == EM_OK; i0 += CHUNK) {
+        const size_t m = n - i0 < CHUNK ? n - i0 : CHUNK;
+        for (size_t i = 0; i < m; i++) {
+            const em_fp16 v = h[i0 + i];
+            d[i] = tab[v];
+            changed += (inex[v / 8] >> (v % 8)) & 1u;
+        }
+        st = b->be->ops->upload(b->be, &t, d, i0 * sizeof *d, m * sizeof *d, err);
+    }
+    free(d);
+    gguf_drop_pages(b->g, ti->data, ti->nbytes); /* read once: the copy is what stays */
+    if (st == EM_OK) *out = t;
+    if (st == EM_OK && inexact) *inexact += changed;
     return st;
 }

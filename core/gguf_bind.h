@@ -16,13 +16,15 @@
  * no copy on the CPU, the pages mapped at once but for em_bind_table's; a
  * device copy on Vulkan, after which the host pages are dropped). Wrapped weights need no release: their memory is the mapping's,
  * or the backend's weight arena. Tensors the binder had to allocate (an f16
- * table converted to f32 by em_bind_f32) are owned by the binder and released
+ * table converted to f32 by em_bind_tensor_f32, f16 matrices converted to bf16 by
+ * em_bind_mat_bf16) are owned by the binder and released
  * by em_binder_free, so a loader keeps its binder as long as its weights.
  *
  * Ownership: the binder borrows the gguf_ctx and the backend; both must
  * outlive it (free the binder first). Copies the path. em_binder_free(NULL)
  * is a no-op. Threads: a binder is used by one thread at a time (as its
- * backend). Allocates only when created and when em_bind_f32 converts. */
+ * backend). Allocates only when created and when em_bind_tensor_f32 or
+ * em_bind_mat_bf16 converts. */
 #ifndef EMBER_GGUF_BIND_H
 #define EMBER_GGUF_BIND_H
 
@@ -99,5 +101,15 @@ ember_status em_bind_table(em_binder *b, const char *name, int64_t cols, int64_t
  * binder allocates and owns. */
 ember_status em_bind_tensor_f32(em_binder *b, const char *name, int n_dims, const int64_t *ne, em_tensor *out,
                                 char *err);
+/* As em_bind_mat, but an f16 matrix becomes a bf16 one the binder owns (the
+ * file's pages are not kept), for a backend whose bf16 products are faster
+ * (the CPU's with AVX512_BF16: twice the values per instruction). Each value
+ * is rounded to nearest even; *inexact (when not NULL) is increased by the
+ * number that bf16 could not hold exactly: 0 for a file converted to f16
+ * from a bf16 checkpoint, whose values have bf16's 8-bit mantissa. Other
+ * types are bound as stored. EM_ERR_UNSUPPORTED when the backend does not
+ * multiply with bf16. */
+ember_status em_bind_mat_bf16(em_binder *b, const char *name, int64_t cols, int64_t rows, em_tensor *out,
+                              size_t *inexact, char *err);
 
 #endif

@@ -131,6 +131,8 @@ expect 1 "m.gguf.*it is a language model: give it to -m" -- "$ember" run -m "$tm
 expect 1 "it is a vision projector" -- "$ember" generate -m "$tmp/mm.gguf" -p hi
 # --image-resize: a name it does not know; a projector whose ember.vision.image_resize is neither mode
 expect 2 "^ember run: --image-resize 'bicubic': expected auto, transformers or llamacpp" -- "$ember" run -m "$tmp/m.gguf" -p hi --image-resize bicubic
+expect 2 "^ember run: --vision-weights 'f8': expected stored or bf16" -- "$ember" run -m "$tmp/m.gguf" -p hi --vision-weights f8
+expect 2 "^ember agent: --vision-weights 'fp16': expected stored or bf16" -- "$ember" agent -m "$tmp/m.gguf" --vision-weights fp16
 "$build/mkmmproj" --text-dim 64 --image-resize llamacpp -o "$tmp/mml.gguf" 2>/dev/null && perl -0777 -pe 's/llamacpp/llamaxpp/' "$tmp/mml.gguf" >"$tmp/mmx.gguf"
 expect 1 "ember.vision.image_resize is 'llamaxpp'; expected 'transformers' or 'llamacpp'" -- "$ember" run -m "$tmp/m.gguf" --mmproj "$tmp/mmx.gguf" -p hi --image x.png
 # ember eval: its three files are required; a text model where the projector goes is named

@@ -81,7 +81,7 @@ int main(void) {
     snprintf(path, sizeof path, "%s/m.gguf", dir);
     lm_model *m = be ? lm_model_load(path, be, err) : NULL;
     snprintf(path, sizeof path, "%s/p.gguf", dir);
-    vision_mmproj *mp = m ? vision_mmproj_load(path, be, err) : NULL;
+    vision_mmproj *mp = m ? vision_mmproj_load(path, be, VISION_WEIGHTS_STORED, err) : NULL;
     snprintf(path, sizeof path, "%s/s.gguf", dir);
     state_enc *se = mp ? state_enc_load(path, be, err) : NULL;
     vision_encoder_params ep = {0};

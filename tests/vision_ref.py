@@ -186,10 +186,12 @@ class Lin:
     """A weight matrix [out][in] (float32, dequantized) with its storage type,
     which decides how activations are rounded before the product."""
 
-    def __init__(self, g, name, exact_act):
+    def __init__(self, g, name, exact_act, as_bf16=False):
         self.w = torch.from_numpy(g.tensor(name).copy())
         self.type = g.type_of(name)
         self.exact = exact_act
+        if as_bf16 and self.type == gguf_read.GGML_F16:   # Ember's --vision-weights bf16
+            self.w, self.type = self.w.bfloat16().float(), gguf_read.GGML_BF16
 
     def __call__(self, x, bias=None):
         x = round_act(x, self.type, self.exact)
@@ -221,9 +223,10 @@ def round_act(x, wtype, exact=False):
 
 
 class Vision:
-    def __init__(self, path, exact_act=False):
+    def __init__(self, path, exact_act=False, weights="stored"):
         g = self.g = gguf_read.GGUF(path)
         kv = g.kv
+        bf = weights == "bf16"
         if kv.get("general.architecture") != "clip" or kv.get("clip.projector_type") != "idefics3":
             raise ValueError(f"{path}: not an idefics3 clip mmproj (architecture {kv.get('general.architecture')}, "
                              f"projector {kv.get('clip.projector_type')})")
@@ -251,13 +254,13 @@ class Vision:
         self.layers = []
         for i in range(self.n_layer):
             p = f"v.blk.{i}."
-            L = {k: Lin(g, p + k + ".weight", exact_act) for k in ("attn_q", "attn_k", "attn_v", "attn_out", "ffn_up", "ffn_down")}
+            L = {k: Lin(g, p + k + ".weight", exact_act, bf) for k in ("attn_q", "attn_k", "attn_v", "attn_out", "ffn_up", "ffn_down")}
             for k in ("attn_q", "attn_k", "attn_v", "attn_out", "ffn_up", "ffn_down", "ln1", "ln2"):
                 L[k + ".b"] = t(p + k + ".bias")
             L["ln1.w"], L["ln2.w"] = t(p + "ln1.weight"), t(p + "ln2.weight")
             self.layers.append(L)
         self.post_w, self.post_b = t("v.post_ln.weight"), t("v.post_ln.bias")
-        self.fc = Lin(g, "mm.model.fc.weight", exact_act)
+        self.fc = Lin(g, "mm.model.fc.weight", exact_act, bf)
         assert self.patch_w.shape == (self.D, 3, self.P, self.P), self.patch_w.shape
         assert self.pos.shape == (self.n_pos, self.D), self.pos.shape
         assert self.fc.w.shape == (self.n_embd_text, self.D * self.sf * self.sf), self.fc.w.shape
@@ -514,7 +517,8 @@ def matrix_kind(vis):
     """The coarsest storage type among the encoder's matrices (sets the tolerance)."""
     ts = {L[k].type for L in vis.layers for k in ("attn_q", "attn_k", "attn_v", "attn_out", "ffn_up", "ffn_down")}
     ts.add(vis.fc.type)
-    return "quant" if ts & {gguf_read.GGML_Q8_0, gguf_read.GGML_Q4_0} else "float"
+    return ("quant" if ts & {gguf_read.GGML_Q8_0, gguf_read.GGML_Q4_0} else
+            "bf16" if gguf_read.GGML_BF16 in ts else "float")
 
 
 def resize_mode(a, vis):
@@ -524,7 +528,7 @@ def resize_mode(a, vis):
 
 def cmd_check(a):
     rep = Report()
-    vis = Vision(a.mmproj, a.exact_act)
+    vis = Vision(a.mmproj, a.exact_act, a.vision_weights)
     lm = Llama(a.model, a.exact_act)
     vocab = Vocab(lm.g)
     img = png_read(a.image)
@@ -562,7 +566,8 @@ def cmd_check(a):
     with torch.no_grad():
         vit = vis.encode(pix)
         proj = vis.project(vit)
-    quant = matrix_kind(vis) == "quant"
+    # bf16 rounds as coarsely as a quantized type's activations (8-bit mantissa)
+    quant = matrix_kind(vis) in ("quant", "bf16")
     tol_vit = a.tol_vit if a.tol_vit is not None else (1e-2 if quant else 2e-3)
     tol_proj = a.tol_proj if a.tol_proj is not None else tol_vit
     e_vit = read_f32(os.path.join(a.dump, "vit.f32"), (n_tiles, vis.n_pos, D))
@@ -625,7 +630,7 @@ def cmd_check(a):
 
 
 def cmd_run(a):
-    vis = Vision(a.mmproj, a.exact_act)
+    vis = Vision(a.mmproj, a.exact_act, a.vision_weights)
     lm = Llama(a.model, a.exact_act)
     vocab = Vocab(lm.g)
     img = png_read(a.image)
@@ -774,6 +779,8 @@ def main(argv):
         s.add_argument("--image-resize", choices=("auto", "transformers", "llamacpp"), default="auto",
                        help="the preprocessing Ember ran with (auto: the projector's)")
         s.add_argument("--longest-edge", type=int, default=0, help="Ember's --image-longest-edge (0: the projector's)")
+        s.add_argument("--vision-weights", choices=("stored", "bf16"), default="stored",
+                       help="Ember's --vision-weights: bf16 takes f16 matrices as bf16, activations rounded to bf16")
         if name == "check":
             s.add_argument("--dump", required=True)
             s.add_argument("--tol-pixel", type=float, default=1e-5)

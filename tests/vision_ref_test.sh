@@ -14,7 +14,9 @@
 # by the flag (1x1 + overview) and by the projector's key (1x2 + overview);
 # 256m: SmolVLM-256M's shapes (SmolLM2-135M Q8_0 + SigLIP 768/12 layers F16,
 # longest edge 512) on a 512x384 frame: transformers (one tile, no grid) and
-# llamacpp (one tile + the overview).
+# llamacpp (one tile + the overview); both shapes also run an f16 projector
+# written through bf16 (mkmmproj --from-bf16) with --vision-weights bf16,
+# against a reference that takes its matrices and activations as bf16.
 # Exit 77 (skipped) when torch is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,19 +44,23 @@ case "$shape" in
     "$build/mkmmproj" --preset tiny --text-dim 128 --type q8_0 --seed 7 -o "$dir/pq.gguf" 2>/dev/null
     # one that says it was trained on llama.cpp's pixels
     "$build/mkmmproj" --preset tiny --text-dim 128 --image-resize llamacpp -o "$dir/pl.gguf" 2>/dev/null
-    cases="100x60:p:auto 64x64:p:llamacpp 37x90:pl:auto 300x200:pq:transformers 100x60:p:auto:64" ;;
+    # an f16 one converted from a bf16 checkpoint, multiplied as bf16 (--vision-weights bf16)
+    "$build/mkmmproj" --preset tiny --text-dim 128 --type f16 --from-bf16 -o "$dir/pb.gguf" 2>/dev/null
+    cases="100x60:p:auto 64x64:p:llamacpp 37x90:pl:auto 300x200:pq:transformers 100x60:p:auto:64 100x60:pb:auto::bf16" ;;
   256m)
     "$build/mkmodel" --vocab $vocab --smolvlm --preset smollm2-135m --ctx 4096 --type q8_0 --std 0.02 -o "$dir/m.gguf" 2>/dev/null
     "$build/mkmmproj" --preset smolvlm-256m --text-dim 576 --preproc-size 512 --type f16 -o "$dir/p.gguf" 2>/dev/null
-    cases="512x384:p:auto 512x384:p:llamacpp" ;;
+    "$build/mkmmproj" --preset smolvlm-256m --text-dim 576 --preproc-size 512 --type f16 --from-bf16 -o "$dir/pb.gguf" 2>/dev/null
+    cases="512x384:p:auto 512x384:p:llamacpp 512x384:pb:auto::bf16" ;;
   *) echo "vision_ref_test.sh: shape '$shape': expected tiny or 256m" >&2; exit 2 ;;
 esac
 fail=0
 for c in $cases; do
-  IFS=: read -r size proj mode edge <<<"$c"
+  IFS=: read -r size proj mode edge weights <<<"$c"
   w=${size%x*} h=${size#*x}
   opts=(--image-resize "$mode") refopts=(--image-resize "$mode")
   if [ -n "$edge" ]; then opts+=(--image-longest-edge "$edge"); refopts+=(--longest-edge "$edge"); fi
+  if [ -n "$weights" ]; then opts+=(--vision-weights "$weights"); refopts+=(--vision-weights "$weights"); fi
   img="$dir/img_$size.png"
   $py tests/vision_ref.py image "$img" "$w" "$h" --seed "$w" >/dev/null
   rm -rf "$dir/dump"
@@ -62,7 +68,7 @@ for c in $cases; do
        --temp 0 -t 2 --backend "$backend" "${opts[@]}" --dump "$dir/dump" >"$dir/out" 2>"$dir/err"; then
     echo "FAIL: ember run on $size ($backend):"; cat "$dir/err"; fail=1; continue
   fi
-  echo "== $size ($proj, --image-resize $mode${edge:+, longest edge $edge}, $backend): $(grep '^timings' "$dir/err" | tr ' ' '\n' | grep -E 'tiles=|encode_ms_per_tile=' | tr '\n' ' ')"
+  echo "== $size ($proj, --image-resize $mode${edge:+, longest edge $edge}${weights:+, --vision-weights $weights}, $backend): $(grep '^timings' "$dir/err" | tr ' ' '\n' | grep -E 'tiles=|encode_ms_per_tile=' | tr '\n' ' ')"
   if ! $py tests/vision_ref.py check --model "$dir/m.gguf" --mmproj "$dir/$proj.gguf" --image "$img" --dump "$dir/dump" \
        "${refopts[@]}" "${extra[@]}"; then
     fail=1

@@ -119,6 +119,8 @@ int mk_gguf_add_matrix(mk_gguf *g, const char *name, int64_t cols, int64_t rows,
     size_t n = (size_t)cols * (size_t)rows;
     float *x = mk_gguf_draw(g, name, n, 1.0, 0.0, std);
     if (!x) return -1;
+    if (g->from_bf16)
+        for (size_t i = 0; i < n; i++) x[i] = em_fp32_from_bits((uint32_t)em_fp32_to_bf16(x[i]) << 16);
     void *data = x;
     if (g->type != EM_TYPE_F32) {
         size_t nbytes = em_row_bytes(g->type, cols) * (size_t)rows;

@@ -27,6 +27,8 @@ typedef struct mk_gguf {
     gguf_writer *w;
     uint64_t seed;
     enum em_type type; /* the matrices' storage type */
+    int from_bf16;     /* round the matrices' values to bf16 first, as a checkpoint trained in
+                        * bf16 has them (published f16 files are often converted from one) */
     void **bufs;       /* tensor data, kept until the file is written */
     size_t n_bufs, cap_bufs;
 } mk_gguf;
@@ -57,7 +59,7 @@ int mk_gguf_add_norm(mk_gguf *g, const char *name, int64_t n, double scale);
 int mk_gguf_add_f32(mk_gguf *g, const char *name, int n_dims, const int64_t *ne, double std);
 
 /* A matrix of `rows` rows of `cols` values (GGUF ne = {cols, rows}, a torch
- * Linear weight [rows][cols]), N(0, std), stored in g->type. */
+ * Linear weight [rows][cols]), N(0, std) (through bf16 if g->from_bf16), stored in g->type. */
 int mk_gguf_add_matrix(mk_gguf *g, const char *name, int64_t cols, int64_t rows, double std);
 
 /* Write the file. */

@@ -63,11 +63,12 @@ typedef struct mp_opts {
     int type_i;   /* --type, an index into mp_type_names */
     int preset;   /* --preset, an index into mp_presets; -1: none */
     int resize;   /* --image-resize: 0 none written, 1 transformers, 2 llamacpp */
+    bool from_bf16; /* --from-bf16 */
 } mp_opts;
 
-static const char *const mp_type_names[] = {"f32", "f16", "q8_0", NULL};
+static const char *const mp_type_names[] = {"f32", "f16", "bf16", "q8_0", NULL};
 static const char *const mp_resize_names[] = {"none", "transformers", "llamacpp", NULL};
-static const enum em_type mp_type_ids[] = {EM_TYPE_F32, EM_TYPE_F16, EM_TYPE_Q8_0};
+static const enum em_type mp_type_ids[] = {EM_TYPE_F32, EM_TYPE_F16, EM_TYPE_BF16, EM_TYPE_Q8_0};
 
 /* --preset: the encoder's shape. Without one, the shape is tiny's and the
  * name "ember-random-smolvlm". */
@@ -129,7 +130,7 @@ static int parse_args(int argc, char **argv, mp_opts *o) {
         OPT_DOUBLE(NULL, "--eps", "E", &o->eps, 1e-12, 1e-1, "clip.vision.attention.layer_norm_epsilon"),
         OPT_DOUBLE(NULL, "--image-mean", "M", &o->mean, -10, 10, "clip.vision.image_mean, all channels"),
         OPT_DOUBLE(NULL, "--image-std", "V", &o->std_img, 1e-6, 10, "clip.vision.image_std, all channels"),
-        OPT_CHOICE(NULL, "--type", "T", &o->type_i, mp_type_names, "f32 | f16 | q8_0 for the matrices"),
+        OPT_CHOICE(NULL, "--type", "T", &o->type_i, mp_type_names, "f32 | f16 | bf16 | q8_0 for the matrices"),
         {.kind = OPT_KIND_DOUBLE, .lng = "--std", .meta = "S", .dest = OPT_DEST_(&o->std, double), .dlo = 1e-6,
          .dhi = 10, .flags = OPT_NO_DEFAULT,
          .help = "weight scale (default 1/sqrt(dim)); a matrix with fan-in K\ngets N(0, S * sqrt(dim / K))"},
@@ -138,6 +139,9 @@ static int parse_args(int argc, char **argv, mp_opts *o) {
         OPT_CHOICE(NULL, "--image-resize", "MODE", &o->resize, mp_resize_names,
                    "ember.vision.image_resize: the preprocessing the model expects (none: the key is\n"
                    "left out, as in published files: transformers')"),
+        OPT_FLAG(NULL, "--from-bf16", &o->from_bf16,
+                 "round the matrices to bf16 before storing them, as a file converted from a bf16\n"
+                 "checkpoint has them (SmolVLM's published f16 files)"),
         OPT_END};
     char err[OPT_ERR_LEN];
     int rc = opt_parse_preset("mkmmproj", specs, &o->preset, mp_reset, o, argc, argv, err);
@@ -256,6 +260,7 @@ int main(int argc, char **argv) {
 
     int rc = 1;
     mk_gguf *g = mk_gguf_create("mkmmproj", o.seed, o.type);
+    if (g) g->from_bf16 = o.from_bf16;
     if (!g || mp_set_keys(g, &o) || mp_add_tensors(g, &o) || mk_gguf_write(g, o.out_path)) goto done;
     fprintf(stderr,
             "mkmmproj: wrote %s: %s, image %d, patch %d, dim %d, ffn %d, %d layers, %d heads, scale factor %d, "

@@ -62,10 +62,39 @@ static ember_status load_hparams(vision_mmproj *mp, const char *path, char *err)
     return EM_OK;
 }
 
-vision_mmproj *vision_mmproj_load(const char *path, em_backend *be, char *err) {
+const char *vision_weights_name(vision_weights w) {
+    switch (w) {
+    case VISION_WEIGHTS_STORED: return "stored";
+    case VISION_WEIGHTS_BF16: return "bf16";
+    }
+    return NULL;
+}
+
+int vision_weights_parse(const char *s, vision_weights *out) {
+    for (int w = VISION_WEIGHTS_STORED; w <= VISION_WEIGHTS_BF16; w++)
+        if (strcmp(s, vision_weights_name((vision_weights)w)) == 0) {
+            *out = (vision_weights)w;
+            return 0;
+        }
+    return -1;
+}
+
+/* A matrix of the ViT or the connector, converted where mp->weights asks. */
+static ember_status bind_weight(vision_mmproj *mp, const char *name, int64_t cols, int64_t rows, em_tensor *out,
+                                char *err) {
+    const gguf_tensor_info *ti = gguf_find_tensor(mp->gguf, name);
+    if (mp->weights != VISION_WEIGHTS_BF16 || !ti || ti->type != EM_TYPE_F16)
+        return em_bind_mat(mp->bind, name, cols, rows, out, err);
+    ember_status st = em_bind_mat_bf16(mp->bind, name, cols, rows, out, &mp->bf16_inexact, err);
+    if (st == EM_OK) mp->n_bf16++;
+    return st;
+}
+
+vision_mmproj *vision_mmproj_load(const char *path, em_backend *be, vision_weights weights, char *err) {
     vision_mmproj *mp = calloc(1, sizeof *mp);
     if (!mp) { em_err(err, EM_ERR_NOMEM, "vision_mmproj_load: out of memory"); return NULL; }
     mp->be = be;
+    mp->weights = weights;
     char e[EM_ERR_LEN];
     if (gguf_load(path, &mp->gguf, e) != EM_OK) {
         em_err(err, EM_ERR_FORMAT, "%s", e);
@@ -100,12 +129,12 @@ vision_mmproj *vision_mmproj_load(const char *path, em_backend *be, char *err) {
 #define NM(suffix) (snprintf(n, sizeof n, "v.blk.%d.%s", l, suffix), n)
         if (em_bind_vec(b, NM("ln1.weight"), D, &L->ln1_w, err) || em_bind_vec(b, NM("ln1.bias"), D, &L->ln1_b, err) ||
             em_bind_vec(b, NM("ln2.weight"), D, &L->ln2_w, err) || em_bind_vec(b, NM("ln2.bias"), D, &L->ln2_b, err) ||
-            em_bind_mat(b, NM("attn_q.weight"), D, D, &L->wq, err) || em_bind_vec(b, NM("attn_q.bias"), D, &L->bq, err) ||
-            em_bind_mat(b, NM("attn_k.weight"), D, D, &L->wk, err) || em_bind_vec(b, NM("attn_k.bias"), D, &L->bk, err) ||
-            em_bind_mat(b, NM("attn_v.weight"), D, D, &L->wv, err) || em_bind_vec(b, NM("attn_v.bias"), D, &L->bv, err) ||
-            em_bind_mat(b, NM("attn_out.weight"), D, D, &L->wo, err) || em_bind_vec(b, NM("attn_out.bias"), D, &L->bo, err) ||
-            em_bind_mat(b, NM("ffn_up.weight"), D, FF, &L->w_up, err) || em_bind_vec(b, NM("ffn_up.bias"), FF, &L->b_up, err) ||
-            em_bind_mat(b, NM("ffn_down.weight"), FF, D, &L->w_down, err) ||
+            bind_weight(mp, NM("attn_q.weight"), D, D, &L->wq, err) || em_bind_vec(b, NM("attn_q.bias"), D, &L->bq, err) ||
+            bind_weight(mp, NM("attn_k.weight"), D, D, &L->wk, err) || em_bind_vec(b, NM("attn_k.bias"), D, &L->bk, err) ||
+            bind_weight(mp, NM("attn_v.weight"), D, D, &L->wv, err) || em_bind_vec(b, NM("attn_v.bias"), D, &L->bv, err) ||
+            bind_weight(mp, NM("attn_out.weight"), D, D, &L->wo, err) || em_bind_vec(b, NM("attn_out.bias"), D, &L->bo, err) ||
+            bind_weight(mp, NM("ffn_up.weight"), D, FF, &L->w_up, err) || em_bind_vec(b, NM("ffn_up.bias"), FF, &L->b_up, err) ||
+            bind_weight(mp, NM("ffn_down.weight"), FF, D, &L->w_down, err) ||
             em_bind_vec(b, NM("ffn_down.bias"), D, &L->b_down, err))
             goto fail;
 #undef NM
@@ -129,7 +158,7 @@ vision_mmproj *vision_mmproj_load(const char *path, em_backend *be, char *err) {
     mp->proj.scale = hp->scale_factor;
     mp->proj.n_in = (int)D;
     mp->proj.n_out = (int)fc->ne[1];
-    if (em_bind_mat(b, "mm.model.fc.weight", n_in, fc->ne[1], &mp->proj.fc, err)) goto fail;
+    if (bind_weight(mp, "mm.model.fc.weight", n_in, fc->ne[1], &mp->proj.fc, err)) goto fail;
     return mp;
 fail:
     vision_mmproj_free(mp);
