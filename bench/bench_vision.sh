@@ -13,8 +13,8 @@
 # layers, dim 576, Q8_0) with SmolVLM-256M's SigLIP (12 layers, dim 768,
 # 512 px tiles of 16 px patches, scale 4: 64 tokens a tile, F16, or the
 # --mmproj-type given). --vision-weights bf16 writes the f16 projector through
-# bf16 (mkmmproj --from-bf16: a file converted from a bf16 checkpoint, as
-# SmolVLM's are; both tools read the same file) and runs Ember with
+# bf16 (mkmmproj --from-bf16: a file converted from a bf16 checkpoint; both
+# tools read the same file) and runs Ember with
 # --vision-weights bf16 (its matrices multiplied as bf16).
 # --edge sets the mmproj's longest edge (clip.vision.preproc_image_size):
 # 512 gives one tile + the overview for the 512x384 test frame, 2048 (the

@@ -28,7 +28,7 @@ typedef struct mk_gguf {
     uint64_t seed;
     enum em_type type; /* the matrices' storage type */
     int from_bf16;     /* round the matrices' values to bf16 first, as a checkpoint trained in
-                        * bf16 has them (published f16 files are often converted from one) */
+                        * bf16 has them (an f16 file converted from such a checkpoint) */
     void **bufs;       /* tensor data, kept until the file is written */
     size_t n_bufs, cap_bufs;
 } mk_gguf;

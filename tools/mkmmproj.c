@@ -141,7 +141,7 @@ static int parse_args(int argc, char **argv, mp_opts *o) {
                    "left out, as in published files: transformers')"),
         OPT_FLAG(NULL, "--from-bf16", &o->from_bf16,
                  "round the matrices to bf16 before storing them, as a file converted from a bf16\n"
-                 "checkpoint has them (SmolVLM's published f16 files)"),
+                 "checkpoint has them"),
         OPT_END};
     char err[OPT_ERR_LEN];
     int rc = opt_parse_preset("mkmmproj", specs, &o->preset, mp_reset, o, argc, argv, err);

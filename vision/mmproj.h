@@ -54,7 +54,7 @@ typedef enum vision_weights {
      * encodes ~1.7x faster. The activations are then rounded to bf16's
      * 8-bit mantissa before each product, where f16 keeps 11 bits. The
      * weights keep their values when the f16 file was converted from a bf16
-     * checkpoint (as SmolVLM's are): vision_mmproj.bf16_inexact says. */
+     * checkpoint: vision_mmproj.bf16_inexact says whether they did. */
     VISION_WEIGHTS_BF16,
 } vision_weights;
 
