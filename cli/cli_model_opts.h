@@ -90,8 +90,8 @@ extern const char *const cli_image_resize_names[];
     "how images become tiles: transformers (Pillow LANCZOS, as SmolVLM was trained), llamacpp (llama-mtmd-cli's " \
     "pixels), auto (the projector's: transformers for published SmolVLM files)"
 
-/* The --vision-weights names, indexed by vision_weights (vision/mmproj.h);
- * NULL-terminated. */
+/* The --vision-weights names, indexed by vision_weights (vision/mmproj.h:
+ * "stored" VISION_WEIGHTS_STORED, "bf16" VISION_WEIGHTS_BF16); NULL-terminated. */
 extern const char *const cli_vision_weights_names[];
 #define CLI_VISION_WEIGHTS_HELP                                                                                     \
     "how the projector's matrices are multiplied: stored (as the file has them, llama.cpp's products), bf16 (f16 " \

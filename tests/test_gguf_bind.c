@@ -13,13 +13,17 @@
 #include "core/gguf_bind.h"
 
 static float f32s[2 * 3 * 4 * 5];
-static em_fp16 f16s[4 * 2];
+static em_fp16 f16s[4 * 2], f16x[4 * 2];
 
 static ember_status write_file(const char *path, char *err) {
     gguf_writer *w = gguf_writer_create(err);
     if (!w) return EM_ERR_NOMEM;
     for (int i = 0; i < 120; i++) f32s[i] = (float)i;
     for (int i = 0; i < 8; i++) f16s[i] = em_fp32_to_fp16((float)i * 0.5f);
+    /* values bf16's 8-bit mantissa cannot hold (1 + 2^-10, -3 - 2^-8, 1000.5), and one it can
+     * that is subnormal in f16 (2^-24) */
+    const float xv[8] = {1.0f + 0x1p-10f, -3.0f - 0x1p-8f, 1000.5f, 0x1p-24f, 0.25f, -2.0f, 0.0f, 7.0f};
+    for (int i = 0; i < 8; i++) f16x[i] = em_fp32_to_fp16(xv[i]);
     const float mean[3] = {0.25f, 0.5f, 0.75f};
     const int64_t ne_vec[1] = {4}, ne_mat[2] = {4, 2}, ne_4d[4] = {2, 3, 4, 5};
     ember_status st;
@@ -31,6 +35,7 @@ static ember_status write_file(const char *path, char *err) {
         (st = gguf_writer_add_tensor(w, "vec", EM_TYPE_F32, 1, ne_vec, f32s)) ||
         (st = gguf_writer_add_tensor(w, "mat", EM_TYPE_F32, 2, ne_mat, f32s)) ||
         (st = gguf_writer_add_tensor(w, "mat16", EM_TYPE_F16, 2, ne_mat, f16s)) ||
+        (st = gguf_writer_add_tensor(w, "mat16x", EM_TYPE_F16, 2, ne_mat, f16x)) ||
         (st = gguf_writer_add_tensor(w, "conv", EM_TYPE_F32, 4, ne_4d, f32s)) ||
         (st = gguf_writer_write(w, path))) {
         em_err(err, st, "writing %s: %s", path, gguf_writer_errmsg(w));
@@ -102,6 +107,24 @@ int main(void) {
     CHECK(be->ops->download(be, &c, back, 0, sizeof back, err) == EM_OK && back[0] == 0.0f && back[7] == 3.5f,
           "converted values %g %g", back[0], back[7]);
     CHECK(em_bind_tensor_f32(b, "mat", 2, ne2, &c, err) == EM_OK && c.data, "f32 wrapped");
+
+    /* f16 matrices as bf16: exact values kept, the others rounded and counted */
+    size_t inexact = 0;
+    em_bf16 hb[8] = {0};
+    CHECK(em_bind_mat_bf16(b, "mat16", 4, 2, &c, &inexact, err) == EM_OK && c.type == EM_TYPE_BF16 && c.ne[0] == 4 &&
+              c.ne[1] == 2 && inexact == 0, "bf16: %s (inexact %zu)", err, inexact);
+    CHECK(be->ops->download(be, &c, hb, 0, sizeof hb, err) == EM_OK && em_bf16_to_fp32(hb[7]) == 3.5f &&
+              em_bf16_to_fp32(hb[1]) == 0.5f, "bf16 values %g %g", em_bf16_to_fp32(hb[1]), em_bf16_to_fp32(hb[7]));
+    CHECK(em_bind_mat_bf16(b, "mat16x", 4, 2, &c, &inexact, err) == EM_OK && inexact == 3, "bf16 inexact: %zu of 8, "
+          "expected 3 (%s)", inexact, err);
+    CHECK(be->ops->download(be, &c, hb, 0, sizeof hb, err) == EM_OK && em_bf16_to_fp32(hb[0]) == 1.0f &&
+              em_bf16_to_fp32(hb[1]) == -3.0f && em_bf16_to_fp32(hb[2]) == 1000.0f &&
+              em_bf16_to_fp32(hb[3]) == 0x1p-24f && em_bf16_to_fp32(hb[7]) == 7.0f,
+          "bf16 rounding: %g %g %g %g", em_bf16_to_fp32(hb[0]), em_bf16_to_fp32(hb[1]), em_bf16_to_fp32(hb[2]),
+          em_bf16_to_fp32(hb[3]));
+    CHECK(em_bind_mat_bf16(b, "mat", 4, 2, &c, NULL, err) == EM_OK && c.type == EM_TYPE_F32, "f32 bound as stored");
+    expect_msg(em_bind_mat_bf16(b, "mat16", 2, 4, &c, NULL, err), err, "mat16 has shape [4, 2], expected [2, 4]",
+               "bf16 shape");
 
     em_binder_free(b);
     em_binder_free(NULL);

@@ -62,23 +62,6 @@ static ember_status load_hparams(vision_mmproj *mp, const char *path, char *err)
     return EM_OK;
 }
 
-const char *vision_weights_name(vision_weights w) {
-    switch (w) {
-    case VISION_WEIGHTS_STORED: return "stored";
-    case VISION_WEIGHTS_BF16: return "bf16";
-    }
-    return NULL;
-}
-
-int vision_weights_parse(const char *s, vision_weights *out) {
-    for (int w = VISION_WEIGHTS_STORED; w <= VISION_WEIGHTS_BF16; w++)
-        if (strcmp(s, vision_weights_name((vision_weights)w)) == 0) {
-            *out = (vision_weights)w;
-            return 0;
-        }
-    return -1;
-}
-
 /* A matrix of the ViT or the connector, converted where mp->weights asks. */
 static ember_status bind_weight(vision_mmproj *mp, const char *name, int64_t cols, int64_t rows, em_tensor *out,
                                 char *err) {

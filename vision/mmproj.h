@@ -58,11 +58,6 @@ typedef enum vision_weights {
     VISION_WEIGHTS_BF16,
 } vision_weights;
 
-/* "stored", "bf16"; NULL for a value out of range. */
-const char *vision_weights_name(vision_weights w);
-/* Parses a name above: 0, or -1 (nothing written) for an unknown one. */
-int vision_weights_parse(const char *s, vision_weights *out);
-
 typedef struct vision_layer {
     em_tensor ln1_w, ln1_b, ln2_w, ln2_b;     /* (D) f32 */
     em_tensor wq, wk, wv, wo;                 /* (D rows, D) */
