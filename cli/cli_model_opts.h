@@ -95,7 +95,7 @@ extern const char *const cli_image_resize_names[];
 extern const char *const cli_vision_weights_names[];
 #define CLI_VISION_WEIGHTS_HELP                                                                                     \
     "how the projector's matrices are multiplied: stored (as the file has them, llama.cpp's products), bf16 (f16 " \
-    "matrices converted at load: ~1.7x faster tiles on CPUs with AVX512_BF16, activations rounded to bf16)"
+    "matrices converted at load: ~1.6x faster tiles on CPUs with AVX512_BF16, activations rounded to bf16)"
 
 /* llama.cpp's defaults (those of `ember generate`): n_predict 128, temp 0.8,
  * top-k 40, top-p 0.95, min-p 0.05, repeat penalty 1 (off) over 64 tokens,

@@ -51,7 +51,7 @@ typedef enum vision_weights {
     /* The ViT's and the connector's f16 matrices converted to bf16 at load
      * (the patch embedding, 0.3% of a tile's work, stays): on a CPU with
      * AVX512_BF16 a bf16 product takes half an f16 one's time, so a tile
-     * encodes ~1.7x faster. The activations are then rounded to bf16's
+     * encodes ~1.6x faster. The activations are then rounded to bf16's
      * 8-bit mantissa before each product, where f16 keeps 11 bits. The
      * weights keep their values when the f16 file was converted from a bf16
      * checkpoint: vision_mmproj.bf16_inexact says whether they did. */
