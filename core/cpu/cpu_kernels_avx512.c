@@ -444,13 +444,26 @@ static float f16_dot16(int64_t n, const void *a, const void *b) {
  * immediates in an unoptimised (sanitizer) build. */
 #define PAIR_ADD(a, b, lo, hi) _mm512_add_ps(_mm512_shuffle_f32x4((a), (b), (lo)), _mm512_shuffle_f32x4((a), (b), (hi)))
 
+/* out[i] = hsum16(v[i]) for i < 16, bit for bit, in one transposed reduction. */
+INLINE void hsum16x16(const __m512 *v, float *out) {
+    const __m512i order = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+    __m512 w[8], u[4], y[2];
+    for (int i = 0; i < 8; i++) w[i] = PAIR_ADD(v[2 * i], v[2 * i + 1], 0x44, 0xEE); /* 256-bit halves */
+    for (int i = 0; i < 4; i++) u[i] = PAIR_ADD(w[2 * i], w[2 * i + 1], 0x88, 0xDD); /* 128-bit halves */
+    for (int i = 0; i < 2; i++) /* 64-bit halves */
+        y[i] = _mm512_add_ps(
+            _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(u[2 * i]), _mm512_castps_pd(u[2 * i + 1]))),
+            _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(u[2 * i]), _mm512_castps_pd(u[2 * i + 1]))));
+    const __m512 z = _mm512_add_ps(_mm512_shuffle_ps(y[0], y[1], 0x88), _mm512_shuffle_ps(y[0], y[1], 0xDD));
+    _mm512_storeu_ps(out, _mm512_permutexvar_ps(order, z));
+}
+
 INLINE void dot_rows(int f16, int64_t n, const void *rows, size_t stride, int64_t nrows, const void *x, float *out) {
     const int64_t np = n & ~(int64_t)63;
     int64_t t = 0;
     if (np > 0 && np <= 256) { /* x widened once; a query of up to 256 values */
         __m512 xv[16];
         for (int64_t i = 0; i < np; i += 16) xv[i / 16] = load16(f16, x, i, 0xffff);
-        const __m512i order = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
         for (; t + 16 <= nrows; t += 16) {
             __m512 v[16];
             for (int r = 0; r < 16; r++) {
@@ -461,16 +474,8 @@ INLINE void dot_rows(int f16, int64_t n, const void *rows, size_t stride, int64_
                         s[j] = _mm512_fmadd_ps(load16(f16, row, i + 16 * j, 0xffff), xv[i / 16 + j], s[j]);
                 v[r] = _mm512_add_ps(_mm512_add_ps(s[0], s[2]), _mm512_add_ps(s[1], s[3]));
             }
-            __m512 w[8], u[4], y[2];
-            for (int i = 0; i < 8; i++) w[i] = PAIR_ADD(v[2 * i], v[2 * i + 1], 0x44, 0xEE); /* 256-bit halves */
-            for (int i = 0; i < 4; i++) u[i] = PAIR_ADD(w[2 * i], w[2 * i + 1], 0x88, 0xDD); /* 128-bit halves */
-            for (int i = 0; i < 2; i++) /* 64-bit halves */
-                y[i] = _mm512_add_ps(
-                    _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(u[2 * i]), _mm512_castps_pd(u[2 * i + 1]))),
-                    _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(u[2 * i]), _mm512_castps_pd(u[2 * i + 1]))));
-            const __m512 z = _mm512_add_ps(_mm512_shuffle_ps(y[0], y[1], 0x88), _mm512_shuffle_ps(y[0], y[1], 0xDD));
-            alignas(64) float hs[16];
-            _mm512_store_ps(hs, _mm512_permutexvar_ps(order, z));
+            float hs[16];
+            hsum16x16(v, hs);
             for (int r = 0; r < 16; r++)
                 out[t + r] = cpu_dot_leftover(f16, hs[r], (const char *)rows + (size_t)(t + r) * stride, x, np, n);
         }
@@ -501,6 +506,24 @@ static void f16_dot_rows(int64_t n, const void *rows, size_t stride, int64_t nro
  * accumulators in memory (4 x 4 fits its limit; 6 x 4 unrolled is 8-15%
  * faster on one core, F16, n = 128..512, Zen 4-class AVX-512). */
 #define FRM 6
+
+/* y[c * ldy + r] = hsum16(acc[r][c]) for r < nr, c < NC: the NC * FRM sums
+ * reduced 16 at a time by hsum16x16 (the same bits, a third of the
+ * shuffles and adds of separate trees). */
+INLINE void gemm_store(int NC, __m512 acc[FRM][4], float *y, int64_t ldy, int nr) {
+    __m512 v[32];
+    float hs[32];
+    const int n = NC * FRM;
+#pragma GCC unroll 8
+    for (int c = 0; c < NC; c++)
+#pragma GCC unroll 8
+        for (int r = 0; r < FRM; r++) v[c * FRM + r] = acc[r][c];
+    for (int i = n; i < (n + 15) / 16 * 16; i++) v[i] = _mm512_setzero_ps();
+    hsum16x16(v, hs);
+    if (n > 16) hsum16x16(v + 16, hs + 16);
+    for (int c = 0; c < NC; c++)
+        for (int r = 0; r < nr; r++) y[c * ldy + r] = hs[c * FRM + r];
+}
 INLINE void gemm_block(int f16, int NC, int64_t k, const char *const *wr, const char *const *xr, float *y,
                        int64_t ldy, int nr) {
     __m512 acc[FRM][4];
@@ -519,11 +542,7 @@ INLINE void gemm_block(int f16, int NC, int64_t k, const char *const *wr, const 
             for (int c = 0; c < NC; c++) acc[r][c] = _mm512_fmadd_ps(wv, xv[c], acc[r][c]);
         }
     }
-#pragma GCC unroll 8
-    for (int c = 0; c < NC; c++)
-#pragma GCC unroll 8
-        for (int r = 0; r < FRM; r++)
-            if (r < nr) y[c * ldy + r] = hsum16(acc[r][c]);
+    gemm_store(NC, acc, y, ldy, nr);
 }
 
 INLINE void gemm_tile(int f16, int64_t k, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride,
@@ -601,11 +620,7 @@ BF16_TARGET INLINE void gemm_block_bf16(int NC, int64_t k, const char *const *wr
             for (int c = 0; c < NC; c++) acc[r][c] = _mm512_dpbf16_ps(acc[r][c], wv, xv[c]);
         }
     }
-#pragma GCC unroll 8
-    for (int c = 0; c < NC; c++)
-#pragma GCC unroll 8
-        for (int r = 0; r < FRM; r++)
-            if (r < nr) y[c * ldy + r] = hsum16(acc[r][c]);
+    gemm_store(NC, acc, y, ldy, nr);
 }
 
 BF16_TARGET static void gemm_bf16_dp(int64_t k, const void *w, size_t w_stride, int nr, const void *x,
