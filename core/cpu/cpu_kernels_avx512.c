@@ -545,20 +545,29 @@ INLINE void gemm_block(int f16, int NC, int64_t k, const char *const *wr, const 
     gemm_store(NC, acc, y, ldy, nr);
 }
 
+/* The walk over the activation rows, 4 at a time, that gemm_tile and
+ * gemm_bf16_dp share: BLOCK(NC) runs the tile on NC rows (a macro, so that
+ * each caller keeps its own instruction set: vdpbf16ps needs its own). */
+#define GEMM_WALK(BLOCK)                                                                                  \
+    const char *wr[FRM];                                                                                  \
+    for (int r = 0; r < FRM; r++) wr[r] = (const char *)w + (size_t)(r < nr ? r : 0) * w_stride;         \
+    for (int64_t c0 = 0; c0 < nc; c0 += 4) {                                                              \
+        const char *xr[4];                                                                                \
+        for (int c = 0; c < 4; c++) xr[c] = (const char *)x + (size_t)(c0 + c < nc ? c0 + c : c0) * x_stride; \
+        float *yc = y + c0 * ldy;                                                                         \
+        switch (nc - c0 < 4 ? nc - c0 : 4) {                                                              \
+        case 1: BLOCK(1); break;                                                                          \
+        case 2: BLOCK(2); break;                                                                          \
+        case 3: BLOCK(3); break;                                                                          \
+        default: BLOCK(4); break;                                                                         \
+        }                                                                                                 \
+    }
+
 INLINE void gemm_tile(int f16, int64_t k, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride,
                       int64_t nc, float *y, int64_t ldy) {
-    const char *wr[FRM];
-    for (int r = 0; r < FRM; r++) wr[r] = (const char *)w + (size_t)(r < nr ? r : 0) * w_stride;
-    for (int64_t c0 = 0; c0 < nc; c0 += 4) {
-        const char *xr[4];
-        for (int c = 0; c < 4; c++) xr[c] = (const char *)x + (size_t)(c0 + c) * x_stride;
-        switch (nc - c0 < 4 ? nc - c0 : 4) {
-        case 1: gemm_block(f16, 1, k, wr, xr, y + c0 * ldy, ldy, nr); break;
-        case 2: gemm_block(f16, 2, k, wr, xr, y + c0 * ldy, ldy, nr); break;
-        case 3: gemm_block(f16, 3, k, wr, xr, y + c0 * ldy, ldy, nr); break;
-        default: gemm_block(f16, 4, k, wr, xr, y + c0 * ldy, ldy, nr); break;
-        }
-    }
+#define FLOAT_BLOCK(NC) gemm_block(f16, NC, k, wr, xr, yc, ldy, nr)
+    GEMM_WALK(FLOAT_BLOCK)
+#undef FLOAT_BLOCK
 }
 
 static void gemm_f32(int64_t k, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int64_t nc,
@@ -625,18 +634,9 @@ BF16_TARGET INLINE void gemm_block_bf16(int NC, int64_t k, const char *const *wr
 
 BF16_TARGET static void gemm_bf16_dp(int64_t k, const void *w, size_t w_stride, int nr, const void *x,
                                      size_t x_stride, int64_t nc, float *y, int64_t ldy) {
-    const char *wr[FRM];
-    for (int r = 0; r < FRM; r++) wr[r] = (const char *)w + (size_t)(r < nr ? r : 0) * w_stride;
-    for (int64_t c0 = 0; c0 < nc; c0 += 4) {
-        const char *xr[4];
-        for (int c = 0; c < 4; c++) xr[c] = (const char *)x + (size_t)(c0 + c < nc ? c0 + c : c0) * x_stride;
-        switch (nc - c0 < 4 ? nc - c0 : 4) {
-        case 1: gemm_block_bf16(1, k, wr, xr, y + c0 * ldy, ldy, nr); break;
-        case 2: gemm_block_bf16(2, k, wr, xr, y + c0 * ldy, ldy, nr); break;
-        case 3: gemm_block_bf16(3, k, wr, xr, y + c0 * ldy, ldy, nr); break;
-        default: gemm_block_bf16(4, k, wr, xr, y + c0 * ldy, ldy, nr); break;
-        }
-    }
+#define BF16_BLOCK(NC) gemm_block_bf16(NC, k, wr, xr, yc, ldy, nr)
+    GEMM_WALK(BF16_BLOCK)
+#undef BF16_BLOCK
 }
 
 // ---- exp, softmax, SiLU ------------------------------------------------------------
