@@ -17,7 +17,7 @@ struct em_binder {
     const char *kind;   /* "vision projector" or NULL */
     em_tensor *owned;   /* tensors allocated here: released by em_binder_free */
     int n_owned, cap_owned;
-    uint16_t *f16_to_bf16; /* em_bind_mat_bf16's table: every f16 bit pattern's bf16 (top bit: inexact) */
+    uint16_t *f16_to_bf16; /* em_bind_mat_bf16's table: each f16 pattern's bf16, then a bitmap of the inexact ones */
 };
 
 em_binder *em_binder_create(const gguf_ctx *g, em_backend *be, const char *path, const char *who, const char *kind,
