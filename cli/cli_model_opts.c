@@ -1,5 +1,7 @@
 /* cli_model_opts.c - see cli_model_opts.h. */
 #include "cli_model_opts.h"
+#include "core/cpu/cpu_backend.h"
+#include "vision/mmproj.h"
 
 #include "lm/chat.h"
 
@@ -15,6 +17,14 @@
 const char *const cli_backend_names[] = {"auto", "vulkan", "cpu", NULL};
 const char *const cli_image_resize_names[] = {"auto", "transformers", "llamacpp", NULL};
 const char *const cli_vision_weights_names[] = {"stored", "bf16", NULL};
+
+void cli_vision_weights_note(const em_backend *be, int weights, const char *prog) {
+    if (weights != VISION_WEIGHTS_BF16 || strcmp(be->ops->name, "cpu") != 0) return;
+    const char *isa = cpu_backend_isa(be);
+    if (strcmp(isa, "avx512-bf16") != 0)
+        fprintf(stderr, "%s: note: --vision-weights bf16 pays off only on CPUs with AVX512_BF16; these kernels (%s) "
+                "multiply bf16 more slowly than f16\n", prog, isa);
+}
 static const char *const kv_names[] = {"f16", "f32", NULL};
 static const enum em_type kv_types[] = {EM_TYPE_F16, EM_TYPE_F32};
 

@@ -95,7 +95,12 @@ extern const char *const cli_image_resize_names[];
 extern const char *const cli_vision_weights_names[];
 #define CLI_VISION_WEIGHTS_HELP                                                                                     \
     "how the projector's matrices are multiplied: stored (as the file has them, llama.cpp's products), bf16 (f16 " \
-    "matrices converted at load: ~1.6x faster tiles on CPUs with AVX512_BF16, activations rounded to bf16)"
+    "matrices converted at load: ~1.6x faster tiles on CPUs with AVX512_BF16, slower without; activations rounded to bf16)"
+
+/* A note on stderr (prog: "ember run") when --vision-weights bf16 (weights
+ * == VISION_WEIGHTS_BF16) runs on a CPU without AVX512_BF16: there the bf16
+ * products take the AVX2 kernel and are slower than the f16 ones. */
+void cli_vision_weights_note(const em_backend *be, int weights, const char *prog);
 
 /* llama.cpp's defaults (those of `ember generate`): n_predict 128, temp 0.8,
  * top-k 40, top-p 0.95, min-p 0.05, repeat penalty 1 (off) over 64 tokens,

@@ -172,6 +172,7 @@ int ember_cmd_agent(int argc, char **argv) {
     if (mmproj) {
         if (!(mp = vision_mmproj_load(mmproj, cm.be, (vision_weights)weights, err))) goto fail;
         if (agent_vlm_check_pair(mp, cm.m, mmproj, mo.model, err)) goto fail;
+        cli_vision_weights_note(cm.be, weights, "ember agent");
         vision_encoder_params ep = {longest_edge, 0, 0, 0, NULL, NULL, (vision_resize_mode)resize};
         if (!(enc = vision_encoder_create(mp, &ep, err))) goto fail;
     }

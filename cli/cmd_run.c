@@ -225,6 +225,7 @@ int ember_cmd_run(int argc, char **argv) {
             goto done;
         }
         if (agent_vlm_check_pair(mp, m, o.mmproj, o.m.model, err)) goto done;
+        cli_vision_weights_note(cm.be, o.weights, "ember run");
         vision_encoder_params ep = {o.longest_edge, o.max_tiles, 0, o.dump != NULL, NULL, NULL, (vision_resize_mode)o.resize};
         if (o.progress || rp.tty) ep.progress = on_tile, ep.progress_user = &rp;
         if (!(enc = vision_encoder_create(mp, &ep, err))) goto done;

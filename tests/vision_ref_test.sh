@@ -103,6 +103,11 @@ if [ "$shape" = tiny ]; then
   expect 1 "width 64" -- -m "$dir/m.gguf" --mmproj "$dir/p64.gguf" --image "$img" -p x
   "$build/mkmodel" --vocab $vocab --dim 128 --layers 1 --heads 4 --ffn 256 -o "$dir/plain.gguf" 2>/dev/null
   expect 1 "no <fake_token_around_image> token" -- -m "$dir/plain.gguf" --mmproj "$dir/p.gguf" --image "$img" -p x
+  # --vision-weights bf16 where the CPU kernels have no vdpbf16ps: said, and run all the same
+  if [ "$backend" = cpu ]; then
+    EMBER_CPU_DISABLE_BF16=1 expect 0 "note: --vision-weights bf16 pays off only on CPUs with AVX512_BF16" -- \
+      -m "$dir/m.gguf" --mmproj "$dir/pb.gguf" --image "$img" -p x -n 1 --vision-weights bf16
+  fi
   # the same frame twice: encoded once
   expect 0 "image cache: hits=1 misses=1" -- -m "$dir/m.gguf" --mmproj "$dir/p.gguf" --image "$img" --image "$img" -p x -n 2
 fi
