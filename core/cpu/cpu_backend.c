@@ -488,8 +488,8 @@ static void full_body(void *varg, int ith, int nth) {
     float *s = a->work + (size_t)ith * (size_t)a->work_cap, *sum = s + FULL_ROWS * a->lds;
     (void)nth;
     for (long long j; (j = atomic_fetch_add_explicit(&a->next, 1, memory_order_relaxed)) < blocks * p->n_head;) {
-        const int h = (int)(j % p->n_head), hk = h / group;
-        const int64_t i0 = j / p->n_head * FULL_ROWS, rows = n_q - i0 < FULL_ROWS ? n_q - i0 : FULL_ROWS;
+        const int h = (int)(j / blocks), hk = h / group;
+        const int64_t i0 = j % blocks * FULL_ROWS, rows = n_q - i0 < FULL_ROWS ? n_q - i0 : FULL_ROWS;
         a->kern->sgemm(rows, n, hd, row_f32(a->q, i0) + h * hd, a->q->nb[1] / sizeof(float), a->kt + hk * hd * a->ldk,
                        a->ldk, s, a->lds);
         for (int64_t r = 0; r < rows; r++) {
