@@ -16,6 +16,7 @@
 
 #include <immintrin.h>
 #include <math.h>
+#include <string.h>
 
 #include "cpu_kernels_impl.h"
 
@@ -35,20 +36,31 @@ static inline __m256i q32_nibbles(const uint8_t *qs) {
     return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(0x0F));
 }
 
-/* Q4_1, Q5_1 (X: the block type) against Q8_1: scales d * d, offsets m * s. */
+/* The two fp16 halves at p (a block's d and m, Q8_1's d and s) as floats in
+ * lanes 0 and 1: one conversion for both. */
+static inline __m128 q32_fp16x2(const void *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm_cvtph_ps(_mm_cvtsi32_si128(v));
+}
+
+/* Q4_1, Q5_1 (X: the block type) against Q8_1: scales d * d, offsets m * s.
+ * Lane 0 of xdm * yds is d * d; lane 1 of the running fused sum is the
+ * scalar fmaf(m, s, summs) chain, so the bits are those of four scalar
+ * conversions, with two. */
 #define Q32_DOT_DM(NAME, X, LANES)                                                                        \
     static float NAME(int64_t n, const void *a, const void *b) {                                          \
         const X *x = a;                                                                                   \
         const em_block_q8_1 *y = b;                                                                       \
         __m256 acc = _mm256_setzero_ps();                                                                 \
-        float summs = 0.0f;                                                                               \
+        __m128 summs = _mm_setzero_ps();                                                                  \
         for (int64_t i = 0; i < n / 32; i++) {                                                            \
-            summs = fmaf(Q32_FP16(x[i].m), Q32_FP16(y[i].s), summs);                                      \
+            const __m128 xdm = q32_fp16x2(&x[i].d), yds = q32_fp16x2(&y[i].d);                            \
+            summs = _mm_fmadd_ps(xdm, yds, summs);                                                        \
             const __m256i p = LANES(&x[i], _mm256_loadu_si256((const __m256i *)y[i].qs));                 \
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(Q32_FP16(x[i].d) * Q32_FP16(y[i].d)), _mm256_cvtepi32_ps(p), \
-                                  acc);                                                                   \
+            acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_mul_ps(xdm, yds)), _mm256_cvtepi32_ps(p), acc); \
         }                                                                                                 \
-        return q32_hsum8(acc) + summs;                                                                    \
+        return q32_hsum8(acc) + _mm_cvtss_f32(_mm_movehdup_ps(summs));                                   \
     }
 
 /* Q5_0 against Q8_0. */
