@@ -202,8 +202,16 @@ static inline float em_fp32_from_bits(uint32_t u) { float f; memcpy(&f, &u, 4); 
 static inline uint32_t em_fp32_to_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
 
 static inline float em_fp16_to_fp32(em_fp16 h) {
+#if defined(__aarch64__)
+    /* Every ARMv8-A core converts halves in one instruction (FCVT); the
+     * NEON dots take two to four scales a block through here. */
+    __fp16 f;
+    memcpy(&f, &h, 2);
+    return (float)f;
+#else
     /* Scale the half's bits into a float's and fix the exponent bias with one
-     * multiply; subnormals via a magic-number subtraction. */
+     * multiply; subnormals via a magic-number subtraction. (x86-64's baseline
+     * has no F16C: the AVX2 and AVX-512 files convert with it themselves.) */
     const uint32_t w = (uint32_t)h << 16;
     const uint32_t sign = w & 0x80000000u;
     const uint32_t two_w = w + w;
@@ -217,6 +225,7 @@ static inline float em_fp16_to_fp32(em_fp16 h) {
     const uint32_t r = sign | (two_w < denorm_cutoff ? em_fp32_to_bits(denormalized)
                                                       : em_fp32_to_bits(normalized));
     return em_fp32_from_bits(r);
+#endif
 }
 
 static inline em_fp16 em_fp32_to_fp16(float f) {
