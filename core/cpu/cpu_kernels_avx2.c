@@ -367,13 +367,7 @@ static inline __attribute__((always_inline)) void gemm_q(int q4, int64_t k, cons
  * and IQ4_NL since their tiles came), so a prefill agrees with llama.cpp and
  * with the decode's vec_dot within rounding, not bit for bit. */
 #define JR 16   /* weight rows per call: two 8-lane vectors */
-#define JRN 3   /* activation rows per register tile, at most */
-/* Activation rows per tile by type: the signed form keeps 2 int32 sums per
- * activation row, the unsigned one 2 int16 sums more, so only the signed
- * one has registers for 3 (its float sums spill, once a block). Q8_0's
- * tile went from ~117 to ~124 GFLOP/s a thread in bench_matmul (n = 512)
- * with 3; a 4-row variant with the float sums kept in memory was no faster. */
-#define JT_NC(t) (JT_SIGNED(t) ? 3 : 2)
+#define JRN 2   /* activation rows per register tile */
 #define JKB 32  /* blocks per repacked chunk */
 #define JMIN 8  /* fewer activation rows take the tile above (Q8_0, Q4_0) */
 
@@ -516,11 +510,10 @@ static inline __attribute__((always_inline)) void gemm_qj(int jt, int64_t k, con
     for (int64_t b0 = 0; b0 < nb; b0 += JKB) {
         const int nbk = (int)(nb - b0 < JKB ? nb - b0 : JKB);
         jpack_fill(jt, &p, w, w_stride, nr, b0, nbk);
-        for (int64_t c0 = 0; c0 < nc; c0 += (JT_NC(jt) == 3 && nc - c0 >= 3) ? 3 : 2) {
+        for (int64_t c0 = 0; c0 < nc; c0 += JRN) {
             const char *xr[JRN];
             for (int c = 0; c < JRN; c++) xr[c] = (const char *)x + (size_t)(c0 + c < nc ? c0 + c : c0) * x_stride;
-            if (JT_NC(jt) == 3 && nc - c0 >= 3) jtile(jt, 3, &p, nbk, b0, nb, xr, y + c0 * ldy, ldy, nr, b0 == 0);
-            else if (nc - c0 >= 2) jtile(jt, 2, &p, nbk, b0, nb, xr, y + c0 * ldy, ldy, nr, b0 == 0);
+            if (nc - c0 >= 2) jtile(jt, 2, &p, nbk, b0, nb, xr, y + c0 * ldy, ldy, nr, b0 == 0);
             else jtile(jt, 1, &p, nbk, b0, nb, xr, y + c0 * ldy, ldy, nr, b0 == 0);
         }
     }
