@@ -25,6 +25,7 @@ void cli_vision_weights_note(const em_backend *be, int weights, const char *prog
         fprintf(stderr, "%s: note: --vision-weights bf16 pays off only on CPUs with AVX512_BF16; these kernels (%s) "
                 "multiply bf16 more slowly than f16\n", prog, isa);
 }
+
 static const char *const kv_names[] = {"f16", "f32", NULL};
 static const enum em_type kv_types[] = {EM_TYPE_F16, EM_TYPE_F32};
 
