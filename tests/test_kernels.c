@@ -1115,6 +1115,35 @@ static void test_bf16_dp(const cpu_kernels *v) {
     free(f); free(a); free(b);
 }
 
+/* Every SIMD variant has its own dot and gemm tile for the float types
+ * and Q8_0 / Q4_0 (none falls back to the scalar loops), and converts to
+ * bf16 as em_fp32_to_bf16 does, bit for bit, over the values a vector
+ * rounding gets wrong first: ties both ways, carries into the exponent,
+ * overflow to infinity, infinities, and NaNs (kept quiet NaNs). */
+static void test_float_forms(const cpu_kernels *ref, const cpu_kernels *v) {
+    static const enum em_type tys[] = {EM_TYPE_F32, EM_TYPE_F16, EM_TYPE_BF16, EM_TYPE_Q8_0, EM_TYPE_Q4_0};
+    if (strcmp(v->isa, "scalar") != 0)
+        for (size_t t = 0; t < sizeof tys / sizeof tys[0]; t++) {
+            CHECK(v->vec_dot[tys[t]] != ref->vec_dot[tys[t]], "%s %s: vec_dot is the scalar one", v->isa,
+                  em_type_name(tys[t]));
+            CHECK(v->gemm[tys[t]] != NULL, "%s %s: no gemm tile", v->isa, em_type_name(tys[t]));
+        }
+    static const uint32_t bits[] = {0x3f808000u, 0x3f818000u, 0x3f807fffu, 0x3f808001u, 0x3fffffffu, 0x7f7fffffu,
+                                    0x7f7f8000u, 0xff7f8000u, 0x7f800000u, 0xff800000u, 0x7fc00000u, 0x7f800001u,
+                                    0xffbfffffu, 0x00008000u, 0x80018000u, 0x00000000u, 0x80000000u, 0x3f800000u};
+    enum { NB = sizeof bits / sizeof bits[0] };
+    float x[NB];
+    em_bf16 got[NB];
+    for (int i = 0; i < NB; i++) x[i] = em_fp32_from_bits(bits[i]);
+    v->from_float[EM_TYPE_BF16](x, got, NB);
+    int bad = 0;
+    for (int i = 0; i < NB; i++)
+        if (got[i] != em_fp32_to_bf16(x[i]) && !bad++)
+            printf("  %s bf16 of 0x%08x: 0x%04x, want 0x%04x\n", v->isa, (unsigned)bits[i], (unsigned)got[i],
+                   (unsigned)em_fp32_to_bf16(x[i]));
+    CHECK(!bad, "%s bf16 from_float: %d of %d special values differ from em_fp32_to_bf16", v->isa, bad, NB);
+}
+
 int main(void) {
     cpu_kernels ref, vars[6];
     int nv = 0;
@@ -1133,6 +1162,7 @@ int main(void) {
     test_round_trip();
     test_known_blocks();
     for (int i = 0; i < nv; i++) test_rows(&ref, &vars[i]);
+    for (int i = 0; i < nv; i++) test_float_forms(&ref, &vars[i]);
     for (int i = 0; i < nv; i++) test_attention_rows(&vars[i]);
     for (int i = 0; i < nv; i++) test_dot_rows(&vars[i]);
     for (int i = 0; i < nv; i++) test_attn_pv(&vars[i]);

@@ -7,22 +7,27 @@
  *     variant "neon-dotprod": the int8 block sums become SDOT instructions.
  * cpu_kernels_init picks the second where the CPU reports dotprod (HWCAP).
  *
- * Provided: vec_dot for F32, F16, Q8_0, Q4_0 and the Q8_0 / F16 activation
- * converters; gemm tiles for F32, F16, Q8_0 and Q4_0 (prefill, the ViT's
- * products, a prefill's attention; cpu_quant_neon.c has the newer block
- * types' dots and tiles); the F32 NN product (the ViT's
- * attention); attn_pv in the lanes of this file's dot and tile. BF16 uses
- * the reference. Without dotprod, int8 dots widen with vmull_s8 and add
- * pairs with vpadalq_s16; both forms give the same exact integer sums.
+ * Provided: vec_dot for F32, F16, BF16, Q8_0, Q4_0 and the Q8_0 / F16 / BF16
+ * activation converters; gemm tiles for F32, F16, BF16, Q8_0 and Q4_0
+ * (prefill, the ViT's products, a prefill's attention; cpu_quant_neon.c has
+ * the newer block types' dots and tiles); the F32 NN product (the ViT's
+ * attention); attn_pv in the lanes of this file's dot and tile. BF16 is
+ * widened to float by a shift (exact) and multiplied in the F32/F16 lanes
+ * below: BFDOT and BFMMLA need ARMv8.6's BF16 extension, which the
+ * Cortex-A76 (Raspberry Pi 5) and A78AE (Jetson Orin) lack. Without dotprod, int8 dots widen with
+ * vmull_s8 and add pairs with vpadalq_s16; both forms give the same exact
+ * integer sums.
  * vrndaq_f32 rounds half away from zero, exactly roundf, so the Q8_0
  * quantizer matches the reference bit for bit.
  *
  * Lanes: llama.cpp's ARM kernels (fp16 accumulation where the CPU has fp16
  * arithmetic) are not reproduced bit for bit; these sum in float, in the
  * lanes below, which every product of this file shares:
- *   vec_dot (F32, F16): value t in slot t % 8 (two 4-lane accumulators),
- *       then lane i = slot i + slot i + 4, then (l0 + l1) + (l2 + l3);
- *   gemm tile (F32, F16): value t in slot t % 4, then (l0 + l1) + (l2 + l3).
+ *   vec_dot (F32, F16, BF16): value t in slot t % 8 (two 4-lane
+ *       accumulators), then lane i = slot i + slot i + 4, then
+ *       (l0 + l1) + (l2 + l3);
+ *   gemm tile (F32, F16, BF16): value t in slot t % 4, then
+ *       (l0 + l1) + (l2 + l3).
  * attn_pv sums its columns in the same slots, so a prefill's block
  * attention (tiles) is cpu_attend_head's (attn_pv) bit for bit. */
 #include <arm_neon.h>
@@ -41,12 +46,26 @@ INLINE float hsum4(float32x4_t v) {
 
 INLINE float32x4_t f16x4_load(const em_fp16 *p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
 
-/* Eight values from i on, widened to two float vectors (values i..i+3, i+4..i+7). */
-INLINE void load8(int f16, const void *p, int64_t i, float32x4_t *lo, float32x4_t *hi) {
-    if (f16) {
+/* The float forms of the dots and tiles: ty, a constant after inlining. */
+enum { TY_F32, TY_F16, TY_BF16 };
+
+/* Value i of a row of type ty, as a float (the tails past whole vectors). */
+INLINE float fval(int ty, const void *p, int64_t i) {
+    return ty == TY_F16 ? em_fp16_to_fp32(((const em_fp16 *)p)[i])
+         : ty == TY_BF16 ? em_bf16_to_fp32(((const em_bf16 *)p)[i]) : ((const float *)p)[i];
+}
+
+/* Eight values from i on, widened to two float vectors (values i..i+3,
+ * i+4..i+7); a bf16 is the top half of its float, so a shift widens it. */
+INLINE void load8(int ty, const void *p, int64_t i, float32x4_t *lo, float32x4_t *hi) {
+    if (ty == TY_F16) {
         const float16x8_t h = vreinterpretq_f16_u16(vld1q_u16((const em_fp16 *)p + i));
         *lo = vcvt_f32_f16(vget_low_f16(h));
         *hi = vcvt_high_f32_f16(h);
+    } else if (ty == TY_BF16) {
+        const uint16x8_t h = vld1q_u16((const em_bf16 *)p + i);
+        *lo = vreinterpretq_f32_u32(vshll_n_u16(vget_low_u16(h), 16));
+        *hi = vreinterpretq_f32_u32(vshll_high_n_u16(h, 16));
     } else {
         *lo = vld1q_f32((const float *)p + i);
         *hi = vld1q_f32((const float *)p + i + 4);
@@ -89,6 +108,29 @@ static void f16_to_float(const void *src, float *dst, int64_t n) {
     for (; i < n; i++) dst[i] = em_fp16_to_fp32(h[i]);
 }
 
+static void bf16_to_float(const void *src, float *dst, int64_t n) {
+    const em_bf16 *h = src;
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) vst1q_f32(dst + i, vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(h + i), 16)));
+    for (; i < n; i++) dst[i] = em_bf16_to_fp32(h[i]);
+}
+
+/* As em_fp32_to_bf16: round to nearest even on the integer bits, a NaN
+ * kept a quiet NaN. */
+static void bf16_from_float(const float *src, void *dst, int64_t n) {
+    em_bf16 *h = dst;
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const uint32x4_t u = vreinterpretq_u32_f32(vld1q_f32(src + i));
+        const uint32x4_t odd = vandq_u32(vshrq_n_u32(u, 16), vdupq_n_u32(1));
+        const uint32x4_t r = vshrq_n_u32(vaddq_u32(u, vaddq_u32(odd, vdupq_n_u32(0x7fff))), 16);
+        const uint32x4_t qnan = vorrq_u32(vshrq_n_u32(u, 16), vdupq_n_u32(64));
+        const uint32x4_t nan = vcgtq_u32(vandq_u32(u, vdupq_n_u32(0x7fffffff)), vdupq_n_u32(0x7f800000));
+        vst1_u16(h + i, vmovn_u32(vbslq_u32(nan, qnan, r)));
+    }
+    for (; i < n; i++) h[i] = em_fp32_to_bf16(src[i]);
+}
+
 static void q8_0_from_float(const float *src, void *dst, int64_t n) {
     em_block_q8_0 *y = dst;
     for (int64_t i = 0; i < n / 32; i++, src += 32) {
@@ -113,38 +155,37 @@ static void q8_0_from_float(const float *src, void *dst, int64_t n) {
 
 // ---- dot products (decode) -------------------------------------------------------
 
-INLINE float fdot(int f16, int64_t n, const void *a, const void *b) {
+INLINE float fdot(int ty, int64_t n, const void *a, const void *b) {
     float32x4_t s0 = vdupq_n_f32(0), s1 = s0;
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
         float32x4_t xl, xh, yl, yh;
-        load8(f16, a, i, &xl, &xh);
-        load8(f16, b, i, &yl, &yh);
+        load8(ty, a, i, &xl, &xh);
+        load8(ty, b, i, &yl, &yh);
         s0 = vfmaq_f32(s0, xl, yl);
         s1 = vfmaq_f32(s1, xh, yh);
     }
     float s = hsum4(vaddq_f32(s0, s1));
-    for (; i < n; i++)
-        s += f16 ? em_fp16_to_fp32(((const em_fp16 *)a)[i]) * em_fp16_to_fp32(((const em_fp16 *)b)[i])
-                 : ((const float *)a)[i] * ((const float *)b)[i];
+    for (; i < n; i++) s += fval(ty, a, i) * fval(ty, b, i);
     return s;
 }
 
-static float f32_dot(int64_t n, const void *a, const void *b) { return fdot(0, n, a, b); }
-static float f16_dot(int64_t n, const void *a, const void *b) { return fdot(1, n, a, b); }
+static float f32_dot(int64_t n, const void *a, const void *b) { return fdot(TY_F32, n, a, b); }
+static float f16_dot(int64_t n, const void *a, const void *b) { return fdot(TY_F16, n, a, b); }
+static float bf16_dot(int64_t n, const void *a, const void *b) { return fdot(TY_BF16, n, a, b); }
 
 /* fdot of x against many rows (cpu_vec_dot_rows_fn), 4 rows at a time: two
  * pairwise adds sum the 4 rows' hsum4 trees together, the same additions
  * ((l0 + l1) + (l2 + l3)) in every lane; the leftovers past n & ~7 are added
  * per row as fdot adds them. The query is widened once (up to 256 values). */
-INLINE void dot_rows(int f16, int64_t n, const void *rows, size_t stride, int64_t nrows, const void *x, float *out) {
+INLINE void dot_rows(int ty, int64_t n, const void *rows, size_t stride, int64_t nrows, const void *x, float *out) {
     const int64_t n8 = n & ~(int64_t)7;
     int64_t t = 0;
     if (n8 > 0 && n8 <= 256) {
         float xw[256];
         for (int64_t i = 0; i < n8; i += 8) {
             float32x4_t lo, hi;
-            load8(f16, x, i, &lo, &hi);
+            load8(ty, x, i, &lo, &hi);
             vst1q_f32(xw + i, lo);
             vst1q_f32(xw + i + 4, hi);
         }
@@ -155,7 +196,7 @@ INLINE void dot_rows(int f16, int64_t n, const void *rows, size_t stride, int64_
                 float32x4_t s0 = vdupq_n_f32(0), s1 = s0;
                 for (int64_t i = 0; i < n8; i += 8) {
                     float32x4_t wl, wh;
-                    load8(f16, row, i, &wl, &wh);
+                    load8(ty, row, i, &wl, &wh);
                     s0 = vfmaq_f32(s0, wl, vld1q_f32(xw + i));
                     s1 = vfmaq_f32(s1, wh, vld1q_f32(xw + i + 4));
                 }
@@ -166,22 +207,20 @@ INLINE void dot_rows(int f16, int64_t n, const void *rows, size_t stride, int64_
             for (int r = 0; r < 4; r++) {
                 const char *a = (const char *)rows + (size_t)(t + r) * stride;
                 float s = hs[r];
-                for (int64_t i = n8; i < n; i++)
-                    s += f16 ? em_fp16_to_fp32(((const em_fp16 *)a)[i]) * em_fp16_to_fp32(((const em_fp16 *)x)[i])
-                             : ((const float *)a)[i] * ((const float *)x)[i];
+                for (int64_t i = n8; i < n; i++) s += fval(ty, a, i) * fval(ty, x, i);
                 out[t + r] = s;
             }
         }
     }
-    for (; t < nrows; t++) out[t] = fdot(f16, n, (const char *)rows + (size_t)t * stride, x);
+    for (; t < nrows; t++) out[t] = fdot(ty, n, (const char *)rows + (size_t)t * stride, x);
 }
 
 static void f32_dot_rows(int64_t n, const void *rows, size_t stride, int64_t nrows, const void *x, float *out) {
-    dot_rows(0, n, rows, stride, nrows, x, out);
+    dot_rows(TY_F32, n, rows, stride, nrows, x, out);
 }
 
 static void f16_dot_rows(int64_t n, const void *rows, size_t stride, int64_t nrows, const void *x, float *out) {
-    dot_rows(1, n, rows, stride, nrows, x, out);
+    dot_rows(TY_F16, n, rows, stride, nrows, x, out);
 }
 
 static float q8_0_dot(int64_t n, const void *a, const void *b) {
@@ -210,22 +249,22 @@ static float q4_0_dot(int64_t n, const void *a, const void *b) {
 
 // ---- gemm tiles (prefill) -------------------------------------------------------
 
-/* F32 / F16: TM weight rows x up to TN activation rows, a 4-lane float
+/* F32 / F16 / BF16: TM weight rows x up to TN activation rows, a 4-lane float
  * accumulator per output (value t in lane t % 4). 16 accumulators, the 8
  * widened activation vectors and a widened weight row take 26 of the 32
  * registers; each weight vector is widened once for TN products and each
  * activation vector once for TM. k is a multiple of 8 (gemm_k). */
-INLINE void ftile(int f16, int NC, int64_t k, const char *const *wr, const char *const *xr, float *y, int64_t ldy,
+INLINE void ftile(int ty, int NC, int64_t k, const char *const *wr, const char *const *xr, float *y, int64_t ldy,
                   int nr) {
     float32x4_t acc[TM][TN];
     for (int r = 0; r < TM; r++)
         for (int c = 0; c < NC; c++) acc[r][c] = vdupq_n_f32(0.0f);
     for (int64_t i = 0; i < k; i += 8) {
         float32x4_t xl[TN], xh[TN];
-        for (int c = 0; c < NC; c++) load8(f16, xr[c], i, &xl[c], &xh[c]);
+        for (int c = 0; c < NC; c++) load8(ty, xr[c], i, &xl[c], &xh[c]);
         for (int r = 0; r < TM; r++) {
             float32x4_t wl, wh;
-            load8(f16, wr[r], i, &wl, &wh);
+            load8(ty, wr[r], i, &wl, &wh);
             for (int c = 0; c < NC; c++) acc[r][c] = vfmaq_f32(vfmaq_f32(acc[r][c], wl, xl[c]), wh, xh[c]);
         }
     }
@@ -272,13 +311,14 @@ INLINE void qtile(int q4, int NC, int64_t nb, const char *const *wr, const char 
             if (r < nr) y[c * ldy + r] = hsum4(acc[r][c]);
 }
 
-/* The tiles over all activation rows, TN at a time. form: 0 F32, 1 F16,
- * 2 Q8_0, 3 Q4_0 (a constant after inlining). */
-enum { FORM_F32, FORM_F16, FORM_Q8_0, FORM_Q4_0 };
+/* The tiles over all activation rows, TN at a time. form: the float forms
+ * (TY_F32, TY_F16, TY_BF16), then Q8_0 and Q4_0 (a constant after
+ * inlining). */
+enum { FORM_F32 = TY_F32, FORM_F16 = TY_F16, FORM_BF16 = TY_BF16, FORM_Q8_0, FORM_Q4_0 };
 
 INLINE void tile(int form, int NC, int64_t k, const char *const *wr, const char *const *xr, float *y, int64_t ldy,
                  int nr) {
-    if (form <= FORM_F16) ftile(form == FORM_F16, NC, k, wr, xr, y, ldy, nr);
+    if (form <= FORM_BF16) ftile(form, NC, k, wr, xr, y, ldy, nr);
     else qtile(form == FORM_Q4_0, NC, k / 32, wr, xr, y, ldy, nr);
 }
 
@@ -292,6 +332,11 @@ static void gemm_f32(int64_t k, const void *w, size_t w_stride, int nr, const vo
 static void gemm_f16(int64_t k, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int64_t nc,
                      float *y, int64_t ldy) {
     gemm_tiles(FORM_F16, k, w, w_stride, nr, x, x_stride, nc, y, ldy);
+}
+
+static void gemm_bf16(int64_t k, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int64_t nc,
+                      float *y, int64_t ldy) {
+    gemm_tiles(FORM_BF16, k, w, w_stride, nr, x, x_stride, nc, y, ldy);
 }
 
 static void gemm_q8_0(int64_t k, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int64_t nc,
@@ -426,20 +471,24 @@ void cpu_kernels_init_neon(cpu_kernels *k) {
 #endif
     k->to_float[EM_TYPE_F16] = f16_to_float;
     k->from_float[EM_TYPE_F16] = f16_from_float;
+    k->to_float[EM_TYPE_BF16] = bf16_to_float;
+    k->from_float[EM_TYPE_BF16] = bf16_from_float;
     k->from_float[EM_TYPE_Q8_0] = q8_0_from_float;
     k->vec_dot[EM_TYPE_F32] = f32_dot;
     k->vec_dot[EM_TYPE_F16] = f16_dot;
+    k->vec_dot[EM_TYPE_BF16] = bf16_dot;
     k->vec_dot_rows[EM_TYPE_F32] = f32_dot_rows;
     k->vec_dot_rows[EM_TYPE_F16] = f16_dot_rows;
     k->vec_dot[EM_TYPE_Q8_0] = q8_0_dot;
     k->vec_dot[EM_TYPE_Q4_0] = q4_0_dot;
     k->gemm[EM_TYPE_F32] = gemm_f32;
     k->gemm[EM_TYPE_F16] = gemm_f16;
+    k->gemm[EM_TYPE_BF16] = gemm_bf16;
     k->gemm[EM_TYPE_Q8_0] = gemm_q8_0;
     k->gemm[EM_TYPE_Q4_0] = gemm_q4_0;
     for (int t = 0; t < EM_TYPE_COUNT; t++) {
         k->gemm_rows[t] = TM;
-        k->gemm_k[t] = t == EM_TYPE_F32 || t == EM_TYPE_F16 ? 8 : 32;
+        k->gemm_k[t] = t == EM_TYPE_F32 || t == EM_TYPE_F16 || t == EM_TYPE_BF16 ? 8 : 32;
         k->gemm_m[t] = 1;
     }
     k->attn_pv = attn_pv;
