@@ -355,19 +355,22 @@ static inline __attribute__((always_inline)) void gemm_q(int q4, int64_t k, cons
  * scaling paid once per block instead of once per product. Without VNNI:
  *  - signed weights (Q8_0, IQ4_NL's levels) keep |w| x sign(x, w)
  *    (vpmaddubsw pairs), stored as |w| and w, each step's pairs summed to
- *    int32 at once (two steps could overflow);
+ *    int32 at once (two steps could overflow), three activation rows a
+ *    tile (jtile_signed);
  *  - the others store their unsigned value u (Q4_0: q + 8, Q5_0: q + 16,
  *    Q4_1 and Q5_1 as stored): a pair is at most 2 * 15 * 128 (4 bits) or
  *    2 * 31 * 128 (5 bits), so 8 steps (4 for 5 bits) add up in int16
  *    (30,720 and 31,744 < 32,767) before they are widened; the bias is
  *    Q4_0's 8 or Q5_0's 16 times the activation block's sum, and Q4_1's and
  *    Q5_1's offset m times that sum (Q8_1's s, as their dots take it) is
- *    one more multiply-add per block.
+ *    one more multiply-add per block; two activation rows a tile (jtile),
+ *    whose int16 sums take the registers a third row would need.
  * These sum in their own order (Q8_0 and Q4_0 as before; Q5_0, Q4_1, Q5_1
  * and IQ4_NL since their tiles came), so a prefill agrees with llama.cpp and
  * with the decode's vec_dot within rounding, not bit for bit. */
 #define JR 16   /* weight rows per call: two 8-lane vectors */
-#define JRN 2   /* activation rows per register tile */
+#define JRN 2   /* activation rows per register tile (unsigned types) */
+#define JRS 3   /* the same for the signed ones, whose int32 sums need no int16 stage */
 #define JKB 32  /* blocks per repacked chunk */
 #define JMIN 8  /* fewer activation rows take the tile above (Q8_0, Q4_0) */
 
@@ -410,6 +413,28 @@ static inline __attribute__((always_inline)) void jpack_fill(int jt, jpack *p, c
     }
 }
 
+/* Up to JRS rows of a tile's float sums into y (first: stored, else added);
+ * rows past nr through a bounce buffer, never past y's row. */
+static inline __attribute__((always_inline)) void jtile_store(int NC, __m256 (*f)[2], float *y, int64_t ldy, int nr,
+                                                              int first) {
+    for (int c = 0; c < NC; c++) {
+        float *yc = y + c * ldy;
+        if (nr >= JR) {
+            if (!first) {
+                f[c][0] = _mm256_add_ps(f[c][0], _mm256_loadu_ps(yc));
+                f[c][1] = _mm256_add_ps(f[c][1], _mm256_loadu_ps(yc + 8));
+            }
+            _mm256_storeu_ps(yc, f[c][0]);
+            _mm256_storeu_ps(yc + 8, f[c][1]);
+        } else {
+            float t[JR];
+            _mm256_storeu_ps(t, f[c][0]);
+            _mm256_storeu_ps(t + 8, f[c][1]);
+            for (int r = 0; r < nr; r++) yc[r] = first ? t[r] : yc[r] + t[r];
+        }
+    }
+}
+
 static inline __attribute__((always_inline)) void jtile(int jt, int NC, const jpack *p, int nbk, int64_t b0, int64_t nb,
                                                         const char *const *xr, float *y, int64_t ldy, int nr,
                                                         int first) {
@@ -435,30 +460,19 @@ static inline __attribute__((always_inline)) void jtile(int jt, int NC, const jp
                     int32_t xv;
                     memcpy(&xv, xr[c] + (b0 + b) * 32 + 4 * j, 4);
                     const __m256i xb = _mm256_set1_epi32(xv);
-                    if (!JT_SIGNED(jt)) {
-                        h[c][0] = _mm256_add_epi16(h[c][0], _mm256_maddubs_epi16(w0, xb));
-                        h[c][1] = _mm256_add_epi16(h[c][1], _mm256_maddubs_epi16(w1, xb));
-                        /* Integer adds reassociate: left to itself, gcc sums the
-                         * steps as a tree, every product spilled to the stack
-                         * (Q8_0 ran 30% slower). An empty asm that takes and
-                         * gives back the sums keeps them in registers, in order. */
-                        __asm__("" : "+x"(h[c][0]), "+x"(h[c][1]));
-                    } else {
-                        const __m256i a0 = _mm256_load_si256((const __m256i *)p->a[b][j][0]);
-                        const __m256i a1 = _mm256_load_si256((const __m256i *)p->a[b][j][8]);
-                        a[c][0] = _mm256_add_epi32(a[c][0],
-                                                   _mm256_madd_epi16(_mm256_maddubs_epi16(a0, _mm256_sign_epi8(xb, w0)), ones));
-                        a[c][1] = _mm256_add_epi32(a[c][1],
-                                                   _mm256_madd_epi16(_mm256_maddubs_epi16(a1, _mm256_sign_epi8(xb, w1)), ones));
-                        __asm__("" : "+x"(a[c][0]), "+x"(a[c][1]));
-                    }
+                    h[c][0] = _mm256_add_epi16(h[c][0], _mm256_maddubs_epi16(w0, xb));
+                    h[c][1] = _mm256_add_epi16(h[c][1], _mm256_maddubs_epi16(w1, xb));
+                    /* Integer adds reassociate: left to itself, gcc sums the
+                     * steps as a tree, every product spilled to the stack
+                     * (Q8_0 ran 30% slower). An empty asm that takes and
+                     * gives back the sums keeps them in registers, in order. */
+                    __asm__("" : "+x"(h[c][0]), "+x"(h[c][1]));
                 }
             }
-            if (!JT_SIGNED(jt))
-                for (int c = 0; c < NC; c++) {
-                    a[c][0] = _mm256_add_epi32(a[c][0], _mm256_madd_epi16(h[c][0], ones));
-                    a[c][1] = _mm256_add_epi32(a[c][1], _mm256_madd_epi16(h[c][1], ones));
-                }
+            for (int c = 0; c < NC; c++) {
+                a[c][0] = _mm256_add_epi32(a[c][0], _mm256_madd_epi16(h[c][0], ones));
+                a[c][1] = _mm256_add_epi32(a[c][1], _mm256_madd_epi16(h[c][1], ones));
+            }
         }
         const __m256 d0 = _mm256_load_ps(p->d[b]), d1 = _mm256_load_ps(p->d[b] + 8);
         for (int c = 0; c < NC; c++) {
@@ -477,24 +491,50 @@ static inline __attribute__((always_inline)) void jtile(int jt, int NC, const jp
             }
         }
     }
-    /* rows past nr: stored through a bounce buffer, never past y's row */
+    jtile_store(NC, f, y, ldy, nr, first);
+}
+
+/* The signed types' tile (Q8_0, IQ4_NL): JRS activation rows, each step's
+ * |w| x sign(x, w) pairs summed to int32 at once. A third row (the unsigned
+ * tile keeps two: its int16 sums take the registers) loads each weight
+ * vector for three rows' products; each output sums as in jtile. */
+static inline __attribute__((always_inline)) void jtile_signed(int NC, const jpack *p, int nbk, int64_t b0,
+                                                               int64_t nb, const char *const *xr, float *y,
+                                                               int64_t ldy, int nr, int first) {
+    __m256 f[JRS][2];
+    const float *xd[JRS];
     for (int c = 0; c < NC; c++) {
-        float *yc = y + c * ldy;
-        if (nr >= JR) {
-            if (!first) {
-                f[c][0] = _mm256_add_ps(f[c][0], _mm256_loadu_ps(yc));
-                f[c][1] = _mm256_add_ps(f[c][1], _mm256_loadu_ps(yc + 8));
+        f[c][0] = f[c][1] = _mm256_setzero_ps();
+        xd[c] = cpu_q8p_d(xr[c], nb);
+    }
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int b = 0; b < nbk; b++) {
+        __m256i a[JRS][2];
+        for (int c = 0; c < NC; c++) a[c][0] = a[c][1] = _mm256_setzero_si256();
+        for (int j = 0; j < 8; j++) {
+            const __m256i w0 = _mm256_load_si256((const __m256i *)p->q[b][j][0]);
+            const __m256i w1 = _mm256_load_si256((const __m256i *)p->q[b][j][8]);
+            const __m256i a0 = _mm256_load_si256((const __m256i *)p->a[b][j][0]);
+            const __m256i a1 = _mm256_load_si256((const __m256i *)p->a[b][j][8]);
+            for (int c = 0; c < NC; c++) {
+                int32_t xv;
+                memcpy(&xv, xr[c] + (b0 + b) * 32 + 4 * j, 4);
+                const __m256i xb = _mm256_set1_epi32(xv);
+                a[c][0] = _mm256_add_epi32(a[c][0], _mm256_madd_epi16(_mm256_maddubs_epi16(a0, _mm256_sign_epi8(xb, w0)), ones));
+                a[c][1] = _mm256_add_epi32(a[c][1], _mm256_madd_epi16(_mm256_maddubs_epi16(a1, _mm256_sign_epi8(xb, w1)), ones));
+                __asm__("" : "+x"(a[c][0]), "+x"(a[c][1])); /* in order, in registers: see jtile */
             }
-            _mm256_storeu_ps(yc, f[c][0]);
-            _mm256_storeu_ps(yc + 8, f[c][1]);
-        } else {
-            float t[JR];
-            _mm256_storeu_ps(t, f[c][0]);
-            _mm256_storeu_ps(t + 8, f[c][1]);
-            for (int r = 0; r < nr; r++) yc[r] = first ? t[r] : yc[r] + t[r];
+        }
+        const __m256 d0 = _mm256_load_ps(p->d[b]), d1 = _mm256_load_ps(p->d[b] + 8);
+        for (int c = 0; c < NC; c++) {
+            const __m256 xdv = _mm256_broadcast_ss(xd[c] + b0 + b);
+            f[c][0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(a[c][0]), _mm256_mul_ps(d0, xdv), f[c][0]);
+            f[c][1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(a[c][1]), _mm256_mul_ps(d1, xdv), f[c][1]);
         }
     }
+    jtile_store(NC, f, y, ldy, nr, first);
 }
+
 
 static inline __attribute__((always_inline)) void gemm_qj(int jt, int64_t k, const void *w, size_t w_stride, int nr,
                                                           const void *x, size_t x_stride, int64_t nc, float *y,
@@ -510,11 +550,20 @@ static inline __attribute__((always_inline)) void gemm_qj(int jt, int64_t k, con
     for (int64_t b0 = 0; b0 < nb; b0 += JKB) {
         const int nbk = (int)(nb - b0 < JKB ? nb - b0 : JKB);
         jpack_fill(jt, &p, w, w_stride, nr, b0, nbk);
-        for (int64_t c0 = 0; c0 < nc; c0 += JRN) {
-            const char *xr[JRN];
-            for (int c = 0; c < JRN; c++) xr[c] = (const char *)x + (size_t)(c0 + c < nc ? c0 + c : c0) * x_stride;
-            if (nc - c0 >= 2) jtile(jt, 2, &p, nbk, b0, nb, xr, y + c0 * ldy, ldy, nr, b0 == 0);
-            else jtile(jt, 1, &p, nbk, b0, nb, xr, y + c0 * ldy, ldy, nr, b0 == 0);
+        const int step = JT_SIGNED(jt) ? JRS : JRN;
+        for (int64_t c0 = 0; c0 < nc; c0 += step) {
+            const char *xr[JRS];
+            for (int c = 0; c < JRS; c++) xr[c] = (const char *)x + (size_t)(c0 + c < nc ? c0 + c : c0) * x_stride;
+            const int64_t left = nc - c0;
+            if (JT_SIGNED(jt)) {
+                if (left >= 3) jtile_signed(3, &p, nbk, b0, nb, xr, y + c0 * ldy, ldy, nr, b0 == 0);
+                else if (left == 2) jtile_signed(2, &p, nbk, b0, nb, xr, y + c0 * ldy, ldy, nr, b0 == 0);
+                else jtile_signed(1, &p, nbk, b0, nb, xr, y + c0 * ldy, ldy, nr, b0 == 0);
+            } else if (left >= 2) {
+                jtile(jt, 2, &p, nbk, b0, nb, xr, y + c0 * ldy, ldy, nr, b0 == 0);
+            } else {
+                jtile(jt, 1, &p, nbk, b0, nb, xr, y + c0 * ldy, ldy, nr, b0 == 0);
+            }
         }
     }
 }
