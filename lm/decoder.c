@@ -33,6 +33,7 @@ struct lm_ctx {
     em_tensor logits_t; /* (1, n_vocab) */
     float *logits;    /* host copy */
     int32_t *posv;    /* host positions of a batch (n_batch) */
+    int32_t *idv;     /* host token ids of a mixed batch (n_batch) */
     uint64_t *keys;   /* n_ctx: what each cached position holds (lm_prompt_key) */
     size_t bytes;
 };
@@ -103,8 +104,9 @@ lm_ctx *lm_ctx_create(const lm_model *m, const lm_ctx_params *p, char *err) {
         goto fail;
     c->logits = calloc((size_t)hp->n_vocab, sizeof(float));
     c->posv = calloc((size_t)nb, sizeof(int32_t));
+    c->idv = calloc((size_t)nb, sizeof(int32_t));
     c->keys = calloc((size_t)c->n_ctx, sizeof(uint64_t));
-    if (!c->logits || !c->posv || !c->keys) { em_err(err, EM_ERR_NOMEM, "lm_ctx_create: out of memory"); goto fail; }
+    if (!c->logits || !c->posv || !c->idv || !c->keys) { em_err(err, EM_ERR_NOMEM, "lm_ctx_create: out of memory"); goto fail; }
     c->bytes += (size_t)hp->n_vocab * sizeof(float);
     return c;
 fail:
@@ -126,6 +128,7 @@ void lm_ctx_free(lm_ctx *c) {
     free(c->v_cache);
     free(c->logits);
     free(c->posv);
+    free(c->idv);
     free(c->keys);
     free(c);
 }
@@ -143,9 +146,60 @@ static void residual_product(em_backend *be, em_tensor *x, em_tensor *proj, cons
     }
 }
 
-/* Evaluate n <= n_batch inputs starting at position c->n_past: token ids, or
- * (tokens NULL) rows of input embeddings that take the place of the lookup. */
-static ember_status forward(lm_ctx *c, const int32_t *tokens, const float *embd, int64_t n, char *err) {
+/* What a call evaluates: position i is token tokens[i], or, where row is
+ * given and row[i] >= 0, row row[i] of embd (n_embd floats) in place of the
+ * token's lookup; tokens NULL: every position i is row i of embd. */
+typedef struct lm_inputs {
+    const int32_t *tokens;
+    const int64_t *row;
+    const float *embd;
+} lm_inputs;
+
+static bool in_is_row(const lm_inputs *in, int64_t i) { return !in->tokens || (in->row && in->row[i] >= 0); }
+static const float *in_row(const lm_inputs *in, int64_t i, int64_t d) {
+    return in->embd + (size_t)(in->tokens ? in->row[i] : i) * (size_t)d;
+}
+
+/* Positions [i0, i0 + n) of in into the n rows of x: the token lookup for
+ * the whole slice (an embedding position looks up token 0, then is
+ * overwritten), then each run of consecutive embedding rows in one upload
+ * (an upload waits for the ops listed before it, so it lands after the
+ * lookup on every backend). One call for a prompt of text and image rows,
+ * instead of one per run: each call streams all the weights once. */
+static ember_status embed_inputs(lm_ctx *c, em_tensor *x, const lm_inputs *in, int64_t i0, int64_t n, char *err) {
+    const lm_model *m = c->m;
+    em_backend *be = c->be;
+    const int64_t d = m->hp.n_embd;
+    ember_status st;
+    if (in->tokens) {
+        bool any = false;
+        for (int64_t i = 0; i < n; i++) {
+            const bool r = in_is_row(in, i0 + i);
+            c->idv[i] = r ? 0 : in->tokens[i0 + i];
+            any |= !r;
+        }
+        if (any) {
+            em_tensor ids = c->ids;
+            ids.ne[0] = n;
+            if ((st = be->ops->upload(be, &ids, c->idv, 0, (size_t)n * sizeof(int32_t), err))) return st;
+            be->ops->get_rows(be, x, &m->tok_embd, &ids);
+        }
+    }
+    for (int64_t i = 0, j; i < n; i = j) {
+        j = i + 1;
+        if (!in_is_row(in, i0 + i)) continue;
+        const float *r0 = in_row(in, i0 + i, d);
+        while (j < n && in_is_row(in, i0 + j) && in_row(in, i0 + j, d) == r0 + (j - i) * d) j++;
+        if ((st = be->ops->upload(be, x, r0, (size_t)(i * d) * sizeof(float), (size_t)((j - i) * d) * sizeof(float),
+                                  err)))
+            return st;
+    }
+    return EM_OK;
+}
+
+/* Evaluate positions [i0, i0 + n) of in (n <= n_batch) at cache positions
+ * c->n_past on. */
+static ember_status forward(lm_ctx *c, const lm_inputs *in, int64_t i0, int64_t n, char *err) {
     const lm_model *m = c->m;
     const lm_hparams *hp = &m->hp;
     em_backend *be = c->be;
@@ -155,11 +209,9 @@ static ember_status forward(lm_ctx *c, const int32_t *tokens, const float *embd,
 
     int32_t *posv = c->posv;
     for (int64_t i = 0; i < n; i++) posv[i] = (int32_t)(p0 + i);
-    em_tensor ids = c->ids, pos = c->pos;
-    ids.ne[0] = pos.ne[0] = n;
-    if ((tokens && (st = op->upload(be, &ids, tokens, 0, (size_t)n * sizeof(int32_t), err))) ||
-        (st = op->upload(be, &pos, posv, 0, (size_t)n * sizeof(int32_t), err)))
-        return st;
+    em_tensor pos = c->pos;
+    pos.ne[0] = n;
+    if ((st = op->upload(be, &pos, posv, 0, (size_t)n * sizeof(int32_t), err))) return st;
 
     em_tensor x = rows(&c->x, n), h = rows(&c->h, n), q = rows(&c->q, n), k = rows(&c->k, n),
               v = rows(&c->v, n), att = rows(&c->att, n), proj = rows(&c->proj, n),
@@ -173,10 +225,7 @@ static ember_status forward(lm_ctx *c, const int32_t *tokens, const float *embd,
     const em_attn_params ap = {hp->n_head, hp->n_head_kv, hp->head_dim, p0, p0 + n,
                                1.0f / sqrtf((float)hp->head_dim)};
 
-    if (tokens)
-        op->get_rows(be, &x, &m->tok_embd, &ids);
-    else if ((st = op->upload(be, &x, embd, 0, (size_t)n * (size_t)hp->n_embd * sizeof(float), err)))
-        return st;
+    if ((st = embed_inputs(c, &x, in, i0, n, err))) return st;
     for (int l = 0; l < hp->n_layer; l++) {
         const lm_layer *L = &m->layers[l];
         /* attention */
@@ -221,15 +270,15 @@ static ember_status forward(lm_ctx *c, const int32_t *tokens, const float *embd,
  * position evaluated alone is marked in its key (LM_KEY_ALONE) so that a
  * later prompt does not take it for one evaluated with the rest
  * (lm/generate.h: prefix reuse). */
-static ember_status decode_slices(lm_ctx *c, const int32_t *tokens, const float *embd, int64_t n, char *err) {
+static ember_status decode_slices(lm_ctx *c, const lm_inputs *in, int64_t n, char *err) {
     const int64_t start = c->n_past, d = c->m->hp.n_embd;
     for (int64_t i = 0, nb; i < n; i += nb) {
         nb = n - i < c->n_batch ? n - i : c->n_batch;
         if (n - i - nb == 1 && nb > 2) nb--;
         const uint64_t alone = nb == 1 ? LM_KEY_ALONE : 0; /* a decode step, or --batch 1 */
         for (int64_t r = i; r < i + nb; r++)
-            c->keys[start + r] = (tokens ? lm_key_token(tokens[r]) : lm_key_embd(embd + r * d, d)) | alone;
-        ember_status st = forward(c, tokens ? tokens + i : NULL, embd ? embd + i * d : NULL, nb, err);
+            c->keys[start + r] = (in_is_row(in, r) ? lm_key_embd(in_row(in, r, d), d) : lm_key_token(in->tokens[r])) | alone;
+        ember_status st = forward(c, in, i, nb, err);
         if (st != EM_OK) {
             c->n_past = start; /* nothing of a failed call stays in the cache */
             return st;
@@ -248,7 +297,8 @@ ember_status lm_decode(lm_ctx *c, const int32_t *tokens, int64_t n, char *err) {
         if (tokens[i] < 0 || tokens[i] >= c->m->hp.n_vocab)
             return em_err(err, EM_ERR_ARG, "lm_decode: token %d at index %lld outside the vocabulary (0..%d)",
                           tokens[i], (long long)i, c->m->hp.n_vocab - 1);
-    return decode_slices(c, tokens, NULL, n, err);
+    const lm_inputs in = {tokens, NULL, NULL};
+    return decode_slices(c, &in, n, err);
 }
 
 ember_status lm_decode_embd(lm_ctx *c, const float *embd, int64_t n, char *err) {
@@ -256,7 +306,27 @@ ember_status lm_decode_embd(lm_ctx *c, const float *embd, int64_t n, char *err) 
     if (c->n_past + n > c->n_ctx)
         return em_err(err, EM_ERR_RANGE, "lm_decode_embd: context full: %lld + %lld positions exceed the context of %lld",
                       (long long)c->n_past, (long long)n, (long long)c->n_ctx);
-    return decode_slices(c, NULL, embd, n, err);
+    const lm_inputs in = {NULL, NULL, embd};
+    return decode_slices(c, &in, n, err);
+}
+
+ember_status lm_decode_mixed(lm_ctx *c, const int32_t *tokens, const int64_t *embd_row, const float *embd,
+                             int64_t n_rows, int64_t n, char *err) {
+    if (n <= 0 || !tokens || !embd_row)
+        return em_err(err, EM_ERR_ARG, "lm_decode_mixed: %lld positions; expected at least one", (long long)n);
+    if (c->n_past + n > c->n_ctx)
+        return em_err(err, EM_ERR_RANGE, "lm_decode_mixed: context full: %lld + %lld positions exceed the context of %lld",
+                      (long long)c->n_past, (long long)n, (long long)c->n_ctx);
+    for (int64_t i = 0; i < n; i++) {
+        if (embd_row[i] >= n_rows || (embd_row[i] >= 0 && !embd))
+            return em_err(err, EM_ERR_ARG, "lm_decode_mixed: position %lld takes embedding row %lld of %lld", (long long)i,
+                          (long long)embd_row[i], (long long)n_rows);
+        if (embd_row[i] < 0 && (tokens[i] < 0 || tokens[i] >= c->m->hp.n_vocab))
+            return em_err(err, EM_ERR_ARG, "lm_decode_mixed: token %d at index %lld outside the vocabulary (0..%d)",
+                          tokens[i], (long long)i, c->m->hp.n_vocab - 1);
+    }
+    const lm_inputs in = {tokens, embd_row, embd};
+    return decode_slices(c, &in, n, err);
 }
 
 const float *lm_logits(const lm_ctx *c) { return c->logits; }

@@ -102,22 +102,11 @@ ember_status lm_gen_prefill(lm_gen *g, const lm_prompt *p, lm_gen_result *r, cha
     lm_ctx_truncate(c, k);
     r->n_reused = k;
     const double t0 = now_ms();
-    for (int64_t i = k; i < p->n;) {
-        int64_t j = i + 1;
-        ember_status st;
-        if (p->embd_row[i] < 0) {
-            while (j < p->n && p->embd_row[j] < 0) j++;
-            st = lm_decode(c, p->tokens + i, j - i, err);
-        } else {
-            /* consecutive positions with consecutive rows go in one call */
-            while (j < p->n && p->embd_row[j] == p->embd_row[j - 1] + 1) j++;
-            st = lm_decode_embd(c, p->embd + (size_t)p->embd_row[i] * (size_t)p->n_embd, j - i, err);
-        }
-        if (st) {
-            lm_ctx_truncate(c, k);
-            return st;
-        }
-        i = j;
+    /* text, image and state rows in one call (n_batch slices) */
+    ember_status st = lm_decode_mixed(c, p->tokens + k, p->embd_row + k, p->embd, p->n_rows, p->n - k, err);
+    if (st) {
+        lm_ctx_truncate(c, k);
+        return st;
     }
     r->prefill_ms = now_ms() - t0;
     return EM_OK;

@@ -88,6 +88,14 @@ ember_status lm_decode(lm_ctx *c, const int32_t *tokens, int64_t n, char *err);
 /* The same for n rows of input embeddings (n x n_embd floats, row-major) in
  * place of tokens: what a vision or state encoder hands the decoder. */
 ember_status lm_decode_embd(lm_ctx *c, const float *embd, int64_t n, char *err);
+/* Both in one call (a prompt of text, image and state rows): position i is
+ * row embd_row[i] of embd (n_rows x n_embd floats) where embd_row[i] >= 0,
+ * else token tokens[i]. Each call streams all the weights once, so one call
+ * of n positions costs less than one per run of tokens or rows. Fails with
+ * EM_ERR_ARG (a token outside the vocabulary, a row >= n_rows) or
+ * EM_ERR_RANGE before evaluating anything. */
+ember_status lm_decode_mixed(lm_ctx *c, const int32_t *tokens, const int64_t *embd_row, const float *embd,
+                             int64_t n_rows, int64_t n, char *err);
 const float *lm_logits(const lm_ctx *c); /* n_vocab floats */
 int64_t lm_n_past(const lm_ctx *c);
 int64_t lm_n_ctx(const lm_ctx *c);

@@ -384,6 +384,67 @@ int main(int argc, char **argv) {
     fresh_logits(m, &b2, fresh);
     same_as_fresh("changed row", fresh, reused, nv, bitwise);
 
+    /* ---- one call for text and rows: lm_decode_mixed against one call per run ----
+     * 12 text positions, 40 rows, 10 text: 62 positions in slices of 32, the
+     * cut inside the rows; every run has two positions or more, so on the
+     * CPU the logits are bit for bit those of one call per run. */
+    {
+        float *many = malloc((size_t)40 * d * sizeof *many);
+        for (int i = 0; i < 40 * d; i++) {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+            many[i] = (float)((x >> 40) & 0xffff) / 65536.0f - 0.5f;
+        }
+        lm_prompt mp;
+        lm_prompt_init(&mp, d);
+        add_text(&mp, m, "The arm sees the table and the red block on it", true);
+        const int64_t n_t0 = mp.n;
+        lm_prompt_add_embd(&mp, many, 40, -1, err); /* -1: no placeholder token */
+        add_text(&mp, m, " Where is the block now, left or right?", false);
+        const int64_t n_t1 = mp.n - n_t0 - 40;
+        CHECK(n_t0 >= 2 && n_t0 <= 31 && n_t1 >= 2, "mixed: runs of %lld, 40, %lld positions", (long long)n_t0,
+              (long long)n_t1);
+        lm_ctx_truncate(c, 0);
+        CHECK(lm_decode_mixed(c, mp.tokens, mp.embd_row, mp.embd, mp.n_rows, mp.n, err) == EM_OK, "mixed: %s", err);
+        memcpy(reused, lm_logits(c), (size_t)nv * sizeof *reused);
+        int bad_key = 0;
+        for (int64_t i = 0; i < mp.n; i++) bad_key += lm_ctx_key(c, i) != lm_prompt_key(&mp, i);
+        CHECK(lm_n_past(c) == mp.n && bad_key == 0, "mixed: %lld positions cached, %d keys not the prompt's",
+              (long long)lm_n_past(c), bad_key);
+        lm_ctx_truncate(c, 0);
+        CHECK(lm_decode(c, mp.tokens, n_t0, err) == EM_OK && lm_decode_embd(c, mp.embd, 40, err) == EM_OK &&
+                  lm_decode(c, mp.tokens + n_t0 + 40, n_t1, err) == EM_OK,
+              "per run: %s", err);
+        memcpy(fresh, lm_logits(c), (size_t)nv * sizeof *fresh);
+        same_as_fresh("one mixed call, one call per run", fresh, reused, nv, bitwise);
+        /* rows named out of order: as the same rows copied in that order */
+        int64_t *rev = malloc((size_t)mp.n * sizeof *rev);
+        float *back = malloc((size_t)40 * d * sizeof *back);
+        for (int64_t i = 0; i < mp.n; i++) rev[i] = mp.embd_row[i] < 0 ? -1 : 39 - mp.embd_row[i];
+        for (int i = 0; i < 40; i++) memcpy(back + (size_t)i * d, many + (size_t)(39 - i) * d, (size_t)d * sizeof *back);
+        lm_ctx_truncate(c, 0);
+        CHECK(lm_decode_mixed(c, mp.tokens, rev, many, 40, mp.n, err) == EM_OK, "reversed rows: %s", err);
+        memcpy(reused, lm_logits(c), (size_t)nv * sizeof *reused);
+        lm_ctx_truncate(c, 0);
+        CHECK(lm_decode_mixed(c, mp.tokens, mp.embd_row, back, 40, mp.n, err) == EM_OK, "rows copied: %s", err);
+        memcpy(fresh, lm_logits(c), (size_t)nv * sizeof *fresh);
+        same_as_fresh("rows named out of order", fresh, reused, nv, true);
+        free(rev);
+        free(back);
+        /* refused before anything is evaluated */
+        lm_ctx_truncate(c, 0);
+        const int32_t keep = mp.tokens[1];
+        mp.tokens[1] = nv;
+        CHECK(lm_decode_mixed(c, mp.tokens, mp.embd_row, mp.embd, mp.n_rows, mp.n, err) == EM_ERR_ARG &&
+                  strstr(err, "vocabulary") && lm_n_past(c) == 0,
+              "mixed: token outside the vocabulary refused: %s", err);
+        mp.tokens[1] = keep;
+        CHECK(lm_decode_mixed(c, mp.tokens, mp.embd_row, mp.embd, 39, mp.n, err) == EM_ERR_ARG &&
+                  strstr(err, "row 39 of 39") && lm_n_past(c) == 0,
+              "mixed: a row past the rows given refused: %s", err);
+        lm_prompt_free(&mp);
+        free(many);
+    }
+
     /* refusals: empty, too long, wrong width */
     lm_prompt e;
     lm_prompt_init(&e, d);
