@@ -106,7 +106,10 @@ lm_ctx *lm_ctx_create(const lm_model *m, const lm_ctx_params *p, char *err) {
     c->posv = calloc((size_t)nb, sizeof(int32_t));
     c->idv = calloc((size_t)nb, sizeof(int32_t));
     c->keys = calloc((size_t)c->n_ctx, sizeof(uint64_t));
-    if (!c->logits || !c->posv || !c->idv || !c->keys) { em_err(err, EM_ERR_NOMEM, "lm_ctx_create: out of memory"); goto fail; }
+    if (!c->logits || !c->posv || !c->idv || !c->keys) {
+        em_err(err, EM_ERR_NOMEM, "lm_ctx_create: out of memory");
+        goto fail;
+    }
     c->bytes += (size_t)hp->n_vocab * sizeof(float);
     return c;
 fail:
@@ -276,8 +279,10 @@ static ember_status decode_slices(lm_ctx *c, const lm_inputs *in, int64_t n, cha
         nb = n - i < c->n_batch ? n - i : c->n_batch;
         if (n - i - nb == 1 && nb > 2) nb--;
         const uint64_t alone = nb == 1 ? LM_KEY_ALONE : 0; /* a decode step, or --batch 1 */
-        for (int64_t r = i; r < i + nb; r++)
-            c->keys[start + r] = (in_is_row(in, r) ? lm_key_embd(in_row(in, r, d), d) : lm_key_token(in->tokens[r])) | alone;
+        for (int64_t r = i; r < i + nb; r++) {
+            const uint64_t key = in_is_row(in, r) ? lm_key_embd(in_row(in, r, d), d) : lm_key_token(in->tokens[r]);
+            c->keys[start + r] = key | alone;
+        }
         ember_status st = forward(c, in, i, nb, err);
         if (st != EM_OK) {
             c->n_past = start; /* nothing of a failed call stays in the cache */

@@ -520,8 +520,10 @@ static inline __attribute__((always_inline)) void jtile_signed(int NC, const jpa
                 int32_t xv;
                 memcpy(&xv, xr[c] + (b0 + b) * 32 + 4 * j, 4);
                 const __m256i xb = _mm256_set1_epi32(xv);
-                a[c][0] = _mm256_add_epi32(a[c][0], _mm256_madd_epi16(_mm256_maddubs_epi16(a0, _mm256_sign_epi8(xb, w0)), ones));
-                a[c][1] = _mm256_add_epi32(a[c][1], _mm256_madd_epi16(_mm256_maddubs_epi16(a1, _mm256_sign_epi8(xb, w1)), ones));
+                const __m256i p0 = _mm256_maddubs_epi16(a0, _mm256_sign_epi8(xb, w0));
+                const __m256i p1 = _mm256_maddubs_epi16(a1, _mm256_sign_epi8(xb, w1));
+                a[c][0] = _mm256_add_epi32(a[c][0], _mm256_madd_epi16(p0, ones));
+                a[c][1] = _mm256_add_epi32(a[c][1], _mm256_madd_epi16(p1, ones));
                 __asm__("" : "+x"(a[c][0]), "+x"(a[c][1])); /* in order, in registers: see jtile */
             }
         }

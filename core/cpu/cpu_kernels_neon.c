@@ -14,9 +14,9 @@
  * attention); attn_pv in the lanes of this file's dot and tile. BF16 is
  * widened to float by a shift (exact) and multiplied in the F32/F16 lanes
  * below: BFDOT and BFMMLA need ARMv8.6's BF16 extension, which the
- * Cortex-A76 (Raspberry Pi 5) and A78AE (Jetson Orin) lack. Without dotprod, int8 dots widen with
- * vmull_s8 and add pairs with vpadalq_s16; both forms give the same exact
- * integer sums.
+ * Cortex-A76 (Raspberry Pi 5) and A78AE (Jetson Orin) lack. Without
+ * dotprod, int8 dots widen with vmull_s8 and add pairs with vpadalq_s16;
+ * both forms give the same exact integer sums.
  * vrndaq_f32 rounds half away from zero, exactly roundf, so the Q8_0
  * quantizer matches the reference bit for bit.
  *
