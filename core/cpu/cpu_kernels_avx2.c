@@ -413,6 +413,14 @@ static inline __attribute__((always_inline)) void jpack_fill(int jt, jpack *p, c
     }
 }
 
+/* Word j (4 values) of block b of an activation row in the panel layout,
+ * in every lane: the operand each step multiplies 8 weight rows by. */
+static inline __attribute__((always_inline)) __m256i jx_word(const char *xr, int64_t b, int j) {
+    int32_t xv;
+    memcpy(&xv, xr + b * 32 + 4 * j, 4);
+    return _mm256_set1_epi32(xv);
+}
+
 /* Up to JRS rows of a tile's float sums into y (first: stored, else added);
  * rows past nr through a bounce buffer, never past y's row. */
 static inline __attribute__((always_inline)) void jtile_store(int NC, __m256 (*f)[2], float *y, int64_t ldy, int nr,
@@ -457,9 +465,7 @@ static inline __attribute__((always_inline)) void jtile(int jt, int NC, const jp
                 const __m256i w0 = _mm256_load_si256((const __m256i *)p->q[b][j][0]);
                 const __m256i w1 = _mm256_load_si256((const __m256i *)p->q[b][j][8]);
                 for (int c = 0; c < NC; c++) {
-                    int32_t xv;
-                    memcpy(&xv, xr[c] + (b0 + b) * 32 + 4 * j, 4);
-                    const __m256i xb = _mm256_set1_epi32(xv);
+                    const __m256i xb = jx_word(xr[c], b0 + b, j);
                     h[c][0] = _mm256_add_epi16(h[c][0], _mm256_maddubs_epi16(w0, xb));
                     h[c][1] = _mm256_add_epi16(h[c][1], _mm256_maddubs_epi16(w1, xb));
                     /* Integer adds reassociate: left to itself, gcc sums the
@@ -517,9 +523,7 @@ static inline __attribute__((always_inline)) void jtile_signed(int NC, const jpa
             const __m256i a0 = _mm256_load_si256((const __m256i *)p->a[b][j][0]);
             const __m256i a1 = _mm256_load_si256((const __m256i *)p->a[b][j][8]);
             for (int c = 0; c < NC; c++) {
-                int32_t xv;
-                memcpy(&xv, xr[c] + (b0 + b) * 32 + 4 * j, 4);
-                const __m256i xb = _mm256_set1_epi32(xv);
+                const __m256i xb = jx_word(xr[c], b0 + b, j);
                 const __m256i p0 = _mm256_maddubs_epi16(a0, _mm256_sign_epi8(xb, w0));
                 const __m256i p1 = _mm256_maddubs_epi16(a1, _mm256_sign_epi8(xb, w1));
                 a[c][0] = _mm256_add_epi32(a[c][0], _mm256_madd_epi16(p0, ones));
