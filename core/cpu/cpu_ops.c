@@ -26,9 +26,33 @@
 #include <math.h>
 #include <string.h>
 
+/* The norms' row sums (of x, or of (x - mean)^2 with sq): in double, as
+ * ggml_norm's and ggml_rms_norm's, but in 8 partial sums, so the adds
+ * overlap instead of waiting on each other (a ViT row of 768 took ~1.7 us
+ * in one chain; a tile normalises 24 x 1024 rows). A double sum of a row of
+ * floats is exact unless its values span more than ~2^19 in magnitude, and
+ * then the order moves it by far less than a float's rounding. */
+#define LN_LANES 8
+
+static double sum8(const float *x, int64_t n, float mean, int sq) {
+    double s[LN_LANES] = {0};
+    int64_t i = 0;
+    for (; i + LN_LANES <= n; i += LN_LANES)
+        for (int l = 0; l < LN_LANES; l++) {
+            const float d = x[i + l] - mean;
+            s[l] += sq ? (double)(d * d) : (double)x[i + l];
+        }
+    double t = 0.0;
+    for (int l = 0; l < LN_LANES; l++) t += s[l];
+    for (; i < n; i++) {
+        const float d = x[i] - mean;
+        t += sq ? (double)(d * d) : (double)x[i];
+    }
+    return t;
+}
+
 void cpu_rms_norm_row(float *y, const float *x, const float *w, int64_t n, float eps) {
-    double ss = 0.0;
-    for (int64_t i = 0; i < n; i++) ss += (double)(x[i] * x[i]);
+    const double ss = sum8(x, n, 0.0f, 1); /* (x - 0) * (x - 0): x * x, bit for bit */
     const float scale = 1.0f / sqrtf((float)(ss / (double)n) + eps);
     if (w) {
         for (int64_t i = 0; i < n; i++) y[i] = x[i] * scale * w[i];
@@ -51,30 +75,6 @@ void cpu_rope_row(const cpu_kernels *kern, float *x, int n_head, int head_dim, i
         theta *= theta_scale;
     }
     for (int h = 0; h < n_head; h++) kern->rope(n_pairs, x + (int64_t)h * head_dim, cs);
-}
-
-/* Sums in double, as ggml_norm's; in 8 partial sums, so the adds overlap
- * instead of waiting on each other (a ViT row of 768 took ~1.7 us in one
- * chain; a tile normalises 24 x 1024 rows). A double sum of a row of floats
- * is exact unless its values span more than ~2^19 in magnitude, and then
- * the order moves it by far less than the float mean's rounding. */
-#define LN_LANES 8
-
-static double sum8(const float *x, int64_t n, float mean, int sq) {
-    double s[LN_LANES] = {0};
-    int64_t i = 0;
-    for (; i + LN_LANES <= n; i += LN_LANES)
-        for (int l = 0; l < LN_LANES; l++) {
-            const float d = x[i + l] - mean;
-            s[l] += sq ? (double)(d * d) : (double)x[i + l];
-        }
-    double t = 0.0;
-    for (int l = 0; l < LN_LANES; l++) t += s[l];
-    for (; i < n; i++) {
-        const float d = x[i] - mean;
-        t += sq ? (double)(d * d) : (double)x[i];
-    }
-    return t;
 }
 
 void cpu_layer_norm_row(float *y, const float *x, const float *w, const float *b, int64_t n, float eps) {
