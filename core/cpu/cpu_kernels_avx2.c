@@ -541,7 +541,6 @@ static inline __attribute__((always_inline)) void jtile_signed(int NC, const jpa
     jtile_store(NC, f, y, ldy, nr, first);
 }
 
-
 static inline __attribute__((always_inline)) void gemm_qj(int jt, int64_t k, const void *w, size_t w_stride, int nr,
                                                           const void *x, size_t x_stride, int64_t nc, float *y,
                                                           int64_t ldy) {
