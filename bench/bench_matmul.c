@@ -4,7 +4,9 @@
  * plus the 49152-row output head), each layer with its own weights so they
  * stream from memory as in a real model; reports ms/token and GB/s of weight
  * bytes. Prefill (n = 128..512): the 7 matmuls of one layer; reports GFLOP/s
- * (2*m*k*n per matmul).
+ * (2*m*k*n per matmul). Then one SigLIP-base layer's 6 (q, k, v, o: 768 x
+ * 768; fc1 3072 x 768; fc2 768 x 3072) over a 512 px tile's 1024 patches,
+ * the ViT encode's products.
  *
  * The K-quants' rows are whole 256-value blocks, so they run a shape with
  * 768 and 2048 in place of 576 and 1536 (KV 256, same vocabulary).
@@ -109,6 +111,32 @@ static void bench_type(const cpu_kernels *kern_in, enum em_type ty, em_pool *poo
         }
         printf("%-6s %-5s threads=%d prefill n=%-3lld: %7.2f ms/layer  %6.1f GFLOP/s%s\n", kern->isa, em_type_name(ty),
                nth, (long long)n, best * 1e3, flops / best / 1e9, pass < 2 ? "" : "  (vec_dot rows)");
+    }
+    /* the ViT's layer, on the same weight bytes (rows of whole blocks) */
+    if (em_type_block(ty) != EM_QK_K) {
+        static const int64_t vs[6][2] = {{768, 768}, {768, 768}, {768, 768}, {768, 768}, {3072, 768}, {768, 3072}};
+        const int64_t n = 1024;
+        float *vx = malloc(n * 3072 * 4), *vy = malloc(n * 3072 * 4);
+        void *vscratch = malloc(cpu_matmul_scratch(kern_in, ty, 3072, n, nth));
+        if (!vx || !vy || !vscratch) { fprintf(stderr, "bench_matmul: out of memory\n"); exit(1); }
+        for (int64_t i = 0; i < n * 3072; i++) vx[i] = (float)((i * 31) % 199) / 199.0f - 0.5f;
+        double flops = 0;
+        for (int s = 0; s < 6; s++) flops += 2.0 * vs[s][0] * vs[s][1] * n;
+        best = 1e9;
+        for (int rep = 0; rep < 6; rep++) {
+            double t0 = now();
+            size_t o = 0;
+            for (int s = 0; s < 6; s++) {
+                const size_t rb = em_row_bytes(ty, vs[s][1]);
+                cpu_matmul(kern_in, pool, ty, w + o, rb, vs[s][0], vs[s][1], vx, n, vy, vs[s][0], vscratch);
+                o += rb * vs[s][0]; /* whole blocks: each row starts a valid one */
+            }
+            double t = now() - t0;
+            if (t < best) best = t;
+        }
+        printf("%-6s %-5s threads=%d vit layer n=%lld: %7.2f ms/layer  %6.1f GFLOP/s\n", kern_in->isa, em_type_name(ty),
+               nth, (long long)n, best * 1e3, flops / best / 1e9);
+        free(vx); free(vy); free(vscratch);
     }
     free(w); free(tmp); free(x); free(y); free(scratch); free(row);
 }

@@ -102,7 +102,12 @@ static int use_panel(const cpu_kernels *kern, enum em_type wt, int64_t n) {
     return n > 1 && kern->gemm[wt] && (kern->dot_type[wt] == EM_TYPE_Q8_0 || kern->dot_type[wt] == EM_TYPE_Q8_1);
 }
 
+static int use_panel16(const cpu_kernels *kern, enum em_type wt, int64_t n) {
+    return use_panel(kern, wt, n) && kern->panel16_n[wt] > 0 && n >= kern->panel16_n[wt];
+}
+
 static size_t xrow_bytes(const cpu_kernels *kern, enum em_type wt, int64_t k, int64_t n) {
+    if (use_panel16(kern, wt, n)) return cpu_q8p16_row_bytes(k);
     if (use_panel(kern, wt, n)) return cpu_q8p_row_bytes(k);
     return ALIGN64(em_row_bytes(kern->dot_type[wt], k));
 }
@@ -144,6 +149,7 @@ struct mm_args {
     size_t xq_slice;   /* between threads' copies (own_convert), else 0 */
     int own;           /* own_convert */
     int panel;
+    int panel16;       /* the panel's values as int16 */
     /* per job: gemm over tiles of gemm_rows rows, else vec_dot rows; and
      * units (rows or tiles) per work item */
     int tiled[MM_MAX_JOBS];
@@ -157,19 +163,23 @@ struct mm_args {
 /* Blocks [b0, b1) of one activation row into the panel layout, quantized
  * as the weight type's dot type: Q8_0, or Q8_1, whose s (d * sum(q) from
  * the unrounded d, rounded to fp16, as llama.cpp's dots use it) then takes
- * the slot of the integer sum, as a float. */
+ * the slot of the integer sum, as a float. wide: the q8p16 form. */
 static void pack_q8p(const cpu_kernels *kern, enum em_type dt, const float *x, int64_t k, char *row, int64_t b0,
-                     int64_t b1) {
-    const int64_t nb = k / 32;
+                     int64_t b1, int wide) {
+    const int64_t nb = k / 32, vb = wide ? 64 : 32; /* value bytes a block */
     int8_t *qs = (int8_t *)row;
-    float *d = (float *)(row + nb * 32);
-    char *s = row + nb * 36;
+    int16_t *qw = (int16_t *)row;
+    float *d = (float *)(row + nb * vb);
+    char *s = row + nb * (vb + 4);
     for (int64_t b = b0; b < b1; b++) {
         if (dt == EM_TYPE_Q8_1) {
             em_block_q8_1 blk;
             kern->from_float[EM_TYPE_Q8_1](x + b * 32, &blk, 32);
             const float fs = em_fp16_to_fp32(blk.s);
-            memcpy(qs + b * 32, blk.qs, 32);
+            if (wide)
+                for (int j = 0; j < 32; j++) qw[b * 32 + j] = blk.qs[j];
+            else
+                memcpy(qs + b * 32, blk.qs, 32);
             d[b] = em_fp16_to_fp32(blk.d);
             memcpy(s + 4 * b, &fs, 4);
         } else {
@@ -177,7 +187,10 @@ static void pack_q8p(const cpu_kernels *kern, enum em_type dt, const float *x, i
             kern->from_float[EM_TYPE_Q8_0](x + b * 32, &blk, 32);
             int32_t sum = 0;
             for (int j = 0; j < 32; j++) sum += blk.qs[j];
-            memcpy(qs + b * 32, blk.qs, 32);
+            if (wide)
+                for (int j = 0; j < 32; j++) qw[b * 32 + j] = blk.qs[j];
+            else
+                memcpy(qs + b * 32, blk.qs, 32);
             d[b] = em_fp16_to_fp32(blk.d);
             memcpy(s + 4 * b, &sum, 4);
         }
@@ -189,7 +202,7 @@ static void convert_rows(const struct mm_args *a, char *xq, int64_t i0, int64_t 
     const enum em_type dt = a->kern->dot_type[a->wt];
     for (int64_t i = i0; i < i1; i++) {
         char *dst = xq + i * a->xq_stride;
-        if (a->panel) pack_q8p(a->kern, dt, a->x + i * a->k, a->k, dst, 0, a->k / 32);
+        if (a->panel) pack_q8p(a->kern, dt, a->x + i * a->k, a->k, dst, 0, a->k / 32, a->panel16);
         else a->kern->from_float[dt](a->x + i * a->k, dst, a->k);
     }
 }
@@ -241,8 +254,9 @@ static void mm_task(void *arg, int ith, int nth) {
             const int R = kern->gemm_rows[a->wt];
             int64_t r0 = u0 * R, r1 = r0 + chunk * R;
             if (r1 > jb->m) r1 = jb->m;
-            for (int64_t r = r0; r < r1; r += R) {
-                int nr = (int)(jb->m - r < R ? jb->m - r : R);
+            const int64_t RG = (int64_t)R * (kern->gemm_group[a->wt] > 1 ? kern->gemm_group[a->wt] : 1);
+            for (int64_t r = r0; r < r1; r += RG) {
+                int nr = (int)(r1 - r < RG ? r1 - r : RG);
                 kern->gemm[a->wt](a->k, w + r * jb->w_stride, jb->w_stride, nr, xq, a->xq_stride, a->n,
                                   jb->y + r, jb->ldy);
             }
@@ -278,6 +292,7 @@ void cpu_matmul_multi(const cpu_kernels *kern, em_pool *pool, enum em_type wt, c
         .xq_stride = xrow_bytes(kern, wt, k, n),
         .own = own_convert(n, k, nth),
         .panel = use_panel(kern, wt, n),
+        .panel16 = use_panel16(kern, wt, n),
     };
     a.xq_slice = a.own ? (size_t)n * a.xq_stride : 0;
     /* work item = chunk row tiles (enough items per thread to balance), or

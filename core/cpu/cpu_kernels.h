@@ -51,11 +51,13 @@ typedef float (*cpu_vec_dot_fn)(int64_t n, const void *a, const void *b);
 typedef void (*cpu_vec_dot_rows_fn)(int64_t n, const void *rows, size_t stride, int64_t nrows, const void *x,
                                     float *out);
 /* Matrix-matrix micro-kernel (the n > 1 path): for the nr weight rows at w
- * (row stride w_stride, nr <= gemm_rows) and nc activation rows at x (row
+ * (row stride w_stride, nr <= gemm_rows, or gemm_group tiles of them) and
+ * nc activation rows at x (row
  * stride x_stride, any nc >= 1), y[c*ldy + r] = dot(w row r, x row c).
  * Activations are in the dot type, except for the 32-value block types
  * whose dot type is Q8_0 or Q8_1 (Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, IQ4_NL):
- * theirs are in the GEMM panel layout of cpu_kernels_impl.h. */
+ * theirs are in the GEMM panel layout of cpu_kernels_impl.h, with 16-bit
+ * values where nc >= panel16_n (cpu_kernels). */
 typedef void (*cpu_gemm_fn)(int64_t k, const void *w, size_t w_stride, int nr, const void *x,
                             size_t x_stride, int64_t nc, float *y, int64_t ldy);
 /* y[i] = exp(x[i] - max) for i < n, returning the sum of the y[i] in double:
@@ -122,10 +124,18 @@ typedef struct cpu_kernels {
     cpu_vec_dot_rows_fn vec_dot_rows[EM_TYPE_COUNT]; /* optional (NULL: vec_dot per row) */
     cpu_gemm_fn gemm[EM_TYPE_COUNT];           /* optional (NULL: vec_dot loops) */
     int gemm_rows[EM_TYPE_COUNT];              /* weight rows per gemm call */
+    /* Up to this many gemm_rows tiles in one call (nr <= gemm_group *
+     * gemm_rows), where a call meets each activation tile once for all of
+     * them; 0 or 1: one tile a call. */
+    int gemm_group[EM_TYPE_COUNT];
     /* Shapes the gemm is used for: k a multiple of gemm_k and every matrix's
      * row count a multiple of gemm_m; other products use vec_dot. */
     int gemm_k[EM_TYPE_COUNT];
     int gemm_m[EM_TYPE_COUNT];
+    /* Panel types whose gemm takes the panel's values as int16 (the q8p16
+     * layout of cpu_kernels_impl.h) for this many activation rows or more;
+     * 0: never. */
+    int panel16_n[EM_TYPE_COUNT];
     cpu_softmax_exp_fn softmax_exp;
     int softmax_chunk;                         /* softmax_exp takes multiples of this */
     cpu_scale_max_fn scale_max;

@@ -350,27 +350,34 @@ static inline __attribute__((always_inline)) void gemm_q(int q4, int64_t k, cons
 
 /* The prefill form, as in cpu_kernels_avx512.c: the 16 weight rows of a
  * call interleaved, 32 blocks at a time on the stack, so that a vector
- * holds 4 bytes of each of 8 rows and the products against one broadcast
- * activation word advance 8 rows, the lanes whole row sums, the float
- * scaling paid once per block instead of once per product. Without VNNI:
- *  - signed weights (Q8_0, IQ4_NL's levels) keep |w| x sign(x, w)
- *    (vpmaddubsw pairs), stored as |w| and w, each step's pairs summed to
- *    int32 at once (two steps could overflow), three activation rows a
- *    tile (jtile_signed);
+ * holds a few values of each of 8 rows and the products against one
+ * broadcast activation word advance 8 rows, the lanes whole row sums, the
+ * float scaling paid once per block instead of once per product. Without
+ * VNNI:
+ *  - signed weights (Q8_0, IQ4_NL's levels) are stored as int16, two values
+ *    of a row a lane, and multiplied by the activations' int16 panel
+ *    (q8p16) in vpmaddwd pairs: 4 vector multiplies per 64 products. The
+ *    byte route (|w| x sign(x, w) in vpmaddubsw pairs, widened by a
+ *    vpmaddwd) takes 6, all on the same two pipes of a Zen 4 (measured: 2
+ *    vpsignb, vpmaddubsw or vpmaddwd a cycle, in any mix), and ran 15-19%
+ *    slower. Four activation rows a tile (jtile_signed);
  *  - the others store their unsigned value u (Q4_0: q + 8, Q5_0: q + 16,
- *    Q4_1 and Q5_1 as stored): a pair is at most 2 * 15 * 128 (4 bits) or
- *    2 * 31 * 128 (5 bits), so 8 steps (4 for 5 bits) add up in int16
- *    (30,720 and 31,744 < 32,767) before they are widened; the bias is
- *    Q4_0's 8 or Q5_0's 16 times the activation block's sum, and Q4_1's and
- *    Q5_1's offset m times that sum (Q8_1's s, as their dots take it) is
- *    one more multiply-add per block; two activation rows a tile (jtile),
- *    whose int16 sums take the registers a third row would need.
+ *    Q4_1 and Q5_1 as stored), 4 values of a row a lane: a vpmaddubsw pair
+ *    is at most 2 * 15 * 128 (4 bits) or 2 * 31 * 128 (5 bits), so 8 steps
+ *    (4 for 5 bits) add up in int16 (30,720 and 31,744 < 32,767) before
+ *    they are widened, one vpmaddwd per 8 (4) steps: fewer multiplies than
+ *    the int16 route; the bias is Q4_0's 8 or Q5_0's 16 times the
+ *    activation block's sum, and Q4_1's and Q5_1's offset m times that sum
+ *    (Q8_1's s, as their dots take it) is one more multiply-add per block;
+ *    two activation rows a tile (jtile), whose int16 sums take the
+ *    registers a third row would need.
  * These sum in their own order (Q8_0 and Q4_0 as before; Q5_0, Q4_1, Q5_1
  * and IQ4_NL since their tiles came), so a prefill agrees with llama.cpp and
  * with the decode's vec_dot within rounding, not bit for bit. */
-#define JR 16   /* weight rows per call: two 8-lane vectors */
+#define JR 16   /* weight rows of a repacked group: two 8-lane vectors */
+#define JG 4    /* groups a call may take (gemm_group): each activation tile, once in L1, meets them all */
 #define JRN 2   /* activation rows per register tile (unsigned types) */
-#define JRS 3   /* the same for the signed ones, whose int32 sums need no int16 stage */
+#define JRS 4   /* the same for the signed ones: int32 sums only, two vectors a row */
 #define JKB 32  /* blocks per repacked chunk */
 #define JMIN 8  /* fewer activation rows take the tile above (Q8_0, Q4_0) */
 
@@ -381,8 +388,10 @@ static inline __attribute__((always_inline)) void gemm_q(int q4, int64_t k, cons
 #define JT_MIN(t) ((t) == EM_TYPE_Q4_1 || (t) == EM_TYPE_Q5_1)
 
 typedef struct jpack {
-    alignas(32) int8_t q[JKB][8][JR][4];  /* signed: w; else u */
-    alignas(32) uint8_t a[JKB][8][JR][4]; /* signed: |w| */
+    union {
+        alignas(32) uint8_t q[JKB][8][JR][4];  /* unsigned types: u, 4 values of a row a lane */
+        alignas(32) int16_t w[JKB][16][JR][2]; /* signed ones: w, 2 values of a row a lane */
+    };
     alignas(32) float d[JKB][JR];
     alignas(32) float m[JKB][JR];         /* Q4_1, Q5_1: the offset */
 } jpack;
@@ -393,22 +402,16 @@ static inline __attribute__((always_inline)) void jpack_fill(int jt, jpack *p, c
         const char *row = w + (size_t)r * w_stride;
         for (int b = 0; b < nbk; b++) {
             alignas(32) int8_t v[32];
-            alignas(32) uint8_t av[32];
             if (r >= nr) {
                 memset(v, 0, 32);
-                memset(av, 0, 32);
                 p->d[b][r] = p->m[b][r] = 0.0f;
             } else {
                 cpu_q32_unpack((enum em_type)jt, row, b0 + b, v, &p->d[b][r], &p->m[b][r]);
-                if (JT_SIGNED(jt)) {
-                    const __m256i t = _mm256_load_si256((const __m256i *)v);
-                    _mm256_store_si256((__m256i *)av, _mm256_sign_epi8(t, t));
-                }
             }
-            for (int j = 0; j < 8; j++) {
-                memcpy(p->q[b][j][r], v + 4 * j, 4);
-                if (JT_SIGNED(jt)) memcpy(p->a[b][j][r], av + 4 * j, 4);
-            }
+            if (JT_SIGNED(jt))
+                for (int j = 0; j < 16; j++) p->w[b][j][r][0] = v[2 * j], p->w[b][j][r][1] = v[2 * j + 1];
+            else
+                for (int j = 0; j < 8; j++) memcpy(p->q[b][j][r], v + 4 * j, 4);
         }
     }
 }
@@ -500,10 +503,9 @@ static inline __attribute__((always_inline)) void jtile(int jt, int NC, const jp
     jtile_store(NC, f, y, ldy, nr, first);
 }
 
-/* The signed types' tile (Q8_0, IQ4_NL): JRS activation rows, each step's
- * |w| x sign(x, w) pairs summed to int32 at once. A third row (the unsigned
- * tile keeps two: its int16 sums take the registers) loads each weight
- * vector for three rows' products; each output sums as in jtile. */
+/* The signed types' tile (Q8_0, IQ4_NL): JRS activation rows of the q8p16
+ * panel, each pair of values broadcast from memory against two vectors of
+ * weight pairs, in order into int32 sums; the float scaling as in jtile. */
 static inline __attribute__((always_inline)) void jtile_signed(int NC, const jpack *p, int nbk, int64_t b0,
                                                                int64_t nb, const char *const *xr, float *y,
                                                                int64_t ldy, int nr, int first) {
@@ -511,23 +513,29 @@ static inline __attribute__((always_inline)) void jtile_signed(int NC, const jpa
     const float *xd[JRS];
     for (int c = 0; c < NC; c++) {
         f[c][0] = f[c][1] = _mm256_setzero_ps();
-        xd[c] = cpu_q8p_d(xr[c], nb);
+        xd[c] = cpu_q8p16_d(xr[c], nb);
     }
-    const __m256i ones = _mm256_set1_epi16(1);
     for (int b = 0; b < nbk; b++) {
         __m256i a[JRS][2];
-        for (int c = 0; c < NC; c++) a[c][0] = a[c][1] = _mm256_setzero_si256();
-        for (int j = 0; j < 8; j++) {
-            const __m256i w0 = _mm256_load_si256((const __m256i *)p->q[b][j][0]);
-            const __m256i w1 = _mm256_load_si256((const __m256i *)p->q[b][j][8]);
-            const __m256i a0 = _mm256_load_si256((const __m256i *)p->a[b][j][0]);
-            const __m256i a1 = _mm256_load_si256((const __m256i *)p->a[b][j][8]);
+        const int16_t *xb[JRS];
+        for (int c = 0; c < NC; c++) {
+            a[c][0] = a[c][1] = _mm256_setzero_si256();
+            xb[c] = (const int16_t *)xr[c] + (b0 + b) * 32;
+        }
+#pragma GCC unroll 16
+        for (int j = 0; j < 16; j++) {
+            __m256i w0 = _mm256_load_si256((const __m256i *)p->w[b][j][0]);
+            __m256i w1 = _mm256_load_si256((const __m256i *)p->w[b][j][8]);
+            /* in registers for all NC rows: left to itself gcc folds the
+             * loads into every row's vpmaddwd, and the loads then bound
+             * the loop */
+            __asm__("" : "+x"(w0), "+x"(w1));
             for (int c = 0; c < NC; c++) {
-                const __m256i xb = jx_word(xr[c], b0 + b, j);
-                const __m256i p0 = _mm256_maddubs_epi16(a0, _mm256_sign_epi8(xb, w0));
-                const __m256i p1 = _mm256_maddubs_epi16(a1, _mm256_sign_epi8(xb, w1));
-                a[c][0] = _mm256_add_epi32(a[c][0], _mm256_madd_epi16(p0, ones));
-                a[c][1] = _mm256_add_epi32(a[c][1], _mm256_madd_epi16(p1, ones));
+                int32_t xv;
+                memcpy(&xv, xb[c] + 2 * j, 4);
+                const __m256i x2 = _mm256_set1_epi32(xv);
+                a[c][0] = _mm256_add_epi32(a[c][0], _mm256_madd_epi16(w0, x2));
+                a[c][1] = _mm256_add_epi32(a[c][1], _mm256_madd_epi16(w1, x2));
                 __asm__("" : "+x"(a[c][0]), "+x"(a[c][1])); /* in order, in registers: see jtile */
             }
         }
@@ -551,23 +559,31 @@ static inline __attribute__((always_inline)) void gemm_qj(int jt, int64_t k, con
         return;
     }
     const int64_t nb = k / 32;
-    jpack p;
+    const int ng = (nr + JR - 1) / JR;
+    jpack p[JG];
     for (int64_t b0 = 0; b0 < nb; b0 += JKB) {
         const int nbk = (int)(nb - b0 < JKB ? nb - b0 : JKB);
-        jpack_fill(jt, &p, w, w_stride, nr, b0, nbk);
+        for (int g = 0; g < ng; g++)
+            jpack_fill(jt, &p[g], (const char *)w + (size_t)g * JR * w_stride, w_stride, nr - g * JR, b0, nbk);
         const int step = JT_SIGNED(jt) ? JRS : JRN;
         for (int64_t c0 = 0; c0 < nc; c0 += step) {
             const char *xr[JRS];
             for (int c = 0; c < JRS; c++) xr[c] = (const char *)x + (size_t)(c0 + c < nc ? c0 + c : c0) * x_stride;
             const int64_t left = nc - c0;
-            if (JT_SIGNED(jt)) {
-                if (left >= 3) jtile_signed(3, &p, nbk, b0, nb, xr, y + c0 * ldy, ldy, nr, b0 == 0);
-                else if (left == 2) jtile_signed(2, &p, nbk, b0, nb, xr, y + c0 * ldy, ldy, nr, b0 == 0);
-                else jtile_signed(1, &p, nbk, b0, nb, xr, y + c0 * ldy, ldy, nr, b0 == 0);
-            } else if (left >= 2) {
-                jtile(jt, 2, &p, nbk, b0, nb, xr, y + c0 * ldy, ldy, nr, b0 == 0);
-            } else {
-                jtile(jt, 1, &p, nbk, b0, nb, xr, y + c0 * ldy, ldy, nr, b0 == 0);
+            /* the same activation rows, in L1, against each group's rows */
+            for (int g = 0; g < ng; g++) {
+                const int gr = nr - g * JR < JR ? nr - g * JR : JR;
+                float *yg = y + c0 * ldy + g * JR;
+                if (JT_SIGNED(jt)) {
+                    if (left >= 4) jtile_signed(4, &p[g], nbk, b0, nb, xr, yg, ldy, gr, b0 == 0);
+                    else if (left == 3) jtile_signed(3, &p[g], nbk, b0, nb, xr, yg, ldy, gr, b0 == 0);
+                    else if (left == 2) jtile_signed(2, &p[g], nbk, b0, nb, xr, yg, ldy, gr, b0 == 0);
+                    else jtile_signed(1, &p[g], nbk, b0, nb, xr, yg, ldy, gr, b0 == 0);
+                } else if (left >= 2) {
+                    jtile(jt, 2, &p[g], nbk, b0, nb, xr, yg, ldy, gr, b0 == 0);
+                } else {
+                    jtile(jt, 1, &p[g], nbk, b0, nb, xr, yg, ldy, gr, b0 == 0);
+                }
             }
         }
     }
@@ -940,7 +956,14 @@ void cpu_kernels_init_avx2(cpu_kernels *k) {
     k->gemm[EM_TYPE_Q5_1] = gemm_q5_1;
     k->gemm[EM_TYPE_IQ4_NL] = gemm_iq4_nl;
     static const enum em_type jts[] = {EM_TYPE_Q8_0, EM_TYPE_Q4_0, EM_TYPE_Q5_0, EM_TYPE_Q4_1, EM_TYPE_Q5_1, EM_TYPE_IQ4_NL};
-    for (size_t i = 0; i < sizeof jts / sizeof jts[0]; i++) k->gemm_rows[jts[i]] = JR;
+    for (size_t i = 0; i < sizeof jts / sizeof jts[0]; i++) {
+        k->gemm_rows[jts[i]] = JR;
+        k->gemm_group[jts[i]] = JG;
+    }
+    /* the signed types' tile reads the q8p16 panel; Q8_0's below JMIN rows
+     * the byte one (gemm_q) */
+    k->panel16_n[EM_TYPE_Q8_0] = JMIN;
+    k->panel16_n[EM_TYPE_IQ4_NL] = 2;
     for (int t = 0; t < EM_TYPE_COUNT; t++) {
         if (t != EM_TYPE_F32 && t != EM_TYPE_F16 && t != EM_TYPE_BF16) continue;
         k->gemm_rows[t] = GEMM_RM;

@@ -856,7 +856,11 @@ void cpu_kernels_init_avx512(cpu_kernels *k) {
     k->gemm[EM_TYPE_Q5_1] = gemm_q5_1;
     k->gemm[EM_TYPE_IQ4_NL] = gemm_iq4_nl;
     static const enum em_type its[] = {EM_TYPE_Q8_0, EM_TYPE_Q4_0, EM_TYPE_Q5_0, EM_TYPE_Q4_1, EM_TYPE_Q5_1, EM_TYPE_IQ4_NL};
-    for (size_t i = 0; i < sizeof its / sizeof its[0]; i++) k->gemm_rows[its[i]] = IR;
+    for (size_t i = 0; i < sizeof its / sizeof its[0]; i++) {
+        k->gemm_rows[its[i]] = IR;
+        k->gemm_group[its[i]] = 0;
+        k->panel16_n[its[i]] = 0; /* VNNI's byte products: the int8 panel (AVX2's signed tile takes int16) */
+    }
     cpu_kernels_init_kquants_avx512(k);
     cpu_quant_32_init_avx512(k);
     k->vec_dot[EM_TYPE_F32] = f32_dot16;

@@ -10,7 +10,14 @@
  * so a micro-kernel loads two blocks' values as one contiguous 64-byte vector,
  * reads the scale as a float (already rounded through fp16, as Q8_0 stores it)
  * and can use unsigned x signed byte products: with weights biased to unsigned
- * (Q8_0: q+128, Q4_0: the raw nibble = q+8) the bias is removed with s. */
+ * (Q8_0: q+128, Q4_0: the raw nibble = q+8) the bias is removed with s.
+ *
+ * The q8p16 form (kern->panel16_n) is the same row with each value widened
+ * to int16:
+ *     int16 qs[nb*32] | float d[nb] | int32 s[nb]
+ * for tiles whose products are vpmaddwd pairs of int16 (AVX2's signed
+ * types: without VNNI, two int16 products a lane cost fewer vector-multiply
+ * issues than vpmaddubsw's signed-byte route). */
 #ifndef EMBER_CPU_KERNELS_IMPL_H
 #define EMBER_CPU_KERNELS_IMPL_H
 
@@ -30,6 +37,12 @@ static inline const int32_t *cpu_q8p_s(const void *row, int64_t nb) {
 }
 static inline const float *cpu_q8p_s1(const void *row, int64_t nb) {
     return (const float *)((const char *)row + nb * 36);
+}
+static inline size_t cpu_q8p16_row_bytes(int64_t k) {
+    return (size_t)(((k / 32) * 72 + 63) & ~(int64_t)63);
+}
+static inline const float *cpu_q8p16_d(const void *row, int64_t nb) {
+    return (const float *)((const char *)row + nb * 64);
 }
 
 /* IQ4_NL's 16 levels (llama.cpp's kvalues_iq4nl), for the variants' dots. */
