@@ -408,9 +408,14 @@ static inline __attribute__((always_inline)) void jpack_fill(int jt, jpack *p, c
             } else {
                 cpu_q32_unpack((enum em_type)jt, row, b0 + b, v, &p->d[b][r], &p->m[b][r]);
             }
-            if (JT_SIGNED(jt))
-                for (int j = 0; j < 16; j++) p->w[b][j][r][0] = v[2 * j], p->w[b][j][r][1] = v[2 * j + 1];
-            else
+            if (JT_SIGNED(jt)) {
+                /* widened in two vectors, then a 4-byte pair to each lane */
+                alignas(32) int16_t v16[32];
+                _mm256_store_si256((__m256i *)v16, _mm256_cvtepi8_epi16(_mm_load_si128((const __m128i *)v)));
+                _mm256_store_si256((__m256i *)(v16 + 16),
+                                   _mm256_cvtepi8_epi16(_mm_load_si128((const __m128i *)(v + 16))));
+                for (int j = 0; j < 16; j++) memcpy(p->w[b][j][r], v16 + 2 * j, 4);
+            } else
                 for (int j = 0; j < 8; j++) memcpy(p->q[b][j][r], v + 4 * j, 4);
         }
     }
