@@ -1202,6 +1202,17 @@ int main(void) {
                         }
                     mm_case_free(&mc);
                 }
+    /* Calls of several tiles (gemm_group) whose last tile is short: with
+     * one thread, 10 tiles make work items of 2, the second cut. 56 rows:
+     * the AVX-512 float tiles of 6; 149: the AVX2 block tiles of 16. */
+    static const int64_t ms_group[] = {56, 149};
+    for (int t = 0; t < N_TYPES; t++)
+        for (int b = 0; b < 2 && !is_kquant(types[t]); b++) {
+            struct mm_case mc;
+            mm_case_make(&mc, &ref, types[t], ms_group[b], 96, 11);
+            for (int i = 0; i < nv; i++) mm_check(&mc, &vars[i], pools[0]);
+            mm_case_free(&mc);
+        }
     for (int t = 0; t < N_TYPES; t++)
         for (int i = 0; i < nv; i++)
             for (int p = 0; p < 3; p++) test_matmul_multi(&vars[i], types[t], pools[p]);

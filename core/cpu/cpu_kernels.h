@@ -52,8 +52,8 @@ typedef void (*cpu_vec_dot_rows_fn)(int64_t n, const void *rows, size_t stride, 
                                     float *out);
 /* Matrix-matrix micro-kernel (the n > 1 path): for the nr weight rows at w
  * (row stride w_stride, nr <= gemm_rows, or gemm_group tiles of them) and
- * nc activation rows at x (row
- * stride x_stride, any nc >= 1), y[c*ldy + r] = dot(w row r, x row c).
+ * nc activation rows at x (row stride x_stride, any nc >= 1),
+ * y[c*ldy + r] = dot(w row r, x row c).
  * Activations are in the dot type, except for the 32-value block types
  * whose dot type is Q8_0 or Q8_1 (Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, IQ4_NL):
  * theirs are in the GEMM panel layout of cpu_kernels_impl.h, with 16-bit
