@@ -350,11 +350,10 @@ static inline __attribute__((always_inline)) void gemm_q(int q4, int64_t k, cons
 
 /* The prefill form, as in cpu_kernels_avx512.c: each group of 16 weight
  * rows (up to JG groups a call) interleaved, 32 blocks at a time on the
- * stack, so that a vector
- * holds a few values of each of 8 rows and the products against one
- * broadcast activation word advance 8 rows, the lanes whole row sums, the
- * float scaling paid once per block instead of once per product. Without
- * VNNI:
+ * stack, so that a vector holds a few values of each of 8 rows and the
+ * products against one broadcast activation word advance 8 rows, the lanes
+ * whole row sums, the float scaling paid once per block instead of once
+ * per product. Without VNNI:
  *  - signed weights (Q8_0, IQ4_NL's levels) are stored as int16, two values
  *    of a row a lane, and multiplied by the activations' int16 panel
  *    (q8p16) in vpmaddwd pairs: 4 vector multiplies per 64 products. The
