@@ -167,19 +167,15 @@ struct mm_args {
 static void pack_q8p(const cpu_kernels *kern, enum em_type dt, const float *x, int64_t k, char *row, int64_t b0,
                      int64_t b1, int wide) {
     const int64_t nb = k / 32, vb = wide ? 64 : 32; /* value bytes a block */
-    int8_t *qs = (int8_t *)row;
-    int16_t *qw = (int16_t *)row;
     float *d = (float *)(row + nb * vb);
     char *s = row + nb * (vb + 4);
     for (int64_t b = b0; b < b1; b++) {
+        int8_t q[32];
         if (dt == EM_TYPE_Q8_1) {
             em_block_q8_1 blk;
             kern->from_float[EM_TYPE_Q8_1](x + b * 32, &blk, 32);
             const float fs = em_fp16_to_fp32(blk.s);
-            if (wide)
-                for (int j = 0; j < 32; j++) qw[b * 32 + j] = blk.qs[j];
-            else
-                memcpy(qs + b * 32, blk.qs, 32);
+            memcpy(q, blk.qs, 32);
             d[b] = em_fp16_to_fp32(blk.d);
             memcpy(s + 4 * b, &fs, 4);
         } else {
@@ -187,13 +183,14 @@ static void pack_q8p(const cpu_kernels *kern, enum em_type dt, const float *x, i
             kern->from_float[EM_TYPE_Q8_0](x + b * 32, &blk, 32);
             int32_t sum = 0;
             for (int j = 0; j < 32; j++) sum += blk.qs[j];
-            if (wide)
-                for (int j = 0; j < 32; j++) qw[b * 32 + j] = blk.qs[j];
-            else
-                memcpy(qs + b * 32, blk.qs, 32);
+            memcpy(q, blk.qs, 32);
             d[b] = em_fp16_to_fp32(blk.d);
             memcpy(s + 4 * b, &sum, 4);
         }
+        if (wide)
+            for (int j = 0; j < 32; j++) ((int16_t *)row)[b * 32 + j] = q[j];
+        else
+            memcpy(row + b * 32, q, 32);
     }
 }
 
