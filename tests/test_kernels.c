@@ -512,6 +512,29 @@ static void test_attention_rows(const cpu_kernels *v) {
         }
     }
 
+    /* softmax_row: every length up to 70 and a ViT row's 1024 and 1031
+     * (vector bodies, tails), the max anywhere; each value within the exp's
+     * 2.5 ulp of exp of the float argument fmaf(x, scale, -(scale * max))
+     * (which the kernel must form: a max taken wrongly moves every value),
+     * the sum within float summation's bound of the values'. */
+    for (int n = 1; n <= 1031; n = n < 70 ? n + 1 : n < 1024 ? 1024 : n + 7) {
+        for (int pos = 0; pos < n; pos += n < 70 ? 3 : 97) {
+            for (int i = 0; i < n; i++) x[i] = y[i] = -60.0f + 50.0f * frand();
+            x[pos] = y[pos] = 20.0f + 0.001f * (float)pos;
+            const float scale = 0.125f, nb = -(scale * x[pos]);
+            const float s = v->softmax_row(n, y, scale);
+            double worst_r = 0, sum_r = 0;
+            for (int i = 0; i < n; i++) {
+                const double e = ulps(y[i], exp((double)fmaf(x[i], scale, nb)));
+                if (e > worst_r) worst_r = e;
+                sum_r += y[i];
+            }
+            CHECK(worst_r <= 2.5 && fabs(s - sum_r) <= n * 0x1p-24 * sum_r, /* positive terms: (n - 1) u */
+                  "%s softmax_row n=%d max at %d: worst %.2f ulp, sum %g, values sum to %g", v->isa, n, pos, worst_r,
+                  s, sum_r);
+        }
+    }
+
     for (int i = 0; i < N; i++) { x[i] = 100.0f * frand(); u[i] = frand(); }
     v->swiglu(N, y, x, u);
     worst = 0;

@@ -468,13 +468,15 @@ static void cpu_attention(em_backend *be, em_tensor *out, const em_tensor *q, co
  * shapes: S V 73 -> 95-101 GFLOP/s with AVX2, 166-175 -> 193-217 with
  * AVX-512; the copy is a twentieth of that product's time).
  * Sums run in another order than attn_run's (the decoder's attention keeps
- * that one: it must round as llama.cpp). */
+ * that one: it must round as llama.cpp), the softmax's too (softmax_row:
+ * one read-only pass for the max, one of exp and float sums; the scale,
+ * then exp with a double sum per vector took twice as long). */
 #define FULL_ROWS 24
 
 struct full_args {
     const cpu_kernels *kern; em_tensor *out; const em_tensor *q, *k, *v; const em_attn_params *p;
     float *kt, *vp, *work;
-    int64_t n_pad, ldk, ldv, lds, work_cap; /* ldk, ldv, lds: row strides of K^T, the packed V and the scores */
+    int64_t ldk, ldv, lds, work_cap; /* ldk, ldv, lds: row strides of K^T, the packed V and the scores */
     _Atomic long long next;
 };
 
@@ -508,12 +510,7 @@ static void full_body(void *varg, int ith, int nth) {
         const int64_t i0 = j % blocks * FULL_ROWS, rows = n_q - i0 < FULL_ROWS ? n_q - i0 : FULL_ROWS;
         a->kern->sgemm(rows, n, hd, row_f32(a->q, i0) + h * hd, a->q->nb[1] / sizeof(float), a->kt + hk * hd * a->ldk,
                        a->ldk, s, a->lds);
-        for (int64_t r = 0; r < rows; r++) {
-            float *sr = s + r * a->lds;
-            const float maxs = a->kern->scale_max(n, sr, p->scale);
-            for (int64_t t = n; t < a->n_pad; t++) sr[t] = -INFINITY;
-            sum[r] = (float)(1.0 / a->kern->softmax_exp(a->n_pad, sr, sr, maxs));
-        }
+        for (int64_t r = 0; r < rows; r++) sum[r] = 1.0f / a->kern->softmax_row(n, s + r * a->lds, p->scale);
         float *o = row_f32(a->out, i0) + h * hd;
         const int64_t ldo = a->out->nb[1] / sizeof(float);
         a->kern->sgemm(rows, hd, n, s, a->lds, a->vp + (size_t)hk * (size_t)n * (size_t)a->ldv, a->ldv, o, ldo);
@@ -529,19 +526,18 @@ static void cpu_attention_full(em_backend *be, em_tensor *out, const em_tensor *
         attn_run(c, out, q, k, v, p, false);
         return;
     }
-    const int64_t chunk = c->kern.softmax_chunk, n_pad = (p->n_kv + chunk - 1) / chunk * chunk;
     /* Row strides one cache line past a multiple of 16 floats: at 1024 keys
      * the rows of K^T and of the scores would be 4 KB apart, all in one L1
      * set, and a 6-row tile's loads would evict each other (padded, the
      * attention of a 1024-row tile is ~5% faster). */
-    const int64_t ldk = (p->n_kv + 15) / 16 * 16 + 16, lds = n_pad + 16;
+    const int64_t ldk = (p->n_kv + 15) / 16 * 16 + 16, lds = ldk;
     const int64_t ldv = ((int64_t)p->head_dim + 15) / 16 * 16 + 16; /* the same rule, for the packed values */
     const int64_t kt_floats = (int64_t)p->n_head_kv * p->head_dim * ldk, vp_floats = (int64_t)p->n_head_kv * p->n_kv * ldv;
     if (!att_reserve(c, (int64_t)FULL_ROWS * (lds + 1))) return; /* scores, then each row's 1 / sum */
     if (!kt_reserve(c, kt_floats + vp_floats, "attention: out of memory for the transposed keys and packed values"))
         return;
     struct full_args a = {&c->kern, out, q, k, v, p, c->kt, c->kt + kt_floats, c->att_work,
-                          n_pad, ldk, ldv, lds, c->att_cap, 0};
+                          ldk, ldv, lds, c->att_cap, 0};
     em_pool_run(c->pool, full_pack_body, &a);
     em_pool_run_dynamic(c->pool, full_body, &a);
 }

@@ -718,6 +718,48 @@ static double softmax_exp(int64_t n, float *y, const float *x, float max) {
     return sum;
 }
 
+/* Two passes: the max (4 accumulators, read only), then the exp of one
+ * FMA per value with 2 sum accumulators (the exp's own chain is long
+ * enough to hide the adds' latency at 2). */
+static float softmax_row(int64_t n, float *x, float scale) {
+    __m256 m0 = _mm256_set1_ps(-INFINITY), m1 = m0, m2 = m0, m3 = m0;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        m0 = _mm256_max_ps(m0, _mm256_loadu_ps(x + i));
+        m1 = _mm256_max_ps(m1, _mm256_loadu_ps(x + i + 8));
+        m2 = _mm256_max_ps(m2, _mm256_loadu_ps(x + i + 16));
+        m3 = _mm256_max_ps(m3, _mm256_loadu_ps(x + i + 24));
+    }
+    for (; i + 8 <= n; i += 8) m0 = _mm256_max_ps(m0, _mm256_loadu_ps(x + i));
+    alignas(32) float l[8];
+    _mm256_store_ps(l, _mm256_max_ps(_mm256_max_ps(m0, m1), _mm256_max_ps(m2, m3)));
+    float m = l[0];
+    for (int j = 1; j < 8; j++) m = l[j] > m ? l[j] : m;
+    for (; i < n; i++) m = x[i] > m ? x[i] : m;
+    const float nb = -(scale * m);
+    const __m256 sv = _mm256_set1_ps(scale), bv = _mm256_set1_ps(nb);
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0;
+    for (i = 0; i + 16 <= n; i += 16) {
+        const __m256 e0 = exp8(_mm256_fmadd_ps(_mm256_loadu_ps(x + i), sv, bv));
+        const __m256 e1 = exp8(_mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), sv, bv));
+        _mm256_storeu_ps(x + i, e0);
+        _mm256_storeu_ps(x + i + 8, e1);
+        s0 = _mm256_add_ps(s0, e0);
+        s1 = _mm256_add_ps(s1, e1);
+    }
+    for (; i + 8 <= n; i += 8) {
+        const __m256 e = exp8(_mm256_fmadd_ps(_mm256_loadu_ps(x + i), sv, bv));
+        _mm256_storeu_ps(x + i, e);
+        s0 = _mm256_add_ps(s0, e);
+    }
+    float sum = hsum8(_mm256_add_ps(s0, s1));
+    for (; i < n; i++) {
+        x[i] = expf(fmaf(x[i], scale, nb));
+        sum += x[i];
+    }
+    return sum;
+}
+
 /* max(x, m) keeps m where x is NaN, as the reference's x > m does. */
 static float scale_max(int64_t n, float *x, float scale) {
     const __m256 sv = _mm256_set1_ps(scale);
@@ -977,6 +1019,7 @@ void cpu_kernels_init_avx2(cpu_kernels *k) {
     }
     k->softmax_exp = softmax_exp;
     k->scale_max = scale_max;
+    k->softmax_row = softmax_row;
     k->softmax_chunk = 8;
     k->swiglu = swiglu;
     k->gelu = gelu;

@@ -694,6 +694,39 @@ static double softmax_exp16(int64_t n, float *y, const float *x, float max) {
     return sum;
 }
 
+/* As the AVX2 one: a read-only max pass, then one FMA and the exp per
+ * value into 2 sum accumulators; tails masked (masked-off lanes add 0). */
+static float softmax_row16(int64_t n, float *x, float scale) {
+    __m512 m0 = _mm512_set1_ps(-INFINITY), m1 = m0;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        m0 = _mm512_max_ps(m0, _mm512_loadu_ps(x + i));
+        m1 = _mm512_max_ps(m1, _mm512_loadu_ps(x + i + 16));
+    }
+    for (; i < n; i += 16) {
+        const __mmask16 k = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        m0 = _mm512_mask_max_ps(m0, k, _mm512_maskz_loadu_ps(k, x + i), m0);
+    }
+    const float m = _mm512_reduce_max_ps(_mm512_max_ps(m0, m1)), nb = -(scale * m);
+    const __m512 sv = _mm512_set1_ps(scale), bv = _mm512_set1_ps(nb);
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0;
+    for (i = 0; i + 32 <= n; i += 32) {
+        const __m512 e0 = exp16(_mm512_fmadd_ps(_mm512_loadu_ps(x + i), sv, bv));
+        const __m512 e1 = exp16(_mm512_fmadd_ps(_mm512_loadu_ps(x + i + 16), sv, bv));
+        _mm512_storeu_ps(x + i, e0);
+        _mm512_storeu_ps(x + i + 16, e1);
+        s0 = _mm512_add_ps(s0, e0);
+        s1 = _mm512_add_ps(s1, e1);
+    }
+    for (; i < n; i += 16) {
+        const __mmask16 k = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        const __m512 e = exp16(_mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, x + i), sv, bv));
+        _mm512_mask_storeu_ps(x + i, k, e);
+        s0 = _mm512_mask_add_ps(s0, k, s0, e);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
 /* max(x, m) keeps m where x is NaN, as the reference's x > m does; the
  * tail is masked (its lanes stay -inf). */
 static float scale_max16(int64_t n, float *x, float scale) {
@@ -888,6 +921,7 @@ void cpu_kernels_init_avx512(cpu_kernels *k) {
     k->gemm_m[EM_TYPE_F32] = k->gemm_m[EM_TYPE_F16] = 4;
     k->softmax_exp = softmax_exp16;
     k->scale_max = scale_max16;
+    k->softmax_row = softmax_row16;
     k->softmax_chunk = 16;
     k->swiglu = swiglu16;
     k->gelu = gelu16;

@@ -178,6 +178,19 @@ static float scale_max(int64_t n, float *x, float scale) {
     return m;
 }
 
+static float softmax_row(int64_t n, float *x, float scale) {
+    float m = x[0];
+    for (int64_t i = 1; i < n; i++)
+        if (x[i] > m) m = x[i];
+    const float nb = -(scale * m);
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n; i++) {
+        x[i] = expf(fmaf(x[i], scale, nb));
+        sum += x[i];
+    }
+    return sum;
+}
+
 static void swiglu(int64_t n, float *y, const float *g, const float *u) {
     for (int64_t i = 0; i < n; i++) y[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
@@ -276,6 +289,7 @@ void cpu_kernels_init_ref(cpu_kernels *k) {
     k->softmax_exp = softmax_exp;
     k->softmax_chunk = 1;
     k->scale_max = scale_max;
+    k->softmax_row = softmax_row;
     k->swiglu = swiglu;
     k->gelu = gelu;
     k->rope = rope;
