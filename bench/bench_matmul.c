@@ -3,7 +3,8 @@
  * Decode (n = 1): one token's worth of matmuls (30 layers x q,k,v,o,gate,up,down
  * plus the 49152-row output head), each layer with its own weights so they
  * stream from memory as in a real model; reports ms/token and GB/s of weight
- * bytes. Prefill (n = 128..512): the 7 matmuls of one layer; reports GFLOP/s
+ * bytes, and that as a share of the read bandwidth measured first (every
+ * thread summing a 512 MiB buffer). Prefill (n = 128..512): the 7 matmuls of one layer; reports GFLOP/s
  * (2*m*k*n per matmul). Then one SigLIP-base layer's 6 (q, k, v, o: 768 x
  * 768; fc1 3072 x 768; fc2 768 x 3072) over a 512 px tile's 1024 patches,
  * the ViT encode's products.
@@ -44,7 +45,48 @@ static void layer_shapes(enum em_type ty, int64_t shapes[7][2], int64_t *dim, in
     *ffn = f;
 }
 
-static void bench_type(const cpu_kernels *kern_in, enum em_type ty, em_pool *pool, bool rows) {
+/* The read bandwidth a decode step can hope for: every thread summing its
+ * share of a buffer far larger than any cache, a cache line an iteration in
+ * 16-byte vectors (one core's loads outrun its memory stream). Best of 5
+ * passes, GB/s. */
+#define READ_BYTES ((size_t)512 << 20)
+struct read_args { const uint64_t *p; size_t n; uint64_t sum[64 * 8]; };
+
+static void read_body(void *varg, int ith, int nth) {
+    struct read_args *a = varg;
+    long long i0, i1;
+    em_pool_range((long long)a->n, ith, nth, &i0, &i1);
+    typedef uint64_t v2 __attribute__((vector_size(16))); /* SSE2 / NEON registers, whatever the build's flags */
+    const v2 *p = (const v2 *)(a->p + i0);
+    v2 s[8] = {{0}};
+    for (long long i = 0; i + 16 <= i1 - i0; i += 16, p += 8) /* a cache line an iteration */
+        for (int j = 0; j < 8; j++) s[j] += p[j];
+    for (int j = 1; j < 8; j++) s[0] += s[j];
+    a->sum[ith * 8] = s[0][0] + s[0][1]; /* a line per thread; stored, so the loop stays */
+}
+
+static double read_bandwidth(em_pool *pool) {
+    struct read_args *a = malloc(sizeof *a);
+    uint64_t *p = aligned_alloc(64, READ_BYTES);
+    if (!a || !p) { fprintf(stderr, "bench_matmul: out of memory\n"); exit(1); }
+    a->p = p;
+    a->n = READ_BYTES / sizeof(uint64_t);
+    for (size_t i = 0; i < a->n; i++) p[i] = i * 0x9e3779b97f4a7c15u;
+    double best = 1e9;
+    for (int rep = 0; rep < 5; rep++) {
+        const double t0 = now();
+        em_pool_run(pool, read_body, a);
+        const double t = now() - t0;
+        if (t < best) best = t;
+    }
+    printf("memory read threads=%d: %6.1f GB/s  (%zu MiB, best of 5)\n", em_pool_size(pool), READ_BYTES / best / 1e9,
+           READ_BYTES >> 20);
+    free(p);
+    free(a);
+    return READ_BYTES / best / 1e9;
+}
+
+static void bench_type(const cpu_kernels *kern_in, enum em_type ty, em_pool *pool, bool rows, double read_gbs) {
     const int nth = em_pool_size(pool);
     int64_t shapes[7][2], dim, ffn;
     layer_shapes(ty, shapes, &dim, &ffn);
@@ -88,8 +130,9 @@ static void bench_type(const cpu_kernels *kern_in, enum em_type ty, em_pool *poo
         double t = now() - t0;
         if (t < best) best = t;
     }
-    printf("%-6s %-5s threads=%d decode: %7.3f ms/token  %6.1f GB/s  (%.1f MB)\n", kern->isa, em_type_name(ty), nth,
-           best * 1e3, total / best / 1e9, total / 1e6);
+    printf("%-6s %-5s threads=%d decode: %7.3f ms/token  %6.1f GB/s = %3.0f%% of the read bandwidth  (%.1f MB)\n",
+           kern->isa, em_type_name(ty), nth, best * 1e3, total / best / 1e9, 100.0 * total / best / 1e9 / read_gbs,
+           total / 1e6);
 
     /* prefill: one layer's matmuls, with the gemm tile and (--rows) without */
     static const int64_t ns[] = {128, 512};
@@ -177,7 +220,8 @@ int main(int argc, char **argv) {
     for (int th = 1; th <= 2; th++) {
         em_pool *pool = em_pool_create(th, err);
         if (!pool) { fprintf(stderr, "%s\n", err); return 1; }
-        for (int i = 0; i < nt; i++) bench_type(&kern, tys[i], pool, rows);
+        const double read_gbs = read_bandwidth(pool);
+        for (int i = 0; i < nt; i++) bench_type(&kern, tys[i], pool, rows, read_gbs);
         em_pool_free(pool);
     }
     return 0;
