@@ -120,10 +120,16 @@ static size_t xrow_bytes(const cpu_kernels *kern, enum em_type wt, int64_t k, in
 /* Row-wise (vec_dot) work items per thread. Each item is a new sequential
  * stream for the prefetcher and a taken counter, so fewer, longer ones stream
  * faster, while more of them balance better when a core is slowed by another
- * process. Decode at 2 threads, SmolLM2-135M Q8_0, machine otherwise calm:
- * 2: 162-167, 4: 157-165, 8: 142-156, 16: 135-139 tokens/s; under load all
- * the same within noise. */
+ * process. Decode at 2 threads, SmolLM2-135M Q8_0, machine otherwise calm
+ * (Zen 4): 2: 162-167, 4: 157-165, 8: 142-156, 16: 135-139 tokens/s; under
+ * load all the same within noise. On Zen 5 one item a thread is best in both
+ * cases (`ember bench`, 3 alternating runs, tokens/s, Q8_0 / F16): calm,
+ * 1: 257-310 / 165-168, 2: 235-249 / 158-172, 4: 230-245 / 150-157; beside
+ * a busy loop, 1: 113-114 / 72-74, 4: 102-103 / 72-77. So a decode row (n ==
+ * 1) takes one; a prefill over rows (the types without a tile there) keeps
+ * 4, its items being n times longer. */
 #define MM_ITEMS_PER_THREAD 4
+#define MM_DECODE_ITEMS_PER_THREAD 1
 /* Tiled work items per thread: a call's tiles are read from L2 or L1, not
  * streamed, so many short items cost nothing but their share of a counter,
  * and the threads end a product within a short item of each other. Items
@@ -300,8 +306,8 @@ void cpu_matmul_multi(const cpu_kernels *kern, em_pool *pool, enum em_type wt, c
     };
     a.xq_slice = a.own ? (size_t)n * a.xq_stride : 0;
     /* work item = chunk row tiles (MM_TILE_ITEMS_PER_THREAD items per thread,
-     * whole gemm_group calls), or MM_ITEMS_PER_THREAD items of at least 16
-     * rows per thread */
+     * whole gemm_group calls), or MM_ITEMS_PER_THREAD (a decode row:
+     * MM_DECODE_ITEMS_PER_THREAD) items of at least 16 rows per thread */
     const int R = kern->gemm_rows[wt];
     int64_t tiles = 0, rows = 0;
     for (int j = 0; j < n_jobs; j++) {
@@ -311,7 +317,7 @@ void cpu_matmul_multi(const cpu_kernels *kern, em_pool *pool, enum em_type wt, c
         else rows += m;
     }
     const int64_t G = kern->gemm_group[wt] > 1 ? kern->gemm_group[wt] : 1;
-    int64_t chunk_tiles = tiles / (nth * MM_TILE_ITEMS_PER_THREAD), chunk_rows = (rows / (nth * MM_ITEMS_PER_THREAD) + 15) & ~(int64_t)15;
+    int64_t chunk_tiles = tiles / (nth * MM_TILE_ITEMS_PER_THREAD), chunk_rows = (rows / (nth * (n == 1 ? MM_DECODE_ITEMS_PER_THREAD : MM_ITEMS_PER_THREAD)) + 15) & ~(int64_t)15;
     if (chunk_tiles < 1) chunk_tiles = 1;
     chunk_tiles = (chunk_tiles + G - 1) / G * G;
     if (chunk_rows < 16) chunk_rows = 16;
