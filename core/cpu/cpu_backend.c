@@ -469,8 +469,9 @@ static void cpu_attention(em_backend *be, em_tensor *out, const em_tensor *q, co
  * AVX-512; the copy is a twentieth of that product's time).
  * Sums run in another order than attn_run's (the decoder's attention keeps
  * that one: it must round as llama.cpp), the softmax's too (softmax_row:
- * one read-only pass for the max, one of exp and float sums; the scale,
- * then exp with a double sum per vector took twice as long). */
+ * one read-only pass for the max, one of exp and float sums; against
+ * scale_max and softmax_exp, bench_vit_ops' attention_full at 2 threads,
+ * AVX2, 20.8 -> 18.5-20.0 ms, and a tile ~1.3% faster on both paths). */
 #define FULL_ROWS 24
 
 struct full_args {

@@ -72,10 +72,10 @@ typedef float (*cpu_scale_max_fn)(int64_t n, float *x, float scale);
 /* A softmax row bound to no one's summation order (the encoder's attention):
  * x[i] = exp(scale * x[i] - scale * max) for i < n, max the largest x[i],
  * returning the sum of the new x[i] in float. Any n >= 1 (no padding), scale
- * > 0, finite values. Fewer passes than scale_max and softmax_exp, and sums
- * in several vector accumulators instead of llama.cpp's per-vector sum into
- * a double (a 1024-key row: ~2x faster). Values within the exp's ~2 ulp of
- * exp(scale * (x[i] - max)) computed in double, plus scale * max's rounding. */
+ * > 0, finite values. One pass fewer than scale_max and softmax_exp, and
+ * sums in vector accumulators instead of llama.cpp's per-vector sum into a
+ * double. Each value within the exp's ~2.5 ulp of exp(fmaf(x[i], scale,
+ * -(scale * max))). */
 typedef float (*cpu_softmax_row_fn)(int64_t n, float *x, float scale);
 /* y[i] = silu(g[i]) * u[i] = g[i] / (1 + exp(-g[i])) * u[i]. y may be g or u. */
 typedef void (*cpu_swiglu_fn)(int64_t n, float *y, const float *g, const float *u);
