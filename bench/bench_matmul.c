@@ -4,10 +4,10 @@
  * plus the 49152-row output head), each layer with its own weights so they
  * stream from memory as in a real model; reports ms/token and GB/s of weight
  * bytes, and that as a share of the read bandwidth measured first (every
- * thread summing a 512 MiB buffer). Prefill (n = 128..512): the 7 matmuls of one layer; reports GFLOP/s
- * (2*m*k*n per matmul). Then one SigLIP-base layer's 6 (q, k, v, o: 768 x
- * 768; fc1 3072 x 768; fc2 768 x 3072) over a 512 px tile's 1024 patches,
- * the ViT encode's products.
+ * thread summing a 512 MiB buffer). Prefill (n = 128..512): the 7 matmuls
+ * of one layer; reports GFLOP/s (2*m*k*n per matmul). Then one SigLIP-base
+ * layer's 6 (q, k, v, o: 768 x 768; fc1 3072 x 768; fc2 768 x 3072) over a
+ * 512 px tile's 1024 patches, the ViT encode's products.
  *
  * The K-quants' rows are whole 256-value blocks, so they run a shape with
  * 768 and 2048 in place of 576 and 1536 (KV 256, same vocabulary).
@@ -54,13 +54,15 @@ struct read_args { const uint64_t *p; size_t n; uint64_t sum[64 * 8]; };
 
 static void read_body(void *varg, int ith, int nth) {
     struct read_args *a = varg;
-    long long i0, i1;
-    em_pool_range((long long)a->n, ith, nth, &i0, &i1);
+    long long l0, l1; /* whole 64-byte lines, so each vector load is aligned */
+    em_pool_range((long long)(a->n / 8), ith, nth, &l0, &l1);
     typedef uint64_t v2 __attribute__((vector_size(16))); /* SSE2 / NEON registers, whatever the build's flags */
-    const v2 *p = (const v2 *)(a->p + i0);
+    const v2 *p = (const v2 *)(a->p + l0 * 8);
     v2 s[8] = {{0}};
-    for (long long i = 0; i + 16 <= i1 - i0; i += 16, p += 8) /* a cache line an iteration */
-        for (int j = 0; j < 8; j++) s[j] += p[j];
+    for (long long l = l0; l < l1; l++, p += 4) { /* a cache line an iteration */
+        s[2 * (l & 3)] += p[0] + p[1];
+        s[2 * (l & 3) + 1] += p[2] + p[3];
+    }
     for (int j = 1; j < 8; j++) s[0] += s[j];
     a->sum[ith * 8] = s[0][0] + s[0][1]; /* a line per thread; stored, so the loop stays */
 }

@@ -217,6 +217,11 @@ static void convert_rows(const struct mm_args *a, char *xq, int64_t i0, int64_t 
     }
 }
 
+/* Tiles a gemm call takes (gemm_group's 0 means 1). */
+static int64_t gemm_group(const cpu_kernels *kern, enum em_type wt) {
+    return kern->gemm_group[wt] > 1 ? kern->gemm_group[wt] : 1;
+}
+
 /* Units (rows or tiles) of job j, and its work items. */
 static int64_t job_units(const struct mm_args *a, int j) {
     const int64_t m = a->jobs[j].m;
@@ -264,7 +269,7 @@ static void mm_task(void *arg, int ith, int nth) {
             const int R = kern->gemm_rows[a->wt];
             int64_t r0 = u0 * R, r1 = r0 + chunk * R;
             if (r1 > jb->m) r1 = jb->m;
-            const int64_t RG = (int64_t)R * (kern->gemm_group[a->wt] > 1 ? kern->gemm_group[a->wt] : 1);
+            const int64_t RG = (int64_t)R * gemm_group(kern, a->wt);
             for (int64_t r = r0; r < r1; r += RG) {
                 int nr = (int)(r1 - r < RG ? r1 - r : RG);
                 kern->gemm[a->wt](a->k, w + r * jb->w_stride, jb->w_stride, nr, xq, a->xq_stride, a->n,
@@ -316,7 +321,7 @@ void cpu_matmul_multi(const cpu_kernels *kern, em_pool *pool, enum em_type wt, c
         if (a.tiled[j]) tiles += (m + R - 1) / R;
         else rows += m;
     }
-    const int64_t G = kern->gemm_group[wt] > 1 ? kern->gemm_group[wt] : 1;
+    const int64_t G = gemm_group(kern, wt);
     int64_t chunk_tiles = tiles / (nth * MM_TILE_ITEMS_PER_THREAD), chunk_rows = (rows / (nth * (n == 1 ? MM_DECODE_ITEMS_PER_THREAD : MM_ITEMS_PER_THREAD)) + 15) & ~(int64_t)15;
     if (chunk_tiles < 1) chunk_tiles = 1;
     chunk_tiles = (chunk_tiles + G - 1) / G * G;
