@@ -104,6 +104,10 @@ typedef struct em_backend_ops {
     ember_status (*wrap)(em_backend *be, em_tensor *t, const void *host, char *err);
     ember_status (*upload)(em_backend *be, em_tensor *t, const void *src, size_t off, size_t n, char *err);
     ember_status (*download)(em_backend *be, const em_tensor *t, void *dst, size_t off, size_t n, char *err);
+    /* Optional (NULL where not offered): where the host may read and write t
+     * in place, between syncs, instead of upload/download (the CPU backend's
+     * tensors are host memory); NULL for a tensor it cannot expose. */
+    void *(*host_ptr)(em_backend *be, const em_tensor *t);
     /* Is op available for weight/input type t? Asked before dispatch. */
     bool (*supports)(em_backend *be, enum em_op op, enum em_type t);
 
@@ -173,5 +177,8 @@ static inline ember_status em_backend_alloc(em_backend *be, em_tensor *t, char *
 static inline void em_backend_release(em_backend *be, em_tensor *t) { be->ops->release(be, t); }
 static inline ember_status em_backend_wrap(em_backend *be, em_tensor *t, const void *host, char *err) { return be->ops->wrap(be, t, host, err); }
 static inline ember_status em_backend_sync(em_backend *be, char *err) { return be->ops->sync(be, err); }
+static inline void *em_backend_host_ptr(em_backend *be, const em_tensor *t) {
+    return be->ops->host_ptr ? be->ops->host_ptr(be, t) : NULL;
+}
 
 #endif

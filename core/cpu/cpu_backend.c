@@ -121,6 +121,8 @@ static ember_status cpu_download(em_backend *be, const em_tensor *t, void *dst, 
     return EM_OK;
 }
 
+static void *cpu_host_ptr(em_backend *be, const em_tensor *t) { return t->data; }
+
 /* Every op is listed, with no default: a new em_op is a -Wswitch error here
  * (-Werror) until this backend says which types it takes. */
 static bool cpu_supports(em_backend *be, enum em_op op, enum em_type t) {
@@ -634,6 +636,7 @@ static const em_backend_ops cpu_ops = {
     .wrap = cpu_wrap,
     .upload = cpu_upload,
     .download = cpu_download,
+    .host_ptr = cpu_host_ptr,
     .supports = cpu_supports,
     .get_rows = cpu_get_rows,
     .rms_norm = cpu_rms_norm,
