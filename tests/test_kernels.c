@@ -426,25 +426,30 @@ static void test_rows(const cpu_kernels *ref, const cpu_kernels *v) {
 }
 
 /* vec_dot_rows: every row's score bit for bit the variant's own vec_dot
- * (a decode step's scores must round as the single-row dots do), over
- * lengths with and without leftovers past n & ~63, longer than the widened
- * query, and row counts around the batch of 16. */
+ * (a decode step's scores and products must round as the single-row dots
+ * do), over lengths with and without leftovers past n & ~63, longer than
+ * the widened query, and row counts around the batch of 16. */
 static void test_dot_rows(const cpu_kernels *v) {
-    static const enum em_type tys[] = {EM_TYPE_F32, EM_TYPE_F16};
+    static const enum em_type tys[] = {EM_TYPE_F32, EM_TYPE_F16, EM_TYPE_Q8_0};
     static const int64_t ns[] = {32, 64, 80, 128, 200, 256, 320};
+    /* Q8_0: an odd block count (a block past the pairs), a decode step's
+     * 576 and 1536, and more blocks than the kernel keeps scales for */
+    static const int64_t ns_q[] = {32, 96, 576, 1536, 4160, 0, 0};
     static const int64_t rs[] = {1, 15, 16, 17, 40};
-    for (int a = 0; a < 2; a++) {
+    for (int a = 0; a < 3; a++) {
         const enum em_type ty = tys[a];
         if (!v->vec_dot_rows[ty]) continue;
         for (int b = 0; b < 7; b++)
             for (int c = 0; c < 5; c++) {
-                const int64_t n = ns[b], nrows = rs[c];
-                const size_t stride = em_row_bytes(ty, n + 8);
+                const int64_t n = ty == EM_TYPE_Q8_0 ? ns_q[b] : ns[b], nrows = rs[c];
+                if (n == 0) continue;
+                const int64_t pad = ty == EM_TYPE_Q8_0 ? 32 : 8; /* rows longer than n, whole blocks */
+                const size_t stride = em_row_bytes(ty, n + pad);
                 char *rows = malloc(stride * (size_t)nrows), *x = malloc(em_row_bytes(ty, n));
-                float *f = malloc((size_t)(n + 8) * sizeof(float)), *out = malloc((size_t)nrows * sizeof(float));
+                float *f = malloc((size_t)(n + pad) * sizeof(float)), *out = malloc((size_t)nrows * sizeof(float));
                 for (int64_t r = 0; r < nrows; r++) {
-                    fill(f, n + 8, 1.0f);
-                    v->from_float[ty](f, rows + (size_t)r * stride, n + 8);
+                    fill(f, n + pad, 1.0f);
+                    v->from_float[ty](f, rows + (size_t)r * stride, n + pad);
                 }
                 fill(f, n, 1.0f);
                 v->from_float[ty](f, x, n);

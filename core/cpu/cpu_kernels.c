@@ -117,19 +117,22 @@ static size_t xrow_bytes(const cpu_kernels *kern, enum em_type wt, int64_t k, in
  * must wait for at a barrier. Converting a decode row (k = 576..1536) takes a
  * few hundred ns, less than the barrier, and far less than the barrier when a
  * thread shares its core with another process. */
-/* Row-wise (vec_dot) work items per thread. Each item is a new sequential
- * stream for the prefetcher and a taken counter, so fewer, longer ones stream
- * faster, while more of them balance better when a core is slowed by another
- * process. Decode at 2 threads, SmolLM2-135M Q8_0, machine otherwise calm
- * (Zen 4): 2: 162-167, 4: 157-165, 8: 142-156, 16: 135-139 tokens/s; under
- * load all the same within noise. On Zen 5 one item a thread is best in both
- * cases (`ember bench`, 3 alternating runs, tokens/s, Q8_0 / F16): calm,
- * 1: 257-310 / 165-168, 2: 235-249 / 158-172, 4: 230-245 / 150-157; beside
- * a busy loop, 1: 113-114 / 72-74, 4: 102-103 / 72-77. So a decode row (n ==
- * 1) takes one; a prefill over rows (the types without a tile there) keeps
- * 4, its items being n times longer. */
+/* Row-wise (vec_dot) work items per thread, in a prefill over rows (the
+ * types without a tile there): each item is a new sequential stream for the
+ * prefetcher and a taken counter, so fewer, longer ones stream faster, while
+ * more of them balance better when a core is slowed by another process. */
 #define MM_ITEMS_PER_THREAD 4
-#define MM_DECODE_ITEMS_PER_THREAD 1
+/* A decode step's rows (n == 1) are split in one run a thread (job after
+ * job), each walked from its front in chunks of MM_STEAL_ROWS; a thread done
+ * with its own run takes chunks from the back of another's. So each thread
+ * streams one long run, as with one item a thread, and the threads still
+ * end within a chunk of each other: with one fixed item a thread (on Zen 5
+ * faster than 2 or 4: each item a new prefetch stream, and a counter both
+ * cores write), the worker, starting ~1,000 cycles after the caller, ended
+ * 10% of a section after it (`rdtsc` of both items, Q8_0 products of 192 to
+ * 1536 rows). A worker that never arrives has its run taken whole. */
+#define MM_STEAL_ROWS 32
+#define MM_STEAL_MAX_THREADS 32
 /* Tiled work items per thread: a call's tiles are read from L2 or L1, not
  * streamed, so many short items cost nothing but their share of a counter,
  * and the threads end a product within a short item of each other. Items
@@ -171,6 +174,12 @@ struct mm_args {
     /* work items are taken dynamically: a core slowed by another process just
      * takes fewer. Own line: every thread writes it. */
     alignas(64) _Atomic int64_t next;
+    /* decode rows (steal): chunks of MM_STEAL_ROWS rows, numbered job after
+     * job (job j's from steal_first[j]); thread t's run, (front << 32) | back
+     * in chunks, on a line of its own */
+    int steal;
+    int64_t steal_first[MM_MAX_JOBS + 1];
+    struct mm_run { alignas(64) _Atomic uint64_t fb; } run[MM_STEAL_MAX_THREADS];
 };
 
 /* Blocks [b0, b1) of one activation row into the panel layout, quantized
@@ -235,11 +244,52 @@ static int64_t job_items(const struct mm_args *a, int j) {
     return (job_units(a, j) + a->chunk[j] - 1) / a->chunk[j];
 }
 
+/* The next chunk of run r from its front (its owner) or its back (a
+ * thief), -1 when none is left. Relaxed: the outputs are published by the
+ * pool's end of section. */
+static int64_t run_take(struct mm_run *r, int back) {
+    uint64_t v = atomic_load_explicit(&r->fb, memory_order_relaxed);
+    for (;;) {
+        const uint64_t f = v >> 32, b = v & 0xffffffffu;
+        if (f >= b) return -1;
+        const uint64_t nv = back ? v - 1 : v + ((uint64_t)1 << 32);
+        if (atomic_compare_exchange_weak_explicit(&r->fb, &v, nv, memory_order_relaxed, memory_order_relaxed))
+            return (int64_t)(back ? b - 1 : f);
+    }
+}
+
+/* Rows of chunk c (decode, steal) against the thread's activations xq. */
+static void steal_chunk(const struct mm_args *a, int64_t c, const char *xq) {
+    int j = 0;
+    while (c >= a->steal_first[j + 1]) j++;
+    const cpu_matmul_job *jb = &a->jobs[j];
+    const int64_t r0 = (c - a->steal_first[j]) * MM_STEAL_ROWS,
+                  r1 = r0 + MM_STEAL_ROWS < jb->m ? r0 + MM_STEAL_ROWS : jb->m;
+    const char *w = jb->w;
+    if (a->kern->vec_dot_rows[a->wt]) { /* the same bits, the rows in one call */
+        a->kern->vec_dot_rows[a->wt](a->k, w + r0 * jb->w_stride, jb->w_stride, r1 - r0, xq, jb->y + r0);
+    } else {
+        const cpu_vec_dot_fn dot = a->kern->vec_dot[a->wt];
+        for (int64_t r = r0; r < r1; r++) jb->y[r] = dot(a->k, w + r * jb->w_stride, xq);
+    }
+}
+
 static void mm_task(void *arg, int ith, int nth) {
     struct mm_args *a = arg;
     const cpu_kernels *kern = a->kern;
     char *xq = a->xq + (size_t)ith * a->xq_slice;
     int converted = 0;
+    if (a->steal) { /* own run from the front, then the others' from the back */
+        for (int o = 0; o < nth; o++)
+            for (int64_t c; (c = run_take(&a->run[(ith + o) % nth], o > 0)) >= 0;) {
+                if (!converted) { /* only a thread that gets work pays for it */
+                    convert_rows(a, xq, 0, a->n);
+                    converted = 1;
+                }
+                steal_chunk(a, c, xq);
+            }
+        return;
+    }
     if (!a->own) {
         long long i0, i1;
         em_pool_range(a->n, ith, nth, &i0, &i1);
@@ -311,8 +361,8 @@ void cpu_matmul_multi(const cpu_kernels *kern, em_pool *pool, enum em_type wt, c
     };
     a.xq_slice = a.own ? (size_t)n * a.xq_stride : 0;
     /* work item = chunk row tiles (MM_TILE_ITEMS_PER_THREAD items per thread,
-     * whole gemm_group calls), or MM_ITEMS_PER_THREAD (a decode row:
-     * MM_DECODE_ITEMS_PER_THREAD) items of at least 16 rows per thread */
+     * whole gemm_group calls), or MM_ITEMS_PER_THREAD items of at least 16
+     * rows per thread; a decode step's rows: runs to steal from */
     const int R = kern->gemm_rows[wt];
     int64_t tiles = 0, rows = 0;
     for (int j = 0; j < n_jobs; j++) {
@@ -321,8 +371,22 @@ void cpu_matmul_multi(const cpu_kernels *kern, em_pool *pool, enum em_type wt, c
         if (a.tiled[j]) tiles += (m + R - 1) / R;
         else rows += m;
     }
+    a.steal = n == 1 && tiles == 0 && (a.own || nth == 1) && nth <= MM_STEAL_MAX_THREADS;
+    if (a.steal) {
+        a.steal_first[0] = 0;
+        for (int j = 0; j < n_jobs; j++) {
+            const int64_t m = jobs[j].m > 0 ? jobs[j].m : 0;
+            a.steal_first[j + 1] = a.steal_first[j] + (m + MM_STEAL_ROWS - 1) / MM_STEAL_ROWS;
+        }
+        const int64_t C = a.steal_first[n_jobs];
+        for (int t = 0; t < nth; t++)
+            atomic_init(&a.run[t].fb, (uint64_t)(C * t / nth) << 32 | (uint64_t)(C * (t + 1) / nth));
+        if (nth == 1) mm_task(&a, 0, 1);
+        else em_pool_run_dynamic(pool, mm_task, &a); /* no barrier: see em_pool_run_dynamic */
+        return;
+    }
     const int64_t G = gemm_group(kern, wt);
-    int64_t chunk_tiles = tiles / (nth * MM_TILE_ITEMS_PER_THREAD), chunk_rows = (rows / (nth * (n == 1 ? MM_DECODE_ITEMS_PER_THREAD : MM_ITEMS_PER_THREAD)) + 15) & ~(int64_t)15;
+    int64_t chunk_tiles = tiles / (nth * MM_TILE_ITEMS_PER_THREAD), chunk_rows = (rows / (nth * MM_ITEMS_PER_THREAD) + 15) & ~(int64_t)15;
     if (chunk_tiles < 1) chunk_tiles = 1;
     chunk_tiles = (chunk_tiles + G - 1) / G * G;
     if (chunk_rows < 16) chunk_rows = 16;

@@ -344,6 +344,43 @@ static float q8_0_dot(int64_t n, const void *a, const void *b) {
     return s;
 }
 
+/* q8_0_dot over rows (cpu_vec_dot_rows_fn): row after row, as q8_0_dot
+ * steps through them (one stream the prefetcher follows), with what
+ * depends only on the activations done once a call: each pair of blocks'
+ * scales widened to a vector (the same values, so the same bits). */
+static void q8_0_dot_rows(int64_t n, const void *rows, size_t stride, int64_t nrows, const void *b, float *out) {
+    const em_block_q8_0 *y = b;
+    const int64_t nb = n / 32, nb2 = nb & ~(int64_t)1;
+    if (nb2 > 2 * 64) { /* longer than the scales kept here: one row at a time */
+        for (int64_t r = 0; r < nrows; r++) out[r] = q8_0_dot(n, (const char *)rows + (size_t)r * stride, b);
+        return;
+    }
+    __m512 yd[64];
+    for (int64_t i = 0; i < nb2; i += 2) yd[i / 2] = scales2_f16(y[i].d, y[i + 1].d);
+    for (int64_t r = 0; r < nrows; r++) {
+        const em_block_q8_0 *x = (const em_block_q8_0 *)((const char *)rows + (size_t)r * stride);
+        __m512 acc = _mm512_setzero_ps();
+        for (int64_t i = 0; i < nb2; i += 2) {
+            __m512i wq = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)x[i].qs)),
+                                            _mm256_loadu_si256((const __m256i *)x[i + 1].qs), 1);
+            __m512i xq = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)y[i].qs)),
+                                            _mm256_loadu_si256((const __m256i *)y[i + 1].qs), 1);
+            __mmask64 neg = _mm512_movepi8_mask(wq);
+            xq = _mm512_mask_sub_epi8(xq, neg, _mm512_setzero_si512(), xq);
+            __m512i t = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(wq), xq);
+            __m512 d = _mm512_mul_ps(scales2_f16(x[i].d, x[i + 1].d), yd[i / 2]);
+            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), d, acc);
+        }
+        float s = _mm512_reduce_add_ps(acc);
+        for (int64_t i = nb2; i < nb; i++) {
+            int sumi = 0;
+            for (int j = 0; j < 32; j++) sumi += x[i].qs[j] * y[i].qs[j];
+            s += sumi * (_cvtsh_ss(x[i].d) * _cvtsh_ss(y[i].d));
+        }
+        out[r] = s;
+    }
+}
+
 /* Q4_0 decode dot: two blocks per register, the raw nibbles (q + 8, so
  * unsigned) x the activations by vpdpbusd, and the bias 8 * sum(x) taken
  * out per lane with a second vpdpbusd of ones x x. Where AVX2's dot ran
@@ -914,6 +951,7 @@ void cpu_kernels_init_avx512(cpu_kernels *k) {
     k->vec_dot[EM_TYPE_F16] = f16_dot16;
     k->vec_dot_rows[EM_TYPE_F32] = f32_dot_rows;
     k->vec_dot_rows[EM_TYPE_F16] = f16_dot_rows;
+    k->vec_dot_rows[EM_TYPE_Q8_0] = q8_0_dot_rows;
     k->gemm[EM_TYPE_F32] = gemm_f32;
     k->gemm[EM_TYPE_F16] = gemm_f16;
     k->gemm_rows[EM_TYPE_F32] = k->gemm_rows[EM_TYPE_F16] = FRM;
