@@ -234,55 +234,41 @@ static float bf16_dot(int64_t n, const void *a, const void *b) {
     return (float)s;
 }
 
-/* Two accumulators so consecutive blocks' FMAs do not wait on each other. */
-static float q8_0_dot(int64_t n, const void *a, const void *b) {
-    const em_block_q8_0 *x = a, *y = b;
-    const int64_t nb = n / 32;
+/* Two accumulators so consecutive blocks' FMAs do not wait on each other.
+ * yd: the activations' scales already as floats (q8_0_dot_rows), or NULL. */
+static inline __attribute__((always_inline)) float q8_0_row(const em_block_q8_0 *x, const em_block_q8_0 *y, int64_t nb,
+                                                            const float *yd) {
     __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
     int64_t i = 0;
     for (; i + 2 <= nb; i += 2) {
         __m256i p0 = dot_i8(_mm256_loadu_si256((const __m256i *)x[i].qs), _mm256_loadu_si256((const __m256i *)y[i].qs));
         __m256i p1 = dot_i8(_mm256_loadu_si256((const __m256i *)x[i + 1].qs),
                             _mm256_loadu_si256((const __m256i *)y[i + 1].qs));
-        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_set1_ps(FP16(x[i].d) * FP16(y[i].d)), acc0);
+        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_set1_ps(FP16(x[i].d) * (yd ? yd[i] : FP16(y[i].d))), acc0);
         acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1),
-                               _mm256_set1_ps(FP16(x[i + 1].d) * FP16(y[i + 1].d)), acc1);
+                               _mm256_set1_ps(FP16(x[i + 1].d) * (yd ? yd[i + 1] : FP16(y[i + 1].d))), acc1);
     }
     for (; i < nb; i++) {
         __m256i p0 = dot_i8(_mm256_loadu_si256((const __m256i *)x[i].qs), _mm256_loadu_si256((const __m256i *)y[i].qs));
-        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_set1_ps(FP16(x[i].d) * FP16(y[i].d)), acc0);
+        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_set1_ps(FP16(x[i].d) * (yd ? yd[i] : FP16(y[i].d))), acc0);
     }
     return hsum8(_mm256_add_ps(acc0, acc1));
 }
 
+static float q8_0_dot(int64_t n, const void *a, const void *b) { return q8_0_row(a, b, n / 32, NULL); }
+
 /* q8_0_dot over rows (cpu_vec_dot_rows_fn): row after row, the
- * activations' scales widened once a call (the same products, so the same
- * bits), as the AVX-512 one does. */
+ * activations' scales converted once a call (the same products, so the
+ * same bits), as the AVX-512 one does. */
 static void q8_0_dot_rows(int64_t n, const void *rows, size_t stride, int64_t nrows, const void *b, float *out) {
     const em_block_q8_0 *y = b;
     const int64_t nb = n / 32;
-    if (nb > 128) { /* more blocks than the scales kept here: one row at a time */
-        for (int64_t r = 0; r < nrows; r++) out[r] = q8_0_dot(n, (const char *)rows + (size_t)r * stride, b);
-        return;
-    }
     float yd[128];
-    for (int64_t i = 0; i < nb; i++) yd[i] = FP16(y[i].d);
+    const int keep = nb <= 128; /* else one row at a time */
+    for (int64_t i = 0; keep && i < nb; i++) yd[i] = FP16(y[i].d);
     for (int64_t r = 0; r < nrows; r++) {
         const em_block_q8_0 *x = (const em_block_q8_0 *)((const char *)rows + (size_t)r * stride);
-        __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
-        int64_t i = 0;
-        for (; i + 2 <= nb; i += 2) {
-            __m256i p0 = dot_i8(_mm256_loadu_si256((const __m256i *)x[i].qs), _mm256_loadu_si256((const __m256i *)y[i].qs));
-            __m256i p1 = dot_i8(_mm256_loadu_si256((const __m256i *)x[i + 1].qs),
-                                _mm256_loadu_si256((const __m256i *)y[i + 1].qs));
-            acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_set1_ps(FP16(x[i].d) * yd[i]), acc0);
-            acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1), _mm256_set1_ps(FP16(x[i + 1].d) * yd[i + 1]), acc1);
-        }
-        for (; i < nb; i++) {
-            __m256i p0 = dot_i8(_mm256_loadu_si256((const __m256i *)x[i].qs), _mm256_loadu_si256((const __m256i *)y[i].qs));
-            acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_set1_ps(FP16(x[i].d) * yd[i]), acc0);
-        }
-        out[r] = hsum8(_mm256_add_ps(acc0, acc1));
+        out[r] = keep ? q8_0_row(x, y, nb, yd) : q8_0_row(x, y, nb, NULL);
     }
 }
 

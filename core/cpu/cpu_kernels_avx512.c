@@ -318,10 +318,9 @@ IGEMM(gemm_q5_1, EM_TYPE_Q5_1)
 IGEMM(gemm_iq4_nl, EM_TYPE_IQ4_NL)
 
 /* Decode dot, one row streaming: two blocks per register, |w| x sign(x, w)
- * via a byte mask (no vpsignb in AVX-512), scaled per block pair. */
-static float q8_0_dot(int64_t n, const void *a, const void *b) {
-    const em_block_q8_0 *x = a, *y = b;
-    const int64_t nb = n / 32;
+ * via a byte mask (no vpsignb in AVX-512), scaled per block pair. yd: the
+ * activations' pair scales already widened (q8_0_dot_rows), or NULL. */
+INLINE float q8_0_row(const em_block_q8_0 *x, const em_block_q8_0 *y, int64_t nb, const __m512 *yd) {
     __m512 acc = _mm512_setzero_ps();
     int64_t i = 0;
     for (; i + 2 <= nb; i += 2) {
@@ -332,7 +331,7 @@ static float q8_0_dot(int64_t n, const void *a, const void *b) {
         __mmask64 neg = _mm512_movepi8_mask(wq);
         xq = _mm512_mask_sub_epi8(xq, neg, _mm512_setzero_si512(), xq);
         __m512i t = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(wq), xq);
-        __m512 d = _mm512_mul_ps(scales2_f16(x[i].d, x[i + 1].d), scales2_f16(y[i].d, y[i + 1].d));
+        __m512 d = _mm512_mul_ps(scales2_f16(x[i].d, x[i + 1].d), yd ? yd[i / 2] : scales2_f16(y[i].d, y[i + 1].d));
         acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), d, acc);
     }
     float s = _mm512_reduce_add_ps(acc);
@@ -344,40 +343,21 @@ static float q8_0_dot(int64_t n, const void *a, const void *b) {
     return s;
 }
 
+static float q8_0_dot(int64_t n, const void *a, const void *b) { return q8_0_row(a, b, n / 32, NULL); }
+
 /* q8_0_dot over rows (cpu_vec_dot_rows_fn): row after row, as q8_0_dot
  * steps through them (one stream the prefetcher follows), with what
  * depends only on the activations done once a call: each pair of blocks'
  * scales widened to a vector (the same values, so the same bits). */
 static void q8_0_dot_rows(int64_t n, const void *rows, size_t stride, int64_t nrows, const void *b, float *out) {
     const em_block_q8_0 *y = b;
-    const int64_t nb = n / 32, nb2 = nb & ~(int64_t)1;
-    if (nb2 > 2 * 64) { /* longer than the scales kept here: one row at a time */
-        for (int64_t r = 0; r < nrows; r++) out[r] = q8_0_dot(n, (const char *)rows + (size_t)r * stride, b);
-        return;
-    }
+    const int64_t nb = n / 32;
     __m512 yd[64];
-    for (int64_t i = 0; i < nb2; i += 2) yd[i / 2] = scales2_f16(y[i].d, y[i + 1].d);
+    const int keep = nb / 2 <= 64; /* else one row at a time */
+    for (int64_t i = 0; keep && i + 2 <= nb; i += 2) yd[i / 2] = scales2_f16(y[i].d, y[i + 1].d);
     for (int64_t r = 0; r < nrows; r++) {
         const em_block_q8_0 *x = (const em_block_q8_0 *)((const char *)rows + (size_t)r * stride);
-        __m512 acc = _mm512_setzero_ps();
-        for (int64_t i = 0; i < nb2; i += 2) {
-            __m512i wq = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)x[i].qs)),
-                                            _mm256_loadu_si256((const __m256i *)x[i + 1].qs), 1);
-            __m512i xq = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)y[i].qs)),
-                                            _mm256_loadu_si256((const __m256i *)y[i + 1].qs), 1);
-            __mmask64 neg = _mm512_movepi8_mask(wq);
-            xq = _mm512_mask_sub_epi8(xq, neg, _mm512_setzero_si512(), xq);
-            __m512i t = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(wq), xq);
-            __m512 d = _mm512_mul_ps(scales2_f16(x[i].d, x[i + 1].d), yd[i / 2]);
-            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), d, acc);
-        }
-        float s = _mm512_reduce_add_ps(acc);
-        for (int64_t i = nb2; i < nb; i++) {
-            int sumi = 0;
-            for (int j = 0; j < 32; j++) sumi += x[i].qs[j] * y[i].qs[j];
-            s += sumi * (_cvtsh_ss(x[i].d) * _cvtsh_ss(y[i].d));
-        }
-        out[r] = s;
+        out[r] = keep ? q8_0_row(x, y, nb, yd) : q8_0_row(x, y, nb, NULL);
     }
 }
 
