@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "cli/opt.h"
+#include "bench_read.h"
 #include "core/cpu/cpu_kernels.h"
 
 static double now(void) {
@@ -47,29 +48,12 @@ static void layer_shapes(enum em_type ty, int64_t shapes[7][2], int64_t *dim, in
 }
 
 /* The read bandwidth a decode step can hope for: every thread summing its
- * share of a buffer far larger than any cache, a cache line an iteration in
- * 16-byte vectors (one core's loads outrun its memory stream). Best of 5
+ * share of a buffer far larger than any cache (bench_read.h). Best of 5
  * passes, GB/s. */
 #define READ_BYTES ((size_t)512 << 20)
-struct read_args { const uint64_t *p; size_t n; uint64_t sum[64 * 8]; };
-
-static void read_body(void *varg, int ith, int nth) {
-    struct read_args *a = varg;
-    long long l0, l1; /* whole 64-byte lines, so each vector load is aligned */
-    em_pool_range((long long)(a->n / 8), ith, nth, &l0, &l1);
-    typedef uint64_t v2 __attribute__((vector_size(16))); /* SSE2 / NEON registers, whatever the build's flags */
-    const v2 *p = (const v2 *)(a->p + l0 * 8);
-    v2 s[8] = {{0}};
-    for (long long l = l0; l < l1; l++, p += 4) { /* a cache line an iteration */
-        s[2 * (l & 3)] += p[0] + p[1];
-        s[2 * (l & 3) + 1] += p[2] + p[3];
-    }
-    for (int j = 1; j < 8; j++) s[0] += s[j];
-    a->sum[ith * 8] = s[0][0] + s[0][1]; /* a line per thread; stored, so the loop stays */
-}
 
 static double read_bandwidth(em_pool *pool) {
-    struct read_args *a = malloc(sizeof *a);
+    struct bench_read *a = malloc(sizeof *a);
     uint64_t *p = aligned_alloc(64, READ_BYTES);
     if (!a || !p) { fprintf(stderr, "bench_matmul: out of memory\n"); exit(1); }
     a->p = p;
@@ -78,7 +62,7 @@ static double read_bandwidth(em_pool *pool) {
     double best = 1e9;
     for (int rep = 0; rep < 5; rep++) {
         const double t0 = now();
-        em_pool_run(pool, read_body, a);
+        em_pool_run(pool, bench_read_body, a);
         const double t = now() - t0;
         if (t < best) best = t;
     }
@@ -125,13 +109,13 @@ static void bench_type(const cpu_kernels *kern_in, enum em_type ty, em_pool *poo
      * moves from minute to minute (a shared host), so the two are measured
      * side by side, best of 12 each */
     double best = 1e9, best_read = 1e9;
-    struct read_args *ra = malloc(sizeof *ra);
+    struct bench_read *ra = malloc(sizeof *ra);
     if (!ra) { fprintf(stderr, "bench_matmul: out of memory\n"); exit(1); }
     ra->p = (const uint64_t *)w;
     ra->n = ((total + 63) & ~(size_t)63) / sizeof(uint64_t);
     for (int rep = 0; rep < 12; rep++) {
         double t0 = now();
-        em_pool_run(pool, read_body, ra);
+        em_pool_run(pool, bench_read_body, ra);
         double t = now() - t0;
         if (t < best_read) best_read = t;
         t0 = now();

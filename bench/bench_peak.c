@@ -25,9 +25,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 
+#include "bench_read.h"
 #include "cli/opt.h"
 #include "core/threadpool.h"
 
@@ -154,36 +154,16 @@ static void issue_rates(void) { printf("issue   no issue-rate tests for this arc
 /* ---- sections ---------------------------------------------------------------- */
 
 #define SEC_BYTES ((size_t)128 << 20)
-struct sec_args {
-    const char *p;
-    size_t n;                /* bytes, a multiple of 64 */
-    uint64_t sum[64 * 8];    /* a line per thread */
-};
-
-static void sec_body(void *varg, int ith, int nth) {
-    struct sec_args *a = varg;
-    long long l0, l1;
-    em_pool_range((long long)(a->n / 64), ith, nth, &l0, &l1);
-    typedef uint64_t v2 __attribute__((vector_size(16)));
-    const v2 *p = (const v2 *)(a->p + l0 * 64);
-    v2 s[8] = {{0}};
-    for (long long l = l0; l < l1; l++, p += 4) { /* a cache line an iteration */
-        s[2 * (l & 3)] += p[0] + p[1];
-        s[2 * (l & 3) + 1] += p[2] + p[3];
-    }
-    for (int j = 1; j < 8; j++) s[0] += s[j];
-    a->sum[ith * 8] = s[0][0] + s[0][1];
-}
 
 /* The buffer read in sections of sec bytes, best of 5 passes: seconds. */
-static double sec_pass(em_pool *pool, struct sec_args *a, const char *buf, size_t sec) {
+static double sec_pass(em_pool *pool, struct bench_read *a, const uint64_t *buf, size_t sec) {
     double best = 1e9;
     for (int rep = 0; rep < 5; rep++) {
         const double t0 = now();
         for (size_t o = 0; o < SEC_BYTES; o += sec) {
-            a->p = buf + o;
-            a->n = SEC_BYTES - o < sec ? SEC_BYTES - o : sec;
-            em_pool_run(pool, sec_body, a);
+            a->p = buf + o / 8;
+            a->n = (SEC_BYTES - o < sec ? SEC_BYTES - o : sec) / 8;
+            em_pool_run(pool, bench_read_body, a);
         }
         const double t = now() - t0;
         if (t < best) best = t;
@@ -194,8 +174,8 @@ static double sec_pass(em_pool *pool, struct sec_args *a, const char *buf, size_
 static int sections(int nth) {
     char err[256];
     em_pool *pool = em_pool_create(nth, err);
-    struct sec_args *a = malloc(sizeof *a);
-    char *buf = aligned_alloc(64, SEC_BYTES);
+    struct bench_read *a = malloc(sizeof *a);
+    uint64_t *buf = aligned_alloc(64, SEC_BYTES);
     if (!pool || !a || !buf) {
         fprintf(stderr, "bench_peak: %s\n", pool ? "out of memory" : err);
         em_pool_free(pool);
@@ -203,7 +183,7 @@ static int sections(int nth) {
         free(buf);
         return 1;
     }
-    for (size_t i = 0; i < SEC_BYTES; i += 8) memcpy(buf + i, &i, 8);
+    for (size_t i = 0; i < SEC_BYTES / 8; i++) buf[i] = i;
     const double whole = sec_pass(pool, a, buf, SEC_BYTES); /* one section: the long stream */
     printf("section threads=%d  %6zu KiB: %6.1f GB/s\n", nth, SEC_BYTES >> 10, SEC_BYTES / whole / 1e9);
     static const size_t sizes[] = {(size_t)4 << 20, (size_t)1 << 20, (size_t)512 << 10, (size_t)256 << 10,
