@@ -865,6 +865,87 @@ static void test_sgemm(const cpu_kernels *ref, const cpu_kernels *v) {
           "%d written outside the block", v->isa, cases, bad_ref, bad_exact, bad_guard);
 }
 
+/* The outer-product tile (gemm_fx): every output bit-identical to
+ * cpu_gemm_fx_ref (one fma chain over k in order), that within rounding of a
+ * double product, nothing written past nr columns or nc rows of y (guards
+ * around a wider ldy), over row counts around the panel's width (32) and
+ * 8-row transposes, activation counts around the 12-row tile, and lengths
+ * with every tail of the 8-column transposes and more than one panel block
+ * (1,024 columns). Then cpu_matmul, which rounds the
+ * activations to F16 and splits the rows over threads, must give the same
+ * bits at every n > 1, also in a cpu_matmul_multi. */
+static void test_gemm_fx(const cpu_kernels *v, em_pool *pool) {
+    static const int nrs[] = {1, 3, 8, 9, 15, 16, 17, 31, 32};
+    static const int64_t ncs[] = {1, 2, 5, 6, 7, 11, 12, 13, 25};
+    static const int64_t ks[] = {1, 7, 8, 13, 64, 576, 1031, 2100};
+    const enum em_type ty = EM_TYPE_F16;
+    if (!v->gemm_fx[ty]) return;
+    CHECK(v->gemm_fx_rows[ty] >= 1 && v->gemm_fx_rows[ty] <= 32, "%s gemm_fx_rows %d", v->isa, v->gemm_fx_rows[ty]);
+    int bad_ref = 0, bad_exact = 0, bad_guard = 0, cases = 0;
+    for (size_t a = 0; a < sizeof nrs / sizeof nrs[0]; a++)
+        for (size_t b = 0; b < sizeof ncs / sizeof ncs[0]; b++)
+            for (size_t d = 0; d < sizeof ks / sizeof ks[0]; d++) {
+                const int nr = nrs[a] < v->gemm_fx_rows[ty] ? nrs[a] : v->gemm_fx_rows[ty];
+                const int64_t nc = ncs[b], k = ks[d], wst = k + 5, xst = k + 3, ldy = nr + 4;
+                em_fp16 *w = malloc(sizeof(em_fp16) * (size_t)(nr * wst));
+                float *x = malloc(sizeof(float) * (size_t)(nc * xst)), *f = malloc(sizeof(float) * (size_t)(nr * wst));
+                float *y = malloc(sizeof(float) * (size_t)((nc + 1) * ldy)), *r = malloc(sizeof(float) * (size_t)(nc * ldy));
+                if (!w || !x || !f || !y || !r) { CHECK(0, "gemm_fx: out of memory"); return; }
+                fill(f, nr * wst, 0.1f);
+                for (int64_t i = 0; i < nr * wst; i++) w[i] = em_fp32_to_fp16(f[i] - 0.05f);
+                fill(x, nc * xst, 1.0f);
+                for (int64_t i = 0; i < nc * xst; i++) x[i] -= 0.5f;
+                for (int64_t i = 0; i < (nc + 1) * ldy; i++) y[i] = 1234.5f;
+                cpu_gemm_fx_ref(k, w, wst * 2, nr, x, xst * 4, nc, r, ldy);
+                v->gemm_fx[ty](k, w, wst * 2, nr, x, xst * 4, nc, y, ldy);
+                for (int64_t c = 0; c < nc; c++)
+                    for (int64_t j = 0; j < ldy; j++) {
+                        if (j >= nr) { bad_guard += y[c * ldy + j] != 1234.5f; continue; }
+                        double want = 0, mag = 0;
+                        for (int64_t p = 0; p < k; p++) {
+                            const double t = (double)em_fp16_to_fp32(w[j * wst + p]) * x[c * xst + p];
+                            want += t, mag += fabs(t);
+                        }
+                        bad_ref += fabs(r[c * ldy + j] - want) > 1e-6 * mag + 1e-30;
+                        bad_exact += memcmp(&y[c * ldy + j], &r[c * ldy + j], sizeof(float)) != 0;
+                    }
+                for (int64_t j = 0; j < ldy; j++) bad_guard += y[nc * ldy + j] != 1234.5f;
+                cases++;
+                free(w), free(x), free(f), free(y), free(r);
+            }
+    CHECK(!bad_ref && !bad_exact && !bad_guard,
+          "%s f16 gemm_fx over %d shapes: %d outputs off the double product, %d not bit-identical to "
+          "cpu_gemm_fx_ref, %d written outside the block", v->isa, cases, bad_ref, bad_exact, bad_guard);
+
+    /* through cpu_matmul: rows 2 .. 70 of a 100 x 600 matrix, on the pool */
+    const int64_t m = 100, k = 600, nmax = 70;
+    em_fp16 *w = malloc(sizeof(em_fp16) * (size_t)(m * k));
+    float *wf = malloc(sizeof(float) * (size_t)(m * k)), *x = malloc(sizeof(float) * (size_t)(nmax * k));
+    float *xh = malloc(sizeof(float) * (size_t)(nmax * k));
+    float *y = malloc(sizeof(float) * (size_t)(nmax * m)), *r = malloc(sizeof(float) * (size_t)(nmax * m));
+    float *y2 = malloc(sizeof(float) * (size_t)(nmax * m));
+    void *scratch = malloc(cpu_matmul_scratch(v, ty, k, nmax, pool ? em_pool_size(pool) : 1));
+    if (!w || !xh || !wf || !x || !y || !r || !y2 || !scratch) { CHECK(0, "gemm_fx: out of memory"); return; }
+    fill(wf, m * k, 0.1f);
+    for (int64_t i = 0; i < m * k; i++) w[i] = em_fp32_to_fp16(wf[i] - 0.05f);
+    fill(x, nmax * k, 1.0f);
+    for (int64_t i = 0; i < nmax * k; i++) xh[i] = em_fp16_to_fp32(em_fp32_to_fp16(x[i]));
+    cpu_gemm_fx_ref(k, w, k * 2, (int)m, xh, k * 4, nmax, r, m);
+    int bad = 0, bad_multi = 0;
+    static const int64_t ns[] = {2, 3, 12, 13, 70};
+    for (size_t t = 0; t < sizeof ns / sizeof ns[0]; t++) {
+        cpu_matmul(v, pool, ty, w, k * 2, m, k, x, ns[t], y, m, scratch);
+        bad += memcmp(y, r, sizeof(float) * (size_t)(ns[t] * m)) != 0;
+        /* rows 0..39 and 40..99 as two jobs */
+        const cpu_matmul_job jobs[2] = {{w, k * 2, 40, y2, m}, {w + 40 * k, k * 2, m - 40, y2 + 40, m}};
+        cpu_matmul_multi(v, pool, ty, jobs, 2, k, x, ns[t], scratch);
+        bad_multi += memcmp(y2, r, sizeof(float) * (size_t)(ns[t] * m)) != 0;
+    }
+    CHECK(!bad && !bad_multi, "%s f16 matmul through gemm_fx (threads=%d): %d of 5 row counts not cpu_gemm_fx_ref's "
+          "bits, %d in two jobs", v->isa, pool ? em_pool_size(pool) : 1, bad, bad_multi);
+    free(w), free(xh), free(wf), free(x), free(y), free(r), free(y2), free(scratch);
+}
+
 /* RoPE's rotation: the reference's bits for 1..70 pairs (every tail of the
  * SIMD steps), over angles across the circle. A swapped fma operand order
  * (x1's product fused instead of x0's) differs from it in some low bits. */
@@ -1197,6 +1278,7 @@ int main(void) {
     for (int i = 0; i < nv; i++) test_dot_rows(&vars[i]);
     for (int i = 0; i < nv; i++) test_attn_pv(&vars[i]);
     for (int i = 0; i < nv; i++) test_sgemm(&ref, &vars[i]);
+    for (int i = 0; i < nv; i++) test_gemm_fx(&vars[i], NULL);
     for (int i = 0; i < nv; i++) test_attend_block(&vars[i]);
     for (int i = 0; i < nv; i++) test_rope(&ref, &vars[i]);
     for (int i = 0; i < nv; i++) test_resample_u8(&ref, &vars[i]);
@@ -1247,6 +1329,8 @@ int main(void) {
         for (int i = 0; i < nv; i++)
             for (int p = 0; p < 3; p++) test_matmul_multi(&vars[i], types[t], pools[p]);
     for (int t = 0; t < N_TYPES; t++) test_matmul_multi(&dflt, types[t], NULL);
+    for (int i = 0; i < nv; i++)
+        for (int p = 1; p < 3; p++) test_gemm_fx(&vars[i], pools[p]);
     for (int t = 0; t < 3; t++) em_pool_free(pools[t]);
     printf("%d passed, %d failed\n", n_pass, n_fail);
     return n_fail ? 1 : 0;

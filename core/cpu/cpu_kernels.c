@@ -106,7 +106,16 @@ static int use_panel16(const cpu_kernels *kern, enum em_type wt, int64_t n) {
     return use_panel(kern, wt, n) && kern->panel16_n[wt] > 0 && n >= kern->panel16_n[wt];
 }
 
+/* The outer-product tile (gemm_fx) takes every product of n > 1 rows of
+ * its types, whatever the shape: a prompt's sums then do not depend on how
+ * it is split into calls (test_generate's prefix reuse holds it to that),
+ * and small calls are a few percent of a prompt. */
+static int use_fx(const cpu_kernels *kern, enum em_type wt, int64_t n) {
+    return n > 1 && kern->gemm_fx[wt];
+}
+
 static size_t xrow_bytes(const cpu_kernels *kern, enum em_type wt, int64_t k, int64_t n) {
+    if (use_fx(kern, wt, n)) return ALIGN64((size_t)k * sizeof(float));
     if (use_panel16(kern, wt, n)) return cpu_q8p16_row_bytes(k);
     if (use_panel(kern, wt, n)) return cpu_q8p_row_bytes(k);
     return ALIGN64(em_row_bytes(kern->dot_type[wt], k));
@@ -143,13 +152,17 @@ static size_t xrow_bytes(const cpu_kernels *kern, enum em_type wt, int64_t k, in
 #define MM_MAX_JOBS 8 /* per parallel section; cpu_matmul_multi splits longer lists */
 #define OWN_CONVERT_MAX 4096 /* n * k values */
 
-static int own_convert(int64_t n, int64_t k, int nth) {
-    return nth > 1 && (n < nth || n * k <= OWN_CONVERT_MAX);
+/* gemm_fx's float activations are also converted by every thread into a
+ * copy of its own: each panel walks all of them, and two threads reading one
+ * copy (twice the bytes of the dot type's) were 4-8% slower in a 512-token
+ * F16 prompt on Zen 5. */
+static int own_convert(const cpu_kernels *kern, enum em_type wt, int64_t n, int64_t k, int nth) {
+    return nth > 1 && (n < nth || n * k <= OWN_CONVERT_MAX || use_fx(kern, wt, n));
 }
 
 size_t cpu_matmul_scratch(const cpu_kernels *kern, enum em_type wt, int64_t k, int64_t n, int n_threads) {
     size_t one = (size_t)n * xrow_bytes(kern, wt, k, n);
-    return (own_convert(n, k, n_threads) ? (size_t)n_threads * one : one) + 64;
+    return (own_convert(kern, wt, n, k, n_threads) ? (size_t)n_threads * one : one) + 64;
 }
 
 struct mm_args {
@@ -166,6 +179,7 @@ struct mm_args {
     int own;           /* own_convert */
     int panel;
     int panel16;       /* the panel's values as int16 */
+    int fx;            /* the tiles are gemm_fx's */
     /* per job: gemm over tiles of gemm_rows rows, else vec_dot rows; and
      * units (rows or tiles) per work item */
     int tiled[MM_MAX_JOBS];
@@ -216,19 +230,37 @@ static void pack_q8p(const cpu_kernels *kern, enum em_type dt, const float *x, i
     }
 }
 
+/* One activation row rounded to the dot type (a type of one value a block:
+ * F16) and widened back, a chunk at a time through the stack. */
+#define FX_CHUNK 512
+static void round_row(const cpu_kernels *kern, enum em_type dt, const float *x, int64_t k, float *dst) {
+    alignas(64) char tmp[FX_CHUNK * sizeof(float)];
+    for (int64_t j = 0; j < k; j += FX_CHUNK) {
+        const int64_t n = k - j < FX_CHUNK ? k - j : FX_CHUNK;
+        kern->from_float[dt](x + j, tmp, n);
+        kern->to_float[dt](tmp, dst + j, n);
+    }
+}
+
 /* Activation rows [i0, i1) into xq. */
 static void convert_rows(const struct mm_args *a, char *xq, int64_t i0, int64_t i1) {
     const enum em_type dt = a->kern->dot_type[a->wt];
     for (int64_t i = i0; i < i1; i++) {
         char *dst = xq + i * a->xq_stride;
         if (a->panel) pack_q8p(a->kern, dt, a->x + i * a->k, a->k, dst, 0, a->k / 32, a->panel16);
+        else if (a->fx) round_row(a->kern, dt, a->x + i * a->k, a->k, (float *)dst);
         else a->kern->from_float[dt](a->x + i * a->k, dst, a->k);
     }
 }
 
-/* Tiles a gemm call takes (gemm_group's 0 means 1). */
-static int64_t gemm_group(const cpu_kernels *kern, enum em_type wt) {
-    return kern->gemm_group[wt] > 1 ? kern->gemm_group[wt] : 1;
+/* Tiles a gemm call takes (gemm_group's 0 means 1; gemm_fx: one). */
+static int64_t gemm_group(const cpu_kernels *kern, enum em_type wt, int fx) {
+    return !fx && kern->gemm_group[wt] > 1 ? kern->gemm_group[wt] : 1;
+}
+
+/* Weight rows of a tile. */
+static int tile_rows(const cpu_kernels *kern, enum em_type wt, int fx) {
+    return fx ? kern->gemm_fx_rows[wt] : kern->gemm_rows[wt];
 }
 
 /* Units (rows or tiles) of job j, and its work items. */
@@ -236,7 +268,7 @@ static int64_t job_units(const struct mm_args *a, int j) {
     const int64_t m = a->jobs[j].m;
     if (m <= 0) return 0;
     if (!a->tiled[j]) return m;
-    const int R = a->kern->gemm_rows[a->wt];
+    const int R = tile_rows(a->kern, a->wt, a->fx);
     return (m + R - 1) / R;
 }
 
@@ -316,14 +348,14 @@ static void mm_task(void *arg, int ith, int nth) {
         const char *w = jb->w;
         const int64_t chunk = a->chunk[j], u0 = (it - j_first) * chunk;
         if (a->tiled[j]) {
-            const int R = kern->gemm_rows[a->wt];
+            const int R = tile_rows(kern, a->wt, a->fx);
+            const cpu_gemm_fn gemm = a->fx ? kern->gemm_fx[a->wt] : kern->gemm[a->wt];
             int64_t r0 = u0 * R, r1 = r0 + chunk * R;
             if (r1 > jb->m) r1 = jb->m;
-            const int64_t RG = (int64_t)R * gemm_group(kern, a->wt);
+            const int64_t RG = (int64_t)R * gemm_group(kern, a->wt, a->fx);
             for (int64_t r = r0; r < r1; r += RG) {
                 int nr = (int)(r1 - r < RG ? r1 - r : RG);
-                kern->gemm[a->wt](a->k, w + r * jb->w_stride, jb->w_stride, nr, xq, a->xq_stride, a->n,
-                                  jb->y + r, jb->ldy);
+                gemm(a->k, w + r * jb->w_stride, jb->w_stride, nr, xq, a->xq_stride, a->n, jb->y + r, jb->ldy);
             }
         } else {
             cpu_vec_dot_fn dot = kern->vec_dot[a->wt];
@@ -355,19 +387,20 @@ void cpu_matmul_multi(const cpu_kernels *kern, em_pool *pool, enum em_type wt, c
         .k = k, .n = n, .x = x,
         .xq = (char *)ALIGN64((uintptr_t)scratch),
         .xq_stride = xrow_bytes(kern, wt, k, n),
-        .own = own_convert(n, k, nth),
+        .own = own_convert(kern, wt, n, k, nth),
         .panel = use_panel(kern, wt, n),
         .panel16 = use_panel16(kern, wt, n),
+        .fx = use_fx(kern, wt, n),
     };
     a.xq_slice = a.own ? (size_t)n * a.xq_stride : 0;
     /* work item = chunk row tiles (MM_TILE_ITEMS_PER_THREAD items per thread,
      * whole gemm_group calls), or MM_ITEMS_PER_THREAD items of at least 16
      * rows per thread; a decode step's rows: runs to steal from */
-    const int R = kern->gemm_rows[wt];
+    const int R = tile_rows(kern, wt, a.fx);
     int64_t tiles = 0, rows = 0;
     for (int j = 0; j < n_jobs; j++) {
         const int64_t m = jobs[j].m > 0 ? jobs[j].m : 0;
-        a.tiled[j] = a.panel || cpu_gemm_fits(kern, wt, m, k, n);
+        a.tiled[j] = a.panel || a.fx || cpu_gemm_fits(kern, wt, m, k, n);
         if (a.tiled[j]) tiles += (m + R - 1) / R;
         else rows += m;
     }
@@ -385,7 +418,7 @@ void cpu_matmul_multi(const cpu_kernels *kern, em_pool *pool, enum em_type wt, c
         else em_pool_run_dynamic(pool, mm_task, &a); /* no barrier: see em_pool_run_dynamic */
         return;
     }
-    const int64_t G = gemm_group(kern, wt);
+    const int64_t G = gemm_group(kern, wt, a.fx);
     int64_t chunk_tiles = tiles / (nth * MM_TILE_ITEMS_PER_THREAD), chunk_rows = (rows / (nth * MM_ITEMS_PER_THREAD) + 15) & ~(int64_t)15;
     if (chunk_tiles < 1) chunk_tiles = 1;
     chunk_tiles = (chunk_tiles + G - 1) / G * G;

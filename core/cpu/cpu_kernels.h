@@ -25,10 +25,11 @@
  * (gemm_k, gemm_m), attn_pv as its product of the transposed value cache,
  * softmax_exp and swiglu with its SIMD exp. The AVX2 variant follows ggml's
  * AVX2 build ("haswell"), the AVX-512 one its AVX-512 builds without
- * AVX512-FP16 ("zen4", "icelake", ...). F32 and F16 models then agree
- * bit for bit but for the final softmax, and BF16 ones on AVX2, and Q4_1,
- * Q5_0 and Q5_1 ones fed a token at a time (their prefill tiles sum in
- * their own order; tests/conformance.sh checks both), and BF16 ones where
+ * AVX512-FP16 ("zen4", "icelake", ...). F32 models then agree bit for bit
+ * but for the final softmax, and F16 and BF16 ones on AVX2, and F16 ones on
+ * AVX-512, Q4_1, Q5_0 and Q5_1 ones fed a token at a time (their prefill
+ * tiles sum in their own order: F16's on AVX-512 is the outer-product
+ * gemm_fx, 4-9% faster a prompt; tests/conformance.sh checks both), and BF16 ones where
  * the CPU has AVX512_BF16 (vdpbf16ps, as llama.cpp's builds for such CPUs);
  * BF16 on other AVX-512 CPUs, Q8_0 and Q4_0 still sum in their own order,
  * and IQ4_NL where llama.cpp repacks its weights.
@@ -60,6 +61,20 @@ typedef void (*cpu_vec_dot_rows_fn)(int64_t n, const void *rows, size_t stride, 
  * values where nc >= panel16_n (cpu_kernels). */
 typedef void (*cpu_gemm_fn)(int64_t k, const void *w, size_t w_stride, int nr, const void *x,
                             size_t x_stride, int64_t nc, float *y, int64_t ldy);
+/* The same call as an outer product (gemm_fx, F16 weights): for nr <=
+ * gemm_fx_rows weight rows, any k >= 1 and nc >= 1, x holding floats (row
+ * stride x_stride bytes; cpu_matmul gives the activations rounded to F16,
+ * the dot type, and widened back),
+ *     y[c*ldy + r] = one fused multiply-add chain over p = 0 .. k-1 in order,
+ *                    starting from 0, of w[r][p] * x[c][p]
+ * so every variant gives cpu_gemm_fx_ref's bits, whatever its tiles. The
+ * kernel copies its weight rows transposed into a panel on its stack (value
+ * p of each row side by side), so a step over p takes one broadcast
+ * activation against a whole vector of weight rows: no horizontal sums and
+ * a widening per vector of weights, where the dot-shaped tile (gemm) widens
+ * activations and weights alike at every step and sums lanes at the end. */
+void cpu_gemm_fx_ref(int64_t k, const void *w, size_t w_stride, int nr, const float *x, size_t x_stride,
+                     int64_t nc, float *y, int64_t ldy);
 /* y[i] = exp(x[i] - max) for i < n, returning the sum of the y[i] in double:
  * a softmax's numerators and denominator. n is a multiple of softmax_chunk
  * (x padded with -INFINITY past the real values: their y is 0). y may be x. */
@@ -140,6 +155,12 @@ typedef struct cpu_kernels {
      * row count a multiple of gemm_m; other products use vec_dot. */
     int gemm_k[EM_TYPE_COUNT];
     int gemm_m[EM_TYPE_COUNT];
+    /* Optional: the outer-product form of the tile (above cpu_gemm_fx_ref),
+     * which cpu_matmul then uses for every product of n > 1 activation rows
+     * of this weight type, whatever its shape, in place of gemm and vec_dot;
+     * at most gemm_fx_rows weight rows a call. AVX-512's F16 only. */
+    cpu_gemm_fn gemm_fx[EM_TYPE_COUNT];
+    int gemm_fx_rows[EM_TYPE_COUNT];
     /* Panel types whose gemm takes the panel's values as int16 (the q8p16
      * layout of cpu_kernels_impl.h) for this many activation rows or more;
      * 0: never. */
@@ -217,7 +238,10 @@ size_t cpu_quantize(enum em_type t, const float *src, void *dst, int64_t nrows, 
 /* Whether an m x k by k x n product goes through the gemm tile rather than
  * vec_dot rows: n > 1 and the shape one the tile takes (gemm_k, gemm_m).
  * llama.cpp tiles only such products, and the two paths sum in different
- * orders, so every product that must agree with it decides by this. */
+ * orders, so every product that must agree with it decides by this.
+ * (cpu_matmul takes gemm_fx instead, where the variant has one for the
+ * type, for every n > 1: F16 weights on x86, whose prompts then sum in
+ * their own order, no longer tinyBLAS's; see cpu_kernels.c.) */
 int cpu_gemm_fits(const cpu_kernels *kern, enum em_type wt, int64_t m, int64_t k, int64_t n);
 
 size_t cpu_matmul_scratch(const cpu_kernels *kern, enum em_type wt, int64_t k, int64_t n, int n_threads);

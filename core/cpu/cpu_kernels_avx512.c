@@ -908,6 +908,129 @@ static void sgemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, 
     }
 }
 
+/* The outer-product tile (gemm_fx, cpu_kernels.h) for F16 weights.
+ *
+ * A call copies its nr <= 32 weight rows, FX_KB columns at a time, into a
+ * panel on its stack with value p of row i at panel[p * 32 + i], so that a
+ * step over p reads the 32 weights as one aligned 64-byte run. The copy is
+ * 8 x 8 transposes of 16-bit values (three rounds of SSE2 unpacks: 24
+ * shuffles for 64 values), ~1% of the products that follow it at n = 512.
+ * Rows past nr repeat row nr - 1: their lanes are computed, never stored.
+ *
+ * The tile: FXM activation rows x 32 weight rows in 2 x FXM accumulators.
+ * A step widens the panel's two vectors of weights and multiplies each by
+ * FXM broadcast activations (floats, cpu_matmul's F16-rounded copy): 2
+ * widenings and FXM broadcast loads for 2 x FXM FMAs, against the
+ * dot-shaped tile's 10 widenings for 24, and no horizontal sums. Each
+ * output is one chain over p, so the bits are cpu_gemm_fx_ref's.
+ *
+ * Measured on Zen 5 (bench_matmul, F16, SmolLM2-135M's and the ViT's
+ * shapes): one thread 192-205 GFLOP/s against the dot-shaped tile's
+ * 181-190; `ember bench` pp512 on two threads +4-9%. Tried and not kept:
+ * activations widened per tile from F16 into the stack (the widening pass
+ * stalls on L2: -15%), 256-column panels (-15%), two panels a call for each
+ * tile of activations (no gain), and the same tile on AVX2, where the
+ * dot-shaped tile's widenings already cost nothing (0-3%: not worth F16's
+ * agreement with llama.cpp's haswell build). */
+#define FXR 32
+#define FXM 12
+/* Columns a panel holds (64 KB of stack); longer rows are done a block at
+ * a time, each block's sums carried in y (a float stored and loaded is the
+ * same float, so the chains are unbroken). */
+#define FX_KB 1024
+
+INLINE void fx_transpose8(const uint16_t *const *row, int64_t p, uint16_t *dst) {
+    __m128i a[8], t[8], u[8];
+    for (int i = 0; i < 8; i++) a[i] = _mm_loadu_si128((const __m128i *)(row[i] + p));
+    for (int i = 0; i < 4; i++) {
+        t[2 * i] = _mm_unpacklo_epi16(a[2 * i], a[2 * i + 1]);     /* rows 2i, 2i+1: columns 0-3 */
+        t[2 * i + 1] = _mm_unpackhi_epi16(a[2 * i], a[2 * i + 1]); /* columns 4-7 */
+    }
+    for (int h = 0; h < 2; h++)       /* h: columns 0-3 or 4-7 */
+        for (int q = 0; q < 2; q++) { /* q: rows 0-3 or 4-7 */
+            u[4 * h + 2 * q] = _mm_unpacklo_epi32(t[4 * q + h], t[4 * q + 2 + h]);
+            u[4 * h + 2 * q + 1] = _mm_unpackhi_epi32(t[4 * q + h], t[4 * q + 2 + h]);
+        }
+    /* u[4h + 2q + j]: columns 4h + 2j and 4h + 2j + 1 of rows 4q..4q+3 */
+    for (int h = 0; h < 2; h++)
+        for (int j = 0; j < 2; j++) {
+            _mm_store_si128((__m128i *)(dst + (size_t)(4 * h + 2 * j) * FXR),
+                            _mm_unpacklo_epi64(u[4 * h + j], u[4 * h + 2 + j]));
+            _mm_store_si128((__m128i *)(dst + (size_t)(4 * h + 2 * j + 1) * FXR),
+                            _mm_unpackhi_epi64(u[4 * h + j], u[4 * h + 2 + j]));
+        }
+}
+
+/* Columns [p0, p0 + kl) of nr <= FXR rows into panel. */
+static void fx_pack(const void *w, size_t w_stride, int nr, int64_t p0, int64_t kl, uint16_t *panel) {
+    for (int r0 = 0; r0 < FXR; r0 += 8) {
+        const uint16_t *row[8];
+        for (int i = 0; i < 8; i++)
+            row[i] = (const uint16_t *)((const char *)w + (size_t)(r0 + i < nr ? r0 + i : nr - 1) * w_stride) + p0;
+        int64_t p = 0;
+        for (; p + 8 <= kl; p += 8) fx_transpose8(row, p, panel + p * FXR + r0);
+        for (; p < kl; p++)
+            for (int i = 0; i < 8; i++) panel[p * FXR + r0 + i] = row[i][p];
+    }
+}
+
+INLINE void fx_tile(int MR, int first, int64_t kl, const uint16_t *panel, const float *x, size_t xs, float *y,
+                    int64_t ldy, __mmask16 m0, __mmask16 m1) {
+    __m512 acc[FXM][2];
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; r++) {
+        acc[r][0] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m0, y + r * ldy);
+        acc[r][1] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m1, y + r * ldy + 16);
+    }
+    for (int64_t p = 0; p < kl; p++) {
+        const __m512 w0 = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(panel + p * FXR)));
+        const __m512 w1 = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(panel + p * FXR + 16)));
+#pragma GCC unroll 16
+        for (int r = 0; r < MR; r++) {
+            const __m512 a = _mm512_set1_ps(x[r * xs + p]);
+            acc[r][0] = _mm512_fmadd_ps(a, w0, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(a, w1, acc[r][1]);
+        }
+    }
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; r++) {
+        _mm512_mask_storeu_ps(y + r * ldy, m0, acc[r][0]);
+        _mm512_mask_storeu_ps(y + r * ldy + 16, m1, acc[r][1]);
+    }
+}
+
+static void gemm_fx_f16(int64_t k, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride,
+                        int64_t nc, float *y, int64_t ldy) {
+    alignas(64) uint16_t panel[FX_KB * FXR];
+    const size_t xs = x_stride / sizeof(float);
+    const __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xffff : (1u << nr) - 1);
+    const __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xffff : nr > 16 ? (1u << (nr - 16)) - 1 : 0);
+    for (int64_t p0 = 0; p0 < k; p0 += FX_KB) {
+        const int64_t kl = k - p0 < FX_KB ? k - p0 : FX_KB;
+        const int first = p0 == 0;
+        fx_pack(w, w_stride, nr, p0, kl, panel);
+        for (int64_t c = 0; c < nc; c += FXM) {
+            const int64_t mr = nc - c < FXM ? nc - c : FXM;
+            const float *xc = (const float *)x + c * xs + p0;
+            float *yc = y + c * ldy;
+            switch (mr) {
+            case 1: fx_tile(1, first, kl, panel, xc, xs, yc, ldy, m0, m1); break;
+            case 2: fx_tile(2, first, kl, panel, xc, xs, yc, ldy, m0, m1); break;
+            case 3: fx_tile(3, first, kl, panel, xc, xs, yc, ldy, m0, m1); break;
+            case 4: fx_tile(4, first, kl, panel, xc, xs, yc, ldy, m0, m1); break;
+            case 5: fx_tile(5, first, kl, panel, xc, xs, yc, ldy, m0, m1); break;
+            case 6: fx_tile(6, first, kl, panel, xc, xs, yc, ldy, m0, m1); break;
+            case 7: fx_tile(7, first, kl, panel, xc, xs, yc, ldy, m0, m1); break;
+            case 8: fx_tile(8, first, kl, panel, xc, xs, yc, ldy, m0, m1); break;
+            case 9: fx_tile(9, first, kl, panel, xc, xs, yc, ldy, m0, m1); break;
+            case 10: fx_tile(10, first, kl, panel, xc, xs, yc, ldy, m0, m1); break;
+            case 11: fx_tile(11, first, kl, panel, xc, xs, yc, ldy, m0, m1); break;
+            default: fx_tile(12, first, kl, panel, xc, xs, yc, ldy, m0, m1); break;
+            }
+        }
+    }
+}
+
 void cpu_kernels_init_avx512(cpu_kernels *k) {
     k->vec_dot[EM_TYPE_Q8_0] = q8_0_dot;
     k->vec_dot[EM_TYPE_Q4_0] = q4_0_dot;
@@ -938,6 +1061,8 @@ void cpu_kernels_init_avx512(cpu_kernels *k) {
     k->gemm_group[EM_TYPE_F32] = k->gemm_group[EM_TYPE_F16] = FG;
     k->gemm_k[EM_TYPE_F32] = k->gemm_k[EM_TYPE_F16] = 16;
     k->gemm_m[EM_TYPE_F32] = k->gemm_m[EM_TYPE_F16] = 4;
+    k->gemm_fx[EM_TYPE_F16] = gemm_fx_f16;
+    k->gemm_fx_rows[EM_TYPE_F16] = FXR;
     k->softmax_exp = softmax_exp16;
     k->scale_max = scale_max16;
     k->softmax_row = softmax_row16;

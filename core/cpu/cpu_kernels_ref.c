@@ -239,6 +239,25 @@ static void attn_pv(int64_t n, const void *v, size_t v_stride, enum em_type vt, 
     }
 }
 
+// ---- the outer-product tile's model -----------------------------------------
+
+/* One fmaf chain per output over p in order (cpu_kernels.h): what every
+ * variant's gemm_fx computes. Not in the scalar table: the scalar variant
+ * keeps its vec_dot loops, and this is the model the tests hold gemm_fx to. */
+void cpu_gemm_fx_ref(int64_t k, const void *w, size_t w_stride, int nr, const float *x, size_t x_stride,
+                     int64_t nc, float *y, int64_t ldy) {
+    for (int64_t c = 0; c < nc; c++) {
+        const float *xc = (const float *)((const char *)x + (size_t)c * x_stride);
+        for (int r = 0; r < nr; r++) {
+            const char *wr = (const char *)w + (size_t)r * w_stride;
+            float acc = 0.0f;
+            for (int64_t p = 0; p < k; p++)
+                acc = fmaf(em_fp16_to_fp32(((const em_fp16 *)wr)[p]), xc[p], acc);
+            y[c * ldy + r] = acc;
+        }
+    }
+}
+
 // ---- F32 NN product ---------------------------------------------------------
 
 /* One fmaf chain per output over p in order: what every variant computes. */
