@@ -153,11 +153,14 @@ static size_t xrow_bytes(const cpu_kernels *kern, enum em_type wt, int64_t k, in
 #define OWN_CONVERT_MAX 4096 /* n * k values */
 
 /* gemm_fx's float activations are also converted by every thread into a
- * copy of its own: each panel walks all of them, and two threads reading one
- * copy (twice the bytes of the dot type's) were 4-8% slower in a 512-token
- * F16 prompt on Zen 5. */
+ * copy of its own up to FX_OWN_MAX values (4 MB a copy): each panel walks
+ * all of them, and two threads reading one copy (twice the bytes of the
+ * dot type's) were 3-6% slower in a 512-token F16 prompt on Zen 5 (products
+ * of 512 x 576 and 512 x 1536 values). Past that (a ViT tile's 1024 x 3072)
+ * the copies gained nothing and cost their memory. */
+#define FX_OWN_MAX ((int64_t)1 << 20)
 static int own_convert(const cpu_kernels *kern, enum em_type wt, int64_t n, int64_t k, int nth) {
-    return nth > 1 && (n < nth || n * k <= OWN_CONVERT_MAX || use_fx(kern, wt, n));
+    return nth > 1 && (n < nth || n * k <= OWN_CONVERT_MAX || (use_fx(kern, wt, n) && n * k <= FX_OWN_MAX));
 }
 
 size_t cpu_matmul_scratch(const cpu_kernels *kern, enum em_type wt, int64_t k, int64_t n, int n_threads) {
