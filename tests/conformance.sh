@@ -43,7 +43,7 @@
 # activations are its bits (measured: 1.5e-8 at most). A batched prompt
 # takes Ember's prefill tiles for them, which sum in their own order
 # (Q4_1..Q5_1: ~7x faster than llama.cpp's rows; F16 on AVX-512: the
-# outer-product tile, gemm_fx, 4-9% faster a prompt than tinyBLAS's order
+# outer-product tile, gemm_fx, 5-14% faster a prompt than tinyBLAS's order
 # allowed), so the whole runs keep the tolerances below.
 # BF16 on other AVX-512 pairs, Q8_0, Q4_0 and IQ4_NL (llama.cpp repacks IQ4_NL weights
 # into interleaved rows and sums them in another order: ~8e-4 measured) keep

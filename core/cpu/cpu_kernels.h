@@ -29,7 +29,8 @@
  * but for the final softmax, and F16 and BF16 ones on AVX2, and F16 ones on
  * AVX-512, Q4_1, Q5_0 and Q5_1 ones fed a token at a time (their prefill
  * tiles sum in their own order: F16's on AVX-512 is the outer-product
- * gemm_fx, 4-9% faster a prompt; tests/conformance.sh checks both), and BF16 ones where
+ * gemm_fx, 5-14% faster a prompt; tests/conformance.sh checks both), and
+ * BF16 ones where
  * the CPU has AVX512_BF16 (vdpbf16ps, as llama.cpp's builds for such CPUs);
  * BF16 on other AVX-512 CPUs, Q8_0 and Q4_0 still sum in their own order,
  * and IQ4_NL where llama.cpp repacks its weights.

@@ -926,12 +926,8 @@ static void sgemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, 
  *
  * Measured on Zen 5 (bench_matmul, F16, SmolLM2-135M's and the ViT's
  * shapes): one thread 192-205 GFLOP/s against the dot-shaped tile's
- * 181-190; `ember bench` pp512 on two threads +4-9%. Tried and not kept:
- * activations widened per tile from F16 into the stack (the widening pass
- * stalls on L2: -15%), 256-column panels (-15%), two panels a call for each
- * tile of activations (no gain), and the same tile on AVX2, where the
- * dot-shaped tile's widenings already cost nothing (0-3%: not worth F16's
- * agreement with llama.cpp's haswell build). */
+ * 181-190; `ember bench` pp512 on two threads +5-14% (bench/README, which
+ * also lists what was tried and not kept). */
 #define FXR 32
 #define FXM 12
 /* Columns a panel holds (64 KB of stack); longer rows are done a block at
