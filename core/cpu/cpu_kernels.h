@@ -232,9 +232,10 @@ size_t cpu_quantize(enum em_type t, const float *src, void *dst, int64_t nrows, 
  *
  * scratch holds the activations converted to the dot type and must have
  * cpu_matmul_scratch(kern, wt, k, n, n_threads) bytes, n_threads being at
- * least the size of the pool used (1 without a pool): at small n every
- * thread converts x into a copy of its own, so that no thread waits for
- * another's conversion, and the scratch holds n_threads copies. The size never
+ * least the size of the pool used (1 without a pool): at small n (and for
+ * gemm_fx up to 4 MB of floats) every thread converts x into a copy of its
+ * own, so that no thread waits for another's conversion, and the scratch
+ * holds n_threads copies. The size never
  * shrinks as n_threads grows. One scratch serves one product at a time. */
 /* Whether an m x k by k x n product goes through the gemm tile rather than
  * vec_dot rows: n > 1 and the shape one the tile takes (gemm_k, gemm_m).
