@@ -242,8 +242,8 @@ size_t cpu_quantize(enum em_type t, const float *src, void *dst, int64_t nrows, 
  * llama.cpp tiles only such products, and the two paths sum in different
  * orders, so every product that must agree with it decides by this.
  * (cpu_matmul takes gemm_fx instead, where the variant has one for the
- * type, for every n > 1: F16 weights on x86, whose prompts then sum in
- * their own order, no longer tinyBLAS's; see cpu_kernels.c.) */
+ * type, for every n > 1: F16 weights on AVX-512, whose prompts then sum
+ * in their own order, no longer tinyBLAS's; see cpu_kernels.c.) */
 int cpu_gemm_fits(const cpu_kernels *kern, enum em_type wt, int64_t m, int64_t k, int64_t n);
 
 size_t cpu_matmul_scratch(const cpu_kernels *kern, enum em_type wt, int64_t k, int64_t n, int n_threads);
