@@ -109,8 +109,9 @@ static int use_panel16(const cpu_kernels *kern, enum em_type wt, int64_t n) {
 /* The outer-product tile (gemm_fx) takes every product of n > 1 rows of
  * its types, whatever the shape: a prompt's sums then do not depend on how
  * it is split into calls (test_generate's prefix reuse holds it to that).
- * The price is in short calls, which transpose every weight row for a few
- * activation rows: 4- and 16-token F16 prompts 5-15% slower than with the
+ * Short calls transpose every weight row for a few activation rows; they
+ * multiply the columns as the transpose leaves them in registers, which
+ * brought 4- and 16-token F16 prompts back to within ~2-5% of the
  * dot-shaped tile (bench/README). */
 static int use_fx(const cpu_kernels *kern, enum em_type wt, int64_t n) {
     return n > 1 && kern->gemm_fx[wt];

@@ -910,21 +910,27 @@ static void sgemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, 
 
 /* The outer-product tile (gemm_fx, cpu_kernels.h) for F16 weights.
  *
- * A call copies its nr <= 32 weight rows, FX_KB columns at a time, into a
- * panel on its stack with value p of row i at panel[p * 32 + i], so that a
- * step over p reads the 32 weights as one aligned 64-byte run. The copy is
- * 8 x 8 transposes of 16-bit values (three rounds of SSE2 unpacks: 24
- * shuffles for 64 values), ~2% of the products that follow it at n = 512,
- * all 32 rows a step, each row prefetched FX_AHEAD bytes ahead (the copy
- * alone: 12.4 -> 18.3 GB/s on one Zen 5 thread, which reads 27). Rows past
- * nr repeat row nr - 1: their lanes are computed, never stored.
+ * The tile: up to FXM activation rows x 32 weight rows in 2 x FXM
+ * accumulators. A step over p widens two vectors of 16 weights (value p of
+ * the 32 rows) and multiplies each by the rows' broadcast activations
+ * (floats, cpu_matmul's F16-rounded copy): 2 widenings and FXM broadcast
+ * loads for 2 x FXM FMAs, against the dot-shaped tile's 10 widenings for
+ * 24, and no horizontal sums. Each output is one chain over p, so the bits
+ * are cpu_gemm_fx_ref's.
  *
- * The tile: FXM activation rows x 32 weight rows in 2 x FXM accumulators.
- * A step widens the panel's two vectors of weights and multiplies each by
- * FXM broadcast activations (floats, cpu_matmul's F16-rounded copy): 2
- * widenings and FXM broadcast loads for 2 x FXM FMAs, against the
- * dot-shaped tile's 10 widenings for 24, and no horizontal sums. Each
- * output is one chain over p, so the bits are cpu_gemm_fx_ref's.
+ * The weights must be turned on their side for that: value p of the 32
+ * rows side by side. fx_transpose does 8 columns at a time in registers,
+ * four 8 x 8 transposes of 16-bit values side by side in the 128-bit lanes
+ * of 512-bit vectors (24 unpacks for 256 values), each row prefetched
+ * FX_AHEAD bytes ahead.
+ * - A call of more than FXM activation rows copies the transposed columns
+ *   into a panel on its stack, FX_KB columns at a time, and runs its tiles
+ *   over the panel (the copy: ~2% of the products at n = 512).
+ * - A call of at most FXM rows is one tile: it multiplies the 8 columns as
+ *   the transpose leaves them, with no panel, so a short prompt streams its
+ *   weights once and its FMAs overlap that stream (a panel copied and then
+ *   read once cost 2-4 token prompts 10-30% against the dot-shaped tile).
+ * Rows past nr repeat row nr - 1: their lanes are computed, never stored.
  *
  * Measured on Zen 5 (bench_matmul, F16, SmolLM2-135M's and the ViT's
  * shapes): one thread 192-205 GFLOP/s against the dot-shaped tile's
@@ -938,43 +944,87 @@ static void sgemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, 
 #define FX_KB 1024
 #define FX_AHEAD 256 /* bytes; 512 and 1024 were slower */
 
-INLINE void fx_transpose8(const uint16_t *const *row, int64_t p, uint16_t *dst) {
-    __m128i a[8], t[8], u[8];
-    for (int i = 0; i < 8; i++) a[i] = _mm_loadu_si128((const __m128i *)(row[i] + p));
+/* The 32 row pointers of a call at column p0: rows past nr repeat row nr - 1. */
+INLINE void fx_rows(const void *w, size_t w_stride, int nr, int64_t p0, const uint16_t *row[FXR]) {
+    for (int i = 0; i < FXR; i++)
+        row[i] = (const uint16_t *)((const char *)w + (size_t)(i < nr ? i : nr - 1) * w_stride) + p0;
+}
+
+INLINE void fx_prefetch(const uint16_t *const *row, int64_t p) {
+    if ((p & 31) == 0)
+        for (int i = 0; i < FXR; i++) _mm_prefetch((const char *)(row[i] + p) + FX_AHEAD, _MM_HINT_T0);
+}
+
+/* Columns [p, p + 8) of the 32 rows as 8 vectors, column c's 32 values
+ * (rows in order) in out[c]. Vector j holds rows j, 8 + j, 16 + j and
+ * 24 + j, one per 128-bit lane, and three rounds of unpacks (each within
+ * its lane) make every lane an 8 x 8 transpose: lane L of out[c] is column
+ * c of rows 8L..8L+7. */
+INLINE void fx_transpose(const uint16_t *const *row, int64_t p, __m512i out[8]) {
+    __m512i a[8], t[8], u[8];
+    for (int j = 0; j < 8; j++) {
+        __m512i z = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(row[j] + p)));
+        z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(row[8 + j] + p)), 1);
+        z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(row[16 + j] + p)), 2);
+        a[j] = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(row[24 + j] + p)), 3);
+    }
     for (int i = 0; i < 4; i++) {
-        t[2 * i] = _mm_unpacklo_epi16(a[2 * i], a[2 * i + 1]);     /* rows 2i, 2i+1: columns 0-3 */
-        t[2 * i + 1] = _mm_unpackhi_epi16(a[2 * i], a[2 * i + 1]); /* columns 4-7 */
+        t[2 * i] = _mm512_unpacklo_epi16(a[2 * i], a[2 * i + 1]);     /* rows 2i, 2i+1: columns 0-3 */
+        t[2 * i + 1] = _mm512_unpackhi_epi16(a[2 * i], a[2 * i + 1]); /* columns 4-7 */
     }
     for (int h = 0; h < 2; h++)       /* h: columns 0-3 or 4-7 */
         for (int q = 0; q < 2; q++) { /* q: rows 0-3 or 4-7 */
-            u[4 * h + 2 * q] = _mm_unpacklo_epi32(t[4 * q + h], t[4 * q + 2 + h]);
-            u[4 * h + 2 * q + 1] = _mm_unpackhi_epi32(t[4 * q + h], t[4 * q + 2 + h]);
+            u[4 * h + 2 * q] = _mm512_unpacklo_epi32(t[4 * q + h], t[4 * q + 2 + h]);
+            u[4 * h + 2 * q + 1] = _mm512_unpackhi_epi32(t[4 * q + h], t[4 * q + 2 + h]);
         }
     /* u[4h + 2q + j]: columns 4h + 2j and 4h + 2j + 1 of rows 4q..4q+3 */
     for (int h = 0; h < 2; h++)
         for (int j = 0; j < 2; j++) {
-            _mm_store_si128((__m128i *)(dst + (size_t)(4 * h + 2 * j) * FXR),
-                            _mm_unpacklo_epi64(u[4 * h + j], u[4 * h + 2 + j]));
-            _mm_store_si128((__m128i *)(dst + (size_t)(4 * h + 2 * j + 1) * FXR),
-                            _mm_unpackhi_epi64(u[4 * h + j], u[4 * h + 2 + j]));
+            out[4 * h + 2 * j] = _mm512_unpacklo_epi64(u[4 * h + j], u[4 * h + 2 + j]);
+            out[4 * h + 2 * j + 1] = _mm512_unpackhi_epi64(u[4 * h + j], u[4 * h + 2 + j]);
         }
 }
 
-/* Columns [p0, p0 + kl) of nr <= FXR rows into panel. */
-static void fx_pack(const void *w, size_t w_stride, int nr, int64_t p0, int64_t kl, uint16_t *panel) {
-    const uint16_t *row[FXR];
-    for (int i = 0; i < FXR; i++)
-        row[i] = (const uint16_t *)((const char *)w + (size_t)(i < nr ? i : nr - 1) * w_stride) + p0;
-    int64_t p = 0;
-    for (; p + 8 <= kl; p += 8) {
-        if ((p & 31) == 0)
-            for (int i = 0; i < FXR; i++) _mm_prefetch((const char *)(row[i] + p) + FX_AHEAD, _MM_HINT_T0);
-        for (int r0 = 0; r0 < FXR; r0 += 8) fx_transpose8(row + r0, p, panel + p * FXR + r0);
-    }
-    for (; p < kl; p++)
-        for (int i = 0; i < FXR; i++) panel[p * FXR + i] = row[i][p];
+/* Column p of the 32 rows (8 x 32 bits at a time cost more than it saves
+ * for the k % 8 columns left). */
+INLINE void fx_column(const uint16_t *const *row, int64_t p, uint16_t col[FXR]) {
+    for (int i = 0; i < FXR; i++) col[i] = row[i][p];
 }
 
+/* One step of the tile: rows r < MR of x at column p times the 32 weights
+ * w (16-bit; the panel's are read as two halves, with no extraction). */
+INLINE void fx_step(int MR, __m256i lo, __m256i hi, const float *x, size_t xs, int64_t p, __m512 acc[FXM][2]) {
+    const __m512 w0 = _mm512_cvtph_ps(lo), w1 = _mm512_cvtph_ps(hi);
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; r++) {
+        const __m512 a = _mm512_set1_ps(x[r * xs + p]);
+        acc[r][0] = _mm512_fmadd_ps(a, w0, acc[r][0]);
+        acc[r][1] = _mm512_fmadd_ps(a, w1, acc[r][1]);
+    }
+}
+
+INLINE void fx_store(int MR, float *y, int64_t ldy, __mmask16 m0, __mmask16 m1, __m512 acc[FXM][2]) {
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; r++) {
+        _mm512_mask_storeu_ps(y + r * ldy, m0, acc[r][0]);
+        _mm512_mask_storeu_ps(y + r * ldy + 16, m1, acc[r][1]);
+    }
+}
+
+/* Columns [p0, p0 + kl) of the 32 rows into panel. */
+static void fx_pack(const uint16_t *const *row, int64_t p0, int64_t kl, uint16_t *panel) {
+    int64_t p = 0;
+    for (; p + 8 <= kl; p += 8) {
+        fx_prefetch(row, p0 + p);
+        __m512i o[8];
+        fx_transpose(row, p0 + p, o);
+        for (int c = 0; c < 8; c++) _mm512_store_si512((__m512i *)(panel + (p + c) * FXR), o[c]);
+    }
+    for (; p < kl; p++) fx_column(row, p0 + p, panel + p * FXR);
+}
+
+/* MR <= FXM activation rows over the panel's kl columns; the sums start at
+ * 0 (first) or from y. */
 INLINE void fx_tile(int MR, int first, int64_t kl, const uint16_t *panel, const float *x, size_t xs, float *y,
                     int64_t ldy, __mmask16 m0, __mmask16 m1) {
     __m512 acc[FXM][2];
@@ -984,53 +1034,83 @@ INLINE void fx_tile(int MR, int first, int64_t kl, const uint16_t *panel, const 
         acc[r][1] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m1, y + r * ldy + 16);
     }
     for (int64_t p = 0; p < kl; p++) {
-        const __m512 w0 = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(panel + p * FXR)));
-        const __m512 w1 = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(panel + p * FXR + 16)));
-#pragma GCC unroll 16
-        for (int r = 0; r < MR; r++) {
-            const __m512 a = _mm512_set1_ps(x[r * xs + p]);
-            acc[r][0] = _mm512_fmadd_ps(a, w0, acc[r][0]);
-            acc[r][1] = _mm512_fmadd_ps(a, w1, acc[r][1]);
-        }
+        const __m256i *wp = (const __m256i *)(panel + p * FXR);
+        fx_step(MR, _mm256_load_si256(wp), _mm256_load_si256(wp + 1), x, xs, p, acc);
     }
-#pragma GCC unroll 16
-    for (int r = 0; r < MR; r++) {
-        _mm512_mask_storeu_ps(y + r * ldy, m0, acc[r][0]);
-        _mm512_mask_storeu_ps(y + r * ldy + 16, m1, acc[r][1]);
-    }
+    fx_store(MR, y, ldy, m0, m1, acc);
 }
+
+/* MR <= FXM activation rows over all k columns, the transposed weights
+ * taken from registers. */
+INLINE void fx_whole(int MR, int64_t k, const uint16_t *const *row, const float *x, size_t xs, float *y,
+                     int64_t ldy, __mmask16 m0, __mmask16 m1) {
+    __m512 acc[FXM][2];
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    int64_t p = 0;
+    for (; p + 8 <= k; p += 8) {
+        fx_prefetch(row, p);
+        __m512i o[8];
+        fx_transpose(row, p, o);
+#pragma GCC unroll 8
+        for (int c = 0; c < 8; c++)
+            fx_step(MR, _mm512_castsi512_si256(o[c]), _mm512_extracti64x4_epi64(o[c], 1), x, xs, p + c, acc);
+    }
+    for (; p < k; p++) {
+        alignas(64) uint16_t col[FXR];
+        fx_column(row, p, col);
+        fx_step(MR, _mm256_load_si256((const __m256i *)col), _mm256_load_si256((const __m256i *)(col + 16)), x, xs,
+                p, acc);
+    }
+    fx_store(MR, y, ldy, m0, m1, acc);
+}
+
+/* CALL(MR) for MR = rows (1..FXM), a constant in each case so that the
+ * tile's loops unroll to registers. */
+#define FX_BY_ROWS(rows, CALL)                                                                               \
+    switch (rows) {                                                                                          \
+    case 1: CALL(1); break;                                                                                  \
+    case 2: CALL(2); break;                                                                                  \
+    case 3: CALL(3); break;                                                                                  \
+    case 4: CALL(4); break;                                                                                  \
+    case 5: CALL(5); break;                                                                                  \
+    case 6: CALL(6); break;                                                                                  \
+    case 7: CALL(7); break;                                                                                  \
+    case 8: CALL(8); break;                                                                                  \
+    case 9: CALL(9); break;                                                                                  \
+    case 10: CALL(10); break;                                                                                \
+    case 11: CALL(11); break;                                                                                \
+    default: CALL(12); break;                                                                                \
+    }
 
 static void gemm_fx_f16(int64_t k, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride,
                         int64_t nc, float *y, int64_t ldy) {
-    alignas(64) uint16_t panel[FX_KB * FXR];
     const size_t xs = x_stride / sizeof(float);
     const __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xffff : (1u << nr) - 1);
     const __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xffff : nr > 16 ? (1u << (nr - 16)) - 1 : 0);
+    const uint16_t *row[FXR];
+    fx_rows(w, w_stride, nr, 0, row);
+    if (nc <= FXM) {
+#define FX_WHOLE_CALL(MR) fx_whole(MR, k, row, x, xs, y, ldy, m0, m1)
+        FX_BY_ROWS(nc, FX_WHOLE_CALL)
+#undef FX_WHOLE_CALL
+        return;
+    }
+    alignas(64) uint16_t panel[FX_KB * FXR];
     for (int64_t p0 = 0; p0 < k; p0 += FX_KB) {
         const int64_t kl = k - p0 < FX_KB ? k - p0 : FX_KB;
         const int first = p0 == 0;
-        fx_pack(w, w_stride, nr, p0, kl, panel);
+        fx_pack(row, p0, kl, panel);
         for (int64_t c = 0; c < nc; c += FXM) {
-            const int64_t mr = nc - c < FXM ? nc - c : FXM;
             const float *xc = (const float *)x + c * xs + p0;
             float *yc = y + c * ldy;
-            switch (mr) {
-            case 1: fx_tile(1, first, kl, panel, xc, xs, yc, ldy, m0, m1); break;
-            case 2: fx_tile(2, first, kl, panel, xc, xs, yc, ldy, m0, m1); break;
-            case 3: fx_tile(3, first, kl, panel, xc, xs, yc, ldy, m0, m1); break;
-            case 4: fx_tile(4, first, kl, panel, xc, xs, yc, ldy, m0, m1); break;
-            case 5: fx_tile(5, first, kl, panel, xc, xs, yc, ldy, m0, m1); break;
-            case 6: fx_tile(6, first, kl, panel, xc, xs, yc, ldy, m0, m1); break;
-            case 7: fx_tile(7, first, kl, panel, xc, xs, yc, ldy, m0, m1); break;
-            case 8: fx_tile(8, first, kl, panel, xc, xs, yc, ldy, m0, m1); break;
-            case 9: fx_tile(9, first, kl, panel, xc, xs, yc, ldy, m0, m1); break;
-            case 10: fx_tile(10, first, kl, panel, xc, xs, yc, ldy, m0, m1); break;
-            case 11: fx_tile(11, first, kl, panel, xc, xs, yc, ldy, m0, m1); break;
-            default: fx_tile(12, first, kl, panel, xc, xs, yc, ldy, m0, m1); break;
-            }
+#define FX_TILE_CALL(MR) fx_tile(MR, first, kl, panel, xc, xs, yc, ldy, m0, m1)
+            FX_BY_ROWS(nc - c, FX_TILE_CALL)
+#undef FX_TILE_CALL
         }
     }
 }
+#undef FX_BY_ROWS
 
 void cpu_kernels_init_avx512(cpu_kernels *k) {
     k->vec_dot[EM_TYPE_Q8_0] = q8_0_dot;
