@@ -925,7 +925,7 @@ static void sgemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, 
  * FX_AHEAD bytes ahead.
  * - A call of more than FXM activation rows copies the transposed columns
  *   into a panel on its stack, FX_KB columns at a time, and runs its tiles
- *   over the panel (the copy: ~2% of the products at n = 512).
+ *   over the panel (the copy: under 2% of the products at n = 512).
  * - A call of at most FXM rows is one tile: it multiplies the 8 columns as
  *   the transpose leaves them, with no panel, so a short prompt streams its
  *   weights once and its FMAs overlap that stream (a panel copied and then
@@ -985,8 +985,8 @@ INLINE void fx_transpose(const uint16_t *const *row, int64_t p, __m512i out[8]) 
         }
 }
 
-/* Column p of the 32 rows (8 x 32 bits at a time cost more than it saves
- * for the k % 8 columns left). */
+/* Column p of the 32 rows, a value at a time: only the k % 8 columns
+ * after the last whole 8 take this way. */
 INLINE void fx_column(const uint16_t *const *row, int64_t p, uint16_t col[FXR]) {
     for (int i = 0; i < FXR; i++) col[i] = row[i][p];
 }
