@@ -944,10 +944,9 @@ static void sgemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, 
 #define FX_KB 1024
 #define FX_AHEAD 256 /* bytes; 512 and 1024 were slower */
 
-/* The 32 row pointers of a call at column p0: rows past nr repeat row nr - 1. */
-INLINE void fx_rows(const void *w, size_t w_stride, int nr, int64_t p0, const uint16_t *row[FXR]) {
-    for (int i = 0; i < FXR; i++)
-        row[i] = (const uint16_t *)((const char *)w + (size_t)(i < nr ? i : nr - 1) * w_stride) + p0;
+/* The 32 row pointers of a call: rows past nr repeat row nr - 1. */
+INLINE void fx_rows(const void *w, size_t w_stride, int nr, const uint16_t *row[FXR]) {
+    for (int i = 0; i < FXR; i++) row[i] = (const uint16_t *)((const char *)w + (size_t)(i < nr ? i : nr - 1) * w_stride);
 }
 
 INLINE void fx_prefetch(const uint16_t *const *row, int64_t p) {
@@ -1089,7 +1088,7 @@ static void gemm_fx_f16(int64_t k, const void *w, size_t w_stride, int nr, const
     const __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xffff : (1u << nr) - 1);
     const __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xffff : nr > 16 ? (1u << (nr - 16)) - 1 : 0);
     const uint16_t *row[FXR];
-    fx_rows(w, w_stride, nr, 0, row);
+    fx_rows(w, w_stride, nr, row);
     if (nc <= FXM) {
 #define FX_WHOLE_CALL(MR) fx_whole(MR, k, row, x, xs, y, ldy, m0, m1)
         FX_BY_ROWS(nc, FX_WHOLE_CALL)
