@@ -1296,9 +1296,10 @@ int main(void) {
     static const int64_t ks[] = {32, 64, 96, 576, 1536 + 32};
     static const int64_t ks_k[] = {256, 768}; /* K-quants: one and three super-blocks */
     static const int64_t ms[] = {1, 3, 13, 24, 192, 577};
-    /* the AVX2 signed tile (Q8_0 from 24 rows, IQ4_NL) takes 4 activation
-     * rows: 5, 17 and 33 end in 1, 26 in 2, 11 and 35 in 3; below 24 rows
-     * AVX2's Q8_0 and Q4_0 take 2 a tile, below 16 AVX-512's 4 */
+    /* the AVX2 signed tile (Q8_0 from 8 rows, IQ4_NL) takes 4 activation
+     * rows: 17 and 33 end in 1, 26 in 2, 11 and 35 in 3; AVX-512's packed
+     * tile (from 8 rows) 6: 8 and 26 end in 2, 33 in 3, 11, 17 and 35 in 5;
+     * below 8 rows Q8_0 and Q4_0 take 2 (AVX2) or 4 (AVX-512) a tile */
     static const int64_t ns[] = {1, 2, 5, 8, 11, 17, 26, 33, 35};
     enum { NNS = sizeof ns / sizeof ns[0] };
     for (int t = 0; t < N_TYPES; t++)

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "cpu_kernels_impl.h"
+#include "cpu_quant_32_x86.h"
 
 #define RM 4 /* weight rows per tile */
 #define RN 4 /* activation rows per tile */
@@ -184,15 +185,15 @@ INLINE void gemm_q(int q4, int64_t k, const void *w, size_t w_stride, int nr, co
  * row sums (no horizontal adds), and the scaling (convert, multiply, FMA)
  * is paid once per 8 vpdpbusd. Weights are stored unsigned (Q8_0 q + 128,
  * Q4_0 the raw nibble q + 8); each block's int32 sums start at -bias * s
- * (s = the activation block's sum, from the panel). The copy costs about
- * a tenth of the products at a prefill's hundreds of activation rows; for
- * a few rows it would not pay, and the tile above takes them. The outputs
+ * (s = the activation block's sum, from the panel). The copy (ipack_fill)
+ * is paid once per call whatever the number of activation rows; below
+ * IMIN of them it does not pay, and the tile above takes them. The outputs
  * are the same integers scaled in the same way as the tile's, summed over
  * blocks in another order. */
 #define IR 32   /* weight rows per call: two 16-lane vectors */
 #define IRN 6   /* activation rows per register tile: 24 accumulators */
 #define IKB 32  /* blocks per repacked chunk: 37 KB on the stack */
-#define IMIN 16 /* fewer activation rows take the tile above */
+#define IMIN 8  /* fewer activation rows take the tile above: from 8 rows the packs win (jpack_fill's figures) */
 
 typedef struct ipack {
     alignas(64) uint8_t q[IKB][8][IR][4];
@@ -206,24 +207,31 @@ typedef struct ipack {
 #define I_BIAS(t) ((t) == EM_TYPE_Q8_0 || (t) == EM_TYPE_IQ4_NL ? 128 : (t) == EM_TYPE_Q4_0 ? 8 : (t) == EM_TYPE_Q5_0 ? 16 : 0)
 #define I_MIN(t) ((t) == EM_TYPE_Q4_1 || (t) == EM_TYPE_Q5_1)
 
-/* Blocks [b0, b0 + nbk) of rows [0, nr) of w into p; rows past nr zero. */
+/* Blocks [b0, b0 + nbk) of rows [0, nr) of w into p; rows past nr zero.
+ * As AVX2's jpack_fill: the rows' values in vectors row after row (one
+ * stream), then 8 rows at a time transposed in registers, a 32-byte store
+ * per 4-value word of 8 rows. */
 INLINE void ipack_fill(enum em_type t, ipack *p, const char *w, size_t w_stride, int nr, int64_t b0, int nbk) {
+    alignas(32) int8_t v[IR][IKB][32];
+    const size_t bb = em_type_block_bytes(t);
+    const __m256i bias = _mm256_set1_epi8(I_BIAS(t) == 128 ? (char)0x80 : 0);
     for (int r = 0; r < IR; r++) {
         const char *row = w + (size_t)r * w_stride;
         for (int b = 0; b < nbk; b++) {
-            alignas(32) int8_t v[32];
-            if (r >= nr) {
-                memset(v, 0, 32);
-                p->d[b][r] = p->m[b][r] = 0.0f;
-            } else {
-                cpu_q32_unpack(t, row, b0 + b, v, &p->d[b][r], &p->m[b][r]);
-                if (I_BIAS(t) == 128)
-                    _mm256_store_si256((__m256i *)v, _mm256_xor_si256(_mm256_load_si256((const __m256i *)v),
-                                                                      _mm256_set1_epi8((char)0x80)));
-            }
-            for (int j = 0; j < 8; j++) memcpy(p->q[b][j][r], v + 4 * j, 4);
+            __m256i q = _mm256_setzero_si256();
+            _mm_prefetch((const char *)((uintptr_t)row + (size_t)(b0 + b) * bb + Q32_FILL_AHEAD), _MM_HINT_T0);
+            if (r < nr) q = _mm256_xor_si256(q32_values(t, row, b0 + b, &p->d[b][r], &p->m[b][r]), bias);
+            else p->d[b][r] = p->m[b][r] = 0.0f;
+            _mm256_store_si256((__m256i *)v[r][b], q);
         }
     }
+    for (int r8 = 0; r8 < IR; r8 += 8)
+        for (int b = 0; b < nbk; b++) {
+            __m256i a[8];
+            for (int i = 0; i < 8; i++) a[i] = _mm256_load_si256((const __m256i *)v[r8 + i][b]);
+            q32_transpose8x8(a);
+            for (int j = 0; j < 8; j++) _mm256_store_si256((__m256i *)p->q[b][j][r8], a[j]);
+        }
 }
 
 /* IR rows x NC activation rows over the nbk blocks in p (blocks b0.. of the

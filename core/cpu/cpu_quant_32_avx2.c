@@ -8,17 +8,6 @@
 
 #include "cpu_quant_32_x86.h"
 
-/* Q5's 5th bits as bytes: 0x10 at value j where bit j of qh is set. Byte j
- * takes byte j/8 of qh and tests bit j%8. */
-static inline __m256i fifth_bits32(const uint8_t qh[4]) {
-    uint32_t v;
-    memcpy(&v, qh, 4); /* x86 is little-endian, as the file */
-    const __m256i sel = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
-    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
-    const __m256i b = _mm256_shuffle_epi8(_mm256_set1_epi32((int)v), sel);
-    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(b, bit), bit), _mm256_set1_epi8(0x10));
-}
-
 /* Unsigned bytes u (at most 31) times signed bytes s, 8 int32 lanes of 4
  * values each: the pair sums stay far below vpmaddubsw's saturation. */
 static inline __m256i dot_u8(__m256i u, __m256i s) {
@@ -33,12 +22,12 @@ static inline __m256i dot_i8(__m256i a, __m256i b) {
 static inline __m256i q4_1_lanes(const em_block_q4_1 *x, __m256i y) { return dot_u8(q32_nibbles(x->qs), y); }
 
 static inline __m256i q5_0_lanes(const em_block_q5_0 *x, __m256i y) {
-    const __m256i q = _mm256_or_si256(q32_nibbles(x->qs), fifth_bits32(x->qh));
+    const __m256i q = _mm256_or_si256(q32_nibbles(x->qs), q32_fifth_bits(x->qh));
     return dot_i8(_mm256_sub_epi8(q, _mm256_set1_epi8(16)), y);
 }
 
 static inline __m256i q5_1_lanes(const em_block_q5_1 *x, __m256i y) {
-    return dot_u8(_mm256_or_si256(q32_nibbles(x->qs), fifth_bits32(x->qh)), y);
+    return dot_u8(_mm256_or_si256(q32_nibbles(x->qs), q32_fifth_bits(x->qh)), y);
 }
 
 static inline __m256i iq4_nl_lanes(const em_block_iq4_nl *x, __m256i y) {

@@ -36,6 +36,84 @@ static inline __m256i q32_nibbles(const uint8_t *qs) {
     return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(0x0F));
 }
 
+/* Q5's 5th bits as bytes: 0x10 at value j where bit j of qh is set. Byte j
+ * takes byte j/8 of qh and tests bit j%8. */
+static inline __m256i q32_fifth_bits(const uint8_t qh[4]) {
+    uint32_t v;
+    memcpy(&v, qh, 4); /* x86 is little-endian, as the file */
+    const __m256i sel = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    const __m256i b = _mm256_shuffle_epi8(_mm256_set1_epi32((int)v), sel);
+    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(b, bit), bit), _mm256_set1_epi8(0x10));
+}
+
+/* cpu_q32_unpack in one vector: block b of a row of t (Q8_0, Q4_0, Q5_0,
+ * Q4_1, Q5_1, IQ4_NL) as its 32 values in order, with its scale d and (Q4_1,
+ * Q5_1) offset m; the same bytes and floats (test_kernels' matmul cases
+ * hold the prefill packs built from it to the reference). */
+static inline __m256i q32_values(enum em_type t, const void *row, int64_t b, float *d, float *m) {
+    *m = 0.0f;
+    switch (t) {
+    case EM_TYPE_Q8_0: {
+        const em_block_q8_0 *B = (const em_block_q8_0 *)row + b;
+        *d = Q32_FP16(B->d);
+        return _mm256_loadu_si256((const __m256i *)B->qs);
+    }
+    case EM_TYPE_Q4_0: {
+        const em_block_q4_0 *B = (const em_block_q4_0 *)row + b;
+        *d = Q32_FP16(B->d);
+        return q32_nibbles(B->qs);
+    }
+    case EM_TYPE_IQ4_NL: {
+        const em_block_iq4_nl *B = (const em_block_iq4_nl *)row + b;
+        *d = Q32_FP16(B->d);
+        const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)cpu_iq4nl_values));
+        return _mm256_shuffle_epi8(table, q32_nibbles(B->qs));
+    }
+    case EM_TYPE_Q5_0: {
+        const em_block_q5_0 *B = (const em_block_q5_0 *)row + b;
+        *d = Q32_FP16(B->d);
+        return _mm256_or_si256(q32_nibbles(B->qs), q32_fifth_bits(B->qh));
+    }
+    case EM_TYPE_Q4_1: {
+        const em_block_q4_1 *B = (const em_block_q4_1 *)row + b;
+        *d = Q32_FP16(B->d), *m = Q32_FP16(B->m);
+        return q32_nibbles(B->qs);
+    }
+    default: { /* Q5_1 */
+        const em_block_q5_1 *B = (const em_block_q5_1 *)row + b;
+        *d = Q32_FP16(B->d), *m = Q32_FP16(B->m);
+        return _mm256_or_si256(q32_nibbles(B->qs), q32_fifth_bits(B->qh));
+    }
+    }
+}
+
+/* v[0..7] (8 dwords each) transposed: v[j] becomes dword j of each, the
+ * 4-value words of 8 weight rows side by side, as the prefill packs hold
+ * them (24 shuffles for 64 words). */
+static inline __attribute__((always_inline)) void q32_transpose8x8(__m256i v[8]) {
+    __m256i t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_epi32(v[i], v[i + 1]); /* i, i+1 of dwords 0, 1 | 4, 5 */
+        t[i + 1] = _mm256_unpackhi_epi32(v[i], v[i + 1]); /* 2, 3 | 6, 7 */
+    }
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = _mm256_unpacklo_epi64(t[i], t[i + 2]);     /* 4 rows' dword 0 | 4 */
+        u[i + 1] = _mm256_unpackhi_epi64(t[i], t[i + 2]); /* 1 | 5 */
+        u[i + 2] = _mm256_unpacklo_epi64(t[i + 1], t[i + 3]); /* 2 | 6 */
+        u[i + 3] = _mm256_unpackhi_epi64(t[i + 1], t[i + 3]); /* 3 | 7 */
+    }
+    for (int j = 0; j < 4; j++) {
+        v[j] = _mm256_permute2x128_si256(u[j], u[j + 4], 0x20);
+        v[j + 4] = _mm256_permute2x128_si256(u[j], u[j + 4], 0x31);
+    }
+}
+
+/* How far ahead of the row being unpacked the prefill packs' fills fetch
+ * (bytes of the weight rows as they lie): a call's 32 or 64 rows come from
+ * memory in one burst, which the hardware prefetcher follows late. */
+#define Q32_FILL_AHEAD 8192
+
 /* The two fp16 halves at p (a block's d and m, Q8_1's d and s) as floats in
  * lanes 0 and 1: one conversion for both. */
 static inline __m128 q32_fp16x2(const void *p) {
