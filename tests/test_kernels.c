@@ -1006,7 +1006,7 @@ static void test_resample_u8(const cpu_kernels *ref, const cpu_kernels *v) {
 static void test_kquant_gemm(const cpu_kernels *v) {
     static const int64_t ks[] = {256, 768, 1280};
     static const int nrs[] = {1, 5, 16, 17, 32};
-    static const int64_t ncs[] = {1, 3, 4, 5, 8, 9};
+    static const int64_t ncs[] = {1, 2, 3, 4, 5, 8, 9};
     for (int t = 0; t < N_TYPES; t++) {
         const enum em_type ty = types[t];
         if (!is_kquant(ty) || !v->gemm[ty]) continue;
@@ -1024,7 +1024,7 @@ static void test_kquant_gemm(const cpu_kernels *v) {
             fill(f, k * 9, 1.0f);
             for (int c = 0; c < 9; c++) v->from_float[v->dot_type[ty]](f + c * k, x + c * xrb, k);
             for (int b = 0; b < 5; b++)
-                for (int e = 0; e < 6; e++) {
+                for (int e = 0; e < (int)(sizeof ncs / sizeof ncs[0]); e++) {
                     const int nr = nrs[b] < R ? nrs[b] : R;
                     const int64_t nc = ncs[e], ldy = nr + 3;
                     for (int64_t i = 0; i < nc * ldy; i++) y[i] = 12345.0f;

@@ -480,15 +480,15 @@ static inline __attribute__((always_inline)) void jpack_fill(int jt, jpack *p, c
                     a[i] = _mm256_cvtepi8_epi16(_mm_load_si128((const __m128i *)v[r8 + i][b]));
                     h[i] = _mm256_cvtepi8_epi16(_mm_load_si128((const __m128i *)(v[r8 + i][b] + 16)));
                 }
-                q32_transpose8x8(a);
-                q32_transpose8x8(h);
+                x86_transpose8x8(a);
+                x86_transpose8x8(h);
                 for (int j = 0; j < 8; j++) {
                     _mm256_store_si256((__m256i *)p->w[b][j][r8], a[j]);
                     _mm256_store_si256((__m256i *)p->w[b][j + 8][r8], h[j]);
                 }
             } else { /* 4 bytes a word */
                 for (int i = 0; i < 8; i++) a[i] = _mm256_load_si256((const __m256i *)v[r8 + i][b]);
-                q32_transpose8x8(a);
+                x86_transpose8x8(a);
                 for (int j = 0; j < 8; j++) _mm256_store_si256((__m256i *)p->q[b][j][r8], a[j]);
             }
         }

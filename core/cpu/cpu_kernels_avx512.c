@@ -229,7 +229,7 @@ INLINE void ipack_fill(enum em_type t, ipack *p, const char *w, size_t w_stride,
         for (int b = 0; b < nbk; b++) {
             __m256i a[8];
             for (int i = 0; i < 8; i++) a[i] = _mm256_load_si256((const __m256i *)v[r8 + i][b]);
-            q32_transpose8x8(a);
+            x86_transpose8x8(a);
             for (int j = 0; j < 8; j++) _mm256_store_si256((__m256i *)p->q[b][j][r8], a[j]);
         }
 }

@@ -48,52 +48,6 @@ static inline const float *cpu_q8p16_d(const void *row, int64_t nb) {
 /* IQ4_NL's 16 levels (llama.cpp's kvalues_iq4nl), for the variants' dots. */
 extern const int8_t cpu_iq4nl_values[16];
 
-/* Block b of a row of a 32-value block type (Q8_0, Q4_0, Q5_0, Q4_1, Q5_1,
- * IQ4_NL) as 32 bytes in value order: the signed value for Q8_0 and IQ4_NL
- * (its level), else the unsigned stored one (Q4_0: q + 8, Q5_0: q + 16,
- * Q4_1 and Q5_1 as stored, their offset in *m, else *m = 0); *d the scale.
- * The prefill tiles' repacking reads blocks through this, once per tile of
- * rows, so it is plain C. */
-static inline void cpu_q32_unpack(enum em_type t, const void *row, int64_t b, int8_t *v, float *d, float *m) {
-    const uint8_t *qs = NULL, *qh = NULL;
-    *m = 0.0f;
-    switch (t) {
-    case EM_TYPE_Q8_0: {
-        const em_block_q8_0 *B = (const em_block_q8_0 *)row + b;
-        for (int j = 0; j < 32; j++) v[j] = B->qs[j];
-        *d = em_fp16_to_fp32(B->d);
-        return;
-    }
-    case EM_TYPE_Q4_0: qs = ((const em_block_q4_0 *)row)[b].qs, *d = em_fp16_to_fp32(((const em_block_q4_0 *)row)[b].d); break;
-    case EM_TYPE_IQ4_NL:
-        qs = ((const em_block_iq4_nl *)row)[b].qs, *d = em_fp16_to_fp32(((const em_block_iq4_nl *)row)[b].d);
-        break;
-    case EM_TYPE_Q5_0: {
-        const em_block_q5_0 *B = (const em_block_q5_0 *)row + b;
-        qs = B->qs, qh = B->qh, *d = em_fp16_to_fp32(B->d);
-        break;
-    }
-    case EM_TYPE_Q4_1: {
-        const em_block_q4_1 *B = (const em_block_q4_1 *)row + b;
-        qs = B->qs, *d = em_fp16_to_fp32(B->d), *m = em_fp16_to_fp32(B->m);
-        break;
-    }
-    default: { /* Q5_1 */
-        const em_block_q5_1 *B = (const em_block_q5_1 *)row + b;
-        qs = B->qs, qh = B->qh, *d = em_fp16_to_fp32(B->d), *m = em_fp16_to_fp32(B->m);
-        break;
-    }
-    }
-    for (int j = 0; j < 16; j++) {
-        v[j] = (int8_t)(qs[j] & 0x0F);
-        v[j + 16] = (int8_t)(qs[j] >> 4);
-    }
-    if (t == EM_TYPE_IQ4_NL)
-        for (int j = 0; j < 32; j++) v[j] = cpu_iq4nl_values[(uint8_t)v[j]];
-    if (qh) /* the fifth bit of value j: bit j % 8 of qh[j / 8] */
-        for (int j = 0; j < 32; j++) v[j] = (int8_t)(v[j] | (((qh[j / 8] >> (j % 8)) & 1) << 4));
-}
-
 /* Q4_K/Q5_K's 12 bytes (layout in cpu_quant_k.c) to 8 scales and 8 mins,
  * four at a time with 32-bit masks: a shift by 6 or 4 brings the next byte's
  * bits in at the top of each byte, and the mask drops them. v[0..1] are the

@@ -47,10 +47,12 @@ static inline __m256i q32_fifth_bits(const uint8_t qh[4]) {
     return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(b, bit), bit), _mm256_set1_epi8(0x10));
 }
 
-/* cpu_q32_unpack in one vector: block b of a row of t (Q8_0, Q4_0, Q5_0,
- * Q4_1, Q5_1, IQ4_NL) as its 32 values in order, with its scale d and (Q4_1,
- * Q5_1) offset m; the same bytes and floats (test_kernels' matmul cases
- * hold the prefill packs built from it to the reference). */
+/* Block b of a row of a 32-value block type (Q8_0, Q4_0, Q5_0, Q4_1, Q5_1,
+ * IQ4_NL) as its 32 values in order, one byte each: the signed value for
+ * Q8_0 and IQ4_NL (its level), else the unsigned stored one (Q4_0: q + 8,
+ * Q5_0: q + 16, Q4_1 and Q5_1 as stored, their offset in *m, else *m = 0);
+ * *d the scale. The prefill packs of both x86 variants read blocks through
+ * this (test_kernels' matmul cases hold their products to the reference). */
 static inline __m256i q32_values(enum em_type t, const void *row, int64_t b, float *d, float *m) {
     *m = 0.0f;
     switch (t) {
@@ -91,7 +93,7 @@ static inline __m256i q32_values(enum em_type t, const void *row, int64_t b, flo
 /* v[0..7] (8 dwords each) transposed: v[j] becomes dword j of each, the
  * 4-value words of 8 weight rows side by side, as the prefill packs hold
  * them (24 shuffles for 64 words). */
-static inline __attribute__((always_inline)) void q32_transpose8x8(__m256i v[8]) {
+static inline __attribute__((always_inline)) void x86_transpose8x8(__m256i v[8]) {
     __m256i t[8], u[8];
     for (int i = 0; i < 8; i += 2) {
         t[i] = _mm256_unpacklo_epi32(v[i], v[i + 1]); /* i, i+1 of dwords 0, 1 | 4, 5 */

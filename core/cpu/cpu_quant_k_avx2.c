@@ -207,7 +207,7 @@ float cpu_kq_dot_avx2(int T, int64_t n, const void *a, const void *b) {
 #define KR 16  /* weight rows per call: two 8-lane vectors */
 #define KKB 2  /* blocks per packed chunk (~11 KB) */
 #define KRN 2  /* activation rows per register tile */
-#define KMIN 4 /* fewer activation rows: one dot per output */
+#define KMIN 2 /* one activation row: one dot an output; from 2 rows the tile is faster */
 
 typedef struct kpack {
     alignas(32) uint8_t u[KKB][64][KR][4];  /* word j (values 4j..4j+3) of each row */

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "cpu_kernels_impl.h"
+#include "cpu_quant_32_x86.h"
 
 #define QK EM_QK_K
 
@@ -158,29 +159,52 @@ float cpu_kq_dot_avx2(int T, int64_t n, const void *a, const void *b);
 static inline __attribute__((always_inline)) void kq_interleave(int T, int kr, uint8_t *u, int16_t *sc, int16_t *cm,
                                                                 float *d, float *dmin, const char *w, size_t w_stride,
                                                                 int nr, int64_t b0, int nbk) {
-    if (nr < kr) {
-        memset(u, 0, (size_t)nbk * 64 * kr * 4);
-        memset(sc, 0, (size_t)nbk * 16 * kr * 2 * sizeof *sc);
-        memset(cm, 0, (size_t)nbk * 8 * kr * 2 * sizeof *cm);
-        memset(d, 0, (size_t)nbk * kr * sizeof *d);
-        memset(dmin, 0, (size_t)nbk * kr * sizeof *dmin);
-    }
-    kq_blk k;
-    for (int r = 0; r < nr; r++)
+    /* Two passes, as the 32-value types' packs (cpu_kernels_avx2.c,
+     * jpack_fill): every row's blocks unpacked row after row (one stream),
+     * then 8 rows at a time transposed in registers, a 32-byte store for
+     * each word, scale pair or min pair of 8 rows, where each was its own
+     * 4-byte store before. */
+    enum { KQ_MAXR = 32, KQ_MAXB = 2 };
+    kq_blk k[KQ_MAXR][KQ_MAXB];
+    if (kr > KQ_MAXR || nbk > KQ_MAXB) __builtin_trap(); /* constants of the callers' tiles */
+    const size_t bb = em_type_block_bytes((enum em_type)T);
+    for (int r = 0; r < kr; r++)
         for (int b = 0; b < nbk; b++) {
-            kq_unpack(T, w + (size_t)r * w_stride, b0 + b, &k);
-            for (int j = 0; j < 64; j++) memcpy(u + (((size_t)b * 64 + j) * kr + r) * 4, k.u + 4 * j, 4);
-            for (int g = 0; g < 16; g++) {
-                int16_t *p = sc + (((size_t)b * 16 + g) * kr + r) * 2;
-                p[0] = p[1] = k.sc[g];
+            const char *row = w + (size_t)r * w_stride;
+            for (size_t o = 0; o < bb; o += 64)
+                _mm_prefetch((const char *)((uintptr_t)row + (size_t)(b0 + b) * bb + o + Q32_FILL_AHEAD), _MM_HINT_T0);
+            if (r < nr) kq_unpack(T, row, b0 + b, &k[r][b]);
+            else memset(&k[r][b], 0, sizeof k[r][b]);
+            d[b * kr + r] = k[r][b].d;
+            dmin[b * kr + r] = k[r][b].dmin;
+        }
+    for (int r8 = 0; r8 < kr; r8 += 8)
+        for (int b = 0; b < nbk; b++) {
+            __m256i v[8];
+            for (int q = 0; q < 8; q++) { /* words 8q .. 8q + 7 */
+                for (int i = 0; i < 8; i++) v[i] = _mm256_load_si256((const __m256i *)(k[r8 + i][b].u + 32 * q));
+                x86_transpose8x8(v);
+                for (int j = 0; j < 8; j++)
+                    _mm256_storeu_si256((__m256i *)(u + (((size_t)b * 64 + 8 * q + j) * kr + r8) * 4), v[j]);
             }
-            for (int h = 0; h < 8; h++) {
-                int16_t *p = cm + (((size_t)b * 8 + h) * kr + r) * 2;
-                p[0] = k.cm[2 * h];
-                p[1] = k.cm[2 * h + 1];
+            /* each scale twice: the low halves of the 128-bit lanes hold
+             * scales 0-3 and 8-11, the high 4-7 and 12-15 */
+            __m256i h[8];
+            for (int i = 0; i < 8; i++) {
+                const __m256i s = _mm256_load_si256((const __m256i *)k[r8 + i][b].sc);
+                v[i] = _mm256_unpacklo_epi16(s, s);
+                h[i] = _mm256_unpackhi_epi16(s, s);
             }
-            d[b * kr + r] = k.d;
-            dmin[b * kr + r] = k.dmin;
+            x86_transpose8x8(v);
+            x86_transpose8x8(h);
+            for (int j = 0; j < 8; j++) {
+                const int g = (j & 3) + (j & 4 ? 8 : 0);
+                _mm256_storeu_si256((__m256i *)(sc + (((size_t)b * 16 + g) * kr + r8) * 2), v[j]);
+                _mm256_storeu_si256((__m256i *)(sc + (((size_t)b * 16 + g + 4) * kr + r8) * 2), h[j]);
+            }
+            for (int i = 0; i < 8; i++) v[i] = _mm256_load_si256((const __m256i *)k[r8 + i][b].cm);
+            x86_transpose8x8(v); /* pair h: cm[2h], cm[2h + 1] */
+            for (int j = 0; j < 8; j++) _mm256_storeu_si256((__m256i *)(cm + (((size_t)b * 8 + j) * kr + r8) * 2), v[j]);
         }
 }
 
