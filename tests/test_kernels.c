@@ -362,6 +362,16 @@ static void test_rows(const cpu_kernels *ref, const cpu_kernels *v) {
     for (int i = 1024 + 32; i < 1024 + 64; i++) x[i] = 0.0f; /* a zero sub-block */
     for (int i = 1024 + 96; i < 1024 + 112; i++) x[i] = 0.5f; /* a constant one */
 
+    /* Q8_1, the activations of Q4_1 and Q5_1, as the reference makes it
+     * (a zero block, the specials, every tail length) */
+    int bad81 = 0, cases81 = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (int64_t len = 32; len <= 32 * 37; len += 32 * 4, cases81++) {
+            ref->from_float[EM_TYPE_Q8_1](pass ? xs : x, a, len);
+            v->from_float[EM_TYPE_Q8_1](pass ? xs : x, b, len);
+            bad81 += memcmp(a, b, em_row_bytes(EM_TYPE_Q8_1, len)) != 0;
+        }
+    CHECK(!bad81, "%s q8_1 from_float: %d of %d rows differ from the reference", v->isa, bad81, cases81);
     for (int t = 0; t < N_TYPES; t++) {
         enum em_type ty = types[t];
         const char *tn = em_type_name(ty);
