@@ -344,7 +344,7 @@ static inline __attribute__((always_inline)) void qtile(int q4, int nc, int64_t 
          * short interleaved row streams (the AVX-512 tile's finding too).
          * Past the last rows it is an address, never dereferenced. 30
          * layers' 1536 x 576 Q8_0 products, 2 threads, Zen 5: 2 activation
-         * rows 1.9-2.3 -> 0.93-0.99 ms, 4 rows 3.0 -> 1.4 ms. */
+         * rows 1.7-2.3 -> 0.93-0.99 ms, 4 rows 2.2-3.1 -> 1.4 ms. */
         if (pf)
             for (int r = 0; r < QRM; r++) _mm_prefetch((const char *)((uintptr_t)wr[r] + pf + (size_t)b * bb), _MM_HINT_T0);
         for (int c = 0; c < nc; c++) xq[c] = _mm256_loadu_si256((const __m256i *)(xr[c] + b * 32));
@@ -457,7 +457,8 @@ typedef struct jpack {
  * word (unsigned) or int16 pair (signed) of 8 rows is one 32-byte store.
  * Before, each word was its own 4-byte store from a scalar unpack: filling
  * cost about 16 activation rows of products (Zen 5, 30 1536 x 576 Q8_0
- * products: 4.3 ms at 8 rows where the 2-row tile took 2.6). */
+ * products on 2 threads: 4.3-5.0 ms at 8 rows, now 2.5-2.6; Q5_0's and
+ * IQ4_NL's prefill 1.4-1.6x). */
 static inline __attribute__((always_inline)) void jpack_fill(int jt, jpack *p, const char *w, size_t w_stride, int nr,
                                                              int64_t b0, int nbk) {
     alignas(32) int8_t v[JR][JKB][32];
@@ -686,7 +687,6 @@ JGEMM(gemm_iq4_nl, EM_TYPE_IQ4_NL)
  * vector fill the 16 registers. */
 #define GEMM_RM 4
 #define GEMM_RN 3
-
 
 /* One tile: RM weight rows x NC activation rows (NC a constant after
  * inlining, so a short last tile or a single activation row costs no more

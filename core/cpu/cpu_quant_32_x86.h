@@ -1,5 +1,8 @@
-/* cpu_quant_32_x86.h - private to cpu_quant_32_avx2.c and cpu_quant_32_avx512.c:
- * the float steps of the Q4_1, Q5_0, Q5_1 and IQ4_NL dots, written once.
+/* cpu_quant_32_x86.h - private to the x86 kernel files (built with at least
+ * AVX2 + FMA + F16C): the float steps of the Q4_1, Q5_0, Q5_1 and IQ4_NL
+ * dots, written once; and what the prefill packs of every x86 tile are
+ * filled with: a 32-value block in one vector (q32_values) and the 8 x 8
+ * word transpose.
  *
  * These are llama.cpp's x86 steps (its "haswell" build, and its AVX-512
  * builds, which run the same code for these types): each block's 32 byte

@@ -155,7 +155,8 @@ float cpu_kq_dot_avx2(int T, int64_t n, const void *a, const void *b);
  * u[((b * 64 + j) * kr + r) * 4], sub-block g's scale twice at
  * sc[((b * 16 + g) * kr + r) * 2], cm[2h], cm[2h + 1] at
  * cm[((b * 8 + h) * kr + r) * 2], the scales at d[b * kr + r] and
- * dmin[b * kr + r]. Rows nr..kr-1 are zero (so are their sums). */
+ * dmin[b * kr + r]. Rows nr..kr-1 are zero (so are their sums). kr is a
+ * multiple of 8 up to 32, nbk at most 2 (the tiles' KR and KKB). */
 static inline __attribute__((always_inline)) void kq_interleave(int T, int kr, uint8_t *u, int16_t *sc, int16_t *cm,
                                                                 float *d, float *dmin, const char *w, size_t w_stride,
                                                                 int nr, int64_t b0, int nbk) {
