@@ -42,6 +42,18 @@ static inline __m128 hsum8x4(__m256 a, __m256 b, __m256 c, __m256 d) {
     return _mm_unpacklo_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
 }
 
+/* The first nr (up to 4) of s's sums to y: a row of a tile's outputs,
+ * never past y's nr. */
+static inline void store_rows4(float *y, __m128 s, int nr) {
+    if (nr >= 4) {
+        _mm_storeu_ps(y, s);
+    } else {
+        float t[4];
+        _mm_storeu_ps(t, s);
+        for (int r = 0; r < nr; r++) y[r] = t[r];
+    }
+}
+
 /* Sum of the 32 products of signed bytes a, b as 8 int32 lanes. */
 static inline __m256i dot_i8(__m256i a, __m256i b) {
     __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a));
@@ -113,29 +125,10 @@ static inline __m256 round_half_away(__m256 v) {
 
 static void q8_0_from_float(const float *src, void *dst, int64_t n) {
     em_block_q8_0 *y = dst;
-    const __m256 signmask = _mm256_set1_ps(-0.0f);
     for (int64_t i = 0; i < n / 32; i++, src += 32) {
-        __m256 v[4], amax = _mm256_setzero_ps();
-        for (int j = 0; j < 4; j++) {
-            v[j] = _mm256_loadu_ps(src + 8 * j);
-            amax = _mm256_max_ps(amax, _mm256_andnot_ps(signmask, v[j]));
-        }
-        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
-        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-        /* as cpu_quantize_row_q8_0_act: 127/amax, ties to even */
-        const float amaxs = _mm_cvtss_f32(m4);
-        const float d = amaxs / 127.0f;
-        const float id = amaxs != 0.0f ? 127.0f / amaxs : 0.0f;
-        y[i].d = em_fp32_to_fp16(d);
         __m256i q[4];
-        for (int j = 0; j < 4; j++)
-            q[j] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[j], _mm256_set1_ps(id)),
-                                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-        /* packs interleave 128-bit lanes; the permute restores element order */
-        __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
-        p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-        _mm256_storeu_si256((__m256i *)y[i].qs, p);
+        y[i].d = em_fp32_to_fp16(q32_act_block(src, q)); /* as cpu_quantize_row_q8_0_act */
+        _mm256_storeu_si256((__m256i *)y[i].qs, q32_act_bytes(q));
     }
 }
 
@@ -372,16 +365,7 @@ static inline __attribute__((always_inline)) void qtile(int q4, int nc, int64_t 
     }
     _Static_assert(QRM == 4, "hsum8x4 sums the tile's 4 weight rows");
 #pragma GCC unroll 2 /* constant indices: acc stays in registers */
-    for (int c = 0; c < nc; c++) {
-        const __m128 s = hsum8x4(acc[0][c], acc[1][c], acc[2][c], acc[3][c]);
-        if (nr >= QRM) {
-            _mm_storeu_ps(y + c * ldy, s);
-        } else {
-            float t[4];
-            _mm_storeu_ps(t, s);
-            for (int r = 0; r < nr; r++) y[c * ldy + r] = t[r];
-        }
-    }
+    for (int c = 0; c < nc; c++) store_rows4(y + c * ldy, hsum8x4(acc[0][c], acc[1][c], acc[2][c], acc[3][c]), nr);
 }
 
 static inline __attribute__((always_inline)) void gemm_q(int q4, int64_t k, const void *w, size_t w_stride, int nr,
@@ -714,16 +698,7 @@ static inline __attribute__((always_inline)) void gemm_block(int f16, int NC, in
     }
     _Static_assert(GEMM_RM == 4, "hsum8x4 sums the tile's 4 weight rows");
 #pragma GCC unroll 4 /* constant indices, so acc stays in registers (else -45%) */
-    for (int c = 0; c < NC; c++) {
-        const __m128 s = hsum8x4(acc[0][c], acc[1][c], acc[2][c], acc[3][c]);
-        if (nr >= GEMM_RM) {
-            _mm_storeu_ps(y + c * ldy, s);
-        } else {
-            float t[4];
-            _mm_storeu_ps(t, s);
-            for (int r = 0; r < nr; r++) y[c * ldy + r] = t[r];
-        }
-    }
+    for (int c = 0; c < NC; c++) store_rows4(y + c * ldy, hsum8x4(acc[0][c], acc[1][c], acc[2][c], acc[3][c]), nr);
 }
 
 static inline __attribute__((always_inline)) void gemm_tile(int f16, int64_t k, const void *w, size_t w_stride,

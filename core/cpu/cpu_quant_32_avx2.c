@@ -44,33 +44,16 @@ static inline __m256i iq4_nl_lanes(const em_block_iq4_nl *x, __m256i y) {
  * activation row through this: in plain C it took ~40% of such a prefill. */
 static void q8_1_from_float(const float *src, void *dst, int64_t n) {
     em_block_q8_1 *y = dst;
-    const __m256 signmask = _mm256_set1_ps(-0.0f);
     for (int64_t i = 0; i < n / 32; i++, src += 32) {
-        __m256 v[4], amax = _mm256_setzero_ps();
-        for (int j = 0; j < 4; j++) {
-            v[j] = _mm256_loadu_ps(src + 8 * j);
-            amax = _mm256_max_ps(amax, _mm256_andnot_ps(signmask, v[j]));
-        }
-        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
-        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-        const float amaxs = _mm_cvtss_f32(m4);
-        const float d = amaxs / 127.0f;
-        const float id = amaxs != 0.0f ? 127.0f / amaxs : 0.0f;
         __m256i q[4];
-        for (int j = 0; j < 4; j++)
-            q[j] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[j], _mm256_set1_ps(id)),
-                                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        const float d = q32_act_block(src, q);
         const __m256i sum = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
         __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
         s4 = _mm_add_epi32(s4, _mm_unpackhi_epi64(s4, s4));
         s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 1));
         y[i].d = em_fp32_to_fp16(d);
         y[i].s = em_fp32_to_fp16(d * (float)_mm_cvtsi128_si32(s4));
-        /* packs interleave 128-bit lanes; the permute restores element order */
-        __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
-        p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-        _mm256_storeu_si256((__m256i *)y[i].qs, p);
+        _mm256_storeu_si256((__m256i *)y[i].qs, q32_act_bytes(q));
     }
 }
 

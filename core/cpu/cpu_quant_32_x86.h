@@ -119,6 +119,35 @@ static inline __attribute__((always_inline)) void x86_transpose8x8(__m256i v[8])
  * memory in one burst, which the hardware prefetcher follows late. */
 #define Q32_FILL_AHEAD 8192
 
+/* One block of 32 activations as llama.cpp's x86 runtime quantizes them,
+ * for Q8_0 and Q8_1 alike (cpu_quantize_row_q8_0_act's bits): the
+ * multiplier 127/amax, ties to even (vroundps). q[j] gets values 8j..8j+7 as
+ * int32; the return is d = amax / 127, before its rounding to fp16. */
+static inline float q32_act_block(const float *src, __m256i q[4]) {
+    const __m256 signmask = _mm256_set1_ps(-0.0f);
+    __m256 v[4], amax = _mm256_setzero_ps();
+    for (int j = 0; j < 4; j++) {
+        v[j] = _mm256_loadu_ps(src + 8 * j);
+        amax = _mm256_max_ps(amax, _mm256_andnot_ps(signmask, v[j]));
+    }
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    const float amaxs = _mm_cvtss_f32(m4);
+    const float id = amaxs != 0.0f ? 127.0f / amaxs : 0.0f;
+    for (int j = 0; j < 4; j++)
+        q[j] = _mm256_cvtps_epi32(
+            _mm256_round_ps(_mm256_mul_ps(v[j], _mm256_set1_ps(id)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    return amaxs / 127.0f;
+}
+
+/* q32_act_block's q as 32 bytes in value order (|q| <= 127: no saturation). */
+static inline __m256i q32_act_bytes(const __m256i q[4]) {
+    /* packs interleave 128-bit lanes; the permute restores element order */
+    const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+    return _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
 /* The two fp16 halves at p (a block's d and m, Q8_1's d and s) as floats in
  * lanes 0 and 1: one conversion for both. */
 static inline __m128 q32_fp16x2(const void *p) {
