@@ -19,18 +19,9 @@
 #include "cpu_kernels_impl.h"
 #include "cpu_quant_32_x86.h"
 
-/* Sum of 8 lanes as ((l0+l4) + (l2+l6)) + ((l1+l5) + (l3+l7)): the order
- * of llama.cpp's tinyBLAS tile and of its softmax's per-vector sums. */
-static inline float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-/* [hsum8(a), hsum8(b), hsum8(c), hsum8(d)]: the same additions of the same
- * pairs, so the same bits, four vectors at a time (13 instructions where
- * four hsum8 and their stores take 28). At k = 768, the ViT's, a 4 x 3
+/* [q32_hsum8(a), .., q32_hsum8(d)]: the same additions of the same pairs,
+ * so the same bits, four vectors at a time (13 instructions where four
+ * q32_hsum8 and their stores take 28). At k = 768, the ViT's, a 4 x 3
  * tile's 12 sums were ~5% of its samples: with this the F16 tile went from
  * 98-103 to 102-112 GFLOP/s on one Zen 5 thread (k = 3072 unchanged). */
 static inline __m128 hsum8x4(__m256 a, __m256 b, __m256 c, __m256 d) {
@@ -237,7 +228,7 @@ static void f16_dot_rows(int64_t n, const void *rows, size_t stride, int64_t nro
 static float bf16_dot(int64_t n, const void *a, const void *b) {
     const em_bf16 *x = a, *y = b;
     const int64_t np = n & ~(int64_t)31;
-    double s = hsum8(dot4x8(2, np, x, y));
+    double s = q32_hsum8(dot4x8(2, np, x, y));
     for (int64_t i = np; i < n; i++) s += (double)(em_bf16_to_fp32(x[i]) * em_bf16_to_fp32(y[i]));
     return (float)s;
 }
@@ -260,7 +251,7 @@ static inline __attribute__((always_inline)) float q8_0_row(const em_block_q8_0 
         __m256i p0 = dot_i8(_mm256_loadu_si256((const __m256i *)x[i].qs), _mm256_loadu_si256((const __m256i *)y[i].qs));
         acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_set1_ps(FP16(x[i].d) * (yd ? yd[i] : FP16(y[i].d))), acc0);
     }
-    return hsum8(_mm256_add_ps(acc0, acc1));
+    return q32_hsum8(_mm256_add_ps(acc0, acc1));
 }
 
 static float q8_0_dot(int64_t n, const void *a, const void *b) { return q8_0_row(a, b, n / 32, NULL); }
@@ -304,7 +295,7 @@ static float q4_0_dot(int64_t n, const void *a, const void *b) {
         __m256i p0 = dot_i8(q4_unpack(x[i].qs), _mm256_loadu_si256((const __m256i *)y[i].qs));
         acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_set1_ps(FP16(x[i].d) * FP16(y[i].d)), acc0);
     }
-    return hsum8(_mm256_add_ps(acc0, acc1));
+    return q32_hsum8(_mm256_add_ps(acc0, acc1));
 }
 
 // ---- prefill products (n > 1) -----------------------------------------------------
@@ -774,7 +765,7 @@ static double softmax_exp(int64_t n, float *y, const float *x, float max) {
     for (; i + 8 <= n; i += 8) {
         const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), _mm256_set1_ps(max)));
         _mm256_storeu_ps(y + i, e);
-        sum += hsum8(e);
+        sum += q32_hsum8(e);
     }
     for (; i < n; i++) {
         y[i] = expf(x[i] - max);
@@ -817,7 +808,7 @@ static float softmax_row(int64_t n, float *x, float scale) {
         _mm256_storeu_ps(x + i, e);
         s0 = _mm256_add_ps(s0, e);
     }
-    float sum = hsum8(_mm256_add_ps(s0, s1));
+    float sum = q32_hsum8(_mm256_add_ps(s0, s1));
     for (; i < n; i++) {
         x[i] = expf(fmaf(x[i], scale, nb));
         sum += x[i];

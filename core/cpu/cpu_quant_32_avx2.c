@@ -48,11 +48,8 @@ static void q8_1_from_float(const float *src, void *dst, int64_t n) {
         __m256i q[4];
         const float d = q32_act_block(src, q);
         const __m256i sum = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
-        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
-        s4 = _mm_add_epi32(s4, _mm_unpackhi_epi64(s4, s4));
-        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 1));
         y[i].d = em_fp32_to_fp16(d);
-        y[i].s = em_fp32_to_fp16(d * (float)_mm_cvtsi128_si32(s4));
+        y[i].s = em_fp32_to_fp16(d * (float)q32_hsum_i32(sum));
         _mm256_storeu_si256((__m256i *)y[i].qs, q32_act_bytes(q));
     }
 }

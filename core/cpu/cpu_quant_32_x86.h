@@ -25,12 +25,21 @@
 
 #define Q32_FP16(h) _cvtsh_ss(h)
 
-/* ((l0+l4) + (l2+l6)) + ((l1+l5) + (l3+l7)), ggml's hsum_float_8. */
+/* ((l0+l4) + (l2+l6)) + ((l1+l5) + (l3+l7)): ggml's hsum_float_8, and
+ * also the order of llama.cpp's tinyBLAS tile and of its softmax's
+ * per-vector sums, so the F32/F16 dots and tiles use it too. */
 static inline float q32_hsum8(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
+}
+
+/* The sum of acc's 8 int32 lanes (exact, so any order gives the same). */
+static inline int32_t q32_hsum_i32(__m256i acc) {
+    const __m128i s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+    const __m128i s2 = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+    return _mm_cvtsi128_si32(_mm_add_epi32(s2, _mm_shuffle_epi32(s2, 1)));
 }
 
 /* The 32 nibbles as bytes 0..15 in value order: low nibbles are values 0..15. */

@@ -23,16 +23,9 @@
  * instructions a scale, two per block on a decode dot's path. */
 #define KQ_FP16(h) _cvtsh_ss(h)
 
-/* The sum of acc's 8 int32 lanes. */
-static inline int32_t kq_hsum_i32(__m256i acc) {
-    const __m128i s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
-    const __m128i s2 = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
-    return _mm_cvtsi128_si32(_mm_add_epi32(s2, _mm_shuffle_epi32(s2, 1)));
-}
-
 /* sum over g of sc[g] * bsums[g], the 16 scales as int16 in a register */
 static inline int32_t kq_scaled_bsums(const int16_t *bsums, __m256i sc) {
-    return kq_hsum_i32(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)bsums), sc));
+    return q32_hsum_i32(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)bsums), sc));
 }
 
 static inline void store32(uint8_t *dst, __m256i v) { _mm256_storeu_si256((__m256i *)dst, v); }
