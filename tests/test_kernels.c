@@ -1106,10 +1106,12 @@ static void test_neon_gemm_bits(const cpu_kernels *v) {
 }
 
 /* The x86 dots of Q4_1, Q5_0, Q5_1 and IQ4_NL promise llama.cpp's bits
- * (kernels_peer checks that against its library where installed), so the
- * AVX-512 ones, which make the integers another way, must give the AVX2
- * ones' bits: over random blocks (with zero and constant blocks) and
- * every length up to 40 blocks, odd ones through IQ4_NL's tail. */
+ * (kernels_peer checks that against its library where installed), and
+ * Q2_K's, Q3_K's and Q6_K's the K tiles' bits, so the AVX-512 ones, which make the integers
+ * another way, must give the AVX2 ones' bits: over random blocks (with zero
+ * and constant blocks, activations with spikes, so -128 among the Q8
+ * bytes) and every length up to 40 blocks (K-quants: 12), odd ones through
+ * IQ4_NL's tail. */
 static void test_x86_dots_agree(const cpu_kernels *vars, int nv) {
     const cpu_kernels *a2 = NULL, *a5 = NULL;
     for (int i = 0; i < nv; i++) {
@@ -1117,24 +1119,28 @@ static void test_x86_dots_agree(const cpu_kernels *vars, int nv) {
         if (strcmp(vars[i].isa, "avx512") == 0) a5 = &vars[i];
     }
     if (!a2 || !a5) return;
-    static const enum em_type ts[] = {EM_TYPE_Q4_1, EM_TYPE_Q5_0, EM_TYPE_Q5_1, EM_TYPE_IQ4_NL};
-    const int64_t n = 32 * 40;
+    static const enum em_type ts[] = {EM_TYPE_Q4_1, EM_TYPE_Q5_0, EM_TYPE_Q5_1, EM_TYPE_IQ4_NL,
+                                      EM_TYPE_Q2_K, EM_TYPE_Q3_K, EM_TYPE_Q6_K};
+    const int64_t n = 256 * 12;
     float *x = malloc(n * 4), *y = malloc(n * 4);
     char *a = malloc(n * 4), *b = malloc(n * 4);
+    if (!x || !y || !a || !b) { CHECK(0, "x86 dots: out of memory"); free(x); free(y); free(a); free(b); return; }
     fill(x, n, 2.0f);
     fill(y, n, 1.0f);
     for (int i = 0; i < n; i++) y[i] = y[(i * 7919) % n] * (i % 97 == 0 ? 40.0f : 1.0f);
     for (int i = 96; i < 128; i++) x[i] = 0.0f;
     for (int i = 160; i < 192; i++) x[i] = -0.25f;
+    for (int i = 512; i < 768; i++) x[i] = 0.0f; /* a whole K block */
     for (size_t t = 0; t < sizeof ts / sizeof ts[0]; t++) {
         const enum em_type ty = ts[t], dt = a2->dot_type[ty];
-        a2->from_float[ty](x, a, n);
-        a2->from_float[dt](y, b, n);
+        const int64_t bs = em_type_block(ty), nmax = is_kquant(ty) ? n : 32 * 40;
+        a2->from_float[ty](x, a, nmax);
+        a2->from_float[dt](y, b, nmax);
         int bad = 0, cases = 0;
-        for (int64_t len = 32; len <= n; len += 32)
+        for (int64_t len = bs; len <= nmax; len += bs)
             for (int off = 0; off < 3; off++, cases++) { /* rows starting at other blocks */
-                const char *w = a + off * em_row_bytes(ty, 32), *v = b + off * em_row_bytes(dt, 32);
-                const int64_t l = len - off * 32 > 0 ? len - off * 32 : 32;
+                const char *w = a + off * em_row_bytes(ty, bs), *v = b + off * em_row_bytes(dt, bs);
+                const int64_t l = len - off * bs > 0 ? len - off * bs : bs;
                 const float p = a2->vec_dot[ty](l, w, v), q = a5->vec_dot[ty](l, w, v);
                 bad += memcmp(&p, &q, 4) != 0;
             }

@@ -69,8 +69,7 @@ static float q3_K_dot(int64_t n, const void *a, const void *b) {
         const __m256i halves[2] = {_mm256_permute2x128_si256(sc16, sc16, 0x00), _mm256_permute2x128_si256(sc16, sc16, 0x11)};
         const __m256i hm = _mm256_loadu_si256((const __m256i *)x[i].hmask);
         const __m256i acc = kq_2bit_sums(x[i].qs, &hm, halves, y[i].qs);
-        sumf = kq_step(EM_TYPE_Q3_K, sumf, KQ_FP16(x[i].d) * y[i].d, q32_hsum_i32(acc), 0.0f,
-                       kq_scaled_bsums(y[i].bsums, _mm256_slli_epi16(sc16, 2)));
+        sumf = kq_step_single(sumf, KQ_FP16(x[i].d) * y[i].d, acc, y[i].bsums, _mm256_slli_epi16(sc16, 2));
     }
     return sumf;
 }
@@ -94,8 +93,7 @@ static float q4_K_dot(int64_t n, const void *a, const void *b) {
             acc = _mm256_add_epi32(acc, _mm256_madd_epi16(phi, _mm256_set1_epi16((short)((sw >> 8) & 0xFF))));
         }
         const __m256i mn16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mv, mv));
-        sumf = kq_step(EM_TYPE_Q4_K, sumf, KQ_FP16(x[i].d) * y[i].d, q32_hsum_i32(acc),
-                       KQ_FP16(x[i].dmin) * y[i].d, kq_scaled_bsums(y[i].bsums, mn16));
+        sumf = kq_step_dmin(sumf, &x[i].d, y[i].d, acc, y[i].bsums, mn16);
     }
     return sumf;
 }
@@ -112,8 +110,7 @@ static float q2_K_dot(int64_t n, const void *a, const void *b) {
         const __m256i mn16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sm, 4), m4));
         const __m256i halves[2] = {_mm256_permute2x128_si256(sc16, sc16, 0x00), _mm256_permute2x128_si256(sc16, sc16, 0x11)};
         const __m256i acc = kq_2bit_sums(x[i].qs, NULL, halves, y[i].qs);
-        sumf = kq_step(EM_TYPE_Q2_K, sumf, KQ_FP16(x[i].d) * y[i].d, q32_hsum_i32(acc),
-                       KQ_FP16(x[i].dmin) * y[i].d, kq_scaled_bsums(y[i].bsums, mn16));
+        sumf = kq_step_dmin(sumf, &x[i].d, y[i].d, acc, y[i].bsums, mn16);
     }
     return sumf;
 }
@@ -145,8 +142,7 @@ static float q5_K_dot(int64_t n, const void *a, const void *b) {
             acc = _mm256_add_epi32(acc, _mm256_madd_epi16(phi, _mm256_set1_epi16((short)((sw >> 8) & 0xFF))));
         }
         const __m256i mn16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mv, mv));
-        sumf = kq_step(EM_TYPE_Q5_K, sumf, KQ_FP16(x[i].d) * y[i].d, q32_hsum_i32(acc),
-                       KQ_FP16(x[i].dmin) * y[i].d, kq_scaled_bsums(y[i].bsums, mn16));
+        sumf = kq_step_dmin(sumf, &x[i].d, y[i].d, acc, y[i].bsums, mn16);
     }
     return sumf;
 }
@@ -176,8 +172,7 @@ static float q6_K_dot(int64_t n, const void *a, const void *b) {
                 acc = _mm256_add_epi32(acc, kq_scaled_step(p, sch, c));
             }
         }
-        sumf = kq_step(EM_TYPE_Q6_K, sumf, KQ_FP16(x[i].d) * y[i].d, q32_hsum_i32(acc), 0.0f,
-                       kq_scaled_bsums(y[i].bsums, _mm256_slli_epi16(sc16, 5)));
+        sumf = kq_step_single(sumf, KQ_FP16(x[i].d) * y[i].d, acc, y[i].bsums, _mm256_slli_epi16(sc16, 5));
     }
     return sumf;
 }

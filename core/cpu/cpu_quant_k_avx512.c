@@ -3,10 +3,10 @@
  * -ffp-contract=off. The tile of cpu_quant_k_avx2.c at twice the width: a
  * vector holds 4 bytes of each of 16 rows, KR = 32 rows a call, and up to 4
  * activation rows a register tile (the 32 registers hold it). The dots stay
- * the AVX2 ones, and this tile gives each output their bits (see
- * cpu_quant_k_x86.h). VNNI's vpdpbusd would sum 4 bytes at once, but the
- * scales change every 16 values and the sums would need a 32-bit multiply
- * per sub-block; the int16 sums scaled by vpmaddwd cost less. */
+ * the AVX2 ones but Q2_K's, Q3_K's and Q6_K's (below), and this tile gives each output their
+ * bits (see cpu_quant_k_x86.h). VNNI's vpdpbusd would sum 4 bytes at once,
+ * but the scales change every 16 values and the sums would need a 32-bit
+ * multiply per sub-block; the int16 sums scaled by vpmaddwd cost less. */
 #include "cpu_quant_k_x86.h"
 
 #define KR 32  /* weight rows per call: two 16-lane vectors */
@@ -94,13 +94,134 @@ static inline __attribute__((always_inline)) void ktile(int T, int NC, const kpa
     }
 }
 
+/* The decode dots of Q2_K, Q3_K and Q6_K with VNNI. A Q2_K block is 84
+ * bytes for 256 values, a third of Q8_0's bytes a value, so its decode is
+ * bound by instructions, not by the read: the AVX2 dot spends ~75 a block,
+ * ~50 of them on 8 steps of 32 values (shift, mask, vpmaddubsw, a scale
+ * shuffle, vpmaddwd, add). Here a step is 64 values (kq_vnni_sums):
+ * vpdpbusd sums them 4 values to an int32, vpackssdw packs two steps to
+ * int16 (exactly: u < 64, so |a sum| <= 4 * 63 * 128 < 32768), and one
+ * vpdpwssd scales the 8 sub-blocks of two steps; the unpacking takes 64
+ * values at once too (the quants broadcast to both 256-bit halves and
+ * shifted by half, vpsrlvw). ~35 instructions a block. The integers are the
+ * AVX2 dots', the float step kq_step's: the same bits, so the tiles still
+ * give the dot's (test_kernels holds the two variants' dots to each other). */
+
+/* sum over the 16 sub-blocks g of sc[g] * sum(u * y over g's 16 values), in
+ * 8 int32 lanes; u[k]: values 64k..64k+63 as unsigned bytes below 64, sc16
+ * the 16 scales as int16. Lane L (of 4, 128 bits each) of step k's vpdpbusd
+ * sums holds values 64k + 16L..+15, sub-block 4k + L, so vpermw gives each
+ * lane its scales: packs(p0, p1) has sub-blocks L and 4 + L in lane L. */
+#define KQ_W2(g) ((g) | (g) << 16)
+static inline __m256i kq_vnni_sums(const __m512i u[4], const int8_t *yq, __m256i sc16) {
+    const __m512i pick01 = _mm512_setr_epi32(KQ_W2(0), KQ_W2(0), KQ_W2(4), KQ_W2(4), KQ_W2(1), KQ_W2(1), KQ_W2(5), KQ_W2(5),
+                                             KQ_W2(2), KQ_W2(2), KQ_W2(6), KQ_W2(6), KQ_W2(3), KQ_W2(3), KQ_W2(7), KQ_W2(7));
+    const __m512i pick23 = _mm512_add_epi16(pick01, _mm512_set1_epi16(8));
+    const __m512i z = _mm512_setzero_si512(), sc = _mm512_castsi256_si512(sc16);
+    __m512i p[4];
+    for (int k = 0; k < 4; k++) p[k] = _mm512_dpbusd_epi32(z, u[k], _mm512_loadu_si512(yq + 64 * k));
+    __m512i acc = _mm512_dpwssd_epi32(z, _mm512_packs_epi32(p[0], p[1]), _mm512_permutexvar_epi16(pick01, sc));
+    acc = _mm512_dpwssd_epi32(acc, _mm512_packs_epi32(p[2], p[3]), _mm512_permutexvar_epi16(pick23, sc));
+    return _mm256_add_epi32(_mm512_castsi512_si256(acc), _mm512_extracti64x4_epi64(acc, 1));
+}
+
+/* 32 bytes in both halves of a vector, the low half shifted right (vpsrlvw,
+ * by 16-bit word: the bits kept below come from the same byte) by a, the
+ * high by b: two 32-value steps from one load. */
+static inline __m512i kq_bcast_srl(const uint8_t *p, int a, int b) {
+    const __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)p));
+    return _mm512_srlv_epi16(q, _mm512_inserti64x4(_mm512_set1_epi16((short)a), _mm256_set1_epi16((short)b), 1));
+}
+
+/* Q2_K and Q3_K: values 128h + 32s + l are bits 2s.. of qs[32h + l]; Q3_K
+ * adds bit 4h + s of hmask[l] as 4. */
+static inline __attribute__((always_inline)) void kq_2bit_u(const uint8_t *qs, const uint8_t *hmask, __m512i u[4]) {
+    const __m512i m3 = _mm512_set1_epi8(3), b2 = _mm512_set1_epi8(4);
+    for (int k = 0; k < 4; k++) { /* h = k / 2, s = 2 (k % 2) and that + 1 */
+        const int h = k / 2, s = 2 * (k % 2);
+        u[k] = _mm512_and_si512(kq_bcast_srl(qs + 32 * h, 2 * s, 2 * s + 2), m3);
+        if (hmask) {
+            const int c = 4 * h + s; /* bits c and c + 1 to bit 2 */
+            const __m512i hb =
+                c >= 2 ? kq_bcast_srl(hmask, c - 2, c - 1)
+                       : _mm512_sllv_epi16(_mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)hmask)),
+                                           _mm512_inserti64x4(_mm512_set1_epi16(2), _mm256_set1_epi16(1), 1));
+            u[k] = _mm512_or_si512(u[k], _mm512_and_si512(hb, b2));
+        }
+    }
+}
+
+static float q2_K_dot_vnni(int64_t n, const void *a, const void *b) {
+    const em_block_q2_K *x = a;
+    const em_block_q8_K *y = b;
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    float sumf = 0;
+    for (int64_t i = 0; i < n / QK; i++) {
+        const __m128i sm = _mm_loadu_si128((const __m128i *)x[i].scales); /* scale low nibble, min high */
+        __m512i u[4];
+        kq_2bit_u(x[i].qs, NULL, u);
+        const __m256i acc = kq_vnni_sums(u, y[i].qs, _mm256_cvtepu8_epi16(_mm_and_si128(sm, m4)));
+        sumf = kq_step_dmin(sumf, &x[i].d, y[i].d, acc, y[i].bsums,
+                            _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sm, 4), m4)));
+    }
+    return sumf;
+}
+
+static float q3_K_dot_vnni(int64_t n, const void *a, const void *b) {
+    const em_block_q3_K *x = a;
+    const em_block_q8_K *y = b;
+    float sumf = 0;
+    for (int64_t i = 0; i < n / QK; i++) {
+        const __m256i sc16 = kq_q3_scales16(x[i].scales);
+        __m512i u[4];
+        kq_2bit_u(x[i].qs, x[i].hmask, u);
+        sumf = kq_step_single(sumf, KQ_FP16(x[i].d) * y[i].d, kq_vnni_sums(u, y[i].qs, sc16), y[i].bsums,
+                              _mm256_slli_epi16(sc16, 2));
+    }
+    return sumf;
+}
+
+/* Q6_K: values 128h + 32c + l are nibble c / 2 of ql[64h + 32 (c % 2) + l]
+ * and bits 2c.. of qh[32h + l]; a 64-byte load of ql is steps c = 0, 1
+ * (low nibbles) and c = 2, 3 (high). */
+static float q6_K_dot_vnni(int64_t n, const void *a, const void *b) {
+    const em_block_q6_K *x = a;
+    const em_block_q8_K *y = b;
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m3 = _mm512_set1_epi8(3);
+    float sumf = 0;
+    for (int64_t i = 0; i < n / QK; i++) {
+        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[i].scales));
+        __m512i u[4];
+        for (int h = 0; h < 2; h++) {
+            const __m512i l = _mm512_loadu_si512(x[i].ql + 64 * h);
+            const __m512i h01 = _mm512_and_si512(kq_bcast_srl(x[i].qh + 32 * h, 0, 2), m3);
+            const __m512i h23 = _mm512_and_si512(kq_bcast_srl(x[i].qh + 32 * h, 4, 6), m3);
+            u[2 * h] = _mm512_or_si512(_mm512_and_si512(l, m4), _mm512_slli_epi16(h01, 4));
+            u[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4), _mm512_slli_epi16(h23, 4));
+        }
+        sumf = kq_step_single(sumf, KQ_FP16(x[i].d) * y[i].d, kq_vnni_sums(u, y[i].qs, sc16), y[i].bsums,
+                              _mm256_slli_epi16(sc16, 5));
+    }
+    return sumf;
+}
+
+/* The tile's few-column case: each output a dot, this variant's. */
+static float kq_dot(int T, int64_t n, const void *a, const void *b) {
+    switch (T) {
+    case EM_TYPE_Q2_K: return q2_K_dot_vnni(n, a, b);
+    case EM_TYPE_Q3_K: return q3_K_dot_vnni(n, a, b);
+    case EM_TYPE_Q6_K: return q6_K_dot_vnni(n, a, b);
+    default: return cpu_kq_dot_avx2(T, n, a, b);
+    }
+}
+
 static inline __attribute__((always_inline)) void gemm_kq(int T, int64_t k, const void *w, size_t w_stride, int nr,
                                                           const void *x, size_t x_stride, int64_t nc, float *y,
                                                           int64_t ldy) {
     if (nc < KMIN) {
         for (int64_t c = 0; c < nc; c++)
             for (int r = 0; r < nr; r++)
-                y[c * ldy + r] = cpu_kq_dot_avx2(T, k, (const char *)w + (size_t)r * w_stride, (const char *)x + c * x_stride);
+                y[c * ldy + r] = kq_dot(T, k, (const char *)w + (size_t)r * w_stride, (const char *)x + c * x_stride);
         return;
     }
     const int64_t nb = k / QK;
@@ -134,9 +255,12 @@ KQ_GEMM(gemm_q4_K, EM_TYPE_Q4_K)
 KQ_GEMM(gemm_q5_K, EM_TYPE_Q5_K)
 KQ_GEMM(gemm_q6_K, EM_TYPE_Q6_K)
 
-/* Overlays the tiles on a table that cpu_kernels_init_kquants_avx2 filled
- * (whose dots stay). */
+/* Overlays the tiles and three dots on a table that
+ * cpu_kernels_init_kquants_avx2 filled (whose Q4_K and Q5_K dots stay). */
 void cpu_kernels_init_kquants_avx512(cpu_kernels *k) {
+    k->vec_dot[EM_TYPE_Q2_K] = q2_K_dot_vnni;
+    k->vec_dot[EM_TYPE_Q3_K] = q3_K_dot_vnni;
+    k->vec_dot[EM_TYPE_Q6_K] = q6_K_dot_vnni;
     k->gemm[EM_TYPE_Q2_K] = gemm_q2_K;
     k->gemm[EM_TYPE_Q3_K] = gemm_q3_K;
     k->gemm[EM_TYPE_Q4_K] = gemm_q4_K;

@@ -23,11 +23,6 @@
  * instructions a scale, two per block on a decode dot's path. */
 #define KQ_FP16(h) _cvtsh_ss(h)
 
-/* sum over g of sc[g] * bsums[g], the 16 scales as int16 in a register */
-static inline int32_t kq_scaled_bsums(const int16_t *bsums, __m256i sc) {
-    return q32_hsum_i32(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)bsums), sc));
-}
-
 static inline void store32(uint8_t *dst, __m256i v) { _mm256_storeu_si256((__m256i *)dst, v); }
 
 /* Q3_K's 16 scales, unbiased, as int16. */
@@ -137,6 +132,37 @@ static inline __attribute__((always_inline)) void kq_unpack(int T, const void *r
 static inline float kq_step(int T, float sumf, float d, int32_t isum, float dmin, int32_t summ) {
     if (KQ_SINGLE(T)) return sumf + d * (float)(isum - summ);
     return sumf + fmaf(d, (float)isum, -(dmin * (float)summ));
+}
+
+/* kq_step for the decode dots, on a block's sums still in vectors: acc's 8
+ * int32 lanes sum to isum, and summ is sum over g of sc[g] * bsums[g] (the
+ * activations' 16-value sums times the 16 int16 scales or mins in sc). The
+ * integers are exact in any order and the float steps are kq_step's, so
+ * these give its bits (the tiles'); but the two sums share one tree and d,
+ * dmin one conversion, ~15 instructions where two scalar sums and their
+ * conversions took ~30, of a dot's 60-85 a block. */
+static inline __m128i kq_hsum2_i32(__m256i a, __m256i b) { /* lane 0: a's sum, lane 1: b's */
+    const __m256i t = _mm256_add_epi32(_mm256_unpacklo_epi32(a, b), _mm256_unpackhi_epi32(a, b));
+    const __m128i s = _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+    return _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+}
+static inline __m256i kq_scaled_bsums(const int16_t *bsums, __m256i sc) {
+    return _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)bsums), sc);
+}
+/* Q2_K, Q4_K, Q5_K: dm points at the block's d and dmin (adjacent fp16), yd
+ * is the activations' scale. */
+static inline float kq_step_dmin(float sumf, const em_fp16 *dm, float yd, __m256i acc, const int16_t *bsums,
+                                 __m256i mn) {
+    uint32_t w;
+    memcpy(&w, dm, sizeof w);
+    const __m128 d = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128((int)w)), _mm_set1_ps(yd)); /* d, dmin */
+    const __m128 s = _mm_cvtepi32_ps(kq_hsum2_i32(acc, kq_scaled_bsums(bsums, mn)));       /* isum, summ */
+    const __m128 p = _mm_mul_ps(d, s);                                                      /* lane 1: dmin * summ */
+    return sumf + _mm_cvtss_f32(_mm_fmsub_ss(d, s, _mm_movehdup_ps(p)));
+}
+/* Q3_K, Q6_K: isum - summ is one integer, d already times yd. */
+static inline float kq_step_single(float sumf, float d, __m256i acc, const int16_t *bsums, __m256i sc) {
+    return sumf + d * (float)q32_hsum_i32(_mm256_sub_epi32(acc, kq_scaled_bsums(bsums, sc)));
 }
 
 /* The AVX2 variant's vec_dot of type T (cpu_quant_k_avx2.c): the tiles'
