@@ -1107,7 +1107,7 @@ static void test_neon_gemm_bits(const cpu_kernels *v) {
 
 /* The x86 dots of Q4_1, Q5_0, Q5_1 and IQ4_NL promise llama.cpp's bits
  * (kernels_peer checks that against its library where installed), and
- * Q2_K's, Q3_K's and Q6_K's the K tiles' bits, so the AVX-512 ones, which make the integers
+ * the K-quants' the K tiles' bits, so the AVX-512 ones, which make the integers
  * another way, must give the AVX2 ones' bits: over random blocks (with zero
  * and constant blocks, activations with spikes, so -128 among the Q8
  * bytes) and every length up to 40 blocks (K-quants: 12), odd ones through
@@ -1120,7 +1120,7 @@ static void test_x86_dots_agree(const cpu_kernels *vars, int nv) {
     }
     if (!a2 || !a5) return;
     static const enum em_type ts[] = {EM_TYPE_Q4_1, EM_TYPE_Q5_0, EM_TYPE_Q5_1, EM_TYPE_IQ4_NL,
-                                      EM_TYPE_Q2_K, EM_TYPE_Q3_K, EM_TYPE_Q6_K};
+                                      EM_TYPE_Q2_K, EM_TYPE_Q3_K, EM_TYPE_Q4_K, EM_TYPE_Q5_K, EM_TYPE_Q6_K};
     const int64_t n = 256 * 12;
     float *x = malloc(n * 4), *y = malloc(n * 4);
     char *a = malloc(n * 4), *b = malloc(n * 4);

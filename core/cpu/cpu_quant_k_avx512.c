@@ -1,12 +1,16 @@
-/* cpu_quant_k_avx512.c - the K-quants' prefill tile with AVX-512 (BW: 64-byte
- * vpmaddubsw and vpmaddwd), compiled with the AVX-512 flags and
- * -ffp-contract=off. The tile of cpu_quant_k_avx2.c at twice the width: a
- * vector holds 4 bytes of each of 16 rows, KR = 32 rows a call, and up to 4
- * activation rows a register tile (the 32 registers hold it). The dots stay
- * the AVX2 ones but Q2_K's, Q3_K's and Q6_K's (below), and this tile gives each output their
- * bits (see cpu_quant_k_x86.h). VNNI's vpdpbusd would sum 4 bytes at once,
- * but the scales change every 16 values and the sums would need a 32-bit
- * multiply per sub-block; the int16 sums scaled by vpmaddwd cost less. */
+/* cpu_quant_k_avx512.c - the K-quants' prefill tile and decode dots with
+ * AVX-512 (BW and VNNI), compiled with the AVX-512 flags and
+ * -ffp-contract=off.
+ *
+ * The tile is cpu_quant_k_avx2.c's at twice the width: a vector holds 4
+ * bytes of each of 16 rows, KR = 32 rows a call, and up to 4 activation
+ * rows a register tile (the 32 registers hold it). There vpdpbusd would sum
+ * a row's 4 bytes at once, but each lane is a row, so its 16-value sums
+ * would need a 32-bit multiply by their scale; the int16 sums scaled by
+ * vpmaddwd cost less. The dots (below) lay the values out along the vector
+ * instead, where vpdpbusd's sums can be packed to int16 and scaled 8
+ * sub-blocks at a time. Both give the AVX2 dots' integers and kq_step's
+ * float steps: the same bits (see cpu_quant_k_x86.h). */
 #include "cpu_quant_k_x86.h"
 
 #define KR 32  /* weight rows per call: two 16-lane vectors */
@@ -94,7 +98,7 @@ static inline __attribute__((always_inline)) void ktile(int T, int NC, const kpa
     }
 }
 
-/* The decode dots of Q2_K, Q3_K and Q6_K with VNNI. A Q2_K block is 84
+/* The decode dots with VNNI. A Q2_K block is 84
  * bytes for 256 values, a third of Q8_0's bytes a value, so its decode is
  * bound by instructions, not by the read: the AVX2 dot spends ~75 a block,
  * ~50 of them on 8 steps of 32 values (shift, mask, vpmaddubsw, a scale
@@ -125,11 +129,13 @@ static inline __m256i kq_vnni_sums(const __m512i u[4], const int8_t *yq, __m256i
     return _mm256_add_epi32(_mm512_castsi512_si256(acc), _mm512_extracti64x4_epi64(acc, 1));
 }
 
-/* 32 bytes in both halves of a vector, the low half shifted right (vpsrlvw,
- * by 16-bit word: the bits kept below come from the same byte) by a, the
- * high by b: two 32-value steps from one load. */
-static inline __m512i kq_bcast_srl(const uint8_t *p, int a, int b) {
+/* 32 bytes in both halves of a vector, the low half shifted right by a and
+ * the high by b (left by -a and -b where negative; a and b of one sign),
+ * by 16-bit word (vpsrlvw, vpsllvw): two 32-value steps from one load. The
+ * callers keep bits that come from within their own byte. */
+static inline __m512i kq_bcast_shift(const uint8_t *p, int a, int b) {
     const __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)p));
+    if (a < 0) return _mm512_sllv_epi16(q, _mm512_inserti64x4(_mm512_set1_epi16((short)-a), _mm256_set1_epi16((short)-b), 1));
     return _mm512_srlv_epi16(q, _mm512_inserti64x4(_mm512_set1_epi16((short)a), _mm256_set1_epi16((short)b), 1));
 }
 
@@ -139,14 +145,10 @@ static inline __attribute__((always_inline)) void kq_2bit_u(const uint8_t *qs, c
     const __m512i m3 = _mm512_set1_epi8(3), b2 = _mm512_set1_epi8(4);
     for (int k = 0; k < 4; k++) { /* h = k / 2, s = 2 (k % 2) and that + 1 */
         const int h = k / 2, s = 2 * (k % 2);
-        u[k] = _mm512_and_si512(kq_bcast_srl(qs + 32 * h, 2 * s, 2 * s + 2), m3);
-        if (hmask) {
-            const int c = 4 * h + s; /* bits c and c + 1 to bit 2 */
-            const __m512i hb =
-                c >= 2 ? kq_bcast_srl(hmask, c - 2, c - 1)
-                       : _mm512_sllv_epi16(_mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)hmask)),
-                                           _mm512_inserti64x4(_mm512_set1_epi16(2), _mm256_set1_epi16(1), 1));
-            u[k] = _mm512_or_si512(u[k], _mm512_and_si512(hb, b2));
+        u[k] = _mm512_and_si512(kq_bcast_shift(qs + 32 * h, 2 * s, 2 * s + 2), m3);
+        if (hmask) { /* bits c and c + 1 to bit 2 */
+            const int c = 4 * h + s;
+            u[k] = _mm512_or_si512(u[k], _mm512_and_si512(kq_bcast_shift(hmask, c - 2, c - 1), b2));
         }
     }
 }
@@ -181,6 +183,35 @@ static float q3_K_dot_vnni(int64_t n, const void *a, const void *b) {
     return sumf;
 }
 
+/* Q4_K and Q5_K: values 64c..64c+31 are the low nibbles of qs[32c..], the
+ * next 32 the high ones, each 32 under one scale and min (so each scale
+ * twice among the 16); Q5_K adds bit 2c of qh[l] as 16 to value 64c + l,
+ * bit 2c + 1 to value 64c + 32 + l. */
+static inline __attribute__((always_inline)) float kq_45_dot_vnni(int T, int64_t n, const void *a, const void *b) {
+    const em_block_q8_K *y = b;
+    const __m512i m4 = _mm512_set1_epi8(0x0F), b4 = _mm512_set1_epi8(0x10);
+    const size_t bs = T == EM_TYPE_Q4_K ? sizeof(em_block_q4_K) : sizeof(em_block_q5_K);
+    float sumf = 0;
+    for (int64_t i = 0; i < n / QK; i++) {
+        const char *blk = (const char *)a + (size_t)i * bs;
+        const em_block_q4_K *x4 = (const em_block_q4_K *)blk;
+        const em_block_q5_K *x5 = (const em_block_q5_K *)blk;
+        const __m128i sm = kq_scales_mins16(T == EM_TYPE_Q4_K ? x4->scales : x5->scales); /* scales, then mins */
+        const uint8_t *qs = T == EM_TYPE_Q4_K ? x4->qs : x5->qs;
+        __m512i u[4];
+        for (int k = 0; k < 4; k++) {
+            u[k] = _mm512_and_si512(kq_bcast_shift(qs + 32 * k, 0, 4), m4);
+            if (T == EM_TYPE_Q5_K) u[k] = _mm512_or_si512(u[k], _mm512_and_si512(kq_bcast_shift(x5->qh, 2 * k - 4, 2 * k - 3), b4));
+        }
+        const __m256i acc = kq_vnni_sums(u, y[i].qs, _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(sm, sm)));
+        sumf = kq_step_dmin(sumf, T == EM_TYPE_Q4_K ? &x4->d : &x5->d, y[i].d, acc, y[i].bsums,
+                            _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm)));
+    }
+    return sumf;
+}
+static float q4_K_dot_vnni(int64_t n, const void *a, const void *b) { return kq_45_dot_vnni(EM_TYPE_Q4_K, n, a, b); }
+static float q5_K_dot_vnni(int64_t n, const void *a, const void *b) { return kq_45_dot_vnni(EM_TYPE_Q5_K, n, a, b); }
+
 /* Q6_K: values 128h + 32c + l are nibble c / 2 of ql[64h + 32 (c % 2) + l]
  * and bits 2c.. of qh[32h + l]; a 64-byte load of ql is steps c = 0, 1
  * (low nibbles) and c = 2, 3 (high). */
@@ -194,8 +225,8 @@ static float q6_K_dot_vnni(int64_t n, const void *a, const void *b) {
         __m512i u[4];
         for (int h = 0; h < 2; h++) {
             const __m512i l = _mm512_loadu_si512(x[i].ql + 64 * h);
-            const __m512i h01 = _mm512_and_si512(kq_bcast_srl(x[i].qh + 32 * h, 0, 2), m3);
-            const __m512i h23 = _mm512_and_si512(kq_bcast_srl(x[i].qh + 32 * h, 4, 6), m3);
+            const __m512i h01 = _mm512_and_si512(kq_bcast_shift(x[i].qh + 32 * h, 0, 2), m3);
+            const __m512i h23 = _mm512_and_si512(kq_bcast_shift(x[i].qh + 32 * h, 4, 6), m3);
             u[2 * h] = _mm512_or_si512(_mm512_and_si512(l, m4), _mm512_slli_epi16(h01, 4));
             u[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4), _mm512_slli_epi16(h23, 4));
         }
@@ -210,8 +241,9 @@ static float kq_dot(int T, int64_t n, const void *a, const void *b) {
     switch (T) {
     case EM_TYPE_Q2_K: return q2_K_dot_vnni(n, a, b);
     case EM_TYPE_Q3_K: return q3_K_dot_vnni(n, a, b);
-    case EM_TYPE_Q6_K: return q6_K_dot_vnni(n, a, b);
-    default: return cpu_kq_dot_avx2(T, n, a, b);
+    case EM_TYPE_Q4_K: return q4_K_dot_vnni(n, a, b);
+    case EM_TYPE_Q5_K: return q5_K_dot_vnni(n, a, b);
+    default: return q6_K_dot_vnni(n, a, b);
     }
 }
 
@@ -255,11 +287,13 @@ KQ_GEMM(gemm_q4_K, EM_TYPE_Q4_K)
 KQ_GEMM(gemm_q5_K, EM_TYPE_Q5_K)
 KQ_GEMM(gemm_q6_K, EM_TYPE_Q6_K)
 
-/* Overlays the tiles and three dots on a table that
- * cpu_kernels_init_kquants_avx2 filled (whose Q4_K and Q5_K dots stay). */
+/* Overlays the tiles and the dots on a table that
+ * cpu_kernels_init_kquants_avx2 filled. */
 void cpu_kernels_init_kquants_avx512(cpu_kernels *k) {
     k->vec_dot[EM_TYPE_Q2_K] = q2_K_dot_vnni;
     k->vec_dot[EM_TYPE_Q3_K] = q3_K_dot_vnni;
+    k->vec_dot[EM_TYPE_Q4_K] = q4_K_dot_vnni;
+    k->vec_dot[EM_TYPE_Q5_K] = q5_K_dot_vnni;
     k->vec_dot[EM_TYPE_Q6_K] = q6_K_dot_vnni;
     k->gemm[EM_TYPE_Q2_K] = gemm_q2_K;
     k->gemm[EM_TYPE_Q3_K] = gemm_q3_K;
