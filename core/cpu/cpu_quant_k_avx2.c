@@ -65,7 +65,7 @@ static float q3_K_dot(int64_t n, const void *a, const void *b) {
     const em_block_q8_K *y = b;
     float sumf = 0;
     for (int64_t i = 0; i < n / QK; i++) {
-        const __m256i sc16 = kq_q3_scales16(x[i].scales);
+        const __m256i sc16 = kq_q3_scales16(&x[i]);
         const __m256i halves[2] = {_mm256_permute2x128_si256(sc16, sc16, 0x00), _mm256_permute2x128_si256(sc16, sc16, 0x11)};
         const __m256i hm = _mm256_loadu_si256((const __m256i *)x[i].hmask);
         const __m256i acc = kq_2bit_sums(x[i].qs, &hm, halves, y[i].qs);

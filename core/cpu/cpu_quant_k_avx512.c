@@ -174,7 +174,7 @@ static float q3_K_dot_vnni(int64_t n, const void *a, const void *b) {
     const em_block_q8_K *y = b;
     float sumf = 0;
     for (int64_t i = 0; i < n / QK; i++) {
-        const __m256i sc16 = kq_q3_scales16(x[i].scales);
+        const __m256i sc16 = kq_q3_scales16(&x[i]);
         __m512i u[4];
         kq_2bit_u(x[i].qs, x[i].hmask, u);
         sumf = kq_step_single(sumf, KQ_FP16(x[i].d) * y[i].d, kq_vnni_sums(u, y[i].qs, sc16), y[i].bsums,

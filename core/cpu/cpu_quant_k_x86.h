@@ -25,14 +25,22 @@
 
 static inline void store32(uint8_t *dst, __m256i v) { _mm256_storeu_si256((__m256i *)dst, v); }
 
-/* Q3_K's 16 scales, unbiased, as int16. */
-static inline __m256i kq_q3_scales16(const uint8_t *s) {
-    uint32_t v[4];
-    cpu_kq_q3_scales(s, v);
-    const __m128i b = _mm_sub_epi8(_mm_setr_epi32((int)v[0], (int)v[1], (int)v[2], (int)v[3]), _mm_set1_epi8(32));
-    return _mm256_cvtepi8_epi16(b);
+/* Q3_K's 16 scales, unbiased, as int16: cpu_kq_q3_scales' words, made in
+ * one vector (its ~25 scalar instructions and the words' trip through
+ * memory were the largest share of a Q3_K decode dot after its products).
+ * The 12 scale bytes a0, a1, a2 (as words) are loaded with the 4 bytes of
+ * qs before them, all within the block: word k of the result is
+ * (ak' >> 4 (k / 2)) & 0x0f with k' = k % 2, or'ed with
+ * ((a2 >> 2k) & 0x03) << 4. */
+static inline __m256i kq_q3_scales16(const em_block_q3_K *x) {
+    const __m128i v = _mm_loadu_si128((const __m128i *)(x->scales - 4)); /* qs[60..63], a0, a1, a2 */
+    const __m128i lo = _mm_and_si128(_mm_srlv_epi32(_mm_shuffle_epi32(v, 0x99), _mm_setr_epi32(0, 0, 4, 4)),
+                                     _mm_set1_epi8(0x0f)); /* a0, a1, a0 >> 4, a1 >> 4 */
+    const __m128i hi = _mm_and_si128(_mm_srlv_epi32(_mm_shuffle_epi32(v, 0xff), _mm_setr_epi32(0, 2, 4, 6)),
+                                     _mm_set1_epi8(0x03));
+    return _mm256_cvtepi8_epi16(_mm_sub_epi8(_mm_or_si128(lo, _mm_slli_epi32(hi, 4)), _mm_set1_epi8(32)));
 }
-static inline void kq_q3_scales(const uint8_t *s, int16_t *sc) { _mm256_storeu_si256((__m256i *)sc, kq_q3_scales16(s)); }
+static inline void kq_q3_scales(const em_block_q3_K *x, int16_t *sc) { _mm256_storeu_si256((__m256i *)sc, kq_q3_scales16(x)); }
 
 /* Q4_K/Q5_K's scales (lanes 0-7) and mins (8-15) as 16 bytes. */
 static inline __m128i kq_scales_mins16(const uint8_t *s) {
@@ -79,7 +87,7 @@ static inline __attribute__((always_inline)) void kq_unpack(int T, const void *r
                 store32(o->u + 128 * h + 32 * s, _mm256_or_si256(lo, _mm256_slli_epi16(hb, 2)));
             }
         }
-        kq_q3_scales(x->scales, o->sc);
+        kq_q3_scales(x, o->sc);
         _mm256_store_si256((__m256i *)o->cm, _mm256_slli_epi16(_mm256_load_si256((const __m256i *)o->sc), 2));
         o->d = KQ_FP16(x->d);
         o->dmin = 0.0f;
