@@ -11,6 +11,7 @@
 #include <immintrin.h>
 #include <math.h>
 #include <stdalign.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "cpu_kernels_impl.h"
@@ -33,7 +34,8 @@ static inline void store32(uint8_t *dst, __m256i v) { _mm256_storeu_si256((__m25
  * (ak' >> 4 (k / 2)) & 0x0f with k' = k % 2, or'ed with
  * ((a2 >> 2k) & 0x03) << 4. */
 static inline __m256i kq_q3_scales16(const em_block_q3_K *x) {
-    const __m128i v = _mm_loadu_si128((const __m128i *)(x->scales - 4)); /* qs[60..63], a0, a1, a2 */
+    const uint8_t *p = (const uint8_t *)x + offsetof(em_block_q3_K, scales) - 4;
+    const __m128i v = _mm_loadu_si128((const __m128i *)p); /* qs[60..63], a0, a1, a2 */
     const __m128i lo = _mm_and_si128(_mm_srlv_epi32(_mm_shuffle_epi32(v, 0x99), _mm_setr_epi32(0, 0, 4, 4)),
                                      _mm_set1_epi8(0x0f)); /* a0, a1, a0 >> 4, a1 >> 4 */
     const __m128i hi = _mm_and_si128(_mm_srlv_epi32(_mm_shuffle_epi32(v, 0xff), _mm_setr_epi32(0, 2, 4, 6)),
