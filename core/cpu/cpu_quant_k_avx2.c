@@ -177,7 +177,9 @@ static float q6_K_dot(int64_t n, const void *a, const void *b) {
     return sumf;
 }
 
-float cpu_kq_dot_avx2(int T, int64_t n, const void *a, const void *b) {
+/* The tile's few-column case: each output a dot, so that it too gives
+ * the dot's bits. */
+static float kq_dot(int T, int64_t n, const void *a, const void *b) {
     switch (T) {
     case EM_TYPE_Q2_K: return q2_K_dot(n, a, b);
     case EM_TYPE_Q3_K: return q3_K_dot(n, a, b);
@@ -293,7 +295,7 @@ static inline __attribute__((always_inline)) void gemm_kq(int T, int64_t k, cons
     if (nc < KMIN) {
         for (int64_t c = 0; c < nc; c++)
             for (int r = 0; r < nr; r++)
-                y[c * ldy + r] = cpu_kq_dot_avx2(T, k, (const char *)w + (size_t)r * w_stride, (const char *)x + c * x_stride);
+                y[c * ldy + r] = kq_dot(T, k, (const char *)w + (size_t)r * w_stride, (const char *)x + c * x_stride);
         return;
     }
     const int64_t nb = k / QK;

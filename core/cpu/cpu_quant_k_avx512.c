@@ -98,11 +98,11 @@ static inline __attribute__((always_inline)) void ktile(int T, int NC, const kpa
     }
 }
 
-/* The decode dots with VNNI. A Q2_K block is 84
- * bytes for 256 values, a third of Q8_0's bytes a value, so its decode is
- * bound by instructions, not by the read: the AVX2 dot spends ~75 a block,
- * ~50 of them on 8 steps of 32 values (shift, mask, vpmaddubsw, a scale
- * shuffle, vpmaddwd, add). Here a step is 64 values (kq_vnni_sums):
+/* The decode dots with VNNI. A Q2_K block is 84 bytes for 256 values, a
+ * third of Q8_0's bytes a value, so its decode is bound by instructions,
+ * not by the read: the AVX2 dot spends ~75 a block, ~50 of them on 8 steps
+ * of 32 values (shift, mask, vpmaddubsw, a scale shuffle, vpmaddwd, add).
+ * Here a step is 64 values (kq_vnni_sums):
  * vpdpbusd sums them 4 values to an int32, vpackssdw packs two steps to
  * int16 (exactly: u < 64, so |a sum| <= 4 * 63 * 128 < 32768), and one
  * vpdpwssd scales the 8 sub-blocks of two steps; the unpacking takes 64

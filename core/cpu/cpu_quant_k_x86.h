@@ -163,9 +163,7 @@ static inline __m256i kq_scaled_bsums(const int16_t *bsums, __m256i sc) {
  * is the activations' scale. */
 static inline float kq_step_dmin(float sumf, const em_fp16 *dm, float yd, __m256i acc, const int16_t *bsums,
                                  __m256i mn) {
-    uint32_t w;
-    memcpy(&w, dm, sizeof w);
-    const __m128 d = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128((int)w)), _mm_set1_ps(yd)); /* d, dmin */
+    const __m128 d = _mm_mul_ps(q32_fp16x2(dm), _mm_set1_ps(yd)); /* d, dmin */
     const __m128 s = _mm_cvtepi32_ps(kq_hsum2_i32(acc, kq_scaled_bsums(bsums, mn)));       /* isum, summ */
     const __m128 p = _mm_mul_ps(d, s);                                                      /* lane 1: dmin * summ */
     return sumf + _mm_cvtss_f32(_mm_fmsub_ss(d, s, _mm_movehdup_ps(p)));
@@ -174,10 +172,6 @@ static inline float kq_step_dmin(float sumf, const em_fp16 *dm, float yd, __m256
 static inline float kq_step_single(float sumf, float d, __m256i acc, const int16_t *bsums, __m256i sc) {
     return sumf + d * (float)q32_hsum_i32(_mm256_sub_epi32(acc, kq_scaled_bsums(bsums, sc)));
 }
-
-/* The AVX2 variant's vec_dot of type T (cpu_quant_k_avx2.c): the tiles'
- * few-column case, so that it too gives the dot's bits. */
-float cpu_kq_dot_avx2(int T, int64_t n, const void *a, const void *b);
 
 /* Rows [0, nr) of w, blocks [b0, b0 + nbk), unpacked and interleaved for a
  * prefill tile of kr rows: word j (values 4j..4j+3) of block b of row r at
