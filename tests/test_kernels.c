@@ -440,29 +440,31 @@ static void test_rows(const cpu_kernels *ref, const cpu_kernels *v) {
  * do), over lengths with and without leftovers past n & ~63, longer than
  * the widened query, and row counts around the batch of 16. */
 static void test_dot_rows(const cpu_kernels *v) {
-    static const enum em_type tys[] = {EM_TYPE_F32, EM_TYPE_F16, EM_TYPE_Q8_0};
+    static const enum em_type tys[] = {EM_TYPE_F32, EM_TYPE_F16, EM_TYPE_Q8_0, EM_TYPE_IQ4_NL};
     static const int64_t ns[] = {32, 64, 80, 128, 200, 256, 320};
-    /* Q8_0: an odd block count (a block past the pairs), a decode step's
-     * 576 and 1536, and more blocks than the kernel keeps scales for */
-    static const int64_t ns_q[] = {32, 96, 576, 1536, 4160, 0, 0};
+    /* 32-value blocks: an odd block count (a block past the pairs), a
+     * decode step's 576 and 1536, and more blocks than the kernels prepare
+     * the activations of (Q8_0 64 pairs, IQ4_NL 128) */
+    static const int64_t ns_q[] = {32, 96, 576, 1536, 4160, 8224, 8256};
     static const int64_t rs[] = {1, 15, 16, 17, 40};
-    for (int a = 0; a < 3; a++) {
-        const enum em_type ty = tys[a];
+    for (int a = 0; a < 4; a++) {
+        const enum em_type ty = tys[a], dt = v->dot_type[ty];
+        const int blocks = em_type_block(ty) == 32;
         if (!v->vec_dot_rows[ty]) continue;
         for (int b = 0; b < 7; b++)
             for (int c = 0; c < 5; c++) {
-                const int64_t n = ty == EM_TYPE_Q8_0 ? ns_q[b] : ns[b], nrows = rs[c];
-                if (n == 0) continue;
-                const int64_t pad = ty == EM_TYPE_Q8_0 ? 32 : 8; /* rows longer than n, whole blocks */
+                const int64_t n = blocks ? ns_q[b] : ns[b], nrows = rs[c];
+                const int64_t pad = blocks ? 32 : 8; /* rows longer than n, whole blocks */
                 const size_t stride = em_row_bytes(ty, n + pad);
-                char *rows = malloc(stride * (size_t)nrows), *x = malloc(em_row_bytes(ty, n));
+                char *rows = malloc(stride * (size_t)nrows), *x = malloc(em_row_bytes(dt, n));
                 float *f = malloc((size_t)(n + pad) * sizeof(float)), *out = malloc((size_t)nrows * sizeof(float));
                 for (int64_t r = 0; r < nrows; r++) {
                     fill(f, n + pad, 1.0f);
                     v->from_float[ty](f, rows + (size_t)r * stride, n + pad);
                 }
                 fill(f, n, 1.0f);
-                v->from_float[ty](f, x, n);
+                for (int64_t i = 0; i < n; i += 97) f[i] *= 40.0f; /* spikes: blocks of small bytes beside 127 */
+                v->from_float[dt](f, x, n);
                 v->vec_dot_rows[ty](n, rows, stride, nrows, x, out);
                 int bad = 0;
                 for (int64_t r = 0; r < nrows; r++) bad += out[r] != v->vec_dot[ty](n, rows + (size_t)r * stride, x);

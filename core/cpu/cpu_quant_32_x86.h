@@ -198,6 +198,14 @@ static inline __m128 q32_fp16x2(const void *p) {
         return q32_hsum8(acc);                                                                            \
     }
 
+/* IQ4_NL's odd last block, in scalar, fused into the sum s of the others. */
+static inline float q32_iq4nl_block(const em_block_iq4_nl *x, const em_block_q8_0 *y, float s) {
+    int sumi = 0;
+    for (int j = 0; j < 16; j++)
+        sumi += y->qs[j] * cpu_iq4nl_values[x->qs[j] & 0x0F] + y->qs[j + 16] * cpu_iq4nl_values[x->qs[j] >> 4];
+    return fmaf(Q32_FP16(y->d) * Q32_FP16(x->d), (float)sumi, s);
+}
+
 /* IQ4_NL against Q8_0: even and odd blocks in two accumulators, the odd
  * tail block in scalar. */
 #define Q32_DOT_IQ4NL(NAME, LANES)                                                                        \
@@ -215,15 +223,8 @@ static inline __m128 q32_fp16x2(const void *p) {
             acc1 = _mm256_fmadd_ps(_mm256_set1_ps(Q32_FP16(y[i + 1].d) * Q32_FP16(x[i + 1].d)),           \
                                    _mm256_cvtepi32_ps(p1), acc1);                                         \
         }                                                                                                 \
-        float s = q32_hsum8(_mm256_add_ps(acc0, acc1));                                                   \
-        for (; i < nb; i++) {                                                                             \
-            int sumi = 0;                                                                                 \
-            for (int j = 0; j < 16; j++)                                                                  \
-                sumi += y[i].qs[j] * cpu_iq4nl_values[x[i].qs[j] & 0x0F] +                                \
-                        y[i].qs[j + 16] * cpu_iq4nl_values[x[i].qs[j] >> 4];                              \
-            s = fmaf(Q32_FP16(y[i].d) * Q32_FP16(x[i].d), (float)sumi, s);                                \
-        }                                                                                                 \
-        return s;                                                                                         \
+        const float s = q32_hsum8(_mm256_add_ps(acc0, acc1));                                             \
+        return i < nb ? q32_iq4nl_block(&x[i], &y[i], s) : s;                                             \
     }
 
 #endif
