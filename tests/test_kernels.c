@@ -372,6 +372,25 @@ static void test_rows(const cpu_kernels *ref, const cpu_kernels *v) {
             bad81 += memcmp(a, b, em_row_bytes(EM_TYPE_Q8_1, len)) != 0;
         }
     CHECK(!bad81, "%s q8_1 from_float: %d of %d rows differ from the reference", v->isa, bad81, cases81);
+    /* Q8_K, the K-quants' activations, likewise: a zero super-block, the
+     * specials, infinities and NaNs, and maxima of both signs (the first
+     * sets the sign of the scale) */
+    float *xk = malloc(n_max * 4);
+    memcpy(xk, xs, n_max * 4);
+    xk[3] = -100.0f, xk[5] = xk[40] = 100.0f;               /* -max first */
+    xk[512 + 1] = 100.0f, xk[512 + 6] = xk[512 + 200] = -100.0f; /* +max first */
+    xk[1024 + 5] = INFINITY, xk[1024 + 9] = NAN;   /* an infinity */
+    xk[256 + 100] = NAN;                           /* a NaN among finite values */
+    int bad8k = 0, cases8k = 0;
+    for (int pass = 0; pass < 3; pass++)
+        for (int64_t len = 256; len <= n_max; len += 256, cases8k++) {
+            const float *src = pass == 0 ? x : pass == 1 ? xs : xk;
+            ref->from_float[EM_TYPE_Q8_K](src, a, len);
+            v->from_float[EM_TYPE_Q8_K](src, b, len);
+            bad8k += memcmp(a, b, em_row_bytes(EM_TYPE_Q8_K, len)) != 0;
+        }
+    CHECK(!bad8k, "%s q8_K from_float: %d of %d rows differ from the reference", v->isa, bad8k, cases8k);
+    free(xk);
     for (int t = 0; t < N_TYPES; t++) {
         enum em_type ty = types[t];
         const char *tn = em_type_name(ty);

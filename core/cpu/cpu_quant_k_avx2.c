@@ -324,7 +324,73 @@ KQ_GEMM(gemm_q4_K, EM_TYPE_Q4_K)
 KQ_GEMM(gemm_q5_K, EM_TYPE_Q5_K)
 KQ_GEMM(gemm_q6_K, EM_TYPE_Q6_K)
 
+// ---- activations -------------------------------------------------------------------
+
+/* cpu_quantize_row_q8_K in vectors, the same bits: the first value of the
+ * largest magnitude (with its sign) sets iscale = -127 / max; each product
+ * iscale * x rounds to nearest even (vcvtps2dq; the reference's magic-number
+ * add does the same for |v| < 2^22, and makes a NaN 0, as where an
+ * infinity makes iscale 0) and saturates to 127 in the packs (it
+ * reaches 128 at most, where x is -max); the 16-value sums are exact. A
+ * K-quant prefill quantizes each activation row once per matrix group, and
+ * in plain C that cost ~30% as much as the products. */
+static void q8_K_from_float(const float *src, void *dst, int64_t n) {
+    em_block_q8_K *y = dst;
+    const __m256 signmask = _mm256_set1_ps(-0.0f);
+    for (int64_t i = 0; i < n / QK; i++, src += QK) {
+        __m256 am = _mm256_setzero_ps();
+        for (int j = 0; j < QK; j += 8) /* a NaN is skipped, as the reference's ax > a skips it */
+            am = _mm256_max_ps(_mm256_andnot_ps(signmask, _mm256_loadu_ps(src + j)), am);
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(am), _mm256_extractf128_ps(am, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        const float amax = _mm_cvtss_f32(m4);
+        if (!(amax > 0.0f)) {
+            memset(&y[i], 0, sizeof y[i]);
+            continue;
+        }
+        float max = 0.0f;
+        for (int j = 0; j < QK; j += 8) { /* the first lane at amax */
+            const __m256 v = _mm256_loadu_ps(src + j);
+            const int hit = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_andnot_ps(signmask, v), _mm256_set1_ps(amax), _CMP_EQ_OQ));
+            if (hit) {
+                max = src[j + __builtin_ctz((unsigned)hit)];
+                break;
+            }
+        }
+        const float iscale = -127.0f / max;
+        const __m256 is = _mm256_set1_ps(iscale);
+        __m128i sums[4];
+        for (int j = 0; j < QK; j += 64) { /* 4 sub-blocks of 16 */
+            __m256i q[8];
+            for (int l = 0; l < 8; l++) { /* a NaN's product to 0, the reference's rounding of it */
+                const __m256 p = _mm256_mul_ps(is, _mm256_loadu_ps(src + j + 8 * l));
+                q[l] = _mm256_cvtps_epi32(_mm256_and_ps(p, _mm256_cmp_ps(p, p, _CMP_ORD_Q)));
+            }
+            /* the packs interleave 128-bit lanes; the permute restores order */
+            for (int h = 0; h < 2; h++) {
+                const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[4 * h], q[4 * h + 1]),
+                                                     _mm256_packs_epi32(q[4 * h + 2], q[4 * h + 3]));
+                _mm256_storeu_si256((__m256i *)(y[i].qs + j + 32 * h),
+                                    _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+            }
+            /* the 4 sub-blocks' sums, from the stored (saturated) bytes */
+            __m256i s[4];
+            for (int l = 0; l < 4; l++) {
+                const __m128i b = _mm_loadu_si128((const __m128i *)(y[i].qs + j + 16 * l));
+                s[l] = _mm256_add_epi32(_mm256_cvtepi8_epi32(b), _mm256_cvtepi8_epi32(_mm_srli_si128(b, 8)));
+            }
+            const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(s[0], s[1]), _mm256_hadd_epi32(s[2], s[3]));
+            sums[j / 64] = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+        }
+        _mm_storeu_si128((__m128i *)y[i].bsums, _mm_packs_epi32(sums[0], sums[1]));
+        _mm_storeu_si128((__m128i *)(y[i].bsums + 8), _mm_packs_epi32(sums[2], sums[3]));
+        y[i].d = 1 / iscale;
+    }
+}
+
 void cpu_kernels_init_kquants_avx2(cpu_kernels *k) {
+    k->from_float[EM_TYPE_Q8_K] = q8_K_from_float;
     k->vec_dot[EM_TYPE_Q2_K] = q2_K_dot;
     k->vec_dot[EM_TYPE_Q3_K] = q3_K_dot;
     k->vec_dot[EM_TYPE_Q4_K] = q4_K_dot;

@@ -2,15 +2,19 @@
  * AVX-512 (BW and VNNI), compiled with the AVX-512 flags and
  * -ffp-contract=off.
  *
- * The tile is cpu_quant_k_avx2.c's at twice the width: a vector holds 4
- * bytes of each of 16 rows, KR = 32 rows a call, and up to 4 activation
- * rows a register tile (the 32 registers hold it). There vpdpbusd would sum
- * a row's 4 bytes at once, but each lane is a row, so its 16-value sums
- * would need a 32-bit multiply by their scale; the int16 sums scaled by
- * vpmaddwd cost less. The dots (below) lay the values out along the vector
- * instead, where vpdpbusd's sums can be packed to int16 and scaled 8
- * sub-blocks at a time. Both give the AVX2 dots' integers and kq_step's
- * float steps: the same bits (see cpu_quant_k_x86.h). */
+ * The tile is cpu_quant_k_avx2.c's pack at twice the width: a vector holds
+ * 4 bytes of each of 16 rows, KR = 32 rows a call, and up to 4 activation
+ * rows a register tile (the 32 registers hold it). Each lane is a row:
+ * vpdpbusd sums a row's 4 products of a word into its int32 and runs on
+ * over the words of a sub-block (or of its half, or one word: as many as
+ * keep the sum within int16), and vpdpwssd multiplies that sum's low half
+ * by the row's scale (the pack's scale pairs with the high word cleared)
+ * into the block's int32 sum: a word costs one instruction where
+ * vpmaddubsw, an int16 add and a share of the vpmaddwd took 2.25-2.5. The
+ * dots (below) lay the values out along the vector instead, where
+ * vpdpbusd's sums can be packed to int16 and scaled 8 sub-blocks at a
+ * time. Both give the AVX2 dots' integers and kq_step's float steps: the
+ * same bits (see cpu_quant_k_x86.h). */
 #include "cpu_quant_k_x86.h"
 
 #define KR 32  /* weight rows per call: two 16-lane vectors */
@@ -28,7 +32,14 @@ typedef struct kpack {
 static inline __attribute__((always_inline)) void ktile(int T, int NC, const kpack *p, int nbk, int64_t b0,
                                                         const char *const *xr, float *y, int64_t ldy, int nr,
                                                         int first) {
-    const int steps = T == EM_TYPE_Q6_K ? 2 : 4; /* words per int16 sum */
+    /* u < 16 (Q2_K, Q3_K, Q4_K): a sub-block's 4 words summed by vpdpbusd
+     * stay within int16 (15 * 128 * 16 = 30,720), so one vpdpwssd scales
+     * the low half of each int32. Q5_K's and Q6_K's would need 2 and 4 such
+     * scalings a sub-block, more multiplies than vpmaddubsw's int16 pair
+     * sums, added over 4 and 2 words and scaled once. */
+    const int vnni = T != EM_TYPE_Q5_K && T != EM_TYPE_Q6_K;
+    const int steps = T == EM_TYPE_Q6_K ? 2 : 4; /* words a scaling */
+    const __m512i lo16 = _mm512_set1_epi32(0xFFFF);
     const __mmask16 k0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
     const __mmask16 k1 = nr >= 32 ? 0xffff : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
     __m512 f[KRN][2];
@@ -46,8 +57,10 @@ static inline __attribute__((always_inline)) void ktile(int T, int NC, const kpa
         __m512i acc[KRN][2];
         for (int c = 0; c < NC; c++) acc[c][0] = acc[c][1] = _mm512_setzero_si512();
         for (int g = 0; g < 16; g++) {
-            const __m512i s0 = _mm512_load_si512(p->sc[b][g][0]);
-            const __m512i s1 = _mm512_load_si512(p->sc[b][g][16]);
+            /* the pack's (scale, scale) word pairs; for the int32 sums,
+             * (scale, 0): vpdpwssd then multiplies their low half only */
+            __m512i s0 = _mm512_load_si512(p->sc[b][g][0]), s1 = _mm512_load_si512(p->sc[b][g][16]);
+            if (vnni) s0 = _mm512_and_si512(s0, lo16), s1 = _mm512_and_si512(s1, lo16);
             for (int s0w = 0; s0w < 4; s0w += steps) {
                 __m512i a[KRN][2];
                 for (int c = 0; c < NC; c++) a[c][0] = a[c][1] = _mm512_setzero_si512();
@@ -57,15 +70,20 @@ static inline __attribute__((always_inline)) void ktile(int T, int NC, const kpa
                     const __m512i w1 = _mm512_load_si512(p->u[b][j][16]);
                     for (int c = 0; c < NC; c++) {
                         const __m512i xv = _mm512_set1_epi32(kq_word(xb[c]->qs + 4 * j));
-                        a[c][0] = _mm512_add_epi16(a[c][0], _mm512_maddubs_epi16(w0, xv));
-                        a[c][1] = _mm512_add_epi16(a[c][1], _mm512_maddubs_epi16(w1, xv));
-                        /* keeps gcc from summing the words as a tree */
-                        __asm__("" : "+v"(a[c][0]), "+v"(a[c][1]));
+                        if (vnni) {
+                            a[c][0] = _mm512_dpbusd_epi32(a[c][0], w0, xv);
+                            a[c][1] = _mm512_dpbusd_epi32(a[c][1], w1, xv);
+                        } else {
+                            a[c][0] = _mm512_add_epi16(a[c][0], _mm512_maddubs_epi16(w0, xv));
+                            a[c][1] = _mm512_add_epi16(a[c][1], _mm512_maddubs_epi16(w1, xv));
+                            /* keeps gcc from summing the words as a tree */
+                            __asm__("" : "+v"(a[c][0]), "+v"(a[c][1]));
+                        }
                     }
                 }
                 for (int c = 0; c < NC; c++) {
-                    acc[c][0] = _mm512_add_epi32(acc[c][0], _mm512_madd_epi16(a[c][0], s0));
-                    acc[c][1] = _mm512_add_epi32(acc[c][1], _mm512_madd_epi16(a[c][1], s1));
+                    acc[c][0] = _mm512_dpwssd_epi32(acc[c][0], a[c][0], s0);
+                    acc[c][1] = _mm512_dpwssd_epi32(acc[c][1], a[c][1], s1);
                 }
             }
         }
@@ -73,8 +91,8 @@ static inline __attribute__((always_inline)) void ktile(int T, int NC, const kpa
             __m512i m0 = _mm512_setzero_si512(), m1 = m0;
             for (int h = 0; h < 8; h++) {
                 const __m512i bs = _mm512_set1_epi32(kq_word(xb[c]->bsums + 2 * h));
-                m0 = _mm512_add_epi32(m0, _mm512_madd_epi16(_mm512_load_si512(p->cm[b][h][0]), bs));
-                m1 = _mm512_add_epi32(m1, _mm512_madd_epi16(_mm512_load_si512(p->cm[b][h][16]), bs));
+                m0 = _mm512_dpwssd_epi32(m0, _mm512_load_si512(p->cm[b][h][0]), bs);
+                m1 = _mm512_dpwssd_epi32(m1, _mm512_load_si512(p->cm[b][h][16]), bs);
             }
             const __m512 yd = _mm512_set1_ps(xb[c]->d);
             const __m512 d0 = _mm512_mul_ps(_mm512_load_ps(p->d[b]), yd);
