@@ -459,14 +459,14 @@ static void test_rows(const cpu_kernels *ref, const cpu_kernels *v) {
  * do), over lengths with and without leftovers past n & ~63, longer than
  * the widened query, and row counts around the batch of 16. */
 static void test_dot_rows(const cpu_kernels *v) {
-    static const enum em_type tys[] = {EM_TYPE_F32, EM_TYPE_F16, EM_TYPE_Q8_0, EM_TYPE_IQ4_NL};
+    static const enum em_type tys[] = {EM_TYPE_F32, EM_TYPE_F16, EM_TYPE_Q8_0, EM_TYPE_Q4_0, EM_TYPE_IQ4_NL};
     static const int64_t ns[] = {32, 64, 80, 128, 200, 256, 320};
     /* 32-value blocks: an odd block count (a block past the pairs), a
      * decode step's 576 and 1536, and more blocks than the kernels prepare
-     * the activations of (Q8_0 64 pairs, IQ4_NL 128) */
+     * the activations of (Q8_0 64 pairs, Q4_0 and IQ4_NL 128) */
     static const int64_t ns_q[] = {32, 96, 576, 1536, 4160, 8224, 8256};
     static const int64_t rs[] = {1, 15, 16, 17, 40};
-    for (int a = 0; a < 4; a++) {
+    for (int a = 0; a < 5; a++) {
         const enum em_type ty = tys[a], dt = v->dot_type[ty];
         const int blocks = em_type_block(ty) == 32;
         if (!v->vec_dot_rows[ty]) continue;

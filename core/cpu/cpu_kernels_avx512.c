@@ -1,7 +1,8 @@
 /* cpu_kernels_avx512.c - AVX-512 (F/BW/VL/DQ/VNNI) kernels: the Q8_0 / Q4_0
  * matrix products, decode and prefill alike, on the panel layout of
- * cpu_kernels_impl.h, and the prefill tile of the other 32-value block
- * types (Q5_0, Q4_1, Q5_1, IQ4_NL). What is not here stays AVX2.
+ * cpu_kernels_impl.h, IQ4_NL's decode beside Q4_0's, and the prefill tile
+ * of the other 32-value block types (Q5_0, Q4_1, Q5_1, IQ4_NL). What is not
+ * here stays AVX2.
  *
  * The product of a weight block and an activation block is one vpdpbusd
  * (unsigned x signed bytes, 4 products summed into each int32 lane), which
@@ -369,26 +370,64 @@ static void q8_0_dot_rows(int64_t n, const void *rows, size_t stride, int64_t nr
     }
 }
 
-/* Q4_0 decode dot: two blocks per register, the raw nibbles (q + 8, so
- * unsigned) x the activations by vpdpbusd, and the bias 8 * sum(x) taken
- * out per lane with a second vpdpbusd of ones x x. Where AVX2's dot ran
- * at half Q8_0's bytes per second, so decode was compute-bound. */
-static float q4_0_dot(int64_t n, const void *a, const void *b) {
-    const em_block_q4_0 *x = a;
-    const em_block_q8_0 *y = b;
-    const int64_t nb = n / 32;
-    const __m512i ones = _mm512_set1_epi8(1);
+/* The decode dots of the nibble types, Q4_0 and IQ4_NL (18-byte blocks: a
+ * scale, 16 bytes of nibbles): two blocks a register. vpdpbusd multiplies
+ * unsigned weights, Q4_0's raw nibble (q + 8) or IQ4_NL's level + 128
+ * (1..241, looked up by vpshufb), and each lane's sum starts at minus the
+ * bias (8 or 128) times its 4 activations' sum. What depends only on the
+ * activations (a pair's 64 bytes side by side, that bias, the two scales)
+ * is made once a call of nib_dot_rows for all its rows (up to NIB_PREP
+ * pairs; longer rows make it per row, as the single-row dots do).
+ *
+ * The float steps are each type's before: Q4_0's a 16-lane accumulator
+ * summed by _mm512_reduce_add_ps; IQ4_NL's llama.cpp's x86 steps
+ * (cpu_quant_32_x86.h: the even blocks in one 8-lane accumulator, the odd
+ * in another, here the two halves of one, so each lane sees the same
+ * products and fused adds, and the halves' sum the same tree), so its bits
+ * are the AVX2 dot's. The integers are exact either way. */
+#define NIB_PREP 128 /* pairs: rows up to 8,192 values, 24 KB of stack */
+
+struct nib_act {
+    __m512i q;    /* blocks i, i+1's 64 bytes */
+    __m512i bias; /* each lane's sum starts at -bias * (its 4 bytes' sum) */
+    __m512 d;     /* lanes 0-7 block i's scale, 8-15 block i+1's */
+};
+
+INLINE struct nib_act nib_act_pair(int iq4, const em_block_q8_0 *y) {
+    struct nib_act a;
+    a.q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)y[0].qs)),
+                             _mm256_loadu_si256((const __m256i *)y[1].qs), 1);
+    const __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(1), a.q);
+    a.bias = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(s, iq4 ? 7 : 3));
+    a.d = scales2_f16(y[0].d, y[1].d);
+    return a;
+}
+
+/* Blocks i, i+1's nibbles in value order, unsigned (IQ4_NL: looked up in
+ * table): each block's 16 bytes twice, the second copy a nibble down. */
+INLINE __m512i nib_pair(int iq4, const em_block_q4_0 *x, __m512i table) {
+    const __m256i v = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)x[1].qs), _mm_loadu_si128((const __m128i *)x[0].qs));
+    const __m512i w = _mm512_permutexvar_epi64(_mm512_set_epi64(3, 2, 3, 2, 1, 0, 1, 0), _mm512_castsi256_si512(v));
+    const __m512i nib = _mm512_and_si512(_mm512_srlv_epi64(w, _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0)),
+                                         _mm512_set1_epi8(0x0F));
+    return iq4 ? _mm512_shuffle_epi8(table, nib) : nib;
+}
+
+/* One row; x: Q4_0 or IQ4_NL blocks (the same layout), pre: the prepared
+ * activations or NULL. */
+INLINE float nib_row(int iq4, const em_block_q4_0 *x, const em_block_q8_0 *y, int64_t nb, const struct nib_act *pre) {
+    const __m512i table = _mm512_broadcast_i32x4(
+        _mm_add_epi8(_mm_loadu_si128((const __m128i *)cpu_iq4nl_values), _mm_set1_epi8((char)0x80)));
     __m512 acc = _mm512_setzero_ps();
     int64_t i = 0;
     for (; i + 2 <= nb; i += 2) {
-        __m512i wq = wpair(1, (const char *)x, i);
-        __m512i xq = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)y[i].qs)),
-                                        _mm256_loadu_si256((const __m256i *)y[i + 1].qs), 1);
-        __m512i t = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq, xq);
-        __m512i sx = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, xq);
-        t = _mm512_sub_epi32(t, _mm512_slli_epi32(sx, 3));
-        __m512 d = _mm512_mul_ps(scales2_f16(x[i].d, x[i + 1].d), scales2_f16(y[i].d, y[i + 1].d));
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), d, acc);
+        const struct nib_act a = pre ? pre[i / 2] : nib_act_pair(iq4, y + i);
+        const __m512i p = _mm512_dpbusd_epi32(a.bias, nib_pair(iq4, x + i, table), a.q);
+        acc = _mm512_fmadd_ps(_mm512_mul_ps(scales2_f16(x[i].d, x[i + 1].d), a.d), _mm512_cvtepi32_ps(p), acc);
+    }
+    if (iq4) {
+        const float s = q32_hsum8(_mm256_add_ps(_mm512_castps512_ps256(acc), _mm512_extractf32x8_ps(acc, 1)));
+        return i < nb ? q32_iq4nl_block((const em_block_iq4_nl *)&x[i], &y[i], s) : s;
     }
     float s = _mm512_reduce_add_ps(acc);
     for (; i < nb; i++) {
@@ -398,6 +437,28 @@ static float q4_0_dot(int64_t n, const void *a, const void *b) {
         s += sumi * (_cvtsh_ss(x[i].d) * _cvtsh_ss(y[i].d));
     }
     return s;
+}
+
+/* cpu_vec_dot_rows_fn: the rows one after another, as the dot steps
+ * through them, the activations prepared once. */
+INLINE void nib_dot_rows(int iq4, int64_t n, const void *rows, size_t stride, int64_t nrows, const void *b, float *out) {
+    const int64_t nb = n / 32;
+    struct nib_act pre[NIB_PREP];
+    const int keep = nb / 2 <= NIB_PREP;
+    for (int64_t i = 0; keep && i + 2 <= nb; i += 2) pre[i / 2] = nib_act_pair(iq4, (const em_block_q8_0 *)b + i);
+    for (int64_t r = 0; r < nrows; r++) {
+        const em_block_q4_0 *x = (const em_block_q4_0 *)((const char *)rows + (size_t)r * stride);
+        out[r] = nib_row(iq4, x, b, nb, keep ? pre : NULL);
+    }
+}
+
+static float q4_0_dot(int64_t n, const void *a, const void *b) { return nib_row(0, a, b, n / 32, NULL); }
+static float iq4_nl_dot(int64_t n, const void *a, const void *b) { return nib_row(1, a, b, n / 32, NULL); }
+static void q4_0_dot_rows(int64_t n, const void *rows, size_t stride, int64_t nrows, const void *b, float *out) {
+    nib_dot_rows(0, n, rows, stride, nrows, b, out);
+}
+static void iq4_nl_dot_rows(int64_t n, const void *rows, size_t stride, int64_t nrows, const void *b, float *out) {
+    nib_dot_rows(1, n, rows, stride, nrows, b, out);
 }
 
 /* Sum of 16 lanes as a halving tree: l_i + l_(i+8), then + the element 4
@@ -1138,6 +1199,9 @@ void cpu_kernels_init_avx512(cpu_kernels *k) {
     }
     cpu_kernels_init_kquants_avx512(k);
     cpu_quant_32_init_avx512(k);
+    k->vec_dot[EM_TYPE_IQ4_NL] = iq4_nl_dot;
+    k->vec_dot_rows[EM_TYPE_Q4_0] = q4_0_dot_rows;
+    k->vec_dot_rows[EM_TYPE_IQ4_NL] = iq4_nl_dot_rows;
     k->vec_dot[EM_TYPE_F32] = f32_dot16;
     k->vec_dot[EM_TYPE_F16] = f16_dot16;
     k->vec_dot_rows[EM_TYPE_F32] = f32_dot_rows;
