@@ -198,33 +198,16 @@ static inline __m128 q32_fp16x2(const void *p) {
         return q32_hsum8(acc);                                                                            \
     }
 
-/* IQ4_NL's odd last block, in scalar, fused into the sum s of the others. */
+/* IQ4_NL against Q8_0 takes llama.cpp's steps too: two accumulators (the
+ * even blocks', the odd ones'), their sum by q32_hsum8, then the odd last
+ * block, here, in scalar, fused into that sum s. Each variant holds the two
+ * accumulators in its own registers (cpu_quant_32_avx2.c,
+ * cpu_kernels_avx512.c). */
 static inline float q32_iq4nl_block(const em_block_iq4_nl *x, const em_block_q8_0 *y, float s) {
     int sumi = 0;
     for (int j = 0; j < 16; j++)
         sumi += y->qs[j] * cpu_iq4nl_values[x->qs[j] & 0x0F] + y->qs[j + 16] * cpu_iq4nl_values[x->qs[j] >> 4];
     return fmaf(Q32_FP16(y->d) * Q32_FP16(x->d), (float)sumi, s);
 }
-
-/* IQ4_NL against Q8_0: even and odd blocks in two accumulators, the odd
- * tail block in scalar. */
-#define Q32_DOT_IQ4NL(NAME, LANES)                                                                        \
-    static float NAME(int64_t n, const void *a, const void *b) {                                          \
-        const em_block_iq4_nl *x = a;                                                                     \
-        const em_block_q8_0 *y = b;                                                                       \
-        const int64_t nb = n / 32;                                                                        \
-        __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;                                                   \
-        int64_t i = 0;                                                                                    \
-        for (; i + 1 < nb; i += 2) {                                                                      \
-            const __m256i p0 = LANES(&x[i], _mm256_loadu_si256((const __m256i *)y[i].qs));                \
-            const __m256i p1 = LANES(&x[i + 1], _mm256_loadu_si256((const __m256i *)y[i + 1].qs));        \
-            acc0 = _mm256_fmadd_ps(_mm256_set1_ps(Q32_FP16(y[i].d) * Q32_FP16(x[i].d)), _mm256_cvtepi32_ps(p0), \
-                                   acc0);                                                                 \
-            acc1 = _mm256_fmadd_ps(_mm256_set1_ps(Q32_FP16(y[i + 1].d) * Q32_FP16(x[i + 1].d)),           \
-                                   _mm256_cvtepi32_ps(p1), acc1);                                         \
-        }                                                                                                 \
-        const float s = q32_hsum8(_mm256_add_ps(acc0, acc1));                                             \
-        return i < nb ? q32_iq4nl_block(&x[i], &y[i], s) : s;                                             \
-    }
 
 #endif
