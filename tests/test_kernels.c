@@ -741,6 +741,37 @@ static void mm_check(const struct mm_case *c, const cpu_kernels *v, em_pool *poo
     free(scratch);
 }
 
+/* A short prompt's products (2-7 activation rows) take tiles of several
+ * shapes (AVX2: 4 x 2, 4 x 1, and 2 x 4 for each 4 rows), each output the
+ * same steps in any of them: every output's bits must not depend on how
+ * many rows came with it, or a prompt would round by its length. */
+static void test_short_tiles(const cpu_kernels *v, em_pool *pool) {
+    static const enum em_type tys[] = {EM_TYPE_Q8_0, EM_TYPE_Q4_0};
+    const int64_t m = 13, k = 96, nmax = 7;
+    float *w = malloc(sizeof(float) * (size_t)(m * k)), *x = malloc(sizeof(float) * (size_t)(nmax * k));
+    float *y = malloc(sizeof(float) * (size_t)(nmax * m)), *r = malloc(sizeof(float) * (size_t)(nmax * m));
+    char *q = malloc(em_row_bytes(EM_TYPE_Q8_0, k) * (size_t)m);
+    if (!w || !x || !y || !r || !q) { CHECK(0, "short tiles: out of memory"); free(w); free(x); free(y); free(r); free(q); return; }
+    fill(w, m * k, 1.0f);
+    fill(x, nmax * k, 1.0f);
+    for (int t = 0; t < 2; t++) {
+        const enum em_type ty = tys[t];
+        void *scratch = malloc(cpu_matmul_scratch(v, ty, k, nmax, pool ? em_pool_size(pool) : 1));
+        if (!scratch) { CHECK(0, "short tiles: out of memory"); break; }
+        v->from_float[ty](w, q, m * k);
+        cpu_matmul(v, pool, ty, q, em_row_bytes(ty, k), m, k, x, nmax, r, m, scratch);
+        int bad = 0;
+        for (int64_t n = 2; n < nmax; n++) {
+            cpu_matmul(v, pool, ty, q, em_row_bytes(ty, k), m, k, x, n, y, m, scratch);
+            bad += memcmp(y, r, sizeof(float) * (size_t)(n * m)) != 0;
+        }
+        CHECK(!bad, "%s %s: the products of 2-6 activation rows differ from the same rows' among 7 in %d of 5 counts",
+              v->isa, em_type_name(ty), bad);
+        free(scratch);
+    }
+    free(w); free(x); free(y); free(r); free(q);
+}
+
 /* cpu_matmul_multi with 1..3 jobs of different m (the pattern of Q/K/V and
  * gate/up) must give exactly what one cpu_matmul per job gives: work items
  * span jobs, but each output is still one vec_dot or one gemm tile. */
@@ -1368,6 +1399,7 @@ int main(void) {
     for (int t = 0; t < N_TYPES; t++)
         for (int i = 0; i < nv; i++)
             for (int p = 0; p < 3; p++) test_matmul_multi(&vars[i], types[t], pools[p]);
+    for (int i = 0; i < nv; i++) test_short_tiles(&vars[i], pools[1]);
     for (int t = 0; t < N_TYPES; t++) test_matmul_multi(&dflt, types[t], NULL);
     for (int i = 0; i < nv; i++)
         for (int p = 1; p < 3; p++) test_gemm_fx(&vars[i], pools[p]);

@@ -311,18 +311,23 @@ static float q4_0_dot(int64_t n, const void *a, const void *b) {
  * from memory where used, or the accumulators would spill. */
 #define QRM 4
 #define QRN 2
+/* 4 activation rows take 2 x 4 tiles: the same 8 accumulators, each weight
+ * block unpacked once for all 4 (a 4-token prompt's products: 2 x 4 where
+ * 4 x 2 unpacked each block twice). Every output takes the same steps in
+ * either shape, so the same bits. */
+#define QRN4 4
 
-static inline __attribute__((always_inline)) void qtile(int q4, int nc, int64_t nb, const char *const *wr,
+static inline __attribute__((always_inline)) void qtile(int q4, int rm, int nc, int64_t nb, const char *const *wr,
                                                         size_t pf, const char *const *xr, float *y, int64_t ldy,
                                                         int nr) {
-    __m256 acc[QRM][QRN];
-    for (int r = 0; r < QRM; r++)
+    __m256 acc[QRM][QRN4];
+    for (int r = 0; r < rm; r++)
         for (int c = 0; c < nc; c++) acc[r][c] = _mm256_setzero_ps();
-    const float *xd[QRN];
+    const float *xd[QRN4];
     for (int c = 0; c < nc; c++) xd[c] = cpu_q8p_d(xr[c], nb);
     const size_t bb = q4 ? sizeof(em_block_q4_0) : sizeof(em_block_q8_0);
     for (int64_t b = 0; b < nb; b++) {
-        __m256i xq[QRN];
+        __m256i xq[QRN4];
         /* the next 4 rows' block b, while the weights come from memory (the
          * first column tile): the hardware prefetcher does not follow 4
          * short interleaved row streams (the AVX-512 tile's finding too).
@@ -330,9 +335,9 @@ static inline __attribute__((always_inline)) void qtile(int q4, int nc, int64_t 
          * layers' 1536 x 576 Q8_0 products, 2 threads, Zen 5: 2 activation
          * rows 1.7-2.3 -> 0.93-0.99 ms, 4 rows 2.2-3.1 -> 1.4 ms. */
         if (pf)
-            for (int r = 0; r < QRM; r++) _mm_prefetch((const char *)((uintptr_t)wr[r] + pf + (size_t)b * bb), _MM_HINT_T0);
+            for (int r = 0; r < rm; r++) _mm_prefetch((const char *)((uintptr_t)wr[r] + pf + (size_t)b * bb), _MM_HINT_T0);
         for (int c = 0; c < nc; c++) xq[c] = _mm256_loadu_si256((const __m256i *)(xr[c] + b * 32));
-        for (int r = 0; r < QRM; r++) {
+        for (int r = 0; r < rm; r++) {
             __m256i w;
             float wd;
             if (q4) {
@@ -355,8 +360,9 @@ static inline __attribute__((always_inline)) void qtile(int q4, int nc, int64_t 
         }
     }
     _Static_assert(QRM == 4, "hsum8x4 sums the tile's 4 weight rows");
-#pragma GCC unroll 2 /* constant indices: acc stays in registers */
-    for (int c = 0; c < nc; c++) store_rows4(y + c * ldy, hsum8x4(acc[0][c], acc[1][c], acc[2][c], acc[3][c]), nr);
+#pragma GCC unroll 4 /* constant indices: acc stays in registers */
+    for (int c = 0; c < nc; c++)
+        store_rows4(y + c * ldy, hsum8x4(acc[0][c], acc[1][c], acc[rm > 2 ? 2 : 0][c], acc[rm > 2 ? 3 : 1][c]), nr);
 }
 
 static inline __attribute__((always_inline)) void gemm_q(int q4, int64_t k, const void *w, size_t w_stride, int nr,
@@ -366,12 +372,21 @@ static inline __attribute__((always_inline)) void gemm_q(int q4, int64_t k, cons
     const char *wr[QRM];
     /* rows past nr repeat the last one: computed, never stored */
     for (int r = 0; r < QRM; r++) wr[r] = (const char *)w + (size_t)(r < nr ? r : nr - 1) * w_stride;
-    for (int64_t c0 = 0; c0 < nc; c0 += QRN) {
-        const char *xr[QRN];
-        for (int c = 0; c < QRN; c++) xr[c] = (const char *)x + (size_t)(c0 + c < nc ? c0 + c : c0) * x_stride;
+    for (int64_t c0 = 0; c0 < nc;) {
+        const char *xr[QRN4];
+        for (int c = 0; c < QRN4; c++) xr[c] = (const char *)x + (size_t)(c0 + c < nc ? c0 + c : c0) * x_stride;
         const size_t pf = c0 == 0 ? QRM * w_stride : 0;
-        if (nc - c0 >= 2) qtile(q4, 2, nb, wr, pf, xr, y + c0 * ldy, ldy, nr);
-        else qtile(q4, 1, nb, wr, pf, xr, y + c0 * ldy, ldy, nr);
+        if (nc - c0 >= QRN4) {
+            qtile(q4, 2, QRN4, nb, wr, pf, xr, y + c0 * ldy, ldy, nr < 2 ? nr : 2);
+            if (nr > 2) qtile(q4, 2, QRN4, nb, wr + 2, pf, xr, y + c0 * ldy + 2, ldy, nr - 2);
+            c0 += QRN4;
+        } else if (nc - c0 >= 2) {
+            qtile(q4, QRM, 2, nb, wr, pf, xr, y + c0 * ldy, ldy, nr);
+            c0 += 2;
+        } else {
+            qtile(q4, QRM, 1, nb, wr, pf, xr, y + c0 * ldy, ldy, nr);
+            c0 += 1;
+        }
     }
 }
 

@@ -330,8 +330,8 @@ KQ_GEMM(gemm_q6_K, EM_TYPE_Q6_K)
  * largest magnitude (with its sign) sets iscale = -127 / max; each product
  * iscale * x rounds to nearest even (vcvtps2dq; the reference's magic-number
  * add does the same for |v| < 2^22, and makes a NaN 0, as where an
- * infinity makes iscale 0) and saturates to 127 in the packs (it
- * reaches 128 at most, where x is -max); the 16-value sums are exact. A
+ * infinity makes iscale 0) and saturates to 127 in the packs, as the
+ * reference's min(v, 127); the 16-value sums are exact. A
  * K-quant prefill quantizes each activation row once per matrix group, and
  * in plain C that cost ~30% as much as the products. */
 static void q8_K_from_float(const float *src, void *dst, int64_t n) {
