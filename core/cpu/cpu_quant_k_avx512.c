@@ -4,14 +4,16 @@
  *
  * The tile is cpu_quant_k_avx2.c's pack at twice the width: a vector holds
  * 4 bytes of each of 16 rows, KR = 32 rows a call, and up to 4 activation
- * rows a register tile (the 32 registers hold it). Each lane is a row:
- * vpdpbusd sums a row's 4 products of a word into its int32 and runs on
- * over the words of a sub-block (or of its half, or one word: as many as
- * keep the sum within int16), and vpdpwssd multiplies that sum's low half
- * by the row's scale (the pack's scale pairs with the high word cleared)
- * into the block's int32 sum: a word costs one instruction where
- * vpmaddubsw, an int16 add and a share of the vpmaddwd took 2.25-2.5. The
- * dots (below) lay the values out along the vector instead, where
+ * rows a register tile (the 32 registers hold it). Each lane is a row.
+ * For Q2_K, Q3_K and Q4_K (values below 16) vpdpbusd sums a row's 4
+ * products of a word into its int32 and runs on over a sub-block's 4
+ * words, and vpdpwssd multiplies that sum's low half by the row's scale
+ * (the pack's scale pair with the high word cleared) into the block's sum:
+ * a word costs one instruction where vpmaddubsw and an int16 add took two.
+ * Q5_K and Q6_K keep vpmaddubsw's int16 pair sums over 4 and 2 words, which
+ * need fewer multiplies than scaling their int32 sums 2 and 4 times a
+ * sub-block would; vpdpwssd scales them. The dots (below) lay the values
+ * out along the vector instead, where
  * vpdpbusd's sums can be packed to int16 and scaled 8 sub-blocks at a
  * time. Both give the AVX2 dots' integers and kq_step's float steps: the
  * same bits (see cpu_quant_k_x86.h). */
