@@ -128,6 +128,13 @@ static inline __attribute__((always_inline)) void x86_transpose8x8(__m256i v[8])
  * memory in one burst, which the hardware prefetcher follows late. */
 #define Q32_FILL_AHEAD 8192
 
+/* The largest of v's 8 lanes. */
+static inline float q32_hmax8(__m256 v) {
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    return _mm_cvtss_f32(_mm_max_ss(m4, _mm_movehdup_ps(m4)));
+}
+
 /* One block of 32 activations as llama.cpp's x86 runtime quantizes them,
  * for Q8_0 and Q8_1 alike (cpu_quantize_row_q8_0_act's bits): the
  * multiplier 127/amax, ties to even (vroundps). q[j] gets values 8j..8j+7 as
@@ -139,10 +146,7 @@ static inline float q32_act_block(const float *src, __m256i q[4]) {
         v[j] = _mm256_loadu_ps(src + 8 * j);
         amax = _mm256_max_ps(amax, _mm256_andnot_ps(signmask, v[j]));
     }
-    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
-    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-    const float amaxs = _mm_cvtss_f32(m4);
+    const float amaxs = q32_hmax8(amax);
     const float id = amaxs != 0.0f ? 127.0f / amaxs : 0.0f;
     for (int j = 0; j < 4; j++)
         q[j] = _mm256_cvtps_epi32(
@@ -150,7 +154,8 @@ static inline float q32_act_block(const float *src, __m256i q[4]) {
     return amaxs / 127.0f;
 }
 
-/* q32_act_block's q as 32 bytes in value order (|q| <= 127: no saturation). */
+/* q[0..3] (32 int32, |q| <= 127 as q32_act_block makes them; larger ones
+ * saturate) as 32 bytes in value order. */
 static inline __m256i q32_act_bytes(const __m256i q[4]) {
     /* packs interleave 128-bit lanes; the permute restores element order */
     const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));

@@ -341,10 +341,7 @@ static void q8_K_from_float(const float *src, void *dst, int64_t n) {
         __m256 am = _mm256_setzero_ps();
         for (int j = 0; j < QK; j += 8) /* a NaN is skipped, as the reference's ax > a skips it */
             am = _mm256_max_ps(_mm256_andnot_ps(signmask, _mm256_loadu_ps(src + j)), am);
-        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(am), _mm256_extractf128_ps(am, 1));
-        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-        const float amax = _mm_cvtss_f32(m4);
+        const float amax = q32_hmax8(am);
         if (!(amax > 0.0f)) {
             memset(&y[i], 0, sizeof y[i]);
             continue;
@@ -367,13 +364,7 @@ static void q8_K_from_float(const float *src, void *dst, int64_t n) {
                 const __m256 p = _mm256_mul_ps(is, _mm256_loadu_ps(src + j + 8 * l));
                 q[l] = _mm256_cvtps_epi32(_mm256_and_ps(p, _mm256_cmp_ps(p, p, _CMP_ORD_Q)));
             }
-            /* the packs interleave 128-bit lanes; the permute restores order */
-            for (int h = 0; h < 2; h++) {
-                const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[4 * h], q[4 * h + 1]),
-                                                     _mm256_packs_epi32(q[4 * h + 2], q[4 * h + 3]));
-                _mm256_storeu_si256((__m256i *)(y[i].qs + j + 32 * h),
-                                    _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
-            }
+            for (int h = 0; h < 2; h++) _mm256_storeu_si256((__m256i *)(y[i].qs + j + 32 * h), q32_act_bytes(q + 4 * h));
             /* the 4 sub-blocks' sums, from the stored (saturated) bytes */
             __m256i s[4];
             for (int l = 0; l < 4; l++) {
